@@ -1,0 +1,428 @@
+//! The mapping between typed records and their Automerge documents.
+//!
+//! We map by hand rather than with autosurgeon: each field's merge behaviour is chosen
+//! explicitly (`FieldKind`), edits write only the fields that changed, conflicts are read
+//! straight from the document, and the actor id carries who wrote a value.
+//!
+//! Document layout: a root map with `_kind` (the record kind), `_schema` (layout version)
+//! and one key per schema field: scalars as Automerge scalars, sets as maps of
+//! `key → true`, lists as lists of strings, free text as a Text object.
+
+use std::collections::BTreeSet;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value as Json};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::records::{FieldKind, Record, RecordKind};
+
+pub type JsonFields = Map<String, Json>;
+
+const KIND_KEY: &str = "_kind";
+const SCHEMA_KEY: &str = "_schema";
+const SCHEMA_VERSION: i64 = 1;
+
+/// Who writes: a device (store) and the team member using it. Both go into the Automerge
+/// actor id, so every value in a document says who wrote it without extra bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Author {
+    pub device_id: Uuid,
+    pub member_id: Uuid,
+}
+
+impl Author {
+    pub fn actor(&self) -> ActorId {
+        let mut bytes = Vec::with_capacity(32);
+        bytes.extend_from_slice(self.device_id.as_bytes());
+        bytes.extend_from_slice(self.member_id.as_bytes());
+        ActorId::from(bytes)
+    }
+
+    pub fn from_actor(actor: &ActorId) -> Option<Author> {
+        let bytes = actor.to_bytes();
+        if bytes.len() != 32 {
+            return None;
+        }
+        Some(Author {
+            device_id: Uuid::from_slice(&bytes[..16]).ok()?,
+            member_id: Uuid::from_slice(&bytes[16..]).ok()?,
+        })
+    }
+}
+
+/// One of the values a field holds after concurrent edits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConflictValue {
+    pub value: Json,
+    /// `None` when the writer's actor id is not one of ours (a foreign tool wrote it).
+    pub author: Option<Author>,
+    /// When the writer's device says it wrote it (device clocks lie: informative only).
+    pub written_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldConflict {
+    pub field: String,
+    /// The value the record currently shows comes first.
+    pub values: Vec<ConflictValue>,
+}
+
+pub fn to_json_fields<R: Record>(record: &R) -> Result<JsonFields> {
+    match serde_json::to_value(record) {
+        Ok(Json::Object(map)) => Ok(map),
+        _ => Err(Error::CorruptDocument {
+            kind: R::KIND,
+            id: Uuid::nil(),
+            reason: "record does not serialize to a map".into(),
+        }),
+    }
+}
+
+/// A loaded record document, ready to read or edit.
+pub struct RecordDoc {
+    pub kind: RecordKind,
+    pub id: Uuid,
+    doc: AutoCommit,
+}
+
+impl RecordDoc {
+    /// A new document holding `fields`, every container created up front so that two
+    /// replicas never create the same set or text concurrently.
+    pub fn create(
+        kind: RecordKind,
+        id: Uuid,
+        author: Author,
+        fields: &JsonFields,
+        now: DateTime<Utc>,
+    ) -> Result<RecordDoc> {
+        let mut doc = AutoCommit::new().with_actor(author.actor());
+        doc.put(automerge::ROOT, KIND_KEY, kind.as_str())?;
+        doc.put(automerge::ROOT, SCHEMA_KEY, SCHEMA_VERSION)?;
+        let mut rec = RecordDoc { kind, id, doc };
+        let empty = JsonFields::new();
+        for &(name, field_kind) in kind.schema() {
+            rec.write_field(name, field_kind, empty.get(name), fields.get(name), true)?;
+        }
+        rec.commit(now);
+        Ok(rec)
+    }
+
+    /// Loads stored or received bytes, checking they hold a document of `kind`.
+    pub fn load(kind: RecordKind, id: Uuid, bytes: &[u8], author: Author) -> Result<RecordDoc> {
+        let corrupt = |reason: String| Error::CorruptDocument { kind, id, reason };
+        let doc = AutoCommit::load(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let rec = RecordDoc {
+            kind,
+            id,
+            doc: doc.with_actor(author.actor()),
+        };
+        match rec.stored_kind() {
+            Some(k) if k == kind => Ok(rec),
+            Some(other) => Err(Error::WrongKind {
+                id,
+                expected: kind,
+                actual: other,
+            }),
+            None => Err(corrupt("no record kind".into())),
+        }
+    }
+
+    fn stored_kind(&self) -> Option<RecordKind> {
+        match self.doc.get(automerge::ROOT, KIND_KEY).ok()?? {
+            (Value::Scalar(s), _) => match s.as_ref() {
+                ScalarValue::Str(k) => RecordKind::parse(k),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    pub fn heads(&mut self) -> Vec<automerge::ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    /// Takes every change of `other` that this document lacks.
+    pub fn merge(&mut self, other: &mut RecordDoc) -> Result<()> {
+        self.doc.merge(&mut other.doc)?;
+        Ok(())
+    }
+
+    fn commit(&mut self, now: DateTime<Utc>) {
+        self.doc
+            .commit_with(CommitOptions::default().with_time(now.timestamp()));
+    }
+
+    /// Reads the record as it currently shows (the winning value of each field).
+    pub fn read_fields(&self) -> JsonFields {
+        let mut out = JsonFields::new();
+        for &(name, field_kind) in self.kind.schema() {
+            out.insert(name.to_string(), self.read_field(name, field_kind));
+        }
+        out
+    }
+
+    pub fn read<R: Record>(&self) -> Result<R> {
+        serde_json::from_value(Json::Object(self.read_fields())).map_err(|e| {
+            Error::CorruptDocument {
+                kind: self.kind,
+                id: self.id,
+                // serde's message names the field and expected type, never the value.
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// Writes the fields that differ between `old` and `new` and commits them as one change.
+    /// Returns whether anything changed.
+    pub fn update(&mut self, old: &JsonFields, new: &JsonFields, now: DateTime<Utc>) -> Result<bool> {
+        let mut changed = false;
+        for &(name, field_kind) in self.kind.schema() {
+            let (o, n) = (old.get(name), new.get(name));
+            if norm(o) != norm(n) {
+                self.write_field(name, field_kind, o, n, false)?;
+                changed = true;
+            }
+        }
+        if changed {
+            self.commit(now);
+        }
+        Ok(changed)
+    }
+
+    /// Writes `value` to a scalar field even if it is already the winning value, which
+    /// supersedes every concurrent value: this is how a conflict is resolved.
+    pub fn overwrite_scalar(&mut self, field: &str, value: &Json, now: DateTime<Utc>) -> Result<()> {
+        let name = self.scalar_field(field)?;
+        self.write_field(name, FieldKind::Scalar, None, Some(value), true)?;
+        self.commit(now);
+        Ok(())
+    }
+
+    fn scalar_field(&self, field: &str) -> Result<&'static str> {
+        self.kind
+            .schema()
+            .iter()
+            .find(|(n, k)| *n == field && *k == FieldKind::Scalar)
+            .map(|(n, _)| *n)
+            .ok_or_else(|| Error::UnknownField {
+                kind: self.kind,
+                field: field.chars().take(64).collect(),
+            })
+    }
+
+    fn write_field(
+        &mut self,
+        name: &'static str,
+        kind: FieldKind,
+        old: Option<&Json>,
+        new: Option<&Json>,
+        creating: bool,
+    ) -> Result<()> {
+        let root = automerge::ROOT;
+        match kind {
+            FieldKind::Scalar => match new.and_then(json_to_scalar) {
+                Some(v) => {
+                    self.doc.put(&root, name, v)?;
+                }
+                None => {
+                    if !creating && self.doc.get(&root, name)?.is_some() {
+                        self.doc.delete(&root, name)?;
+                    }
+                }
+            },
+            FieldKind::Set => {
+                let obj = self.container(name, ObjType::Map)?;
+                let before = string_items(old);
+                let after = string_items(new);
+                for gone in before.difference(&after) {
+                    self.doc.delete(&obj, gone.as_str())?;
+                }
+                for added in after.difference(&before) {
+                    self.doc.put(&obj, added.as_str(), true)?;
+                }
+            }
+            FieldKind::List => {
+                let obj = self.container(name, ObjType::List)?;
+                let current: Vec<String> = self.read_list(&obj);
+                let after: Vec<String> = string_list(new);
+                // Splice only the differing middle so concurrent edits at the ends merge.
+                let prefix = current.iter().zip(&after).take_while(|(a, b)| a == b).count();
+                let suffix = current[prefix..]
+                    .iter()
+                    .rev()
+                    .zip(after[prefix..].iter().rev())
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                for _ in prefix..current.len() - suffix {
+                    self.doc.delete(&obj, prefix)?;
+                }
+                for (i, item) in after[prefix..after.len() - suffix].iter().enumerate() {
+                    self.doc.insert(&obj, prefix + i, item.as_str())?;
+                }
+            }
+            FieldKind::Text => {
+                let obj = self.container(name, ObjType::Text)?;
+                let text = new.and_then(Json::as_str).unwrap_or("");
+                self.doc.update_text(&obj, text)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The container object of a field, created if this document predates the field.
+    fn container(&mut self, name: &'static str, obj_type: ObjType) -> Result<ObjId> {
+        if let Some((Value::Object(t), id)) = self.doc.get(automerge::ROOT, name)? {
+            if t == obj_type {
+                return Ok(id);
+            }
+        }
+        Ok(self.doc.put_object(automerge::ROOT, name, obj_type)?)
+    }
+
+    fn object(&self, name: &str, obj_type: ObjType) -> Option<ObjId> {
+        match self.doc.get(automerge::ROOT, name) {
+            Ok(Some((Value::Object(t), id))) if t == obj_type => Some(id),
+            _ => None,
+        }
+    }
+
+    fn read_list(&self, obj: &ObjId) -> Vec<String> {
+        (0..self.doc.length(obj))
+            .filter_map(|i| match self.doc.get(obj, i) {
+                Ok(Some((Value::Scalar(s), _))) => scalar_to_json(&s).as_str().map(str::to_string),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn read_field(&self, name: &str, kind: FieldKind) -> Json {
+        match kind {
+            FieldKind::Scalar => match self.doc.get(automerge::ROOT, name) {
+                Ok(Some((Value::Scalar(s), _))) => scalar_to_json(&s),
+                _ => Json::Null,
+            },
+            FieldKind::Set => {
+                let keys = self
+                    .object(name, ObjType::Map)
+                    .map(|obj| self.doc.keys(&obj).map(Json::String).collect())
+                    .unwrap_or_default();
+                Json::Array(keys)
+            }
+            FieldKind::List => Json::Array(
+                self.object(name, ObjType::List)
+                    .map(|obj| self.read_list(&obj).into_iter().map(Json::String).collect())
+                    .unwrap_or_default(),
+            ),
+            FieldKind::Text => Json::String(
+                self.object(name, ObjType::Text)
+                    .and_then(|obj| self.doc.text(&obj).ok())
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// Scalar fields that hold several values after concurrent edits.
+    pub fn conflicts(&mut self) -> Vec<FieldConflict> {
+        let mut out = Vec::new();
+        for &(name, kind) in self.kind.schema() {
+            if kind != FieldKind::Scalar {
+                continue;
+            }
+            let Ok(all) = self.doc.get_all(automerge::ROOT, name) else {
+                continue;
+            };
+            if all.len() < 2 {
+                continue;
+            }
+            let raw: Vec<(Json, ObjId)> = all
+                .into_iter()
+                .map(|(v, id)| match v {
+                    Value::Scalar(s) => (scalar_to_json(&s), id),
+                    Value::Object(_) => (Json::Null, id),
+                })
+                .collect();
+            // get_all lists values in ascending op order; the winner (what `get` shows) is last.
+            let values = raw
+                .into_iter()
+                .rev()
+                .map(|(value, id)| self.describe(value, &id))
+                .collect();
+            out.push(FieldConflict {
+                field: name.to_string(),
+                values,
+            });
+        }
+        out
+    }
+
+    fn describe(&mut self, value: Json, op: &ObjId) -> ConflictValue {
+        let author = match op {
+            ObjId::Id(_, actor, _) => Author::from_actor(actor),
+            ObjId::Root => None,
+        };
+        let written_at = self
+            .doc
+            .hash_for_opid(op)
+            .and_then(|h| self.doc.get_change_by_hash(&h))
+            .and_then(|c| DateTime::from_timestamp(c.timestamp(), 0));
+        ConflictValue {
+            value,
+            author,
+            written_at,
+        }
+    }
+}
+
+/// `None` and JSON null are the same absence.
+fn norm(v: Option<&Json>) -> Option<&Json> {
+    v.filter(|v| !v.is_null())
+}
+
+fn string_items(v: Option<&Json>) -> BTreeSet<String> {
+    string_list(v).into_iter().collect()
+}
+
+fn string_list(v: Option<&Json>) -> Vec<String> {
+    match v {
+        Some(Json::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn json_to_scalar(v: &Json) -> Option<ScalarValue> {
+    match v {
+        Json::String(s) => Some(ScalarValue::Str(s.as_str().into())),
+        Json::Bool(b) => Some(ScalarValue::Boolean(*b)),
+        Json::Number(n) => n
+            .as_i64()
+            .map(ScalarValue::Int)
+            .or_else(|| n.as_f64().map(ScalarValue::F64)),
+        Json::Null | Json::Array(_) | Json::Object(_) => None,
+    }
+}
+
+fn scalar_to_json(s: &ScalarValue) -> Json {
+    match s {
+        ScalarValue::Str(s) => Json::String(s.to_string()),
+        ScalarValue::Int(i) => Json::from(*i),
+        ScalarValue::Uint(u) => Json::from(*u),
+        ScalarValue::F64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        ScalarValue::Boolean(b) => Json::Bool(*b),
+        ScalarValue::Timestamp(t) => Json::from(*t),
+        _ => Json::Null,
+    }
+}

@@ -1,0 +1,120 @@
+//! The core's one error type. Messages never carry personal data: they name fields,
+//! record kinds and identifiers, never the values a field worker typed.
+
+use std::fmt;
+
+use crate::records::RecordKind;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The key given does not open this store (or the file is not a Repère store).
+    #[error("the key does not open this store, or the file is not a Repère store")]
+    WrongKey,
+    #[error("the store key must be {expected} bytes")]
+    BadKeyLength { expected: usize },
+    /// The store was written by a newer version of the app; opening it here could lose data.
+    #[error("this store was written by a newer version of the app (schema {found}, known {known})")]
+    NewerSchema { found: u32, known: u32 },
+    #[error("{0}")]
+    Invalid(#[from] ValidationErrors),
+    #[error("no {kind} record with id {id}")]
+    NotFound { kind: RecordKind, id: uuid::Uuid },
+    #[error("record {id} is a {actual}, not a {expected}")]
+    WrongKind {
+        id: uuid::Uuid,
+        expected: RecordKind,
+        actual: RecordKind,
+    },
+    /// A stored or received document cannot be read as the record it claims to be.
+    #[error("the {kind} document {id} is damaged or unreadable: {reason}")]
+    CorruptDocument {
+        kind: RecordKind,
+        id: uuid::Uuid,
+        reason: String,
+    },
+    #[error("record {id} has no conflict on field `{field}`")]
+    NoConflict { id: uuid::Uuid, field: String },
+    #[error("unknown field `{field}` for a {kind}")]
+    UnknownField { kind: RecordKind, field: String },
+    #[error("storage failure: {0}")]
+    Storage(#[from] rusqlite::Error),
+    #[error("document engine failure: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    #[error("file system failure: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What is wrong with one field, in words a field worker can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    Required,
+    Empty,
+    TooLong { max: usize },
+    InFuture,
+    TooOld,
+    AgeOutOfRange,
+    UnknownCommune,
+    BadFormat,
+    EndBeforeStart,
+    Inconsistent(&'static str),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Required => f.write_str("à renseigner"),
+            Problem::Empty => f.write_str("ne peut pas être vide"),
+            Problem::TooLong { max } => write!(f, "trop long ({max} caractères au plus)"),
+            Problem::InFuture => f.write_str("date dans le futur"),
+            Problem::TooOld => f.write_str("date trop ancienne"),
+            Problem::AgeOutOfRange => {
+                f.write_str("l'âge au premier contact doit être entre 16 et 29 ans")
+            }
+            Problem::UnknownCommune => f.write_str("code commune INSEE inconnu"),
+            Problem::BadFormat => f.write_str("format invalide"),
+            Problem::EndBeforeStart => f.write_str("la fin précède le début"),
+            Problem::Inconsistent(why) => f.write_str(why),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub problem: Problem,
+}
+
+/// Every problem found in a record at once, so the form can mark all fields in one go.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl ValidationErrors {
+    pub fn push(&mut self, field: &'static str, problem: Problem) {
+        self.0.push(FieldError { field, problem });
+    }
+
+    pub fn into_result(self) -> Result<(), ValidationErrors> {
+        if self.0.is_empty() { Ok(()) } else { Err(self) }
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|e| e.field == field)
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid record: ")?;
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", e.field, e.problem)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationErrors {}

@@ -1,0 +1,24 @@
+//! Repère core: the records of the outreach work (young people, contacts, tours,
+//! mobilisation actions, outcomes), each an Automerge document, kept in an encrypted
+//! SQLite store on the device, searchable offline and merged without conflicts lost.
+//!
+//! [`Store`] is the one entry point. No network I/O happens in this crate.
+
+pub mod communes;
+pub mod demo;
+pub mod document;
+pub mod error;
+mod index;
+pub mod records;
+mod search;
+mod storage;
+mod store;
+pub mod text;
+
+pub use communes::{Commune, Communes};
+pub use document::{Author, ConflictValue, FieldConflict};
+pub use error::{Error, FieldError, Problem, Result, ValidationErrors};
+pub use records::{AnyRecord, Record, RecordKind};
+pub use search::{ContactSummary, DuplicateProbe, SimilarYouth, YouthSummary};
+pub use storage::KEY_LEN;
+pub use store::{Batch, Clock, Listener, Origin, Store, StoreEvent, StoreOptions, SyncState, SystemClock};

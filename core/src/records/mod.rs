@@ -1,0 +1,172 @@
+//! The domain records. Each is a plain typed struct with validation; its Automerge
+//! representation is described by a field schema (see `crate::document`).
+
+mod action;
+mod contact;
+mod tour;
+mod validate;
+mod youth;
+
+use std::fmt;
+
+use serde::{Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+pub use action::{Action, ActionKind, ActionStatus, Outcome, OutcomeKind};
+pub use contact::{Contact, ContactKind, Need};
+pub use tour::{Tour, TourStatus};
+pub use validate::ValidationContext;
+pub use youth::age_on as youth_age_on;
+pub use youth::{
+    AgeBand, IdentityLevel, ProfileFlag, ReferralSource, Service, Sex, Situation, Youth,
+    YouthStatus,
+};
+
+use crate::error::ValidationErrors;
+
+/// How a field is held in its Automerge document, which decides how concurrent edits merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// One value; concurrent writes become a visible conflict.
+    Scalar,
+    /// An unordered set of strings; concurrent additions all survive.
+    Set,
+    /// An ordered list of strings (e.g. a tour's communes).
+    List,
+    /// Free text that merges character by character.
+    Text,
+}
+
+/// The kinds of record, each stored as its own Automerge document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordKind {
+    Youth,
+    Contact,
+    Tour,
+    Action,
+    Outcome,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 5] = [
+        RecordKind::Youth,
+        RecordKind::Contact,
+        RecordKind::Tour,
+        RecordKind::Action,
+        RecordKind::Outcome,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Youth => "youth",
+            RecordKind::Contact => "contact",
+            RecordKind::Tour => "tour",
+            RecordKind::Action => "action",
+            RecordKind::Outcome => "outcome",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn schema(self) -> &'static [(&'static str, FieldKind)] {
+        match self {
+            RecordKind::Youth => Youth::SCHEMA,
+            RecordKind::Contact => Contact::SCHEMA,
+            RecordKind::Tour => Tour::SCHEMA,
+            RecordKind::Action => Action::SCHEMA,
+            RecordKind::Outcome => Outcome::SCHEMA,
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record type that can live in the store.
+pub trait Record: Serialize + DeserializeOwned + Clone + fmt::Debug {
+    const KIND: RecordKind;
+    /// Every serialized field with how it merges; serde names and this list must agree
+    /// (checked by a test).
+    const SCHEMA: &'static [(&'static str, FieldKind)];
+
+    /// The team whose caseload the record belongs to (its sync scope).
+    fn team_id(&self) -> Uuid;
+
+    fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors>;
+
+    fn into_any(self) -> AnyRecord;
+}
+
+/// Any record, for APIs that handle several kinds at once (sync, indexing).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyRecord {
+    Youth(Youth),
+    Contact(Contact),
+    Tour(Tour),
+    Action(Action),
+    Outcome(Outcome),
+}
+
+impl AnyRecord {
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            AnyRecord::Youth(_) => RecordKind::Youth,
+            AnyRecord::Contact(_) => RecordKind::Contact,
+            AnyRecord::Tour(_) => RecordKind::Tour,
+            AnyRecord::Action(_) => RecordKind::Action,
+            AnyRecord::Outcome(_) => RecordKind::Outcome,
+        }
+    }
+
+    pub fn team_id(&self) -> Uuid {
+        match self {
+            AnyRecord::Youth(r) => r.team_id(),
+            AnyRecord::Contact(r) => r.team_id(),
+            AnyRecord::Tour(r) => r.team_id(),
+            AnyRecord::Action(r) => r.team_id(),
+            AnyRecord::Outcome(r) => r.team_id(),
+        }
+    }
+
+    pub fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
+        match self {
+            AnyRecord::Youth(r) => r.validate(ctx),
+            AnyRecord::Contact(r) => r.validate(ctx),
+            AnyRecord::Tour(r) => r.validate(ctx),
+            AnyRecord::Action(r) => r.validate(ctx),
+            AnyRecord::Outcome(r) => r.validate(ctx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::to_json_fields;
+
+    fn assert_schema_matches<R: Record>(sample: &R) {
+        let fields = to_json_fields(sample).expect("serializes");
+        let schema: Vec<&str> = R::SCHEMA.iter().map(|(n, _)| *n).collect();
+        for key in fields.keys() {
+            assert!(schema.contains(&key.as_str()), "{} not in schema", key);
+        }
+        for name in schema {
+            assert!(fields.contains_key(name), "{name} not serialized");
+        }
+    }
+
+    #[test]
+    fn schemas_match_serde_names() {
+        let mut d = crate::demo::DemoData::new(1, Uuid::now_v7(), [Uuid::now_v7(); 2], chrono::Utc::now());
+        assert_schema_matches(&d.youth());
+        assert_schema_matches(&d.contact(&[Uuid::now_v7()]));
+        assert_schema_matches(&d.tour());
+        assert_schema_matches(&d.action(Uuid::now_v7()));
+        assert_schema_matches(&d.outcome(Uuid::now_v7()));
+    }
+}

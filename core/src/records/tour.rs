@@ -1,0 +1,65 @@
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::validate::ValidationContext;
+use super::{FieldKind, Record, RecordKind};
+use crate::error::{Problem, ValidationErrors};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TourStatus {
+    Planned,
+    InProgress,
+    Done,
+    Cancelled,
+}
+
+/// A planned day's route ("tournée"): the communes in the order they will be crossed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tour {
+    pub team_id: Uuid,
+    pub date: NaiveDate,
+    #[serde(default)]
+    pub communes: Vec<String>,
+    pub status: TourStatus,
+}
+
+/// The longest route a team can drive in a day, with margin.
+const MAX_COMMUNES: usize = 60;
+
+impl Record for Tour {
+    const KIND: RecordKind = RecordKind::Tour;
+    const SCHEMA: &'static [(&'static str, FieldKind)] = &[
+        ("team_id", FieldKind::Scalar),
+        ("date", FieldKind::Scalar),
+        ("communes", FieldKind::List),
+        ("status", FieldKind::Scalar),
+    ];
+
+    fn team_id(&self) -> Uuid {
+        self.team_id
+    }
+
+    fn into_any(self) -> super::AnyRecord {
+        super::AnyRecord::Tour(self)
+    }
+
+    fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
+        let mut errs = ValidationErrors::default();
+        // A tour is planned ahead, so only very old dates are mistakes.
+        if self.date < super::validate::EARLIEST_DATE {
+            errs.push("date", Problem::TooOld);
+        }
+        if self.date > ctx.today() + chrono::Duration::days(366) {
+            errs.push("date", Problem::InFuture);
+        }
+        if self.communes.len() > MAX_COMMUNES {
+            errs.push("communes", Problem::TooLong { max: MAX_COMMUNES });
+        }
+        if self.communes.iter().any(|c| ctx.communes.get(c).is_none()) {
+            errs.push("communes", Problem::UnknownCommune);
+        }
+        errs.into_result()
+    }
+}

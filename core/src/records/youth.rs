@@ -1,0 +1,324 @@
+use std::collections::BTreeSet;
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::validate::{
+    NAME_MAX, SHORT_TEXT_MAX, ValidationContext, check_email, check_opt_text, check_phone,
+};
+use super::{FieldKind, Record, RecordKind};
+use crate::error::{Problem, ValidationErrors};
+
+/// How much of the young person's identity is known: many are first met under an alias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityLevel {
+    AliasOnly,
+    FirstName,
+    FullIdentity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgeBand {
+    #[serde(rename = "16-17")]
+    From16To17,
+    #[serde(rename = "18-21")]
+    From18To21,
+    #[serde(rename = "22-25")]
+    From22To25,
+    #[serde(rename = "26-29")]
+    From26To29,
+}
+
+impl AgeBand {
+    pub fn of_age(age: i32) -> Option<Self> {
+        match age {
+            16..=17 => Some(AgeBand::From16To17),
+            18..=21 => Some(AgeBand::From18To21),
+            22..=25 => Some(AgeBand::From22To25),
+            26..=29 => Some(AgeBand::From26To29),
+            _ => None,
+        }
+    }
+
+    /// A representative age, for "~19 ans" when only the band is known.
+    pub fn midpoint(self) -> i32 {
+        match self {
+            AgeBand::From16To17 => 16,
+            AgeBand::From18To21 => 19,
+            AgeBand::From22To25 => 23,
+            AgeBand::From26To29 => 27,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Female,
+    Male,
+    Other,
+}
+
+/// Who pointed the young person out ("signalement").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralSource {
+    TownHall,
+    Shop,
+    AssociationOrClub,
+    /// ASE, PJJ, SPIP, MDPH, Éducation nationale, CAF, social landlord…
+    PartnerInstitution,
+    PhoneLine,
+    Website,
+    SocialNetwork,
+    SelfReferral,
+    Peer,
+    Outreach,
+    Other,
+}
+
+/// Sensitive flags: flags only, never free text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileFlag {
+    CareLeaver,
+    SchoolDropout,
+    Disability,
+    JusticeMeasure,
+}
+
+/// The situation on the day of first contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Situation {
+    /// In no employment, education or training.
+    Neet,
+    InEducation,
+    InEmployment,
+    InTraining,
+    Unknown,
+}
+
+/// The public employment services whose follow-up makes a young person not "invisible".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Service {
+    MissionLocale,
+    FranceTravail,
+    CapEmploi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum YouthStatus {
+    Identified,
+    Mobilised,
+    Helped,
+    Closed,
+}
+
+/// A young person ("jeune").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Youth {
+    pub team_id: Uuid,
+    pub identity_level: IdentityLevel,
+    #[serde(default)]
+    pub alias: Option<String>,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub birth_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub birth_year: Option<i32>,
+    #[serde(default)]
+    pub age_band: Option<AgeBand>,
+    #[serde(default)]
+    pub sex: Option<Sex>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Another way to reach them (a social network handle, a relative…).
+    #[serde(default)]
+    pub other_contact: Option<String>,
+    #[serde(default)]
+    pub home_commune: Option<String>,
+    pub referral_source: ReferralSource,
+    #[serde(default)]
+    pub referral_detail: Option<String>,
+    #[serde(default)]
+    pub referral_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub profile_flags: BTreeSet<ProfileFlag>,
+    pub situation: Situation,
+    #[serde(default)]
+    pub followed_by: Option<Service>,
+    pub first_contact_date: NaiveDate,
+    /// When the GDPR information notice was given.
+    #[serde(default)]
+    pub notice_given_on: Option<NaiveDate>,
+    pub status: YouthStatus,
+}
+
+impl Youth {
+    /// In no job, school or training and followed by no public employment service.
+    pub fn is_invisible(&self) -> bool {
+        self.situation == Situation::Neet && self.followed_by.is_none()
+    }
+
+    /// The name shown in lists: alias in guillemets, first name, or first name and initial.
+    pub fn display_name(&self) -> String {
+        let first = self.first_name.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let alias = self.alias.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let last_initial = self
+            .last_name
+            .as_deref()
+            .and_then(|l| l.trim().chars().next())
+            .map(|c| c.to_uppercase().to_string());
+        match (first, alias, last_initial) {
+            (Some(f), _, Some(i)) => format!("{f} {i}."),
+            (Some(f), _, None) => f.to_string(),
+            (None, Some(a), _) => format!("« {a} »"),
+            (None, None, _) => "(sans nom)".to_string(),
+        }
+    }
+
+    /// Age on `day`, exact from the birth date, approximate from the year or band.
+    pub fn approximate_age(&self, day: NaiveDate) -> Option<i32> {
+        if let Some(b) = self.birth_date {
+            return Some(age_on(b, day));
+        }
+        if let Some(y) = self.birth_year {
+            return Some(day.year() - y);
+        }
+        self.age_band.map(AgeBand::midpoint)
+    }
+}
+
+pub fn age_on(birth: NaiveDate, day: NaiveDate) -> i32 {
+    let mut age = day.year() - birth.year();
+    if (day.month(), day.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    age
+}
+
+impl Record for Youth {
+    const KIND: RecordKind = RecordKind::Youth;
+    const SCHEMA: &'static [(&'static str, FieldKind)] = &[
+        ("team_id", FieldKind::Scalar),
+        ("identity_level", FieldKind::Scalar),
+        ("alias", FieldKind::Scalar),
+        ("first_name", FieldKind::Scalar),
+        ("last_name", FieldKind::Scalar),
+        ("birth_date", FieldKind::Scalar),
+        ("birth_year", FieldKind::Scalar),
+        ("age_band", FieldKind::Scalar),
+        ("sex", FieldKind::Scalar),
+        ("phone", FieldKind::Scalar),
+        ("email", FieldKind::Scalar),
+        ("other_contact", FieldKind::Scalar),
+        ("home_commune", FieldKind::Scalar),
+        ("referral_source", FieldKind::Scalar),
+        ("referral_detail", FieldKind::Scalar),
+        ("referral_date", FieldKind::Scalar),
+        ("profile_flags", FieldKind::Set),
+        ("situation", FieldKind::Scalar),
+        ("followed_by", FieldKind::Scalar),
+        ("first_contact_date", FieldKind::Scalar),
+        ("notice_given_on", FieldKind::Scalar),
+        ("status", FieldKind::Scalar),
+    ];
+
+    fn team_id(&self) -> Uuid {
+        self.team_id
+    }
+
+    fn into_any(self) -> super::AnyRecord {
+        super::AnyRecord::Youth(self)
+    }
+
+    fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
+        let mut errs = ValidationErrors::default();
+        check_opt_text(&mut errs, "alias", &self.alias, NAME_MAX);
+        check_opt_text(&mut errs, "first_name", &self.first_name, NAME_MAX);
+        check_opt_text(&mut errs, "last_name", &self.last_name, NAME_MAX);
+        let missing = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+        match self.identity_level {
+            IdentityLevel::AliasOnly => {
+                if missing(&self.alias) && missing(&self.first_name) {
+                    errs.push("alias", Problem::Required);
+                }
+            }
+            IdentityLevel::FirstName => {
+                if missing(&self.first_name) {
+                    errs.push("first_name", Problem::Required);
+                }
+            }
+            IdentityLevel::FullIdentity => {
+                if missing(&self.first_name) {
+                    errs.push("first_name", Problem::Required);
+                }
+                if missing(&self.last_name) {
+                    errs.push("last_name", Problem::Required);
+                }
+                if self.birth_date.is_none() {
+                    errs.push("birth_date", Problem::Required);
+                }
+            }
+        }
+
+        ctx.check_past_date(&mut errs, "first_contact_date", self.first_contact_date);
+        let first = self.first_contact_date;
+        match (self.birth_date, self.birth_year, self.age_band) {
+            (None, None, None) => errs.push("age_band", Problem::Required),
+            (Some(b), year, band) => {
+                let age = age_on(b, first);
+                if !(16..=29).contains(&age) {
+                    errs.push("birth_date", Problem::AgeOutOfRange);
+                } else if year.is_some_and(|y| y != b.year()) {
+                    errs.push(
+                        "birth_year",
+                        Problem::Inconsistent("année de naissance différente de la date de naissance"),
+                    );
+                } else if band.is_some_and(|band| AgeBand::of_age(age) != Some(band)) {
+                    errs.push(
+                        "age_band",
+                        Problem::Inconsistent("tranche d'âge différente de la date de naissance"),
+                    );
+                }
+            }
+            (None, Some(y), _) => {
+                // Born in year y, the age on the first contact is (diff - 1) or diff.
+                let diff = first.year() - y;
+                if !(16..=30).contains(&diff) {
+                    errs.push("birth_year", Problem::AgeOutOfRange);
+                }
+            }
+            (None, None, Some(_)) => {}
+        }
+
+        if let Some(p) = &self.phone {
+            check_phone(&mut errs, "phone", p);
+        }
+        if let Some(e) = &self.email {
+            check_email(&mut errs, "email", e);
+        }
+        check_opt_text(&mut errs, "other_contact", &self.other_contact, SHORT_TEXT_MAX);
+        if let Some(c) = &self.home_commune {
+            ctx.check_commune(&mut errs, "home_commune", c);
+        }
+        check_opt_text(&mut errs, "referral_detail", &self.referral_detail, SHORT_TEXT_MAX);
+        if let Some(d) = self.referral_date {
+            ctx.check_past_date(&mut errs, "referral_date", d);
+        }
+        if let Some(d) = self.notice_given_on {
+            ctx.check_past_date(&mut errs, "notice_given_on", d);
+        }
+        errs.into_result()
+    }
+}

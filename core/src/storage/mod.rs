@@ -1,0 +1,69 @@
+//! The encrypted SQLite file: opening with the key, pragmas, and numbered migrations.
+//! Only `Store` holds the connection; nothing here is public outside the crate.
+
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::error::{Error, Result};
+
+/// Migrations in order; migration N brings the schema to `user_version` N.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_initial.sql")];
+
+pub const KEY_LEN: usize = 32;
+
+/// Opens (creating if needed) the store file with a raw 256-bit key. A raw key skips
+/// SQLCipher's passphrase derivation: the key already comes from the platform keystore,
+/// and opening must stay fast.
+pub fn open(path: &Path, key: &[u8]) -> Result<Connection> {
+    if key.len() != KEY_LEN {
+        return Err(Error::BadKeyLength { expected: KEY_LEN });
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // Silences SQLCipher's own stderr logging of a wrong key: we report it ourselves.
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))?;
+    // The first read tells whether the key is right; nothing is written before it.
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::NotADatabase => {
+            return Err(Error::WrongKey);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let known = MIGRATIONS.len() as u32;
+    let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(Error::NewerSchema { found, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The SQLCipher version linked, for diagnostics ("" if the build is not SQLCipher).
+pub fn cipher_version(conn: &Connection) -> String {
+    conn.query_row("PRAGMA cipher_version", [], |r| r.get(0))
+        .unwrap_or_default()
+}
