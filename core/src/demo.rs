@@ -29,8 +29,9 @@ const LAST_NAMES: &[&str] = &[
 const ALIASES: &[&str] = &["Kéké", "Titi", "Le Grand", "Doudou", "Bibi", "Momo", "Zouzou", "Nono"];
 /// Communes of Meuse (55) and Ardennes (08), by INSEE code.
 const COMMUNES: &[&str] = &[
-    "55502", "55545", "55029", "55154", "55230", "55271", "55462", "55527", "55533", "55386",
-    "08105", "08409", "08480", "08362", "08185", "08302", "08190", "08328", "08055", "08490",
+    "55502", "55545", "55029", "55043", "55122", "55167", "55181", "55291", "55351", "55463",
+    "55505", "08105", "08409", "08081", "08090", "08185", "08190", "08311", "08328", "08362",
+    "08363", "08490",
 ];
 const NOTES: &[&str] = &[
     "Rencontré devant la boulangerie, intéressé par le permis.",
@@ -96,11 +97,11 @@ impl DemoData {
             2..=5 => IdentityLevel::FirstName,
             _ => IdentityLevel::FullIdentity,
         };
-        let birth_date = NaiveDate::from_ymd_opt(
-            first_contact_date.year() - age - 1,
-            1 + self.below(12) as u32,
-            1 + self.below(28) as u32,
-        );
+        // A birthday between 1 and 300 days before the first contact: exactly `age` then.
+        let birth_date = first_contact_date
+            .with_day(1)
+            .and_then(|d| d.with_year(first_contact_date.year() - age))
+            .map(|d| d - Duration::days(1 + self.below(300) as i64));
         let mut flags = BTreeSet::new();
         for flag in [
             ProfileFlag::CareLeaver,
@@ -122,7 +123,7 @@ impl DemoData {
             last_name: full.then(|| self.pick(LAST_NAMES).to_string()),
             birth_date: if full { birth_date } else { None },
             birth_year: (!full && self.chance(60)).then(|| first_contact_date.year() - age),
-            age_band: AgeBand::of_age(age),
+            age_band: (!full).then(|| AgeBand::of_age(age)).flatten(),
             sex: Some(sex),
             phone: self
                 .chance(50)
@@ -215,4 +216,17 @@ impl DemoData {
 
 fn paris_winter_offset() -> FixedOffset {
     FixedOffset::east_opt(3600).unwrap_or(Utc.fix())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::communes::Communes;
+
+    #[test]
+    fn demo_communes_exist() {
+        for code in COMMUNES {
+            assert!(Communes::global().get(code).is_some(), "{code}");
+        }
+    }
 }

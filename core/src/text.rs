@@ -50,6 +50,7 @@ pub fn phonetic(word: &str) -> String {
             ('p', Some('h')) => ('f', 2),
             ('q', Some('u')) => ('k', 2),
             ('g', Some('u')) => ('g', 2),
+            ('c', Some('h')) if matches!(s.get(i + 2), Some('r' | 'l')) => ('k', 2),
             ('c', Some('h')) => ('x', 2),
             ('s', Some('h')) => ('x', 2),
             ('c', Some('e' | 'i' | 'y')) => ('s', 1),
