@@ -152,6 +152,28 @@ impl RecordDoc {
         &mut self.doc
     }
 
+    /// The changes made since `heads`, as bytes another replica can load incrementally;
+    /// the whole compact document when `heads` is empty or not all known here.
+    pub fn changes_since(&mut self, heads: &[automerge::ChangeHash]) -> Vec<u8> {
+        if heads.is_empty() || !self.knows(heads) {
+            self.doc.save()
+        } else {
+            self.doc.save_after(heads)
+        }
+    }
+
+    /// Whether every change named by `heads` is in this document.
+    pub fn knows(&mut self, heads: &[automerge::ChangeHash]) -> bool {
+        heads
+            .iter()
+            .all(|h| self.doc.get_change_meta_by_hash(h).is_some())
+    }
+
+    /// Whether `heads` (all known here) cover every change of this document.
+    pub fn covered_by(&mut self, heads: &[automerge::ChangeHash]) -> bool {
+        self.knows(heads) && self.doc.get_changes(heads).is_empty()
+    }
+
     /// Takes every change of `other` that this document lacks.
     pub fn merge(&mut self, other: &mut RecordDoc) -> Result<()> {
         self.doc.merge(&mut other.doc)?;

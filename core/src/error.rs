@@ -38,6 +38,22 @@ pub enum Error {
     NoConflict { id: uuid::Uuid, field: String },
     #[error("unknown field `{field}` for a {kind}")]
     UnknownField { kind: RecordKind, field: String },
+    #[error("record {id} was erased")]
+    Erased { id: uuid::Uuid },
+    #[error("this tablet is not enrolled with a sync server")]
+    NotEnrolled,
+    #[error("this tablet's access was revoked: ask an administrator for a new enrolment code")]
+    DeviceRevoked,
+    #[error("the server refused this tablet's credentials")]
+    Unauthorized,
+    #[error("the enrolment code is unknown, already used or expired")]
+    InvalidEnrolmentCode,
+    #[error("the server cannot be reached: {0}")]
+    Network(String),
+    #[error("the server failed ({status}): {message}")]
+    Server { status: u16, message: String },
+    #[error("sync protocol error: {0}")]
+    Protocol(#[from] crate::sync::DecodeError),
     #[error("storage failure: {0}")]
     Storage(#[from] rusqlite::Error),
     #[error("document engine failure: {0}")]

@@ -8,11 +8,13 @@ pub mod communes;
 pub mod demo;
 pub mod document;
 pub mod error;
+pub mod indicators;
 mod index;
 pub mod records;
 mod search;
 mod storage;
 mod store;
+pub mod sync;
 pub mod text;
 
 pub use communes::{Commune, Communes};

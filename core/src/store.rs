@@ -82,10 +82,10 @@ impl Default for StoreOptions {
 }
 
 pub struct Store {
-    conn: Connection,
-    author: Author,
+    pub(crate) conn: Connection,
+    pub(crate) author: Author,
     clock: Arc<dyn Clock>,
-    listeners: Vec<Listener>,
+    pub(crate) listeners: Vec<Listener>,
 }
 
 const DEVICE_ID_KEY: &str = "device_id";
@@ -301,7 +301,7 @@ impl Store {
         } else {
             SyncState::Pending
         };
-        let heads: Vec<u8> = acknowledged_heads.iter().flat_map(|h| h.0).collect();
+        let heads = heads_to_bytes(acknowledged_heads);
         self.conn
             .prepare_cached(
                 "UPDATE documents SET sync_state = ?2, reject_reason = NULL, synced_heads = ?3
@@ -335,50 +335,10 @@ impl Store {
     /// merging never drops an operation. A document that cannot be read as its kind is
     /// refused and nothing is stored.
     pub fn merge_remote(&mut self, kind: RecordKind, id: Uuid, bytes: &[u8]) -> Result<bool> {
-        let author = self.author;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut remote = RecordDoc::load(kind, id, bytes, author)?;
-        let changed = match load_doc(&tx, kind, id, author) {
-            Ok(mut local) => {
-                let before = local.heads();
-                local.merge(&mut remote)?;
-                if local.heads() == before {
-                    false
-                } else {
-                    let record = read_any(&local)?;
-                    tx.prepare_cached(
-                        "UPDATE documents SET doc = ?2, team_id = ?3,
-                            local_seq = (SELECT max(local_seq) + 1 FROM documents)
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![
-                        id.as_bytes().as_slice(),
-                        local.save(),
-                        record.team_id().as_bytes().as_slice()
-                    ])?;
-                    index::index(&tx, id, &record, false)?;
-                    true
-                }
-            }
-            Err(Error::NotFound { .. }) => {
-                let record = read_any(&remote)?;
-                tx.prepare_cached(
-                    "INSERT INTO documents (id, kind, team_id, doc, sync_state, local_seq)
-                     VALUES (?1, ?2, ?3, ?4, 2, (SELECT coalesce(max(local_seq), 0) + 1 FROM documents))",
-                )?
-                .execute(params![
-                    id.as_bytes().as_slice(),
-                    kind.as_str(),
-                    record.team_id().as_bytes().as_slice(),
-                    remote.save(),
-                ])?;
-                index::index(&tx, id, &record, true)?;
-                true
-            }
-            Err(e) => return Err(e),
-        };
+        let changed = merge_in(&tx, self.author, kind, id, bytes)?;
         tx.commit()?;
         if changed {
             notify(&self.listeners, Origin::Remote, vec![(kind, id)]);
@@ -515,7 +475,76 @@ impl Batch<'_> {
     }
 }
 
-fn notify(listeners: &[Listener], origin: Origin, changed: Vec<(RecordKind, Uuid)>) {
+/// Merges another replica's document into the local copy inside `tx`; returns whether the
+/// local record changed. Erased records stay erased.
+pub(crate) fn merge_in(
+    tx: &Connection,
+    author: Author,
+    kind: RecordKind,
+    id: Uuid,
+    bytes: &[u8],
+) -> Result<bool> {
+    let erased: bool = tx
+        .prepare_cached("SELECT count(*) FROM erased WHERE id = ?1")?
+        .query_row([id.as_bytes().as_slice()], |r| r.get::<_, i64>(0))?
+        > 0;
+    if erased {
+        return Err(Error::Erased { id });
+    }
+    let mut remote = RecordDoc::load(kind, id, bytes, author)?;
+    match load_doc(tx, kind, id, author) {
+        Ok(mut local) => {
+            let before = local.heads();
+            local.merge(&mut remote)?;
+            if local.heads() == before {
+                return Ok(false);
+            }
+            let record = read_any(&local)?;
+            tx.prepare_cached(
+                "UPDATE documents SET doc = ?2, team_id = ?3,
+                    local_seq = (SELECT max(local_seq) + 1 FROM documents)
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id.as_bytes().as_slice(),
+                local.save(),
+                record.team_id().as_bytes().as_slice()
+            ])?;
+            index::index(tx, id, &record, false)?;
+        }
+        Err(Error::NotFound { .. }) => {
+            let record = read_any(&remote)?;
+            tx.prepare_cached(
+                "INSERT INTO documents (id, kind, team_id, doc, sync_state, synced_heads, local_seq)
+                 VALUES (?1, ?2, ?3, ?4, 2, ?5,
+                         (SELECT coalesce(max(local_seq), 0) + 1 FROM documents))",
+            )?
+            .execute(params![
+                id.as_bytes().as_slice(),
+                kind.as_str(),
+                record.team_id().as_bytes().as_slice(),
+                remote.save(),
+                heads_to_bytes(&remote.heads()),
+            ])?;
+            index::index(tx, id, &record, true)?;
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(true)
+}
+
+pub(crate) fn heads_to_bytes(heads: &[automerge::ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+pub(crate) fn heads_from_bytes(bytes: &[u8]) -> Vec<automerge::ChangeHash> {
+    bytes
+        .chunks_exact(32)
+        .filter_map(|c| automerge::ChangeHash::try_from(c).ok())
+        .collect()
+}
+
+pub(crate) fn notify(listeners: &[Listener], origin: Origin, changed: Vec<(RecordKind, Uuid)>) {
     if changed.is_empty() {
         return;
     }

@@ -38,7 +38,8 @@ pub enum FieldKind {
 }
 
 /// The kinds of record, each stored as its own Automerge document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     Youth,
     Contact,

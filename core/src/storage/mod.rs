@@ -8,7 +8,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::error::{Error, Result};
 
 /// Migrations in order; migration N brings the schema to `user_version` N.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_sync.sql"),
+];
 
 pub const KEY_LEN: usize = 32;
 

@@ -1,0 +1,257 @@
+//! The sync protocol's messages and their wire encoding (docs/sync-protocol.md).
+//! Shared by the device (core) and the server (`repere-server`): defined once, here.
+//!
+//! Wire format of every body: `b"RP"`, the protocol version byte, a flags byte
+//! (bit 0: the rest is raw-deflate compressed), then the message in postcard encoding.
+
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+use crate::records::RecordKind;
+
+pub const PROTOCOL_VERSION: u8 = 1;
+const MAGIC: &[u8; 2] = b"RP";
+const FLAG_DEFLATE: u8 = 1;
+/// Bodies smaller than this are sent as they are: deflate would not pay for itself.
+const COMPRESS_FROM: usize = 256;
+/// The largest message either side accepts once inflated (a deflate bomb stops here).
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+
+pub const ENROL_PATH: &str = "/v1/enrol";
+pub const SYNC_PATH: &str = "/v1/sync";
+pub const CONTENT_TYPE: &str = "application/x-repere-sync";
+
+/// A device asks to join: the one-time code an administrator issued for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    pub code: String,
+    /// Shown to administrators ("tablette 2 — équipe Stenay"); never personal data.
+    pub device_label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    pub device_id: Uuid,
+    pub team_id: Uuid,
+    pub organisation_id: Uuid,
+    /// The bearer token for every later request. The server keeps only its hash.
+    pub token: String,
+}
+
+/// One exchange: the device's unacknowledged changes, and where its pull stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// The server log position the device has applied everything up to (0 at first).
+    pub cursor: u64,
+    pub pushes: Vec<PushDoc>,
+    /// How many documents the device wants at most in this response's pull.
+    pub pull_limit: u32,
+}
+
+/// Changes of one record, as Automerge bytes the server can `load_incremental`:
+/// the whole compact document for a record the server has never acknowledged, otherwise
+/// only the changes made since the heads it acknowledged last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushDoc {
+    pub id: Uuid,
+    pub kind: RecordKind,
+    pub changes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// Pushed records the server stored (or already had), with its heads after merging.
+    pub acks: Vec<Ack>,
+    pub rejections: Vec<Rejection>,
+    /// Records of the device's scope changed since its cursor, as compact documents.
+    pub docs: Vec<PulledDoc>,
+    /// Records erased since the cursor: delete every local copy.
+    pub erased: Vec<Uuid>,
+    /// The new cursor, to be stored with the data it covers.
+    pub cursor: u64,
+    /// More documents wait past `cursor`: ask again.
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    pub id: Uuid,
+    pub heads: Vec<[u8; 32]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectCode {
+    /// The merged record fails validation; the reason names the fields.
+    Invalid,
+    /// The record belongs to another team's caseload.
+    OutOfScope,
+    /// The record was erased: the device must delete its copy.
+    Erased,
+    /// The bytes are not an Automerge document of the stated kind.
+    Malformed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub id: Uuid,
+    pub code: RejectCode,
+    /// Safe to show to the field worker: field names and problems, never values.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PulledDoc {
+    pub id: Uuid,
+    pub kind: RecordKind,
+    pub doc: Vec<u8>,
+}
+
+/// The JSON body of every 4xx/5xx answer: a stable code and a sentence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    MalformedRequest,
+    UnsupportedVersion,
+    TooLarge,
+    Unauthorized,
+    DeviceRevoked,
+    InvalidEnrolmentCode,
+    RateLimited,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("not a Repère sync message")]
+    NotAMessage,
+    #[error("protocol version {0} is not supported (this side speaks {PROTOCOL_VERSION})")]
+    UnsupportedVersion(u8),
+    #[error("message too large once decompressed")]
+    TooLarge,
+    #[error("message damaged: {0}")]
+    Damaged(String),
+}
+
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    // postcard cannot fail on these types (no maps with non-string keys, no unsized data).
+    let body = postcard::to_stdvec(message).unwrap_or_default();
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(MAGIC);
+    out.push(PROTOCOL_VERSION);
+    if body.len() >= COMPRESS_FROM {
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        if enc.write_all(&body).is_ok() {
+            if let Ok(compressed) = enc.finish() {
+                if compressed.len() < body.len() {
+                    out.push(FLAG_DEFLATE);
+                    out.extend_from_slice(&compressed);
+                    return out;
+                }
+            }
+        }
+    }
+    out.push(0);
+    out.extend_from_slice(&body);
+    out
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() < 4 || &bytes[..2] != MAGIC {
+        return Err(DecodeError::NotAMessage);
+    }
+    if bytes[2] != PROTOCOL_VERSION {
+        return Err(DecodeError::UnsupportedVersion(bytes[2]));
+    }
+    let flags = bytes[3];
+    let payload = &bytes[4..];
+    let inflated;
+    let body = match flags {
+        0 => payload,
+        FLAG_DEFLATE => {
+            let mut out = Vec::new();
+            let read = flate2::read::DeflateDecoder::new(payload)
+                .take(MAX_MESSAGE_BYTES as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| DecodeError::Damaged(e.to_string()))?;
+            if read > MAX_MESSAGE_BYTES {
+                return Err(DecodeError::TooLarge);
+            }
+            inflated = out;
+            &inflated
+        }
+        _ => return Err(DecodeError::Damaged("unknown flags".into())),
+    };
+    postcard::from_bytes(body).map_err(|e| DecodeError::Damaged(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_response(docs: usize) -> SyncResponse {
+        SyncResponse {
+            acks: vec![Ack { id: Uuid::now_v7(), heads: vec![[3; 32]] }],
+            rejections: vec![Rejection {
+                id: Uuid::now_v7(),
+                code: RejectCode::Invalid,
+                reason: "birth_year: âge hors tranche".into(),
+            }],
+            docs: (0..docs)
+                .map(|i| PulledDoc { id: Uuid::now_v7(), kind: RecordKind::Contact, doc: vec![i as u8; 300] })
+                .collect(),
+            erased: vec![Uuid::now_v7()],
+            cursor: 42,
+            more: true,
+        }
+    }
+
+    #[test]
+    fn round_trips_small_and_compressed_messages() {
+        for docs in [0, 20] {
+            let msg = sample_response(docs);
+            let bytes = encode(&msg);
+            assert_eq!(bytes[3], u8::from(docs > 0), "compressed only when it pays");
+            assert_eq!(decode::<SyncResponse>(&bytes), Ok(msg));
+        }
+    }
+
+    #[test]
+    fn an_empty_sync_is_tiny() {
+        let req = SyncRequest { cursor: 123_456, pushes: vec![], pull_limit: 500 };
+        assert!(encode(&req).len() < 16);
+        let resp = SyncResponse { acks: vec![], rejections: vec![], docs: vec![], erased: vec![], cursor: 123_456, more: false };
+        assert!(encode(&resp).len() < 16);
+    }
+
+    #[test]
+    fn rejects_garbage_truncation_and_other_versions() {
+        let bytes = encode(&sample_response(3));
+        assert_eq!(decode::<SyncResponse>(b"GET / HTTP/1.1"), Err(DecodeError::NotAMessage));
+        assert_eq!(decode::<SyncResponse>(b""), Err(DecodeError::NotAMessage));
+        let mut other = bytes.clone();
+        other[2] = 9;
+        assert_eq!(decode::<SyncResponse>(&other), Err(DecodeError::UnsupportedVersion(9)));
+        for cut in [4, 10, bytes.len() / 2, bytes.len() - 1] {
+            assert!(decode::<SyncResponse>(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_deflate_bomb() {
+        let body = vec![0u8; MAX_MESSAGE_BYTES + 10];
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&body).expect("compress");
+        let mut bytes = b"RP".to_vec();
+        bytes.extend([PROTOCOL_VERSION, FLAG_DEFLATE]);
+        bytes.extend(enc.finish().expect("compress"));
+        assert_eq!(decode::<SyncRequest>(&bytes), Err(DecodeError::TooLarge));
+    }
+}
