@@ -1,1 +1,13 @@
+//! The uniffi skin of repere-core: type and error conversion, nothing else.
+//! Kotlin package `fr.repere.ffi`, Swift module `RepereFFI` (see uniffi.toml).
 
+mod communes;
+mod error;
+mod records;
+mod store;
+
+pub use error::{FieldProblem, RepereError};
+pub use records::{Action, Contact, Outcome, Tour, Youth};
+pub use store::RepereStore;
+
+uniffi::setup_scaffolding!("repere");

@@ -19,6 +19,7 @@ CREATE TABLE documents (
 ) WITHOUT ROWID;
 CREATE INDEX documents_unsynced ON documents(sync_state) WHERE sync_state <> 2;
 CREATE INDEX documents_by_kind ON documents(kind);
+CREATE INDEX documents_by_seq ON documents(local_seq);
 
 CREATE TABLE youth_index (
     rowid              INTEGER PRIMARY KEY,  -- also the youth_fts rowid

@@ -174,6 +174,24 @@ impl RecordDoc {
         self.knows(heads) && self.doc.get_changes(heads).is_empty()
     }
 
+    /// Applies pushed Automerge bytes (a whole document or changes). Returns `false` when
+    /// some changes wait for history this copy does not have.
+    pub fn apply_incremental(&mut self, bytes: &[u8]) -> Result<bool> {
+        self.doc
+            .load_incremental(bytes)
+            .map_err(|e| Error::CorruptDocument {
+                kind: self.kind,
+                id: self.id,
+                reason: e.to_string(),
+            })?;
+        Ok(self.doc.get_missing_deps(&[]).is_empty())
+    }
+
+    /// Reads the record whatever its kind.
+    pub fn read_record(&self) -> Result<crate::records::AnyRecord> {
+        crate::store::any_from_fields(self.kind, self.id, self.read_fields())
+    }
+
     /// Takes every change of `other` that this document lacks.
     pub fn merge(&mut self, other: &mut RecordDoc) -> Result<()> {
         self.doc.merge(&mut other.doc)?;

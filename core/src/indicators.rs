@@ -478,10 +478,10 @@ fn facts<'a>(input: &'a IndicatorInput, teams: Option<&BTreeSet<Uuid>>) -> Vec<F
             c.commune.as_str(),
         );
         for youth_id in &c.youth_ids {
-            if let Some((_, _, first)) = index.get(youth_id).and_then(|&i| youth.get_mut(i)) {
-                if first.is_none_or(|current| candidate < current) {
-                    *first = Some(candidate);
-                }
+            if let Some((_, _, first)) = index.get(youth_id).and_then(|&i| youth.get_mut(i))
+                && first.is_none_or(|current| candidate < current)
+            {
+                *first = Some(candidate);
             }
         }
     }
@@ -860,6 +860,8 @@ mod tests {
     fn helped_is_counted_apart_from_identified() {
         let mut followed = youth(TEAM_A, "2025-01-05");
         followed.followed_by = Some(Service::MissionLocale);
+        // Statuses are informational: counting reads the records, not this field.
+        followed.status = YouthStatus::Mobilised;
         let mut in_training = youth(TEAM_A, "2025-01-06");
         in_training.situation = Situation::InTraining;
         let mut unknown = youth(TEAM_A, "2025-01-07");

@@ -594,5 +594,5 @@ pub(crate) fn any_from_fields(kind: RecordKind, id: Uuid, fields: JsonFields) ->
 }
 
 pub(crate) fn read_any(doc: &RecordDoc) -> Result<AnyRecord> {
-    any_from_fields(doc.kind, doc.id, doc.read_fields())
+    doc.read_record()
 }

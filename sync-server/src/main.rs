@@ -1,1 +1,337 @@
-fn main() {}
+//! `repere-server`: runs the sync hub (`serve`, the default) or administers its data
+//! directory (`admin …`). Logs go to stderr (RUST_LOG, default `info`); commands print
+//! what scripts need (ids, codes) alone on stdout.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use repere_server::http::{self, HttpConfig};
+use repere_server::storage::Role;
+use repere_server::{Hub, SqliteStorage, demo};
+use tracing_subscriber::EnvFilter;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(
+    name = "repere-server",
+    version,
+    about = "Repère sync server: the hub the field tablets sync their records with",
+    long_about = "Repère sync server: the hub the field tablets sync their records with.\n\n\
+        Without a command it runs the server (`serve`). `admin` commands work on the same \
+        data directory, also while the server runs.\n\n\
+        Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to change their level.",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the sync server (the default when no command is given)
+    Serve(ServeArgs),
+    /// Manage organisations, teams, users, enrolment codes, devices and erasures
+    Admin(AdminArgs),
+}
+
+#[derive(Args, Clone)]
+struct DataDirArg {
+    /// Directory of the server's database (repere.db); created if missing
+    #[arg(long, env = "REPERE_DATA_DIR", default_value = "./repere-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct AdminDataDirArg {
+    /// Directory of the server's database (repere.db); created if missing
+    #[arg(long, env = "REPERE_DATA_DIR", default_value = "./repere-data", global = true)]
+    data_dir: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Address and port to listen on
+    #[arg(long, env = "REPERE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataDirArg,
+    /// On an empty database, create a demo organisation with two teams, fictional records
+    /// and enrolment codes (printed on stdout). Never seeds a database that has data.
+    #[arg(long, env = "REPERE_DEMO")]
+    demo: bool,
+    /// Largest request body accepted, in bytes (larger ones get 413 too_large)
+    #[arg(long, env = "REPERE_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Enrolment attempts allowed per client address and minute (more get 429)
+    #[arg(long, env = "REPERE_ENROL_PER_MINUTE", default_value_t = 10)]
+    enrol_per_minute: u32,
+}
+
+#[derive(Args)]
+struct AdminArgs {
+    #[command(flatten)]
+    data: AdminDataDirArg,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an organisation; prints its id
+    CreateOrg {
+        /// e.g. "Mission Locale du Nord Meusien"
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a team (binôme) in an organisation; prints its id
+    CreateTeam {
+        /// Organisation id
+        #[arg(long)]
+        org: Uuid,
+        /// e.g. "Binôme Stenay"
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a user of an organisation; prints its id (passwords come later)
+    CreateUser {
+        /// Organisation id
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Issue a one-time enrolment code for a team's tablet; prints the code
+    IssueCode {
+        /// Team id
+        #[arg(long)]
+        team: Uuid,
+        /// Hours before the code expires
+        #[arg(long, default_value_t = 168, value_parser = clap::value_parser!(u32).range(1..=2160))]
+        ttl_hours: u32,
+    },
+    /// List enrolled devices (tab-separated: id, team, state, enrolled, last sync, label)
+    ListDevices {
+        /// Only this team's devices
+        #[arg(long)]
+        team: Option<Uuid>,
+    },
+    /// Revoke a device: its token is refused from now on
+    RevokeDevice {
+        /// Device id (see list-devices)
+        device_id: Uuid,
+    },
+    /// Erase a record everywhere (data-protection request): its document is deleted, a
+    /// content-free tombstone stays, and tablets delete their copy at their next sync
+    Erase {
+        /// Record id
+        record_id: Uuid,
+    },
+    /// Overview of organisations, teams, users and record counts
+    List,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Coordinator,
+    Admin,
+    Field,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Coordinator => Role::Coordinator,
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Field => Role::Field,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Admin(args)) => admin(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_hub(data_dir: &Path) -> Result<Hub, String> {
+    let storage = SqliteStorage::open_dir(data_dir).map_err(|e| e.to_string())?;
+    Ok(Hub::new(Arc::new(storage)))
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let hub = Arc::new(open_hub(&args.data.data_dir)?);
+    if args.demo {
+        match demo::seed(&hub).map_err(|e| e.to_string())? {
+            Some(summary) => {
+                let url = format!("http://{}", args.listen);
+                print!(
+                    "{}",
+                    demo::instructions(&summary, &url, &args.data.data_dir.display().to_string())
+                );
+            }
+            None => println!(
+                "Démo : la base contient déjà des données, rien n'a été ajouté. \
+                 / Demo: the database already has data; nothing was added.\n\
+                 Nouveaux codes / new codes: repere-server admin --data-dir {} issue-code --team <team id> \
+                 (ids: repere-server admin --data-dir {} list)",
+                args.data.data_dir.display(),
+                args.data.data_dir.display()
+            ),
+        }
+    }
+    let config = HttpConfig {
+        max_body_bytes: args.max_body_bytes,
+        enrol_per_minute: args.enrol_per_minute,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(address = %local, data_dir = %args.data.data_dir.display(), "repere-server listening");
+        let app = http::router(hub, &config);
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| format!("server failed: {e}"))
+    })?;
+    tracing::info!("repere-server stopped");
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM: stop accepting, let requests in flight finish (each commits
+/// or rolls back as a whole), then exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn fmt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(|| "-".to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+fn admin(args: AdminArgs) -> Result<(), String> {
+    let hub = open_hub(&args.data.data_dir)?;
+    let err = |e: repere_server::HubError| e.to_string();
+    match args.command {
+        AdminCommand::CreateOrg { name } => {
+            let org = hub.create_organisation(&name).map_err(err)?;
+            eprintln!("organisation created: {}", org.name);
+            println!("{}", org.id);
+        }
+        AdminCommand::CreateTeam { org, name } => {
+            let team = hub.create_team(org, &name).map_err(err)?;
+            eprintln!("team created: {}", team.name);
+            println!("{}", team.id);
+        }
+        AdminCommand::CreateUser { org, name, role } => {
+            let user = hub.create_user(org, &name, role.into()).map_err(err)?;
+            eprintln!("user created with role {}", user.role.as_str());
+            println!("{}", user.id);
+        }
+        AdminCommand::IssueCode { team, ttl_hours } => {
+            let issued = hub
+                .issue_code(team, chrono::Duration::hours(i64::from(ttl_hours)))
+                .map_err(err)?;
+            eprintln!(
+                "one-time enrolment code for team {team}, valid until {} (shown only now)",
+                fmt_time(Some(issued.stored.expires_at))
+            );
+            println!("{}", issued.code);
+        }
+        AdminCommand::ListDevices { team } => {
+            let devices = hub.devices(team).map_err(err)?;
+            eprintln!("id\tteam\tstate\tenrolled\tlast_sync\tlabel");
+            for d in &devices {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    d.id,
+                    d.team_id,
+                    if d.revoked_at.is_some() { "revoked" } else { "active" },
+                    fmt_time(Some(d.enrolled_at)),
+                    fmt_time(d.last_sync_at),
+                    d.label
+                );
+            }
+            eprintln!("{} device(s)", devices.len());
+        }
+        AdminCommand::RevokeDevice { device_id } => {
+            let device = hub.revoke_device(device_id).map_err(err)?;
+            eprintln!(
+                "device revoked at {}; its unsent changes stay on the tablet",
+                fmt_time(device.revoked_at)
+            );
+            println!("{}", device.id);
+        }
+        AdminCommand::Erase { record_id } => {
+            let tombstone = hub.erase(record_id).map_err(err)?;
+            eprintln!(
+                "record erased (log position {}, {}); tablets delete their copy at their next sync",
+                tombstone.seq,
+                fmt_time(Some(tombstone.erased_at))
+            );
+            println!("{}", tombstone.id);
+        }
+        AdminCommand::List => {
+            let overview = hub.overview().map_err(err)?;
+            if overview.is_empty() {
+                eprintln!("no organisation yet: repere-server admin create-org --name <name>");
+            }
+            for o in &overview {
+                println!("organisation\t{}\t{}\tusers={}", o.organisation.id, o.organisation.name, o.users);
+                for (team, counts) in &o.teams {
+                    println!(
+                        "  team\t{}\t{}\trecords={}\terased={}\tactive_devices={}",
+                        team.id, team.name, counts.documents, counts.tombstones, counts.active_devices
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

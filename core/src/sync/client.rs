@@ -3,7 +3,9 @@
 //! The steps are public so a shell can hold its store lock only around them, not
 //! across the network wait.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use automerge::ChangeHash;
@@ -40,6 +42,8 @@ pub enum TransportError {
 /// What the device knows of its enrolment (the token stays inside the store).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enrolment {
+    /// Where this device syncs, e.g. `https://sync.example.org`.
+    pub server_url: String,
     pub device_id: Uuid,
     pub team_id: Uuid,
     pub organisation_id: Uuid,
@@ -147,7 +151,13 @@ impl Store {
 
     /// Exchanges a one-time enrolment code for this device's credentials. Re-enrolling
     /// keeps every record and unsent change; only the pull starts again from the beginning.
-    pub fn enrol(&mut self, transport: &dyn Transport, code: &str, device_label: &str) -> Result<Enrolment> {
+    pub fn enrol(
+        &mut self,
+        transport: &dyn Transport,
+        server_url: &str,
+        code: &str,
+        device_label: &str,
+    ) -> Result<Enrolment> {
         let body = protocol::encode(&EnrolRequest {
             code: code.trim().to_string(),
             device_label: device_label.to_string(),
@@ -156,6 +166,7 @@ impl Store {
         let resp: EnrolResponse = protocol::decode(&bytes)?;
         let stored = StoredEnrolment {
             enrolment: Enrolment {
+                server_url: server_url.to_string(),
                 device_id: resp.device_id,
                 team_id: resp.team_id,
                 organisation_id: resp.organisation_id,
@@ -244,6 +255,10 @@ impl Store {
                 if let Some(kind) = erase_local(&tx, rej.id)? {
                     changed.push((kind, rej.id));
                 }
+            } else if rej.code == RejectCode::MissingHistory {
+                // The next push sends the whole document.
+                tx.prepare_cached("UPDATE documents SET sync_state = 1, synced_heads = NULL WHERE id = ?1")?
+                    .execute([rej.id.as_bytes().as_slice()])?;
             } else {
                 tx.prepare_cached("UPDATE documents SET sync_state = 3, reject_reason = ?2 WHERE id = ?1")?
                     .execute(params![rej.id.as_bytes().as_slice(), rej.reason])?;
@@ -264,27 +279,63 @@ impl Store {
         options: &SyncOptions,
         progress: &mut dyn FnMut(&SyncProgress),
     ) -> Result<SyncReport> {
-        let mut report = SyncProgress::default();
-        let mut attempted: HashSet<Uuid> = HashSet::new();
-        loop {
-            let batch = self.sync_prepare(options, &attempted)?;
-            let body = batch.body();
-            let pushed = batch.request.pushes.len();
-            let (resp, resp_len) = exchange(transport, &batch, &body, options)?;
-            self.sync_apply(&batch, &resp)?;
-            attempted.extend(batch.pushed_ids());
-            report.rounds += 1;
-            report.pushed += pushed;
-            report.acknowledged += resp.acks.len();
-            report.rejected += resp.rejections.len();
-            report.pulled += resp.docs.len();
-            report.erased += resp.erased.len();
-            report.bytes_up += body.len();
-            report.bytes_down += resp_len;
-            progress(&report);
-            if !resp.more && pushed == 0 {
-                return Ok(report);
-            }
+        let store = RefCell::new(self);
+        run_sync(&|step| step(&mut store.borrow_mut()), transport, options, progress)
+    }
+}
+
+/// [`Store::sync`] for a store shared between threads: the lock is held only while a
+/// request is prepared and while a response is applied, never during the network wait,
+/// so the app stays usable while a slow sync runs.
+pub fn sync_shared(
+    store: &Mutex<Store>,
+    transport: &dyn Transport,
+    options: &SyncOptions,
+    progress: &mut dyn FnMut(&SyncProgress),
+) -> Result<SyncReport> {
+    run_sync(
+        &|step| step(&mut store.lock().unwrap_or_else(PoisonError::into_inner)),
+        transport,
+        options,
+        progress,
+    )
+}
+
+type StoreStep<'a> = &'a mut dyn FnMut(&mut Store) -> Result<()>;
+
+fn run_sync(
+    with_store: &dyn Fn(StoreStep<'_>) -> Result<()>,
+    transport: &dyn Transport,
+    options: &SyncOptions,
+    progress: &mut dyn FnMut(&SyncProgress),
+) -> Result<SyncReport> {
+    let mut report = SyncProgress::default();
+    let mut attempted: HashSet<Uuid> = HashSet::new();
+    loop {
+        let mut prepared = None;
+        with_store(&mut |s| {
+            prepared = Some(s.sync_prepare(options, &attempted)?);
+            Ok(())
+        })?;
+        let Some(batch) = prepared else {
+            return Ok(report);
+        };
+        let body = batch.body();
+        let pushed = batch.request.pushes.len();
+        let (resp, resp_len) = exchange(transport, &batch, &body, options)?;
+        with_store(&mut |s| s.sync_apply(&batch, &resp))?;
+        attempted.extend(batch.pushed_ids());
+        report.rounds += 1;
+        report.pushed += pushed;
+        report.acknowledged += resp.acks.len();
+        report.rejected += resp.rejections.len();
+        report.pulled += resp.docs.len();
+        report.erased += resp.erased.len();
+        report.bytes_up += body.len();
+        report.bytes_down += resp_len;
+        progress(&report);
+        if !resp.more && pushed == 0 {
+            return Ok(report);
         }
     }
 }

@@ -5,6 +5,7 @@ mod client;
 mod http;
 pub mod protocol;
 
-pub use client::{Enrolment, SyncBatch, SyncOptions, SyncProgress, SyncReport, Transport, TransportError};
+pub use client::{
+    Enrolment, sync_shared, SyncBatch, SyncOptions, SyncProgress, SyncReport, Transport, TransportError};
 pub use http::HttpTransport;
 pub use protocol::DecodeError;

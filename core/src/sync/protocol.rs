@@ -91,6 +91,8 @@ pub enum RejectCode {
     Erased,
     /// The bytes are not an Automerge document of the stated kind.
     Malformed,
+    /// The changes build on history the server does not have: send the whole document.
+    MissingHistory,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,146 @@
+//! The one error type a shell sees: stable variants, each with a French sentence a field
+//! worker can act on. No personal data: core errors never carry typed values, and the
+//! technical detail stays out of these messages.
+
+use repere_core::{Error as CoreError, Problem};
+
+/// A field to correct, for marking the form.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FieldProblem {
+    /// The record field, as in the record type (`birth_date`, `commune`…).
+    pub field: String,
+    /// Stable code: required, empty, too_long, in_future, too_old, age_out_of_range,
+    /// unknown_commune, bad_format, end_before_start, inconsistent.
+    pub code: String,
+    /// French, for the form.
+    pub user_message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum RepereError {
+    #[error("{user_message}")]
+    Validation { fields: Vec<FieldProblem>, user_message: String },
+    #[error("{user_message}")]
+    WrongKey { user_message: String },
+    #[error("{user_message}")]
+    InvalidKey { user_message: String },
+    #[error("{user_message}")]
+    NotFound { user_message: String },
+    #[error("{user_message}")]
+    Erased { user_message: String },
+    #[error("{user_message}")]
+    NoConflict { user_message: String },
+    #[error("{user_message}")]
+    NotEnrolled { user_message: String },
+    #[error("{user_message}")]
+    DeviceRevoked { user_message: String },
+    #[error("{user_message}")]
+    InvalidEnrolmentCode { user_message: String },
+    #[error("{user_message}")]
+    NetworkUnavailable { user_message: String },
+    #[error("{user_message}")]
+    ServerRejected { user_message: String },
+    #[error("{user_message}")]
+    Storage { user_message: String },
+    #[error("{user_message}")]
+    Internal { user_message: String },
+}
+
+fn msg(s: &str) -> String {
+    s.to_string()
+}
+
+impl RepereError {
+    pub fn validation(fields: Vec<FieldProblem>) -> RepereError {
+        RepereError::Validation {
+            user_message: format!(
+                "Fiche non enregistrée : {} champ(s) à corriger ({}).",
+                fields.len(),
+                fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            fields,
+        }
+    }
+
+    pub fn internal() -> RepereError {
+        RepereError::Internal {
+            user_message: msg("Erreur interne de l'application. Les données déjà enregistrées sont conservées ; réessayez, et signalez le problème s'il persiste."),
+        }
+    }
+}
+
+pub fn problem_code(p: &Problem) -> &'static str {
+    match p {
+        Problem::Required => "required",
+        Problem::Empty => "empty",
+        Problem::TooLong { .. } => "too_long",
+        Problem::InFuture => "in_future",
+        Problem::TooOld => "too_old",
+        Problem::AgeOutOfRange => "age_out_of_range",
+        Problem::UnknownCommune => "unknown_commune",
+        Problem::BadFormat => "bad_format",
+        Problem::EndBeforeStart => "end_before_start",
+        Problem::Inconsistent(_) => "inconsistent",
+    }
+}
+
+impl From<CoreError> for RepereError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Invalid(v) => RepereError::validation(
+                v.0.iter()
+                    .map(|f| FieldProblem {
+                        field: f.field.to_string(),
+                        code: problem_code(&f.problem).to_string(),
+                        user_message: f.problem.to_string(),
+                    })
+                    .collect(),
+            ),
+            CoreError::WrongKey => RepereError::WrongKey {
+                user_message: msg("Impossible d'ouvrir les données de la tablette avec cette clé."),
+            },
+            CoreError::BadKeyLength { .. } => RepereError::InvalidKey {
+                user_message: msg("La clé de chiffrement fournie n'a pas la bonne taille (32 octets)."),
+            },
+            CoreError::NotFound { .. } | CoreError::WrongKind { .. } | CoreError::UnknownField { .. } => {
+                RepereError::NotFound { user_message: msg("Fiche introuvable sur cette tablette.") }
+            }
+            CoreError::Erased { .. } => RepereError::Erased {
+                user_message: msg("Cette fiche a été effacée à la demande d'un coordinateur."),
+            },
+            CoreError::NoConflict { .. } => RepereError::NoConflict {
+                user_message: msg("Ce champ n'a pas (ou plus) de conflit à résoudre."),
+            },
+            CoreError::NotEnrolled => RepereError::NotEnrolled {
+                user_message: msg("Tablette non inscrite : saisissez le code d'inscription fourni par l'administrateur."),
+            },
+            CoreError::DeviceRevoked | CoreError::Unauthorized => RepereError::DeviceRevoked {
+                user_message: msg("L'accès de cette tablette a été révoqué : demandez un nouveau code d'inscription. Les saisies non envoyées restent sur la tablette."),
+            },
+            CoreError::InvalidEnrolmentCode => RepereError::InvalidEnrolmentCode {
+                user_message: msg("Code d'inscription inconnu, déjà utilisé ou expiré."),
+            },
+            CoreError::Network(_) | CoreError::Protocol(_) => RepereError::NetworkUnavailable {
+                user_message: msg("Serveur injoignable. Les saisies restent sur la tablette et partiront à la prochaine synchronisation."),
+            },
+            CoreError::Server { status, .. } => RepereError::ServerRejected {
+                user_message: format!("Le serveur a refusé la demande (code {status}). Les saisies restent sur la tablette."),
+            },
+            CoreError::NewerSchema { .. } => RepereError::Storage {
+                user_message: msg("Ces données viennent d'une version plus récente de l'application : mettez l'application à jour."),
+            },
+            CoreError::CorruptDocument { .. }
+            | CoreError::Storage(_)
+            | CoreError::Automerge(_)
+            | CoreError::Io(_) => RepereError::Storage {
+                user_message: msg("Erreur d'enregistrement sur la tablette. Réessayez ; si cela persiste, synchronisez et signalez le problème."),
+            },
+        }
+    }
+}
+
+/// Runs `f`, turning a panic inside core into `RepereError::Internal` so that no panic
+/// ever crosses the FFI.
+pub fn guard<T>(f: impl FnOnce() -> Result<T, RepereError>) -> Result<T, RepereError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err(RepereError::internal()))
+}

@@ -1,0 +1,417 @@
+//! `RepereStore`: the encrypted device store as an object for Kotlin and Swift.
+//! Every method converts arguments, calls core under a panic guard, converts the result.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use repere_core::records as model;
+use repere_core::sync::{HttpTransport, SyncOptions, sync_shared};
+use repere_core::{DuplicateProbe, Record, RecordKind, Store, StoreEvent, SyncState};
+
+use crate::error::{RepereError, guard};
+use crate::records::{Action, Contact, Outcome, Tour, Youth, parse_id};
+
+/// A young person in a list or a search result.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct YouthSummary {
+    pub id: String,
+    pub display_name: String,
+    pub age: Option<i32>,
+    pub age_is_approximate: bool,
+    pub home_commune: Option<String>,
+    pub home_commune_name: Option<String>,
+    pub status: String,
+    pub contact_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SimilarYouth {
+    pub youth: YouthSummary,
+    pub score: f64,
+    pub same_commune: bool,
+    pub birth_year_close: bool,
+    /// "Kévin, ~19 ans, Stenay — vu 3 fois"
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, uniffi::Record)]
+pub struct DuplicateQuery {
+    pub first_name: Option<String>,
+    pub alias: Option<String>,
+    pub last_name: Option<String>,
+    pub birth_year: Option<i32>,
+    pub home_commune: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ContactSummary {
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub occurred_at: String,
+    pub commune: String,
+    pub commune_name: String,
+    pub kind: String,
+    pub youth_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ConflictValue {
+    /// The value as JSON (`"mobilised"`, `2007`, `null`).
+    pub value_json: String,
+    pub member_id: Option<String>,
+    pub device_id: Option<String>,
+    /// RFC 3339; the writer's device clock, informative only.
+    pub written_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct FieldConflict {
+    pub field: String,
+    /// The value the record shows first.
+    pub values: Vec<ConflictValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum RecordSyncState {
+    NeverSynced,
+    Pending,
+    Synced,
+    Rejected { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Enrolment {
+    pub server_url: String,
+    pub device_id: String,
+    pub team_id: String,
+    pub organisation_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncProgress {
+    pub rounds: u32,
+    pub pushed: u64,
+    pub acknowledged: u64,
+    pub rejected: u64,
+    pub pulled: u64,
+    pub erased: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ChangedRecord {
+    pub kind: RecordKind,
+    pub id: String,
+    /// Changed by sync rather than on this tablet.
+    pub remote: bool,
+}
+
+/// Told of every committed change (for refreshing screens).
+#[uniffi::export(with_foreign)]
+pub trait StoreListener: Send + Sync {
+    fn on_change(&self, changes: Vec<ChangedRecord>);
+}
+
+/// Told after each sync round.
+#[uniffi::export(with_foreign)]
+pub trait SyncListener: Send + Sync {
+    fn on_progress(&self, progress: SyncProgress);
+}
+
+#[derive(uniffi::Object)]
+pub struct RepereStore {
+    store: Mutex<Store>,
+}
+
+impl RepereStore {
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        // A panic while the lock was held was already reported; the store itself is
+        // transactional, so carrying on is safe.
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn create<R: Record>(&self, record: R) -> Result<String, RepereError> {
+        Ok(self.lock().create(&record)?.to_string())
+    }
+
+    fn update<R: Record>(&self, id: &str, record: R) -> Result<(), RepereError> {
+        let id = parse_id(id)?;
+        Ok(self.lock().update(id, &record)?)
+    }
+
+    fn get<R: Record>(&self, id: &str) -> Result<R, RepereError> {
+        let id = parse_id(id)?;
+        Ok(self.lock().get(id)?)
+    }
+}
+
+fn summary(y: repere_core::YouthSummary) -> YouthSummary {
+    YouthSummary {
+        id: y.id.to_string(),
+        display_name: y.display_name,
+        age: y.age,
+        age_is_approximate: y.age_is_approximate,
+        home_commune: y.home_commune,
+        home_commune_name: y.home_commune_name,
+        status: y.status,
+        contact_count: y.contact_count,
+    }
+}
+
+fn progress(p: &repere_core::sync::SyncProgress) -> SyncProgress {
+    SyncProgress {
+        rounds: p.rounds,
+        pushed: p.pushed as u64,
+        acknowledged: p.acknowledged as u64,
+        rejected: p.rejected as u64,
+        pulled: p.pulled as u64,
+        erased: p.erased as u64,
+        bytes_up: p.bytes_up as u64,
+        bytes_down: p.bytes_down as u64,
+    }
+}
+
+fn enrolment(e: repere_core::sync::Enrolment) -> Enrolment {
+    Enrolment {
+        server_url: e.server_url,
+        device_id: e.device_id.to_string(),
+        team_id: e.team_id.to_string(),
+        organisation_id: e.organisation_id.to_string(),
+    }
+}
+
+fn transport(url: &str) -> Result<HttpTransport, RepereError> {
+    HttpTransport::new(url).map_err(|e| repere_core::Error::Network(e.to_string()).into())
+}
+
+#[uniffi::export]
+impl RepereStore {
+    /// Opens (or creates) the encrypted store at `path` with the 32-byte key from the
+    /// platform keystore.
+    #[uniffi::constructor]
+    pub fn open(path: String, key: Vec<u8>) -> Result<Arc<RepereStore>, RepereError> {
+        guard(|| {
+            Ok(Arc::new(RepereStore {
+                store: Mutex::new(Store::open(path, &key)?),
+            }))
+        })
+    }
+
+    /// The team member using the tablet, recorded as author of the next edits.
+    pub fn set_member(&self, member_id: String) -> Result<(), RepereError> {
+        guard(|| {
+            let id = parse_id(&member_id)?;
+            self.lock().set_member(id);
+            Ok(())
+        })
+    }
+
+    pub fn device_id(&self) -> String {
+        self.lock().device_id().to_string()
+    }
+
+    pub fn create_youth(&self, youth: Youth) -> Result<String, RepereError> {
+        guard(|| self.create(model::Youth::try_from(youth)?))
+    }
+
+    pub fn update_youth(&self, id: String, youth: Youth) -> Result<(), RepereError> {
+        guard(|| self.update(&id, model::Youth::try_from(youth)?))
+    }
+
+    pub fn get_youth(&self, id: String) -> Result<Youth, RepereError> {
+        guard(|| Ok(self.get::<model::Youth>(&id)?.into()))
+    }
+
+    pub fn create_contact(&self, contact: Contact) -> Result<String, RepereError> {
+        guard(|| self.create(model::Contact::try_from(contact)?))
+    }
+
+    pub fn update_contact(&self, id: String, contact: Contact) -> Result<(), RepereError> {
+        guard(|| self.update(&id, model::Contact::try_from(contact)?))
+    }
+
+    pub fn get_contact(&self, id: String) -> Result<Contact, RepereError> {
+        guard(|| Ok(self.get::<model::Contact>(&id)?.into()))
+    }
+
+    pub fn create_tour(&self, tour: Tour) -> Result<String, RepereError> {
+        guard(|| self.create(model::Tour::try_from(tour)?))
+    }
+
+    pub fn update_tour(&self, id: String, tour: Tour) -> Result<(), RepereError> {
+        guard(|| self.update(&id, model::Tour::try_from(tour)?))
+    }
+
+    pub fn get_tour(&self, id: String) -> Result<Tour, RepereError> {
+        guard(|| Ok(self.get::<model::Tour>(&id)?.into()))
+    }
+
+    pub fn create_action(&self, action: Action) -> Result<String, RepereError> {
+        guard(|| self.create(model::Action::try_from(action)?))
+    }
+
+    pub fn get_action(&self, id: String) -> Result<Action, RepereError> {
+        guard(|| Ok(self.get::<model::Action>(&id)?.into()))
+    }
+
+    pub fn create_outcome(&self, outcome: Outcome) -> Result<String, RepereError> {
+        guard(|| self.create(model::Outcome::try_from(outcome)?))
+    }
+
+    pub fn get_outcome(&self, id: String) -> Result<Outcome, RepereError> {
+        guard(|| Ok(self.get::<model::Outcome>(&id)?.into()))
+    }
+
+    /// Accent- and case-insensitive search by first name, alias, last name and commune.
+    pub fn search_youth(&self, query: String, limit: u32) -> Result<Vec<YouthSummary>, RepereError> {
+        guard(|| Ok(self.lock().search_youth(&query, limit as usize)?.into_iter().map(summary).collect()))
+    }
+
+    /// Young people who may be the one about to be created, best first.
+    pub fn find_similar_youth(&self, query: DuplicateQuery, limit: u32) -> Result<Vec<SimilarYouth>, RepereError> {
+        guard(|| {
+            let probe = DuplicateProbe {
+                first_name: query.first_name,
+                alias: query.alias,
+                last_name: query.last_name,
+                birth_year: query.birth_year,
+                home_commune: query.home_commune,
+            };
+            Ok(self
+                .lock()
+                .find_similar_youth(&probe, limit as usize)?
+                .into_iter()
+                .map(|s| SimilarYouth {
+                    description: s.describe(),
+                    youth: summary(s.youth),
+                    score: s.score,
+                    same_commune: s.same_commune,
+                    birth_year_close: s.birth_year_close,
+                })
+                .collect())
+        })
+    }
+
+    /// Contacts, most recent first.
+    pub fn list_contacts(&self, offset: u32, limit: u32) -> Result<Vec<ContactSummary>, RepereError> {
+        guard(|| {
+            Ok(self
+                .lock()
+                .list_contacts(offset as usize, limit as usize)?
+                .into_iter()
+                .map(|c| ContactSummary {
+                    id: c.id.to_string(),
+                    occurred_at: c.occurred_at.to_rfc3339(),
+                    commune: c.commune,
+                    commune_name: c.commune_name,
+                    kind: c.kind,
+                    youth_names: c.youth_names,
+                })
+                .collect())
+        })
+    }
+
+    pub fn contacts_of_youth(&self, youth_id: String) -> Result<Vec<String>, RepereError> {
+        guard(|| {
+            let id = parse_id(&youth_id)?;
+            Ok(self.lock().contacts_of_youth(id)?.iter().map(ToString::to_string).collect())
+        })
+    }
+
+    /// Fields edited concurrently on two tablets, with each value, who wrote it and when.
+    pub fn conflicts(&self, id: String) -> Result<Vec<FieldConflict>, RepereError> {
+        guard(|| {
+            let id = parse_id(&id)?;
+            Ok(self
+                .lock()
+                .conflicts(id)?
+                .into_iter()
+                .map(|c| FieldConflict {
+                    field: c.field,
+                    values: c
+                        .values
+                        .into_iter()
+                        .map(|v| ConflictValue {
+                            value_json: v.value.to_string(),
+                            member_id: v.author.map(|a| a.member_id.to_string()),
+                            device_id: v.author.map(|a| a.device_id.to_string()),
+                            written_at: v.written_at.map(|t| t.to_rfc3339()),
+                        })
+                        .collect(),
+                })
+                .collect())
+        })
+    }
+
+    /// Keeps `value_json` (one of the conflict's values, or another) for `field`.
+    pub fn resolve_conflict(&self, id: String, field: String, value_json: String) -> Result<(), RepereError> {
+        guard(|| {
+            let id = parse_id(&id)?;
+            let value: serde_json::Value = serde_json::from_str(&value_json).map_err(|_| {
+                RepereError::validation(vec![crate::error::FieldProblem {
+                    field: field.clone(),
+                    code: "bad_format".into(),
+                    user_message: repere_core::Problem::BadFormat.to_string(),
+                }])
+            })?;
+            Ok(self.lock().resolve_conflict(id, &field, value)?)
+        })
+    }
+
+    pub fn sync_state(&self, id: String) -> Result<RecordSyncState, RepereError> {
+        guard(|| {
+            let id = parse_id(&id)?;
+            Ok(match self.lock().sync_state(id)? {
+                SyncState::NeverSynced => RecordSyncState::NeverSynced,
+                SyncState::Pending => RecordSyncState::Pending,
+                SyncState::Synced => RecordSyncState::Synced,
+                SyncState::Rejected { reason } => RecordSyncState::Rejected { reason },
+            })
+        })
+    }
+
+    /// How many records have changes the server has not acknowledged.
+    pub fn unsynced_count(&self) -> Result<u32, RepereError> {
+        guard(|| Ok(self.lock().unsynced()?.len() as u32))
+    }
+
+    /// Exchanges a one-time code for this tablet's credentials.
+    pub fn enrol(&self, server_url: String, code: String, device_label: String) -> Result<Enrolment, RepereError> {
+        guard(|| {
+            let t = transport(&server_url)?;
+            Ok(enrolment(self.lock().enrol(&t, &server_url, &code, &device_label)?))
+        })
+    }
+
+    pub fn enrolment(&self) -> Result<Option<Enrolment>, RepereError> {
+        guard(|| Ok(self.lock().enrolment()?.map(enrolment)))
+    }
+
+    /// Pushes and pulls until up to date. The store stays usable during the network waits.
+    pub fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncProgress, RepereError> {
+        guard(|| {
+            let enrolled = self.lock().enrolment()?.ok_or(repere_core::Error::NotEnrolled)?;
+            let t = transport(&enrolled.server_url)?;
+            let report = sync_shared(&self.store, &t, &SyncOptions::default(), &mut |p| {
+                if let Some(l) = &listener {
+                    l.on_progress(progress(p));
+                }
+            })?;
+            Ok(progress(&report))
+        })
+    }
+
+    /// Calls `listener` after every committed change, local or from sync.
+    pub fn subscribe(&self, listener: Arc<dyn StoreListener>) {
+        self.lock().subscribe(Arc::new(move |e: &StoreEvent| {
+            let remote = e.origin == repere_core::Origin::Remote;
+            let changes = e
+                .changed
+                .iter()
+                .map(|(kind, id)| ChangedRecord { kind: *kind, id: id.to_string(), remote })
+                .collect();
+            // A listener that panics must not take the store down with it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener.on_change(changes)));
+        }));
+    }
+}

@@ -1,0 +1,169 @@
+//! Administration over the same storage: organisations, teams, users, enrolment codes,
+//! devices. Used by `repere-server admin …`, the demo seeding and the tests.
+
+use chrono::Duration;
+use uuid::Uuid;
+
+use crate::hub::{Hub, HubError};
+use crate::secret;
+use crate::storage::{Device, EnrolmentCode, Organisation, Role, Team, TeamCounts, User};
+
+/// How long an enrolment code stays valid unless told otherwise.
+pub const DEFAULT_CODE_TTL: Duration = Duration::days(7);
+/// Codes longer-lived than this are refused: a code is for a tablet being set up now.
+pub const MAX_CODE_TTL: Duration = Duration::days(90);
+const NAME_MAX_CHARS: usize = 200;
+
+/// An organisation with its teams and their figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganisationOverview {
+    pub organisation: Organisation,
+    pub teams: Vec<(Team, TeamCounts)>,
+    pub users: usize,
+}
+
+/// A freshly issued code: the code itself is shown once and never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCode {
+    pub code: String,
+    pub stored: EnrolmentCode,
+}
+
+fn clean_name(what: &str, name: &str) -> Result<String, HubError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(HubError::BadInput(format!("the {what} name is empty")));
+    }
+    if name.chars().count() > NAME_MAX_CHARS {
+        return Err(HubError::BadInput(format!(
+            "the {what} name is longer than {NAME_MAX_CHARS} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(HubError::BadInput(format!(
+            "the {what} name contains control characters"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+impl Hub {
+    pub fn create_organisation(&self, name: &str) -> Result<Organisation, HubError> {
+        let org = Organisation {
+            id: Uuid::now_v7(),
+            name: clean_name("organisation", name)?,
+            created_at: self.now(),
+        };
+        self.storage().write_with(|tx| Ok::<_, HubError>(tx.insert_organisation(&org)?))?;
+        tracing::info!(organisation = %org.id, "organisation created");
+        Ok(org)
+    }
+
+    pub fn create_team(&self, organisation_id: Uuid, name: &str) -> Result<Team, HubError> {
+        let team = Team {
+            id: Uuid::now_v7(),
+            organisation_id,
+            name: clean_name("team", name)?,
+            created_at: self.now(),
+        };
+        self.storage().write_with(|tx| Ok::<_, HubError>(tx.insert_team(&team)?))?;
+        tracing::info!(team = %team.id, organisation = %organisation_id, "team created");
+        Ok(team)
+    }
+
+    pub fn create_user(&self, organisation_id: Uuid, name: &str, role: Role) -> Result<User, HubError> {
+        let user = User {
+            id: Uuid::now_v7(),
+            organisation_id,
+            name: clean_name("user", name)?,
+            role,
+            created_at: self.now(),
+        };
+        self.storage().write_with(|tx| Ok::<_, HubError>(tx.insert_user(&user)?))?;
+        tracing::info!(user = %user.id, organisation = %organisation_id, role = role.as_str(), "user created");
+        Ok(user)
+    }
+
+    /// A new one-time enrolment code for a team, valid for `ttl`.
+    pub fn issue_code(&self, team_id: Uuid, ttl: Duration) -> Result<IssuedCode, HubError> {
+        if ttl <= Duration::zero() || ttl > MAX_CODE_TTL {
+            return Err(HubError::BadInput(format!(
+                "a code's lifetime must be positive and at most {} days",
+                MAX_CODE_TTL.num_days()
+            )));
+        }
+        let code = secret::new_code()?;
+        let canonical = secret::normalize_code(&code)
+            .ok_or_else(|| HubError::Internal("generated code does not normalize".into()))?;
+        let now = self.now();
+        let stored = EnrolmentCode {
+            code_hash: secret::code_hash(&canonical),
+            team_id,
+            created_at: now,
+            expires_at: now + ttl,
+            used_at: None,
+            device_id: None,
+        };
+        self.storage()
+            .write_with(|tx| Ok::<_, HubError>(tx.insert_enrolment_code(&stored)?))?;
+        tracing::info!(team = %team_id, expires_at = %stored.expires_at, "enrolment code issued");
+        Ok(IssuedCode { code, stored })
+    }
+
+    pub fn devices(&self, team_id: Option<Uuid>) -> Result<Vec<Device>, HubError> {
+        self.storage()
+            .read_with(|tx| Ok::<_, HubError>(tx.devices(team_id)?))
+    }
+
+    /// Refuses the device's token from now on. Its unsent changes stay on the tablet.
+    pub fn revoke_device(&self, device_id: Uuid) -> Result<Device, HubError> {
+        let now = self.now();
+        let device = self.storage().write_with(|tx| -> Result<_, HubError> {
+            if !tx.revoke_device(device_id, now)? {
+                return Err(HubError::NotFound {
+                    what: "device",
+                    id: device_id,
+                });
+            }
+            tx.device(device_id)?.ok_or(HubError::NotFound {
+                what: "device",
+                id: device_id,
+            })
+        })?;
+        tracing::info!(device = %device_id, "device revoked");
+        Ok(device)
+    }
+
+    pub fn users(&self) -> Result<Vec<User>, HubError> {
+        self.storage().read_with(|tx| Ok::<_, HubError>(tx.users()?))
+    }
+
+    /// Whether no organisation exists yet (a fresh database).
+    pub fn is_empty(&self) -> Result<bool, HubError> {
+        self.storage()
+            .read_with(|tx| Ok::<_, HubError>(tx.organisations()?.is_empty()))
+    }
+
+    pub fn overview(&self) -> Result<Vec<OrganisationOverview>, HubError> {
+        self.storage().read_with(|tx| -> Result<_, HubError> {
+            let users = tx.users()?;
+            let teams = tx.teams()?;
+            let mut out = Vec::new();
+            for organisation in tx.organisations()? {
+                let mut org_teams = Vec::new();
+                for team in teams.iter().filter(|t| t.organisation_id == organisation.id) {
+                    org_teams.push((team.clone(), tx.team_counts(team.id)?));
+                }
+                out.push(OrganisationOverview {
+                    users: users
+                        .iter()
+                        .filter(|u| u.organisation_id == organisation.id)
+                        .count(),
+                    organisation,
+                    teams: org_teams,
+                });
+            }
+            Ok(out)
+        })
+    }
+}

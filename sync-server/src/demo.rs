@@ -1,0 +1,274 @@
+//! Demo mode (`serve --demo`): a fictional organisation with two binômes and their
+//! caseloads, seeded once into an empty database, and enrolment codes to try it with.
+//! Every name and record is made up by `repere_core::demo::DemoData`.
+
+use chrono::{DateTime, Utc};
+use repere_core::demo::DemoData;
+use repere_core::document::{Author, RecordDoc, to_json_fields};
+use repere_core::records::ValidationContext;
+use repere_core::{Communes, Record};
+use uuid::Uuid;
+
+use crate::admin::DEFAULT_CODE_TTL;
+use crate::hub::{Hub, HubError};
+use crate::pushed;
+use crate::secret;
+use crate::storage::{DocumentWrite, EnrolmentCode, Organisation, Role, Team, User};
+
+pub const ORGANISATION_NAME: &str = "Mission Locale du Nord Meusien (démo)";
+pub const TEAM_NAMES: [&str; 2] = ["Binôme Stenay", "Binôme Sedan"];
+pub const COORDINATOR_NAME: &str = "Coordination (démo)";
+pub const YOUTH_PER_TEAM: usize = 40;
+pub const TOURS_PER_TEAM: usize = 6;
+pub const CODES_PER_TEAM: usize = 2;
+
+/// What was seeded, to tell the person who started the server.
+#[derive(Debug, Clone)]
+pub struct DemoSummary {
+    pub organisation: Organisation,
+    pub coordinator: User,
+    pub teams: Vec<DemoTeam>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoTeam {
+    pub team: Team,
+    pub youth: usize,
+    pub records: usize,
+    /// Shown once: only their hashes are stored.
+    pub codes: Vec<String>,
+    pub codes_expire_at: DateTime<Utc>,
+}
+
+struct SeedDoc {
+    id: Uuid,
+    kind: repere_core::RecordKind,
+    team_id: Uuid,
+    bytes: Vec<u8>,
+    heads: Vec<[u8; 32]>,
+}
+
+struct Builder {
+    now: DateTime<Utc>,
+    author: Author,
+    docs: Vec<SeedDoc>,
+    skipped: usize,
+}
+
+impl Builder {
+    /// Adds the record if it is valid (demo data should always be); returns its id.
+    fn add<R: Record>(&mut self, record: &R) -> Result<Option<Uuid>, HubError> {
+        let ctx = ValidationContext {
+            now: self.now,
+            communes: Communes::global(),
+        };
+        if record.validate(&ctx).is_err() {
+            self.skipped += 1;
+            return Ok(None);
+        }
+        let id = Uuid::now_v7();
+        let internal = |e: repere_core::Error| HubError::Internal(format!("demo record: {e}"));
+        let fields = to_json_fields(record).map_err(internal)?;
+        let mut doc = RecordDoc::create(R::KIND, id, self.author, &fields, self.now).map_err(internal)?;
+        let heads = pushed::sorted(doc.heads().iter().map(|h| h.0));
+        self.docs.push(SeedDoc {
+            id,
+            kind: R::KIND,
+            team_id: record.team_id(),
+            bytes: doc.save(),
+            heads,
+        });
+        Ok(Some(id))
+    }
+}
+
+/// Seeds the demo data if the database has no organisation yet, all in one transaction.
+/// Returns `None` (and changes nothing) when there is already data: restarting with
+/// `--demo` never seeds twice.
+pub fn seed(hub: &Hub) -> Result<Option<DemoSummary>, HubError> {
+    if !hub.is_empty()? {
+        return Ok(None);
+    }
+    let now = hub.now();
+    let organisation = Organisation {
+        id: Uuid::now_v7(),
+        name: ORGANISATION_NAME.to_string(),
+        created_at: now,
+    };
+    let coordinator = User {
+        id: Uuid::now_v7(),
+        organisation_id: organisation.id,
+        name: COORDINATOR_NAME.to_string(),
+        role: Role::Coordinator,
+        created_at: now,
+    };
+    let mut builder = Builder {
+        now,
+        author: Author {
+            device_id: Uuid::nil(),
+            member_id: Uuid::nil(),
+        },
+        docs: Vec::new(),
+        skipped: 0,
+    };
+    let mut teams = Vec::new();
+    let mut codes: Vec<EnrolmentCode> = Vec::new();
+    for (i, name) in TEAM_NAMES.iter().enumerate() {
+        let team = Team {
+            id: Uuid::now_v7(),
+            organisation_id: organisation.id,
+            name: (*name).to_string(),
+            created_at: now,
+        };
+        let members = [Uuid::now_v7(), Uuid::now_v7()];
+        builder.author.member_id = members[0];
+        let first = builder.docs.len();
+        let mut data = DemoData::new(1000 + i as u64, team.id, members, now);
+        for _ in 0..TOURS_PER_TEAM {
+            builder.add(&data.tour())?;
+        }
+        let mut youth = 0;
+        for n in 0..YOUTH_PER_TEAM {
+            let Some(youth_id) = builder.add(&data.youth())? else {
+                continue;
+            };
+            youth += 1;
+            for _ in 0..1 + n % 3 {
+                builder.add(&data.contact(&[youth_id]))?;
+            }
+            if n % 3 == 0 {
+                builder.add(&data.action(youth_id))?;
+            }
+            if n % 5 == 0 {
+                builder.add(&data.outcome(youth_id))?;
+            }
+        }
+        let mut team_codes = Vec::new();
+        for _ in 0..CODES_PER_TEAM {
+            let code = secret::new_code()?;
+            let canonical = secret::normalize_code(&code)
+                .ok_or_else(|| HubError::Internal("generated code does not normalize".into()))?;
+            codes.push(EnrolmentCode {
+                code_hash: secret::code_hash(&canonical),
+                team_id: team.id,
+                created_at: now,
+                expires_at: now + DEFAULT_CODE_TTL,
+                used_at: None,
+                device_id: None,
+            });
+            team_codes.push(code);
+        }
+        teams.push(DemoTeam {
+            team,
+            youth,
+            records: builder.docs.len() - first,
+            codes: team_codes,
+            codes_expire_at: now + DEFAULT_CODE_TTL,
+        });
+    }
+    if builder.skipped > 0 {
+        tracing::warn!(skipped = builder.skipped, "demo records failing validation were left out");
+    }
+
+    let seeded = hub.storage().write_with(|tx| -> Result<bool, HubError> {
+        // Checked again inside the transaction: another process may have seeded meanwhile.
+        if !tx.organisations()?.is_empty() {
+            return Ok(false);
+        }
+        tx.insert_organisation(&organisation)?;
+        tx.insert_user(&coordinator)?;
+        for t in &teams {
+            tx.insert_team(&t.team)?;
+        }
+        for doc in &builder.docs {
+            tx.put_document(DocumentWrite {
+                id: doc.id,
+                kind: doc.kind,
+                team_id: doc.team_id,
+                doc: &doc.bytes,
+                heads: &doc.heads,
+                device_id: None,
+                received_at: now,
+            })?;
+        }
+        for code in &codes {
+            tx.insert_enrolment_code(code)?;
+        }
+        Ok(true)
+    })?;
+    if !seeded {
+        return Ok(None);
+    }
+    tracing::info!(
+        organisation = %organisation.id,
+        teams = teams.len(),
+        records = builder.docs.len(),
+        "demo data seeded"
+    );
+    Ok(Some(DemoSummary {
+        organisation,
+        coordinator,
+        teams,
+    }))
+}
+
+/// The text printed on stdout after seeding: what the codes are and how to use them.
+pub fn instructions(summary: &DemoSummary, server_url: &str, data_dir: &str) -> String {
+    let mut out = String::new();
+    let hours = DEFAULT_CODE_TTL.num_hours();
+    out.push_str("Repère — données de démonstration créées / demo data created\n");
+    out.push_str(&format!(
+        "Organisation : {} ({})\n",
+        summary.organisation.name, summary.organisation.id
+    ));
+    for t in &summary.teams {
+        out.push_str(&format!(
+            "\n  Équipe / team « {} » ({})\n    {} jeunes fictifs, {} fiches / {} fictional young people, {} records\n",
+            t.team.name, t.team.id, t.youth, t.records, t.youth, t.records
+        ));
+        out.push_str("    Codes d'enrôlement / enrolment codes:\n");
+        for code in &t.codes {
+            out.push_str(&format!("      {code}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "\nFR : sur une tablette, ouvrir Repère, choisir « Connecter au serveur », saisir l'adresse\n\
+         \x20    {server_url} et l'un des codes de l'équipe. Chaque code ne sert qu'une fois et\n\
+         \x20    expire dans {} jours ; la tablette reçoit alors les fiches de son équipe.\n\
+         EN : on a tablet, open Repère, choose \"Connect to server\", enter the address\n\
+         \x20    {server_url} and one of the team's codes. Each code works once and expires in\n\
+         \x20    {} days; the tablet then receives its team's records.\n\
+         Plus de codes / more codes:\n\
+         \x20    repere-server admin --data-dir {data_dir} issue-code --team <team id>\n",
+        hours / 24,
+        hours / 24,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::storage::sqlite::SqliteStorage;
+
+    #[test]
+    fn seeds_once_with_valid_records_and_working_codes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let hub = Hub::new(Arc::new(SqliteStorage::open_dir(dir.path()).expect("open")));
+        let summary = seed(&hub).expect("seed").expect("seeded on an empty database");
+        assert_eq!(summary.teams.len(), 2);
+        for t in &summary.teams {
+            assert_eq!(t.youth, YOUTH_PER_TEAM, "every demo young person is valid");
+            assert!(t.records > YOUTH_PER_TEAM * 2);
+            assert_eq!(t.codes.len(), CODES_PER_TEAM);
+        }
+        assert!(seed(&hub).expect("second run").is_none(), "never seeds twice");
+        let overview = hub.overview().expect("overview");
+        assert_eq!(overview.len(), 1);
+        assert_eq!(overview[0].users, 1);
+        let text = instructions(&summary, "http://127.0.0.1:8080", "./repere-data");
+        assert!(text.contains(&summary.teams[0].codes[0]));
+    }
+}

@@ -1,0 +1,305 @@
+//! The HTTP adapter: routes, body limits, bearer authentication, the per-address rate
+//! limit on enrolment, and the mapping of hub errors to status codes with core's JSON
+//! `ErrorBody`. Protocol logic lives in `hub`; this file only moves bytes.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use repere_core::sync::protocol::{
+    self, CONTENT_TYPE, DecodeError, ENROL_PATH, EnrolRequest, ErrorBody, ErrorCode, SYNC_PATH,
+    SyncRequest,
+};
+use serde::Serialize;
+
+use crate::hub::{Hub, HubError};
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Request bodies larger than this are refused with 413 `too_large`.
+    pub max_body_bytes: usize,
+    /// Enrolment attempts per client address and minute.
+    pub enrol_per_minute: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 8 * 1024 * 1024,
+            enrol_per_minute: 10,
+        }
+    }
+}
+
+struct AppState {
+    hub: Arc<Hub>,
+    enrol_limiter: RateLimiter,
+}
+
+pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
+    let state = Arc::new(AppState {
+        hub,
+        enrol_limiter: RateLimiter::new(config.enrol_per_minute, Duration::from_secs(60)),
+    });
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route(ENROL_PATH, post(enrol))
+        .route(SYNC_PATH, post(sync))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// An error answer: a status and core's JSON body.
+struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> Self {
+        if e.code() == ErrorCode::Internal {
+            tracing::error!(error = %e, "request failed");
+        }
+        ApiError::new(
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e.code(),
+            e.public_message(),
+        )
+    }
+}
+
+impl From<DecodeError> for ApiError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::UnsupportedVersion(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::UnsupportedVersion, e.to_string())
+            }
+            DecodeError::TooLarge => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, e.to_string())
+            }
+            DecodeError::NotAMessage | DecodeError::Damaged(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest, e.to_string())
+            }
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::TooLarge,
+                "the request body is larger than this server accepts",
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MalformedRequest,
+                "the request body could not be read",
+            )
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code,
+            message: self.message,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], json).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        response
+    }
+}
+
+fn protocol_response<T: Serialize>(message: &T) -> Response {
+    (
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        protocol::encode(message),
+    )
+        .into_response()
+}
+
+/// Runs hub work on the blocking pool (SQLite and Automerge are synchronous).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, HubError> + Send + 'static,
+) -> Result<T, HubError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| HubError::Internal(format!("request worker failed: {e}")))?
+}
+
+async fn enrol(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    // Behind a reverse proxy every client shares the proxy's address: the limit then
+    // applies to all of them together, which errs on the safe side.
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    if !state.enrol_limiter.allow(ip) {
+        tracing::warn!("enrolment attempts rate-limited");
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "too many enrolment attempts: wait a minute",
+        )
+        .into_response();
+    }
+    match enrol_inner(state, request).await {
+        Ok(response) => response,
+        Err(e) => {
+            if e.code == ErrorCode::InvalidEnrolmentCode {
+                tracing::info!("enrolment refused: invalid code");
+            }
+            e.into_response()
+        }
+    }
+}
+
+async fn enrol_inner(state: Arc<AppState>, request: Request) -> Result<Response, ApiError> {
+    let body = Bytes::from_request(request, &()).await?;
+    let enrol: EnrolRequest = protocol::decode(&body)?;
+    let hub = state.hub.clone();
+    let answer = blocking(move || hub.enrol(enrol)).await?;
+    Ok(protocol_response(&answer))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+async fn sync(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    match sync_inner(state, request).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn sync_inner(state: Arc<AppState>, request: Request) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    // Authenticate before reading the body: unknown clients cost no buffering.
+    let token = bearer(request.headers())
+        .ok_or(HubError::Unauthorized)?
+        .to_string();
+    let hub = state.hub.clone();
+    let device = blocking(move || hub.authenticate(&token)).await?;
+    let body = Bytes::from_request(request, &()).await?;
+    let sync: SyncRequest = protocol::decode(&body)?;
+    let hub = state.hub.clone();
+    let device_id = device.id;
+    let (answer, stats) = blocking(move || hub.sync_with_stats(&device, sync)).await?;
+    let response = protocol_response(&answer);
+    tracing::info!(
+        device = %device_id,
+        pushed = stats.pushed,
+        stored = stats.stored,
+        acked = stats.acked,
+        rejected = stats.rejected,
+        pulled = stats.pulled,
+        erased = stats.erased,
+        cursor = answer.cursor,
+        more = answer.more,
+        bytes_in = body.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "sync"
+    );
+    Ok(response)
+}
+
+/// A fixed-window counter per client address.
+struct RateLimiter {
+    max: u32,
+    window: Duration,
+    hits: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+/// Past this many tracked addresses, expired windows are dropped.
+const LIMITER_PRUNE_AT: usize = 10_000;
+
+impl RateLimiter {
+    fn new(max: u32, window: Duration) -> RateLimiter {
+        RateLimiter {
+            max,
+            window,
+            hits: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn allow(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
+        if hits.len() >= LIMITER_PRUNE_AT {
+            hits.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        }
+        let entry = hits.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        if entry.1 >= self.max {
+            return false;
+        }
+        entry.1 += 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limiter_counts_per_address_and_window() {
+        let limiter = RateLimiter::new(2, Duration::from_millis(50));
+        let a = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+        let b = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+        assert!(limiter.allow(a));
+        assert!(limiter.allow(a));
+        assert!(!limiter.allow(a));
+        assert!(limiter.allow(b));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(limiter.allow(a));
+    }
+
+    #[test]
+    fn parses_bearer_tokens() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer(&headers), None);
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        assert_eq!(bearer(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&headers), None);
+    }
+}

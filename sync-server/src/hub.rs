@@ -1,0 +1,544 @@
+//! The hub's protocol logic (docs/sync-protocol.md) over a [`Storage`]: enrolment,
+//! authentication, one sync exchange, erasure. No sockets: `http` is a thin adapter, and
+//! tests drive the hub directly.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use automerge::ReadDoc;
+use chrono::{DateTime, Utc};
+use repere_core::document::{Author, RecordDoc};
+use repere_core::records::ValidationContext;
+use repere_core::sync::protocol::{
+    Ack, EnrolRequest, EnrolResponse, ErrorCode, PulledDoc, PushDoc, RejectCode, Rejection,
+    SyncRequest, SyncResponse,
+};
+use repere_core::{Clock, Communes, Error as CoreError, SystemClock};
+use uuid::Uuid;
+
+use crate::pushed::{self, Shape};
+use crate::secret::{self, RandomError};
+use crate::storage::{
+    Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone, Tx,
+};
+
+/// The most documents one response carries, whatever the device asks.
+pub const MAX_PULL_LIMIT: u32 = 1000;
+/// Document bytes per response: well under what a device accepts (32 MiB inflated).
+pub const MAX_PULL_BYTES: usize = 16 * 1024 * 1024;
+/// Tombstones per response (16 bytes each).
+pub const MAX_PULL_TOMBSTONES: usize = 10_000;
+/// Device labels are shown to administrators; longer ones are cut.
+pub const LABEL_MAX_CHARS: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("the enrolment code is unknown, already used or expired")]
+    InvalidEnrolmentCode,
+    #[error("missing or unknown device credentials")]
+    Unauthorized,
+    #[error("this device's access was revoked")]
+    DeviceRevoked,
+    #[error("{what} {id} does not exist")]
+    NotFound { what: &'static str, id: Uuid },
+    /// Input an administrator or a client got wrong; the message says what.
+    #[error("{0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<RandomError> for HubError {
+    fn from(e: RandomError) -> Self {
+        HubError::Internal(e.to_string())
+    }
+}
+
+impl HubError {
+    /// The stable error code of the wire protocol.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            HubError::InvalidEnrolmentCode => ErrorCode::InvalidEnrolmentCode,
+            HubError::Unauthorized => ErrorCode::Unauthorized,
+            HubError::DeviceRevoked => ErrorCode::DeviceRevoked,
+            HubError::NotFound { .. } | HubError::BadInput(_) => ErrorCode::MalformedRequest,
+            HubError::Storage(StorageError::NotFound { .. } | StorageError::Duplicate { .. }) => {
+                ErrorCode::MalformedRequest
+            }
+            HubError::Storage(_) | HubError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The HTTP status that goes with it.
+    pub fn http_status(&self) -> u16 {
+        match self.code() {
+            ErrorCode::Unauthorized | ErrorCode::DeviceRevoked => 401,
+            ErrorCode::InvalidEnrolmentCode => 403,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::MalformedRequest | ErrorCode::UnsupportedVersion => 400,
+        }
+    }
+
+    /// What the client may be told: server failures stay in the server's log.
+    pub fn public_message(&self) -> String {
+        match self.code() {
+            ErrorCode::Internal => "the server failed; try again later".to_string(),
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// Counts of one exchange, for the log (no content, no names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    pub pushed: usize,
+    pub stored: usize,
+    pub acked: usize,
+    pub rejected: usize,
+    pub pulled: usize,
+    pub erased: usize,
+}
+
+pub struct Hub {
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+}
+
+/// What became of one pushed record.
+enum Outcome {
+    Accepted {
+        heads: Vec<[u8; 32]>,
+        stored: bool,
+        /// The merged document holds nothing the device lacks: no need to send it back.
+        device_has_all: bool,
+    },
+    Rejected(RejectCode, String),
+}
+
+fn reject(code: RejectCode, reason: impl Into<String>) -> Result<Outcome, HubError> {
+    Ok(Outcome::Rejected(code, reason.into()))
+}
+
+/// The server reads and merges documents but never writes content: a nil actor.
+fn server_author() -> Author {
+    Author {
+        device_id: Uuid::nil(),
+        member_id: Uuid::nil(),
+    }
+}
+
+impl Hub {
+    pub fn new(storage: Arc<dyn Storage>) -> Hub {
+        Hub::with_clock(storage, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Hub {
+        Hub { storage, clock }
+    }
+
+    pub fn storage(&self) -> &dyn Storage {
+        &*self.storage
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Exchanges a one-time code for a new device and its bearer token.
+    pub fn enrol(&self, request: EnrolRequest) -> Result<EnrolResponse, HubError> {
+        let canonical = secret::normalize_code(&request.code).ok_or(HubError::InvalidEnrolmentCode)?;
+        let code_hash = secret::code_hash(&canonical);
+        let label = clean_label(&request.device_label);
+        let now = self.now();
+        let (response, device) = self.storage().write_with(|tx| -> Result<_, HubError> {
+            let code = tx
+                .enrolment_code(&code_hash)?
+                .ok_or(HubError::InvalidEnrolmentCode)?;
+            if code.used_at.is_some() || code.expires_at <= now {
+                return Err(HubError::InvalidEnrolmentCode);
+            }
+            let team = tx.team(code.team_id)?.ok_or(HubError::NotFound {
+                what: "team",
+                id: code.team_id,
+            })?;
+            let token = secret::new_token()?;
+            let device = Device {
+                id: Uuid::now_v7(),
+                team_id: team.id,
+                organisation_id: team.organisation_id,
+                label: label.clone(),
+                enrolled_at: now,
+                revoked_at: None,
+                last_sync_at: None,
+            };
+            tx.insert_device(&device, &secret::token_hash(&token))?;
+            if !tx.use_enrolment_code(&code_hash, device.id, now)? {
+                return Err(HubError::InvalidEnrolmentCode);
+            }
+            let response = EnrolResponse {
+                device_id: device.id,
+                team_id: device.team_id,
+                organisation_id: device.organisation_id,
+                token,
+            };
+            Ok((response, device))
+        })?;
+        tracing::info!(device = %device.id, team = %device.team_id, "device enrolled");
+        Ok(response)
+    }
+
+    /// The device a bearer token belongs to.
+    pub fn authenticate(&self, token: &str) -> Result<Device, HubError> {
+        if token.is_empty() || token.len() > 256 {
+            return Err(HubError::Unauthorized);
+        }
+        let hash = secret::token_hash(token);
+        let device = self
+            .storage()
+            .read_with(|tx| Ok::<_, HubError>(tx.device_by_token(&hash)?))?;
+        match device {
+            None => Err(HubError::Unauthorized),
+            Some(d) if d.revoked_at.is_some() => Err(HubError::DeviceRevoked),
+            Some(d) => Ok(d),
+        }
+    }
+
+    /// One exchange: every push, then the pull, in one transaction committed before this
+    /// returns.
+    pub fn sync(&self, device: &Device, request: SyncRequest) -> Result<SyncResponse, HubError> {
+        self.sync_with_stats(device, request).map(|(r, _)| r)
+    }
+
+    pub fn sync_with_stats(
+        &self,
+        device: &Device,
+        request: SyncRequest,
+    ) -> Result<(SyncResponse, SyncStats), HubError> {
+        let now = self.now();
+        let limit = request.pull_limit.clamp(1, MAX_PULL_LIMIT) as usize;
+        let ctx = ValidationContext {
+            now,
+            communes: Communes::global(),
+        };
+        self.storage().write_with(|tx| -> Result<_, HubError> {
+            // Revoked (or moved) since it authenticated: refuse before touching anything.
+            match tx.device(device.id)? {
+                Some(d) if d.revoked_at.is_some() => return Err(HubError::DeviceRevoked),
+                Some(d) if d.team_id == device.team_id => {}
+                _ => return Err(HubError::Unauthorized),
+            }
+            let mut response = SyncResponse {
+                acks: Vec::new(),
+                rejections: Vec::new(),
+                docs: Vec::new(),
+                erased: Vec::new(),
+                cursor: request.cursor,
+                more: false,
+            };
+            let mut stats = SyncStats {
+                pushed: request.pushes.len(),
+                ..SyncStats::default()
+            };
+            // Records whose merged document the device already has entirely, by heads.
+            let mut device_has: HashMap<Uuid, Vec<[u8; 32]>> = HashMap::new();
+            for push in &request.pushes {
+                match push_one(tx, device, push, &ctx)? {
+                    Outcome::Accepted {
+                        heads,
+                        stored,
+                        device_has_all,
+                    } => {
+                        if device_has_all {
+                            device_has.insert(push.id, heads.clone());
+                        } else {
+                            device_has.remove(&push.id);
+                        }
+                        stats.stored += usize::from(stored);
+                        response.acks.push(Ack { id: push.id, heads });
+                    }
+                    Outcome::Rejected(code, reason) => {
+                        tracing::info!(device = %device.id, record = %push.id, ?code, "push refused");
+                        response.rejections.push(Rejection {
+                            id: push.id,
+                            code,
+                            reason,
+                        });
+                    }
+                }
+            }
+            tx.touch_device(device.id, now)?;
+            pull(tx, device, request.cursor, limit, &device_has, &mut response)?;
+            stats.acked = response.acks.len();
+            stats.rejected = response.rejections.len();
+            stats.pulled = response.docs.len();
+            stats.erased = response.erased.len();
+            Ok((response, stats))
+        })
+    }
+
+    /// Erases a record: its document goes, a content-free tombstone stays, and every device
+    /// of its team deletes its copy at the next sync. Erasing twice is harmless.
+    pub fn erase(&self, record_id: Uuid) -> Result<Tombstone, HubError> {
+        let now = self.now();
+        let (tombstone, new) = self.storage().write_with(|tx| -> Result<_, HubError> {
+            if let Some(existing) = tx.tombstone(record_id)? {
+                return Ok((existing, false));
+            }
+            let tombstone = tx.erase_document(record_id, now)?.ok_or(HubError::NotFound {
+                what: "record",
+                id: record_id,
+            })?;
+            Ok((tombstone, true))
+        })?;
+        if new {
+            tracing::info!(record = %record_id, team = %tombstone.team_id, seq = tombstone.seq, "record erased");
+        }
+        Ok(tombstone)
+    }
+}
+
+/// Protocol steps 1–6 for one pushed record, inside the request's transaction.
+fn push_one(
+    tx: &mut dyn Tx,
+    device: &Device,
+    push: &PushDoc,
+    ctx: &ValidationContext<'_>,
+) -> Result<Outcome, HubError> {
+    let id = push.id;
+    // 1. Erased records never come back.
+    if tx.tombstone(id)?.is_some() {
+        return reject(RejectCode::Erased, "this record was erased: delete the copy on this tablet");
+    }
+    // 2. The server's copy (or nothing) merged with the pushed bytes.
+    let stored = tx.document(id)?;
+    let (mut doc, before, pushed_heads) = match &stored {
+        Some(stored) => {
+            // Scope first: nothing about another team's record is looked at or revealed.
+            if stored.team_id != device.team_id {
+                return reject(RejectCode::OutOfScope, "this record belongs to another team's caseload");
+            }
+            if stored.kind != push.kind {
+                return reject(
+                    RejectCode::Malformed,
+                    format!("record {id} is a {}, not a {}", stored.kind, push.kind),
+                );
+            }
+            let pushed_heads = match pushed::inspect(&push.changes) {
+                Shape::Malformed => return reject(RejectCode::Malformed, malformed_reason(push)),
+                Shape::Document { heads } => Some(heads),
+                Shape::Changes { heads } => heads,
+            };
+            let mut doc = load_stored(stored)?;
+            match doc.apply_incremental(&push.changes) {
+                Err(_) => return reject(RejectCode::Malformed, malformed_reason(push)),
+                Ok(false) => return missing_history(),
+                Ok(true) => {}
+            }
+            (doc, Some(stored.heads.clone()), pushed_heads)
+        }
+        None => match RecordDoc::load(push.kind, id, &push.changes, server_author()) {
+            Ok(mut doc) => {
+                if !doc.automerge().get_missing_deps(&[]).is_empty() {
+                    return missing_history();
+                }
+                let heads = heads_of(&mut doc);
+                (doc, None, Some(heads))
+            }
+            Err(CoreError::WrongKind { actual, .. }) => {
+                return reject(
+                    RejectCode::Malformed,
+                    format!("the document is a {actual}, not a {}", push.kind),
+                );
+            }
+            Err(_) => {
+                return match pushed::inspect(&push.changes) {
+                    // Well-formed changes on a base the server never had (lost history).
+                    Shape::Changes { .. } => missing_history(),
+                    _ => reject(RejectCode::Malformed, malformed_reason(push)),
+                };
+            }
+        },
+    };
+    // A pushed change could rewrite the kind marker of the document.
+    if !has_kind(&mut doc, push.kind) {
+        return reject(RejectCode::Malformed, malformed_reason(push));
+    }
+    let Ok(record) = doc.read_record() else {
+        // serde's message could quote a value: keep it out of the answer.
+        return reject(
+            RejectCode::Malformed,
+            format!("the fields cannot be read as a {} record", push.kind),
+        );
+    };
+    // 3. Scope after the merge.
+    if record.team_id() != device.team_id {
+        return reject(RejectCode::OutOfScope, "the record is assigned to another team's caseload");
+    }
+    // 4. Validation of the merged record (field names and problems, never values).
+    if let Err(errors) = record.validate(ctx) {
+        return reject(RejectCode::Invalid, errors.to_string());
+    }
+    // 5. Store when something changed, at the next log position.
+    let heads = heads_of(&mut doc);
+    let changed = before.as_ref() != Some(&heads);
+    if changed {
+        let bytes = doc.save();
+        tx.put_document(DocumentWrite {
+            id,
+            kind: push.kind,
+            team_id: record.team_id(),
+            doc: &bytes,
+            heads: &heads,
+            device_id: Some(device.id),
+            received_at: ctx.now,
+        })?;
+    }
+    // 6. Ack with the merged heads.
+    let device_has_all = pushed_heads.as_ref() == Some(&heads);
+    Ok(Outcome::Accepted {
+        heads,
+        stored: changed,
+        device_has_all,
+    })
+}
+
+fn missing_history() -> Result<Outcome, HubError> {
+    reject(
+        RejectCode::MissingHistory,
+        "the changes build on history the server does not have: send the whole document",
+    )
+}
+
+fn malformed_reason(push: &PushDoc) -> String {
+    format!("the bytes are not an Automerge document of a {} record", push.kind)
+}
+
+fn load_stored(stored: &StoredDocument) -> Result<RecordDoc, HubError> {
+    RecordDoc::load(stored.kind, stored.id, &stored.doc, server_author()).map_err(|e| {
+        HubError::Storage(StorageError::Corrupt(format!(
+            "stored document {} cannot be loaded: {e}",
+            stored.id
+        )))
+    })
+}
+
+fn heads_of(doc: &mut RecordDoc) -> Vec<[u8; 32]> {
+    pushed::sorted(doc.heads().iter().map(|h| h.0))
+}
+
+fn has_kind(doc: &mut RecordDoc, kind: repere_core::RecordKind) -> bool {
+    match doc.automerge().get(automerge::ROOT, "_kind") {
+        Ok(Some((automerge::Value::Scalar(s), _))) => {
+            matches!(s.as_ref(), automerge::ScalarValue::Str(k) if k.as_str() == kind.as_str())
+        }
+        _ => false,
+    }
+}
+
+/// One log entry the pull may send.
+enum Entry {
+    Doc(StoredDocument),
+    Gone(Tombstone),
+}
+
+impl Entry {
+    fn seq(&self) -> u64 {
+        match self {
+            Entry::Doc(d) => d.seq,
+            Entry::Gone(t) => t.seq,
+        }
+    }
+}
+
+/// The device's team's documents and tombstones after `cursor`, in log order, within the
+/// count and byte budgets.
+fn pull(
+    tx: &mut dyn Tx,
+    device: &Device,
+    cursor: u64,
+    limit: usize,
+    device_has: &HashMap<Uuid, Vec<[u8; 32]>>,
+    response: &mut SyncResponse,
+) -> Result<(), HubError> {
+    let last = tx.last_seq()?;
+    // A cursor past the end of the log means this server lost positions (restored from a
+    // backup): start over, merging again changes nothing, skipping would lose records.
+    let from = if cursor > last {
+        tracing::warn!(device = %device.id, cursor, last, "device cursor is ahead of the log; pulling everything again");
+        0
+    } else {
+        cursor
+    };
+    let team = device.team_id;
+    let mut docs = tx.documents_after(team, from, limit + 1)?;
+    let mut more = docs.len() > limit;
+    docs.truncate(limit);
+    let doc_cut = if more { docs.last().map(|d| d.seq) } else { None };
+    let mut tombstones = tx.tombstones_after(team, from, doc_cut, MAX_PULL_TOMBSTONES + 1)?;
+    if tombstones.len() > MAX_PULL_TOMBSTONES {
+        more = true;
+        tombstones.truncate(MAX_PULL_TOMBSTONES);
+        if let Some(cut) = tombstones.last().map(|t| t.seq) {
+            docs.retain(|d| d.seq <= cut);
+        }
+    }
+    let mut entries: Vec<Entry> = docs
+        .into_iter()
+        .map(Entry::Doc)
+        .chain(tombstones.into_iter().map(Entry::Gone))
+        .collect();
+    entries.sort_by_key(Entry::seq);
+
+    let mut new_cursor = from;
+    let mut bytes = 0usize;
+    for entry in entries {
+        match entry {
+            Entry::Doc(doc) => {
+                let skip = device_has.get(&doc.id) == Some(&doc.heads);
+                if !skip {
+                    if !response.docs.is_empty() && bytes + doc.doc.len() > MAX_PULL_BYTES {
+                        more = true;
+                        break;
+                    }
+                    bytes += doc.doc.len();
+                    response.docs.push(PulledDoc {
+                        id: doc.id,
+                        kind: doc.kind,
+                        doc: doc.doc,
+                    });
+                }
+                new_cursor = doc.seq;
+            }
+            Entry::Gone(t) => {
+                response.erased.push(t.id);
+                new_cursor = t.seq;
+            }
+        }
+    }
+    response.cursor = new_cursor;
+    response.more = more;
+    Ok(())
+}
+
+/// What administrators will see: printable, one line, bounded.
+fn clean_label(label: &str) -> String {
+    let cleaned: String = label
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(LABEL_MAX_CHARS)
+        .collect();
+    if cleaned.is_empty() {
+        "tablette".to_string()
+    } else {
+        cleaned
+    }
+}

@@ -1,0 +1,18 @@
+//! Repère's sync server: the hub the tablets sync with (docs/sync-protocol.md).
+//!
+//! - [`hub`]: the protocol logic (enrol, authenticate, sync, erase) over a storage trait;
+//! - [`storage`]: that trait and its embedded SQLite implementation;
+//! - [`http`]: the thin axum adapter;
+//! - [`admin`], [`demo`]: administration and demo seeding over the same hub.
+
+pub mod admin;
+pub mod demo;
+pub mod http;
+pub mod hub;
+mod pushed;
+pub mod secret;
+pub mod storage;
+
+pub use hub::{Hub, HubError};
+pub use storage::Storage;
+pub use storage::sqlite::SqliteStorage;
