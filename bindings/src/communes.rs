@@ -29,13 +29,21 @@ pub fn commune_by_code(code: String) -> Option<Commune> {
 /// Communes whose name starts with `prefix`, ignoring accents, case and hyphens.
 #[uniffi::export]
 pub fn search_communes(prefix: String, limit: u32) -> Vec<Commune> {
-    Communes::global().search_name(&prefix, limit as usize).into_iter().map(convert).collect()
+    Communes::global()
+        .search_name(&prefix, limit as usize)
+        .into_iter()
+        .map(convert)
+        .collect()
 }
 
 /// Communes of a postal code (or of every postal code starting with `postcode`).
 #[uniffi::export]
 pub fn communes_by_postcode(postcode: String, limit: u32) -> Vec<Commune> {
-    Communes::global().search_postcode(&postcode, limit as usize).into_iter().map(convert).collect()
+    Communes::global()
+        .search_postcode(&postcode, limit as usize)
+        .into_iter()
+        .map(convert)
+        .collect()
 }
 
 /// The attribution the commune list's licence asks for (credits screen).

@@ -19,7 +19,10 @@ pub struct FieldProblem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum RepereError {
     #[error("{user_message}")]
-    Validation { fields: Vec<FieldProblem>, user_message: String },
+    Validation {
+        fields: Vec<FieldProblem>,
+        user_message: String,
+    },
     #[error("{user_message}")]
     WrongKey { user_message: String },
     #[error("{user_message}")]
@@ -56,7 +59,11 @@ impl RepereError {
             user_message: format!(
                 "Fiche non enregistrée : {} champ(s) à corriger ({}).",
                 fields.len(),
-                fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>().join(", ")
+                fields
+                    .iter()
+                    .map(|f| f.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             fields,
         }
@@ -64,7 +71,9 @@ impl RepereError {
 
     pub fn internal() -> RepereError {
         RepereError::Internal {
-            user_message: msg("Erreur interne de l'application. Les données déjà enregistrées sont conservées ; réessayez, et signalez le problème s'il persiste."),
+            user_message: msg(
+                "Erreur interne de l'application. Les données déjà enregistrées sont conservées ; réessayez, et signalez le problème s'il persiste.",
+            ),
         }
     }
 }
@@ -100,11 +109,15 @@ impl From<CoreError> for RepereError {
                 user_message: msg("Impossible d'ouvrir les données de la tablette avec cette clé."),
             },
             CoreError::BadKeyLength { .. } => RepereError::InvalidKey {
-                user_message: msg("La clé de chiffrement fournie n'a pas la bonne taille (32 octets)."),
+                user_message: msg(
+                    "La clé de chiffrement fournie n'a pas la bonne taille (32 octets).",
+                ),
             },
-            CoreError::NotFound { .. } | CoreError::WrongKind { .. } | CoreError::UnknownField { .. } => {
-                RepereError::NotFound { user_message: msg("Fiche introuvable sur cette tablette.") }
-            }
+            CoreError::NotFound { .. }
+            | CoreError::WrongKind { .. }
+            | CoreError::UnknownField { .. } => RepereError::NotFound {
+                user_message: msg("Fiche introuvable sur cette tablette."),
+            },
             CoreError::Erased { .. } => RepereError::Erased {
                 user_message: msg("Cette fiche a été effacée à la demande d'un coordinateur."),
             },
@@ -112,28 +125,40 @@ impl From<CoreError> for RepereError {
                 user_message: msg("Ce champ n'a pas (ou plus) de conflit à résoudre."),
             },
             CoreError::NotEnrolled => RepereError::NotEnrolled {
-                user_message: msg("Tablette non inscrite : saisissez le code d'inscription fourni par l'administrateur."),
+                user_message: msg(
+                    "Tablette non inscrite : saisissez le code d'inscription fourni par l'administrateur.",
+                ),
             },
             CoreError::DeviceRevoked | CoreError::Unauthorized => RepereError::DeviceRevoked {
-                user_message: msg("L'accès de cette tablette a été révoqué : demandez un nouveau code d'inscription. Les saisies non envoyées restent sur la tablette."),
+                user_message: msg(
+                    "L'accès de cette tablette a été révoqué : demandez un nouveau code d'inscription. Les saisies non envoyées restent sur la tablette.",
+                ),
             },
             CoreError::InvalidEnrolmentCode => RepereError::InvalidEnrolmentCode {
                 user_message: msg("Code d'inscription inconnu, déjà utilisé ou expiré."),
             },
             CoreError::Network(_) | CoreError::Protocol(_) => RepereError::NetworkUnavailable {
-                user_message: msg("Serveur injoignable. Les saisies restent sur la tablette et partiront à la prochaine synchronisation."),
+                user_message: msg(
+                    "Serveur injoignable. Les saisies restent sur la tablette et partiront à la prochaine synchronisation.",
+                ),
             },
             CoreError::Server { status, .. } => RepereError::ServerRejected {
-                user_message: format!("Le serveur a refusé la demande (code {status}). Les saisies restent sur la tablette."),
+                user_message: format!(
+                    "Le serveur a refusé la demande (code {status}). Les saisies restent sur la tablette."
+                ),
             },
             CoreError::NewerSchema { .. } => RepereError::Storage {
-                user_message: msg("Ces données viennent d'une version plus récente de l'application : mettez l'application à jour."),
+                user_message: msg(
+                    "Ces données viennent d'une version plus récente de l'application : mettez l'application à jour.",
+                ),
             },
             CoreError::CorruptDocument { .. }
             | CoreError::Storage(_)
             | CoreError::Automerge(_)
             | CoreError::Io(_) => RepereError::Storage {
-                user_message: msg("Erreur d'enregistrement sur la tablette. Réessayez ; si cela persiste, synchronisez et signalez le problème."),
+                user_message: msg(
+                    "Erreur d'enregistrement sur la tablette. Réessayez ; si cela persiste, synchronisez et signalez le problème.",
+                ),
             },
         }
     }
@@ -142,5 +167,6 @@ impl From<CoreError> for RepereError {
 /// Runs `f`, turning a panic inside core into `RepereError::Internal` so that no panic
 /// ever crosses the FFI.
 pub fn guard<T>(f: impl FnOnce() -> Result<T, RepereError>) -> Result<T, RepereError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err(RepereError::internal()))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(RepereError::internal()))
 }

@@ -261,7 +261,10 @@ impl Parser {
     }
 
     fn finish<T>(self, value: T) -> Result<T, RepereError> {
-        self.0.into_result().map(|()| value).map_err(|e| repere_core::Error::Invalid(e).into())
+        self.0
+            .into_result()
+            .map(|()| value)
+            .map_err(|e| repere_core::Error::Invalid(e).into())
     }
 }
 

@@ -263,12 +263,27 @@ impl RepereStore {
     }
 
     /// Accent- and case-insensitive search by first name, alias, last name and commune.
-    pub fn search_youth(&self, query: String, limit: u32) -> Result<Vec<YouthSummary>, RepereError> {
-        guard(|| Ok(self.lock().search_youth(&query, limit as usize)?.into_iter().map(summary).collect()))
+    pub fn search_youth(
+        &self,
+        query: String,
+        limit: u32,
+    ) -> Result<Vec<YouthSummary>, RepereError> {
+        guard(|| {
+            Ok(self
+                .lock()
+                .search_youth(&query, limit as usize)?
+                .into_iter()
+                .map(summary)
+                .collect())
+        })
     }
 
     /// Young people who may be the one about to be created, best first.
-    pub fn find_similar_youth(&self, query: DuplicateQuery, limit: u32) -> Result<Vec<SimilarYouth>, RepereError> {
+    pub fn find_similar_youth(
+        &self,
+        query: DuplicateQuery,
+        limit: u32,
+    ) -> Result<Vec<SimilarYouth>, RepereError> {
         guard(|| {
             let probe = DuplicateProbe {
                 first_name: query.first_name,
@@ -293,7 +308,11 @@ impl RepereStore {
     }
 
     /// Contacts, most recent first.
-    pub fn list_contacts(&self, offset: u32, limit: u32) -> Result<Vec<ContactSummary>, RepereError> {
+    pub fn list_contacts(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<ContactSummary>, RepereError> {
         guard(|| {
             Ok(self
                 .lock()
@@ -314,7 +333,12 @@ impl RepereStore {
     pub fn contacts_of_youth(&self, youth_id: String) -> Result<Vec<String>, RepereError> {
         guard(|| {
             let id = parse_id(&youth_id)?;
-            Ok(self.lock().contacts_of_youth(id)?.iter().map(ToString::to_string).collect())
+            Ok(self
+                .lock()
+                .contacts_of_youth(id)?
+                .iter()
+                .map(ToString::to_string)
+                .collect())
         })
     }
 
@@ -344,7 +368,12 @@ impl RepereStore {
     }
 
     /// Keeps `value_json` (one of the conflict's values, or another) for `field`.
-    pub fn resolve_conflict(&self, id: String, field: String, value_json: String) -> Result<(), RepereError> {
+    pub fn resolve_conflict(
+        &self,
+        id: String,
+        field: String,
+        value_json: String,
+    ) -> Result<(), RepereError> {
         guard(|| {
             let id = parse_id(&id)?;
             let value: serde_json::Value = serde_json::from_str(&value_json).map_err(|_| {
@@ -376,10 +405,20 @@ impl RepereStore {
     }
 
     /// Exchanges a one-time code for this tablet's credentials.
-    pub fn enrol(&self, server_url: String, code: String, device_label: String) -> Result<Enrolment, RepereError> {
+    pub fn enrol(
+        &self,
+        server_url: String,
+        code: String,
+        device_label: String,
+    ) -> Result<Enrolment, RepereError> {
         guard(|| {
             let t = transport(&server_url)?;
-            Ok(enrolment(self.lock().enrol(&t, &server_url, &code, &device_label)?))
+            Ok(enrolment(self.lock().enrol(
+                &t,
+                &server_url,
+                &code,
+                &device_label,
+            )?))
         })
     }
 
@@ -388,9 +427,15 @@ impl RepereStore {
     }
 
     /// Pushes and pulls until up to date. The store stays usable during the network waits.
-    pub fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncProgress, RepereError> {
+    pub fn sync(
+        &self,
+        listener: Option<Arc<dyn SyncListener>>,
+    ) -> Result<SyncProgress, RepereError> {
         guard(|| {
-            let enrolled = self.lock().enrolment()?.ok_or(repere_core::Error::NotEnrolled)?;
+            let enrolled = self
+                .lock()
+                .enrolment()?
+                .ok_or(repere_core::Error::NotEnrolled)?;
             let t = transport(&enrolled.server_url)?;
             let report = sync_shared(&self.store, &t, &SyncOptions::default(), &mut |p| {
                 if let Some(l) = &listener {
@@ -408,10 +453,16 @@ impl RepereStore {
             let changes = e
                 .changed
                 .iter()
-                .map(|(kind, id)| ChangedRecord { kind: *kind, id: id.to_string(), remote })
+                .map(|(kind, id)| ChangedRecord {
+                    kind: *kind,
+                    id: id.to_string(),
+                    remote,
+                })
                 .collect();
             // A listener that panics must not take the store down with it.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener.on_change(changes)));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                listener.on_change(changes)
+            }));
         }));
     }
 }

@@ -23,9 +23,19 @@ struct Sizes {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let sizes = if full {
-        Sizes { compare_ops: 2_000, youth: 50_000, contacts: 10_000, repeats: 50 }
+        Sizes {
+            compare_ops: 2_000,
+            youth: 50_000,
+            contacts: 10_000,
+            repeats: 50,
+        }
     } else {
-        Sizes { compare_ops: 50, youth: 500, contacts: 100, repeats: 3 }
+        Sizes {
+            compare_ops: 50,
+            youth: 500,
+            contacts: 100,
+            repeats: 3,
+        }
     };
     let dir = tempfile::tempdir().expect("temp dir");
     create_contact_vs_plain_insert(&dir.path().join("compare.db"), sizes.compare_ops);
@@ -38,7 +48,12 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn demo() -> DemoData {
-    DemoData::new(7, Uuid::from_u128(1), [Uuid::from_u128(2), Uuid::from_u128(3)], Utc::now())
+    DemoData::new(
+        7,
+        Uuid::from_u128(1),
+        [Uuid::from_u128(2), Uuid::from_u128(3)],
+        Utc::now(),
+    )
 }
 
 /// Same encrypted file, same pragmas, one committed transaction per record on both sides.
@@ -88,7 +103,9 @@ fn large_store(path: &Path, sizes: &Sizes) {
         let mut store = Store::open(path, &KEY).expect("store");
         let mut ids = Vec::with_capacity(sizes.youth);
         for chunk in 0..sizes.youth.div_ceil(1000) {
-            let batch: Vec<_> = (0..1000.min(sizes.youth - chunk * 1000)).map(|_| d.youth()).collect();
+            let batch: Vec<_> = (0..1000.min(sizes.youth - chunk * 1000))
+                .map(|_| d.youth())
+                .collect();
             store
                 .batch(|b| {
                     for y in &batch {
@@ -130,11 +147,22 @@ fn large_store(path: &Path, sizes: &Sizes) {
     );
 
     let store = Store::open(path, &KEY).expect("open");
-    let queries = ["kev", "chloé", "martin", "stenay", "lea verdun", "océane", "dupont kevin", "sedan"];
+    let queries = [
+        "kev",
+        "chloé",
+        "martin",
+        "stenay",
+        "lea verdun",
+        "océane",
+        "dupont kevin",
+        "sedan",
+    ];
     let mut search = Vec::new();
     for i in 0..sizes.repeats * queries.len() {
         let t = Instant::now();
-        let hits = store.search_youth(queries[i % queries.len()], 50).expect("search");
+        let hits = store
+            .search_youth(queries[i % queries.len()], 50)
+            .expect("search");
         search.push(t.elapsed());
         std::hint::black_box(hits);
     }
@@ -144,7 +172,12 @@ fn large_store(path: &Path, sizes: &Sizes) {
         median(search).as_secs_f64() * 1e3
     );
 
-    let probes = [("Kevyn", 2007, "55502"), ("Chloe", 2004, "08105"), ("Matheo", 2001, "55545"), ("Oceanne", 2003, "08409")];
+    let probes = [
+        ("Kevyn", 2007, "55502"),
+        ("Chloe", 2004, "08105"),
+        ("Matheo", 2001, "55545"),
+        ("Oceanne", 2003, "08409"),
+    ];
     let mut dup = Vec::new();
     for i in 0..sizes.repeats * probes.len() {
         let (name, year, commune) = probes[i % probes.len()];
@@ -169,6 +202,12 @@ fn large_store(path: &Path, sizes: &Sizes) {
 fn dir_size(path: &Path) -> u64 {
     let Some(dir) = path.parent() else { return 0 };
     std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }

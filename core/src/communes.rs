@@ -117,7 +117,9 @@ impl Communes {
         if key.is_empty() {
             return Vec::new();
         }
-        let start = self.by_name.partition_point(|(n, _)| n.as_str() < key.as_str());
+        let start = self
+            .by_name
+            .partition_point(|(n, _)| n.as_str() < key.as_str());
         self.by_name[start..]
             .iter()
             .take_while(|(n, _)| n.starts_with(&key))
@@ -133,7 +135,11 @@ impl Communes {
             return Vec::new();
         }
         if let Some(found) = self.by_postcode.get(postcode) {
-            return found.iter().take(limit).map(|i| &self.by_code[*i]).collect();
+            return found
+                .iter()
+                .take(limit)
+                .map(|i| &self.by_code[*i])
+                .collect();
         }
         let mut hits: Vec<&Commune> = self
             .by_code
@@ -146,7 +152,9 @@ impl Communes {
     }
 
     pub fn in_department(&self, department: &str) -> impl Iterator<Item = &Commune> {
-        self.by_code.iter().filter(move |c| c.department == department)
+        self.by_code
+            .iter()
+            .filter(move |c| c.department == department)
     }
 }
 
@@ -168,7 +176,10 @@ mod tests {
         let stenay = c.get("55502").expect("Stenay");
         assert_eq!(stenay.name, "Stenay");
         assert_eq!(stenay.postcodes().collect::<Vec<_>>(), vec!["55700"]);
-        assert_eq!(stenay.epci_name(), Some("CC du Pays de Stenay et du Val Dunois"));
+        assert_eq!(
+            stenay.epci_name(),
+            Some("CC du Pays de Stenay et du Val Dunois")
+        );
         assert_eq!(c.get("08105").map(|c| c.name), Some("Charleville-Mézières"));
         assert!(c.get("99999").is_none());
         assert!(c.get("").is_none());
@@ -177,7 +188,11 @@ mod tests {
     #[test]
     fn searches_names_without_accents() {
         let c = Communes::global();
-        let names: Vec<_> = c.search_name("charleville mez", 5).iter().map(|c| c.name).collect();
+        let names: Vec<_> = c
+            .search_name("charleville mez", 5)
+            .iter()
+            .map(|c| c.name)
+            .collect();
         assert_eq!(names, vec!["Charleville-Mézières"]);
         let verdun: Vec<_> = c.search_name("VERDUN", 10).iter().map(|c| c.code).collect();
         assert!(verdun.contains(&"55545"));
@@ -188,7 +203,11 @@ mod tests {
     #[test]
     fn searches_postal_codes() {
         let c = Communes::global();
-        let sedan: Vec<_> = c.search_postcode("08200", 50).iter().map(|c| c.code).collect();
+        let sedan: Vec<_> = c
+            .search_postcode("08200", 50)
+            .iter()
+            .map(|c| c.code)
+            .collect();
         assert!(sedan.contains(&"08409"));
         let partial = c.search_postcode("557", 100);
         assert!(partial.iter().any(|c| c.code == "55502"));

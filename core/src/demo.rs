@@ -13,12 +13,30 @@ use crate::records::{
 };
 
 const FIRST_NAMES: &[(&str, Sex)] = &[
-    ("Kévin", Sex::Male), ("Lucas", Sex::Male), ("Mathéo", Sex::Male), ("Enzo", Sex::Male),
-    ("Dylan", Sex::Male), ("Théo", Sex::Male), ("Nathan", Sex::Male), ("Yanis", Sex::Male),
-    ("Sofiane", Sex::Male), ("Jordan", Sex::Male), ("Maxime", Sex::Male), ("Hugo", Sex::Male),
-    ("Léa", Sex::Female), ("Chloé", Sex::Female), ("Manon", Sex::Female), ("Océane", Sex::Female),
-    ("Inès", Sex::Female), ("Jade", Sex::Female), ("Camille", Sex::Female), ("Laura", Sex::Female),
-    ("Sarah", Sex::Female), ("Émilie", Sex::Female), ("Lou", Sex::Female), ("Anaïs", Sex::Female),
+    ("Kévin", Sex::Male),
+    ("Lucas", Sex::Male),
+    ("Mathéo", Sex::Male),
+    ("Enzo", Sex::Male),
+    ("Dylan", Sex::Male),
+    ("Théo", Sex::Male),
+    ("Nathan", Sex::Male),
+    ("Yanis", Sex::Male),
+    ("Sofiane", Sex::Male),
+    ("Jordan", Sex::Male),
+    ("Maxime", Sex::Male),
+    ("Hugo", Sex::Male),
+    ("Léa", Sex::Female),
+    ("Chloé", Sex::Female),
+    ("Manon", Sex::Female),
+    ("Océane", Sex::Female),
+    ("Inès", Sex::Female),
+    ("Jade", Sex::Female),
+    ("Camille", Sex::Female),
+    ("Laura", Sex::Female),
+    ("Sarah", Sex::Female),
+    ("Émilie", Sex::Female),
+    ("Lou", Sex::Female),
+    ("Anaïs", Sex::Female),
 ];
 const LAST_NAMES: &[&str] = &[
     "Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois", "Moreau",
@@ -26,7 +44,9 @@ const LAST_NAMES: &[&str] = &[
     "Fournier", "Girard", "Bonnet", "Dupont", "Lambert", "Fontaine", "Rousseau", "Vincent",
     "Muller", "Schmitt", "Colin", "Renard", "Gérard", "Masson", "Jacquot", "Humbert",
 ];
-const ALIASES: &[&str] = &["Kéké", "Titi", "Le Grand", "Doudou", "Bibi", "Momo", "Zouzou", "Nono"];
+const ALIASES: &[&str] = &[
+    "Kéké", "Titi", "Le Grand", "Doudou", "Bibi", "Momo", "Zouzou", "Nono",
+];
 /// Communes of Meuse (55) and Ardennes (08), by INSEE code.
 const COMMUNES: &[&str] = &[
     "55502", "55545", "55029", "55043", "55122", "55167", "55181", "55291", "55351", "55463",
@@ -125,9 +145,15 @@ impl DemoData {
             birth_year: (!full && self.chance(60)).then(|| first_contact_date.year() - age),
             age_band: (!full).then(|| AgeBand::of_age(age)).flatten(),
             sex: Some(sex),
-            phone: self
-                .chance(50)
-                .then(|| format!("06 {:02} {:02} {:02} {:02}", self.below(100), self.below(100), self.below(100), self.below(100))),
+            phone: self.chance(50).then(|| {
+                format!(
+                    "06 {:02} {:02} {:02} {:02}",
+                    self.below(100),
+                    self.below(100),
+                    self.below(100),
+                    self.below(100)
+                )
+            }),
             email: None,
             other_contact: None,
             home_commune: Some(self.commune()),
@@ -142,11 +168,19 @@ impl DemoData {
             referral_detail: None,
             referral_date: Some(first_contact_date),
             profile_flags: flags,
-            situation: if self.chance(80) { Situation::Neet } else { Situation::InTraining },
+            situation: if self.chance(80) {
+                Situation::Neet
+            } else {
+                Situation::InTraining
+            },
             followed_by: self.chance(15).then_some(Service::MissionLocale),
             first_contact_date,
             notice_given_on: Some(first_contact_date),
-            status: if self.chance(30) { YouthStatus::Mobilised } else { YouthStatus::Identified },
+            status: if self.chance(30) {
+                YouthStatus::Mobilised
+            } else {
+                YouthStatus::Identified
+            },
         }
     }
 
@@ -158,12 +192,19 @@ impl DemoData {
             .map(|t| t.and_utc().with_timezone(&paris_winter_offset()))
             .unwrap_or_else(|| self.now.fixed_offset());
         let mut needs = BTreeSet::new();
-        for need in [Need::Housing, Need::Mobility, Need::Employment, Need::Training] {
+        for need in [
+            Need::Housing,
+            Need::Mobility,
+            Need::Employment,
+            Need::Training,
+        ] {
             if self.chance(25) {
                 needs.insert(need);
             }
         }
-        let next_step = self.chance(50).then(|| "Rappeler pour le chantier".to_string());
+        let next_step = self
+            .chance(50)
+            .then(|| "Rappeler pour le chantier".to_string());
         Contact {
             team_id: self.team_id,
             youth_ids: youth_ids.iter().copied().collect(),
@@ -171,7 +212,12 @@ impl DemoData {
             member_ids: self.member_ids.iter().copied().collect(),
             occurred_at,
             commune: self.commune(),
-            kind: self.pick(&[ContactKind::Street, ContactKind::TownHall, ContactKind::Phone, ContactKind::Event]),
+            kind: self.pick(&[
+                ContactKind::Street,
+                ContactKind::TownHall,
+                ContactKind::Phone,
+                ContactKind::Event,
+            ]),
             notes: self.pick(NOTES).to_string(),
             needs,
             next_step_due: next_step.as_ref().map(|_| day + Duration::days(7)),
@@ -191,7 +237,12 @@ impl DemoData {
 
     pub fn action(&mut self, youth_id: Uuid) -> Action {
         let start_date = self.recent_day(300);
-        let kind = self.pick(&[ActionKind::Chantier5Days, ActionKind::Sport, ActionKind::Culture, ActionKind::Appointment]);
+        let kind = self.pick(&[
+            ActionKind::Chantier5Days,
+            ActionKind::Sport,
+            ActionKind::Culture,
+            ActionKind::Appointment,
+        ]);
         Action {
             team_id: self.team_id,
             youth_id,
@@ -207,7 +258,11 @@ impl DemoData {
         Outcome {
             team_id: self.team_id,
             youth_id,
-            kind: self.pick(&[OutcomeKind::MissionLocaleRegistration, OutcomeKind::Job, OutcomeKind::Training]),
+            kind: self.pick(&[
+                OutcomeKind::MissionLocaleRegistration,
+                OutcomeKind::Job,
+                OutcomeKind::Training,
+            ]),
             date: self.recent_day(200),
             organisation: Some("Mission Locale du Nord Meusien".to_string()),
         }

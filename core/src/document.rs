@@ -225,7 +225,12 @@ impl RecordDoc {
 
     /// Writes the fields that differ between `old` and `new` and commits them as one change.
     /// Returns whether anything changed.
-    pub fn update(&mut self, old: &JsonFields, new: &JsonFields, now: DateTime<Utc>) -> Result<bool> {
+    pub fn update(
+        &mut self,
+        old: &JsonFields,
+        new: &JsonFields,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let mut changed = false;
         for &(name, field_kind) in self.kind.schema() {
             let (o, n) = (old.get(name), new.get(name));
@@ -242,7 +247,12 @@ impl RecordDoc {
 
     /// Writes `value` to a scalar field even if it is already the winning value, which
     /// supersedes every concurrent value: this is how a conflict is resolved.
-    pub fn overwrite_scalar(&mut self, field: &str, value: &Json, now: DateTime<Utc>) -> Result<()> {
+    pub fn overwrite_scalar(
+        &mut self,
+        field: &str,
+        value: &Json,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let name = self.scalar_field(field)?;
         self.write_field(name, FieldKind::Scalar, None, Some(value), true)?;
         self.commit(now);
@@ -297,7 +307,11 @@ impl RecordDoc {
                 let current: Vec<String> = self.read_list(&obj);
                 let after: Vec<String> = string_list(new);
                 // Splice only the differing middle so concurrent edits at the ends merge.
-                let prefix = current.iter().zip(&after).take_while(|(a, b)| a == b).count();
+                let prefix = current
+                    .iter()
+                    .zip(&after)
+                    .take_while(|(a, b)| a == b)
+                    .count();
                 let suffix = current[prefix..]
                     .iter()
                     .rev()

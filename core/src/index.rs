@@ -110,7 +110,11 @@ pub fn index(conn: &Connection, id: Uuid, record: &AnyRecord, fresh: bool) -> Re
 
 fn index_youth(conn: &Connection, bid: &[u8], y: &Youth) -> Result<()> {
     let folded = |v: &Option<String>| v.as_deref().map(fold).filter(|s| !s.is_empty());
-    let (first, alias, last) = (folded(&y.first_name), folded(&y.alias), folded(&y.last_name));
+    let (first, alias, last) = (
+        folded(&y.first_name),
+        folded(&y.alias),
+        folded(&y.last_name),
+    );
     let phon = |v: &Option<String>| v.as_deref().and_then(|s| words(s).next()).map(phonetic);
     conn.prepare_cached(
         "INSERT INTO youth_index (id, team_id, display_name, first_folded, alias_folded,
@@ -129,7 +133,8 @@ fn index_youth(conn: &Connection, bid: &[u8], y: &Youth) -> Result<()> {
         phon(&alias),
         phon(&last),
         y.birth_date.map(|d| d.to_string()),
-        y.birth_year.or(y.birth_date.map(|d| chrono::Datelike::year(&d))),
+        y.birth_year
+            .or(y.birth_date.map(|d| chrono::Datelike::year(&d))),
         y.age_band.as_ref().map(enum_str),
         y.home_commune,
         enum_str(&y.status),

@@ -8,8 +8,8 @@ pub mod communes;
 pub mod demo;
 pub mod document;
 pub mod error;
-pub mod indicators;
 mod index;
+pub mod indicators;
 pub mod records;
 mod search;
 mod storage;
@@ -23,4 +23,6 @@ pub use error::{Error, FieldError, Problem, Result, ValidationErrors};
 pub use records::{AnyRecord, Record, RecordKind};
 pub use search::{ContactSummary, DuplicateProbe, SimilarYouth, YouthSummary};
 pub use storage::KEY_LEN;
-pub use store::{Batch, Clock, Listener, Origin, Store, StoreEvent, StoreOptions, SyncState, SystemClock};
+pub use store::{
+    Batch, Clock, Listener, Origin, Store, StoreEvent, StoreOptions, SyncState, SystemClock,
+};

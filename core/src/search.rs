@@ -65,7 +65,10 @@ impl SimilarYouth {
         let y = &self.youth;
         let mut s = y.display_name.clone();
         if let Some(age) = y.age {
-            s.push_str(&format!(", {}{age} ans", if y.age_is_approximate { "~" } else { "" }));
+            s.push_str(&format!(
+                ", {}{age} ans",
+                if y.age_is_approximate { "~" } else { "" }
+            ));
         }
         if let Some(c) = &y.home_commune_name {
             s.push_str(&format!(", {c}"));
@@ -79,16 +82,10 @@ impl SimilarYouth {
     }
 }
 
-const YOUTH_COLUMNS: &str = "y.id, y.display_name, y.birth_date, y.birth_year, y.age_band, \
-     y.home_commune, y.status, y.first_folded, y.alias_folded, y.last_folded";
+const YOUTH_COLUMNS: &str =
+    "y.id, y.display_name, y.birth_date, y.birth_year, y.age_band, y.home_commune, y.status";
 
-struct YouthRow {
-    summary: YouthSummary,
-    birth_year: Option<i32>,
-    names: Vec<String>,
-}
-
-fn youth_row(row: &Row<'_>, today: NaiveDate) -> rusqlite::Result<YouthRow> {
+fn youth_row(row: &Row<'_>, today: NaiveDate) -> rusqlite::Result<YouthSummary> {
     let id = Uuid::from_slice(&row.get::<_, Vec<u8>>(0)?).unwrap_or_default();
     let birth_date: Option<NaiveDate> = row
         .get::<_, Option<String>>(2)?
@@ -104,25 +101,18 @@ fn youth_row(row: &Row<'_>, today: NaiveDate) -> rusqlite::Result<YouthRow> {
         _ => (None, true),
     };
     let home_commune: Option<String> = row.get(5)?;
-    let names = (7..=9)
-        .filter_map(|i| row.get::<_, Option<String>>(i).ok().flatten())
-        .collect();
-    Ok(YouthRow {
-        summary: YouthSummary {
-            id,
-            display_name: row.get(1)?,
-            age,
-            age_is_approximate: approx,
-            home_commune_name: home_commune
-                .as_deref()
-                .and_then(|c| Communes::global().get(c))
-                .map(|c| c.name.to_string()),
-            home_commune,
-            status: row.get(6)?,
-            contact_count: 0,
-        },
-        birth_year,
-        names,
+    Ok(YouthSummary {
+        id,
+        display_name: row.get(1)?,
+        age,
+        age_is_approximate: approx,
+        home_commune_name: home_commune
+            .as_deref()
+            .and_then(|c| Communes::global().get(c))
+            .map(|c| c.name.to_string()),
+        home_commune,
+        status: row.get(6)?,
+        contact_count: 0,
     })
 }
 
@@ -141,23 +131,32 @@ impl Store {
             return Ok(Vec::new());
         };
         let today = self.now().date_naive();
+        // The newest matches first (FTS5 walks rowids in order and stops at the limit),
+        // then sorted by name for display: no full sort of every match.
         let sql = format!(
-            "SELECT {YOUTH_COLUMNS} FROM youth_fts f JOIN youth_index y ON y.rowid = f.rowid
-             WHERE youth_fts MATCH ?1 ORDER BY y.display_name LIMIT ?2"
+            "SELECT {YOUTH_COLUMNS} FROM youth_index y WHERE y.rowid IN
+               (SELECT rowid FROM youth_fts WHERE youth_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?2)"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params![fts, limit as i64], |r| youth_row(r, today))?;
+        let rows = stmt.query_map(rusqlite::params![fts, limit as i64], |r| {
+            youth_row(r, today)
+        })?;
         let mut out: Vec<YouthSummary> = Vec::new();
         for r in rows {
-            out.push(r?.summary);
+            out.push(r?);
         }
+        out.sort_by(|a, b| a.display_name.cmp(&b.display_name).then(a.id.cmp(&b.id)));
         self.fill_contact_counts(&mut out)?;
         Ok(out)
     }
 
     /// Young people who may be the one about to be created: similar name (spelling
     /// variants, typos), birth year within one year, same commune. Best first.
-    pub fn find_similar_youth(&self, probe: &DuplicateProbe, limit: usize) -> Result<Vec<SimilarYouth>> {
+    pub fn find_similar_youth(
+        &self,
+        probe: &DuplicateProbe,
+        limit: usize,
+    ) -> Result<Vec<SimilarYouth>> {
         let probe_names: Vec<String> = [&probe.first_name, &probe.alias, &probe.last_name]
             .into_iter()
             .flatten()
@@ -171,50 +170,59 @@ impl Store {
             .iter()
             .filter_map(|n| words(n).next().map(phonetic))
             .collect();
-        let today = self.now().date_naive();
-        let mut candidates: HashMap<Uuid, YouthRow> = HashMap::new();
-
+        let mut candidates: HashMap<Uuid, Candidate> = HashMap::new();
         let placeholders = vec!["?"; keys.len()].join(",");
         let sql = format!(
-            "SELECT {YOUTH_COLUMNS} FROM youth_index y
+            "SELECT {CANDIDATE_COLUMNS} FROM youth_index y
              WHERE y.phon_first IN ({placeholders}) OR y.phon_alias IN ({placeholders})
                 OR y.phon_last IN ({placeholders})
-             LIMIT 2000"
+             LIMIT 5000"
         );
         let params = keys.iter().chain(&keys).chain(&keys);
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        for r in stmt.query_map(params_from_iter(params), |r| youth_row(r, today))? {
-            let r = r?;
-            candidates.insert(r.summary.id, r);
+        for c in stmt.query_map(params_from_iter(params), candidate)? {
+            let c = c?;
+            candidates.insert(c.id, c);
         }
         // Typos the phonetic key misses: same commune and close birth year.
         if let (Some(commune), Some(year)) = (&probe.home_commune, probe.birth_year) {
             let sql = format!(
-                "SELECT {YOUTH_COLUMNS} FROM youth_index y
-                 WHERE y.home_commune = ?1 AND y.birth_year BETWEEN ?2 AND ?3 LIMIT 2000"
+                "SELECT {CANDIDATE_COLUMNS} FROM youth_index y
+                 WHERE y.home_commune = ?1 AND y.birth_year BETWEEN ?2 AND ?3 LIMIT 5000"
             );
             let mut stmt = self.conn().prepare_cached(&sql)?;
-            let rows = stmt.query_map(rusqlite::params![commune, year - 1, year + 1], |r| {
-                youth_row(r, today)
-            })?;
-            for r in rows {
-                let r = r?;
-                candidates.insert(r.summary.id, r);
+            for c in stmt.query_map(rusqlite::params![commune, year - 1, year + 1], candidate)? {
+                let c = c?;
+                candidates.insert(c.id, c);
             }
         }
 
-        let mut scored: Vec<SimilarYouth> = candidates
+        let mut scored: Vec<(Uuid, Score)> = candidates
             .into_values()
-            .filter_map(|c| score(probe, &probe_names, &keys, c))
+            .filter_map(|c| score(probe, &probe_names, &keys, &c).map(|s| (c.id, s)))
             .collect();
-        scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.youth.id.cmp(&b.youth.id)));
+        scored.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
         scored.truncate(limit);
-        let mut summaries: Vec<YouthSummary> = scored.iter().map(|s| s.youth.clone()).collect();
+
+        let today = self.now().date_naive();
+        let sql = format!("SELECT {YOUTH_COLUMNS} FROM youth_index y WHERE y.id = ?1");
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let mut out = Vec::with_capacity(scored.len());
+        for (id, s) in scored {
+            let row = stmt.query_row([id.as_bytes().as_slice()], |r| youth_row(r, today))?;
+            out.push(SimilarYouth {
+                youth: row,
+                score: s.score,
+                same_commune: s.same_commune,
+                birth_year_close: s.birth_year_close,
+            });
+        }
+        let mut summaries: Vec<YouthSummary> = out.iter().map(|s| s.youth.clone()).collect();
         self.fill_contact_counts(&mut summaries)?;
-        for (s, filled) in scored.iter_mut().zip(summaries) {
+        for (s, filled) in out.iter_mut().zip(summaries) {
             s.youth = filled;
         }
-        Ok(scored)
+        Ok(out)
     }
 
     fn fill_contact_counts(&self, youth: &mut [YouthSummary]) -> Result<()> {
@@ -276,19 +284,56 @@ impl Store {
     }
 }
 
-fn score(probe: &DuplicateProbe, probe_names: &[String], keys: &[String], c: YouthRow) -> Option<SimilarYouth> {
+const CANDIDATE_COLUMNS: &str =
+    "y.id, y.first_folded, y.alias_folded, y.last_folded, y.birth_year, y.home_commune";
+
+/// Just what scoring needs, so thousands of candidates stay cheap.
+struct Candidate {
+    id: Uuid,
+    names: Vec<String>,
+    birth_year: Option<i32>,
+    home_commune: Option<String>,
+}
+
+fn candidate(row: &Row<'_>) -> rusqlite::Result<Candidate> {
+    Ok(Candidate {
+        id: Uuid::from_slice(&row.get::<_, Vec<u8>>(0)?).unwrap_or_default(),
+        names: (1..=3)
+            .filter_map(|i| row.get::<_, Option<String>>(i).ok().flatten())
+            .collect(),
+        birth_year: row.get(4)?,
+        home_commune: row.get(5)?,
+    })
+}
+
+struct Score {
+    score: f64,
+    same_commune: bool,
+    birth_year_close: bool,
+}
+
+fn score(
+    probe: &DuplicateProbe,
+    probe_names: &[String],
+    keys: &[String],
+    c: &Candidate,
+) -> Option<Score> {
     let mut name = 0.0f64;
     for p in probe_names {
         for n in &c.names {
             let mut s = strsim::jaro_winkler(p, n);
-            if keys.iter().any(|k| words(n).next().map(phonetic).as_ref() == Some(k)) {
+            if keys
+                .iter()
+                .any(|k| words(n).next().map(phonetic).as_ref() == Some(k))
+            {
                 s = s.max(0.9);
             }
             name = name.max(s);
         }
     }
-    let same_commune = probe.home_commune.is_some() && probe.home_commune == c.summary.home_commune;
-    let birth_year_close = matches!((probe.birth_year, c.birth_year), (Some(a), Some(b)) if (a - b).abs() <= 1);
+    let same_commune = probe.home_commune.is_some() && probe.home_commune == c.home_commune;
+    let birth_year_close =
+        matches!((probe.birth_year, c.birth_year), (Some(a), Some(b)) if (a - b).abs() <= 1);
     let plausible = name >= 0.85 || (name >= 0.7 && (same_commune || birth_year_close));
     if !plausible {
         return None;
@@ -296,8 +341,7 @@ fn score(probe: &DuplicateProbe, probe_names: &[String], keys: &[String], c: You
     let score = 0.6 * name
         + 0.2 * f64::from(u8::from(same_commune))
         + 0.2 * f64::from(u8::from(birth_year_close));
-    Some(SimilarYouth {
-        youth: c.summary,
+    Some(Score {
         score,
         same_commune,
         birth_year_close,

@@ -39,7 +39,9 @@ pub enum SyncState {
     Pending,
     Synced,
     /// The server refused the last push; the reason is safe to show.
-    Rejected { reason: String },
+    Rejected {
+        reason: String,
+    },
 }
 
 impl SyncState {
@@ -99,9 +101,11 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, key: &[u8], options: StoreOptions) -> Result<Store> {
         let conn = storage::open(path.as_ref(), key)?;
         let device_id = match conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [DEVICE_ID_KEY], |r| {
-                r.get::<_, Vec<u8>>(0)
-            })
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [DEVICE_ID_KEY],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
             .optional()?
         {
             Some(bytes) => Uuid::from_slice(&bytes).map_err(|_| Error::CorruptDocument {
@@ -176,7 +180,6 @@ impl Store {
         Ok(out)
     }
 
-
     /// Validates and stores a new record; returns its new id.
     pub fn create<R: Record>(&mut self, record: &R) -> Result<Uuid> {
         self.batch(|b| b.create(record))
@@ -243,7 +246,12 @@ impl Store {
 
     /// Resolves a conflict by choosing `value` (one of the listed values or a new one). It is
     /// an ordinary edit: it is validated, stored and synced like any other.
-    pub fn resolve_conflict(&mut self, id: Uuid, field: &str, value: serde_json::Value) -> Result<()> {
+    pub fn resolve_conflict(
+        &mut self,
+        id: Uuid,
+        field: &str,
+        value: serde_json::Value,
+    ) -> Result<()> {
         let kind = self.kind_of(id)?.ok_or(Error::NotFound {
             kind: RecordKind::Youth,
             id,
@@ -276,7 +284,9 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT kind, id FROM documents WHERE sync_state <> 2 ORDER BY local_seq",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (kind, id) = row?;
@@ -289,7 +299,11 @@ impl Store {
 
     /// Marks a record as acknowledged by the server at `heads` (used by sync). If the
     /// document moved on since, it stays pending.
-    pub fn mark_synced(&mut self, id: Uuid, acknowledged_heads: &[automerge::ChangeHash]) -> Result<()> {
+    pub fn mark_synced(
+        &mut self,
+        id: Uuid,
+        acknowledged_heads: &[automerge::ChangeHash],
+    ) -> Result<()> {
         let kind = self.kind_of(id)?.ok_or(Error::NotFound {
             kind: RecordKind::Youth,
             id,
@@ -554,7 +568,12 @@ pub(crate) fn notify(listeners: &[Listener], origin: Origin, changed: Vec<(Recor
     }
 }
 
-pub(crate) fn load_doc(conn: &Connection, kind: RecordKind, id: Uuid, author: Author) -> Result<RecordDoc> {
+pub(crate) fn load_doc(
+    conn: &Connection,
+    kind: RecordKind,
+    id: Uuid,
+    author: Author,
+) -> Result<RecordDoc> {
     let row: Option<(String, Vec<u8>)> = conn
         .prepare_cached("SELECT kind, doc FROM documents WHERE id = ?1")?
         .query_row([id.as_bytes().as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -42,7 +42,11 @@ fn base() -> Contact {
         youth_ids: BTreeSet::from([Uuid::from_u128(2)]),
         tour_id: None,
         member_ids: BTreeSet::from([Uuid::from_u128(3)]),
-        occurred_at: Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).single().expect("date").fixed_offset(),
+        occurred_at: Utc
+            .with_ymd_and_hms(2026, 11, 2, 10, 0, 0)
+            .single()
+            .expect("date")
+            .fixed_offset(),
         commune: "55502".into(),
         kind: ContactKind::Street,
         notes: "Rencontre devant la mairie.".into(),
@@ -68,7 +72,10 @@ struct Intent {
 }
 
 fn apply(doc: &mut RecordDoc, replica: usize, edits: &[Edit], intent: &mut Intent) {
-    let now = Utc.with_ymd_and_hms(2026, 11, 3, 9, 0, 0).single().expect("date");
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 3, 9, 0, 0)
+        .single()
+        .expect("date");
     for (n, e) in edits.iter().enumerate() {
         let old: Contact = doc.read().expect("readable");
         let mut new = old.clone();
@@ -93,17 +100,26 @@ fn apply(doc: &mut RecordDoc, replica: usize, edits: &[Edit], intent: &mut Inten
                     .filter(|&i| i == 0 || i == chars.len() || matches!(chars[i - 1], ' ' | ']'))
                     .collect();
                 let at = boundaries[usize::from(*pos) % boundaries.len()];
-                new.notes = chars[..at].iter().chain(marker.chars().collect::<Vec<_>>().iter()).chain(chars[at..].iter()).collect();
+                new.notes = chars[..at]
+                    .iter()
+                    .chain(marker.chars().collect::<Vec<_>>().iter())
+                    .chain(chars[at..].iter())
+                    .collect();
                 intent.markers.push(marker);
             }
             Edit::NextStep(s) => new.next_step = s.map(|s| format!("étape {s}")),
         }
-        let (o, nf) = (to_json_fields(&old).expect("json"), to_json_fields(&new).expect("json"));
+        let (o, nf) = (
+            to_json_fields(&old).expect("json"),
+            to_json_fields(&new).expect("json"),
+        );
         doc.update(&o, &nf, now).expect("update");
         for &(name, _) in Contact::SCHEMA {
             if o.get(name) != nf.get(name) && !matches!(name, "needs" | "notes") {
                 intent.scalars.retain(|(f, _)| *f != name);
-                intent.scalars.push((name, nf.get(name).cloned().unwrap_or(Json::Null)));
+                intent
+                    .scalars
+                    .push((name, nf.get(name).cloned().unwrap_or(Json::Null)));
             }
         }
     }

@@ -75,7 +75,10 @@ fn creates_reads_and_edits_records() {
     let id = t.store.create(&kevin()).expect("valid youth");
     assert_eq!(t.store.youth(id).expect("reads back"), kevin());
     let c = t.store.create(&visit(id)).expect("valid contact");
-    assert_eq!(t.store.contact(c).expect("reads").youth_ids, BTreeSet::from([id]));
+    assert_eq!(
+        t.store.contact(c).expect("reads").youth_ids,
+        BTreeSet::from([id])
+    );
 
     let edited = t
         .store
@@ -83,7 +86,10 @@ fn creates_reads_and_edits_records() {
         .expect("edit");
     assert_eq!(t.store.youth(id).expect("reads"), edited);
     assert!(matches!(t.store.contact(id), Err(Error::WrongKind { .. })));
-    assert!(matches!(t.store.youth(Uuid::now_v7()), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        t.store.youth(Uuid::now_v7()),
+        Err(Error::NotFound { .. })
+    ));
 }
 
 #[test]
@@ -96,8 +102,14 @@ fn validation_names_each_bad_field_and_stores_nothing() {
     y.referral_date = Some(NaiveDate::from_ymd_opt(2027, 6, 1).expect("date"));
     let p = problems(t.store.create(&y).expect_err("invalid"));
     assert!(p.contains(&("birth_year", Problem::AgeOutOfRange)), "{p:?}");
-    assert!(p.contains(&("home_commune", Problem::UnknownCommune)), "{p:?}");
-    assert!(p.contains(&("first_name", Problem::TooLong { max: 80 })), "{p:?}");
+    assert!(
+        p.contains(&("home_commune", Problem::UnknownCommune)),
+        "{p:?}"
+    );
+    assert!(
+        p.contains(&("first_name", Problem::TooLong { max: 80 })),
+        "{p:?}"
+    );
     assert!(p.contains(&("referral_date", Problem::InFuture)), "{p:?}");
     assert!(t.store.search_youth("x", 10).expect("search").is_empty());
     assert!(t.store.unsynced().expect("list").is_empty());
@@ -122,7 +134,9 @@ fn validation_names_each_bad_field_and_stores_nothing() {
     assert!(p.contains(&("age_band", Problem::Required)));
     nameless.alias = Some("Kéké".into());
     nameless.age_band = Some(AgeBand::From18To21);
-    t.store.create(&nameless).expect("alias and band are enough");
+    t.store
+        .create(&nameless)
+        .expect("alias and band are enough");
 
     let y = t.store.create(&kevin()).expect("valid");
     let mut c = visit(y);
@@ -137,8 +151,13 @@ fn validation_names_each_bad_field_and_stores_nothing() {
     t.store.create(&c).expect("within tolerance");
     // An invalid edit leaves the stored record as it was.
     let before = t.store.youth(y).expect("reads");
-    let err = t.store.edit::<Youth>(y, |y| y.email = Some("not an email".into()));
-    assert_eq!(problems(err.expect_err("bad email")), vec![("email", Problem::BadFormat)]);
+    let err = t
+        .store
+        .edit::<Youth>(y, |y| y.email = Some("not an email".into()));
+    assert_eq!(
+        problems(err.expect_err("bad email")),
+        vec![("email", Problem::BadFormat)]
+    );
     assert_eq!(t.store.youth(y).expect("reads"), before);
 }
 
@@ -157,7 +176,10 @@ fn wrong_key_is_refused_and_the_file_holds_no_plaintext() {
     let mut c = visit(id);
     c.notes = "Hébergée chez sa tante à Stenay, cherche un apprentissage".into();
     store.create(&c).expect("valid");
-    assert!(store.cipher_version().starts_with('4'), "SQLCipher is linked");
+    assert!(
+        store.cipher_version().starts_with('4'),
+        "SQLCipher is linked"
+    );
     drop(store);
 
     let mut bytes = Vec::new();
@@ -165,7 +187,14 @@ fn wrong_key_is_refused_and_the_file_holds_no_plaintext() {
         bytes.extend(std::fs::read(entry.expect("entry").path()).expect("read"));
     }
     assert!(bytes.len() > 4096);
-    for needle in ["Quillardemblier", "Zéphyrine", "zephyrine", "07 98 76", "apprentissage", "SQLite format"] {
+    for needle in [
+        "Quillardemblier",
+        "Zéphyrine",
+        "zephyrine",
+        "07 98 76",
+        "apprentissage",
+        "SQLite format",
+    ] {
         assert!(
             !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
             "plaintext {needle:?} found in the database files"
@@ -178,15 +207,21 @@ fn wrong_key_is_refused_and_the_file_holds_no_plaintext() {
     assert!(matches!(short, Err(Error::BadKeyLength { expected: 32 })));
     // The wrong attempts damaged nothing.
     let store = open_at(&t.dir, &KEY);
-    assert_eq!(store.youth(id).expect("still there").last_name.as_deref(), Some("Quillardemblier"));
+    assert_eq!(
+        store.youth(id).expect("still there").last_name.as_deref(),
+        Some("Quillardemblier")
+    );
 }
 
 #[test]
 fn a_file_that_is_not_a_store_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("store.db");
-    std::fs::write(&path, b"this is not a database, just some text that is long enough ".repeat(100))
-        .expect("write");
+    std::fs::write(
+        &path,
+        b"this is not a database, just some text that is long enough ".repeat(100),
+    )
+    .expect("write");
     assert!(matches!(Store::open(&path, &KEY), Err(Error::WrongKey)));
 }
 
@@ -201,7 +236,12 @@ fn search_ignores_accents_and_case_and_finds_communes() {
     let c = t.store.create(&chloe).expect("valid");
 
     let ids = |q: &str| -> Vec<Uuid> {
-        t.store.search_youth(q, 10).expect("search").into_iter().map(|y| y.id).collect()
+        t.store
+            .search_youth(q, 10)
+            .expect("search")
+            .into_iter()
+            .map(|y| y.id)
+            .collect()
     };
     assert_eq!(ids("kevin"), vec![k]);
     assert_eq!(ids("KÉV"), vec![k]);
@@ -249,7 +289,13 @@ fn duplicate_check_finds_spelling_variants_nearby() {
         first_name: Some("Kebin".into()),
         ..probe.clone()
     };
-    assert!(t.store.find_similar_youth(&typo, 5).expect("check").iter().any(|s| s.youth.id == k));
+    assert!(
+        t.store
+            .find_similar_youth(&typo, 5)
+            .expect("check")
+            .iter()
+            .any(|s| s.youth.id == k)
+    );
 
     let stranger = DuplicateProbe {
         first_name: Some("Gwendoline".into()),
@@ -257,12 +303,13 @@ fn duplicate_check_finds_spelling_variants_nearby() {
         home_commune: Some("08409".into()),
         ..Default::default()
     };
-    assert!(t
-        .store
-        .find_similar_youth(&stranger, 5)
-        .expect("check")
-        .iter()
-        .all(|s| s.youth.id != k));
+    assert!(
+        t.store
+            .find_similar_youth(&stranger, 5)
+            .expect("check")
+            .iter()
+            .all(|s| s.youth.id != k)
+    );
 }
 
 #[test]
@@ -290,20 +337,35 @@ fn tracks_sync_state_and_notifies_listeners() {
     let mut t = open_store(7);
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    t.store.subscribe(Arc::new(move |e| sink.lock().expect("lock").push(e.clone())));
+    t.store.subscribe(Arc::new(move |e| {
+        sink.lock().expect("lock").push(e.clone())
+    }));
 
     let id = t.store.create(&kevin()).expect("valid");
-    assert_eq!(t.store.sync_state(id).expect("state"), SyncState::NeverSynced);
-    assert_eq!(t.store.unsynced().expect("list"), vec![(RecordKind::Youth, id)]);
-    t.store.edit::<Youth>(id, |y| y.alias = Some("Kéké".into())).expect("edit");
-    assert_eq!(t.store.sync_state(id).expect("state"), SyncState::NeverSynced);
+    assert_eq!(
+        t.store.sync_state(id).expect("state"),
+        SyncState::NeverSynced
+    );
+    assert_eq!(
+        t.store.unsynced().expect("list"),
+        vec![(RecordKind::Youth, id)]
+    );
+    t.store
+        .edit::<Youth>(id, |y| y.alias = Some("Kéké".into()))
+        .expect("edit");
+    assert_eq!(
+        t.store.sync_state(id).expect("state"),
+        SyncState::NeverSynced
+    );
 
     let heads = t.store.heads(id).expect("heads");
     t.store.mark_synced(id, &heads).expect("ack");
     assert_eq!(t.store.sync_state(id).expect("state"), SyncState::Synced);
     assert!(t.store.unsynced().expect("list").is_empty());
 
-    t.store.edit::<Youth>(id, |y| y.status = YouthStatus::Helped).expect("edit");
+    t.store
+        .edit::<Youth>(id, |y| y.status = YouthStatus::Helped)
+        .expect("edit");
     assert_eq!(t.store.sync_state(id).expect("state"), SyncState::Pending);
     // An acknowledgement of older heads leaves newer local changes pending.
     t.store.mark_synced(id, &heads).expect("stale ack");
@@ -313,7 +375,11 @@ fn tracks_sync_state_and_notifies_listeners() {
     t.store.edit::<Youth>(id, |_| {}).expect("no-op");
     let events = events.lock().expect("lock");
     assert_eq!(events.len(), 3);
-    assert!(events.iter().all(|e| e.origin == Origin::Local && e.changed == vec![(RecordKind::Youth, id)]));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.origin == Origin::Local && e.changed == vec![(RecordKind::Youth, id)])
+    );
 }
 
 #[test]
@@ -331,12 +397,24 @@ fn concurrent_edits_merge_field_by_field_and_conflicts_are_visible() {
     b.store.merge_remote(kind, cid, &doc).expect("merge");
 
     // Different fields: both survive. Same field: a conflict. Notes: merged text.
-    a.store.edit::<Youth>(id, |y| y.alias = Some("Kéké".into())).expect("edit");
-    b.store.edit::<Youth>(id, |y| y.sex = Some(repere_core::records::Sex::Male)).expect("edit");
-    a.store.edit::<Youth>(id, |y| y.status = YouthStatus::Mobilised).expect("edit");
-    b.store.edit::<Youth>(id, |y| y.status = YouthStatus::Helped).expect("edit");
-    a.store.edit::<Contact>(cid, |c| c.notes.push_str(" Veut passer le permis.")).expect("edit");
-    b.store.edit::<Contact>(cid, |c| c.notes.insert_str(0, "Avec son cousin. ")).expect("edit");
+    a.store
+        .edit::<Youth>(id, |y| y.alias = Some("Kéké".into()))
+        .expect("edit");
+    b.store
+        .edit::<Youth>(id, |y| y.sex = Some(repere_core::records::Sex::Male))
+        .expect("edit");
+    a.store
+        .edit::<Youth>(id, |y| y.status = YouthStatus::Mobilised)
+        .expect("edit");
+    b.store
+        .edit::<Youth>(id, |y| y.status = YouthStatus::Helped)
+        .expect("edit");
+    a.store
+        .edit::<Contact>(cid, |c| c.notes.push_str(" Veut passer le permis."))
+        .expect("edit");
+    b.store
+        .edit::<Contact>(cid, |c| c.notes.insert_str(0, "Avec son cousin. "))
+        .expect("edit");
 
     exchange(&mut a.store, &mut b.store, id);
     exchange(&mut a.store, &mut b.store, cid);
@@ -347,7 +425,10 @@ fn concurrent_edits_merge_field_by_field_and_conflicts_are_visible() {
     assert_eq!(ya.alias.as_deref(), Some("Kéké"));
     assert_eq!(ya.sex, Some(repere_core::records::Sex::Male));
     let notes = a.store.contact(cid).expect("reads").notes;
-    assert_eq!(notes, "Avec son cousin. Devant la boulangerie. Veut passer le permis.");
+    assert_eq!(
+        notes,
+        "Avec son cousin. Devant la boulangerie. Veut passer le permis."
+    );
     assert_eq!(b.store.contact(cid).expect("reads").notes, notes);
 
     let conflicts = a.store.conflicts(id).expect("conflicts");
@@ -355,33 +436,70 @@ fn concurrent_edits_merge_field_by_field_and_conflicts_are_visible() {
     assert_eq!(conflicts.len(), 1);
     let c = &conflicts[0];
     assert_eq!(c.field, "status");
-    let mut values: Vec<_> = c.values.iter().map(|v| (v.value.as_str().unwrap_or(""), v.author.map(|a| a.member_id))).collect();
+    let mut values: Vec<_> = c
+        .values
+        .iter()
+        .map(|v| {
+            (
+                v.value.as_str().unwrap_or(""),
+                v.author.map(|a| a.member_id),
+            )
+        })
+        .collect();
     values.sort();
     assert_eq!(values, vec![("helped", Some(mb)), ("mobilised", Some(ma))]);
     assert!(c.values.iter().all(|v| v.written_at == Some(now())));
-    assert_eq!(c.values[0].value, serde_json::to_value(ya.status).expect("json"), "shown value first");
+    assert_eq!(
+        c.values[0].value,
+        serde_json::to_value(ya.status).expect("json"),
+        "shown value first"
+    );
 
     // Resolving is an ordinary, validated edit that then syncs like any other.
-    let bad = a.store.resolve_conflict(id, "status", serde_json::json!("nonsense"));
-    assert!(matches!(bad, Err(Error::CorruptDocument { .. }) | Err(Error::Invalid(_))), "{bad:?}");
-    assert!(matches!(a.store.resolve_conflict(id, "alias", serde_json::json!("x")), Err(Error::NoConflict { .. })));
-    a.store.resolve_conflict(id, "status", serde_json::json!("mobilised")).expect("resolve");
+    let bad = a
+        .store
+        .resolve_conflict(id, "status", serde_json::json!("nonsense"));
+    assert!(
+        matches!(
+            bad,
+            Err(Error::CorruptDocument { .. }) | Err(Error::Invalid(_))
+        ),
+        "{bad:?}"
+    );
+    assert!(matches!(
+        a.store
+            .resolve_conflict(id, "alias", serde_json::json!("x")),
+        Err(Error::NoConflict { .. })
+    ));
+    a.store
+        .resolve_conflict(id, "status", serde_json::json!("mobilised"))
+        .expect("resolve");
     assert!(a.store.conflicts(id).expect("conflicts").is_empty());
     let (kind, doc) = a.store.export_document(id).expect("export");
     b.store.merge_remote(kind, id, &doc).expect("merge");
     assert!(b.store.conflicts(id).expect("conflicts").is_empty());
-    assert_eq!(b.store.youth(id).expect("reads").status, YouthStatus::Mobilised);
+    assert_eq!(
+        b.store.youth(id).expect("reads").status,
+        YouthStatus::Mobilised
+    );
 }
 
 #[test]
 fn merge_refuses_unreadable_documents_without_storing() {
     let mut t = open_store(10);
     let id = Uuid::now_v7();
-    assert!(t.store.merge_remote(RecordKind::Youth, id, b"garbage").is_err());
+    assert!(
+        t.store
+            .merge_remote(RecordKind::Youth, id, b"garbage")
+            .is_err()
+    );
     let mut other = open_store(11);
     let cid = other.store.create(&kevin()).expect("valid");
     let (_, doc) = other.store.export_document(cid).expect("export");
-    assert!(matches!(t.store.merge_remote(RecordKind::Contact, cid, &doc), Err(Error::WrongKind { .. })));
+    assert!(matches!(
+        t.store.merge_remote(RecordKind::Contact, cid, &doc),
+        Err(Error::WrongKind { .. })
+    ));
     assert!(t.store.kind_of(cid).expect("lookup").is_none());
     assert!(t.store.kind_of(id).expect("lookup").is_none());
 }
@@ -405,7 +523,10 @@ fn rebuild_index_restores_lists_and_search() {
     let search_before = t.store.search_youth("l", 100).expect("search");
     let list_before = t.store.list_contacts(0, 100).expect("list");
     assert_eq!(t.store.rebuild_index().expect("rebuild"), 50 + 20 + 20 + 1);
-    assert_eq!(t.store.search_youth("l", 100).expect("search"), search_before);
+    assert_eq!(
+        t.store.search_youth("l", 100).expect("search"),
+        search_before
+    );
     assert_eq!(t.store.list_contacts(0, 100).expect("list"), list_before);
     assert!(!search_before.is_empty());
 }

@@ -54,7 +54,8 @@ impl Hub {
             name: clean_name("organisation", name)?,
             created_at: self.now(),
         };
-        self.storage().write_with(|tx| Ok::<_, HubError>(tx.insert_organisation(&org)?))?;
+        self.storage()
+            .write_with(|tx| Ok::<_, HubError>(tx.insert_organisation(&org)?))?;
         tracing::info!(organisation = %org.id, "organisation created");
         Ok(org)
     }
@@ -66,12 +67,18 @@ impl Hub {
             name: clean_name("team", name)?,
             created_at: self.now(),
         };
-        self.storage().write_with(|tx| Ok::<_, HubError>(tx.insert_team(&team)?))?;
+        self.storage()
+            .write_with(|tx| Ok::<_, HubError>(tx.insert_team(&team)?))?;
         tracing::info!(team = %team.id, organisation = %organisation_id, "team created");
         Ok(team)
     }
 
-    pub fn create_user(&self, organisation_id: Uuid, name: &str, role: Role) -> Result<User, HubError> {
+    pub fn create_user(
+        &self,
+        organisation_id: Uuid,
+        name: &str,
+        role: Role,
+    ) -> Result<User, HubError> {
         let user = User {
             id: Uuid::now_v7(),
             organisation_id,
@@ -79,7 +86,8 @@ impl Hub {
             role,
             created_at: self.now(),
         };
-        self.storage().write_with(|tx| Ok::<_, HubError>(tx.insert_user(&user)?))?;
+        self.storage()
+            .write_with(|tx| Ok::<_, HubError>(tx.insert_user(&user)?))?;
         tracing::info!(user = %user.id, organisation = %organisation_id, role = role.as_str(), "user created");
         Ok(user)
     }
@@ -135,7 +143,8 @@ impl Hub {
     }
 
     pub fn users(&self) -> Result<Vec<User>, HubError> {
-        self.storage().read_with(|tx| Ok::<_, HubError>(tx.users()?))
+        self.storage()
+            .read_with(|tx| Ok::<_, HubError>(tx.users()?))
     }
 
     /// Whether no organisation exists yet (a fresh database).
@@ -151,7 +160,10 @@ impl Hub {
             let mut out = Vec::new();
             for organisation in tx.organisations()? {
                 let mut org_teams = Vec::new();
-                for team in teams.iter().filter(|t| t.organisation_id == organisation.id) {
+                for team in teams
+                    .iter()
+                    .filter(|t| t.organisation_id == organisation.id)
+                {
                     org_teams.push((team.clone(), tx.team_counts(team.id)?));
                 }
                 out.push(OrganisationOverview {

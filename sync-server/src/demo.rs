@@ -69,7 +69,8 @@ impl Builder {
         let id = Uuid::now_v7();
         let internal = |e: repere_core::Error| HubError::Internal(format!("demo record: {e}"));
         let fields = to_json_fields(record).map_err(internal)?;
-        let mut doc = RecordDoc::create(R::KIND, id, self.author, &fields, self.now).map_err(internal)?;
+        let mut doc =
+            RecordDoc::create(R::KIND, id, self.author, &fields, self.now).map_err(internal)?;
         let heads = pushed::sorted(doc.heads().iter().map(|h| h.0));
         self.docs.push(SeedDoc {
             id,
@@ -167,7 +168,10 @@ pub fn seed(hub: &Hub) -> Result<Option<DemoSummary>, HubError> {
         });
     }
     if builder.skipped > 0 {
-        tracing::warn!(skipped = builder.skipped, "demo records failing validation were left out");
+        tracing::warn!(
+            skipped = builder.skipped,
+            "demo records failing validation were left out"
+        );
     }
 
     let seeded = hub.storage().write_with(|tx| -> Result<bool, HubError> {
@@ -232,12 +236,14 @@ pub fn instructions(summary: &DemoSummary, server_url: &str, data_dir: &str) -> 
         }
     }
     out.push_str(&format!(
-        "\nFR : sur une tablette, ouvrir Repère, choisir « Connecter au serveur », saisir l'adresse\n\
+        "\nFR : dans Repère sur la tablette, à l'écran de connexion au serveur, saisir l'adresse\n\
          \x20    {server_url} et l'un des codes de l'équipe. Chaque code ne sert qu'une fois et\n\
          \x20    expire dans {} jours ; la tablette reçoit alors les fiches de son équipe.\n\
-         EN : on a tablet, open Repère, choose \"Connect to server\", enter the address\n\
+         EN : in Repère on the tablet, on the connect-to-server screen, enter the address\n\
          \x20    {server_url} and one of the team's codes. Each code works once and expires in\n\
          \x20    {} days; the tablet then receives its team's records.\n\
+         La tablette doit joindre cette adresse (réseau local : --listen 0.0.0.0:8080).\n\
+         The tablet must reach this address (local network: --listen 0.0.0.0:8080).\n\
          Plus de codes / more codes:\n\
          \x20    repere-server admin --data-dir {data_dir} issue-code --team <team id>\n",
         hours / 24,
@@ -250,6 +256,8 @@ pub fn instructions(summary: &DemoSummary, server_url: &str, data_dir: &str) -> 
 mod tests {
     use std::sync::Arc;
 
+    use repere_core::sync::protocol::{EnrolRequest, SyncRequest};
+
     use super::*;
     use crate::storage::sqlite::SqliteStorage;
 
@@ -257,18 +265,54 @@ mod tests {
     fn seeds_once_with_valid_records_and_working_codes() {
         let dir = tempfile::tempdir().expect("temp dir");
         let hub = Hub::new(Arc::new(SqliteStorage::open_dir(dir.path()).expect("open")));
-        let summary = seed(&hub).expect("seed").expect("seeded on an empty database");
+        let summary = seed(&hub)
+            .expect("seed")
+            .expect("seeded on an empty database");
         assert_eq!(summary.teams.len(), 2);
         for t in &summary.teams {
             assert_eq!(t.youth, YOUTH_PER_TEAM, "every demo young person is valid");
             assert!(t.records > YOUTH_PER_TEAM * 2);
             assert_eq!(t.codes.len(), CODES_PER_TEAM);
         }
-        assert!(seed(&hub).expect("second run").is_none(), "never seeds twice");
+        assert!(
+            seed(&hub).expect("second run").is_none(),
+            "never seeds twice"
+        );
         let overview = hub.overview().expect("overview");
         assert_eq!(overview.len(), 1);
         assert_eq!(overview[0].users, 1);
         let text = instructions(&summary, "http://127.0.0.1:8080", "./repere-data");
         assert!(text.contains(&summary.teams[0].codes[0]));
+
+        // A printed code enrols a tablet, which then pulls exactly its team's records.
+        let team = &summary.teams[1];
+        let enrolled = hub
+            .enrol(EnrolRequest {
+                code: team.codes[0].clone(),
+                device_label: "démo".into(),
+            })
+            .expect("demo code enrols");
+        assert_eq!(enrolled.team_id, team.team.id);
+        let device = hub.authenticate(&enrolled.token).expect("token");
+        let mut cursor = 0;
+        let mut pulled = 0;
+        loop {
+            let resp = hub
+                .sync(
+                    &device,
+                    SyncRequest {
+                        cursor,
+                        pushes: vec![],
+                        pull_limit: 100,
+                    },
+                )
+                .expect("pull");
+            pulled += resp.docs.len();
+            cursor = resp.cursor;
+            if !resp.more {
+                break;
+            }
+        }
+        assert_eq!(pulled, team.records);
     }
 }

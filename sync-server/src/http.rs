@@ -95,15 +95,21 @@ impl From<HubError> for ApiError {
 impl From<DecodeError> for ApiError {
     fn from(e: DecodeError) -> Self {
         match e {
-            DecodeError::UnsupportedVersion(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::UnsupportedVersion, e.to_string())
-            }
-            DecodeError::TooLarge => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, e.to_string())
-            }
-            DecodeError::NotAMessage | DecodeError::Damaged(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest, e.to_string())
-            }
+            DecodeError::UnsupportedVersion(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::UnsupportedVersion,
+                e.to_string(),
+            ),
+            DecodeError::TooLarge => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::TooLarge,
+                e.to_string(),
+            ),
+            DecodeError::NotAMessage | DecodeError::Damaged(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MalformedRequest,
+                e.to_string(),
+            ),
         }
     }
 }
@@ -133,7 +139,12 @@ impl IntoResponse for ApiError {
             message: self.message,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], json).into_response();
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            json,
+        )
+            .into_response();
         if self.status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
@@ -297,7 +308,10 @@ mod tests {
     fn parses_bearer_tokens() {
         let mut headers = HeaderMap::new();
         assert_eq!(bearer(&headers), None);
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
         assert_eq!(bearer(&headers), Some("abc"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&headers), None);

@@ -18,9 +18,7 @@ use uuid::Uuid;
 
 use crate::pushed::{self, Shape};
 use crate::secret::{self, RandomError};
-use crate::storage::{
-    Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone, Tx,
-};
+use crate::storage::{Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone, Tx};
 
 /// The most documents one response carries, whatever the device asks.
 pub const MAX_PULL_LIMIT: u32 = 1000;
@@ -144,13 +142,16 @@ impl Hub {
         &*self.storage
     }
 
+    /// Server time, to the millisecond (the precision it is stored with).
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        let now = self.clock.now();
+        DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
     }
 
     /// Exchanges a one-time code for a new device and its bearer token.
     pub fn enrol(&self, request: EnrolRequest) -> Result<EnrolResponse, HubError> {
-        let canonical = secret::normalize_code(&request.code).ok_or(HubError::InvalidEnrolmentCode)?;
+        let canonical =
+            secret::normalize_code(&request.code).ok_or(HubError::InvalidEnrolmentCode)?;
         let code_hash = secret::code_hash(&canonical);
         let label = clean_label(&request.device_label);
         let now = self.now();
@@ -288,10 +289,12 @@ impl Hub {
             if let Some(existing) = tx.tombstone(record_id)? {
                 return Ok((existing, false));
             }
-            let tombstone = tx.erase_document(record_id, now)?.ok_or(HubError::NotFound {
-                what: "record",
-                id: record_id,
-            })?;
+            let tombstone = tx
+                .erase_document(record_id, now)?
+                .ok_or(HubError::NotFound {
+                    what: "record",
+                    id: record_id,
+                })?;
             Ok((tombstone, true))
         })?;
         if new {
@@ -311,7 +314,10 @@ fn push_one(
     let id = push.id;
     // 1. Erased records never come back.
     if tx.tombstone(id)?.is_some() {
-        return reject(RejectCode::Erased, "this record was erased: delete the copy on this tablet");
+        return reject(
+            RejectCode::Erased,
+            "this record was erased: delete the copy on this tablet",
+        );
     }
     // 2. The server's copy (or nothing) merged with the pushed bytes.
     let stored = tx.document(id)?;
@@ -319,7 +325,10 @@ fn push_one(
         Some(stored) => {
             // Scope first: nothing about another team's record is looked at or revealed.
             if stored.team_id != device.team_id {
-                return reject(RejectCode::OutOfScope, "this record belongs to another team's caseload");
+                return reject(
+                    RejectCode::OutOfScope,
+                    "this record belongs to another team's caseload",
+                );
             }
             if stored.kind != push.kind {
                 return reject(
@@ -376,7 +385,10 @@ fn push_one(
     };
     // 3. Scope after the merge.
     if record.team_id() != device.team_id {
-        return reject(RejectCode::OutOfScope, "the record is assigned to another team's caseload");
+        return reject(
+            RejectCode::OutOfScope,
+            "the record is assigned to another team's caseload",
+        );
     }
     // 4. Validation of the merged record (field names and problems, never values).
     if let Err(errors) = record.validate(ctx) {
@@ -414,7 +426,10 @@ fn missing_history() -> Result<Outcome, HubError> {
 }
 
 fn malformed_reason(push: &PushDoc) -> String {
-    format!("the bytes are not an Automerge document of a {} record", push.kind)
+    format!(
+        "the bytes are not an Automerge document of a {} record",
+        push.kind
+    )
 }
 
 fn load_stored(stored: &StoredDocument) -> Result<RecordDoc, HubError> {
@@ -477,7 +492,11 @@ fn pull(
     let mut docs = tx.documents_after(team, from, limit + 1)?;
     let mut more = docs.len() > limit;
     docs.truncate(limit);
-    let doc_cut = if more { docs.last().map(|d| d.seq) } else { None };
+    let doc_cut = if more {
+        docs.last().map(|d| d.seq)
+    } else {
+        None
+    };
     let mut tombstones = tx.tombstones_after(team, from, doc_cut, MAX_PULL_TOMBSTONES + 1)?;
     if tombstones.len() > MAX_PULL_TOMBSTONES {
         more = true;

@@ -2,6 +2,7 @@
 //! directory (`admin …`). Logs go to stderr (RUST_LOG, default `info`); commands print
 //! what scripts need (ids, codes) alone on stdout.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,7 +51,12 @@ struct DataDirArg {
 #[derive(Args, Clone)]
 struct AdminDataDirArg {
     /// Directory of the server's database (repere.db); created if missing
-    #[arg(long, env = "REPERE_DATA_DIR", default_value = "./repere-data", global = true)]
+    #[arg(
+        long,
+        env = "REPERE_DATA_DIR",
+        default_value = "./repere-data",
+        global = true
+    )]
     data_dir: PathBuf,
 }
 
@@ -157,9 +163,19 @@ impl From<RoleArg> for Role {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The server logs its activity; admin commands only their problems (their output is
+    // the answer). RUST_LOG overrides both.
+    let default_level = if matches!(cli.command, Some(Command::Admin(_))) {
+        "warn"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.command {
         None => serve(cli.serve),
@@ -252,7 +268,10 @@ async fn shutdown_signal() {
 }
 
 fn fmt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map_or_else(|| "-".to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    t.map_or_else(
+        || "-".to_string(),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
 }
 
 fn admin(args: AdminArgs) -> Result<(), String> {
@@ -292,7 +311,11 @@ fn admin(args: AdminArgs) -> Result<(), String> {
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     d.id,
                     d.team_id,
-                    if d.revoked_at.is_some() { "revoked" } else { "active" },
+                    if d.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
                     fmt_time(Some(d.enrolled_at)),
                     fmt_time(d.last_sync_at),
                     d.label
@@ -323,11 +346,18 @@ fn admin(args: AdminArgs) -> Result<(), String> {
                 eprintln!("no organisation yet: repere-server admin create-org --name <name>");
             }
             for o in &overview {
-                println!("organisation\t{}\t{}\tusers={}", o.organisation.id, o.organisation.name, o.users);
+                println!(
+                    "organisation\t{}\t{}\tusers={}",
+                    o.organisation.id, o.organisation.name, o.users
+                );
                 for (team, counts) in &o.teams {
                     println!(
                         "  team\t{}\t{}\trecords={}\terased={}\tactive_devices={}",
-                        team.id, team.name, counts.documents, counts.tombstones, counts.active_devices
+                        team.id,
+                        team.name,
+                        counts.documents,
+                        counts.tombstones,
+                        counts.active_devices
                     );
                 }
             }

@@ -40,7 +40,11 @@ pub fn inspect(bytes: &[u8]) -> Shape {
 
 /// Sorted, without duplicates: the form heads are compared and stored in.
 pub fn sorted(heads: impl IntoIterator<Item = [u8; 32]>) -> Vec<[u8; 32]> {
-    heads.into_iter().collect::<BTreeSet<_>>().into_iter().collect()
+    heads
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 fn change_heads(mut bytes: &[u8]) -> Option<Vec<[u8; 32]>> {

@@ -99,8 +99,15 @@ mod tests {
         assert_eq!(code.matches('-').count(), 2);
         let canonical = normalize_code(&code).expect("valid");
         assert_eq!(canonical.len(), CODE_LEN);
-        assert_eq!(normalize_code(&format!(" {} ", code.to_lowercase())), Some(canonical));
-        assert_eq!(normalize_code("ABCD-EFGH-J0"), None, "0 is not in the alphabet");
+        assert_eq!(
+            normalize_code(&format!(" {} ", code.to_lowercase())),
+            Some(canonical)
+        );
+        assert_eq!(
+            normalize_code("ABCD-EFGH-J0"),
+            None,
+            "0 is not in the alphabet"
+        );
         assert_eq!(normalize_code("ABCD"), None);
     }
 

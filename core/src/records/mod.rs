@@ -38,7 +38,9 @@ pub enum FieldKind {
 }
 
 /// The kinds of record, each stored as its own Automerge document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     Youth,
@@ -163,7 +165,8 @@ mod tests {
 
     #[test]
     fn schemas_match_serde_names() {
-        let mut d = crate::demo::DemoData::new(1, Uuid::now_v7(), [Uuid::now_v7(); 2], chrono::Utc::now());
+        let mut d =
+            crate::demo::DemoData::new(1, Uuid::now_v7(), [Uuid::now_v7(); 2], chrono::Utc::now());
         assert_schema_matches(&d.youth());
         assert_schema_matches(&d.contact(&[Uuid::now_v7()]));
         assert_schema_matches(&d.tour());

@@ -70,7 +70,10 @@ pub fn check_text(
         }
     } else if text.chars().count() > max {
         errs.push(field, Problem::TooLong { max });
-    } else if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    } else if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         errs.push(field, Problem::BadFormat);
     }
 }

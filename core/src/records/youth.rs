@@ -172,8 +172,16 @@ impl Youth {
 
     /// The name shown in lists: alias in guillemets, first name, or first name and initial.
     pub fn display_name(&self) -> String {
-        let first = self.first_name.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let alias = self.alias.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let first = self
+            .first_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let alias = self
+            .alias
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         let last_initial = self
             .last_name
             .as_deref()
@@ -283,7 +291,9 @@ impl Record for Youth {
                 } else if year.is_some_and(|y| y != b.year()) {
                     errs.push(
                         "birth_year",
-                        Problem::Inconsistent("année de naissance différente de la date de naissance"),
+                        Problem::Inconsistent(
+                            "année de naissance différente de la date de naissance",
+                        ),
                     );
                 } else if band.is_some_and(|band| AgeBand::of_age(age) != Some(band)) {
                     errs.push(
@@ -308,11 +318,21 @@ impl Record for Youth {
         if let Some(e) = &self.email {
             check_email(&mut errs, "email", e);
         }
-        check_opt_text(&mut errs, "other_contact", &self.other_contact, SHORT_TEXT_MAX);
+        check_opt_text(
+            &mut errs,
+            "other_contact",
+            &self.other_contact,
+            SHORT_TEXT_MAX,
+        );
         if let Some(c) = &self.home_commune {
             ctx.check_commune(&mut errs, "home_commune", c);
         }
-        check_opt_text(&mut errs, "referral_detail", &self.referral_detail, SHORT_TEXT_MAX);
+        check_opt_text(
+            &mut errs,
+            "referral_detail",
+            &self.referral_detail,
+            SHORT_TEXT_MAX,
+        );
         if let Some(d) = self.referral_date {
             ctx.check_past_date(&mut errs, "referral_date", d);
         }

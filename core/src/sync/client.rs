@@ -14,19 +14,22 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::protocol::{
-    self, Ack, ENROL_PATH, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, PushDoc,
-    RejectCode, SYNC_PATH, SyncRequest, SyncResponse,
+    self, Ack, ENROL_PATH, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, PushDoc, RejectCode,
+    SYNC_PATH, SyncRequest, SyncResponse,
 };
 use crate::error::{Error, Result};
 use crate::index;
 use crate::records::RecordKind;
-use crate::store::{
-    Origin, Store, heads_from_bytes, heads_to_bytes, load_doc, merge_in, notify,
-};
+use crate::store::{Origin, Store, heads_from_bytes, heads_to_bytes, load_doc, merge_in, notify};
 
 /// How the device reaches the server. `HttpTransport` is the real one; tests use others.
 pub trait Transport: Send + Sync {
-    fn post(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, TransportError>;
+    fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, TransportError>;
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -36,7 +39,10 @@ pub enum TransportError {
     Network(String),
     /// The server answered with an error status.
     #[error("HTTP status {status}")]
-    Status { status: u16, body: Option<ErrorBody> },
+    Status {
+        status: u16,
+        body: Option<ErrorBody>,
+    },
 }
 
 /// What the device knows of its enrolment (the token stays inside the store).
@@ -162,7 +168,9 @@ impl Store {
             code: code.trim().to_string(),
             device_label: device_label.to_string(),
         });
-        let bytes = transport.post(ENROL_PATH, None, body).map_err(|e| map_transport_error(&e))?;
+        let bytes = transport
+            .post(ENROL_PATH, None, body)
+            .map_err(|e| map_transport_error(&e))?;
         let resp: EnrolResponse = protocol::decode(&bytes)?;
         let stored = StoredEnrolment {
             enrolment: Enrolment {
@@ -173,8 +181,14 @@ impl Store {
             },
             token: resp.token,
         };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        meta_put(&tx, ENROLMENT_KEY, &serde_json::to_vec(&stored).unwrap_or_default())?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        meta_put(
+            &tx,
+            ENROLMENT_KEY,
+            &serde_json::to_vec(&stored).unwrap_or_default(),
+        )?;
         meta_put(&tx, CURSOR_KEY, &0u64.to_be_bytes())?;
         tx.commit()?;
         Ok(stored.enrolment)
@@ -182,8 +196,14 @@ impl Store {
 
     /// Builds the next request: unacknowledged records (not `skip`ped) up to the byte
     /// budget, and the pull cursor.
-    pub fn sync_prepare(&mut self, options: &SyncOptions, skip: &HashSet<Uuid>) -> Result<SyncBatch> {
-        let token = stored_enrolment(&self.conn)?.ok_or(Error::NotEnrolled)?.token;
+    pub fn sync_prepare(
+        &mut self,
+        options: &SyncOptions,
+        skip: &HashSet<Uuid>,
+    ) -> Result<SyncBatch> {
+        let token = stored_enrolment(&self.conn)?
+            .ok_or(Error::NotEnrolled)?
+            .token;
         let mut pushes = Vec::new();
         let mut sent = Vec::new();
         let mut budget = options.max_push_bytes;
@@ -193,7 +213,11 @@ impl Store {
                   WHERE sync_state IN (0, 1) ORDER BY local_seq",
             )?;
             let rows = stmt.query_map([], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<Vec<u8>>>(2)?))
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                ))
             })?;
             let mut out = Vec::new();
             for row in rows {
@@ -209,7 +233,8 @@ impl Store {
                 continue;
             }
             let mut doc = load_doc(&self.conn, kind, id, self.author)?;
-            let changes = doc.changes_since(&heads_from_bytes(synced.as_deref().unwrap_or_default()));
+            let changes =
+                doc.changes_since(&heads_from_bytes(synced.as_deref().unwrap_or_default()));
             if changes.len() > budget && !pushes.is_empty() {
                 break;
             }
@@ -232,7 +257,9 @@ impl Store {
     /// rejections and the new cursor are stored together or not at all.
     pub fn sync_apply(&mut self, batch: &SyncBatch, resp: &SyncResponse) -> Result<()> {
         let author = self.author;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut changed = Vec::new();
         for id in &resp.erased {
             if let Some(kind) = erase_local(&tx, *id)? {
@@ -247,7 +274,11 @@ impl Store {
             }
         }
         for ack in &resp.acks {
-            let sent = batch.sent.iter().find(|(id, _)| *id == ack.id).map(|(_, h)| h.as_slice());
+            let sent = batch
+                .sent
+                .iter()
+                .find(|(id, _)| *id == ack.id)
+                .map(|(_, h)| h.as_slice());
             acknowledge(&tx, author, ack, sent.unwrap_or_default())?;
         }
         for rej in &resp.rejections {
@@ -257,11 +288,15 @@ impl Store {
                 }
             } else if rej.code == RejectCode::MissingHistory {
                 // The next push sends the whole document.
-                tx.prepare_cached("UPDATE documents SET sync_state = 1, synced_heads = NULL WHERE id = ?1")?
-                    .execute([rej.id.as_bytes().as_slice()])?;
+                tx.prepare_cached(
+                    "UPDATE documents SET sync_state = 1, synced_heads = NULL WHERE id = ?1",
+                )?
+                .execute([rej.id.as_bytes().as_slice()])?;
             } else {
-                tx.prepare_cached("UPDATE documents SET sync_state = 3, reject_reason = ?2 WHERE id = ?1")?
-                    .execute(params![rej.id.as_bytes().as_slice(), rej.reason])?;
+                tx.prepare_cached(
+                    "UPDATE documents SET sync_state = 3, reject_reason = ?2 WHERE id = ?1",
+                )?
+                .execute(params![rej.id.as_bytes().as_slice(), rej.reason])?;
             }
         }
         meta_put(&tx, CURSOR_KEY, &resp.cursor.to_be_bytes())?;
@@ -280,7 +315,12 @@ impl Store {
         progress: &mut dyn FnMut(&SyncProgress),
     ) -> Result<SyncReport> {
         let store = RefCell::new(self);
-        run_sync(&|step| step(&mut store.borrow_mut()), transport, options, progress)
+        run_sync(
+            &|step| step(&mut store.borrow_mut()),
+            transport,
+            options,
+            progress,
+        )
     }
 }
 
@@ -401,13 +441,19 @@ fn erase_local(tx: &Connection, id: Uuid) -> Result<Option<RecordKind>> {
         .query_row([bid], |r| r.get(0))
         .optional()?;
     index::remove(tx, id)?;
-    tx.prepare_cached("DELETE FROM documents WHERE id = ?1")?.execute([bid])?;
+    tx.prepare_cached("DELETE FROM documents WHERE id = ?1")?
+        .execute([bid])?;
     tx.prepare_cached("INSERT OR IGNORE INTO erased (id, erased_at) VALUES (?1, datetime('now'))")?
         .execute([bid])?;
     Ok(kind.as_deref().and_then(RecordKind::parse))
 }
 
-fn acknowledge(tx: &Connection, author: crate::document::Author, ack: &Ack, sent: &[ChangeHash]) -> Result<()> {
+fn acknowledge(
+    tx: &Connection,
+    author: crate::document::Author,
+    ack: &Ack,
+    sent: &[ChangeHash],
+) -> Result<()> {
     let bid = ack.id.as_bytes().as_slice();
     let kind: Option<String> = tx
         .prepare_cached("SELECT kind FROM documents WHERE id = ?1")?

@@ -27,7 +27,12 @@ impl HttpTransport {
 }
 
 impl Transport for HttpTransport {
-    fn post(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+    fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, TransportError> {
         let mut req = self
             .client
             .post(format!("{}{path}", self.base_url))

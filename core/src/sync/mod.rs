@@ -6,6 +6,8 @@ mod http;
 pub mod protocol;
 
 pub use client::{
-    Enrolment, sync_shared, SyncBatch, SyncOptions, SyncProgress, SyncReport, Transport, TransportError};
+    Enrolment, SyncBatch, SyncOptions, SyncProgress, SyncReport, Transport, TransportError,
+    sync_shared,
+};
 pub use http::HttpTransport;
 pub use protocol::DecodeError;

@@ -200,14 +200,21 @@ mod tests {
 
     fn sample_response(docs: usize) -> SyncResponse {
         SyncResponse {
-            acks: vec![Ack { id: Uuid::now_v7(), heads: vec![[3; 32]] }],
+            acks: vec![Ack {
+                id: Uuid::now_v7(),
+                heads: vec![[3; 32]],
+            }],
             rejections: vec![Rejection {
                 id: Uuid::now_v7(),
                 code: RejectCode::Invalid,
                 reason: "birth_year: âge hors tranche".into(),
             }],
             docs: (0..docs)
-                .map(|i| PulledDoc { id: Uuid::now_v7(), kind: RecordKind::Contact, doc: vec![i as u8; 300] })
+                .map(|i| PulledDoc {
+                    id: Uuid::now_v7(),
+                    kind: RecordKind::Contact,
+                    doc: vec![i as u8; 300],
+                })
                 .collect(),
             erased: vec![Uuid::now_v7()],
             cursor: 42,
@@ -227,22 +234,42 @@ mod tests {
 
     #[test]
     fn an_empty_sync_is_tiny() {
-        let req = SyncRequest { cursor: 123_456, pushes: vec![], pull_limit: 500 };
+        let req = SyncRequest {
+            cursor: 123_456,
+            pushes: vec![],
+            pull_limit: 500,
+        };
         assert!(encode(&req).len() < 16);
-        let resp = SyncResponse { acks: vec![], rejections: vec![], docs: vec![], erased: vec![], cursor: 123_456, more: false };
+        let resp = SyncResponse {
+            acks: vec![],
+            rejections: vec![],
+            docs: vec![],
+            erased: vec![],
+            cursor: 123_456,
+            more: false,
+        };
         assert!(encode(&resp).len() < 16);
     }
 
     #[test]
     fn rejects_garbage_truncation_and_other_versions() {
         let bytes = encode(&sample_response(3));
-        assert_eq!(decode::<SyncResponse>(b"GET / HTTP/1.1"), Err(DecodeError::NotAMessage));
+        assert_eq!(
+            decode::<SyncResponse>(b"GET / HTTP/1.1"),
+            Err(DecodeError::NotAMessage)
+        );
         assert_eq!(decode::<SyncResponse>(b""), Err(DecodeError::NotAMessage));
         let mut other = bytes.clone();
         other[2] = 9;
-        assert_eq!(decode::<SyncResponse>(&other), Err(DecodeError::UnsupportedVersion(9)));
+        assert_eq!(
+            decode::<SyncResponse>(&other),
+            Err(DecodeError::UnsupportedVersion(9))
+        );
         for cut in [4, 10, bytes.len() / 2, bytes.len() - 1] {
-            assert!(decode::<SyncResponse>(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                decode::<SyncResponse>(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 

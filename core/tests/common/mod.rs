@@ -20,7 +20,9 @@ impl Clock for FixedClock {
 }
 
 pub fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 20, 10, 30, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2026, 11, 20, 10, 30, 0)
+        .single()
+        .expect("valid date")
 }
 
 pub struct TestStore {
@@ -36,7 +38,12 @@ pub fn team() -> Uuid {
 pub fn open_store(seed: u64) -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open_at(&dir, &KEY);
-    let demo = DemoData::new(seed, team(), [Uuid::from_u128(11), Uuid::from_u128(12)], now());
+    let demo = DemoData::new(
+        seed,
+        team(),
+        [Uuid::from_u128(11), Uuid::from_u128(12)],
+        now(),
+    );
     TestStore { dir, store, demo }
 }
 

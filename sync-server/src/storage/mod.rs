@@ -251,7 +251,8 @@ pub trait Tx: ReadTx {
 ///   transaction's own writes.
 pub trait Storage: Send + Sync {
     fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> StorageResult<()>) -> StorageResult<()>;
-    fn read(&self, work: &mut dyn FnMut(&mut dyn ReadTx) -> StorageResult<()>) -> StorageResult<()>;
+    fn read(&self, work: &mut dyn FnMut(&mut dyn ReadTx) -> StorageResult<()>)
+    -> StorageResult<()>;
 }
 
 impl dyn Storage + '_ {

@@ -43,7 +43,10 @@ impl SqliteStorage {
     /// Opens (creating if needed) `repere.db` in `data_dir`, and migrates it.
     pub fn open_dir(data_dir: &Path) -> StorageResult<SqliteStorage> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            StorageError::Backend(format!("cannot create data directory {}: {e}", data_dir.display()))
+            StorageError::Backend(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
         })?;
         Self::open(&data_dir.join(DB_FILE))
     }
@@ -65,7 +68,9 @@ fn connect(path: &Path) -> StorageResult<Connection> {
     // journal_mode answers with a row.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StorageError::Backend(format!("cannot use WAL mode (got {mode})")));
+        return Err(StorageError::Backend(format!(
+            "cannot use WAL mode (got {mode})"
+        )));
     }
     // secure_delete: an erased record's bytes are overwritten, not left in free pages.
     conn.execute_batch(
@@ -106,7 +111,10 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn read(&self, work: &mut dyn FnMut(&mut dyn ReadTx) -> StorageResult<()>) -> StorageResult<()> {
+    fn read(
+        &self,
+        work: &mut dyn FnMut(&mut dyn ReadTx) -> StorageResult<()>,
+    ) -> StorageResult<()> {
         let mut conn = lock(&self.reader);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let mut stx = SqliteTx { tx };
@@ -208,7 +216,8 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-const DEVICE_COLUMNS: &str = "d.id, d.team_id, t.organisation_id, d.label, d.enrolled_at, d.revoked_at, d.last_sync_at
+const DEVICE_COLUMNS: &str =
+    "d.id, d.team_id, t.organisation_id, d.label, d.enrolled_at, d.revoked_at, d.last_sync_at
      FROM devices d JOIN teams t ON t.id = d.team_id";
 
 fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
@@ -280,9 +289,9 @@ impl SqliteTx<'_> {
 
 impl ReadTx for SqliteTx<'_> {
     fn organisations(&mut self) -> StorageResult<Vec<Organisation>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT id, name, created_at FROM organisations ORDER BY created_at, id")?;
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, name, created_at FROM organisations ORDER BY created_at, id",
+        )?;
         let rows = stmt.query_map([], org_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -306,19 +315,29 @@ impl ReadTx for SqliteTx<'_> {
     fn team(&mut self, id: Uuid) -> StorageResult<Option<Team>> {
         Ok(self
             .tx
-            .prepare_cached("SELECT id, organisation_id, name, created_at FROM teams WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT id, organisation_id, name, created_at FROM teams WHERE id = ?1",
+            )?
             .query_row([b(&id)], team_row)
             .optional()?)
     }
 
     fn team_counts(&mut self, team_id: Uuid) -> StorageResult<TeamCounts> {
         let count = |tx: &Transaction<'_>, sql: &str| -> StorageResult<u64> {
-            let n: i64 = tx.prepare_cached(sql)?.query_row([b(&team_id)], |r| r.get(0))?;
+            let n: i64 = tx
+                .prepare_cached(sql)?
+                .query_row([b(&team_id)], |r| r.get(0))?;
             Ok(n.max(0) as u64)
         };
         Ok(TeamCounts {
-            documents: count(&self.tx, "SELECT count(*) FROM documents WHERE team_id = ?1")?,
-            tombstones: count(&self.tx, "SELECT count(*) FROM tombstones WHERE team_id = ?1")?,
+            documents: count(
+                &self.tx,
+                "SELECT count(*) FROM documents WHERE team_id = ?1",
+            )?,
+            tombstones: count(
+                &self.tx,
+                "SELECT count(*) FROM tombstones WHERE team_id = ?1",
+            )?,
             active_devices: count(
                 &self.tx,
                 "SELECT count(*) FROM devices WHERE team_id = ?1 AND revoked_at IS NULL",
@@ -414,7 +433,11 @@ impl ReadTx for SqliteTx<'_> {
             "SELECT {DOCUMENT_COLUMNS} WHERE team_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
         ))?;
         let rows = stmt.query_map(
-            params![b(&team_id), to_i64(after), i64::try_from(limit).unwrap_or(i64::MAX)],
+            params![
+                b(&team_id),
+                to_i64(after),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
             document_row,
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -460,14 +483,20 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_team(&mut self, team: &Team) -> StorageResult<()> {
-        if !self.exists("SELECT 1 FROM organisations WHERE id = ?1", &team.organisation_id)? {
+        if !self.exists(
+            "SELECT 1 FROM organisations WHERE id = ?1",
+            &team.organisation_id,
+        )? {
             return Err(StorageError::NotFound {
                 what: "organisation",
                 id: team.organisation_id,
             });
         }
         if self.exists("SELECT 1 FROM teams WHERE id = ?1", &team.id)? {
-            return Err(StorageError::Duplicate { what: "team", id: team.id });
+            return Err(StorageError::Duplicate {
+                what: "team",
+                id: team.id,
+            });
         }
         self.tx
             .prepare_cached(
@@ -483,14 +512,20 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_user(&mut self, user: &User) -> StorageResult<()> {
-        if !self.exists("SELECT 1 FROM organisations WHERE id = ?1", &user.organisation_id)? {
+        if !self.exists(
+            "SELECT 1 FROM organisations WHERE id = ?1",
+            &user.organisation_id,
+        )? {
             return Err(StorageError::NotFound {
                 what: "organisation",
                 id: user.organisation_id,
             });
         }
         if self.exists("SELECT 1 FROM users WHERE id = ?1", &user.id)? {
-            return Err(StorageError::Duplicate { what: "user", id: user.id });
+            return Err(StorageError::Duplicate {
+                what: "user",
+                id: user.id,
+            });
         }
         self.tx
             .prepare_cached(
@@ -571,7 +606,9 @@ impl Tx for SqliteTx<'_> {
     fn revoke_device(&mut self, id: Uuid, at: DateTime<Utc>) -> StorageResult<bool> {
         let n = self
             .tx
-            .prepare_cached("UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1")?
+            .prepare_cached(
+                "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+            )?
             .execute(params![b(&id), ms(at)])?;
         Ok(n == 1)
     }
@@ -614,13 +651,16 @@ impl Tx for SqliteTx<'_> {
         let Some(team) = team else {
             return Ok(None);
         };
-        let team_id = Uuid::from_slice(&team).map_err(|_| StorageError::Corrupt("malformed team id".into()))?;
+        let team_id = Uuid::from_slice(&team)
+            .map_err(|_| StorageError::Corrupt("malformed team id".into()))?;
         let seq = self.next_seq(id, "erase", None, at)?;
         self.tx
             .prepare_cached("DELETE FROM documents WHERE id = ?1")?
             .execute([b(&id)])?;
         self.tx
-            .prepare_cached("INSERT INTO tombstones (id, team_id, seq, erased_at) VALUES (?1, ?2, ?3, ?4)")?
+            .prepare_cached(
+                "INSERT INTO tombstones (id, team_id, seq, erased_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
             .execute(params![b(&id), b(&team_id), to_i64(seq), ms(at)])?;
         Ok(Some(Tombstone {
             id,

@@ -1,7 +1,6 @@
 //! Helpers for the server's tests: a hub on a temporary SQLite file, an organisation with
 //! two teams, device stores (core's `Store`) talking to the hub in-process or over HTTP.
 
-
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
@@ -64,7 +63,10 @@ pub fn env() -> Env {
 
 impl Env {
     pub fn code(&self, team: &Team) -> String {
-        self.hub.issue_code(team.id, Duration::days(7)).expect("code").code
+        self.hub
+            .issue_code(team.id, Duration::days(7))
+            .expect("code")
+            .code
     }
 
     /// A device enrolled directly with the hub (no store): its id, team and token.
@@ -87,7 +89,7 @@ impl Env {
         store.set_member(Uuid::now_v7());
         let transport = HubTransport(self.hub.clone());
         let enrolment = store
-            .enrol(&transport, &self.code(team), name)
+            .enrol(&transport, "http://hub.test", &self.code(team), name)
             .expect("tablet enrols");
         assert_eq!(enrolment.team_id, team.id);
         let demo = DemoData::new(
@@ -138,7 +140,12 @@ fn status(e: &HubError) -> TransportError {
 }
 
 impl Transport for HubTransport {
-    fn post(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+    fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, TransportError> {
         let bad = |e: protocol::DecodeError| TransportError::Status {
             status: 400,
             body: Some(ErrorBody {
@@ -161,7 +168,10 @@ impl Transport for HubTransport {
                 let resp = self.0.sync(&device, req).map_err(|e| status(&e))?;
                 Ok(protocol::encode(&resp))
             }
-            _ => Err(TransportError::Status { status: 404, body: None }),
+            _ => Err(TransportError::Status {
+                status: 404,
+                body: None,
+            }),
         }
     }
 }
@@ -195,7 +205,12 @@ pub fn request(cursor: u64, pushes: Vec<PushDoc>) -> SyncRequest {
 }
 
 /// Pulls everything from `cursor` on, page by page.
-pub fn pull_all(hub: &Hub, device: &Device, mut cursor: u64, limit: u32) -> (Vec<SyncResponse>, u64) {
+pub fn pull_all(
+    hub: &Hub,
+    device: &Device,
+    mut cursor: u64,
+    limit: u32,
+) -> (Vec<SyncResponse>, u64) {
     let mut pages = Vec::new();
     loop {
         let resp = hub

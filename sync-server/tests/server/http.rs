@@ -43,8 +43,12 @@ fn start(hub: Arc<Hub>, config: HttpConfig) -> Server {
             .build()
             .expect("runtime");
         runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            addr_tx.send(listener.local_addr().expect("addr")).expect("send addr");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            addr_tx
+                .send(listener.local_addr().expect("addr"))
+                .expect("send addr");
             axum::serve(
                 listener,
                 router(hub, &config).into_make_service_with_connect_info::<SocketAddr>(),
@@ -66,7 +70,8 @@ fn start(hub: Arc<Hub>, config: HttpConfig) -> Server {
 
 fn error_of(resp: reqwest::blocking::Response) -> (u16, ErrorCode) {
     let status = resp.status().as_u16();
-    let body: ErrorBody = serde_json::from_slice(&resp.bytes().expect("body")).expect("JSON error body");
+    let body: ErrorBody =
+        serde_json::from_slice(&resp.bytes().expect("body")).expect("JSON error body");
     (status, body.error)
 }
 
@@ -78,7 +83,8 @@ fn core_http_transport_enrols_and_syncs_through_the_server() {
     let dir = tempfile::tempdir().expect("dir");
 
     let mut a1 = Store::open(dir.path().join("a1.db"), &KEY).expect("store");
-    a1.enrol(&transport, &env.code(&env.team_a), "a1").expect("enrol over HTTP");
+    a1.enrol(&transport, &server.base, &env.code(&env.team_a), "a1")
+        .expect("enrol over HTTP");
     let mut demo = repere_core::demo::DemoData::new(
         3,
         env.team_a.id,
@@ -93,7 +99,8 @@ fn core_http_transport_enrols_and_syncs_through_the_server() {
     assert_eq!(report.acknowledged, 1);
 
     let mut a2 = Store::open(dir.path().join("a2.db"), &KEY).expect("store");
-    a2.enrol(&transport, &env.code(&env.team_a), "a2").expect("enrol");
+    a2.enrol(&transport, &server.base, &env.code(&env.team_a), "a2")
+        .expect("enrol");
     let report = a2
         .sync(&transport, &SyncOptions::default(), &mut |_| {})
         .expect("sync");
@@ -103,7 +110,7 @@ fn core_http_transport_enrols_and_syncs_through_the_server() {
     // A wrong code is final, not retried.
     let mut a3 = Store::open(dir.path().join("a3.db"), &KEY).expect("store");
     assert!(matches!(
-        a3.enrol(&transport, "ZZZZ-ZZZZ-ZZ", "a3"),
+        a3.enrol(&transport, &server.base, "ZZZZ-ZZZZ-ZZ", "a3"),
         Err(repere_core::Error::InvalidEnrolmentCode)
     ));
 }
@@ -130,7 +137,11 @@ fn bad_requests_get_their_status_and_code_and_the_server_keeps_serving() {
     assert_eq!(health.text().expect("text"), "ok");
 
     // Authentication.
-    let resp = client.post(url("/v1/sync")).body(sync_body.clone()).send().expect("send");
+    let resp = client
+        .post(url("/v1/sync"))
+        .body(sync_body.clone())
+        .send()
+        .expect("send");
     assert_eq!(error_of(resp), (401, ErrorCode::Unauthorized));
     let resp = client
         .post(url("/v1/sync"))
@@ -149,7 +160,9 @@ fn bad_requests_get_their_status_and_code_and_the_server_keeps_serving() {
         .expect("send");
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(
-        resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some(CONTENT_TYPE)
     );
     let answer: SyncResponse = protocol::decode(&resp.bytes().expect("body")).expect("decodes");
@@ -186,12 +199,24 @@ fn bad_requests_get_their_status_and_code_and_the_server_keeps_serving() {
         device_label: "x".into(),
     });
     for _ in 0..2 {
-        let resp = client.post(url("/v1/enrol")).body(bad_code.clone()).send().expect("send");
+        let resp = client
+            .post(url("/v1/enrol"))
+            .body(bad_code.clone())
+            .send()
+            .expect("send");
         assert_eq!(error_of(resp), (403, ErrorCode::InvalidEnrolmentCode));
     }
-    let resp = client.post(url("/v1/enrol")).body(b"junk".to_vec()).send().expect("send");
+    let resp = client
+        .post(url("/v1/enrol"))
+        .body(b"junk".to_vec())
+        .send()
+        .expect("send");
     assert_eq!(error_of(resp), (400, ErrorCode::MalformedRequest));
-    let resp = client.post(url("/v1/enrol")).body(bad_code).send().expect("send");
+    let resp = client
+        .post(url("/v1/enrol"))
+        .body(bad_code)
+        .send()
+        .expect("send");
     assert!(resp.headers().contains_key("retry-after"));
     assert_eq!(error_of(resp), (429, ErrorCode::RateLimited));
 

@@ -32,19 +32,41 @@ fn enrol_with_valid_used_expired_and_unknown_codes() {
     // Used: refused.
     assert!(matches!(enrol(&code), Err(HubError::InvalidEnrolmentCode)));
     // Unknown, and not even shaped like a code.
-    assert!(matches!(enrol("ABCD-EFGH-JK"), Err(HubError::InvalidEnrolmentCode)));
-    assert!(matches!(enrol("hello"), Err(HubError::InvalidEnrolmentCode)));
+    assert!(matches!(
+        enrol("ABCD-EFGH-JK"),
+        Err(HubError::InvalidEnrolmentCode)
+    ));
+    assert!(matches!(
+        enrol("hello"),
+        Err(HubError::InvalidEnrolmentCode)
+    ));
     assert!(matches!(enrol(""), Err(HubError::InvalidEnrolmentCode)));
     // Expired.
-    let short = env.hub.issue_code(env.team_b.id, Duration::hours(1)).expect("code");
+    let short = env
+        .hub
+        .issue_code(env.team_b.id, Duration::hours(1))
+        .expect("code");
     env.clock.advance(Duration::hours(2));
-    assert!(matches!(enrol(&short.code), Err(HubError::InvalidEnrolmentCode)));
+    assert!(matches!(
+        enrol(&short.code),
+        Err(HubError::InvalidEnrolmentCode)
+    ));
 
     // Unknown tokens.
-    assert!(matches!(env.hub.authenticate("nope"), Err(HubError::Unauthorized)));
-    assert!(matches!(env.hub.authenticate(""), Err(HubError::Unauthorized)));
+    assert!(matches!(
+        env.hub.authenticate("nope"),
+        Err(HubError::Unauthorized)
+    ));
+    assert!(matches!(
+        env.hub.authenticate(""),
+        Err(HubError::Unauthorized)
+    ));
     // Codes for a team that does not exist cannot be issued.
-    assert!(env.hub.issue_code(Uuid::now_v7(), Duration::days(1)).is_err());
+    assert!(
+        env.hub
+            .issue_code(Uuid::now_v7(), Duration::days(1))
+            .is_err()
+    );
 }
 
 #[test]
@@ -59,7 +81,10 @@ fn revoked_device_is_refused() {
     env.hub.revoke_device(device.id).expect("revoke");
     env.hub.revoke_device(tablet.device_id).expect("revoke");
 
-    assert!(matches!(env.hub.authenticate(&token), Err(HubError::DeviceRevoked)));
+    assert!(matches!(
+        env.hub.authenticate(&token),
+        Err(HubError::DeviceRevoked)
+    ));
     // A request that authenticated just before the revocation is refused too.
     assert!(matches!(
         env.hub.sync(&device, request(0, vec![])),
@@ -71,10 +96,16 @@ fn revoked_device_is_refused() {
         .edit::<repere_core::records::Youth>(id, |y| y.alias = Some("Titi".into()))
         .expect("offline edit");
     assert!(matches!(tablet.sync(), Err(CoreError::DeviceRevoked)));
-    assert_eq!(tablet.store.sync_state(id).expect("state"), SyncState::Pending);
+    assert_eq!(
+        tablet.store.sync_state(id).expect("state"),
+        SyncState::Pending
+    );
     let listed = env.hub.devices(Some(env.team_a.id)).expect("list");
     assert!(listed.iter().all(|d| d.revoked_at.is_some()));
-    assert!(matches!(env.hub.revoke_device(Uuid::now_v7()), Err(HubError::NotFound { .. })));
+    assert!(matches!(
+        env.hub.revoke_device(Uuid::now_v7()),
+        Err(HubError::NotFound { .. })
+    ));
 }
 
 #[test]
@@ -93,18 +124,33 @@ fn pushed_record_reaches_its_team_only() {
     assert_eq!(report.pushed, 2);
     assert_eq!(report.acknowledged, 2);
     assert_eq!(report.rejected, 0);
-    assert_eq!(report.pulled, 0, "the pusher does not get its own records back");
-    assert_eq!(a1.store.sync_state(youth_id).expect("state"), SyncState::Synced);
-    assert_eq!(a1.store.sync_state(contact_id).expect("state"), SyncState::Synced);
+    assert_eq!(
+        report.pulled, 0,
+        "the pusher does not get its own records back"
+    );
+    assert_eq!(
+        a1.store.sync_state(youth_id).expect("state"),
+        SyncState::Synced
+    );
+    assert_eq!(
+        a1.store.sync_state(contact_id).expect("state"),
+        SyncState::Synced
+    );
 
     let report = a2.sync_ok();
     assert_eq!(report.pulled, 2);
     assert_eq!(a2.store.youth(youth_id).expect("pulled youth"), youth);
-    assert_eq!(a2.store.contact(contact_id).expect("pulled contact"), contact);
+    assert_eq!(
+        a2.store.contact(contact_id).expect("pulled contact"),
+        contact
+    );
 
     let report = b1.sync_ok();
     assert_eq!(report.pulled, 0);
-    assert!(b1.store.youth(youth_id).is_err(), "another team never sees it");
+    assert!(
+        b1.store.youth(youth_id).is_err(),
+        "another team never sees it"
+    );
 
     // Edits on both tablets of team A merge field by field through the hub.
     a1.store
@@ -113,16 +159,33 @@ fn pushed_record_reaches_its_team_only() {
     a2.store
         .edit::<repere_core::records::Youth>(youth_id, |y| y.phone = Some("06 12 34 56 78".into()))
         .expect("edit phone");
-    a1.sync_ok();
-    a2.sync_ok();
-    a1.sync_ok();
+    let report = a1.sync_ok();
+    assert_eq!(
+        (report.acknowledged, report.pulled),
+        (1, 0),
+        "changes only, nothing sent back"
+    );
+    let report = a2.sync_ok();
+    assert_eq!(
+        (report.acknowledged, report.pulled),
+        (1, 1),
+        "a2 gets the merged document"
+    );
+    let report = a1.sync_ok();
+    assert_eq!(report.pulled, 1);
     let on_a1 = a1.store.youth(youth_id).expect("a1");
     let on_a2 = a2.store.youth(youth_id).expect("a2");
     assert_eq!(on_a1, on_a2);
     assert_eq!(on_a1.alias.as_deref(), Some("Le Grand"));
     assert_eq!(on_a1.phone.as_deref(), Some("06 12 34 56 78"));
-    assert_eq!(a1.store.sync_state(youth_id).expect("state"), SyncState::Synced);
-    assert_eq!(a2.store.sync_state(youth_id).expect("state"), SyncState::Synced);
+    assert_eq!(
+        a1.store.sync_state(youth_id).expect("state"),
+        SyncState::Synced
+    );
+    assert_eq!(
+        a2.store.sync_state(youth_id).expect("state"),
+        SyncState::Synced
+    );
 }
 
 #[test]
@@ -157,7 +220,11 @@ fn push_into_another_teams_record_is_out_of_scope() {
         .expect("sync");
     assert!(resp.acks.is_empty());
     assert_eq!(resp.rejections.len(), 2);
-    assert!(resp.rejections.iter().all(|r| r.code == RejectCode::OutOfScope));
+    assert!(
+        resp.rejections
+            .iter()
+            .all(|r| r.code == RejectCode::OutOfScope)
+    );
     assert!(resp.docs.is_empty());
 
     // A new record that names another team is out of scope too.
@@ -172,7 +239,10 @@ fn push_into_another_teams_record_is_out_of_scope() {
     // Nothing was stored: team A's device pulls nothing new.
     let (a_device, _) = env.raw_device(&env.team_a);
     let (pages, _) = pull_all(&env.hub, &a_device, 0, 100);
-    let pulled: Vec<Uuid> = pages.iter().flat_map(|p| p.docs.iter().map(|d| d.id)).collect();
+    let pulled: Vec<Uuid> = pages
+        .iter()
+        .flat_map(|p| p.docs.iter().map(|d| d.id))
+        .collect();
     assert_eq!(pulled, vec![id]);
 }
 
@@ -200,7 +270,11 @@ fn invalid_record_is_rejected_while_the_others_are_accepted() {
             &device,
             request(
                 0,
-                vec![push(good_id, &good), push(bad_id, &bad), push(contact_id, &contact)],
+                vec![
+                    push(good_id, &good),
+                    push(bad_id, &bad),
+                    push(contact_id, &contact),
+                ],
             ),
         )
         .expect("sync");
@@ -208,10 +282,24 @@ fn invalid_record_is_rejected_while_the_others_are_accepted() {
     assert_eq!(acked, vec![good_id, contact_id]);
     assert_eq!(resp.rejections.len(), 1);
     let rejection = &resp.rejections[0];
-    assert_eq!((rejection.id, rejection.code), (bad_id, RejectCode::Invalid));
-    assert!(rejection.reason.contains("home_commune"), "{}", rejection.reason);
-    assert!(rejection.reason.contains("first_contact_date"), "{}", rejection.reason);
-    assert!(!rejection.reason.contains("99999"), "values never leave in reasons");
+    assert_eq!(
+        (rejection.id, rejection.code),
+        (bad_id, RejectCode::Invalid)
+    );
+    assert!(
+        rejection.reason.contains("home_commune"),
+        "{}",
+        rejection.reason
+    );
+    assert!(
+        rejection.reason.contains("first_contact_date"),
+        "{}",
+        rejection.reason
+    );
+    assert!(
+        !rejection.reason.contains("99999"),
+        "values never leave in reasons"
+    );
 
     // Bytes that are no record of the stated kind.
     let (garbage_id, wrong_kind_id) = (Uuid::now_v7(), Uuid::now_v7());
@@ -322,7 +410,10 @@ fn retried_identical_push_gets_the_same_ack_and_no_new_position() {
     assert_eq!(first.acks, second.acks);
     assert_eq!(last_seq(&env.hub), seq_after_first, "no new log position");
     assert_eq!(first.cursor, second.cursor);
-    assert!(second.docs.is_empty(), "the device already has exactly this document");
+    assert!(
+        second.docs.is_empty(),
+        "the device already has exactly this document"
+    );
 
     // Another device of the team gets it once.
     let (other, _) = env.raw_device(&env.team_a);
@@ -348,8 +439,15 @@ fn erased_record_leaves_a_tombstone_and_cannot_come_back() {
         .expect("stale edit");
     let tombstone = env.hub.erase(id).expect("erase");
     assert_eq!(tombstone.team_id, env.team_a.id);
-    assert_eq!(env.hub.erase(id).expect("erase again"), tombstone, "idempotent");
-    assert!(matches!(env.hub.erase(Uuid::now_v7()), Err(HubError::NotFound { .. })));
+    assert_eq!(
+        env.hub.erase(id).expect("erase again"),
+        tombstone,
+        "idempotent"
+    );
+    assert!(matches!(
+        env.hub.erase(Uuid::now_v7()),
+        Err(HubError::NotFound { .. })
+    ));
 
     let report = a2.sync_ok();
     assert_eq!(report.erased, 1);
@@ -394,7 +492,10 @@ fn pulls_page_with_more_and_resume_from_the_cursor() {
     assert!(pages[0].more && pages[1].more && !pages[2].more);
     assert!(pages.iter().all(|p| p.docs.len() <= 10));
     assert!(pages.windows(2).all(|w| w[0].cursor < w[1].cursor));
-    let mut pulled: Vec<Uuid> = pages.iter().flat_map(|p| p.docs.iter().map(|d| d.id)).collect();
+    let mut pulled: Vec<Uuid> = pages
+        .iter()
+        .flat_map(|p| p.docs.iter().map(|d| d.id))
+        .collect();
     pulled.sort();
     let mut expected: Vec<Uuid> = ids.iter().copied().filter(|id| *id != ids[3]).collect();
     expected.sort();
@@ -483,7 +584,10 @@ fn a_cursor_ahead_of_the_log_pulls_everything_again() {
     a1.sync_ok();
     let (device, _) = env.raw_device(&env.team_a);
     // As after the server was restored from an older backup.
-    let resp = env.hub.sync(&device, request(1_000_000, vec![])).expect("sync");
+    let resp = env
+        .hub
+        .sync(&device, request(1_000_000, vec![]))
+        .expect("sync");
     assert_eq!(resp.docs.iter().map(|d| d.id).collect::<Vec<_>>(), vec![id]);
     assert!(resp.cursor < 1_000_000);
 }
@@ -495,7 +599,9 @@ fn a_reenrolled_tablet_keeps_its_unsent_records() {
     let path = dir.path().join("t.db");
     let transport = crate::common::HubTransport(env.hub.clone());
     let mut store = Store::open(&path, &KEY).expect("store");
-    store.enrol(&transport, &env.code(&env.team_a), "t").expect("enrol");
+    store
+        .enrol(&transport, "http://hub.test", &env.code(&env.team_a), "t")
+        .expect("enrol");
     let mut demo = repere_core::demo::DemoData::new(
         77,
         env.team_a.id,
@@ -503,9 +609,63 @@ fn a_reenrolled_tablet_keeps_its_unsent_records() {
         chrono::Utc::now(),
     );
     let id = store.create(&demo.youth()).expect("create");
-    store.enrol(&transport, &env.code(&env.team_a), "t").expect("re-enrol");
+    store
+        .enrol(&transport, "http://hub.test", &env.code(&env.team_a), "t")
+        .expect("re-enrol");
     store
         .sync(&transport, &Default::default(), &mut |_| {})
         .expect("sync");
     assert_eq!(store.sync_state(id).expect("state"), SyncState::Synced);
+}
+
+#[test]
+fn concurrent_pushes_are_each_pulled_exactly_once() {
+    let env = env();
+    let (reader, _) = env.raw_device(&env.team_a);
+    let writers: Vec<_> = (0..4).map(|_| env.raw_device(&env.team_a).0).collect();
+    let mut expected = Vec::new();
+    let mut seen = Vec::new();
+    let mut cursor = 0;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = writers
+            .iter()
+            .enumerate()
+            .map(|(w, device)| {
+                let hub = env.hub.clone();
+                let team = env.team_a.id;
+                scope.spawn(move || {
+                    let mut demo = repere_core::demo::DemoData::new(
+                        100 + w as u64,
+                        team,
+                        [Uuid::now_v7(), Uuid::now_v7()],
+                        chrono::Utc::now(),
+                    );
+                    let mut ids = Vec::new();
+                    for _ in 0..10 {
+                        let id = Uuid::now_v7();
+                        let resp = hub
+                            .sync(device, request(0, vec![push(id, &demo.youth())]))
+                            .expect("push");
+                        assert_eq!(resp.acks.len(), 1);
+                        ids.push(id);
+                    }
+                    ids
+                })
+            })
+            .collect();
+        // Meanwhile a reader pulls page by page: positions must never be skipped.
+        for _ in 0..20 {
+            let (pages, c) = pull_all(&env.hub, &reader, cursor, 3);
+            cursor = c;
+            seen.extend(pages.iter().flat_map(|p| p.docs.iter().map(|d| d.id)));
+        }
+        for h in handles {
+            expected.extend(h.join().expect("writer"));
+        }
+    });
+    let (pages, _) = pull_all(&env.hub, &reader, cursor, 3);
+    seen.extend(pages.iter().flat_map(|p| p.docs.iter().map(|d| d.id)));
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected, "every record once, none skipped");
 }

@@ -1,0 +1,141 @@
+package fr.repere.client
+
+import fr.repere.ffi.ChangedRecord
+import fr.repere.ffi.Commune
+import fr.repere.ffi.Contact
+import fr.repere.ffi.ContactSummary
+import fr.repere.ffi.DuplicateQuery
+import fr.repere.ffi.Enrolment
+import fr.repere.ffi.FieldConflict
+import fr.repere.ffi.RecordSyncState
+import fr.repere.ffi.RepereException
+import fr.repere.ffi.RepereStore
+import fr.repere.ffi.SimilarYouth
+import fr.repere.ffi.StoreListener
+import fr.repere.ffi.SyncListener
+import fr.repere.ffi.SyncProgress
+import fr.repere.ffi.Tour
+import fr.repere.ffi.Youth
+import fr.repere.ffi.YouthSummary
+import fr.repere.ffi.communeByCode
+import fr.repere.ffi.communesByPostcode
+import fr.repere.ffi.searchCommunes
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.flow.MutableSharedFlow
+import kotlinx.coroutines.flow.SharedFlow
+import kotlinx.coroutines.flow.asSharedFlow
+import kotlinx.coroutines.withContext
+
+/**
+ * The app's entry to the Repère core: every call is a suspend function that runs on [io]
+ * (never the main thread), errors are [RepereException] subclasses whose `userMessage`
+ * can be shown as is, and [changes] tells the screens what to refresh.
+ *
+ * The 32-byte [key] comes from the platform keystore (Android Keystore); this class never
+ * stores it.
+ */
+class RepereClient private constructor(
+    private val store: RepereStore,
+    private val io: CoroutineDispatcher,
+) : AutoCloseable {
+
+    private val changeFlow = MutableSharedFlow<List<ChangedRecord>>(
+        extraBufferCapacity = 64,
+        onBufferOverflow = BufferOverflow.DROP_OLDEST,
+    )
+
+    /** Every committed change, local or from sync. */
+    val changes: SharedFlow<List<ChangedRecord>> = changeFlow.asSharedFlow()
+
+    init {
+        store.subscribe(object : StoreListener {
+            override fun onChange(changes: List<ChangedRecord>) {
+                changeFlow.tryEmit(changes)
+            }
+        })
+    }
+
+    companion object {
+        suspend fun open(
+            path: String,
+            key: ByteArray,
+            io: CoroutineDispatcher = Dispatchers.IO,
+        ): RepereClient = withContext(io) { RepereClient(RepereStore.open(path, key), io) }
+
+        fun commune(code: String): Commune? = communeByCode(code)
+        fun searchCommunes(prefix: String, limit: Int = 20): List<Commune> =
+            searchCommunes(prefix, limit.toUInt())
+        fun communesByPostcode(postcode: String, limit: Int = 20): List<Commune> =
+            communesByPostcode(postcode, limit.toUInt())
+    }
+
+    private suspend fun <T> io(block: RepereStore.() -> T): T = withContext(io) { store.block() }
+
+    suspend fun setMember(memberId: String) = io { setMember(memberId) }
+
+    suspend fun createYouth(youth: Youth): String = io { createYouth(youth) }
+    suspend fun updateYouth(id: String, youth: Youth) = io { updateYouth(id, youth) }
+    suspend fun youth(id: String): Youth = io { getYouth(id) }
+
+    suspend fun createContact(contact: Contact): String = io { createContact(contact) }
+    suspend fun updateContact(id: String, contact: Contact) = io { updateContact(id, contact) }
+    suspend fun contact(id: String): Contact = io { getContact(id) }
+
+    suspend fun createTour(tour: Tour): String = io { createTour(tour) }
+    suspend fun tour(id: String): Tour = io { getTour(id) }
+
+    suspend fun searchYouth(query: String, limit: Int = 50): List<YouthSummary> =
+        io { searchYouth(query, limit.toUInt()) }
+
+    /** Call before creating a young person: possible duplicates, best first. */
+    suspend fun similarYouth(query: DuplicateQuery, limit: Int = 5): List<SimilarYouth> =
+        io { findSimilarYouth(query, limit.toUInt()) }
+
+    suspend fun contacts(offset: Int = 0, limit: Int = 50): List<ContactSummary> =
+        io { listContacts(offset.toUInt(), limit.toUInt()) }
+
+    suspend fun contactsOf(youthId: String): List<String> = io { contactsOfYouth(youthId) }
+
+    suspend fun conflicts(id: String): List<FieldConflict> = io { conflicts(id) }
+    suspend fun resolveConflict(id: String, field: String, valueJson: String) =
+        io { resolveConflict(id, field, valueJson) }
+
+    suspend fun syncState(id: String): RecordSyncState = io { syncState(id) }
+    suspend fun unsyncedCount(): Int = io { unsyncedCount().toInt() }
+
+    suspend fun enrol(serverUrl: String, code: String, deviceLabel: String): Enrolment =
+        io { enrol(serverUrl, code, deviceLabel) }
+    suspend fun enrolment(): Enrolment? = io { enrolment() }
+
+    /**
+     * Pushes and pulls until up to date. The store stays usable meanwhile (the core holds
+     * its lock only around the local steps, not during the network waits).
+     */
+    suspend fun sync(onProgress: (SyncProgress) -> Unit = {}): SyncProgress = io {
+        sync(object : SyncListener {
+            override fun onProgress(progress: SyncProgress) = onProgress(progress)
+        })
+    }
+
+    override fun close() = store.close()
+}
+
+/** The sentence to show a field worker for any core error. */
+val RepereException.userMessage: String
+    get() = when (this) {
+        is RepereException.Validation -> userMessage
+        is RepereException.WrongKey -> userMessage
+        is RepereException.InvalidKey -> userMessage
+        is RepereException.NotFound -> userMessage
+        is RepereException.Erased -> userMessage
+        is RepereException.NoConflict -> userMessage
+        is RepereException.NotEnrolled -> userMessage
+        is RepereException.DeviceRevoked -> userMessage
+        is RepereException.InvalidEnrolmentCode -> userMessage
+        is RepereException.NetworkUnavailable -> userMessage
+        is RepereException.ServerRejected -> userMessage
+        is RepereException.Storage -> userMessage
+        is RepereException.Internal -> userMessage
+    }
