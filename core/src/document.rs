@@ -336,10 +336,10 @@ impl RecordDoc {
 
     /// The container object of a field, created if this document predates the field.
     fn container(&mut self, name: &'static str, obj_type: ObjType) -> Result<ObjId> {
-        if let Some((Value::Object(t), id)) = self.doc.get(automerge::ROOT, name)? {
-            if t == obj_type {
-                return Ok(id);
-            }
+        if let Some((Value::Object(t), id)) = self.doc.get(automerge::ROOT, name)?
+            && t == obj_type
+        {
+            return Ok(id);
         }
         Ok(self.doc.put_object(automerge::ROOT, name, obj_type)?)
     }

@@ -234,6 +234,29 @@ impl Store {
         Ok(kind.as_deref().and_then(RecordKind::parse))
     }
 
+    /// Every record in the store, by kind and id.
+    pub fn ids(&self) -> Result<Vec<(RecordKind, Uuid)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT kind, id FROM documents ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, id) = row?;
+            if let (Some(kind), Ok(id)) = (RecordKind::parse(&kind), Uuid::from_slice(&id)) {
+                out.push((kind, id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Any record, whatever its kind.
+    pub fn record(&self, id: Uuid) -> Result<AnyRecord> {
+        self.load_any_doc(id)?.read_record()
+    }
+
     /// Fields of a record that hold several values after concurrent edits, each value with
     /// who wrote it and when.
     pub fn conflicts(&self, id: Uuid) -> Result<Vec<FieldConflict>> {

@@ -1,1 +1,256 @@
+//! Harness for the end-to-end tests: a real `repere-server` process on loopback, device
+//! stores in temporary directories, and a TCP proxy that cuts connections.
 
+pub mod proxy;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Days, Utc};
+use repere_core::demo::DemoData;
+use repere_core::sync::{HttpTransport, SyncOptions, SyncProgress};
+use repere_core::{Result, Store};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+/// The server binary built by `cargo build --workspace`.
+pub fn server_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/repere-server");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        bin.display()
+    );
+    bin
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A running server with its own data directory; killed when dropped.
+pub struct TestServer {
+    pub data: TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut server = TestServer {
+            data,
+            port: free_port(),
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(server_bin())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--data-dir",
+            ])
+            .arg(self.data.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.healthy() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not answer /healthz");
+    }
+
+    pub fn healthy(&self) -> bool {
+        raw_request(
+            self.port,
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+    }
+
+    /// SIGKILL: no chance to flush or clean up, as in a power cut.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `repere-server admin …` on this server's data and returns its stdout, trimmed.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(server_bin())
+            .arg("admin")
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("admin runs");
+        assert!(
+            out.status.success(),
+            "admin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// One organisation with `teams` teams; returns the team ids.
+    pub fn setup(&self, teams: usize) -> Vec<Uuid> {
+        let org = self.admin(&["create-org", "--name", "Organisation de test"]);
+        (0..teams)
+            .map(|i| {
+                let id = self.admin(&[
+                    "create-team",
+                    "--org",
+                    &org,
+                    "--name",
+                    &format!("Binôme {i}"),
+                ]);
+                Uuid::parse_str(&id).expect("team id")
+            })
+            .collect()
+    }
+
+    pub fn code(&self, team: Uuid) -> String {
+        self.admin(&["issue-code", "--team", &team.to_string()])
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends raw bytes and reads the whole answer (for malformed-request tests).
+pub fn raw_request(port: u16, bytes: &[u8]) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(bytes).ok()?;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    Some(String::from_utf8_lossy(&out).to_string())
+}
+
+/// The status line and body of an HTTP answer.
+pub fn status_of(response: &str) -> u16 {
+    BufReader::new(response.as_bytes())
+        .lines()
+        .next()
+        .and_then(|l| l.ok())
+        .and_then(|l| l.split(' ').nth(1).and_then(|c| c.parse().ok()))
+        .unwrap_or(0)
+}
+
+pub const KEY: [u8; 32] = [9; 32];
+
+/// A tablet: an encrypted store, its team and a generator of fictional records.
+pub struct Device {
+    pub dir: TempDir,
+    pub store: Store,
+    pub demo: DemoData,
+    pub team: Uuid,
+}
+
+impl Device {
+    pub fn new(team: Uuid, seed: u64) -> Device {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("store.db"), &KEY).expect("store");
+        let members = [
+            Uuid::from_u128(u128::from(seed) * 2),
+            Uuid::from_u128(u128::from(seed) * 2 + 1),
+        ];
+        let demo = DemoData::new(seed, team, members, Utc::now() - Days::days(1));
+        Device {
+            dir,
+            store,
+            demo,
+            team,
+        }
+    }
+
+    pub fn enrol(&mut self, url: &str, code: &str) -> Result<()> {
+        let t = HttpTransport::new(url).map_err(|e| repere_core::Error::Network(e.to_string()))?;
+        self.store
+            .enrol(&t, url, code, "tablette de test")
+            .map(drop)
+    }
+
+    pub fn enrolled(server: &TestServer, team: Uuid, seed: u64) -> Device {
+        let mut d = Device::new(team, seed);
+        d.enrol(&server.url(), &server.code(team)).expect("enrols");
+        d
+    }
+
+    /// Syncs with the server at `url` (maybe a proxy) with fast retries.
+    pub fn sync_via(&mut self, url: &str) -> Result<SyncProgress> {
+        let t = HttpTransport::new(url).map_err(|e| repere_core::Error::Network(e.to_string()))?;
+        self.store.sync(&t, &fast_retries(), &mut |_| {})
+    }
+
+    pub fn sync(&mut self, server: &TestServer) -> Result<SyncProgress> {
+        self.sync_via(&server.url())
+    }
+}
+
+pub fn fast_retries() -> SyncOptions {
+    SyncOptions {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(100),
+        ..SyncOptions::default()
+    }
+}
+
+/// Every record of a store with its document heads, for comparing replicas.
+pub fn snapshot(store: &Store) -> Vec<(Uuid, Vec<String>, String)> {
+    store
+        .ids()
+        .expect("ids")
+        .into_iter()
+        .map(|(_, id)| {
+            let mut heads: Vec<String> = store
+                .heads(id)
+                .expect("heads")
+                .iter()
+                .map(|h| h.to_string())
+                .collect();
+            heads.sort();
+            (
+                id,
+                heads,
+                format!("{:?}", store.record(id).expect("readable")),
+            )
+        })
+        .collect()
+}

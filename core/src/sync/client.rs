@@ -390,24 +390,21 @@ fn exchange(
     let mut delay = options.initial_backoff;
     let mut attempt = 1;
     loop {
-        let outcome = transport
-            .post(SYNC_PATH, Some(batch.token()), body.to_vec())
-            .map_err(|e| (is_transient(&e), map_transport_error(&e)))
-            .and_then(|bytes| {
+        let (transient, error) = match transport.post(SYNC_PATH, Some(batch.token()), body.to_vec())
+        {
+            Ok(bytes) => match protocol::decode::<SyncResponse>(&bytes) {
+                Ok(resp) => return Ok((resp, bytes.len())),
                 // A body damaged on the way is worth another try, like a cut connection.
-                protocol::decode::<SyncResponse>(&bytes)
-                    .map(|r| (r, bytes.len()))
-                    .map_err(|e| (true, Error::Protocol(e)))
-            });
-        match outcome {
-            Ok(resp) => return Ok(resp),
-            Err((true, _)) if attempt < options.max_attempts => {
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(options.max_backoff);
-                attempt += 1;
-            }
-            Err((_, e)) => return Err(e),
+                Err(e) => (true, Error::Protocol(e)),
+            },
+            Err(e) => (is_transient(&e), map_transport_error(&e)),
+        };
+        if !transient || attempt >= options.max_attempts {
+            return Err(error);
         }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(options.max_backoff);
+        attempt += 1;
     }
 }
 

@@ -150,14 +150,15 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
     out.push(PROTOCOL_VERSION);
     if body.len() >= COMPRESS_FROM {
         let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-        if enc.write_all(&body).is_ok() {
-            if let Ok(compressed) = enc.finish() {
-                if compressed.len() < body.len() {
-                    out.push(FLAG_DEFLATE);
-                    out.extend_from_slice(&compressed);
-                    return out;
-                }
-            }
+        let compressed = enc
+            .write_all(&body)
+            .ok()
+            .and_then(|()| enc.finish().ok())
+            .filter(|c| c.len() < body.len());
+        if let Some(compressed) = compressed {
+            out.push(FLAG_DEFLATE);
+            out.extend_from_slice(&compressed);
+            return out;
         }
     }
     out.push(0);

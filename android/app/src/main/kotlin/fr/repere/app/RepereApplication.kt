@@ -1,0 +1,79 @@
+package fr.repere.app
+
+import android.app.Application
+import android.content.Context
+import fr.repere.app.sync.SyncScheduler
+import fr.repere.client.RepereClient
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.sync.Mutex
+import kotlinx.coroutines.sync.withLock
+import kotlinx.coroutines.withContext
+import java.io.File
+import java.util.UUID
+
+class RepereApplication : Application() {
+    val store by lazy { StoreHolder(this) }
+    val prefs by lazy { AppPrefs(this) }
+
+    override fun onCreate() {
+        super.onCreate()
+        // Sync whenever a network is there: every 15 minutes, and once at start (the binôme
+        // often opens the app when back in signal). Both wait for connectivity.
+        SyncScheduler.schedulePeriodic(this)
+        SyncScheduler.syncNow(this, userAsked = false)
+    }
+}
+
+val Context.repere: RepereApplication get() = applicationContext as RepereApplication
+
+/**
+ * The one open store of the process: the screens and SyncWorker share it (SQLite has a single
+ * writer, and the core's change events must reach every screen). Opened on first use and kept
+ * open for the life of the process.
+ */
+class StoreHolder(private val app: RepereApplication) {
+    private val mutex = Mutex()
+    @Volatile private var client: RepereClient? = null
+
+    suspend fun client(): RepereClient = client ?: mutex.withLock {
+        client ?: open().also { client = it }
+    }
+
+    private suspend fun open(): RepereClient {
+        // noBackupFilesDir: never copied off the device (see the manifest's allowBackup).
+        val db = File(app.noBackupFilesDir, "repere.db")
+        // A missing key next to an existing store is never "fixed" by a new key: that could
+        // not open the store, and the store must never be deleted (unsent work is in it).
+        val key = withContext(Dispatchers.IO) { KeyProvider(app).databaseKey(createIfMissing = !db.exists()) }
+        try {
+            return RepereClient.open(db.path, key).also { it.setMember(app.prefs.memberId) }
+        } finally {
+            key.fill(0) // the core has its own copy; do not leave one on the JVM heap
+        }
+    }
+}
+
+/** Small facts the core does not keep (see README.md, "API gaps"). */
+class AppPrefs(context: Context) {
+    private val p = context.getSharedPreferences("repere", Context.MODE_PRIVATE)
+
+    /**
+     * The person using this tablet, recorded by the core as author of each edit. The core has
+     * no team roster yet, so an id is made here once per installation.
+     */
+    val memberId: String
+        @Synchronized get() = p.getString("member_id", null)
+            ?: UUID.randomUUID().toString().also { p.edit().putString("member_id", it).commit() }
+
+    var lastSyncAt: String?
+        get() = p.getString("last_sync_at", null)
+        set(v) = p.edit().putString("last_sync_at", v).apply()
+
+    var lastSyncError: String?
+        get() = p.getString("last_sync_error", null)
+        set(v) = p.edit().putString("last_sync_error", v).apply()
+
+    /** The core cannot list tours by date, so the id of the day's tour is remembered here. */
+    fun tourId(date: String): String? = p.getString("tour_$date", null)
+    fun setTourId(date: String, id: String) = p.edit().putString("tour_$date", id).apply()
+}
