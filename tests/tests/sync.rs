@@ -207,6 +207,7 @@ fn connections_cut_at_any_byte_lose_and_duplicate_nothing() {
     let proxy = CutProxy::start(server.port);
     let mut d = Device::enrolled(&server, team, 1);
     let mut created = Vec::new();
+    let mut failures = 0;
     let cuts: Vec<usize> = vec![
         1, 16, 64, 150, 200, 300, 500, 800, 1200, 2000, 3000, 5000, 8000,
     ];
@@ -233,6 +234,7 @@ fn connections_cut_at_any_byte_lose_and_duplicate_nothing() {
                 matches!(failed, Err(Error::Network(_)) | Err(Error::Protocol(_))),
                 "cut {i}: {failed:?}"
             );
+            failures += 1;
             // One cut, then the retry goes through.
             proxy.arm(Some(Cut {
                 direction,
@@ -242,6 +244,10 @@ fn connections_cut_at_any_byte_lose_and_duplicate_nothing() {
             d.sync_via(&proxy.url()).expect("retry succeeds");
         }
     }
+    assert!(
+        failures >= cuts.len(),
+        "most cuts must break an exchange, only {failures} did"
+    );
     proxy.arm(None);
     d.sync_via(&proxy.url()).expect("sync");
     assert!(d.store.unsynced().expect("list").is_empty());
@@ -268,6 +274,7 @@ fn a_server_killed_mid_push_loses_nothing_acknowledged() {
     let team = server.setup(1)[0];
     let mut d = Device::enrolled(&server, team, 1);
     let mut all = Vec::new();
+    let mut interrupted = 0;
     for round in 0..6u64 {
         let batch: Vec<Youth> = (0..150).map(|_| d.demo.youth()).collect();
         d.store
@@ -291,6 +298,9 @@ fn a_server_killed_mid_push_loses_nothing_acknowledged() {
             .copied()
             .filter(|id| d.store.sync_state(*id).expect("state") == SyncState::Synced)
             .collect();
+        if acknowledged.len() < all.len() {
+            interrupted += 1;
+        }
         server.restart();
         let mut check = Device::enrolled(&server, team, 100 + round);
         check.sync(&server).expect("sync");
@@ -302,6 +312,7 @@ fn a_server_killed_mid_push_loses_nothing_acknowledged() {
         }
         d.sync(&server).expect("completes on retry");
     }
+    assert!(interrupted > 0, "the kill never landed mid-sync");
     assert!(d.store.unsynced().expect("list").is_empty());
     let mut fresh = Device::enrolled(&server, team, 99);
     fresh.sync(&server).expect("sync");

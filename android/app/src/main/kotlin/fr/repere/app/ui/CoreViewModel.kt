@@ -34,7 +34,7 @@ abstract class CoreViewModel(app: Application) : AndroidViewModel(app) {
 
     /** Runs [block]; returns null (and sets [error]) if the core refused. */
     protected suspend fun <T> safely(block: suspend RepereClient.() -> T): T? = try {
-        repere.store.client().block().also { error = null }
+        repere.store.client().block()
     } catch (e: RepereException) {
         error = e.userMessage
         null
@@ -43,8 +43,9 @@ abstract class CoreViewModel(app: Application) : AndroidViewModel(app) {
         null
     }
 
-    /** A user action: marks the screen busy meanwhile. */
+    /** A user action: clears the last error, marks the screen busy meanwhile. */
     protected fun launchCore(block: suspend RepereClient.() -> Unit) = viewModelScope.launch {
+        error = null
         busy = true
         try {
             safely(block)

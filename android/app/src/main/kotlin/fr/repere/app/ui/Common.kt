@@ -1,0 +1,156 @@
+@file:OptIn(ExperimentalMaterial3Api::class)
+
+package fr.repere.app.ui
+
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.PaddingValues
+import androidx.compose.foundation.layout.RowScope
+import androidx.compose.foundation.layout.fillMaxSize
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.lazy.LazyColumn
+import androidx.compose.foundation.lazy.LazyListScope
+import androidx.compose.material3.ExperimentalMaterial3Api
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.Scaffold
+import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
+import androidx.compose.material3.TopAppBar
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.produceState
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.unit.dp
+import fr.repere.ffi.Commune
+import fr.repere.ffi.ContactKind
+import fr.repere.ffi.RecordSyncState
+import fr.repere.ffi.Situation
+import fr.repere.ffi.YouthStatus
+import java.time.LocalDate
+import java.time.OffsetDateTime
+import java.time.ZoneId
+import java.time.format.DateTimeFormatter
+
+/** Every screen: a title bar, the last error in red, then a scrolling column. */
+@Composable
+fun ScreenScaffold(
+    title: String,
+    error: String?,
+    actions: @Composable RowScope.() -> Unit = {},
+    fab: @Composable () -> Unit = {},
+    content: LazyListScope.() -> Unit,
+) {
+    Scaffold(topBar = { TopAppBar(title = { Text(title) }, actions = actions) }, floatingActionButton = fab) { padding ->
+        LazyColumn(
+            Modifier.padding(padding).fillMaxSize(),
+            contentPadding = PaddingValues(16.dp),
+            verticalArrangement = Arrangement.spacedBy(8.dp),
+        ) {
+            if (error != null) item { Text(error, color = MaterialTheme.colorScheme.error) }
+            content()
+        }
+    }
+}
+
+/** Search a commune by name (the list ships with the core; works offline). */
+@Composable
+fun CommunePicker(label: String, search: suspend (String) -> List<Commune>, onPick: (Commune) -> Unit) {
+    var query by remember { mutableStateOf("") }
+    val hits by produceState(emptyList<Commune>(), query) {
+        value = if (query.trim().length < 2) emptyList() else search(query)
+    }
+    Column(Modifier.fillMaxWidth()) {
+        OutlinedTextField(query, { query = it }, Modifier.fillMaxWidth(), label = { Text(label) }, singleLine = true)
+        hits.forEach { c ->
+            TextButton(onClick = { onPick(c); query = "" }) {
+                Text("${c.name} (${c.postcodes.firstOrNull() ?: c.department})")
+            }
+        }
+    }
+}
+
+@Composable
+fun SyncBadge(state: RecordSyncState?) {
+    if (state == null) return
+    val color = when (state) {
+        is RecordSyncState.Rejected -> MaterialTheme.colorScheme.error
+        RecordSyncState.Synced -> MaterialTheme.colorScheme.primary
+        else -> MaterialTheme.colorScheme.onSurfaceVariant
+    }
+    Text(state.label(), style = MaterialTheme.typography.labelSmall, color = color)
+}
+
+fun RecordSyncState.label(): String = when (this) {
+    RecordSyncState.NeverSynced -> "Jamais envoyé"
+    RecordSyncState.Pending -> "Modifications à envoyer"
+    RecordSyncState.Synced -> "Synchronisé"
+    is RecordSyncState.Rejected -> "Refusé par le serveur : $reason"
+}
+
+fun ContactKind.label(): String = when (this) {
+    ContactKind.STREET -> "Rue"
+    ContactKind.HOME -> "Domicile"
+    ContactKind.TOWN_HALL -> "Mairie"
+    ContactKind.PARTNER_PREMISES -> "Chez un partenaire"
+    ContactKind.EVENT -> "Événement"
+    ContactKind.PHONE -> "Téléphone"
+    ContactKind.SOCIAL_NETWORK -> "Réseau social"
+    ContactKind.OTHER -> "Autre"
+}
+
+fun Situation.label(): String = when (this) {
+    Situation.NEET -> "Sans emploi, études ni formation"
+    Situation.IN_EDUCATION -> "Scolarisé(e)"
+    Situation.IN_EMPLOYMENT -> "En emploi"
+    Situation.IN_TRAINING -> "En formation"
+    Situation.UNKNOWN -> "Inconnue"
+}
+
+fun YouthStatus.label(): String = when (this) {
+    YouthStatus.IDENTIFIED -> "Repéré(e)"
+    YouthStatus.MOBILISED -> "Mobilisé(e)"
+    YouthStatus.HELPED -> "Coup de main"
+    YouthStatus.CLOSED -> "Suivi terminé"
+}
+
+/**
+ * Summaries and conflicts carry enum values as snake_case strings ("town_hall"), not as the
+ * enums: map them back by name, or show them as they are.
+ */
+fun enumLabel(field: String, raw: String): String = when (field) {
+    "kind" -> ContactKind.entries.find { it.name.lowercase() == raw }?.label()
+    "situation" -> Situation.entries.find { it.name.lowercase() == raw }?.label()
+    "status" -> YouthStatus.entries.find { it.name.lowercase() == raw }?.label()
+    else -> null
+} ?: raw
+
+/** A conflict value, given as JSON: strings unquoted, null as "(vide)". */
+fun displayJson(field: String, json: String): String = when {
+    json == "null" -> "(vide)"
+    json.length >= 2 && json.startsWith('"') && json.endsWith('"') -> enumLabel(field, json.substring(1, json.length - 1))
+    else -> json
+}
+
+val fieldLabels = mapOf(
+    "first_name" to "Prénom", "alias" to "Surnom", "last_name" to "Nom", "birth_year" to "Année de naissance",
+    "birth_date" to "Date de naissance", "home_commune" to "Commune de résidence", "phone" to "Téléphone",
+    "situation" to "Situation", "status" to "Statut", "followed_by" to "Suivi par", "notes" to "Notes",
+    "next_step" to "Prochaine étape", "commune" to "Commune", "kind" to "Lieu du contact",
+)
+
+private val dayFormat = DateTimeFormatter.ofPattern("dd/MM/yyyy")
+private val timeFormat = DateTimeFormatter.ofPattern("HH:mm")
+private val dateTimeFormat = DateTimeFormatter.ofPattern("dd/MM/yyyy HH:mm")
+
+/** Core instants are RFC 3339; show them in the tablet's time zone. */
+private fun local(rfc3339: String) = OffsetDateTime.parse(rfc3339).atZoneSameInstant(ZoneId.systemDefault())
+
+fun localDate(rfc3339: String): LocalDate = local(rfc3339).toLocalDate()
+fun formatTime(rfc3339: String): String = local(rfc3339).format(timeFormat)
+fun formatDateTime(rfc3339: String): String = local(rfc3339).format(dateTimeFormat)
+fun formatDay(date: LocalDate): String = date.format(dayFormat)

@@ -1,0 +1,106 @@
+package fr.repere.app.ui
+
+import android.app.Application
+import androidx.compose.foundation.clickable
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.lazy.items
+import androidx.compose.material3.Button
+import androidx.compose.material3.Card
+import androidx.compose.material3.ExtendedFloatingActionButton
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateListOf
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.unit.dp
+import androidx.lifecycle.viewmodel.compose.viewModel
+import fr.repere.ffi.Commune
+import fr.repere.ffi.ContactSummary
+import fr.repere.ffi.Enrolment
+import fr.repere.ffi.Tour
+import fr.repere.ffi.TourStatus
+import java.time.LocalDate
+
+class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
+    val today: LocalDate = LocalDate.now()
+    var enrolled by mutableStateOf<Enrolment?>(null)
+        private set
+    var checked by mutableStateOf(false)
+        private set
+    var todayTour by mutableStateOf<Tour?>(null)
+        private set
+    var tourCommuneNames by mutableStateOf<List<String>>(emptyList())
+        private set
+    var todayContacts by mutableStateOf<List<ContactSummary>>(emptyList())
+        private set
+    var unsynced by mutableStateOf(0)
+        private set
+    /** Communes picked before the tour is started. */
+    val draftCommunes = mutableStateListOf<Commune>()
+
+    init {
+        loadAndWatch {
+            enrolled = enrolment()
+            checked = true
+            todayTour = repere.prefs.tourId(today.toString())?.let { tour(it) }
+            tourCommuneNames = todayTour?.communes.orEmpty().map { communeName(it) }
+            // No "contacts of a day" query in the core: filter the newest page here.
+            todayContacts = contacts(limit = 100).filter { localDate(it.occurredAt) == today }
+            unsynced = unsyncedCount()
+        }
+    }
+
+    fun startTour() = launchCore {
+        val team = enrolled?.teamId ?: return@launchCore
+        val tour = Tour(teamId = team, date = today.toString(), communes = draftCommunes.map { it.code }, status = TourStatus.IN_PROGRESS)
+        repere.prefs.setTourId(today.toString(), createTour(tour))
+        draftCommunes.clear()
+    }
+
+    /** Contact summaries carry names, not ids: fetch the contact to open its young person. */
+    fun openYouthOf(contactId: String, open: (String) -> Unit) = launchCore {
+        contact(contactId).youthIds.firstOrNull()?.let(open)
+    }
+}
+
+@Composable
+fun TourOfDayScreen(onNewContact: () -> Unit, onYouth: (String) -> Unit, onSync: () -> Unit, vm: TourOfDayViewModel = viewModel()) {
+    ScreenScaffold(
+        title = "Tournée du ${formatDay(vm.today)}",
+        error = vm.error,
+        actions = { TextButton(onClick = onSync) { Text(if (vm.unsynced > 0) "Synchro (${vm.unsynced})" else "Synchro") } },
+        fab = { if (vm.enrolled != null) ExtendedFloatingActionButton(onClick = onNewContact) { Text("Nouveau contact") } },
+    ) {
+        if (vm.checked && vm.enrolled == null) {
+            item { Text("Tablette non inscrite : inscrivez-la depuis l'écran Synchro avant la première tournée.") }
+            return@ScreenScaffold
+        }
+        if (vm.todayTour == null) {
+            item { Text("Communes de la tournée", style = MaterialTheme.typography.titleMedium) }
+            items(vm.draftCommunes.toList()) { Text(it.name) }
+            item { CommunePicker("Ajouter une commune", { vm.searchCommunes(it) }) { vm.draftCommunes.add(it) } }
+            item {
+                Button(onClick = { vm.startTour() }, enabled = vm.draftCommunes.isNotEmpty() && !vm.busy) {
+                    Text("Démarrer la tournée")
+                }
+            }
+        } else {
+            item { Text("Communes : " + vm.tourCommuneNames.joinToString(" · ")) }
+        }
+        item { Text("Contacts du jour (${vm.todayContacts.size})", style = MaterialTheme.typography.titleMedium) }
+        items(vm.todayContacts, key = { it.id }) { c ->
+            Card(Modifier.fillMaxWidth().clickable { vm.openYouthOf(c.id, onYouth) }) {
+                Column(Modifier.padding(12.dp)) {
+                    Text(c.youthNames.joinToString(", "), style = MaterialTheme.typography.titleSmall)
+                    Text("${formatTime(c.occurredAt)} · ${c.communeName} · ${enumLabel("kind", c.kind)}")
+                }
+            }
+        }
+    }
+}
