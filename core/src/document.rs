@@ -53,6 +53,14 @@ impl Author {
     }
 }
 
+/// One change of a record: who, when (device clock), which fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub author: Option<Author>,
+    pub written_at: Option<DateTime<Utc>>,
+    pub fields: Vec<String>,
+}
+
 /// One of the values a field holds after concurrent edits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConflictValue {
@@ -384,6 +392,45 @@ impl RecordDoc {
                     .unwrap_or_default(),
             ),
         }
+    }
+
+    /// Every change of the record in causal order, with the fields it touched: the
+    /// record's history for review ("who changed which field when").
+    pub fn history(&mut self) -> Vec<HistoryEntry> {
+        use automerge::legacy::{Key, ObjectId, OpId, OpType};
+        let mut containers: std::collections::HashMap<OpId, String> =
+            std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for change in self.doc.get_changes(&[]) {
+            let expanded = change.decode();
+            let mut fields: Vec<String> = Vec::new();
+            for (i, op) in expanded.operations.iter().enumerate() {
+                let field = match (&op.obj, &op.key) {
+                    (ObjectId::Root, Key::Map(k)) => Some(k.to_string()),
+                    (ObjectId::Id(obj), _) => containers.get(obj).cloned(),
+                    _ => None,
+                };
+                let Some(field) = field.filter(|f| !f.starts_with('_')) else {
+                    continue;
+                };
+                if matches!(op.action, OpType::Make(_)) {
+                    let id = OpId(
+                        expanded.start_op.get() + i as u64,
+                        expanded.actor_id.clone(),
+                    );
+                    containers.insert(id, field.clone());
+                }
+                if !fields.contains(&field) {
+                    fields.push(field);
+                }
+            }
+            out.push(HistoryEntry {
+                author: Author::from_actor(change.actor_id()),
+                written_at: DateTime::from_timestamp(change.timestamp(), 0),
+                fields,
+            });
+        }
+        out
     }
 
     /// Scalar fields that hold several values after concurrent edits.

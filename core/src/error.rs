@@ -54,6 +54,8 @@ pub enum Error {
     Server { status: u16, message: String },
     #[error("sync protocol error: {0}")]
     Protocol(#[from] crate::sync::DecodeError),
+    #[error("indicator query: {0}")]
+    Query(#[from] crate::indicators::QueryError),
     #[error("storage failure: {0}")]
     Storage(#[from] rusqlite::Error),
     #[error("document engine failure: {0}")]

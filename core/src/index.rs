@@ -28,6 +28,7 @@ pub fn remove(conn: &Connection, id: Uuid) -> Result<()> {
         "DELETE FROM tour_index WHERE id = ?1",
         "DELETE FROM action_index WHERE id = ?1",
         "DELETE FROM outcome_index WHERE id = ?1",
+        "DELETE FROM review_task_index WHERE id = ?1",
     ] {
         conn.prepare_cached(sql)?.execute([id])?;
     }
@@ -104,6 +105,20 @@ pub fn index(conn: &Connection, id: Uuid, record: &AnyRecord, fresh: bool) -> Re
                 o.date.to_string()
             ])?;
         }
+        AnyRecord::ReviewTask(t) => {
+            conn.prepare_cached(
+                "INSERT INTO review_task_index (id, contact_id, status, asked_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                bid,
+                t.contact_id.as_bytes().as_slice(),
+                enum_str(&t.status),
+                t.asked_at
+                    .with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ])?;
+        }
     }
     Ok(())
 }
@@ -170,7 +185,7 @@ pub fn clear(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "DELETE FROM youth_fts; DELETE FROM youth_index; DELETE FROM contact_index;
          DELETE FROM contact_youth; DELETE FROM tour_index; DELETE FROM action_index;
-         DELETE FROM outcome_index;",
+         DELETE FROM outcome_index; DELETE FROM review_task_index;",
     )?;
     Ok(())
 }

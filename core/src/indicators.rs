@@ -26,6 +26,20 @@ pub struct IndicatorInput {
     pub outcomes: Vec<(Uuid, Outcome)>,
 }
 
+impl IndicatorInput {
+    /// Adds a record; kinds that do not count (tours, review tasks) are ignored.
+    pub fn add(&mut self, id: Uuid, record: crate::records::AnyRecord) {
+        use crate::records::AnyRecord;
+        match record {
+            AnyRecord::Youth(y) => self.youth.push((id, y)),
+            AnyRecord::Contact(c) => self.contacts.push((id, c)),
+            AnyRecord::Action(a) => self.actions.push((id, a)),
+            AnyRecord::Outcome(o) => self.outcomes.push((id, o)),
+            AnyRecord::Tour(_) | AnyRecord::ReviewTask(_) => {}
+        }
+    }
+}
+
 /// How the query's date range is cut into periods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

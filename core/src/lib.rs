@@ -11,6 +11,7 @@ pub mod error;
 mod index;
 pub mod indicators;
 pub mod records;
+mod review;
 mod search;
 mod storage;
 mod store;
@@ -18,7 +19,7 @@ pub mod sync;
 pub mod text;
 
 pub use communes::{Commune, Communes};
-pub use document::{Author, ConflictValue, FieldConflict};
+pub use document::{Author, ConflictValue, FieldConflict, HistoryEntry};
 pub use error::{Error, FieldError, Problem, Result, ValidationErrors};
 pub use records::{AnyRecord, Record, RecordKind};
 pub use search::{ContactSummary, DuplicateProbe, SimilarYouth, YouthSummary};

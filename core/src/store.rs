@@ -234,6 +234,11 @@ impl Store {
         Ok(kind.as_deref().and_then(RecordKind::parse))
     }
 
+    /// Who changed which field of a record, and when.
+    pub fn history(&self, id: Uuid) -> Result<Vec<crate::document::HistoryEntry>> {
+        Ok(self.load_any_doc(id)?.history())
+    }
+
     /// Every record in the store, by kind and id.
     pub fn ids(&self) -> Result<Vec<(RecordKind, Uuid)>> {
         let mut stmt = self
@@ -632,6 +637,9 @@ pub(crate) fn any_from_fields(kind: RecordKind, id: Uuid, fields: JsonFields) ->
         RecordKind::Tour => AnyRecord::Tour(serde_json::from_value(v).map_err(corrupt)?),
         RecordKind::Action => AnyRecord::Action(serde_json::from_value(v).map_err(corrupt)?),
         RecordKind::Outcome => AnyRecord::Outcome(serde_json::from_value(v).map_err(corrupt)?),
+        RecordKind::ReviewTask => {
+            AnyRecord::ReviewTask(serde_json::from_value(v).map_err(corrupt)?)
+        }
     })
 }
 

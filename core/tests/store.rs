@@ -543,3 +543,71 @@ fn records_survive_reopening() {
     assert_eq!(store.youth(id).expect("reads"), kevin());
     assert_eq!(store.search_youth("kevin", 5).expect("search").len(), 1);
 }
+
+#[test]
+fn history_tells_who_changed_which_field() {
+    let mut t = open_store(14);
+    t.store.set_member(Uuid::from_u128(0xa));
+    let id = t.store.create(&kevin()).expect("valid");
+    t.store.set_member(Uuid::from_u128(0xb));
+    t.store
+        .edit::<Youth>(id, |y| y.alias = Some("Kéké".into()))
+        .expect("edit");
+    t.store
+        .edit::<Youth>(id, |y| {
+            y.profile_flags.insert(ProfileFlag::CareLeaver);
+            y.status = YouthStatus::Helped;
+        })
+        .expect("edit");
+    let history = t.store.history(id).expect("history");
+    assert_eq!(history.len(), 3);
+    assert_eq!(
+        history[0].author.map(|a| a.member_id),
+        Some(Uuid::from_u128(0xa))
+    );
+    assert!(history[0].fields.contains(&"first_name".to_string()));
+    assert_eq!(history[1].fields, vec!["alias".to_string()]);
+    assert_eq!(
+        history[1].author.map(|a| a.member_id),
+        Some(Uuid::from_u128(0xb))
+    );
+    assert_eq!(
+        history[2].fields,
+        vec!["profile_flags".to_string(), "status".to_string()]
+    );
+    assert!(history.iter().all(|h| h.written_at == Some(now())));
+}
+
+#[test]
+fn review_tasks_are_answered_on_the_tablet() {
+    use repere_core::records::{ReviewTask, ReviewTaskStatus};
+    let mut t = open_store(15);
+    let y = t.store.create(&kevin()).expect("valid");
+    let c = t.store.create(&visit(y)).expect("valid");
+    let task = ReviewTask {
+        team_id: team(),
+        contact_id: c,
+        question: "Quel est le nom du club cité ?".into(),
+        asked_by: "Coordination".into(),
+        asked_at: (now() - Duration::hours(1)).fixed_offset(),
+        answer: String::new(),
+        answered_by: None,
+        answered_at: None,
+        status: ReviewTaskStatus::Open,
+    };
+    let id = t.store.create(&task).expect("valid task");
+    assert_eq!(t.store.review_tasks(true).expect("tasks").len(), 1);
+    t.store.set_member(Uuid::from_u128(0xa));
+    let answered = t
+        .store
+        .answer_review_task(id, "Le club de foot de Stenay.")
+        .expect("answer");
+    assert_eq!(answered.status, ReviewTaskStatus::Answered);
+    assert_eq!(answered.answered_by, Some(Uuid::from_u128(0xa)));
+    assert!(t.store.review_tasks(true).expect("tasks").is_empty());
+    assert_eq!(t.store.review_tasks(false).expect("tasks").len(), 1);
+    assert!(matches!(
+        t.store.answer_review_task(id, "  "),
+        Err(Error::Invalid(_))
+    ));
+}

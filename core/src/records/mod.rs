@@ -3,6 +3,7 @@
 
 mod action;
 mod contact;
+mod review;
 mod tour;
 mod validate;
 mod youth;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 
 pub use action::{Action, ActionKind, ActionStatus, Outcome, OutcomeKind};
 pub use contact::{Contact, ContactKind, Need};
+pub use review::{ReviewTask, ReviewTaskStatus};
 pub use tour::{Tour, TourStatus};
 pub use validate::ValidationContext;
 pub use youth::age_on as youth_age_on;
@@ -48,15 +50,17 @@ pub enum RecordKind {
     Tour,
     Action,
     Outcome,
+    ReviewTask,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 5] = [
+    pub const ALL: [RecordKind; 6] = [
         RecordKind::Youth,
         RecordKind::Contact,
         RecordKind::Tour,
         RecordKind::Action,
         RecordKind::Outcome,
+        RecordKind::ReviewTask,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +70,7 @@ impl RecordKind {
             RecordKind::Tour => "tour",
             RecordKind::Action => "action",
             RecordKind::Outcome => "outcome",
+            RecordKind::ReviewTask => "review_task",
         }
     }
 
@@ -80,6 +85,7 @@ impl RecordKind {
             RecordKind::Tour => Tour::SCHEMA,
             RecordKind::Action => Action::SCHEMA,
             RecordKind::Outcome => Outcome::SCHEMA,
+            RecordKind::ReviewTask => ReviewTask::SCHEMA,
         }
     }
 }
@@ -113,6 +119,7 @@ pub enum AnyRecord {
     Tour(Tour),
     Action(Action),
     Outcome(Outcome),
+    ReviewTask(ReviewTask),
 }
 
 impl AnyRecord {
@@ -123,6 +130,7 @@ impl AnyRecord {
             AnyRecord::Tour(_) => RecordKind::Tour,
             AnyRecord::Action(_) => RecordKind::Action,
             AnyRecord::Outcome(_) => RecordKind::Outcome,
+            AnyRecord::ReviewTask(_) => RecordKind::ReviewTask,
         }
     }
 
@@ -133,6 +141,7 @@ impl AnyRecord {
             AnyRecord::Tour(r) => r.team_id(),
             AnyRecord::Action(r) => r.team_id(),
             AnyRecord::Outcome(r) => r.team_id(),
+            AnyRecord::ReviewTask(r) => r.team_id(),
         }
     }
 
@@ -143,6 +152,7 @@ impl AnyRecord {
             AnyRecord::Tour(r) => r.validate(ctx),
             AnyRecord::Action(r) => r.validate(ctx),
             AnyRecord::Outcome(r) => r.validate(ctx),
+            AnyRecord::ReviewTask(r) => r.validate(ctx),
         }
     }
 }

@@ -1,3 +1,5 @@
+@file:OptIn(ExperimentalMaterial3Api::class)
+
 package fr.repere.app.ui
 
 import android.app.Application
@@ -13,6 +15,7 @@ import androidx.compose.material3.Button
 import androidx.compose.material3.Card
 import androidx.compose.material3.CardDefaults
 import androidx.compose.material3.Checkbox
+import androidx.compose.material3.ExperimentalMaterial3Api
 import androidx.compose.material3.FilterChip
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedTextField
@@ -40,7 +43,9 @@ import fr.repere.ffi.Situation
 import fr.repere.ffi.Youth
 import fr.repere.ffi.YouthStatus
 import fr.repere.ffi.YouthSummary
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.withContext
 import java.time.LocalDate
 import java.time.OffsetDateTime
 import java.time.format.DateTimeFormatter
@@ -78,7 +83,7 @@ class QuickContactViewModel(app: Application) : CoreViewModel(app) {
         // Default commune: the first one of today's tour.
         launchCore {
             val code = repere.prefs.tourId(today)?.let { tour(it).communes.firstOrNull() } ?: return@launchCore
-            commune = RepereClient.commune(code)
+            commune = withContext(Dispatchers.Default) { RepereClient.commune(code) }
         }
     }
 

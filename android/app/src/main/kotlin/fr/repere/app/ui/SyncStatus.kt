@@ -1,0 +1,133 @@
+package fr.repere.app.ui
+
+import android.app.Application
+import android.os.Build
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.lazy.items
+import androidx.compose.material3.Button
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedButton
+import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.Text
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.collectAsState
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.lifecycle.viewModelScope
+import androidx.lifecycle.viewmodel.compose.viewModel
+import androidx.work.WorkInfo
+import fr.repere.app.sync.SyncScheduler
+import fr.repere.client.RepereClient
+import fr.repere.ffi.Enrolment
+import fr.repere.ffi.RecordSyncState
+import kotlinx.coroutines.flow.SharingStarted
+import kotlinx.coroutines.flow.stateIn
+import kotlinx.coroutines.launch
+
+data class RecordLine(val id: String, val label: String, val sync: RecordSyncState)
+
+class SyncStatusViewModel(app: Application) : CoreViewModel(app) {
+    var enrolled by mutableStateOf<Enrolment?>(null)
+        private set
+    var unsynced by mutableStateOf(0)
+        private set
+    var lastSyncAt by mutableStateOf<String?>(null)
+        private set
+    var lastSyncError by mutableStateOf<String?>(null)
+        private set
+    var records by mutableStateOf<List<RecordLine>>(emptyList())
+        private set
+
+    val work = SyncScheduler.onDemandState(app).stateIn(viewModelScope, SharingStarted.WhileSubscribed(5_000), null)
+
+    private val load: suspend RepereClient.() -> Unit = {
+        enrolled = enrolment()
+        unsynced = unsyncedCount()
+        lastSyncAt = repere.prefs.lastSyncAt
+        lastSyncError = repere.prefs.lastSyncError
+        // The core has no "records not yet synced" list: show the state of the latest contacts.
+        records = contacts(limit = 30).map {
+            RecordLine(it.id, "${formatDateTime(it.occurredAt)} · ${it.youthNames.joinToString()} · ${it.communeName}", syncState(it.id))
+        }
+    }
+
+    init {
+        loadAndWatch(load = load)
+        // A sync that only pushed changes no record event; reload when the worker finishes.
+        viewModelScope.launch { work.collect { safely(load) } }
+    }
+
+    fun syncNow() = SyncScheduler.syncNow(repere, userAsked = true)
+}
+
+@Composable
+fun SyncStatusScreen(onEnrol: () -> Unit, vm: SyncStatusViewModel = viewModel()) {
+    val work by vm.work.collectAsState()
+    ScreenScaffold(title = "État de la synchro", error = vm.error) {
+        val enrolled = vm.enrolled
+        item { Text(if (enrolled != null) "Serveur : ${enrolled.serverUrl}" else "Tablette non inscrite") }
+        item { OutlinedButton(onClick = onEnrol) { Text(if (enrolled == null) "Inscrire la tablette" else "Réinscrire la tablette") } }
+        item { Text("Saisies non envoyées : ${vm.unsynced}", style = MaterialTheme.typography.titleMedium) }
+        item { Text("Dernière synchro : " + (vm.lastSyncAt?.let { formatDateTime(it) } ?: "jamais")) }
+        vm.lastSyncError?.let { item { Text(it, color = MaterialTheme.colorScheme.error) } }
+        item { Text(workLabel(work)) }
+        item {
+            Button(onClick = { vm.syncNow() }, enabled = enrolled != null && work != WorkInfo.State.RUNNING) {
+                Text("Synchroniser")
+            }
+        }
+        item { Text("État par fiche (derniers contacts)", style = MaterialTheme.typography.titleMedium) }
+        items(vm.records, key = { it.id }) { r ->
+            Row(Modifier.fillMaxWidth()) {
+                Text(r.label, Modifier.weight(1f))
+                SyncBadge(r.sync)
+            }
+        }
+    }
+}
+
+private fun workLabel(state: WorkInfo.State?): String = when (state) {
+    WorkInfo.State.ENQUEUED, WorkInfo.State.BLOCKED -> "En attente du réseau (ou d'un nouvel essai)…"
+    WorkInfo.State.RUNNING -> "Synchronisation en cours…"
+    WorkInfo.State.SUCCEEDED -> "Dernière demande : terminée"
+    WorkInfo.State.FAILED -> "Dernière demande : échec (voir le message)"
+    WorkInfo.State.CANCELLED, null -> ""
+}
+
+class EnrolViewModel(app: Application) : CoreViewModel(app) {
+    var serverUrl by mutableStateOf("https://")
+    var code by mutableStateOf("")
+    var deviceLabel by mutableStateOf(Build.MODEL.orEmpty())
+    var done by mutableStateOf(false)
+        private set
+
+    init {
+        launchCore { enrolment()?.let { serverUrl = it.serverUrl } }
+    }
+
+    // Re-enrolling keeps every record and unsent change (the core only restarts the pull).
+    fun submit() = launchCore {
+        enrol(serverUrl.trim(), code.trim(), deviceLabel.trim())
+        SyncScheduler.syncNow(repere, userAsked = true)
+        done = true
+    }
+}
+
+@Composable
+fun EnrolScreen(onDone: () -> Unit, vm: EnrolViewModel = viewModel()) {
+    LaunchedEffect(vm.done) { if (vm.done) onDone() }
+    ScreenScaffold(title = "Inscription de la tablette", error = vm.error) {
+        item { OutlinedTextField(vm.serverUrl, { vm.serverUrl = it }, Modifier.fillMaxWidth(), label = { Text("Adresse du serveur") }, singleLine = true) }
+        item { OutlinedTextField(vm.code, { vm.code = it }, Modifier.fillMaxWidth(), label = { Text("Code d'inscription") }, singleLine = true) }
+        item { OutlinedTextField(vm.deviceLabel, { vm.deviceLabel = it }, Modifier.fillMaxWidth(), label = { Text("Nom de la tablette") }, singleLine = true) }
+        item {
+            Button(onClick = { vm.submit() }, enabled = !vm.busy && vm.code.isNotBlank()) {
+                Text(if (vm.busy) "Inscription…" else "Inscrire")
+            }
+        }
+    }
+}

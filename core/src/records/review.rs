@@ -1,0 +1,80 @@
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::validate::{ValidationContext, check_opt_text, check_text};
+use super::{FieldKind, Record, RecordKind};
+use crate::error::{Problem, ValidationErrors};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewTaskStatus {
+    /// Asked by a coordinator, waiting for the binôme.
+    Open,
+    Answered,
+    /// The coordinator is satisfied (or withdrew the question).
+    Closed,
+}
+
+/// A coordinator's question about a visit: created on the server, synced to the team's
+/// tablets, answered there, and the answer synced back. It is a record like the others,
+/// so it merges, travels and is erased the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewTask {
+    pub team_id: Uuid,
+    /// The visit the question is about.
+    pub contact_id: Uuid,
+    pub question: String,
+    /// The coordinator's display name, to show on the tablet.
+    pub asked_by: String,
+    pub asked_at: DateTime<FixedOffset>,
+    /// Free text that merges character by character.
+    #[serde(default)]
+    pub answer: String,
+    #[serde(default)]
+    pub answered_by: Option<Uuid>,
+    #[serde(default)]
+    pub answered_at: Option<DateTime<FixedOffset>>,
+    pub status: ReviewTaskStatus,
+}
+
+const QUESTION_MAX: usize = 2_000;
+const ANSWER_MAX: usize = 5_000;
+
+impl Record for ReviewTask {
+    const KIND: RecordKind = RecordKind::ReviewTask;
+    const SCHEMA: &'static [(&'static str, FieldKind)] = &[
+        ("team_id", FieldKind::Scalar),
+        ("contact_id", FieldKind::Scalar),
+        ("question", FieldKind::Scalar),
+        ("asked_by", FieldKind::Scalar),
+        ("asked_at", FieldKind::Scalar),
+        ("answer", FieldKind::Text),
+        ("answered_by", FieldKind::Scalar),
+        ("answered_at", FieldKind::Scalar),
+        ("status", FieldKind::Scalar),
+    ];
+
+    fn team_id(&self) -> Uuid {
+        self.team_id
+    }
+
+    fn into_any(self) -> super::AnyRecord {
+        super::AnyRecord::ReviewTask(self)
+    }
+
+    fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
+        let mut errs = ValidationErrors::default();
+        check_text(&mut errs, "question", &self.question, QUESTION_MAX, true);
+        check_opt_text(&mut errs, "asked_by", &Some(self.asked_by.clone()), 200);
+        check_text(&mut errs, "answer", &self.answer, ANSWER_MAX, false);
+        ctx.check_past_instant(&mut errs, "asked_at", &self.asked_at);
+        if let Some(at) = &self.answered_at {
+            ctx.check_past_instant(&mut errs, "answered_at", at);
+        }
+        if self.status == ReviewTaskStatus::Answered && self.answer.trim().is_empty() {
+            errs.push("answer", Problem::Required);
+        }
+        errs.into_result()
+    }
+}
