@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test of the project, installing on a fresh machine what it lacks.
-# Long randomized runs are opt-in: REPERE_SOAK=1 (see docs/ARCHITECTURE.md).
+# Runs every test of the project, installing on a fresh machine what it lacks
+# (JDK, JNA, clang, kotlinc and tree-sitter from npm, Chromium for the browser tests).
+# Long randomized runs are opt-in: REPERE_SOAK=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== tools"
+scripts/install-tools.sh
 
 echo "== formatting and lints"
 cargo fmt --all -- --check
@@ -11,6 +15,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== build"
 cargo build --workspace --all-targets
 
-echo "== Rust tests (unit, property, integration, end-to-end; benches in smoke mode)"
+echo "== Rust tests: unit, property, integration, end-to-end against the real server"
 cargo nextest run --workspace --no-fail-fast
+echo "== benchmarks in smoke mode (the measuring run: cargo bench, see docs/BENCHMARKS.md)"
 cargo test --workspace --benches
+
+echo "== bindings: generate, Kotlin tests on the JVM against a live server, Swift checks"
+scripts/gen-bindings.sh
+scripts/kotlin-tests.sh
+scripts/check-swift.sh --header build/bindings/RepereFFIC.h build/bindings ios

@@ -147,6 +147,13 @@ impl From<CoreError> for RepereError {
                     "Le serveur a refusé la demande (code {status}). Les saisies restent sur la tablette."
                 ),
             },
+            CoreError::Query(_) => RepereError::validation(vec![FieldProblem {
+                field: "period".into(),
+                code: "bad_format".into(),
+                user_message: msg(
+                    "Période invalide : la fin précède le début, ou elle est trop longue.",
+                ),
+            }]),
             CoreError::NewerSchema { .. } => RepereError::Storage {
                 user_message: msg(
                     "Ces données viennent d'une version plus récente de l'application : mettez l'application à jour.",

@@ -4,6 +4,7 @@
 mod communes;
 mod error;
 mod records;
+mod review;
 mod store;
 
 pub use error::{FieldProblem, RepereError};

@@ -149,6 +149,7 @@ pub enum RecordKind {
     Tour,
     Action,
     Outcome,
+    ReviewTask,
 }
 
 /// A young person. Dates are `YYYY-MM-DD`; ids are UUID strings.

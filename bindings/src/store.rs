@@ -124,7 +124,7 @@ pub struct RepereStore {
 }
 
 impl RepereStore {
-    fn lock(&self) -> MutexGuard<'_, Store> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Store> {
         // A panic while the lock was held was already reported; the store itself is
         // transactional, so carrying on is safe.
         self.store.lock().unwrap_or_else(PoisonError::into_inner)

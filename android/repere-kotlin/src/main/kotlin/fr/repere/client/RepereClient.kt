@@ -6,10 +6,15 @@ import fr.repere.ffi.Contact
 import fr.repere.ffi.ContactSummary
 import fr.repere.ffi.DuplicateQuery
 import fr.repere.ffi.Enrolment
+import fr.repere.ffi.Dimension
 import fr.repere.ffi.FieldConflict
+import fr.repere.ffi.Granularity
+import fr.repere.ffi.HistoryEntry
+import fr.repere.ffi.IndicatorRow
 import fr.repere.ffi.RecordSyncState
 import fr.repere.ffi.RepereException
 import fr.repere.ffi.RepereStore
+import fr.repere.ffi.ReviewTask
 import fr.repere.ffi.SimilarYouth
 import fr.repere.ffi.StoreListener
 import fr.repere.ffi.SyncListener
@@ -101,6 +106,20 @@ class RepereClient private constructor(
     suspend fun conflicts(id: String): List<FieldConflict> = io { conflicts(id) }
     suspend fun resolveConflict(id: String, field: String, valueJson: String) =
         io { resolveConflict(id, field, valueJson) }
+
+    suspend fun history(id: String): List<HistoryEntry> = io { history(id) }
+
+    /** Coordinators' questions synced to this tablet. */
+    suspend fun reviewTasks(openOnly: Boolean = true): List<ReviewTask> = io { reviewTasks(openOnly) }
+    suspend fun answerReviewTask(id: String, answer: String): ReviewTask = io { answerReviewTask(id, answer) }
+
+    /** The team's funder figures, computed offline by the same code as the dashboard. */
+    suspend fun indicators(
+        from: String,
+        to: String,
+        granularity: Granularity = Granularity.MONTH,
+        dimension: Dimension? = null,
+    ): List<IndicatorRow> = io { indicators(from, to, granularity, dimension) }
 
     suspend fun syncState(id: String): RecordSyncState = io { syncState(id) }
     suspend fun unsyncedCount(): Int = io { unsyncedCount().toInt() }

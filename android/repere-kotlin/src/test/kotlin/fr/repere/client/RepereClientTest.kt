@@ -1,7 +1,9 @@
 package fr.repere.client
 
 import fr.repere.ffi.ContactKind
+import fr.repere.ffi.Dimension
 import fr.repere.ffi.DuplicateQuery
+import fr.repere.ffi.Granularity
 import fr.repere.ffi.IdentityLevel
 import fr.repere.ffi.RecordKind
 import fr.repere.ffi.RecordSyncState
@@ -71,6 +73,24 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             assertEquals(RecordSyncState.NeverSynced, c.syncState(id))
             assertEquals("Stenay", RepereClient.commune("55502")?.name)
             assertTrue(RepereClient.searchCommunes("charleville").any { it.code == "08105" })
+        }
+    },
+    "computes its own indicators and keeps each record's history" to {
+        openClient().use { c ->
+            c.setMember("0190a5c0-0000-7000-8000-0000000000a1")
+            val id = c.createYouth(kevin())
+            c.createContact(visit(id))
+            c.updateYouth(id, c.youth(id).copy(alias = "Kéké"))
+            val year = OffsetDateTime.now().year
+            val rows = c.indicators("$year-01-01", "$year-12-31", Granularity.WHOLE, Dimension.COMMUNE)
+            val total = rows.single { it.key == null }
+            assertEquals(1u, total.identified)
+            assertEquals("Stenay", rows.single { it.key == "55502" }.label)
+            val history = c.history(id)
+            assertEquals(listOf("alias"), history.last().fields)
+            assertEquals("0190a5c0-0000-7000-8000-0000000000a1", history.last().memberId)
+            assertTrue(c.reviewTasks().isEmpty())
+            assertFailsWith<RepereException.Validation> { c.indicators("2026-12-31", "2026-01-01") }
         }
     },
     "warns of a likely duplicate before creation" to {

@@ -1,0 +1,193 @@
+@_exported import RepereFFI
+import Foundation
+
+/// The app's entry to the Repère core. Every FFI call blocks (disk, and the network for
+/// `enrol` and `sync`), so each one runs on a private queue and is awaited through a
+/// continuation: never on the main actor, never on Swift's cooperative thread pool.
+/// The queue is concurrent because the core serialises store access itself and releases its
+/// lock while waiting for the server, so a long sync does not hold up a search.
+public final class RepereClient: Sendable {
+    private let store: RepereStore
+    private let queue = DispatchQueue(label: "fr.repere.core", qos: .userInitiated, attributes: .concurrent)
+    private let fanOut = ChangeFanOut()
+
+    private init(store: RepereStore) {
+        self.store = store
+        store.subscribe(listener: fanOut)
+    }
+
+    /// Opens (or creates) the encrypted store at `path` with the 32-byte key from
+    /// `KeychainKeyStore`. The key is not kept here.
+    public static func open(path: String, key: Data) async throws -> RepereClient {
+        try await perform(on: .global(qos: .userInitiated)) {
+            RepereClient(store: try RepereStore.open(path: path, key: key))
+        }
+    }
+
+    private func run<T: Sendable>(_ body: @escaping @Sendable (RepereStore) throws -> T) async throws -> T {
+        let store = self.store
+        return try await perform(on: queue) { try body(store) }
+    }
+
+    // MARK: records
+
+    public func setMember(_ memberId: String) async throws {
+        try await run { try $0.setMember(memberId: memberId) }
+    }
+
+    public func createYouth(_ youth: Youth) async throws -> String {
+        try await run { try $0.createYouth(youth: youth) }
+    }
+
+    public func updateYouth(id: String, _ youth: Youth) async throws {
+        try await run { try $0.updateYouth(id: id, youth: youth) }
+    }
+
+    public func youth(id: String) async throws -> Youth {
+        try await run { try $0.getYouth(id: id) }
+    }
+
+    public func createContact(_ contact: Contact) async throws -> String {
+        try await run { try $0.createContact(contact: contact) }
+    }
+
+    public func contact(id: String) async throws -> Contact {
+        try await run { try $0.getContact(id: id) }
+    }
+
+    public func createTour(_ tour: Tour) async throws -> String {
+        try await run { try $0.createTour(tour: tour) }
+    }
+
+    public func tour(id: String) async throws -> Tour {
+        try await run { try $0.getTour(id: id) }
+    }
+
+    // MARK: lists and search
+
+    /// Accent- and case-insensitive ("kev sten" finds Kévin from Stenay).
+    public func searchYouth(_ query: String, limit: UInt32 = 50) async throws -> [YouthSummary] {
+        try await run { try $0.searchYouth(query: query, limit: limit) }
+    }
+
+    /// Call before creating a young person: possible duplicates, best first.
+    public func similarYouth(_ query: DuplicateQuery, limit: UInt32 = 5) async throws -> [SimilarYouth] {
+        try await run { try $0.findSimilarYouth(query: query, limit: limit) }
+    }
+
+    /// Most recent first.
+    public func contacts(offset: UInt32 = 0, limit: UInt32 = 50) async throws -> [ContactSummary] {
+        try await run { try $0.listContacts(offset: offset, limit: limit) }
+    }
+
+    public func contactIds(ofYouth youthId: String) async throws -> [String] {
+        try await run { try $0.contactsOfYouth(youthId: youthId) }
+    }
+
+    // MARK: conflicts and sync
+
+    public func conflicts(id: String) async throws -> [FieldConflict] {
+        try await run { try $0.conflicts(id: id) }
+    }
+
+    public func resolveConflict(id: String, field: String, valueJson: String) async throws {
+        try await run { try $0.resolveConflict(id: id, field: field, valueJson: valueJson) }
+    }
+
+    public func syncState(id: String) async throws -> RecordSyncState {
+        try await run { try $0.syncState(id: id) }
+    }
+
+    public func unsyncedCount() async throws -> Int {
+        let count = try await run { try $0.unsyncedCount() }
+        return Int(count)
+    }
+
+    public func enrol(serverUrl: String, code: String, deviceLabel: String) async throws -> Enrolment {
+        try await run { try $0.enrol(serverUrl: serverUrl, code: code, deviceLabel: deviceLabel) }
+    }
+
+    public func enrolment() async throws -> Enrolment? {
+        try await run { try $0.enrolment() }
+    }
+
+    /// Pushes and pulls until up to date. It cannot be interrupted once started (the core's
+    /// call is blocking); a sync cut short by the system loses nothing either.
+    public func sync(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in }) async throws -> SyncProgress {
+        let listener = ProgressForwarder(progress)
+        return try await run { try $0.sync(listener: listener) }
+    }
+
+    /// Every committed change, local or pulled by sync, for refreshing screens. Each call
+    /// gives a new stream (one per screen); it unregisters itself when its task ends.
+    public func changes() -> AsyncStream<[ChangedRecord]> {
+        fanOut.stream()
+    }
+
+    // MARK: communes (the list ships with the core; parsed once, on first use)
+
+    public static func commune(code: String) async -> Commune? {
+        let found = try? await perform(on: .global(qos: .userInitiated)) { communeByCode(code: code) }
+        return found
+    }
+
+    public static func searchCommunes(_ prefix: String, limit: UInt32 = 20) async -> [Commune] {
+        let found = try? await perform(on: .global(qos: .userInitiated)) {
+            RepereFFI.searchCommunes(prefix: prefix, limit: limit)
+        }
+        return found ?? []
+    }
+}
+
+/// Runs a blocking call on `queue` and resumes the awaiting task with its result.
+private func perform<T: Sendable>(on queue: DispatchQueue, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        queue.async {
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}
+
+/// Fans the core's change callbacks (made on a core thread) out to one AsyncStream per
+/// listening screen.
+final class ChangeFanOut: StoreListener, @unchecked Sendable {
+    // @unchecked: `continuations` is only touched under `lock`.
+    private let lock = NSLock()
+    private var continuations: [UUID: AsyncStream<[ChangedRecord]>.Continuation] = [:]
+
+    func onChange(changes: [ChangedRecord]) {
+        lock.lock()
+        let targets = Array(continuations.values)
+        lock.unlock()
+        for continuation in targets {
+            continuation.yield(changes)
+        }
+    }
+
+    func stream() -> AsyncStream<[ChangedRecord]> {
+        AsyncStream(bufferingPolicy: .bufferingNewest(16)) { continuation in
+            let id = UUID()
+            lock.lock()
+            continuations[id] = continuation
+            lock.unlock()
+            continuation.onTermination = { [weak self] _ in
+                guard let self else { return }
+                self.lock.lock()
+                self.continuations[id] = nil
+                self.lock.unlock()
+            }
+        }
+    }
+}
+
+final class ProgressForwarder: SyncListener {
+    private let handler: @Sendable (SyncProgress) -> Void
+
+    init(_ handler: @escaping @Sendable (SyncProgress) -> Void) {
+        self.handler = handler
+    }
+
+    func onProgress(progress: SyncProgress) {
+        handler(progress)
+    }
+}
