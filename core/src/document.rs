@@ -21,9 +21,27 @@ use crate::records::{FieldKind, Record, RecordKind};
 
 pub type JsonFields = Map<String, Json>;
 
-const KIND_KEY: &str = "_kind";
-const SCHEMA_KEY: &str = "_schema";
+const KIND_KEY: &str = "_k";
+const SCHEMA_KEY: &str = "_v";
 const SCHEMA_VERSION: i64 = 1;
+
+/// The key a field is stored under: its position in the record's schema, as one letter.
+/// Positional keys keep each document small on the wire (a new contact travels in about
+/// 1.3× its gzip'd JSON); the price is that a schema may only grow at its end.
+const KEYS: [&str; 52] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s",
+    "t", "u", "v", "w", "x", "y", "z", "A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L",
+    "M", "N", "O", "P", "Q", "R", "S", "T", "U", "V", "W", "X", "Y", "Z",
+];
+
+fn doc_key(index: usize) -> &'static str {
+    KEYS.get(index).copied().unwrap_or("_overflow")
+}
+
+fn field_of_key(kind: RecordKind, key: &str) -> Option<&'static str> {
+    let index = KEYS.iter().position(|k| *k == key)?;
+    kind.schema().get(index).map(|(name, _)| *name)
+}
 
 /// Who writes: a device (store) and the team member using it. Both go into the Automerge
 /// actor id, so every value in a document says who wrote it without extra bookkeeping.
@@ -111,8 +129,14 @@ impl RecordDoc {
         doc.put(automerge::ROOT, SCHEMA_KEY, SCHEMA_VERSION)?;
         let mut rec = RecordDoc { kind, id, doc };
         let empty = JsonFields::new();
-        for &(name, field_kind) in kind.schema() {
-            rec.write_field(name, field_kind, empty.get(name), fields.get(name), true)?;
+        for (i, &(name, field_kind)) in kind.schema().iter().enumerate() {
+            rec.write_field(
+                doc_key(i),
+                field_kind,
+                empty.get(name),
+                fields.get(name),
+                true,
+            )?;
         }
         rec.commit(now);
         Ok(rec)
@@ -138,7 +162,8 @@ impl RecordDoc {
         }
     }
 
-    fn stored_kind(&self) -> Option<RecordKind> {
+    /// The kind the document says it holds (a pushed change could have rewritten it).
+    pub fn stored_kind(&self) -> Option<RecordKind> {
         match self.doc.get(automerge::ROOT, KIND_KEY).ok()?? {
             (Value::Scalar(s), _) => match s.as_ref() {
                 ScalarValue::Str(k) => RecordKind::parse(k),
@@ -160,13 +185,19 @@ impl RecordDoc {
         &mut self.doc
     }
 
-    /// The changes made since `heads`, as bytes another replica can load incrementally;
-    /// the whole compact document when `heads` is empty or not all known here.
+    /// The changes made since `heads`, as bytes another replica can load incrementally.
+    /// With no (or unknown) heads, the whole record: as its changes or as the compact
+    /// document, whichever is smaller (a new record is one change, smaller than a document).
     pub fn changes_since(&mut self, heads: &[automerge::ChangeHash]) -> Vec<u8> {
-        if heads.is_empty() || !self.knows(heads) {
-            self.doc.save()
+        if !heads.is_empty() && self.knows(heads) {
+            return self.doc.save_after(heads);
+        }
+        let changes = self.doc.save_after(&[]);
+        let document = self.doc.save();
+        if changes.len() < document.len() {
+            changes
         } else {
-            self.doc.save_after(heads)
+            document
         }
     }
 
@@ -214,8 +245,8 @@ impl RecordDoc {
     /// Reads the record as it currently shows (the winning value of each field).
     pub fn read_fields(&self) -> JsonFields {
         let mut out = JsonFields::new();
-        for &(name, field_kind) in self.kind.schema() {
-            out.insert(name.to_string(), self.read_field(name, field_kind));
+        for (i, &(name, field_kind)) in self.kind.schema().iter().enumerate() {
+            out.insert(name.to_string(), self.read_field(doc_key(i), field_kind));
         }
         out
     }
@@ -240,10 +271,10 @@ impl RecordDoc {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let mut changed = false;
-        for &(name, field_kind) in self.kind.schema() {
+        for (i, &(name, field_kind)) in self.kind.schema().iter().enumerate() {
             let (o, n) = (old.get(name), new.get(name));
             if norm(o) != norm(n) {
-                self.write_field(name, field_kind, o, n, false)?;
+                self.write_field(doc_key(i), field_kind, o, n, false)?;
                 changed = true;
             }
         }
@@ -261,18 +292,18 @@ impl RecordDoc {
         value: &Json,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let name = self.scalar_field(field)?;
-        self.write_field(name, FieldKind::Scalar, None, Some(value), true)?;
+        let key = self.scalar_key(field)?;
+        self.write_field(key, FieldKind::Scalar, None, Some(value), true)?;
         self.commit(now);
         Ok(())
     }
 
-    fn scalar_field(&self, field: &str) -> Result<&'static str> {
+    fn scalar_key(&self, field: &str) -> Result<&'static str> {
         self.kind
             .schema()
             .iter()
-            .find(|(n, k)| *n == field && *k == FieldKind::Scalar)
-            .map(|(n, _)| *n)
+            .position(|(n, k)| *n == field && *k == FieldKind::Scalar)
+            .map(doc_key)
             .ok_or_else(|| Error::UnknownField {
                 kind: self.kind,
                 field: field.chars().take(64).collect(),
@@ -281,7 +312,7 @@ impl RecordDoc {
 
     fn write_field(
         &mut self,
-        name: &'static str,
+        key: &'static str,
         kind: FieldKind,
         old: Option<&Json>,
         new: Option<&Json>,
@@ -291,16 +322,16 @@ impl RecordDoc {
         match kind {
             FieldKind::Scalar => match new.and_then(json_to_scalar) {
                 Some(v) => {
-                    self.doc.put(&root, name, v)?;
+                    self.doc.put(&root, key, v)?;
                 }
                 None => {
-                    if !creating && self.doc.get(&root, name)?.is_some() {
-                        self.doc.delete(&root, name)?;
+                    if !creating && self.doc.get(&root, key)?.is_some() {
+                        self.doc.delete(&root, key)?;
                     }
                 }
             },
             FieldKind::Set => {
-                let obj = self.container(name, ObjType::Map)?;
+                let obj = self.container(key, ObjType::Map)?;
                 let before = string_items(old);
                 let after = string_items(new);
                 for gone in before.difference(&after) {
@@ -311,7 +342,7 @@ impl RecordDoc {
                 }
             }
             FieldKind::List => {
-                let obj = self.container(name, ObjType::List)?;
+                let obj = self.container(key, ObjType::List)?;
                 let current: Vec<String> = self.read_list(&obj);
                 let after: Vec<String> = string_list(new);
                 // Splice only the differing middle so concurrent edits at the ends merge.
@@ -334,7 +365,7 @@ impl RecordDoc {
                 }
             }
             FieldKind::Text => {
-                let obj = self.container(name, ObjType::Text)?;
+                let obj = self.container(key, ObjType::Text)?;
                 let text = new.and_then(Json::as_str).unwrap_or("");
                 self.doc.update_text(&obj, text)?;
             }
@@ -343,17 +374,17 @@ impl RecordDoc {
     }
 
     /// The container object of a field, created if this document predates the field.
-    fn container(&mut self, name: &'static str, obj_type: ObjType) -> Result<ObjId> {
-        if let Some((Value::Object(t), id)) = self.doc.get(automerge::ROOT, name)?
+    fn container(&mut self, key: &'static str, obj_type: ObjType) -> Result<ObjId> {
+        if let Some((Value::Object(t), id)) = self.doc.get(automerge::ROOT, key)?
             && t == obj_type
         {
             return Ok(id);
         }
-        Ok(self.doc.put_object(automerge::ROOT, name, obj_type)?)
+        Ok(self.doc.put_object(automerge::ROOT, key, obj_type)?)
     }
 
-    fn object(&self, name: &str, obj_type: ObjType) -> Option<ObjId> {
-        match self.doc.get(automerge::ROOT, name) {
+    fn object(&self, key: &str, obj_type: ObjType) -> Option<ObjId> {
+        match self.doc.get(automerge::ROOT, key) {
             Ok(Some((Value::Object(t), id))) if t == obj_type => Some(id),
             _ => None,
         }
@@ -368,26 +399,26 @@ impl RecordDoc {
             .collect()
     }
 
-    fn read_field(&self, name: &str, kind: FieldKind) -> Json {
+    fn read_field(&self, key: &str, kind: FieldKind) -> Json {
         match kind {
-            FieldKind::Scalar => match self.doc.get(automerge::ROOT, name) {
+            FieldKind::Scalar => match self.doc.get(automerge::ROOT, key) {
                 Ok(Some((Value::Scalar(s), _))) => scalar_to_json(&s),
                 _ => Json::Null,
             },
             FieldKind::Set => {
                 let keys = self
-                    .object(name, ObjType::Map)
+                    .object(key, ObjType::Map)
                     .map(|obj| self.doc.keys(&obj).map(Json::String).collect())
                     .unwrap_or_default();
                 Json::Array(keys)
             }
             FieldKind::List => Json::Array(
-                self.object(name, ObjType::List)
+                self.object(key, ObjType::List)
                     .map(|obj| self.read_list(&obj).into_iter().map(Json::String).collect())
                     .unwrap_or_default(),
             ),
             FieldKind::Text => Json::String(
-                self.object(name, ObjType::Text)
+                self.object(key, ObjType::Text)
                     .and_then(|obj| self.doc.text(&obj).ok())
                     .unwrap_or_default(),
             ),
@@ -406,11 +437,11 @@ impl RecordDoc {
             let mut fields: Vec<String> = Vec::new();
             for (i, op) in expanded.operations.iter().enumerate() {
                 let field = match (&op.obj, &op.key) {
-                    (ObjectId::Root, Key::Map(k)) => Some(k.to_string()),
+                    (ObjectId::Root, Key::Map(k)) => field_of_key(self.kind, k).map(str::to_string),
                     (ObjectId::Id(obj), _) => containers.get(obj).cloned(),
                     _ => None,
                 };
-                let Some(field) = field.filter(|f| !f.starts_with('_')) else {
+                let Some(field) = field else {
                     continue;
                 };
                 if matches!(op.action, OpType::Make(_)) {
@@ -436,11 +467,11 @@ impl RecordDoc {
     /// Scalar fields that hold several values after concurrent edits.
     pub fn conflicts(&mut self) -> Vec<FieldConflict> {
         let mut out = Vec::new();
-        for &(name, kind) in self.kind.schema() {
+        for (i, &(name, kind)) in self.kind.schema().iter().enumerate() {
             if kind != FieldKind::Scalar {
                 continue;
             }
-            let Ok(all) = self.doc.get_all(automerge::ROOT, name) else {
+            let Ok(all) = self.doc.get_all(automerge::ROOT, doc_key(i)) else {
                 continue;
             };
             if all.len() < 2 {

@@ -17,6 +17,7 @@ let package = Package(
             name: "RepereFFI",
             dependencies: ["RepereFFIC"],
             path: "Sources/RepereFFI",
+            exclude: ["README.md"],
             // reqwest's rustls checks certificates with the platform verifier (Security.framework).
             linkerSettings: [.linkedFramework("Security")]
         ),

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use automerge::ReadDoc;
 use chrono::{DateTime, Utc};
 use repere_core::document::{Author, RecordDoc};
 use repere_core::records::ValidationContext;
@@ -446,12 +445,7 @@ fn heads_of(doc: &mut RecordDoc) -> Vec<[u8; 32]> {
 }
 
 fn has_kind(doc: &mut RecordDoc, kind: repere_core::RecordKind) -> bool {
-    match doc.automerge().get(automerge::ROOT, "_kind") {
-        Ok(Some((automerge::Value::Scalar(s), _))) => {
-            matches!(s.as_ref(), automerge::ScalarValue::Str(k) if k.as_str() == kind.as_str())
-        }
-        _ => false,
-    }
+    doc.stored_kind() == Some(kind)
 }
 
 /// One log entry the pull may send.

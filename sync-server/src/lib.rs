@@ -3,9 +3,12 @@
 //! - [`hub`]: the protocol logic (enrol, authenticate, sync, erase) over a storage trait;
 //! - [`storage`]: that trait and its embedded SQLite implementation;
 //! - [`http`]: the thin axum adapter;
-//! - [`admin`], [`demo`]: administration and demo seeding over the same hub.
+//! - [`admin`], [`demo`]: administration and demo seeding over the same hub;
+//! - [`coord`]: the coordinators' workspace (sign-in, review, indicators, exports, audit);
+//! - [`web`]: its French pages, served by the same process on the same port.
 
 pub mod admin;
+pub mod coord;
 pub mod demo;
 pub mod http;
 pub mod hub;

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -27,6 +27,8 @@ pub struct CutProxy {
     pub port: u16,
     cut: Arc<Mutex<Option<Cut>>>,
     stop: Arc<AtomicBool>,
+    /// Bytes seen on the wire (HTTP headers included), up and down.
+    counts: Arc<[AtomicUsize; 2]>,
 }
 
 impl CutProxy {
@@ -35,7 +37,8 @@ impl CutProxy {
         let port = listener.local_addr().expect("addr").port();
         let cut: Arc<Mutex<Option<Cut>>> = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, s) = (cut.clone(), stop.clone());
+        let counts: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let (c, s, n) = (cut.clone(), stop.clone(), counts.clone());
         thread::spawn(move || {
             for client in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -56,14 +59,27 @@ impl CutProxy {
                         _ => None,
                     }
                 };
-                pump_pair(client, server, this_cut);
+                pump_pair(client, server, this_cut, n.clone());
             }
         });
-        CutProxy { port, cut, stop }
+        CutProxy {
+            port,
+            cut,
+            stop,
+            counts,
+        }
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Wire bytes (up, down) since the last call.
+    pub fn take_counts(&self) -> (usize, usize) {
+        (
+            self.counts[0].swap(0, Ordering::SeqCst),
+            self.counts[1].swap(0, Ordering::SeqCst),
+        )
     }
 
     pub fn arm(&self, cut: Option<Cut>) {
@@ -78,7 +94,12 @@ impl Drop for CutProxy {
     }
 }
 
-fn pump_pair(client: TcpStream, server: TcpStream, cut: Option<Cut>) {
+fn pump_pair(
+    client: TcpStream,
+    server: TcpStream,
+    cut: Option<Cut>,
+    counts: Arc<[AtomicUsize; 2]>,
+) {
     let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
         return;
     };
@@ -89,9 +110,10 @@ fn pump_pair(client: TcpStream, server: TcpStream, cut: Option<Cut>) {
         .filter(|c| c.direction == Direction::Down)
         .map(|c| c.after_bytes);
     let (cc, sc) = (client.try_clone().ok(), server.try_clone().ok());
-    thread::spawn(move || pump(client, server, up_limit, cc.zip(sc)));
+    let up = counts.clone();
+    thread::spawn(move || pump(client, server, up_limit, cc.zip(sc), &up[0]));
     let (cc, sc) = (c2.try_clone().ok(), s2.try_clone().ok());
-    thread::spawn(move || pump(s2, c2, down_limit, cc.zip(sc)));
+    thread::spawn(move || pump(s2, c2, down_limit, cc.zip(sc), &counts[1]));
 }
 
 /// Copies `from` → `to`; past `limit` bytes, closes both directions of both sockets.
@@ -100,6 +122,7 @@ fn pump(
     mut to: TcpStream,
     limit: Option<usize>,
     both: Option<(TcpStream, TcpStream)>,
+    count: &AtomicUsize,
 ) {
     let mut sent = 0usize;
     let mut buf = [0u8; 4096];
@@ -113,6 +136,7 @@ fn pump(
             break;
         }
         sent += allowed;
+        count.fetch_add(allowed, Ordering::SeqCst);
         if limit.is_some_and(|l| sent >= l) {
             if let Some((a, b)) = &both {
                 let _ = a.shutdown(Shutdown::Both);

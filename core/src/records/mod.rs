@@ -173,6 +173,45 @@ mod tests {
         }
     }
 
+    /// Documents store fields under their schema position (document.rs): renaming is fine,
+    /// but reordering or removing a field would misread every stored document.
+    #[test]
+    fn schema_positions_are_pinned() {
+        let pinned: [(RecordKind, &str); 6] = [
+            (
+                RecordKind::Youth,
+                "team_id identity_level alias first_name last_name birth_date birth_year age_band sex phone email other_contact home_commune referral_source referral_detail referral_date profile_flags situation followed_by first_contact_date notice_given_on status",
+            ),
+            (
+                RecordKind::Contact,
+                "team_id youth_ids tour_id member_ids occurred_at commune kind notes needs next_step next_step_due",
+            ),
+            (RecordKind::Tour, "team_id date communes status"),
+            (
+                RecordKind::Action,
+                "team_id youth_id kind start_date end_date status detail",
+            ),
+            (
+                RecordKind::Outcome,
+                "team_id youth_id kind date organisation",
+            ),
+            (
+                RecordKind::ReviewTask,
+                "team_id contact_id question asked_by asked_at answer answered_by answered_at status",
+            ),
+        ];
+        for (kind, names) in pinned {
+            let schema: Vec<&str> = kind.schema().iter().map(|(n, _)| *n).collect();
+            let pinned: Vec<&str> = names.split(' ').collect();
+            assert!(schema.len() <= 52);
+            assert_eq!(
+                &schema[..pinned.len()],
+                pinned.as_slice(),
+                "{kind}: fields may only be appended"
+            );
+        }
+    }
+
     #[test]
     fn schemas_match_serde_names() {
         let mut d =

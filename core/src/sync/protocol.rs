@@ -149,7 +149,8 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.push(PROTOCOL_VERSION);
     if body.len() >= COMPRESS_FROM {
-        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut enc =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         let compressed = enc
             .write_all(&body)
             .ok()

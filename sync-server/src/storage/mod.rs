@@ -12,8 +12,9 @@
 
 pub mod sqlite;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use repere_core::RecordKind;
+use repere_core::indicators::Targets;
 use uuid::Uuid;
 
 /// SHA-256 of a secret (device token, enrolment code). Secrets themselves are never stored.
@@ -60,7 +61,7 @@ impl Role {
     }
 }
 
-/// A person with access to the coordinators' pages. Credentials come later.
+/// A person with access to the coordinators' pages (credentials: [`Credentials`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: Uuid,
@@ -139,6 +140,150 @@ pub struct TeamCounts {
     pub active_devices: u64,
 }
 
+/// A user with what signing in needs. The password hash is an Argon2id PHC string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: User,
+    /// Lowercased; `None` until an administrator gives one.
+    pub login: Option<String>,
+    pub password_hash: Option<String>,
+}
+
+/// A signed-in browser. Its cookie token is known only by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: SecretHash,
+    pub user_id: Uuid,
+    /// Required in every form the session posts (compared in constant time).
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// Idle expiry: moved forward as the session is used.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One line of the audit log: ids and fixed words, never personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Given by the storage (ignored on insert).
+    pub id: u64,
+    pub at: DateTime<Utc>,
+    /// The organisation whose journal shows it (`None`: an unknown login).
+    pub organisation_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub action: String,
+    pub target_id: Option<Uuid>,
+    pub detail: String,
+}
+
+/// Where a visit stands in the coordinators' review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VisitState {
+    /// No decision yet (no stored review).
+    ToReview,
+    Approved,
+    /// The latest action was a question to the binôme.
+    Question,
+    Flagged,
+}
+
+impl VisitState {
+    pub const ALL: [VisitState; 4] = [
+        VisitState::ToReview,
+        VisitState::Approved,
+        VisitState::Question,
+        VisitState::Flagged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitState::ToReview => "to_review",
+            VisitState::Approved => "approved",
+            VisitState::Question => "question",
+            VisitState::Flagged => "flagged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<VisitState> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The French label the pages show.
+    pub fn label(self) -> &'static str {
+        match self {
+            VisitState::ToReview => "à revoir",
+            VisitState::Approved => "approuvée",
+            VisitState::Question => "question posée",
+            VisitState::Flagged => "signalée",
+        }
+    }
+}
+
+/// A coordinator's latest decision on a visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitReview {
+    pub contact_id: Uuid,
+    /// Never `ToReview` (that is the absence of a review).
+    pub state: VisitState,
+    /// Why it was flagged.
+    pub reason: Option<String>,
+    pub user_id: Uuid,
+    pub at: DateTime<Utc>,
+}
+
+/// One entry of the change log of a document: when the server stored a change of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub seq: u64,
+    /// "change" or "erase".
+    pub op: String,
+    /// The device that pushed it (`None`: written by the server).
+    pub device_id: Option<Uuid>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A record as the coordinators' pages read it: its fields as JSON (derived from the
+/// document, see `record_view` in the schema).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewRecord {
+    pub id: Uuid,
+    pub kind: RecordKind,
+    pub team_id: Uuid,
+    pub seq: u64,
+    pub received_at: DateTime<Utc>,
+    /// The record serialized with serde_json.
+    pub fields: String,
+}
+
+/// A record's derived row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewWrite {
+    pub record: ViewRecord,
+    /// Contact: the day as entered on the device.
+    pub day: Option<NaiveDate>,
+    /// Contact: the instant, for ordering.
+    pub at_ms: Option<i64>,
+    pub commune: Option<String>,
+    /// Action, outcome: the young person; review task: the contact.
+    pub ref_id: Option<Uuid>,
+    /// Contact: the young people met.
+    pub youth_ids: Vec<Uuid>,
+}
+
+/// Which visits (contacts) a list shows. `teams` is the caller's scope: always given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitFilter {
+    pub teams: Vec<Uuid>,
+    /// First and last day (as entered on the device), both included.
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// INSEE codes; `Some(empty)` matches nothing.
+    pub communes: Option<Vec<String>>,
+    pub state: Option<VisitState>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// A row the operation refers to does not exist (unknown organisation for a team…).
@@ -197,6 +342,47 @@ pub trait ReadTx {
         up_to: Option<u64>,
         limit: usize,
     ) -> StorageResult<Vec<Tombstone>>;
+
+    // --- Coordinators' workspace ---
+
+    fn credentials(&mut self, user_id: Uuid) -> StorageResult<Option<Credentials>>;
+    /// `login` lowercased.
+    fn credentials_by_login(&mut self, login: &str) -> StorageResult<Option<Credentials>>;
+    fn session(&mut self, token_hash: &SecretHash) -> StorageResult<Option<Session>>;
+    /// An organisation's audit entries, newest first (only those about `target` if given),
+    /// with the total count.
+    fn audit_entries(
+        &mut self,
+        organisation_id: Uuid,
+        target: Option<Uuid>,
+        offset: usize,
+        limit: usize,
+    ) -> StorageResult<(Vec<AuditEntry>, u64)>;
+    fn targets(&mut self, organisation_id: Uuid) -> StorageResult<Option<Targets>>;
+    fn server_secret(&mut self, name: &str) -> StorageResult<Option<Vec<u8>>>;
+    /// When the server stored changes of a document, in log order.
+    fn change_log(&mut self, doc_id: Uuid) -> StorageResult<Vec<LogEntry>>;
+    /// Every team's documents with `seq > after`, in `seq` order, at most `limit`.
+    fn documents_since(&mut self, after: u64, limit: usize) -> StorageResult<Vec<StoredDocument>>;
+    /// The log position the derived view has caught up with.
+    fn view_seq(&mut self) -> StorageResult<u64>;
+    fn view_record(&mut self, id: Uuid) -> StorageResult<Option<ViewRecord>>;
+    /// The derived records of these kinds and teams.
+    fn view_records(
+        &mut self,
+        kinds: &[RecordKind],
+        teams: &[Uuid],
+    ) -> StorageResult<Vec<ViewRecord>>;
+    /// Records of `kind` referring to `ref_id` (a young person's actions, a contact's tasks).
+    fn view_by_ref(&mut self, kind: RecordKind, ref_id: Uuid) -> StorageResult<Vec<ViewRecord>>;
+    /// The contacts that list a young person.
+    fn view_contacts_of_youth(&mut self, youth_id: Uuid) -> StorageResult<Vec<ViewRecord>>;
+    /// A page of visits, newest first, each with its review, and how many match in all.
+    fn visits(
+        &mut self,
+        filter: &VisitFilter,
+    ) -> StorageResult<(Vec<(ViewRecord, Option<VisitReview>)>, u64)>;
+    fn visit_review(&mut self, contact_id: Uuid) -> StorageResult<Option<VisitReview>>;
 }
 
 /// Reads and writes, inside one write transaction.
@@ -225,8 +411,51 @@ pub trait Tx: ReadTx {
     /// change in the change log. Returns the position.
     fn put_document(&mut self, doc: DocumentWrite<'_>) -> StorageResult<u64>;
     /// Deletes a document and leaves a tombstone at the next log position. `None` when
-    /// there is no such document.
+    /// there is no such document. Whatever was derived from it (its `record_view` rows, a
+    /// visit's review) goes in the same transaction.
     fn erase_document(&mut self, id: Uuid, at: DateTime<Utc>) -> StorageResult<Option<Tombstone>>;
+
+    // --- Coordinators' workspace ---
+
+    /// Sets (or clears) a user's login; `Duplicate` if another user has it.
+    fn set_login(&mut self, user_id: Uuid, login: Option<&str>) -> StorageResult<()>;
+    /// `NotFound` when the user does not exist.
+    fn set_password_hash(
+        &mut self,
+        user_id: Uuid,
+        hash: &str,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    fn insert_session(&mut self, session: &Session) -> StorageResult<()>;
+    fn touch_session(
+        &mut self,
+        token_hash: &SecretHash,
+        last_seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    fn delete_session(&mut self, token_hash: &SecretHash) -> StorageResult<()>;
+    fn delete_user_sessions(&mut self, user_id: Uuid) -> StorageResult<()>;
+    /// Deletes sessions expired at `now`; returns how many.
+    fn delete_expired_sessions(&mut self, now: DateTime<Utc>) -> StorageResult<u64>;
+    fn insert_audit(&mut self, entry: &AuditEntry) -> StorageResult<()>;
+    fn put_visit_review(&mut self, review: &VisitReview) -> StorageResult<()>;
+    /// `NotFound` when the organisation does not exist.
+    fn set_targets(
+        &mut self,
+        organisation_id: Uuid,
+        targets: &Targets,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    /// Keeps an existing secret of that name; returns the one stored.
+    fn insert_server_secret(
+        &mut self,
+        name: &str,
+        value: &[u8],
+        at: DateTime<Utc>,
+    ) -> StorageResult<Vec<u8>>;
+    fn put_view(&mut self, row: &ViewWrite) -> StorageResult<()>;
+    fn delete_view(&mut self, id: Uuid) -> StorageResult<()>;
+    fn set_view_seq(&mut self, seq: u64) -> StorageResult<()>;
 }
 
 /// A transactional store for the hub.

@@ -10,20 +10,28 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use repere_core::RecordKind;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use repere_core::indicators::Targets;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{
+    Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params, params_from_iter,
+};
 use uuid::Uuid;
 
 use super::{
-    Device, DocumentWrite, EnrolmentCode, Organisation, ReadTx, Role, SecretHash, Storage,
-    StorageError, StorageResult, StoredDocument, Team, TeamCounts, Tombstone, Tx, User,
+    AuditEntry, Credentials, Device, DocumentWrite, EnrolmentCode, LogEntry, Organisation, ReadTx,
+    Role, SecretHash, Session, Storage, StorageError, StorageResult, StoredDocument, Team,
+    TeamCounts, Tombstone, Tx, User, ViewRecord, ViewWrite, VisitFilter, VisitReview, VisitState,
 };
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "repere.db";
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_coordinators.sql"),
+];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -257,6 +265,92 @@ fn tombstone_row(r: &Row<'_>) -> rusqlite::Result<Tombstone> {
     })
 }
 
+fn day_of(s: Option<String>) -> rusqlite::Result<Option<NaiveDate>> {
+    s.map(|d| d.parse().map_err(|_| corrupt_col("malformed date")))
+        .transpose()
+}
+
+const CREDENTIAL_COLUMNS: &str =
+    "id, organisation_id, name, role, created_at, login, password_hash FROM users";
+
+fn credentials_row(r: &Row<'_>) -> rusqlite::Result<Credentials> {
+    Ok(Credentials {
+        user: user_row(r)?,
+        login: r.get(5)?,
+        password_hash: r.get(6)?,
+    })
+}
+
+fn session_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        token_hash: hash_at(r, 0)?,
+        user_id: uuid_at(r, 1)?,
+        csrf_token: r.get(2)?,
+        created_at: time(r.get(3)?)?,
+        last_seen_at: time(r.get(4)?)?,
+        expires_at: time(r.get(5)?)?,
+    })
+}
+
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: seq_of(r.get(0)?)?,
+        at: time(r.get(1)?)?,
+        organisation_id: opt_uuid_at(r, 2)?,
+        user_id: opt_uuid_at(r, 3)?,
+        action: r.get(4)?,
+        target_id: opt_uuid_at(r, 5)?,
+        detail: r.get(6)?,
+    })
+}
+
+fn review_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<VisitReview>> {
+    let contact: Option<Vec<u8>> = r.get(at)?;
+    if contact.is_none() {
+        return Ok(None);
+    }
+    let state: String = r.get(at + 1)?;
+    Ok(Some(VisitReview {
+        contact_id: uuid_at(r, at)?,
+        state: VisitState::parse(&state).ok_or_else(|| corrupt_col("unknown review state"))?,
+        reason: r.get(at + 2)?,
+        user_id: uuid_at(r, at + 3)?,
+        at: time(r.get(at + 4)?)?,
+    }))
+}
+
+const VIEW_COLUMNS: &str = "v.id, v.kind, v.team_id, v.seq, v.received_at, v.fields";
+
+fn view_row(r: &Row<'_>) -> rusqlite::Result<ViewRecord> {
+    let kind: String = r.get(1)?;
+    Ok(ViewRecord {
+        id: uuid_at(r, 0)?,
+        kind: RecordKind::parse(&kind).ok_or_else(|| corrupt_col("unknown record kind"))?,
+        team_id: uuid_at(r, 2)?,
+        seq: seq_of(r.get(3)?)?,
+        received_at: time(r.get(4)?)?,
+        fields: r.get(5)?,
+    })
+}
+
+/// `?, ?, ?` for an IN list of `n` values (at least one, so the SQL stays valid).
+fn placeholders(n: usize) -> String {
+    vec!["?"; n.max(1)].join(", ")
+}
+
+fn blob(id: &Uuid) -> SqlValue {
+    SqlValue::Blob(id.as_bytes().to_vec())
+}
+
+/// The ids for an IN list; an empty list becomes one impossible id (matches nothing).
+fn id_values(ids: &[Uuid]) -> Vec<SqlValue> {
+    if ids.is_empty() {
+        vec![SqlValue::Blob(Vec::new())]
+    } else {
+        ids.iter().map(blob).collect()
+    }
+}
+
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -466,6 +560,249 @@ impl ReadTx for SqliteTx<'_> {
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+
+    fn credentials(&mut self, user_id: Uuid) -> StorageResult<Option<Credentials>> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!("SELECT {CREDENTIAL_COLUMNS} WHERE id = ?1"))?
+            .query_row([b(&user_id)], credentials_row)
+            .optional()?)
+    }
+
+    fn credentials_by_login(&mut self, login: &str) -> StorageResult<Option<Credentials>> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!("SELECT {CREDENTIAL_COLUMNS} WHERE login = ?1"))?
+            .query_row([login], credentials_row)
+            .optional()?)
+    }
+
+    fn session(&mut self, token_hash: &SecretHash) -> StorageResult<Option<Session>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at
+                   FROM sessions WHERE token_hash = ?1",
+            )?
+            .query_row([token_hash.as_slice()], session_row)
+            .optional()?)
+    }
+
+    fn audit_entries(
+        &mut self,
+        organisation_id: Uuid,
+        target: Option<Uuid>,
+        offset: usize,
+        limit: usize,
+    ) -> StorageResult<(Vec<AuditEntry>, u64)> {
+        let target = target.as_ref().map(b);
+        let total: i64 = self
+            .tx
+            .prepare_cached(
+                "SELECT count(*) FROM audit_log
+                  WHERE organisation_id = ?1 AND (?2 IS NULL OR target_id = ?2)",
+            )?
+            .query_row(params![b(&organisation_id), target], |r| r.get(0))?;
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, at, organisation_id, user_id, action, target_id, detail FROM audit_log
+              WHERE organisation_id = ?1 AND (?2 IS NULL OR target_id = ?2)
+              ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                b(&organisation_id),
+                target,
+                i64::try_from(limit).unwrap_or(i64::MAX),
+                i64::try_from(offset).unwrap_or(i64::MAX)
+            ],
+            audit_row,
+        )?;
+        Ok((rows.collect::<rusqlite::Result<_>>()?, total.max(0) as u64))
+    }
+
+    fn targets(&mut self, organisation_id: Uuid) -> StorageResult<Option<Targets>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT identified, mobilised, from_day, to_day FROM targets
+                  WHERE organisation_id = ?1",
+            )?
+            .query_row([b(&organisation_id)], |r| {
+                let count = |v: Option<i64>| v.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX));
+                Ok(Targets {
+                    identified: count(r.get(0)?),
+                    mobilised: count(r.get(1)?),
+                    from: day_of(r.get(2)?)?.ok_or_else(|| corrupt_col("missing date"))?,
+                    to: day_of(r.get(3)?)?.ok_or_else(|| corrupt_col("missing date"))?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn server_secret(&mut self, name: &str) -> StorageResult<Option<Vec<u8>>> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT value FROM server_secrets WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn change_log(&mut self, doc_id: Uuid) -> StorageResult<Vec<LogEntry>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT seq, op, device_id, received_at FROM change_log WHERE doc_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([b(&doc_id)], |r| {
+            Ok(LogEntry {
+                seq: seq_of(r.get(0)?)?,
+                op: r.get(1)?,
+                device_id: opt_uuid_at(r, 2)?,
+                received_at: time(r.get(3)?)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn documents_since(&mut self, after: u64, limit: usize) -> StorageResult<Vec<StoredDocument>> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {DOCUMENT_COLUMNS} WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(
+            params![to_i64(after), i64::try_from(limit).unwrap_or(i64::MAX)],
+            document_row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn view_seq(&mut self) -> StorageResult<u64> {
+        let seq: i64 = self
+            .tx
+            .prepare_cached("SELECT seq FROM view_state WHERE id = 1")?
+            .query_row([], |r| r.get(0))?;
+        Ok(seq.max(0) as u64)
+    }
+
+    fn view_record(&mut self, id: Uuid) -> StorageResult<Option<ViewRecord>> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {VIEW_COLUMNS} FROM record_view v WHERE v.id = ?1"
+            ))?
+            .query_row([b(&id)], view_row)
+            .optional()?)
+    }
+
+    fn view_records(
+        &mut self,
+        kinds: &[RecordKind],
+        teams: &[Uuid],
+    ) -> StorageResult<Vec<ViewRecord>> {
+        let sql = format!(
+            "SELECT {VIEW_COLUMNS} FROM record_view v
+              WHERE v.kind IN ({}) AND v.team_id IN ({}) ORDER BY v.seq",
+            placeholders(kinds.len()),
+            placeholders(teams.len())
+        );
+        let mut values: Vec<SqlValue> = if kinds.is_empty() {
+            vec![SqlValue::Null]
+        } else {
+            kinds
+                .iter()
+                .map(|k| SqlValue::Text(k.as_str().to_string()))
+                .collect()
+        };
+        values.extend(id_values(teams));
+        let mut stmt = self.tx.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(values), view_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn view_by_ref(&mut self, kind: RecordKind, ref_id: Uuid) -> StorageResult<Vec<ViewRecord>> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {VIEW_COLUMNS} FROM record_view v WHERE v.ref_id = ?1 AND v.kind = ?2 ORDER BY v.seq"
+        ))?;
+        let rows = stmt.query_map(params![b(&ref_id), kind.as_str()], view_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn view_contacts_of_youth(&mut self, youth_id: Uuid) -> StorageResult<Vec<ViewRecord>> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {VIEW_COLUMNS} FROM record_view_youth l
+               JOIN record_view v ON v.id = l.contact_id
+              WHERE l.youth_id = ?1 ORDER BY v.at_ms DESC, v.id DESC"
+        ))?;
+        let rows = stmt.query_map([b(&youth_id)], view_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn visits(
+        &mut self,
+        filter: &VisitFilter,
+    ) -> StorageResult<(Vec<(ViewRecord, Option<VisitReview>)>, u64)> {
+        let mut conditions = vec![format!(
+            "v.kind = 'contact' AND v.team_id IN ({})",
+            placeholders(filter.teams.len())
+        )];
+        let mut values = id_values(&filter.teams);
+        if let Some(from) = filter.from {
+            conditions.push("v.day >= ?".into());
+            values.push(SqlValue::Text(from.to_string()));
+        }
+        if let Some(to) = filter.to {
+            conditions.push("v.day <= ?".into());
+            values.push(SqlValue::Text(to.to_string()));
+        }
+        if let Some(communes) = &filter.communes {
+            conditions.push(format!("v.commune IN ({})", placeholders(communes.len())));
+            if communes.is_empty() {
+                values.push(SqlValue::Null);
+            } else {
+                values.extend(communes.iter().map(|c| SqlValue::Text(c.clone())));
+            }
+        }
+        match filter.state {
+            None => {}
+            Some(VisitState::ToReview) => conditions.push("r.contact_id IS NULL".into()),
+            Some(state) => {
+                conditions.push("r.state = ?".into());
+                values.push(SqlValue::Text(state.as_str().to_string()));
+            }
+        }
+        let from_where = format!(
+            "FROM record_view v LEFT JOIN visit_reviews r ON r.contact_id = v.id WHERE {}",
+            conditions.join(" AND ")
+        );
+        let total: i64 = self
+            .tx
+            .prepare(&format!("SELECT count(*) {from_where}"))?
+            .query_row(params_from_iter(values.iter()), |r| r.get(0))?;
+        let sql = format!(
+            "SELECT {VIEW_COLUMNS}, r.contact_id, r.state, r.reason, r.user_id, r.at {from_where}
+              ORDER BY v.at_ms DESC, v.id DESC LIMIT ? OFFSET ?"
+        );
+        values.push(SqlValue::Integer(
+            i64::try_from(filter.limit).unwrap_or(i64::MAX),
+        ));
+        values.push(SqlValue::Integer(
+            i64::try_from(filter.offset).unwrap_or(i64::MAX),
+        ));
+        let mut stmt = self.tx.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(values), |r| {
+            Ok((view_row(r)?, review_row(r, 6)?))
+        })?;
+        Ok((rows.collect::<rusqlite::Result<_>>()?, total.max(0) as u64))
+    }
+
+    fn visit_review(&mut self, contact_id: Uuid) -> StorageResult<Option<VisitReview>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT contact_id, state, reason, user_id, at FROM visit_reviews
+                  WHERE contact_id = ?1",
+            )?
+            .query_row([b(&contact_id)], |r| review_row(r, 0))
+            .optional()?
+            .flatten())
+    }
 }
 
 impl Tx for SqliteTx<'_> {
@@ -657,6 +994,10 @@ impl Tx for SqliteTx<'_> {
         self.tx
             .prepare_cached("DELETE FROM documents WHERE id = ?1")?
             .execute([b(&id)])?;
+        self.delete_view(id)?;
+        self.tx
+            .prepare_cached("DELETE FROM visit_reviews WHERE contact_id = ?1")?
+            .execute([b(&id)])?;
         self.tx
             .prepare_cached(
                 "INSERT INTO tombstones (id, team_id, seq, erased_at) VALUES (?1, ?2, ?3, ?4)",
@@ -668,5 +1009,249 @@ impl Tx for SqliteTx<'_> {
             seq,
             erased_at: at,
         }))
+    }
+    fn set_login(&mut self, user_id: Uuid, login: Option<&str>) -> StorageResult<()> {
+        if let Some(login) = login {
+            let other: Option<Vec<u8>> = self
+                .tx
+                .prepare_cached("SELECT id FROM users WHERE login = ?1 AND id <> ?2")?
+                .query_row(params![login, b(&user_id)], |r| r.get(0))
+                .optional()?;
+            if let Some(other) = other {
+                return Err(StorageError::Duplicate {
+                    what: "login of user",
+                    id: Uuid::from_slice(&other).unwrap_or_default(),
+                });
+            }
+        }
+        let n = self
+            .tx
+            .prepare_cached("UPDATE users SET login = ?2 WHERE id = ?1")?
+            .execute(params![b(&user_id), login])?;
+        if n == 0 {
+            return Err(StorageError::NotFound {
+                what: "user",
+                id: user_id,
+            });
+        }
+        Ok(())
+    }
+
+    fn set_password_hash(
+        &mut self,
+        user_id: Uuid,
+        hash: &str,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE users SET password_hash = ?2, password_set_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![b(&user_id), hash, ms(at)])?;
+        if n == 0 {
+            return Err(StorageError::NotFound {
+                what: "user",
+                id: user_id,
+            });
+        }
+        Ok(())
+    }
+
+    fn insert_session(&mut self, session: &Session) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                session.token_hash.as_slice(),
+                b(&session.user_id),
+                session.csrf_token,
+                ms(session.created_at),
+                ms(session.last_seen_at),
+                ms(session.expires_at)
+            ])?;
+        Ok(())
+    }
+
+    fn touch_session(
+        &mut self,
+        token_hash: &SecretHash,
+        last_seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE sessions SET last_seen_at = ?2, expires_at = ?3 WHERE token_hash = ?1",
+            )?
+            .execute(params![
+                token_hash.as_slice(),
+                ms(last_seen_at),
+                ms(expires_at)
+            ])?;
+        Ok(())
+    }
+
+    fn delete_session(&mut self, token_hash: &SecretHash) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+            .execute([token_hash.as_slice()])?;
+        Ok(())
+    }
+
+    fn delete_user_sessions(&mut self, user_id: Uuid) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
+            .execute([b(&user_id)])?;
+        Ok(())
+    }
+
+    fn delete_expired_sessions(&mut self, now: DateTime<Utc>) -> StorageResult<u64> {
+        let n = self
+            .tx
+            .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+            .execute([ms(now)])?;
+        Ok(n as u64)
+    }
+
+    fn insert_audit(&mut self, entry: &AuditEntry) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO audit_log (at, organisation_id, user_id, action, target_id, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                ms(entry.at),
+                entry.organisation_id.as_ref().map(b),
+                entry.user_id.as_ref().map(b),
+                entry.action,
+                entry.target_id.as_ref().map(b),
+                entry.detail
+            ])?;
+        Ok(())
+    }
+
+    fn put_visit_review(&mut self, review: &VisitReview) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO visit_reviews (contact_id, state, reason, user_id, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (contact_id) DO UPDATE SET
+                    state = excluded.state, reason = excluded.reason,
+                    user_id = excluded.user_id, at = excluded.at",
+            )?
+            .execute(params![
+                b(&review.contact_id),
+                review.state.as_str(),
+                review.reason,
+                b(&review.user_id),
+                ms(review.at)
+            ])?;
+        Ok(())
+    }
+
+    fn set_targets(
+        &mut self,
+        organisation_id: Uuid,
+        targets: &Targets,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        if !self.exists(
+            "SELECT 1 FROM organisations WHERE id = ?1",
+            &organisation_id,
+        )? {
+            return Err(StorageError::NotFound {
+                what: "organisation",
+                id: organisation_id,
+            });
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO targets (organisation_id, identified, mobilised, from_day, to_day, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (organisation_id) DO UPDATE SET
+                    identified = excluded.identified, mobilised = excluded.mobilised,
+                    from_day = excluded.from_day, to_day = excluded.to_day,
+                    updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                b(&organisation_id),
+                targets.identified,
+                targets.mobilised,
+                targets.from.to_string(),
+                targets.to.to_string(),
+                ms(at)
+            ])?;
+        Ok(())
+    }
+
+    fn insert_server_secret(
+        &mut self,
+        name: &str,
+        value: &[u8],
+        at: DateTime<Utc>,
+    ) -> StorageResult<Vec<u8>> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO NOTHING",
+            )?
+            .execute(params![name, value, ms(at)])?;
+        self.server_secret(name)?
+            .ok_or_else(|| StorageError::Backend("server secret not stored".into()))
+    }
+
+    fn put_view(&mut self, row: &ViewWrite) -> StorageResult<()> {
+        let r = &row.record;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO record_view (id, kind, team_id, seq, received_at, fields, day, at_ms, commune, ref_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (id) DO UPDATE SET
+                    kind = excluded.kind, team_id = excluded.team_id, seq = excluded.seq,
+                    received_at = excluded.received_at, fields = excluded.fields,
+                    day = excluded.day, at_ms = excluded.at_ms, commune = excluded.commune,
+                    ref_id = excluded.ref_id",
+            )?
+            .execute(params![
+                b(&r.id),
+                r.kind.as_str(),
+                b(&r.team_id),
+                to_i64(r.seq),
+                ms(r.received_at),
+                r.fields,
+                row.day.map(|d| d.to_string()),
+                row.at_ms,
+                row.commune,
+                row.ref_id.as_ref().map(b)
+            ])?;
+        self.tx
+            .prepare_cached("DELETE FROM record_view_youth WHERE contact_id = ?1")?
+            .execute([b(&r.id)])?;
+        let mut link = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO record_view_youth (contact_id, youth_id) VALUES (?1, ?2)",
+        )?;
+        for youth in &row.youth_ids {
+            link.execute(params![b(&r.id), b(youth)])?;
+        }
+        Ok(())
+    }
+
+    fn delete_view(&mut self, id: Uuid) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM record_view WHERE id = ?1")?
+            .execute([b(&id)])?;
+        self.tx
+            .prepare_cached("DELETE FROM record_view_youth WHERE contact_id = ?1")?
+            .execute([b(&id)])?;
+        Ok(())
+    }
+
+    fn set_view_seq(&mut self, seq: u64) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("UPDATE view_state SET seq = ?1 WHERE id = 1")?
+            .execute([to_i64(seq)])?;
+        Ok(())
     }
 }

@@ -138,7 +138,7 @@ fun displayJson(field: String, json: String): String = when {
 
 val fieldLabels = mapOf(
     "first_name" to "Prénom", "alias" to "Surnom", "last_name" to "Nom", "birth_year" to "Année de naissance",
-    "birth_date" to "Date de naissance", "home_commune" to "Commune de résidence", "phone" to "Téléphone",
+    "birth_date" to "Date de naissance", "age_band" to "Tranche d'âge", "home_commune" to "Commune de résidence", "phone" to "Téléphone",
     "situation" to "Situation", "status" to "Statut", "followed_by" to "Suivi par", "notes" to "Notes",
     "next_step" to "Prochaine étape", "commune" to "Commune", "kind" to "Lieu du contact",
 )

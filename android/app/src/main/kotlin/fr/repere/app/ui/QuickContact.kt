@@ -32,6 +32,7 @@ import androidx.compose.ui.text.input.KeyboardType
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.viewmodel.compose.viewModel
 import fr.repere.client.RepereClient
+import fr.repere.ffi.AgeBand
 import fr.repere.ffi.Commune
 import fr.repere.ffi.Contact
 import fr.repere.ffi.ContactKind
@@ -63,6 +64,8 @@ class QuickContactViewModel(app: Application) : CoreViewModel(app) {
     var firstName by mutableStateOf("")
     var alias by mutableStateOf("")
     var birthYear by mutableStateOf("")
+    /** The core needs an age: the band when the year is not known (often, on the street). */
+    var ageBand by mutableStateOf<AgeBand?>(null)
     var homeCommune by mutableStateOf<Commune?>(null)
     var noticeGiven by mutableStateOf(false)
     var similar by mutableStateOf<List<SimilarYouth>>(emptyList())
@@ -132,7 +135,7 @@ class QuickContactViewModel(app: Application) : CoreViewModel(app) {
         teamId = team,
         identityLevel = if (firstName.isNotBlank()) IdentityLevel.FIRST_NAME else IdentityLevel.ALIAS_ONLY,
         alias = alias.ifBlank { null }, firstName = firstName.ifBlank { null }, lastName = null,
-        birthDate = null, birthYear = birthYear.toIntOrNull(), ageBand = null, sex = null,
+        birthDate = null, birthYear = birthYear.toIntOrNull(), ageBand = ageBand, sex = null,
         phone = null, email = null, otherContact = null, homeCommune = homeCommune?.code,
         referralSource = ReferralSource.OUTREACH, referralDetail = null, referralDate = null,
         profileFlags = emptyList(), situation = Situation.UNKNOWN, followedBy = null,
@@ -161,6 +164,13 @@ fun QuickContactScreen(onSaved: () -> Unit, vm: QuickContactViewModel = viewMode
                 item { TextInput("Prénom", vm.firstName) { vm.firstName = it } }
                 item { TextInput("Surnom", vm.alias) { vm.alias = it } }
                 item { TextInput("Année de naissance", vm.birthYear, KeyboardType.Number) { vm.birthYear = it } }
+                item {
+                    Row(Modifier.horizontalScroll(rememberScrollState()), horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+                        AgeBand.entries.forEach { band ->
+                            FilterChip(selected = vm.ageBand == band, onClick = { vm.ageBand = band }, label = { Text(band.label()) })
+                        }
+                    }
+                }
                 item {
                     val home = vm.homeCommune
                     if (home != null) TextButton(onClick = { vm.homeCommune = null }) { Text("Habite à ${home.name} (changer)") }
@@ -228,6 +238,13 @@ private fun TextInput(label: String, value: String, keyboard: KeyboardType = Key
         value, onChange, Modifier.fillMaxWidth(), label = { Text(label) }, singleLine = true,
         keyboardOptions = KeyboardOptions(keyboardType = keyboard),
     )
+}
+
+private fun AgeBand.label(): String = when (this) {
+    AgeBand.FROM16_TO17 -> "16-17 ans"
+    AgeBand.FROM18_TO21 -> "18-21 ans"
+    AgeBand.FROM22_TO25 -> "22-25 ans"
+    AgeBand.FROM26_TO29 -> "26-29 ans"
 }
 
 private fun youthLine(y: YouthSummary): String = buildString {

@@ -1,0 +1,3 @@
+@file:Suppress("unused", "UNUSED_PARAMETER")
+package androidx.activity
+open class ComponentActivity : android.content.Context() { open fun onCreate(savedInstanceState: android.os.Bundle?) {} }

@@ -1,0 +1,3 @@
+@file:Suppress("unused", "UNUSED_PARAMETER")
+package androidx.compose.foundation.text
+class KeyboardOptions(val keyboardType: androidx.compose.ui.text.input.KeyboardType)

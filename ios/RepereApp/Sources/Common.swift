@@ -1,0 +1,227 @@
+import RepereKit
+import SwiftUI
+
+/// Runs an action and shows the core's French sentence if it fails.
+@MainActor
+func attempt(_ message: Binding<String?>, _ body: () async throws -> Void) async {
+    message.wrappedValue = nil
+    do {
+        try await body()
+    } catch {
+        message.wrappedValue = userMessage(for: error)
+    }
+}
+
+struct ErrorRow: View {
+    let message: String
+
+    var body: some View {
+        Text(message).foregroundStyle(.red)
+    }
+}
+
+struct SyncBadge: View {
+    let state: RecordSyncState
+
+    var body: some View {
+        Text(Labels.syncState(state))
+            .font(.caption)
+            .foregroundStyle(Labels.isProblem(state) ? Color.red : Color.secondary)
+    }
+}
+
+/// Search a commune by name (the list ships with the core; works offline).
+struct CommuneSearch: View {
+    let title: String
+    let onPick: (Commune) -> Void
+    @State private var query = ""
+    @State private var hits: [Commune] = []
+
+    var body: some View {
+        TextField(title, text: $query)
+            .task(id: query) {
+                let prefix = query.trimmingCharacters(in: .whitespaces)
+                hits = prefix.count < 2 ? [] : await RepereClient.searchCommunes(prefix, limit: 8)
+            }
+        ForEach(hits, id: \.code) { commune in
+            Button("\(commune.name) (\(commune.postcodes.first ?? commune.department))") {
+                onPick(commune)
+                query = ""
+            }
+        }
+    }
+}
+
+/// A chosen commune, or the search to choose one.
+struct CommuneField: View {
+    let title: String
+    @Binding var commune: Commune?
+
+    var body: some View {
+        if let chosen = commune {
+            HStack {
+                Text("\(title) : \(chosen.name)")
+                Spacer()
+                Button("Changer") { commune = nil }
+            }
+        } else {
+            CommuneSearch(title: title) { commune = $0 }
+        }
+    }
+}
+
+/// French labels. Summaries and conflicts carry enum values as snake_case strings
+/// ("town_hall"), not as the generated enums, hence the string tables.
+enum Labels {
+    static let contactKinds: [ContactKind] = [.street, .home, .townHall, .partnerPremises, .event, .phone, .socialNetwork, .other]
+
+    static func contactKind(_ kind: ContactKind) -> String {
+        switch kind {
+        case .street: return "Rue"
+        case .home: return "Domicile"
+        case .townHall: return "Mairie"
+        case .partnerPremises: return "Chez un partenaire"
+        case .event: return "Événement"
+        case .phone: return "Téléphone"
+        case .socialNetwork: return "Réseau social"
+        case .other: return "Autre"
+        }
+    }
+
+    static let ageBands: [AgeBand] = [.from16To17, .from18To21, .from22To25, .from26To29]
+
+    static func ageBand(_ band: AgeBand) -> String {
+        switch band {
+        case .from16To17: return "16-17 ans"
+        case .from18To21: return "18-21 ans"
+        case .from22To25: return "22-25 ans"
+        case .from26To29: return "26-29 ans"
+        }
+    }
+
+    static func situation(_ situation: Situation) -> String {
+        switch situation {
+        case .neet: return "Sans emploi, études ni formation"
+        case .inEducation: return "Scolarisé(e)"
+        case .inEmployment: return "En emploi"
+        case .inTraining: return "En formation"
+        case .unknown: return "Inconnue"
+        }
+    }
+
+    static func status(_ status: YouthStatus) -> String {
+        switch status {
+        case .identified: return "Repéré(e)"
+        case .mobilised: return "Mobilisé(e)"
+        case .helped: return "Coup de main"
+        case .closed: return "Suivi terminé"
+        }
+    }
+
+    static func syncState(_ state: RecordSyncState) -> String {
+        switch state {
+        case .neverSynced: return "Jamais envoyé"
+        case .pending: return "Modifications à envoyer"
+        case .synced: return "Synchronisé"
+        case .rejected(let reason): return "Refusé par le serveur : \(reason)"
+        }
+    }
+
+    static func isProblem(_ state: RecordSyncState) -> Bool {
+        if case .rejected = state {
+            return true
+        }
+        return false
+    }
+
+    static let rawValues: [String: String] = [
+        "street": "Rue", "home": "Domicile", "town_hall": "Mairie", "partner_premises": "Chez un partenaire",
+        "event": "Événement", "phone": "Téléphone", "social_network": "Réseau social", "other": "Autre",
+        "neet": "Sans emploi, études ni formation", "in_education": "Scolarisé(e)", "in_employment": "En emploi",
+        "in_training": "En formation", "unknown": "Inconnue",
+        "identified": "Repéré(e)", "mobilised": "Mobilisé(e)", "helped": "Coup de main", "closed": "Suivi terminé",
+    ]
+
+    static let fields: [String: String] = [
+        "first_name": "Prénom", "alias": "Surnom", "last_name": "Nom", "birth_year": "Année de naissance",
+        "birth_date": "Date de naissance", "age_band": "Tranche d'âge", "home_commune": "Commune de résidence", "phone": "Téléphone",
+        "situation": "Situation", "status": "Statut", "followed_by": "Suivi par", "notes": "Notes",
+        "next_step": "Prochaine étape", "commune": "Commune", "kind": "Lieu du contact",
+    ]
+
+    /// A conflict value, given as JSON: strings unquoted, known enum values in French.
+    static func json(_ json: String) -> String {
+        if json == "null" {
+            return "(vide)"
+        }
+        if json.count >= 2, json.hasPrefix("\""), json.hasSuffix("\"") {
+            let raw = String(json.dropFirst().dropLast())
+            return rawValues[raw] ?? raw
+        }
+        return json
+    }
+
+    static func youthLine(_ youth: YouthSummary) -> String {
+        var line = youth.displayName
+        if let age = youth.age {
+            line += youth.ageIsApproximate ? ", ~\(age) ans" : ", \(age) ans"
+        }
+        if let commune = youth.homeCommuneName {
+            line += ", \(commune)"
+        }
+        return line
+    }
+}
+
+/// Dates as the core wants them: days `YYYY-MM-DD`, instants RFC 3339 with the tablet's
+/// UTC offset (the time the user lived, kept as entered).
+enum Day {
+    private static let dayFormat: DateFormatter = {
+        let f = DateFormatter()
+        f.calendar = Calendar(identifier: .iso8601)
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.dateFormat = "yyyy-MM-dd"
+        return f
+    }()
+
+    private static let instantFormat: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        f.timeZone = .current
+        return f
+    }()
+
+    // chrono's to_rfc3339 adds fractional seconds when there are some; this parser takes them.
+    private static let fractionalFormat: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+
+    static var today: String { dayFormat.string(from: Date()) }
+    static func now() -> String { instantFormat.string(from: Date()) }
+
+    static func instant(_ rfc3339: String) -> Date? {
+        instantFormat.date(from: rfc3339) ?? fractionalFormat.date(from: rfc3339)
+    }
+    static func day(of rfc3339: String) -> String? { instant(rfc3339).map { dayFormat.string(from: $0) } }
+
+    static func display(day: String) -> String {
+        guard let date = dayFormat.date(from: day) else {
+            return day
+        }
+        return date.formatted(date: .numeric, time: .omitted)
+    }
+
+    static func display(_ date: Date) -> String {
+        date.formatted(date: .numeric, time: .shortened)
+    }
+
+    static func display(instant rfc3339: String) -> String {
+        instant(rfc3339).map { display($0) } ?? rfc3339
+    }
+
+    static func time(_ rfc3339: String) -> String {
+        instant(rfc3339)?.formatted(date: .omitted, time: .shortened) ?? rfc3339
+    }
+}

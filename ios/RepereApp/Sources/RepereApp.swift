@@ -1,0 +1,142 @@
+import RepereKit
+import SwiftUI
+
+@main
+struct RepereApp: App {
+    @StateObject private var model = AppModel.shared
+
+    init() {
+        // BGTaskScheduler wants its handlers before launch completes.
+        SyncScheduler.registerBackgroundRefresh {
+            await AppModel.shared.backgroundSync()
+        }
+    }
+
+    var body: some Scene {
+        WindowGroup {
+            RootView()
+                .environmentObject(model)
+                .task { await model.open() }
+        }
+    }
+}
+
+enum Route: Hashable {
+    case quickContact
+    case youth(String)
+    case conflict(String)
+    case syncStatus
+    case enrol
+}
+
+/// Opens the store once and keeps the few facts the core does not (see ios/README.md,
+/// "API gaps"): who uses the tablet and the id of the day's tour.
+@MainActor
+final class AppModel: ObservableObject {
+    static let shared = AppModel()
+
+    @Published private(set) var client: RepereClient?
+    @Published private(set) var scheduler: SyncScheduler?
+    @Published private(set) var openError: String?
+    @Published var path: [Route] = []
+
+    private let defaults = UserDefaults.standard
+
+    /// The person using this tablet, recorded by the core as author of each edit. The core
+    /// has no team roster yet, so an id is made here once per installation.
+    var memberId: String {
+        if let id = defaults.string(forKey: "fr.repere.memberId") {
+            return id
+        }
+        let id = UUID().uuidString.lowercased()
+        defaults.set(id, forKey: "fr.repere.memberId")
+        return id
+    }
+
+    /// The core cannot list tours by date, so the day's tour id is remembered here.
+    func tourId(for day: String) -> String? {
+        defaults.string(forKey: "fr.repere.tour.\(day)")
+    }
+
+    func setTourId(_ id: String, for day: String) {
+        defaults.set(id, forKey: "fr.repere.tour.\(day)")
+    }
+
+    func open() async {
+        guard client == nil else {
+            return
+        }
+        do {
+            let url = try Self.storeURL()
+            // An existing store never gets a new key: it could not open it (see KeychainKeyStore).
+            let exists = FileManager.default.fileExists(atPath: url.path)
+            let key = try KeychainKeyStore().databaseKey(createIfMissing: !exists)
+            let opened = try await RepereClient.open(path: url.path, key: key)
+            try await opened.setMember(memberId)
+            let scheduler = SyncScheduler(client: opened)
+            client = opened
+            self.scheduler = scheduler
+            openError = nil
+            scheduler.start()
+            SyncScheduler.scheduleBackgroundRefresh()
+        } catch {
+            openError = userMessage(for: error)
+        }
+    }
+
+    func backgroundSync() async -> Bool {
+        await open()
+        guard let scheduler else {
+            return false
+        }
+        return await scheduler.syncNow()
+    }
+
+    /// Application Support/Repere/repere.db. Excluded from backups: its key never leaves this
+    /// device. The default file protection (until first unlock) lets background sync open it.
+    static func storeURL() throws -> URL {
+        let support = try FileManager.default.url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
+        var dir = support.appendingPathComponent("Repere", isDirectory: true)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var values = URLResourceValues()
+        values.isExcludedFromBackup = true
+        try dir.setResourceValues(values)
+        return dir.appendingPathComponent("repere.db")
+    }
+}
+
+@MainActor
+struct RootView: View {
+    @EnvironmentObject private var model: AppModel
+
+    var body: some View {
+        if let client = model.client, let scheduler = model.scheduler {
+            NavigationStack(path: $model.path) {
+                TourOfDayView(client: client)
+                    .navigationDestination(for: Route.self) { route in
+                        switch route {
+                        case .quickContact:
+                            QuickContactView(client: client)
+                        case .youth(let id):
+                            YouthFileView(client: client, id: id)
+                        case .conflict(let id):
+                            ConflictView(client: client, id: id)
+                        case .syncStatus:
+                            SyncStatusView(client: client)
+                        case .enrol:
+                            EnrolView(client: client)
+                        }
+                    }
+            }
+            .environmentObject(scheduler)
+        } else if let message = model.openError {
+            VStack(spacing: 16) {
+                Text(message)
+                Button("Réessayer") { Task { await model.open() } }
+            }
+            .padding()
+        } else {
+            ProgressView("Ouverture des données…")
+        }
+    }
+}

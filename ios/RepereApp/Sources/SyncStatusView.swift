@@ -1,0 +1,137 @@
+import RepereKit
+import SwiftUI
+
+/// État de synchro: enrolment, unsent count, last sync, the manual button, and the state of
+/// the latest records.
+@MainActor
+struct SyncStatusView: View {
+    let client: RepereClient
+    @EnvironmentObject private var scheduler: SyncScheduler
+    @State private var enrolment: Enrolment?
+    @State private var unsynced = 0
+    @State private var records: [RecordLine] = []
+    @State private var error: String?
+
+    struct RecordLine: Identifiable {
+        let id: String
+        let label: String
+        let state: RecordSyncState
+    }
+
+    var body: some View {
+        List {
+            if let error {
+                ErrorRow(message: error)
+            }
+            Section("Serveur") {
+                if let enrolment {
+                    LabeledContent("Adresse", value: enrolment.serverUrl)
+                } else {
+                    Text("Tablette non inscrite")
+                }
+                NavigationLink(enrolment == nil ? "Inscrire la tablette" : "Réinscrire la tablette", value: Route.enrol)
+            }
+            Section("Synchronisation") {
+                LabeledContent("Saisies non envoyées", value: "\(unsynced)")
+                LabeledContent("Dernière synchro", value: scheduler.lastSync.map { Day.display($0) } ?? "jamais")
+                LabeledContent("Réseau", value: scheduler.isOnline ? "disponible" : "hors ligne")
+                if let message = scheduler.lastError {
+                    ErrorRow(message: message)
+                }
+                Button(scheduler.isSyncing ? "Synchronisation en cours…" : "Synchroniser") {
+                    Task { await scheduler.syncNow() }
+                }
+                .disabled(scheduler.isSyncing || enrolment == nil)
+            }
+            // The core has no "records not yet synced" list: show the latest contacts' state.
+            Section("État par fiche (derniers contacts)") {
+                ForEach(records) { record in
+                    HStack {
+                        Text(record.label)
+                        Spacer()
+                        SyncBadge(state: record.state)
+                    }
+                }
+            }
+        }
+        .navigationTitle("État de la synchro")
+        .task {
+            let changes = client.changes()
+            await load()
+            for await _ in changes {
+                await load()
+            }
+        }
+        // A sync that only pushed changes no record event: reload when one ends.
+        .onChange(of: scheduler.isSyncing) { syncing in
+            if !syncing {
+                Task { await load() }
+            }
+        }
+    }
+
+    private func load() async {
+        await attempt($error) {
+            enrolment = try await client.enrolment()
+            unsynced = try await client.unsyncedCount()
+            var lines: [RecordLine] = []
+            let recent = try await client.contacts(limit: 30)
+            for contact in recent {
+                let state = try await client.syncState(id: contact.id)
+                let label = "\(Day.display(instant: contact.occurredAt)) · \(contact.youthNames.joined(separator: ", ")) · \(contact.communeName)"
+                lines.append(RecordLine(id: contact.id, label: label, state: state))
+            }
+            records = lines
+        }
+    }
+}
+
+/// Inscription: exchanges the administrator's one-time code for this tablet's credentials.
+/// Re-enrolling keeps every record and unsent change (the core only restarts the pull).
+@MainActor
+struct EnrolView: View {
+    let client: RepereClient
+    @EnvironmentObject private var scheduler: SyncScheduler
+    @Environment(\.dismiss) private var dismiss
+    @State private var serverUrl = "https://"
+    @State private var code = ""
+    @State private var deviceLabel = "Tablette"
+    @State private var busy = false
+    @State private var error: String?
+
+    var body: some View {
+        Form {
+            if let error {
+                ErrorRow(message: error)
+            }
+            TextField("Adresse du serveur", text: $serverUrl)
+                .textInputAutocapitalization(.never)
+                .autocorrectionDisabled()
+                .keyboardType(.URL)
+            TextField("Code d'inscription", text: $code)
+                .textInputAutocapitalization(.characters)
+                .autocorrectionDisabled()
+            TextField("Nom de la tablette", text: $deviceLabel)
+            Button(busy ? "Inscription…" : "Inscrire") { Task { await enrol() } }
+                .disabled(busy || code.isEmpty)
+        }
+        .navigationTitle("Inscription de la tablette")
+        .task {
+            let current = try? await client.enrolment()
+            if let url = current?.serverUrl {
+                serverUrl = url
+            }
+        }
+    }
+
+    private func enrol() async {
+        busy = true
+        defer { busy = false }
+        await attempt($error) {
+            let trimmed = serverUrl.trimmingCharacters(in: .whitespaces)
+            _ = try await client.enrol(serverUrl: trimmed, code: code.trimmingCharacters(in: .whitespaces), deviceLabel: deviceLabel)
+            dismiss()
+            await scheduler.syncNow()
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import RepereKit
+import SwiftUI
+
+/// Tournée du jour: the day's communes and the contacts made today.
+@MainActor
+struct TourOfDayView: View {
+    let client: RepereClient
+    @EnvironmentObject private var model: AppModel
+    @State private var enrolment: Enrolment?
+    @State private var checked = false
+    @State private var tour: Tour?
+    @State private var tourCommuneNames: [String] = []
+    @State private var draft: [Commune] = []
+    @State private var contacts: [ContactSummary] = []
+    @State private var unsynced = 0
+    @State private var error: String?
+    private let today = Day.today
+
+    var body: some View {
+        List {
+            if let error {
+                ErrorRow(message: error)
+            }
+            if checked && enrolment == nil {
+                Section {
+                    Text("Tablette non inscrite : inscrivez-la avant la première tournée.")
+                    NavigationLink("Inscrire la tablette", value: Route.enrol)
+                }
+            } else if tour != nil {
+                Section("Communes") {
+                    ForEach(tourCommuneNames, id: \.self) { Text($0) }
+                }
+            } else {
+                Section("Communes de la tournée") {
+                    ForEach(draft, id: \.code) { Text($0.name) }
+                    CommuneSearch(title: "Ajouter une commune") { draft.append($0) }
+                    Button("Démarrer la tournée") { Task { await startTour() } }
+                        .disabled(draft.isEmpty)
+                }
+            }
+            Section("Contacts du jour (\(contacts.count))") {
+                ForEach(contacts, id: \.id) { contact in
+                    Button {
+                        Task { await openYouth(of: contact.id) }
+                    } label: {
+                        VStack(alignment: .leading) {
+                            Text(contact.youthNames.joined(separator: ", ")).font(.headline)
+                            Text("\(Day.time(contact.occurredAt)) · \(contact.communeName) · \(Labels.rawValues[contact.kind] ?? contact.kind)")
+                                .font(.subheadline)
+                        }
+                    }
+                }
+            }
+        }
+        .navigationTitle("Tournée du \(Day.display(day: today))")
+        .toolbar {
+            ToolbarItem(placement: .primaryAction) {
+                NavigationLink(value: Route.quickContact) {
+                    Label("Nouveau contact", systemImage: "plus")
+                }
+                .disabled(enrolment == nil)
+            }
+            ToolbarItem(placement: .secondaryAction) {
+                NavigationLink(unsynced > 0 ? "Synchro (\(unsynced))" : "Synchro", value: Route.syncStatus)
+            }
+        }
+        .task {
+            // Subscribe before loading so no change slips in between.
+            let changes = client.changes()
+            await load()
+            for await _ in changes {
+                await load()
+            }
+        }
+    }
+
+    private func load() async {
+        await attempt($error) {
+            enrolment = try await client.enrolment()
+            checked = true
+            if let id = model.tourId(for: today) {
+                let found = try await client.tour(id: id)
+                var names: [String] = []
+                for code in found.communes {
+                    let commune = await RepereClient.commune(code: code)
+                    names.append(commune?.name ?? code)
+                }
+                tour = found
+                tourCommuneNames = names
+            }
+            // No "contacts of a day" query in the core: filter the newest page here.
+            let recent = try await client.contacts(limit: 100)
+            contacts = recent.filter { Day.day(of: $0.occurredAt) == today }
+            unsynced = try await client.unsyncedCount()
+        }
+    }
+
+    private func startTour() async {
+        guard let team = enrolment?.teamId else {
+            return
+        }
+        await attempt($error) {
+            let newTour = Tour(teamId: team, date: today, communes: draft.map(\.code), status: .inProgress)
+            let id = try await client.createTour(newTour)
+            model.setTourId(id, for: today)
+            draft = []
+        }
+    }
+
+    /// Contact summaries carry names, not ids: fetch the contact to open its young person.
+    private func openYouth(of contactId: String) async {
+        await attempt($error) {
+            let contact = try await client.contact(id: contactId)
+            if let youthId = contact.youthIds.first {
+                model.path.append(.youth(youthId))
+            }
+        }
+    }
+}

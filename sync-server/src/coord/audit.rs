@@ -1,0 +1,151 @@
+//! The audit log: who signed in, looked at a visit or a young person's file, took a review
+//! action or exported data, and when. Entries hold ids and fixed words only: never a name,
+//! a note, a question or a typed login.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::view::Paged;
+use super::{Coordinator, PAGE_SIZE, Workspace};
+use crate::hub::HubError;
+use crate::storage::{AuditEntry, User};
+
+pub const LOGIN_SUCCESS: &str = "login_success";
+pub const LOGIN_FAILURE: &str = "login_failure";
+pub const LOGIN_RATE_LIMITED: &str = "login_rate_limited";
+pub const LOGOUT: &str = "logout";
+pub const VIEW_VISIT: &str = "view_visit";
+pub const VIEW_YOUTH: &str = "view_youth";
+pub const APPROVE_VISIT: &str = "approve_visit";
+pub const ASK_QUESTION: &str = "ask_question";
+pub const FLAG_VISIT: &str = "flag_visit";
+pub const CLOSE_QUESTION: &str = "close_question";
+pub const EXPORT_INDICATORS: &str = "export_indicators";
+pub const EXPORT_YOUTH_PSEUDONYMISED: &str = "export_youth_pseudonymised";
+pub const EXPORT_YOUTH_NAMED: &str = "export_youth_named";
+
+/// The French label of an action, for the journal page.
+pub fn action_label(action: &str) -> &'static str {
+    match action {
+        LOGIN_SUCCESS => "Connexion",
+        LOGIN_FAILURE => "Échec de connexion",
+        LOGIN_RATE_LIMITED => "Connexion bloquée (trop de tentatives)",
+        LOGOUT => "Déconnexion",
+        VIEW_VISIT => "Consultation d'une visite",
+        VIEW_YOUTH => "Consultation d'une fiche jeune",
+        APPROVE_VISIT => "Visite approuvée",
+        ASK_QUESTION => "Question posée au binôme",
+        FLAG_VISIT => "Visite signalée",
+        CLOSE_QUESTION => "Question close",
+        EXPORT_INDICATORS => "Export des indicateurs",
+        EXPORT_YOUTH_PSEUDONYMISED => "Export des jeunes (pseudonymisé)",
+        EXPORT_YOUTH_NAMED => "Export des jeunes AVEC les noms",
+        _ => "Autre action",
+    }
+}
+
+/// An entry about to be written.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    organisation_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    action: &'static str,
+    target_id: Option<Uuid>,
+    detail: String,
+}
+
+impl Audit {
+    /// An action of a signed-in coordinator.
+    pub fn by(
+        who: &Coordinator,
+        action: &'static str,
+        target_id: Option<Uuid>,
+        detail: impl Into<String>,
+    ) -> Audit {
+        Audit {
+            organisation_id: Some(who.organisation.id),
+            user_id: Some(who.user.id),
+            action,
+            target_id,
+            detail: detail.into(),
+        }
+    }
+
+    /// An action about a user who may be unknown (a failed sign-in).
+    pub fn about_user(
+        user: Option<&User>,
+        action: &'static str,
+        target_id: Option<Uuid>,
+        detail: impl Into<String>,
+    ) -> Audit {
+        Audit {
+            organisation_id: user.map(|u| u.organisation_id),
+            user_id: user.map(|u| u.id),
+            action,
+            target_id,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn entry(&self, at: DateTime<Utc>) -> AuditEntry {
+        AuditEntry {
+            id: 0,
+            at,
+            organisation_id: self.organisation_id,
+            user_id: self.user_id,
+            action: self.action.to_string(),
+            target_id: self.target_id,
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+/// A journal line with the name of who did it.
+#[derive(Debug, Clone)]
+pub struct JournalLine {
+    pub entry: AuditEntry,
+    pub user_name: Option<String>,
+}
+
+impl Workspace {
+    /// Writes one audit entry in its own transaction.
+    pub(crate) fn record(&self, audit: Audit) -> Result<(), HubError> {
+        let entry = audit.entry(self.now());
+        self.hub()
+            .storage()
+            .write_with(|tx| Ok::<_, HubError>(tx.insert_audit(&entry)?))
+    }
+
+    /// The organisation's audit log, newest first.
+    pub fn journal(&self, who: &Coordinator, page: usize) -> Result<Paged<JournalLine>, HubError> {
+        let page = page.max(1);
+        let (entries, total, names) =
+            self.hub()
+                .storage()
+                .read_with(|tx| -> Result<_, HubError> {
+                    let (entries, total) = tx.audit_entries(
+                        who.organisation.id,
+                        None,
+                        (page - 1) * PAGE_SIZE,
+                        PAGE_SIZE,
+                    )?;
+                    let names: HashMap<Uuid, String> = tx
+                        .users()?
+                        .into_iter()
+                        .filter(|u| u.organisation_id == who.organisation.id)
+                        .map(|u| (u.id, u.name))
+                        .collect();
+                    Ok((entries, total, names))
+                })?;
+        let items = entries
+            .into_iter()
+            .map(|entry| JournalLine {
+                user_name: entry.user_id.and_then(|u| names.get(&u).cloned()),
+                entry,
+            })
+            .collect();
+        Ok(Paged::new(items, total, page))
+    }
+}

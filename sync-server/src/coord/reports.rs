@@ -1,0 +1,517 @@
+//! Funder figures over the organisation's records (core's `indicators`, the same code as
+//! the tablets), targets, and the CSV exports: indicators, and one row per young person
+//! under a stable pseudonym unless names are explicitly asked for.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, NaiveDate};
+use hmac::{Hmac, KeyInit, Mac};
+use repere_core::Communes;
+use repere_core::indicators::{
+    self, Dimension, Figures, Granularity, IndicatorInput, IndicatorQuery, IndicatorReport,
+    IndicatorRow, QueryError, TargetProgress, Targets,
+};
+use repere_core::records::{
+    Action, AgeBand, Contact, Outcome, RecordKind, Youth, youth_age_on,
+};
+use serde::Serialize;
+use sha2::Sha256;
+use uuid::Uuid;
+
+use super::audit::{self, Audit};
+use super::view::{decode, decode_any};
+use super::{Coordinator, Workspace};
+use crate::hub::{Hub, HubError};
+use crate::secret;
+
+/// The name of the pseudonym key in `server_secrets`.
+const PSEUDONYM_KEY: &str = "pseudonym_key";
+
+/// The dashboard's and the indicators export's filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashboardQuery {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub granularity: Granularity,
+    pub dimension: Option<Dimension>,
+    /// One team of the organisation, or all of them.
+    pub team: Option<Uuid>,
+}
+
+impl DashboardQuery {
+    /// Without personal data: for the audit log.
+    pub fn describe(&self) -> String {
+        format!(
+            "du {} au {}, {}, dimension {}, équipe {}",
+            self.from,
+            self.to,
+            granularity_id(self.granularity),
+            self.dimension.map_or("aucune", Dimension::as_str),
+            self.team.map_or_else(|| "toutes".to_string(), |t| t.to_string())
+        )
+    }
+}
+
+pub fn granularity_id(g: Granularity) -> &'static str {
+    match g {
+        Granularity::Month => "month",
+        Granularity::Quarter => "quarter",
+        Granularity::Whole => "whole",
+    }
+}
+
+pub fn parse_granularity(s: &str) -> Option<Granularity> {
+    match s {
+        "month" => Some(Granularity::Month),
+        "quarter" => Some(Granularity::Quarter),
+        "whole" => Some(Granularity::Whole),
+        _ => None,
+    }
+}
+
+pub const DIMENSIONS: [Dimension; 7] = [
+    Dimension::Team,
+    Dimension::Commune,
+    Dimension::Epci,
+    Dimension::ReferralSource,
+    Dimension::AgeBand,
+    Dimension::Sex,
+    Dimension::ProfileFlag,
+];
+
+pub fn parse_dimension(s: &str) -> Option<Dimension> {
+    DIMENSIONS.into_iter().find(|d| d.as_str() == s)
+}
+
+/// What the dashboard shows.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub query: DashboardQuery,
+    /// Per period: the total row, then the dimension's rows (team rows labelled by name).
+    pub report: IndicatorReport,
+    /// The whole range's totals.
+    pub totals: Figures,
+    /// The whole range's dimension rows (empty without a dimension).
+    pub by_dimension: Vec<IndicatorRow>,
+    /// The organisation's targets and its progress today (all its teams).
+    pub targets: Option<Targets>,
+    pub progress: Option<TargetProgress>,
+}
+
+fn query_error(e: QueryError) -> HubError {
+    HubError::BadInput(match e {
+        QueryError::EndBeforeStart { .. } => "La date de fin précède la date de début.".into(),
+        QueryError::TooManyPeriods { max } => {
+            format!("La période demandée compte plus de {max} mois ou trimestres.")
+        }
+    })
+}
+
+/// The serde id of an enum value ("town_hall", "16-17"…).
+pub fn serde_id<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// "J-" and 8 hex digits of HMAC-SHA256(key, id): stable for a server, meaningless without
+/// its key.
+pub fn pseudonym(key: &[u8], id: Uuid) -> String {
+    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
+        return "J-????????".to_string();
+    };
+    mac.update(id.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    let hex: String = bytes[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("J-{hex}")
+}
+
+/// RFC 4180: quoted when needed, CRLF line ends.
+fn csv_line(out: &mut String, fields: &[String]) {
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if field.contains([',', '"', '\r', '\n']) {
+            out.push('"');
+            out.push_str(&field.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(field);
+        }
+    }
+    out.push_str("\r\n");
+}
+
+/// Columns of the young people's export; the named export adds `NAMED_COLUMNS` after
+/// `pseudonym`.
+pub const YOUTH_COLUMNS: [&str; 16] = [
+    "pseudonym",
+    "team",
+    "status",
+    "age_band",
+    "sex",
+    "commune",
+    "commune_name",
+    "epci",
+    "epci_name",
+    "referral_source",
+    "profile_flags",
+    "situation_invisible",
+    "first_contact_date",
+    "contacts",
+    "actions",
+    "outcomes",
+];
+pub const NAMED_COLUMNS: [&str; 4] = ["id", "first_name", "last_name", "alias"];
+
+/// A finished export.
+#[derive(Debug, Clone)]
+pub struct Export {
+    pub csv: String,
+    pub rows: usize,
+}
+
+/// The age band as the indicators count it: on the first-contact day, from the birth
+/// date, else the birth year, else the recorded band.
+fn age_band_on(y: &Youth, day: NaiveDate) -> Option<AgeBand> {
+    if let Some(birth) = y.birth_date {
+        return AgeBand::of_age(youth_age_on(birth, day));
+    }
+    if let Some(year) = y.birth_year {
+        let reached = day.year().checked_sub(year)?;
+        return AgeBand::of_age(reached).or_else(|| AgeBand::of_age(reached.checked_sub(1)?));
+    }
+    y.age_band
+}
+
+impl Hub {
+    /// Sets an organisation's targets (replacing earlier ones).
+    pub fn set_targets(&self, organisation_id: Uuid, targets: &Targets) -> Result<(), HubError> {
+        if targets.to < targets.from {
+            return Err(HubError::BadInput(
+                "the targets' window ends before it starts".into(),
+            ));
+        }
+        let now = self.now();
+        self.storage()
+            .write_with(|tx| Ok::<_, HubError>(tx.set_targets(organisation_id, targets, now)?))?;
+        tracing::info!(organisation = %organisation_id, "targets set");
+        Ok(())
+    }
+
+    pub fn targets(&self, organisation_id: Uuid) -> Result<Option<Targets>, HubError> {
+        self.storage()
+            .read_with(|tx| Ok::<_, HubError>(tx.targets(organisation_id)?))
+    }
+}
+
+impl Workspace {
+    /// The dashboard's first view: the targets' window up to today (else since the
+    /// 1st of January of last year), by month.
+    pub fn default_dashboard_query(&self, who: &Coordinator) -> Result<DashboardQuery, HubError> {
+        let today = self.today();
+        let targets = self.hub().targets(who.organisation.id)?;
+        let from = targets
+            .as_ref()
+            .map(|t| t.from)
+            .filter(|f| *f <= today)
+            .or_else(|| NaiveDate::from_ymd_opt(today.year() - 1, 1, 1))
+            .unwrap_or(today);
+        Ok(DashboardQuery {
+            from,
+            to: today,
+            granularity: Granularity::Month,
+            dimension: None,
+            team: None,
+        })
+    }
+
+    /// Every record of the organisation's teams that the indicators count.
+    pub fn indicator_input(&self, who: &Coordinator) -> Result<IndicatorInput, HubError> {
+        self.refresh_view()?;
+        let teams = who.team_ids();
+        let records = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
+            Ok(tx.view_records(
+                &[
+                    RecordKind::Youth,
+                    RecordKind::Contact,
+                    RecordKind::Action,
+                    RecordKind::Outcome,
+                ],
+                &teams,
+            )?)
+        })?;
+        let mut input = IndicatorInput::default();
+        for v in &records {
+            if let Some(record) = decode_any(v) {
+                input.add(v.id, record);
+            }
+        }
+        Ok(input)
+    }
+
+    fn indicator_query(&self, who: &Coordinator, q: &DashboardQuery, g: Granularity, dimension: Option<Dimension>) -> IndicatorQuery {
+        IndicatorQuery {
+            from: q.from,
+            to: q.to,
+            granularity: g,
+            teams: Some(who.scope(q.team).into_iter().collect()),
+            dimension,
+        }
+    }
+
+    /// Team rows are labelled with the team's name rather than its id.
+    fn label_teams(who: &Coordinator, report: &mut IndicatorReport) {
+        if report.query.dimension != Some(Dimension::Team) {
+            return;
+        }
+        for row in &mut report.rows {
+            if let Some(team) = row
+                .key
+                .as_deref()
+                .and_then(|k| Uuid::parse_str(k).ok())
+                .and_then(|id| who.team(id))
+            {
+                row.label = team.name.clone();
+            }
+        }
+    }
+
+    pub fn dashboard(&self, who: &Coordinator, q: &DashboardQuery) -> Result<Dashboard, HubError> {
+        let input = self.indicator_input(who)?;
+        let mut report = indicators::compute(
+            &input,
+            &self.indicator_query(who, q, q.granularity, q.dimension),
+        )
+        .map_err(query_error)?;
+        Self::label_teams(who, &mut report);
+        let whole = indicators::compute(
+            &input,
+            &self.indicator_query(who, q, Granularity::Whole, q.dimension),
+        )
+        .map_err(query_error)?;
+        let mut whole = whole;
+        Self::label_teams(who, &mut whole);
+        let totals = whole
+            .rows
+            .iter()
+            .find(|r| r.key.is_none())
+            .map(|r| r.figures)
+            .unwrap_or_default();
+        let by_dimension = whole.rows.into_iter().filter(|r| r.key.is_some()).collect();
+        let targets = self.hub().targets(who.organisation.id)?;
+        let progress = targets
+            .as_ref()
+            .map(|t| indicators::progress(&input, Some(&who.team_set()), t, self.today()));
+        Ok(Dashboard {
+            query: q.clone(),
+            report,
+            totals,
+            by_dimension,
+            targets,
+            progress,
+        })
+    }
+
+    /// The indicators as CSV (core's `to_csv`), audited.
+    pub fn indicators_csv(&self, who: &Coordinator, q: &DashboardQuery) -> Result<Export, HubError> {
+        let input = self.indicator_input(who)?;
+        let mut report = indicators::compute(
+            &input,
+            &self.indicator_query(who, q, q.granularity, q.dimension),
+        )
+        .map_err(query_error)?;
+        Self::label_teams(who, &mut report);
+        let csv = indicators::to_csv(&report);
+        let rows = report.rows.len();
+        self.record(Audit::by(
+            who,
+            audit::EXPORT_INDICATORS,
+            None,
+            format!("{} ; {rows} lignes", q.describe()),
+        ))?;
+        Ok(Export { csv, rows })
+    }
+
+    /// The key of the pseudonyms, made on first use and kept in the database.
+    fn pseudonym_key(&self) -> Result<Vec<u8>, HubError> {
+        if let Some(key) = self
+            .hub()
+            .storage()
+            .read_with(|tx| Ok::<_, HubError>(tx.server_secret(PSEUDONYM_KEY)?))?
+        {
+            return Ok(key);
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)
+            .map_err(|e| HubError::Internal(format!("random source failed: {e}")))?;
+        let now = self.now();
+        self.hub().storage().write_with(|tx| {
+            Ok::<_, HubError>(tx.insert_server_secret(PSEUDONYM_KEY, &key, now)?)
+        })
+    }
+
+    /// A young person's pseudonym on this server.
+    pub fn pseudonym_of(&self, youth_id: Uuid) -> Result<String, HubError> {
+        Ok(pseudonym(&self.pseudonym_key()?, youth_id))
+    }
+
+    /// One row per young person of the organisation (or of one of its teams). Names appear
+    /// only when `with_names` (the coordinator ticked the box); both cases are audited.
+    pub fn youth_csv(
+        &self,
+        who: &Coordinator,
+        team: Option<Uuid>,
+        with_names: bool,
+    ) -> Result<Export, HubError> {
+        self.refresh_view()?;
+        let key = self.pseudonym_key()?;
+        let teams = who.scope(team);
+        let records = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
+            Ok(tx.view_records(
+                &[
+                    RecordKind::Youth,
+                    RecordKind::Contact,
+                    RecordKind::Action,
+                    RecordKind::Outcome,
+                ],
+                &teams,
+            )?)
+        })?;
+        #[derive(Default)]
+        struct Counts {
+            contacts: usize,
+            actions: usize,
+            outcomes: usize,
+            /// Earliest contact: (day, instant ms, id, commune).
+            first: Option<(NaiveDate, i64, Uuid, String)>,
+        }
+        let mut youth: BTreeMap<Uuid, (Uuid, Youth)> = BTreeMap::new();
+        let mut counts: BTreeMap<Uuid, Counts> = BTreeMap::new();
+        for v in &records {
+            if v.kind == RecordKind::Youth
+                && let Some(y) = decode::<Youth>(v)
+            {
+                youth.insert(v.id, (v.team_id, y));
+            }
+        }
+        for v in &records {
+            match v.kind {
+                RecordKind::Contact => {
+                    if let Some(c) = decode::<Contact>(v) {
+                        let candidate = (
+                            c.occurred_at.date_naive(),
+                            c.occurred_at.timestamp_millis(),
+                            v.id,
+                            c.commune.clone(),
+                        );
+                        for y in &c.youth_ids {
+                            let e = counts.entry(*y).or_default();
+                            e.contacts += 1;
+                            if e.first.as_ref().is_none_or(|f| candidate < *f) {
+                                e.first = Some(candidate.clone());
+                            }
+                        }
+                    }
+                }
+                RecordKind::Action => {
+                    if let Some(a) = decode::<Action>(v) {
+                        counts.entry(a.youth_id).or_default().actions += 1;
+                    }
+                }
+                RecordKind::Outcome => {
+                    if let Some(o) = decode::<Outcome>(v) {
+                        counts.entry(o.youth_id).or_default().outcomes += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let communes = Communes::global();
+        let mut header: Vec<String> = Vec::new();
+        for c in YOUTH_COLUMNS {
+            header.push(c.to_string());
+            if c == "pseudonym" && with_names {
+                header.extend(NAMED_COLUMNS.iter().map(|n| n.to_string()));
+            }
+        }
+        let mut out = String::new();
+        csv_line(&mut out, &header);
+        let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+        for (id, (team_id, y)) in &youth {
+            let empty = Counts::default();
+            let c = counts.get(id).unwrap_or(&empty);
+            let entry = c
+                .first
+                .as_ref()
+                .map_or(y.first_contact_date, |f| f.0.min(y.first_contact_date));
+            let commune = y
+                .home_commune
+                .clone()
+                .filter(|h| !h.trim().is_empty())
+                .or_else(|| c.first.as_ref().map(|f| f.3.clone()))
+                .unwrap_or_default();
+            let found = communes.get(&commune);
+            let epci = found.and_then(|f| f.epci_code).unwrap_or_default();
+            let flags: BTreeSet<String> = y.profile_flags.iter().map(serde_id).collect();
+            let pseudo = pseudonym(&key, *id);
+            let mut fields = vec![pseudo.clone()];
+            if with_names {
+                fields.push(id.to_string());
+                fields.push(y.first_name.clone().unwrap_or_default());
+                fields.push(y.last_name.clone().unwrap_or_default());
+                fields.push(y.alias.clone().unwrap_or_default());
+            }
+            fields.extend([
+                who.team_name(*team_id),
+                serde_id(&y.status),
+                age_band_on(y, entry).map_or_else(|| "unknown".to_string(), |b| serde_id(&b)),
+                y.sex.map_or_else(|| "unknown".to_string(), |s| serde_id(&s)),
+                commune.clone(),
+                found.map(|f| f.name.to_string()).unwrap_or_default(),
+                epci.to_string(),
+                communes
+                    .epci_name(epci)
+                    .map(str::to_string)
+                    .unwrap_or_default(),
+                serde_id(&y.referral_source),
+                flags.into_iter().collect::<Vec<_>>().join(";"),
+                if y.is_invisible() { "yes" } else { "no" }.to_string(),
+                entry.to_string(),
+                c.contacts.to_string(),
+                c.actions.to_string(),
+                c.outcomes.to_string(),
+            ]);
+            rows.push((pseudo, fields));
+        }
+        // Ordered by pseudonym: the order tells nothing about when records were made.
+        rows.sort();
+        for (_, fields) in &rows {
+            csv_line(&mut out, fields);
+        }
+        let action = if with_names {
+            audit::EXPORT_YOUTH_NAMED
+        } else {
+            audit::EXPORT_YOUTH_PSEUDONYMISED
+        };
+        let scope = team.map_or_else(|| "toutes".to_string(), |t| t.to_string());
+        self.record(Audit::by(
+            who,
+            action,
+            None,
+            format!("équipe {scope} ; {} lignes", rows.len()),
+        ))?;
+        Ok(Export {
+            csv: out,
+            rows: rows.len(),
+        })
+    }
+}
+
+/// A random 32-byte value, base64url (used for the demo's passwords).
+pub fn random_password() -> Result<String, HubError> {
+    let token = secret::new_token()?;
+    Ok(token.chars().take(20).collect())
+}

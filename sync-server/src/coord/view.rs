@@ -1,0 +1,610 @@
+//! What the coordinators read: the derived `record_view` (kept up to date by following
+//! the log), the visits to review, a visit with its history, conflicts and questions, and
+//! young people's files. Every query is limited to the coordinator's teams.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use repere_core::document::{Author, FieldConflict, HistoryEntry, RecordDoc};
+use repere_core::records::{
+    Action, AnyRecord, Contact, Outcome, RecordKind, ReviewTask, ReviewTaskStatus, Youth,
+    YouthStatus,
+};
+use repere_core::text::fold;
+use repere_core::Communes;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::audit::{self, Audit};
+use super::{Coordinator, PAGE_SIZE, Workspace};
+use crate::hub::HubError;
+use crate::storage::{
+    AuditEntry, LogEntry, ReadTx, StoredDocument, Team, ViewRecord, ViewWrite, VisitFilter,
+    VisitReview, VisitState,
+};
+
+/// Documents projected per write transaction while catching up (sync waits meanwhile).
+const REFRESH_BATCH: usize = 500;
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    /// 1-based.
+    pub page: usize,
+    pub pages: usize,
+}
+
+impl<T> Paged<T> {
+    pub fn new(items: Vec<T>, total: u64, page: usize) -> Paged<T> {
+        let pages = usize::try_from(total)
+            .unwrap_or(usize::MAX)
+            .div_ceil(PAGE_SIZE)
+            .max(1);
+        Paged {
+            items,
+            total,
+            page,
+            pages,
+        }
+    }
+}
+
+/// The server reads documents as a nil actor.
+pub(crate) fn reader() -> Author {
+    Author {
+        device_id: Uuid::nil(),
+        member_id: Uuid::nil(),
+    }
+}
+
+/// The record's fields as JSON, or `None` if its document cannot be read.
+fn project(doc: &StoredDocument) -> Option<ViewWrite> {
+    let loaded = RecordDoc::load(doc.kind, doc.id, &doc.doc, reader()).ok()?;
+    let record = loaded.read_record().ok()?;
+    let fields = match &record {
+        AnyRecord::Youth(r) => serde_json::to_string(r),
+        AnyRecord::Contact(r) => serde_json::to_string(r),
+        AnyRecord::Tour(r) => serde_json::to_string(r),
+        AnyRecord::Action(r) => serde_json::to_string(r),
+        AnyRecord::Outcome(r) => serde_json::to_string(r),
+        AnyRecord::ReviewTask(r) => serde_json::to_string(r),
+    }
+    .ok()?;
+    let mut row = ViewWrite {
+        record: ViewRecord {
+            id: doc.id,
+            kind: doc.kind,
+            team_id: doc.team_id,
+            seq: doc.seq,
+            received_at: doc.received_at,
+            fields,
+        },
+        day: None,
+        at_ms: None,
+        commune: None,
+        ref_id: None,
+        youth_ids: Vec::new(),
+    };
+    match &record {
+        AnyRecord::Youth(y) => row.commune = y.home_commune.clone(),
+        AnyRecord::Contact(c) => {
+            row.day = Some(c.occurred_at.date_naive());
+            row.at_ms = Some(c.occurred_at.timestamp_millis());
+            row.commune = Some(c.commune.clone());
+            row.youth_ids = c.youth_ids.iter().copied().collect();
+        }
+        AnyRecord::Action(a) => row.ref_id = Some(a.youth_id),
+        AnyRecord::Outcome(o) => row.ref_id = Some(o.youth_id),
+        AnyRecord::ReviewTask(t) => row.ref_id = Some(t.contact_id),
+        AnyRecord::Tour(_) => {}
+    }
+    Some(row)
+}
+
+/// A derived record's typed value (`None` if it does not read as `R`).
+pub fn decode<R: DeserializeOwned>(v: &ViewRecord) -> Option<R> {
+    serde_json::from_str(&v.fields).ok()
+}
+
+pub(crate) fn decode_any(v: &ViewRecord) -> Option<AnyRecord> {
+    Some(match v.kind {
+        RecordKind::Youth => AnyRecord::Youth(decode(v)?),
+        RecordKind::Contact => AnyRecord::Contact(decode(v)?),
+        RecordKind::Tour => AnyRecord::Tour(decode(v)?),
+        RecordKind::Action => AnyRecord::Action(decode(v)?),
+        RecordKind::Outcome => AnyRecord::Outcome(decode(v)?),
+        RecordKind::ReviewTask => AnyRecord::ReviewTask(decode(v)?),
+    })
+}
+
+/// INSEE codes a typed commune filter means: the code itself, else the communes whose
+/// name is the one typed (accents and case aside), else those whose name starts with it.
+pub fn resolve_communes(typed: &str) -> Vec<String> {
+    let typed = typed.trim();
+    let communes = Communes::global();
+    if let Some(c) = communes.get(&typed.to_uppercase()) {
+        return vec![c.code.to_string()];
+    }
+    let found = communes.search_name(typed, 500);
+    let wanted = fold(typed);
+    let exact: Vec<String> = found
+        .iter()
+        .filter(|c| fold(c.name) == wanted)
+        .map(|c| c.code.to_string())
+        .collect();
+    if exact.is_empty() {
+        found.iter().map(|c| c.code.to_string()).collect()
+    } else {
+        exact
+    }
+}
+
+/// The name of a commune from its INSEE code (the code itself if unknown).
+pub fn commune_name(code: &str) -> String {
+    Communes::global()
+        .get(code)
+        .map_or_else(|| code.to_string(), |c| c.name.to_string())
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitQuery {
+    pub team: Option<Uuid>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// An INSEE code or a commune name.
+    pub commune: Option<String>,
+    pub state: Option<VisitState>,
+    /// 1-based.
+    pub page: usize,
+}
+
+/// A visit in the list.
+#[derive(Debug, Clone)]
+pub struct VisitItem {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub contact: Contact,
+    /// The young people met, with their display names.
+    pub youth: Vec<(Uuid, String)>,
+    pub state: VisitState,
+    /// Questions about it waiting for the binôme, and answered ones not closed yet.
+    pub open_questions: usize,
+    pub answered_questions: usize,
+}
+
+/// A young person as a visit shows them.
+#[derive(Debug, Clone)]
+pub struct YouthCard {
+    pub id: Uuid,
+    pub youth: Youth,
+    pub age: Option<i32>,
+}
+
+/// Everything the visit page shows.
+#[derive(Debug, Clone)]
+pub struct VisitDetail {
+    pub id: Uuid,
+    pub team: Team,
+    pub contact: Contact,
+    /// Server time of the last stored change.
+    pub received_at: DateTime<Utc>,
+    pub youth: Vec<YouthCard>,
+    pub history: Vec<HistoryEntry>,
+    /// When the server stored each change, and from which device.
+    pub receipts: Vec<LogEntry>,
+    pub conflicts: Vec<FieldConflict>,
+    /// Questions about the visit, oldest first.
+    pub tasks: Vec<(Uuid, ReviewTask)>,
+    pub review: Option<VisitReview>,
+    pub state: VisitState,
+    /// Review actions taken on it (from the audit log), newest first.
+    pub events: Vec<AuditEntry>,
+    /// Names of the organisation's users (coordinators write as their user id).
+    pub users: HashMap<Uuid, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct YouthQuery {
+    pub team: Option<Uuid>,
+    pub status: Option<YouthStatus>,
+    /// Words of a name, alias or commune.
+    pub search: Option<String>,
+    pub page: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct YouthItem {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub youth: Youth,
+    pub contacts: usize,
+    pub actions: usize,
+    pub outcomes: usize,
+    pub last_contact: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct YouthDetail {
+    pub id: Uuid,
+    pub team: Team,
+    pub youth: Youth,
+    pub age: Option<i32>,
+    /// Newest first, with each visit's review state.
+    pub contacts: Vec<(Uuid, Contact, VisitState)>,
+    pub actions: Vec<(Uuid, Action)>,
+    pub outcomes: Vec<(Uuid, Outcome)>,
+}
+
+fn state_of(review: Option<&VisitReview>) -> VisitState {
+    review.map_or(VisitState::ToReview, |r| r.state)
+}
+
+/// A scoped derived record of `kind`: `None` when unknown, of another kind or out of scope.
+pub(crate) fn scoped_view(
+    tx: &mut dyn ReadTx,
+    who: &Coordinator,
+    kind: RecordKind,
+    id: Uuid,
+) -> Result<Option<ViewRecord>, HubError> {
+    Ok(tx
+        .view_record(id)?
+        .filter(|v| v.kind == kind && who.in_scope(v.team_id)))
+}
+
+/// A scoped stored document of `kind`, same rules.
+pub(crate) fn scoped_document(
+    tx: &mut dyn ReadTx,
+    who: &Coordinator,
+    kind: RecordKind,
+    id: Uuid,
+) -> Result<Option<StoredDocument>, HubError> {
+    Ok(tx
+        .document(id)?
+        .filter(|d| d.kind == kind && who.in_scope(d.team_id)))
+}
+
+fn tasks_of(
+    tx: &mut dyn ReadTx,
+    who: &Coordinator,
+    contact_id: Uuid,
+) -> Result<Vec<(Uuid, ReviewTask)>, HubError> {
+    let mut tasks: Vec<(Uuid, ReviewTask)> = tx
+        .view_by_ref(RecordKind::ReviewTask, contact_id)?
+        .into_iter()
+        .filter(|v| who.in_scope(v.team_id))
+        .filter_map(|v| Some((v.id, decode::<ReviewTask>(&v)?)))
+        .collect();
+    tasks.sort_by_key(|(id, t)| (t.asked_at, *id));
+    Ok(tasks)
+}
+
+impl Workspace {
+    /// Brings `record_view` up to the end of the log. Cheap when nothing changed.
+    pub fn refresh_view(&self) -> Result<usize, HubError> {
+        let mut projected = 0;
+        loop {
+            let behind = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
+                Ok(tx.view_seq()? < tx.last_seq()?)
+            })?;
+            if !behind {
+                return Ok(projected);
+            }
+            let (done, n) = self.hub().storage().write_with(|tx| -> Result<_, HubError> {
+                let from = tx.view_seq()?;
+                let docs = tx.documents_since(from, REFRESH_BATCH)?;
+                let Some(last) = docs.last().map(|d| d.seq) else {
+                    // Only erasures left: their rows went with them.
+                    let end = tx.last_seq()?;
+                    tx.set_view_seq(end)?;
+                    return Ok((true, 0));
+                };
+                for doc in &docs {
+                    match project(doc) {
+                        Some(row) => tx.put_view(&row)?,
+                        None => {
+                            tracing::warn!(record = %doc.id, "stored document cannot be read for the coordinators' view");
+                            tx.delete_view(doc.id)?;
+                        }
+                    }
+                }
+                tx.set_view_seq(last)?;
+                Ok((false, docs.len()))
+            })?;
+            projected += n;
+            if done {
+                return Ok(projected);
+            }
+        }
+    }
+
+    /// A page of visits to review, newest first.
+    pub fn visits(
+        &self,
+        who: &Coordinator,
+        query: &VisitQuery,
+    ) -> Result<Paged<VisitItem>, HubError> {
+        self.refresh_view()?;
+        let page = query.page.max(1);
+        let filter = VisitFilter {
+            teams: who.scope(query.team),
+            from: query.from,
+            to: query.to,
+            communes: query
+                .commune
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(resolve_communes),
+            state: query.state,
+            offset: (page - 1) * PAGE_SIZE,
+            limit: PAGE_SIZE,
+        };
+        self.hub().storage().read_with(|tx| -> Result<_, HubError> {
+            let (rows, total) = tx.visits(&filter)?;
+            let mut items = Vec::with_capacity(rows.len());
+            for (view, review) in rows {
+                let Some(contact) = decode::<Contact>(&view) else {
+                    continue;
+                };
+                let mut youth = Vec::new();
+                for id in &contact.youth_ids {
+                    if let Some(y) = scoped_view(tx, who, RecordKind::Youth, *id)?
+                        .and_then(|v| decode::<Youth>(&v))
+                    {
+                        youth.push((*id, y.display_name()));
+                    }
+                }
+                let tasks = tasks_of(tx, who, view.id)?;
+                items.push(VisitItem {
+                    id: view.id,
+                    team_id: view.team_id,
+                    state: state_of(review.as_ref()),
+                    open_questions: tasks
+                        .iter()
+                        .filter(|(_, t)| t.status == ReviewTaskStatus::Open)
+                        .count(),
+                    answered_questions: tasks
+                        .iter()
+                        .filter(|(_, t)| t.status == ReviewTaskStatus::Answered)
+                        .count(),
+                    contact,
+                    youth,
+                });
+            }
+            Ok(Paged::new(items, total, page))
+        })
+    }
+
+    /// A visit with everything the review needs; `None` when unknown or out of scope.
+    /// Looking at it is audited.
+    pub fn visit(&self, who: &Coordinator, id: Uuid) -> Result<Option<VisitDetail>, HubError> {
+        self.refresh_view()?;
+        let today = self.today();
+        let detail = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
+            let Some(stored) = scoped_document(tx, who, RecordKind::Contact, id)? else {
+                return Ok(None);
+            };
+            let mut doc = RecordDoc::load(stored.kind, stored.id, &stored.doc, reader())
+                .map_err(|e| HubError::Internal(format!("stored contact unreadable: {e}")))?;
+            let contact: Contact = doc
+                .read()
+                .map_err(|e| HubError::Internal(format!("stored contact unreadable: {e}")))?;
+            let Some(team) = who.team(stored.team_id).cloned() else {
+                return Ok(None);
+            };
+            let mut youth = Vec::new();
+            for youth_id in &contact.youth_ids {
+                if let Some(y) = scoped_view(tx, who, RecordKind::Youth, *youth_id)?
+                    .and_then(|v| decode::<Youth>(&v))
+                {
+                    youth.push(YouthCard {
+                        id: *youth_id,
+                        age: y.approximate_age(today),
+                        youth: y,
+                    });
+                }
+            }
+            let review = tx.visit_review(id)?;
+            let (events, _) = tx.audit_entries(who.organisation.id, Some(id), 0, 100)?;
+            let events = events
+                .into_iter()
+                .filter(|e| {
+                    matches!(
+                        e.action.as_str(),
+                        audit::APPROVE_VISIT
+                            | audit::ASK_QUESTION
+                            | audit::FLAG_VISIT
+                            | audit::CLOSE_QUESTION
+                    )
+                })
+                .collect();
+            let users = tx
+                .users()?
+                .into_iter()
+                .filter(|u| u.organisation_id == who.organisation.id)
+                .map(|u| (u.id, u.name))
+                .collect();
+            Ok(Some(VisitDetail {
+                id,
+                team,
+                received_at: stored.received_at,
+                youth,
+                history: doc.history(),
+                receipts: tx.change_log(id)?,
+                conflicts: doc.conflicts(),
+                tasks: tasks_of(tx, who, id)?,
+                state: state_of(review.as_ref()),
+                review,
+                events,
+                users,
+                contact,
+            }))
+        })?;
+        if detail.is_some() {
+            self.record(Audit::by(who, audit::VIEW_VISIT, Some(id), ""))?;
+        }
+        Ok(detail)
+    }
+
+    /// Young people's files, most recently met first.
+    pub fn youth_list(
+        &self,
+        who: &Coordinator,
+        query: &YouthQuery,
+    ) -> Result<Paged<YouthItem>, HubError> {
+        self.refresh_view()?;
+        let page = query.page.max(1);
+        let teams = who.scope(query.team);
+        let records = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
+            Ok(tx.view_records(
+                &[
+                    RecordKind::Youth,
+                    RecordKind::Contact,
+                    RecordKind::Action,
+                    RecordKind::Outcome,
+                ],
+                &teams,
+            )?)
+        })?;
+        let words: Vec<String> = query
+            .search
+            .as_deref()
+            .map(|s| fold(s).split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut items: Vec<YouthItem> = Vec::new();
+        let mut index: HashMap<Uuid, usize> = HashMap::new();
+        for v in records.iter().filter(|v| v.kind == RecordKind::Youth) {
+            let Some(youth) = decode::<Youth>(v) else {
+                continue;
+            };
+            if query.status.is_some_and(|s| s != youth.status) {
+                continue;
+            }
+            if !words.is_empty() {
+                let haystack = fold(&format!(
+                    "{} {} {} {} {}",
+                    youth.display_name(),
+                    youth.alias.as_deref().unwrap_or_default(),
+                    youth.first_name.as_deref().unwrap_or_default(),
+                    youth.last_name.as_deref().unwrap_or_default(),
+                    youth
+                        .home_commune
+                        .as_deref()
+                        .map(commune_name)
+                        .unwrap_or_default()
+                ));
+                if !words.iter().all(|w| haystack.contains(w.as_str())) {
+                    continue;
+                }
+            }
+            index.insert(v.id, items.len());
+            items.push(YouthItem {
+                id: v.id,
+                team_id: v.team_id,
+                youth,
+                contacts: 0,
+                actions: 0,
+                outcomes: 0,
+                last_contact: None,
+            });
+        }
+        for v in &records {
+            match v.kind {
+                RecordKind::Contact => {
+                    if let Some(c) = decode::<Contact>(v) {
+                        let day = c.occurred_at.date_naive();
+                        for y in &c.youth_ids {
+                            if let Some(item) = index.get(y).and_then(|&i| items.get_mut(i)) {
+                                item.contacts += 1;
+                                item.last_contact =
+                                    Some(item.last_contact.map_or(day, |d| d.max(day)));
+                            }
+                        }
+                    }
+                }
+                RecordKind::Action => {
+                    if let Some(item) = decode::<Action>(v)
+                        .and_then(|a| index.get(&a.youth_id).and_then(|&i| items.get_mut(i)))
+                    {
+                        item.actions += 1;
+                    }
+                }
+                RecordKind::Outcome => {
+                    if let Some(item) = decode::<Outcome>(v)
+                        .and_then(|o| index.get(&o.youth_id).and_then(|&i| items.get_mut(i)))
+                    {
+                        item.outcomes += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        items.sort_by(|a, b| {
+            let key = |i: &YouthItem| (i.last_contact, i.youth.first_contact_date, i.id);
+            key(b).cmp(&key(a))
+        });
+        let total = items.len() as u64;
+        let items = items
+            .into_iter()
+            .skip((page - 1) * PAGE_SIZE)
+            .take(PAGE_SIZE)
+            .collect();
+        Ok(Paged::new(items, total, page))
+    }
+
+    /// A young person's file; `None` when unknown or out of scope. Audited.
+    pub fn youth(&self, who: &Coordinator, id: Uuid) -> Result<Option<YouthDetail>, HubError> {
+        self.refresh_view()?;
+        let today = self.today();
+        let detail = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
+            let Some(view) = scoped_view(tx, who, RecordKind::Youth, id)? else {
+                return Ok(None);
+            };
+            let Some(youth) = decode::<Youth>(&view) else {
+                return Ok(None);
+            };
+            let Some(team) = who.team(view.team_id).cloned() else {
+                return Ok(None);
+            };
+            let mut contacts = Vec::new();
+            for v in tx.view_contacts_of_youth(id)? {
+                if !who.in_scope(v.team_id) {
+                    continue;
+                }
+                if let Some(c) = decode::<Contact>(&v) {
+                    let state = state_of(tx.visit_review(v.id)?.as_ref());
+                    contacts.push((v.id, c, state));
+                }
+            }
+            let mut actions: Vec<(Uuid, Action)> = tx
+                .view_by_ref(RecordKind::Action, id)?
+                .into_iter()
+                .filter(|v| who.in_scope(v.team_id))
+                .filter_map(|v| Some((v.id, decode::<Action>(&v)?)))
+                .collect();
+            actions.sort_by_key(|(i, a)| (std::cmp::Reverse(a.start_date), *i));
+            let mut outcomes: Vec<(Uuid, Outcome)> = tx
+                .view_by_ref(RecordKind::Outcome, id)?
+                .into_iter()
+                .filter(|v| who.in_scope(v.team_id))
+                .filter_map(|v| Some((v.id, decode::<Outcome>(&v)?)))
+                .collect();
+            outcomes.sort_by_key(|(i, o)| (std::cmp::Reverse(o.date), *i));
+            Ok(Some(YouthDetail {
+                id,
+                team,
+                age: youth.approximate_age(today),
+                youth,
+                contacts,
+                actions,
+                outcomes,
+            }))
+        })?;
+        if detail.is_some() {
+            self.record(Audit::by(who, audit::VIEW_YOUTH, Some(id), ""))?;
+        }
+        Ok(detail)
+    }
+}
