@@ -24,3 +24,4 @@ echo "== bindings: generate, Kotlin tests on the JVM against a live server, Swif
 scripts/gen-bindings.sh
 scripts/kotlin-tests.sh
 scripts/check-swift.sh --header build/bindings/RepereFFIC.h build/bindings ios
+android/app/jvm-check/check.sh

@@ -92,6 +92,52 @@ impl Hub {
         Ok(user)
     }
 
+    /// A user with a login for the coordinators' pages (then `set_password`).
+    pub fn create_user_with_login(
+        &self,
+        organisation_id: Uuid,
+        name: &str,
+        role: Role,
+        login: Option<&str>,
+    ) -> Result<User, HubError> {
+        let Some(login) = login else {
+            return self.create_user(organisation_id, name, role);
+        };
+        let login = crate::coord::auth::normalize_login(login);
+        if login.is_empty() || login.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(HubError::BadInput(
+                "a login must not be empty nor contain spaces".into(),
+            ));
+        }
+        let user = User {
+            id: Uuid::now_v7(),
+            organisation_id,
+            name: clean_name("user", name)?,
+            role,
+            created_at: self.now(),
+        };
+        self.storage().write_with(|tx| -> Result<(), HubError> {
+            tx.insert_user(&user)?;
+            tx.set_login(user.id, Some(&login))?;
+            Ok(())
+        })?;
+        tracing::info!(user = %user.id, organisation = %organisation_id, role = role.as_str(), "user created");
+        Ok(user)
+    }
+
+    /// Every user with their login (no password hashes).
+    pub fn logins(&self) -> Result<Vec<(User, Option<String>, bool)>, HubError> {
+        self.storage().read_with(|tx| -> Result<_, HubError> {
+            let mut out = Vec::new();
+            for user in tx.users()? {
+                if let Some(c) = tx.credentials(user.id)? {
+                    out.push((user, c.login, c.password_hash.is_some()));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// A new one-time enrolment code for a team, valid for `ttl`.
     pub fn issue_code(&self, team_id: Uuid, ttl: Duration) -> Result<IssuedCode, HubError> {
         if ttl <= Duration::zero() || ttl > MAX_CODE_TTL {

@@ -1,8 +1,10 @@
 //! Demo mode (`serve --demo`): a fictional organisation with two binômes and their
-//! caseloads, seeded once into an empty database, and enrolment codes to try it with.
+//! caseloads, seeded once into an empty database, enrolment codes to try it with, a
+//! coordinator who can sign in to the coordinators' pages, convention targets, and a second
+//! organisation (one binôme, its own coordinator) to see that each only sees its own.
 //! Every name and record is made up by `repere_core::demo::DemoData`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use repere_core::demo::DemoData;
 use repere_core::document::{Author, RecordDoc, to_json_fields};
 use repere_core::records::ValidationContext;
@@ -10,6 +12,8 @@ use repere_core::{Communes, Record};
 use uuid::Uuid;
 
 use crate::admin::DEFAULT_CODE_TTL;
+use crate::coord::auth::hash_password;
+use crate::coord::reports::random_password;
 use crate::hub::{Hub, HubError};
 use crate::pushed;
 use crate::secret;
@@ -18,6 +22,16 @@ use crate::storage::{DocumentWrite, EnrolmentCode, Organisation, Role, Team, Use
 pub const ORGANISATION_NAME: &str = "Mission Locale du Nord Meusien (démo)";
 pub const TEAM_NAMES: [&str; 2] = ["Binôme Stenay", "Binôme Sedan"];
 pub const COORDINATOR_NAME: &str = "Coordination (démo)";
+/// What the demo coordinator types to sign in.
+pub const COORDINATOR_LOGIN: &str = "coordination@demo";
+pub const OTHER_ORGANISATION_NAME: &str = "Association Prévention Ardennes (démo)";
+pub const OTHER_TEAM_NAME: &str = "Binôme Rethel";
+pub const OTHER_COORDINATOR_NAME: &str = "Coordination Ardennes (démo)";
+pub const OTHER_COORDINATOR_LOGIN: &str = "coordination@autre-demo";
+pub const OTHER_YOUTH: usize = 10;
+/// The convention targets of the demo organisation (docs/indicators.md).
+pub const TARGET_IDENTIFIED: u32 = 250;
+pub const TARGET_MOBILISED: u32 = 125;
 pub const YOUTH_PER_TEAM: usize = 40;
 pub const TOURS_PER_TEAM: usize = 6;
 pub const CODES_PER_TEAM: usize = 2;
@@ -28,6 +42,14 @@ pub struct DemoSummary {
     pub organisation: Organisation,
     pub coordinator: User,
     pub teams: Vec<DemoTeam>,
+    /// Shown once: only its Argon2id hash is stored.
+    pub coordinator_password: String,
+    pub targets: repere_core::indicators::Targets,
+    /// The second organisation, its binôme and its coordinator (same password rules).
+    pub other_organisation: Organisation,
+    pub other_coordinator: User,
+    pub other_team: DemoTeam,
+    pub other_coordinator_password: String,
 }
 
 #[derive(Debug, Clone)]
@@ -85,11 +107,32 @@ impl Builder {
 
 /// Seeds the demo data if the database has no organisation yet, all in one transaction.
 /// Returns `None` (and changes nothing) when there is already data: restarting with
-/// `--demo` never seeds twice.
+/// `--demo` never seeds twice. The coordinators get random passwords.
 pub fn seed(hub: &Hub) -> Result<Option<DemoSummary>, HubError> {
+    seed_with_password(hub, None)
+}
+
+/// [`seed`], with the coordinators' password given (scripted browser tests) or random.
+pub fn seed_with_password(
+    hub: &Hub,
+    password: Option<&str>,
+) -> Result<Option<DemoSummary>, HubError> {
     if !hub.is_empty()? {
         return Ok(None);
     }
+    if let Some(p) = password {
+        crate::coord::auth::check_new_password(p)?;
+    }
+    let coordinator_password = match password {
+        Some(p) => p.to_string(),
+        None => random_password()?,
+    };
+    let other_coordinator_password = match password {
+        Some(p) => p.to_string(),
+        None => random_password()?,
+    };
+    let coordinator_hash = hash_password(&coordinator_password)?;
+    let other_hash = hash_password(&other_coordinator_password)?;
     let now = hub.now();
     let organisation = Organisation {
         id: Uuid::now_v7(),
@@ -167,6 +210,57 @@ pub fn seed(hub: &Hub) -> Result<Option<DemoSummary>, HubError> {
             codes_expire_at: now + DEFAULT_CODE_TTL,
         });
     }
+    // The second organisation: one binôme, a smaller caseload.
+    let other_organisation = Organisation {
+        id: Uuid::now_v7(),
+        name: OTHER_ORGANISATION_NAME.to_string(),
+        created_at: now,
+    };
+    let other_coordinator = User {
+        id: Uuid::now_v7(),
+        organisation_id: other_organisation.id,
+        name: OTHER_COORDINATOR_NAME.to_string(),
+        role: Role::Coordinator,
+        created_at: now,
+    };
+    let other_team = {
+        let team = Team {
+            id: Uuid::now_v7(),
+            organisation_id: other_organisation.id,
+            name: OTHER_TEAM_NAME.to_string(),
+            created_at: now,
+        };
+        let members = [Uuid::now_v7(), Uuid::now_v7()];
+        builder.author.member_id = members[0];
+        let first = builder.docs.len();
+        let mut data = DemoData::new(2000, team.id, members, now);
+        let mut youth = 0;
+        for n in 0..OTHER_YOUTH {
+            let Some(youth_id) = builder.add(&data.youth())? else {
+                continue;
+            };
+            youth += 1;
+            builder.add(&data.contact(&[youth_id]))?;
+            if n % 2 == 0 {
+                builder.add(&data.action(youth_id))?;
+            }
+        }
+        DemoTeam {
+            team,
+            youth,
+            records: builder.docs.len() - first,
+            codes: Vec::new(),
+            codes_expire_at: now + DEFAULT_CODE_TTL,
+        }
+    };
+    let today = now.date_naive();
+    let targets = repere_core::indicators::Targets {
+        identified: Some(TARGET_IDENTIFIED),
+        mobilised: Some(TARGET_MOBILISED),
+        from: NaiveDate::from_ymd_opt(today.year() - 1, 1, 1).unwrap_or(today),
+        to: NaiveDate::from_ymd_opt(today.year(), 12, 31).unwrap_or(today),
+    };
+
     if builder.skipped > 0 {
         tracing::warn!(
             skipped = builder.skipped,
@@ -181,9 +275,17 @@ pub fn seed(hub: &Hub) -> Result<Option<DemoSummary>, HubError> {
         }
         tx.insert_organisation(&organisation)?;
         tx.insert_user(&coordinator)?;
+        tx.set_login(coordinator.id, Some(COORDINATOR_LOGIN))?;
+        tx.set_password_hash(coordinator.id, &coordinator_hash, now)?;
+        tx.set_targets(organisation.id, &targets, now)?;
         for t in &teams {
             tx.insert_team(&t.team)?;
         }
+        tx.insert_organisation(&other_organisation)?;
+        tx.insert_user(&other_coordinator)?;
+        tx.set_login(other_coordinator.id, Some(OTHER_COORDINATOR_LOGIN))?;
+        tx.set_password_hash(other_coordinator.id, &other_hash, now)?;
+        tx.insert_team(&other_team.team)?;
         for doc in &builder.docs {
             tx.put_document(DocumentWrite {
                 id: doc.id,
@@ -213,6 +315,12 @@ pub fn seed(hub: &Hub) -> Result<Option<DemoSummary>, HubError> {
         organisation,
         coordinator,
         teams,
+        coordinator_password,
+        targets,
+        other_organisation,
+        other_coordinator,
+        other_team,
+        other_coordinator_password,
     }))
 }
 
@@ -249,6 +357,25 @@ pub fn instructions(summary: &DemoSummary, server_url: &str, data_dir: &str) -> 
         hours / 24,
         hours / 24,
     ));
+    out.push_str(&format!(
+        "\nPages de coordination / coordinators' pages: {server_url}/connexion\n\
+         \x20   « {} » : identifiant / login {COORDINATOR_LOGIN}   mot de passe / password {}\n\
+         \x20   (objectifs / targets: {} repérés, {} mobilisés, du {} au {})\n\
+         \x20   Autre organisation / second organisation « {} » (binôme « {} », {} jeunes) :\n\
+         \x20   identifiant / login {OTHER_COORDINATOR_LOGIN}   mot de passe / password {}\n\
+         \x20   Les mots de passe ne sont affichés qu'une fois / passwords are shown only now:\n\
+         \x20   repere-server admin --data-dir {data_dir} set-password --user <login>\n",
+        summary.organisation.name,
+        summary.coordinator_password,
+        summary.targets.identified.unwrap_or(0),
+        summary.targets.mobilised.unwrap_or(0),
+        summary.targets.from,
+        summary.targets.to,
+        summary.other_organisation.name,
+        summary.other_team.team.name,
+        summary.other_team.youth,
+        summary.other_coordinator_password,
+    ));
     out
 }
 
@@ -279,10 +406,34 @@ mod tests {
             "never seeds twice"
         );
         let overview = hub.overview().expect("overview");
-        assert_eq!(overview.len(), 1);
+        assert_eq!(overview.len(), 2, "the demo organisation and a second one");
         assert_eq!(overview[0].users, 1);
+        assert_eq!(overview[1].users, 1);
+        assert_eq!(overview[1].teams.len(), 1);
         let text = instructions(&summary, "http://127.0.0.1:8080", "./repere-data");
         assert!(text.contains(&summary.teams[0].codes[0]));
+        assert!(text.contains(COORDINATOR_LOGIN));
+        assert!(text.contains(&summary.coordinator_password));
+        assert!(text.contains(&summary.other_coordinator_password));
+        assert_eq!(
+            hub.targets(summary.organisation.id).expect("targets"),
+            Some(summary.targets.clone())
+        );
+
+        // The printed logins and passwords sign in, each to their own organisation.
+        let ws = crate::coord::Workspace::new(Arc::new(Hub::new(Arc::new(
+            SqliteStorage::open_dir(dir.path()).expect("open"),
+        ))));
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let signed = ws
+            .login(ip, COORDINATOR_LOGIN, &summary.coordinator_password)
+            .expect("demo coordinator signs in");
+        assert_eq!(signed.coordinator.teams.len(), 2);
+        let other = ws
+            .login(ip, OTHER_COORDINATOR_LOGIN, &summary.other_coordinator_password)
+            .expect("second coordinator signs in");
+        assert_eq!(other.coordinator.organisation.id, summary.other_organisation.id);
+        assert_eq!(other.coordinator.teams.len(), 1);
 
         // A printed code enrols a tablet, which then pulls exactly its team's records.
         let team = &summary.teams[1];

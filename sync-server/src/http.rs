@@ -1,6 +1,7 @@
 //! The HTTP adapter: routes, body limits, bearer authentication, the per-address rate
 //! limit on enrolment, and the mapping of hub errors to status codes with core's JSON
-//! `ErrorBody`. Protocol logic lives in `hub`; this file only moves bytes.
+//! `ErrorBody`. Protocol logic lives in `hub`; this file only moves bytes. The
+//! coordinators' pages (`web`) are merged into the same router.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -21,7 +22,9 @@ use repere_core::sync::protocol::{
 };
 use serde::Serialize;
 
+use crate::coord::Workspace;
 use crate::hub::{Hub, HubError};
+use crate::web;
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -29,6 +32,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Enrolment attempts per client address and minute.
     pub enrol_per_minute: u32,
+    /// Mark the coordinators' session cookie `Secure` (set it when served behind TLS).
+    pub secure_cookies: bool,
 }
 
 impl Default for HttpConfig {
@@ -36,6 +41,7 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 8 * 1024 * 1024,
             enrol_per_minute: 10,
+            secure_cookies: false,
         }
     }
 }
@@ -45,7 +51,9 @@ struct AppState {
     enrol_limiter: RateLimiter,
 }
 
+/// The sync API and, on the same port, the coordinators' pages (`web`).
 pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
+    let workspace = Arc::new(Workspace::new(hub.clone()));
     let state = Arc::new(AppState {
         hub,
         enrol_limiter: RateLimiter::new(config.enrol_per_minute, Duration::from_secs(60)),
@@ -56,6 +64,7 @@ pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
         .route(SYNC_PATH, post(sync))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)
+        .merge(web::router(workspace, config.secure_cookies))
 }
 
 async fn healthz() -> &'static str {

@@ -15,6 +15,7 @@ pub mod hub;
 mod pushed;
 pub mod secret;
 pub mod storage;
+pub mod web;
 
 pub use hub::{Hub, HubError};
 pub use storage::Storage;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use repere_server::http::{self, HttpConfig};
 use repere_server::storage::Role;
+use repere_server::coord::Workspace;
 use repere_server::{Hub, SqliteStorage, demo};
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -77,6 +78,13 @@ struct ServeArgs {
     /// Enrolment attempts allowed per client address and minute (more get 429)
     #[arg(long, env = "REPERE_ENROL_PER_MINUTE", default_value_t = 10)]
     enrol_per_minute: u32,
+    /// Mark the coordinators' session cookie `Secure`: set it whenever the server is
+    /// reached over HTTPS (behind a TLS reverse proxy), so browsers never send it in clear
+    #[arg(long, env = "REPERE_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// With --demo: the demo coordinators' password (default: a random one, printed)
+    #[arg(long, env = "REPERE_DEMO_PASSWORD", hide_env_values = true)]
+    demo_password: Option<String>,
 }
 
 #[derive(Args)]
@@ -104,7 +112,7 @@ enum AdminCommand {
         #[arg(long)]
         name: String,
     },
-    /// Create a user of an organisation; prints its id (passwords come later)
+    /// Create a user of an organisation; prints its id (then: set-password)
     CreateUser {
         /// Organisation id
         #[arg(long)]
@@ -113,6 +121,38 @@ enum AdminCommand {
         name: String,
         #[arg(long, value_enum)]
         role: RoleArg,
+        /// What the user types to sign in to the coordinators' pages (e.g. an email address)
+        #[arg(long)]
+        login: Option<String>,
+    },
+    /// Set a user's password for the coordinators' pages (coordinator and admin roles only
+    /// can sign in). The password is read from REPERE_PASSWORD if set, else from the first
+    /// line of standard input. Ends the user's open sessions.
+    SetPassword {
+        /// User id (or current login)
+        #[arg(long)]
+        user: String,
+        /// Set (or change) the user's login at the same time
+        #[arg(long)]
+        login: Option<String>,
+    },
+    /// Set an organisation's convention targets, shown on the dashboard with the progress
+    SetTargets {
+        /// Organisation id
+        #[arg(long)]
+        org: Uuid,
+        /// Young people identified (invisibles) over the window
+        #[arg(long)]
+        identified: Option<u32>,
+        /// Young people mobilised over the window
+        #[arg(long)]
+        mobilised: Option<u32>,
+        /// First day of the window (YYYY-MM-DD)
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day of the window, included (YYYY-MM-DD)
+        #[arg(long)]
+        to: chrono::NaiveDate,
     },
     /// Issue a one-time enrolment code for a team's tablet; prints the code
     IssueCode {
@@ -199,7 +239,9 @@ fn open_hub(data_dir: &Path) -> Result<Hub, String> {
 fn serve(args: ServeArgs) -> Result<(), String> {
     let hub = Arc::new(open_hub(&args.data.data_dir)?);
     if args.demo {
-        match demo::seed(&hub).map_err(|e| e.to_string())? {
+        match demo::seed_with_password(&hub, args.demo_password.as_deref())
+            .map_err(|e| e.to_string())?
+        {
             Some(summary) => {
                 let url = format!("http://{}", args.listen);
                 print!(
@@ -220,7 +262,16 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let config = HttpConfig {
         max_body_bytes: args.max_body_bytes,
         enrol_per_minute: args.enrol_per_minute,
+        secure_cookies: args.secure_cookies,
     };
+    // The coordinators' view of the records follows the log; catching up now spares the
+    // first page view after a restart.
+    let catch_up = Workspace::new(hub.clone());
+    std::thread::spawn(move || {
+        if let Err(e) = catch_up.refresh_view() {
+            tracing::warn!(error = %e, "coordinators' view not refreshed at start-up");
+        }
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -267,6 +318,41 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// The new password: REPERE_PASSWORD if set, else the first line of standard input (not
+/// echoed when it is a terminal, where `stty` exists).
+fn read_password() -> Result<String, String> {
+    if let Ok(p) = std::env::var("REPERE_PASSWORD")
+        && !p.is_empty()
+    {
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let hidden = interactive && stty("-echo");
+    if interactive {
+        eprint!("Mot de passe / password (12 caractères au moins / at least 12 characters): ");
+    }
+    let mut line = String::new();
+    let read = stdin.read_line(&mut line);
+    if hidden {
+        stty("echo");
+        eprintln!();
+    }
+    read.map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        return Err("no password given (REPERE_PASSWORD or standard input)".into());
+    }
+    Ok(password)
+}
+
 fn fmt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(
         || "-".to_string(),
@@ -288,10 +374,54 @@ fn admin(args: AdminArgs) -> Result<(), String> {
             eprintln!("team created: {}", team.name);
             println!("{}", team.id);
         }
-        AdminCommand::CreateUser { org, name, role } => {
-            let user = hub.create_user(org, &name, role.into()).map_err(err)?;
+        AdminCommand::CreateUser {
+            org,
+            name,
+            role,
+            login,
+        } => {
+            let user = hub
+                .create_user_with_login(org, &name, role.into(), login.as_deref())
+                .map_err(err)?;
             eprintln!("user created with role {}", user.role.as_str());
             println!("{}", user.id);
+        }
+        AdminCommand::SetPassword { user, login } => {
+            let found = hub.find_user(&user).map_err(err)?;
+            let password = read_password()?;
+            let credentials = hub
+                .set_password(found.user.id, &password, login.as_deref())
+                .map_err(err)?;
+            eprintln!(
+                "password set; sign in at /connexion with the login {}{}",
+                credentials.login.as_deref().unwrap_or("-"),
+                if matches!(credentials.user.role, Role::Field) {
+                    " (note: field users cannot sign in to the coordinators' pages)"
+                } else {
+                    ""
+                }
+            );
+            println!("{}", credentials.user.id);
+        }
+        AdminCommand::SetTargets {
+            org,
+            identified,
+            mobilised,
+            from,
+            to,
+        } => {
+            hub.set_targets(
+                org,
+                &repere_core::indicators::Targets {
+                    identified,
+                    mobilised,
+                    from,
+                    to,
+                },
+            )
+            .map_err(err)?;
+            eprintln!("targets set for {from}..{to}");
+            println!("{org}");
         }
         AdminCommand::IssueCode { team, ttl_hours } => {
             let issued = hub
@@ -342,6 +472,7 @@ fn admin(args: AdminArgs) -> Result<(), String> {
         }
         AdminCommand::List => {
             let overview = hub.overview().map_err(err)?;
+            let logins = hub.logins().map_err(err)?;
             if overview.is_empty() {
                 eprintln!("no organisation yet: repere-server admin create-org --name <name>");
             }
@@ -350,6 +481,19 @@ fn admin(args: AdminArgs) -> Result<(), String> {
                     "organisation\t{}\t{}\tusers={}",
                     o.organisation.id, o.organisation.name, o.users
                 );
+                for (user, login, has_password) in logins
+                    .iter()
+                    .filter(|(u, _, _)| u.organisation_id == o.organisation.id)
+                {
+                    println!(
+                        "  user\t{}\t{}\tlogin={}\tpassword={}\t{}",
+                        user.id,
+                        user.role.as_str(),
+                        login.as_deref().unwrap_or("-"),
+                        if *has_password { "set" } else { "none" },
+                        user.name
+                    );
+                }
                 for (team, counts) in &o.teams {
                     println!(
                         "  team\t{}\t{}\trecords={}\terased={}\tactive_devices={}",

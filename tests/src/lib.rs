@@ -16,12 +16,14 @@ use repere_core::{Result, Store};
 use tempfile::TempDir;
 use uuid::Uuid;
 
-/// The server binary built by `cargo build --workspace`.
+/// The server binary of the same profile: `cargo build --workspace` for the tests,
+/// `cargo build --release -p repere-server` before `cargo bench -p repere-tests`.
 pub fn server_bin() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("debug/repere-server");
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let bin = target.join(profile).join("repere-server");
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build --workspace` first",

@@ -270,6 +270,9 @@ pub struct ViewWrite {
     pub youth_ids: Vec<Uuid>,
 }
 
+/// A visit in a list, with its review (if any).
+pub type VisitRow = (ViewRecord, Option<VisitReview>);
+
 /// Which visits (contacts) a list shows. `teams` is the caller's scope: always given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VisitFilter {
@@ -381,7 +384,7 @@ pub trait ReadTx {
     fn visits(
         &mut self,
         filter: &VisitFilter,
-    ) -> StorageResult<(Vec<(ViewRecord, Option<VisitReview>)>, u64)>;
+    ) -> StorageResult<(Vec<VisitRow>, u64)>;
     fn visit_review(&mut self, contact_id: Uuid) -> StorageResult<Option<VisitReview>>;
 }
 

@@ -22,7 +22,8 @@ use uuid::Uuid;
 use super::{
     AuditEntry, Credentials, Device, DocumentWrite, EnrolmentCode, LogEntry, Organisation, ReadTx,
     Role, SecretHash, Session, Storage, StorageError, StorageResult, StoredDocument, Team,
-    TeamCounts, Tombstone, Tx, User, ViewRecord, ViewWrite, VisitFilter, VisitReview, VisitState,
+    TeamCounts, Tombstone, Tx, User, ViewRecord, ViewWrite, VisitFilter, VisitReview, VisitRow,
+    VisitState,
 };
 
 /// The database file inside the data directory.
@@ -737,7 +738,7 @@ impl ReadTx for SqliteTx<'_> {
     fn visits(
         &mut self,
         filter: &VisitFilter,
-    ) -> StorageResult<(Vec<(ViewRecord, Option<VisitReview>)>, u64)> {
+    ) -> StorageResult<(Vec<VisitRow>, u64)> {
         let mut conditions = vec![format!(
             "v.kind = 'contact' AND v.team_id IN ({})",
             placeholders(filter.teams.len())

@@ -121,6 +121,7 @@ fn bad_requests_get_their_status_and_code_and_the_server_keeps_serving() {
     let config = HttpConfig {
         max_body_bytes: 4096,
         enrol_per_minute: 3,
+        ..HttpConfig::default()
     };
     let server = start(env.hub.clone(), config);
     let client = reqwest::blocking::Client::new();

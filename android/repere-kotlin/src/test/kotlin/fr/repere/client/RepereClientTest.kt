@@ -19,6 +19,7 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import java.nio.file.Files
 import java.time.OffsetDateTime
+import java.time.format.DateTimeFormatter
 import java.time.temporal.ChronoUnit
 import kotlin.system.exitProcess
 import kotlin.test.assertEquals
@@ -52,7 +53,9 @@ private fun kevin() = Youth(
 private fun visit(youthId: String) = Contact(
     teamId = teamId, youthIds = listOf(youthId), tourId = null,
     memberIds = listOf("0190a5c0-0000-7000-8000-000000000011"),
-    occurredAt = OffsetDateTime.now().minusHours(1).truncatedTo(ChronoUnit.SECONDS).toString(),
+    // ISO_OFFSET_DATE_TIME always writes the seconds (toString() drops ":00"), as RFC 3339 needs.
+    occurredAt = OffsetDateTime.now().minusHours(1).truncatedTo(ChronoUnit.SECONDS)
+        .format(DateTimeFormatter.ISO_OFFSET_DATE_TIME),
     commune = "55502", kind = ContactKind.STREET, notes = "Devant la boulangerie.",
     needs = emptyList(), nextStep = null, nextStepDue = null,
 )

@@ -1,0 +1,758 @@
+//! The coordinators' pages over HTTP (same process and port as the sync API).
+//!
+//! Routes (French paths): `/connexion` (GET form, POST sign-in), `/deconnexion` (POST),
+//! `/visites`, `/visites/{id}` and its review actions (POST `/approuver`, `/question`,
+//! `/signaler`), POST `/questions/{id}/cloturer`, `/jeunes`, `/jeunes/{id}`,
+//! `/tableau-de-bord`, `/exports`, `/exports/indicateurs.csv`, `/exports/jeunes.csv`
+//! (GET: pseudonymised; POST with the box ticked: with names), `/journal`.
+//!
+//! Security: a session cookie `repere_session` (HttpOnly, SameSite=Strict, Path=/, and
+//! Secure with `--secure-cookies`, to set behind TLS), a CSRF token in every POST form
+//! (the sign-in form's is a double-submit cookie), a strict Content-Security-Policy (no
+//! script at all; the one stylesheet by hash), `no-store` caching, and no framing.
+
+pub mod chart;
+pub mod pages;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use maud::Markup;
+use uuid::Uuid;
+
+use crate::coord::auth::{CurrentSession, tokens_match};
+use crate::coord::reports::{DashboardQuery, Export, granularity_id, parse_dimension, parse_granularity};
+use crate::coord::view::{VisitQuery, YouthQuery};
+use crate::coord::{LoginError, Workspace, parse_day};
+use crate::hub::HubError;
+use crate::secret;
+use crate::storage::VisitState;
+use pages::Nav;
+
+pub const SESSION_COOKIE: &str = "repere_session";
+/// The sign-in form's double-submit token (no session exists yet).
+pub const LOGIN_COOKIE: &str = "repere_login";
+/// Form bodies are small: a question, a reason.
+const FORM_BODY_LIMIT: usize = 64 * 1024;
+
+struct WebState {
+    ws: Arc<Workspace>,
+    secure_cookies: bool,
+}
+
+/// The pages' routes, with their own state and body limit, to merge into the server's router.
+pub fn router(ws: Arc<Workspace>, secure_cookies: bool) -> Router {
+    let state = Arc::new(WebState { ws, secure_cookies });
+    Router::new()
+        .route("/", get(root))
+        .route("/connexion", get(login_form).post(login_submit))
+        .route("/deconnexion", post(logout))
+        .route("/visites", get(visits))
+        .route("/visites/{id}", get(visit))
+        .route("/visites/{id}/approuver", post(approve))
+        .route("/visites/{id}/question", post(ask))
+        .route("/visites/{id}/signaler", post(flag))
+        .route("/questions/{id}/cloturer", post(close_task))
+        .route("/jeunes", get(youth_list))
+        .route("/jeunes/{id}", get(youth))
+        .route("/tableau-de-bord", get(dashboard))
+        .route("/exports", get(exports))
+        .route("/exports/indicateurs.csv", get(export_indicators))
+        .route(
+            "/exports/jeunes.csv",
+            get(export_youth_get).post(export_youth_post),
+        )
+        .route("/journal", get(journal))
+        .layer(middleware::map_response(security_headers))
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .with_state(state)
+}
+
+fn csp() -> HeaderValue {
+    static CSP: OnceLock<HeaderValue> = OnceLock::new();
+    CSP.get_or_init(|| {
+        let hash = base64::engine::general_purpose::STANDARD.encode(secret::sha256(pages::CSS.as_bytes()));
+        HeaderValue::from_str(&format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+    })
+    .clone()
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, csp());
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn page(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+fn redirect(to: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/visites")))],
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        pages::message_page(
+            None,
+            "Page introuvable",
+            "Cette page n'existe pas, ou vous n'y avez pas accès.",
+            "not-found",
+        ),
+    )
+}
+
+fn forbidden() -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        pages::message_page(
+            None,
+            "Action refusée",
+            "Le formulaire a expiré ou ne vient pas de cette page. Rechargez la page et recommencez.",
+            "csrf-rejected",
+        ),
+    )
+}
+
+fn failure(e: HubError) -> Response {
+    match e {
+        HubError::NotFound { .. } => not_found(),
+        HubError::BadInput(message) => page(
+            StatusCode::BAD_REQUEST,
+            pages::message_page(None, "Demande incorrecte", &message, "bad-request"),
+        ),
+        e => {
+            tracing::error!(error = %e, "page failed");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                pages::message_page(
+                    None,
+                    "Erreur du serveur",
+                    "Le serveur a rencontré une erreur. Réessayez dans un moment.",
+                    "server-error",
+                ),
+            )
+        }
+    }
+}
+
+/// Runs workspace work on the blocking pool (SQLite, Automerge and Argon2 are synchronous).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, HubError> + Send + 'static,
+) -> Result<T, HubError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| HubError::Internal(format!("request worker failed: {e}")))?
+}
+
+/// A cookie's value from the request headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+}
+
+fn set_cookie(name: &str, value: &str, path: &str, max_age: Option<i64>, secure: bool) -> HeaderValue {
+    let mut c = format!("{name}={value}; HttpOnly; SameSite=Strict; Path={path}");
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or(HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+fn client_ip(extensions: &Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// The signed-in session, or the answer to give instead (back to the sign-in page).
+async fn require(state: &WebState, headers: &HeaderMap) -> Result<(CurrentSession, String), Response> {
+    let Some(token) = cookie(headers, SESSION_COOKIE).filter(|t| !t.is_empty()) else {
+        return Err(redirect("/connexion"));
+    };
+    let ws = state.ws.clone();
+    let lookup = token.clone();
+    match blocking(move || ws.session(&lookup)).await {
+        Ok(Some(session)) => Ok((session, token)),
+        Ok(None) => Err(redirect("/connexion")),
+        Err(e) => Err(failure(e)),
+    }
+}
+
+/// A signed-in POST: the session and a matching CSRF token in the form.
+async fn require_post(
+    state: &WebState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<(CurrentSession, String), Response> {
+    let (session, token) = require(state, headers).await?;
+    let given = form.get("csrf").map_or("", String::as_str);
+    if !tokens_match(&session.csrf, given) {
+        tracing::warn!(user = %session.coordinator.user.id, "form refused: CSRF token missing or wrong");
+        return Err(forbidden());
+    }
+    Ok((session, token))
+}
+
+fn nav<'a>(session: &'a CurrentSession, active: &'static str) -> Nav<'a> {
+    Nav {
+        who: &session.coordinator,
+        csrf: &session.csrf,
+        active,
+    }
+}
+
+fn param(q: &HashMap<String, String>, name: &str) -> String {
+    q.get(name).map(|v| v.trim().to_string()).unwrap_or_default()
+}
+
+fn page_number(q: &HashMap<String, String>) -> usize {
+    param(q, "page").parse::<usize>().ok().filter(|p| *p >= 1).unwrap_or(1)
+}
+
+fn team_param(q: &HashMap<String, String>) -> Option<Uuid> {
+    Uuid::parse_str(&param(q, "equipe")).ok()
+}
+
+async fn root() -> Response {
+    redirect("/visites")
+}
+
+async fn login_form(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    if require(&state, &headers).await.is_ok() {
+        return redirect("/visites");
+    }
+    login_page(&state, StatusCode::OK, None)
+}
+
+/// The sign-in page with a fresh double-submit token.
+fn login_page(state: &WebState, status: StatusCode, error: Option<&str>) -> Response {
+    let Ok(token) = secret::new_token() else {
+        return failure(HubError::Internal("random source failed".into()));
+    };
+    let mut response = page(status, pages::login_page(&token, error));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, &token, "/connexion", Some(3600), state.secure_cookies),
+    );
+    response
+}
+
+async fn login_submit(
+    State(state): State<Arc<WebState>>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let given = form.get("csrf").map_or("", String::as_str);
+    if expected.is_empty() || !tokens_match(&expected, given) {
+        return login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("La page de connexion a expiré. Saisissez à nouveau vos identifiants."),
+        );
+    }
+    let ip = client_ip(&extensions);
+    let login = form.get("login").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let ws = state.ws.clone();
+    let result = tokio::task::spawn_blocking(move || ws.login(ip, &login, &password)).await;
+    match result {
+        Ok(Ok(signed)) => {
+            let mut response = redirect("/visites");
+            let h = response.headers_mut();
+            h.append(
+                header::SET_COOKIE,
+                set_cookie(SESSION_COOKIE, &signed.token, "/", None, state.secure_cookies),
+            );
+            h.append(
+                header::SET_COOKIE,
+                set_cookie(LOGIN_COOKIE, "", "/connexion", Some(0), state.secure_cookies),
+            );
+            response
+        }
+        Ok(Err(LoginError::Invalid)) => login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            Some("Identifiant ou mot de passe incorrect."),
+        ),
+        Ok(Err(LoginError::RateLimited)) => {
+            let mut response = page(StatusCode::TOO_MANY_REQUESTS, pages::rate_limited_page());
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+            response
+        }
+        Ok(Err(LoginError::Failed(e))) => failure(e),
+        Err(e) => failure(HubError::Internal(format!("request worker failed: {e}"))),
+    }
+}
+
+async fn logout(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (_, token) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    if let Err(e) = blocking(move || ws.logout(&token)).await {
+        return failure(e);
+    }
+    let mut response = redirect("/connexion");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", "/", Some(0), state.secure_cookies),
+    );
+    response
+}
+
+async fn visits(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let form = pages::VisitForm {
+        equipe: param(&q, "equipe"),
+        du: param(&q, "du"),
+        au: param(&q, "au"),
+        commune: param(&q, "commune"),
+        etat: param(&q, "etat"),
+    };
+    let query = VisitQuery {
+        team: team_param(&q),
+        from: parse_day(&form.du),
+        to: parse_day(&form.au),
+        commune: Some(form.commune.clone()).filter(|c| !c.is_empty()),
+        state: VisitState::parse(&form.etat),
+        page: page_number(&q),
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.visits(&who, &query)).await {
+        Ok(list) => page(
+            StatusCode::OK,
+            pages::visits_page(&nav(&session, "/visites"), &form, &list),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+fn flash(code: &str) -> Option<&'static str> {
+    match code {
+        "approuvee" => Some("Visite approuvée."),
+        "question" => Some(
+            "Question envoyée : elle arrivera sur les tablettes de l'équipe à leur prochaine synchronisation.",
+        ),
+        "signalee" => Some("Visite signalée."),
+        "cloturee" => Some("Question close."),
+        _ => None,
+    }
+}
+
+async fn visit(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.visit(&who, id)).await {
+        Ok(Some(detail)) => {
+            let error = (param(&q, "erreur") == "saisie")
+                .then_some("Le texte est vide ou trop long : rien n'a été enregistré.");
+            page(
+                StatusCode::OK,
+                pages::visit_page(
+                    &nav(&session, "/visites"),
+                    &detail,
+                    flash(&param(&q, "ok")),
+                    error,
+                ),
+            )
+        }
+        Ok(None) => not_found(),
+        Err(e) => failure(e),
+    }
+}
+
+/// The shared path of the review actions: session, CSRF, the id, then the work; back to
+/// the visit with a message.
+async fn review_action(
+    state: Arc<WebState>,
+    headers: HeaderMap,
+    id: String,
+    form: HashMap<String, String>,
+    ok: &'static str,
+    work: impl FnOnce(&Workspace, &crate::coord::Coordinator, Uuid, &HashMap<String, String>) -> Result<Uuid, HubError>
+    + Send
+    + 'static,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || work(&ws, &who, id, &form)).await {
+        Ok(visit) => redirect(&format!("/visites/{visit}?ok={ok}")),
+        Err(HubError::BadInput(_)) => redirect(&format!("/visites/{id}?erreur=saisie")),
+        Err(e) => failure(e),
+    }
+}
+
+async fn approve(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    review_action(state, headers, id, form, "approuvee", |ws, who, id, _| {
+        ws.approve(who, id).map(|()| id)
+    })
+    .await
+}
+
+async fn ask(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    review_action(state, headers, id, form, "question", |ws, who, id, form| {
+        ws.ask(who, id, form.get("question").map_or("", String::as_str))
+            .map(|_| id)
+    })
+    .await
+}
+
+async fn flag(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    review_action(state, headers, id, form, "signalee", |ws, who, id, form| {
+        ws.flag(who, id, form.get("motif").map_or("", String::as_str))
+            .map(|()| id)
+    })
+    .await
+}
+
+async fn close_task(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    review_action(state, headers, id, form, "cloturee", |ws, who, id, _| {
+        ws.close_task(who, id)
+    })
+    .await
+}
+
+async fn youth_list(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let form = pages::YouthForm {
+        equipe: param(&q, "equipe"),
+        statut: param(&q, "statut"),
+        q: param(&q, "q"),
+    };
+    let query = YouthQuery {
+        team: team_param(&q),
+        status: serde_json::from_value(serde_json::Value::String(form.statut.clone())).ok(),
+        search: Some(form.q.clone()).filter(|s| !s.is_empty()),
+        page: page_number(&q),
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.youth_list(&who, &query)).await {
+        Ok(list) => page(
+            StatusCode::OK,
+            pages::youth_list_page(&nav(&session, "/jeunes"), &form, &list),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn youth(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.youth(&who, id)).await {
+        Ok(Some(detail)) => page(
+            StatusCode::OK,
+            pages::youth_page(&nav(&session, "/jeunes"), &detail),
+        ),
+        Ok(None) => not_found(),
+        Err(e) => failure(e),
+    }
+}
+
+/// The dashboard's filters from the query string, over the defaults; and the form echo.
+fn dashboard_query(
+    defaults: DashboardQuery,
+    q: &HashMap<String, String>,
+) -> (DashboardQuery, pages::DashboardForm) {
+    let query = DashboardQuery {
+        from: parse_day(&param(q, "du")).unwrap_or(defaults.from),
+        to: parse_day(&param(q, "au")).unwrap_or(defaults.to),
+        granularity: parse_granularity(&param(q, "granularite")).unwrap_or(defaults.granularity),
+        dimension: parse_dimension(&param(q, "dimension")),
+        team: team_param(q),
+    };
+    let form = pages::DashboardForm {
+        du: query.from.to_string(),
+        au: query.to.to_string(),
+        granularite: granularity_id(query.granularity).to_string(),
+        dimension: query
+            .dimension
+            .map(|d| d.as_str().to_string())
+            .unwrap_or_default(),
+        equipe: query.team.map(|t| t.to_string()).unwrap_or_default(),
+    };
+    (query, form)
+}
+
+async fn dashboard(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let result = blocking(move || {
+        let (query, form) = dashboard_query(ws.default_dashboard_query(&who)?, &q);
+        Ok((ws.dashboard(&who, &query), form))
+    })
+    .await;
+    match result {
+        Ok((Ok(d), form)) => page(
+            StatusCode::OK,
+            pages::dashboard_page(&nav(&session, "/tableau-de-bord"), &form, Ok(&d)),
+        ),
+        Ok((Err(HubError::BadInput(message)), form)) => page(
+            StatusCode::BAD_REQUEST,
+            pages::dashboard_page(&nav(&session, "/tableau-de-bord"), &form, Err(&message)),
+        ),
+        Ok((Err(e), _)) | Err(e) => failure(e),
+    }
+}
+
+async fn exports(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    match require(&state, &headers).await {
+        Ok((session, _)) => page(
+            StatusCode::OK,
+            pages::exports_page(&nav(&session, "/exports")),
+        ),
+        Err(r) => r,
+    }
+}
+
+fn csv(export: Export, filename: &str) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        export.csv,
+    )
+        .into_response()
+}
+
+async fn export_indicators(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let result = blocking(move || {
+        let (query, _) = dashboard_query(ws.default_dashboard_query(&who)?, &q);
+        let export = ws.indicators_csv(&who, &query)?;
+        Ok((export, query))
+    })
+    .await;
+    match result {
+        Ok((export, query)) => csv(
+            export,
+            &format!("indicateurs-{}-{}.csv", query.from, query.to),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn youth_export(state: &WebState, session: CurrentSession, team: Option<Uuid>, named: bool) -> Response {
+    let ws = state.ws.clone();
+    let today = ws.today();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.youth_csv(&who, team, named)).await {
+        Ok(export) => csv(
+            export,
+            &format!(
+                "jeunes-{}-{today}.csv",
+                if named { "avec-noms" } else { "pseudonymise" }
+            ),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn export_youth_get(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    match require(&state, &headers).await {
+        Ok((session, _)) => youth_export(&state, session, team_param(&q), false).await,
+        Err(r) => r,
+    }
+}
+
+async fn export_youth_post(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    match require_post(&state, &headers, &form).await {
+        Ok((session, _)) => {
+            let named = form.get("avec_noms").is_some_and(|v| v == "oui");
+            youth_export(&state, session, team_param(&form), named).await
+        }
+        Err(r) => r,
+    }
+}
+
+async fn journal(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let n = page_number(&q);
+    match blocking(move || ws.journal(&who, n)).await {
+        Ok(list) => page(
+            StatusCode::OK,
+            pages::journal_page(&nav(&session, "/journal"), &list),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cookies_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; repere_session=tok; b=2"),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("tok"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn cookies_are_httponly_strict_and_secure_when_asked() {
+        let c = set_cookie(SESSION_COOKIE, "t", "/", None, true);
+        let c = c.to_str().expect("ascii");
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/"));
+        assert!(c.contains("Secure"));
+        let plain = set_cookie(SESSION_COOKIE, "t", "/", None, false);
+        assert!(!plain.to_str().expect("ascii").contains("Secure"));
+    }
+}

@@ -1,0 +1,907 @@
+//! The pages, server-rendered with maud: French, semantic (headings, labels, tables), one
+//! small inline stylesheet, no script, no external resource. Key elements carry a stable
+//! `data-testid` for the browser tests (listed in sync-server/README.md).
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use repere_core::indicators::{Dimension, Figures, FigureProgress, Granularity, IndicatorRow};
+use repere_core::records::{ReviewTaskStatus, Youth};
+use uuid::Uuid;
+
+use super::chart;
+use crate::coord::audit::{JournalLine, action_label};
+use crate::coord::labels;
+use crate::coord::reports::{DIMENSIONS, Dashboard, granularity_id};
+use crate::coord::view::{Paged, VisitDetail, VisitItem, YouthDetail, YouthItem, commune_name};
+use crate::coord::{Coordinator, short_id};
+use crate::storage::VisitState;
+
+/// The only stylesheet (its hash is in the Content-Security-Policy).
+pub const CSS: &str = r#"
+:root{--ink:#1d2430;--muted:#5b6472;--line:#d8dde5;--bg:#f6f7f9;--accent:#1f5fa8;--ok:#1c7c3a;--warn:#8a4b00;--bad:#b3261e}
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);background:var(--bg)}
+header.top{background:#fff;border-bottom:1px solid var(--line);padding:.5rem 1rem;display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center}
+.brand{font-weight:700;color:var(--ink);text-decoration:none}
+header.top nav a{margin-right:1rem;text-decoration:none;color:var(--accent);padding:.5rem 0;display:inline-block}
+header.top nav a[aria-current=page]{font-weight:600;border-bottom:2px solid var(--accent)}
+.who{margin-left:auto;color:var(--muted);display:flex;gap:.75rem;align-items:center;flex-wrap:wrap}
+.who form{margin:0}
+main{max-width:1200px;margin:0 auto;padding:1rem}
+h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.2rem;margin:1.5rem 0 .5rem}h3{font-size:1.05rem;margin:1rem 0 .4rem}
+table{border-collapse:collapse;width:100%;background:#fff}
+th,td{border-bottom:1px solid var(--line);padding:.45rem .6rem;text-align:left;vertical-align:top}
+th{background:#eef1f5;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.total td{font-weight:600;background:#fafbfc}
+.table-wrap{overflow-x:auto;margin-bottom:1rem}
+form.filters{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-end;background:#fff;padding:.75rem;border:1px solid var(--line);margin-bottom:1rem}
+label{display:flex;flex-direction:column;font-size:.9rem;color:var(--muted);gap:.2rem}
+label.check{flex-direction:row;align-items:center;gap:.5rem;color:var(--ink)}
+input,select,textarea,button{font:inherit;padding:.45rem .6rem;border:1px solid #aab2bf;border-radius:4px;background:#fff;color:var(--ink)}
+textarea{width:100%;min-height:5rem}
+button{background:var(--accent);color:#fff;border-color:var(--accent);cursor:pointer;min-height:2.5rem}
+button.secondary{background:#fff;color:var(--accent)}button.danger{background:var(--bad);border-color:var(--bad)}
+.badge{display:inline-block;padding:.1rem .5rem;border-radius:999px;font-size:.85rem;background:#e6e9ee;white-space:nowrap}
+.badge.approved{background:#dff3e5;color:var(--ok)}.badge.flagged{background:#fbe3e1;color:var(--bad)}.badge.question{background:#fdf0d9;color:var(--warn)}
+.card{background:#fff;border:1px solid var(--line);padding:1rem;margin-bottom:1rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(280px,1fr));gap:1rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;margin:0}dt{color:var(--muted)}dd{margin:0}
+.notice{padding:.75rem 1rem;border-left:4px solid var(--accent);background:#fff;margin-bottom:1rem}
+.notice.error{border-color:var(--bad)}.notice.ok{border-color:var(--ok)}.notice.warn{border-color:var(--warn)}
+.figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:.75rem;margin-bottom:1rem}
+.figure{background:#fff;border:1px solid var(--line);padding:.75rem}.figure .value{font-size:1.8rem;font-weight:600;display:block}
+.pager{display:flex;gap:1rem;align-items:center;margin:1rem 0}
+svg.chart{width:100%;height:auto;background:#fff;border:1px solid var(--line)}
+.s1{fill:#1f5fa8}.s2{fill:#8cb8e6}.s3{fill:#1c7c3a}.axis{stroke:#8a93a3}svg.chart text{font-size:11px;fill:#3a4250}
+.legend{display:flex;gap:1rem;flex-wrap:wrap;font-size:.9rem;margin:.3rem 0}.key{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem}
+.key.s1{background:#1f5fa8}.key.s2{background:#8cb8e6}.key.s3{background:#1c7c3a}
+.actions{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:1rem}
+.actions form{background:#fff;border:1px solid var(--line);padding:1rem;display:flex;flex-direction:column;gap:.5rem}
+.muted{color:var(--muted)}.flags{display:flex;gap:.3rem;flex-wrap:wrap}
+.notes{white-space:pre-wrap}
+meter{width:100%;height:1.2rem}
+.login{max-width:24rem;margin:3rem auto}.login form{display:flex;flex-direction:column;gap:.75rem}
+@media (max-width:700px){header.top nav a{margin-right:.6rem}th,td{padding:.35rem}main{padding:.5rem}}
+"#;
+
+/// The signed-in header: who, where, the logout form.
+pub struct Nav<'a> {
+    pub who: &'a Coordinator,
+    pub csrf: &'a str,
+    pub active: &'static str,
+}
+
+const NAV_ITEMS: [(&str, &str, &str); 5] = [
+    ("/visites", "Visites", "nav-visites"),
+    ("/jeunes", "Jeunes", "nav-jeunes"),
+    ("/tableau-de-bord", "Tableau de bord", "nav-tableau-de-bord"),
+    ("/exports", "Exports", "nav-exports"),
+    ("/journal", "Journal", "nav-journal"),
+];
+
+pub fn layout(title: &str, nav: Option<&Nav<'_>>, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="fr" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — Repère coordination" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header.top {
+                    a.brand href="/visites" { "Repère · coordination" }
+                    @if let Some(nav) = nav {
+                        nav aria-label="Navigation principale" {
+                            @for (href, label, testid) in NAV_ITEMS {
+                                a href=(href) data-testid=(testid)
+                                    aria-current=[(nav.active == href).then_some("page")] { (label) }
+                            }
+                        }
+                        div.who {
+                            span data-testid="current-user" {
+                                (nav.who.user.name) " · " (nav.who.organisation.name)
+                            }
+                            form method="post" action="/deconnexion" {
+                                input type="hidden" name="csrf" value=(nav.csrf);
+                                button.secondary type="submit" data-testid="logout-button" { "Se déconnecter" }
+                            }
+                        }
+                    }
+                }
+                main { (content) }
+            }
+        }
+    }
+}
+
+pub fn login_page(csrf: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Connexion",
+        None,
+        html! {
+            section.login.card {
+                h1 { "Connexion" }
+                p.muted { "Espace des coordinateurs et coordinatrices." }
+                @if let Some(error) = error {
+                    p.notice.error role="alert" data-testid="login-error" { (error) }
+                }
+                form method="post" action="/connexion" data-testid="login-form" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="login" { "Identifiant"
+                        input #login type="text" name="login" autocomplete="username" required
+                            autocapitalize="none" spellcheck="false" data-testid="login-username";
+                    }
+                    label for="password" { "Mot de passe"
+                        input #password type="password" name="password" autocomplete="current-password"
+                            required data-testid="login-password";
+                    }
+                    button type="submit" data-testid="login-submit" { "Se connecter" }
+                }
+            }
+        },
+    )
+}
+
+pub fn rate_limited_page() -> Markup {
+    layout(
+        "Trop de tentatives",
+        None,
+        html! {
+            section.login.card data-testid="login-rate-limited" {
+                h1 { "Trop de tentatives" }
+                p { "Trop de tentatives de connexion ont échoué. Par sécurité, réessayez dans 15 minutes." }
+                p.muted { "Si vous avez oublié votre mot de passe, demandez à l'administrateur de le réinitialiser." }
+                p { a href="/connexion" { "Revenir à la connexion" } }
+            }
+        },
+    )
+}
+
+pub fn message_page(nav: Option<&Nav<'_>>, title: &str, message: &str, testid: &str) -> Markup {
+    layout(
+        title,
+        nav,
+        html! {
+            section.card data-testid=(testid) {
+                h1 { (title) }
+                p { (message) }
+                p { a href="/visites" { "Retour aux visites" } }
+            }
+        },
+    )
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+pub fn enc(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `a=1&b=2` from pairs, leaving out empty values.
+pub fn query_string(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn pager<T>(page: &Paged<T>, base: &str, params: &[(&str, &str)]) -> Markup {
+    let link = |n: usize| {
+        let page = n.to_string();
+        let mut pairs: Vec<(&str, &str)> = params.to_vec();
+        pairs.push(("page", &page));
+        format!("{base}?{}", query_string(&pairs))
+    };
+    html! {
+        nav.pager aria-label="Pagination" {
+            @if page.page > 1 {
+                a href=(link(page.page - 1)) rel="prev" data-testid="pagination-prev" { "← Précédente" }
+            }
+            span data-testid="pagination-info" { "Page " (page.page) " sur " (page.pages) }
+            @if page.page < page.pages {
+                a href=(link(page.page + 1)) rel="next" data-testid="pagination-next" { "Suivante →" }
+            }
+        }
+    }
+}
+
+fn team_select(who: &Coordinator, selected: &str, testid: &str) -> Markup {
+    html! {
+        label for="equipe" { "Équipe"
+            select #equipe name="equipe" data-testid=(testid) {
+                option value="" { "Toutes les équipes" }
+                @for t in &who.teams {
+                    @let id = t.id.to_string();
+                    option value=(id) selected[selected == id] { (t.name) }
+                }
+            }
+        }
+    }
+}
+
+fn state_badge(state: VisitState) -> Markup {
+    html! {
+        span class=(format!("badge {}", state.as_str())) data-testid="visit-state" data-state=(state.as_str()) {
+            (state.label())
+        }
+    }
+}
+
+fn flags(youth: &Youth) -> Markup {
+    html! {
+        span.flags data-testid="youth-flags" {
+            @if youth.profile_flags.is_empty() {
+                span.muted { "aucun" }
+            }
+            @for f in &youth.profile_flags {
+                span.badge { (labels::profile_flag(*f)) }
+            }
+        }
+    }
+}
+
+fn age(age: Option<i32>) -> String {
+    age.map_or_else(|| "âge inconnu".to_string(), |a| format!("{a} ans"))
+}
+
+/// The raw filter values of the visits page, echoed back into the form.
+#[derive(Debug, Clone, Default)]
+pub struct VisitForm {
+    pub equipe: String,
+    pub du: String,
+    pub au: String,
+    pub commune: String,
+    pub etat: String,
+}
+
+pub fn visits_page(nav: &Nav<'_>, form: &VisitForm, page: &Paged<VisitItem>) -> Markup {
+    let who = nav.who;
+    let params = [
+        ("equipe", form.equipe.as_str()),
+        ("du", form.du.as_str()),
+        ("au", form.au.as_str()),
+        ("commune", form.commune.as_str()),
+        ("etat", form.etat.as_str()),
+    ];
+    layout(
+        "Visites",
+        Some(nav),
+        html! {
+            h1 { "Visites à revoir" }
+            form.filters method="get" action="/visites" data-testid="visits-filter-form" role="search" {
+                (team_select(who, &form.equipe, "filter-team"))
+                label for="du" { "Du"
+                    input #du type="date" name="du" value=(form.du) data-testid="filter-from";
+                }
+                label for="au" { "Au"
+                    input #au type="date" name="au" value=(form.au) data-testid="filter-to";
+                }
+                label for="commune" { "Commune (nom ou code INSEE)"
+                    input #commune type="text" name="commune" value=(form.commune) data-testid="filter-commune";
+                }
+                label for="etat" { "État de la revue"
+                    select #etat name="etat" data-testid="filter-state" {
+                        option value="" { "Tous" }
+                        @for s in VisitState::ALL {
+                            option value=(s.as_str()) selected[form.etat == s.as_str()] { (s.label()) }
+                        }
+                    }
+                }
+                button type="submit" data-testid="filter-submit" { "Filtrer" }
+            }
+            p data-testid="visits-total" data-total=(page.total) {
+                (page.total) " visite" @if page.total > 1 { "s" }
+            }
+            @if page.items.is_empty() {
+                p.notice data-testid="visits-empty" { "Aucune visite ne correspond à ces critères." }
+            } @else {
+                div.table-wrap {
+                    table data-testid="visits-table" {
+                        caption.muted { "Les visites les plus récentes d'abord" }
+                        thead { tr {
+                            th scope="col" { "Date" }
+                            th scope="col" { "Équipe" }
+                            th scope="col" { "Commune" }
+                            th scope="col" { "Jeune(s)" }
+                            th scope="col" { "Type" }
+                            th scope="col" { "Revue" }
+                            th scope="col" { "" }
+                        } }
+                        tbody {
+                            @for v in &page.items {
+                                tr data-testid="visit-row" data-visit-id=(v.id) {
+                                    td { (labels::device_time(&v.contact.occurred_at)) }
+                                    td { (who.team_name(v.team_id)) }
+                                    td { (commune_name(&v.contact.commune)) }
+                                    td { @for (i, (_, name)) in v.youth.iter().enumerate() {
+                                        @if i > 0 { ", " } (name)
+                                    } }
+                                    td { (labels::contact_kind(v.contact.kind)) }
+                                    td {
+                                        (state_badge(v.state))
+                                        @if v.answered_questions > 0 {
+                                            " " span.badge data-testid="visit-answered" { "réponse reçue" }
+                                        } @else if v.open_questions > 0 {
+                                            " " span.badge { "en attente" }
+                                        }
+                                    }
+                                    td { a href=(format!("/visites/{}", v.id)) data-testid="visit-link" { "Ouvrir" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (pager(page, "/visites", &params))
+        },
+    )
+}
+
+fn author_name(d: &VisitDetail, member: Uuid) -> String {
+    match d.users.get(&member) {
+        Some(name) => format!("{name} (coordination)"),
+        None => format!("membre {}", short_id(member)),
+    }
+}
+
+fn json_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "(vide)".to_string(),
+        other => other.to_string(),
+    }
+}
+
+pub fn visit_page(
+    nav: &Nav<'_>,
+    d: &VisitDetail,
+    flash: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
+    let c = &d.contact;
+    let id = d.id;
+    layout(
+        "Visite",
+        Some(nav),
+        html! {
+            p { a href="/visites" { "← Toutes les visites" } }
+            h1 { "Visite du " (labels::device_time(&c.occurred_at)) }
+            @if let Some(flash) = flash {
+                p.notice.ok role="status" data-testid="review-message" { (flash) }
+            }
+            @if let Some(error) = error {
+                p.notice.error role="alert" data-testid="review-error" { (error) }
+            }
+            div.grid {
+                section.card data-testid="visit-detail" data-visit-id=(id) {
+                    h2 { "La visite" }
+                    dl {
+                        dt { "Date (saisie sur la tablette)" } dd data-testid="visit-date" { (labels::device_time(&c.occurred_at)) }
+                        dt { "Équipe" } dd data-testid="visit-team" { (d.team.name) }
+                        dt { "Commune" } dd data-testid="visit-commune" { (commune_name(&c.commune)) " " span.muted { "(" (c.commune) ")" } }
+                        dt { "Type" } dd data-testid="visit-kind" { (labels::contact_kind(c.kind)) }
+                        dt { "Besoins" } dd data-testid="visit-needs" {
+                            @if c.needs.is_empty() { span.muted { "aucun noté" } }
+                            @for (i, n) in c.needs.iter().enumerate() { @if i > 0 { ", " } (labels::need(*n)) }
+                        }
+                        dt { "Notes" } dd.notes data-testid="visit-notes" { (c.notes) }
+                        dt { "Prochaine étape" } dd data-testid="visit-next-step" {
+                            @match &c.next_step {
+                                Some(s) => { (s) @if let Some(due) = c.next_step_due { " — pour le " (labels::day(due)) } }
+                                None => { span.muted { "aucune" } }
+                            }
+                        }
+                        dt { "Reçue par le serveur" } dd { (labels::server_time(d.received_at)) }
+                        dt { "Revue" } dd { (state_badge(d.state))
+                            @if let Some(r) = &d.review {
+                                " " span.muted { "le " (labels::server_time(r.at)) }
+                                @if let Some(reason) = &r.reason {
+                                    p data-testid="flag-reason-shown" { "Motif : " (reason) }
+                                }
+                            }
+                        }
+                    }
+                }
+                @for y in &d.youth {
+                    section.card data-testid="youth-summary" data-youth-id=(y.id) {
+                        h2 { "Jeune : " span data-testid="youth-name" { (y.youth.display_name()) } }
+                        dl {
+                            dt { "Âge" } dd data-testid="youth-age" { (age(y.age)) }
+                            dt { "Commune" } dd data-testid="youth-commune" {
+                                @match &y.youth.home_commune { Some(code) => { (commune_name(code)) } None => { span.muted { "non renseignée" } } }
+                            }
+                            dt { "Statut" } dd data-testid="youth-status" { (labels::youth_status(y.youth.status)) }
+                            dt { "Profil" } dd { (flags(&y.youth)) }
+                        }
+                        p { a href=(format!("/jeunes/{}", y.id)) data-testid="youth-link" { "Voir la fiche" } }
+                    }
+                }
+            }
+
+            @if !d.conflicts.is_empty() {
+                section.card data-testid="conflicts-section" {
+                    h2 { "Conflits à résoudre sur la tablette" }
+                    p.muted { "Deux saisies simultanées ont donné des valeurs différentes ; la première est celle affichée." }
+                    table { thead { tr { th scope="col" { "Champ" } th scope="col" { "Valeurs" } } }
+                        tbody { @for f in &d.conflicts {
+                            tr data-testid="conflict-row" {
+                                td { (labels::field(&f.field)) }
+                                td { ul { @for v in &f.values { li {
+                                    (json_value(&v.value)) " "
+                                    span.muted { "— "
+                                        @match &v.author { Some(a) => { (author_name(d, a.member_id)) } None => { "auteur inconnu" } }
+                                        @if let Some(t) = v.written_at { ", " (labels::server_time(t)) " (horloge de l'appareil)" }
+                                    }
+                                } } } }
+                            }
+                        } }
+                    }
+                }
+            }
+
+            section data-testid="review-tasks" {
+                h2 { "Questions au binôme" }
+                @if d.tasks.is_empty() {
+                    p.muted { "Aucune question posée sur cette visite." }
+                }
+                @for (task_id, t) in &d.tasks {
+                    article.card data-testid="review-task" data-task-id=(task_id) data-status=(crate::coord::reports::serde_id(&t.status)) {
+                        p { strong { "Question" } " de " (t.asked_by) ", le " (labels::device_time(&t.asked_at)) " : " }
+                        p.notes data-testid="review-task-question" { (t.question) }
+                        p { "Statut : " span.badge data-testid="review-task-status" { (labels::task_status(t.status)) } }
+                        @if !t.answer.trim().is_empty() {
+                            p { strong { "Réponse" }
+                                @if let Some(by) = t.answered_by { " de " (author_name(d, by)) }
+                                @if let Some(at) = &t.answered_at { ", le " (labels::device_time(at)) }
+                                " :" }
+                            p.notes data-testid="review-task-answer" { (t.answer) }
+                        }
+                        @if t.status != ReviewTaskStatus::Closed {
+                            form method="post" action=(format!("/questions/{task_id}/cloturer")) {
+                                input type="hidden" name="csrf" value=(nav.csrf);
+                                button.secondary type="submit" data-testid="close-task-button" { "Clore la question" }
+                            }
+                        }
+                    }
+                }
+            }
+
+            section {
+                h2 { "Revue" }
+                div.actions {
+                    form method="post" action=(format!("/visites/{id}/approuver")) data-testid="approve-form" {
+                        input type="hidden" name="csrf" value=(nav.csrf);
+                        p { "La visite est complète et correcte." }
+                        button type="submit" data-testid="approve-button" { "Approuver" }
+                    }
+                    form method="post" action=(format!("/visites/{id}/question")) data-testid="ask-form" {
+                        input type="hidden" name="csrf" value=(nav.csrf);
+                        label for="question" { "Demander une information au binôme"
+                            textarea #question name="question" required maxlength="2000" data-testid="ask-question" {}
+                        }
+                        p.muted { "La question arrive sur les tablettes de l'équipe à leur prochaine synchronisation." }
+                        button type="submit" data-testid="ask-button" { "Envoyer la question" }
+                    }
+                    form method="post" action=(format!("/visites/{id}/signaler")) data-testid="flag-form" {
+                        input type="hidden" name="csrf" value=(nav.csrf);
+                        label for="motif" { "Signaler la visite (motif)"
+                            textarea #motif name="motif" required maxlength="1000" data-testid="flag-reason" {}
+                        }
+                        button.danger type="submit" data-testid="flag-button" { "Signaler" }
+                    }
+                }
+                @if !d.events.is_empty() {
+                    h3 { "Actions de revue" }
+                    ul data-testid="review-events" { @for e in &d.events { li {
+                        (labels::server_time(e.at)) " — " (action_label(&e.action))
+                        @if let Some(u) = e.user_id { " — " (d.users.get(&u).cloned().unwrap_or_else(|| short_id(u))) }
+                    } } }
+                }
+            }
+
+            section {
+                h2 { "Historique de la fiche" }
+                p.muted { "Chaque modification avec son auteur et l'heure de l'appareil (indicative : les horloges des tablettes peuvent être fausses)." }
+                div.table-wrap { table data-testid="history-table" {
+                    thead { tr { th scope="col" { "Heure (appareil)" } th scope="col" { "Auteur" } th scope="col" { "Appareil" } th scope="col" { "Champs modifiés" } } }
+                    tbody { @for h in &d.history { tr data-testid="history-row" {
+                        td { @match h.written_at { Some(t) => { (labels::server_time(t)) } None => { "—" } } }
+                        td { @match &h.author { Some(a) => { (author_name(d, a.member_id)) } None => { "inconnu" } } }
+                        td { @match &h.author {
+                            Some(a) if a.device_id.is_nil() => { "serveur" }
+                            Some(a) => { (short_id(a.device_id)) }
+                            None => { "—" }
+                        } }
+                        td { @for (i, f) in h.fields.iter().enumerate() { @if i > 0 { ", " } (labels::field(f)) } }
+                    } } }
+                } }
+                h3 { "Réceptions par le serveur" }
+                div.table-wrap { table data-testid="receipts-table" {
+                    thead { tr { th scope="col" { "Reçu le (heure du serveur)" } th scope="col" { "Depuis" } th.num scope="col" { "Position" } } }
+                    tbody { @for r in &d.receipts { tr {
+                        td { (labels::server_time(r.received_at)) }
+                        td { @match r.device_id { Some(dev) => { "tablette " (short_id(dev)) } None => { "serveur" } } }
+                        td.num { (r.seq) }
+                    } } }
+                } }
+            }
+        },
+    )
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct YouthForm {
+    pub equipe: String,
+    pub statut: String,
+    pub q: String,
+}
+
+pub fn youth_list_page(nav: &Nav<'_>, form: &YouthForm, page: &Paged<YouthItem>) -> Markup {
+    let who = nav.who;
+    let params = [
+        ("equipe", form.equipe.as_str()),
+        ("statut", form.statut.as_str()),
+        ("q", form.q.as_str()),
+    ];
+    layout(
+        "Jeunes",
+        Some(nav),
+        html! {
+            h1 { "Jeunes suivis" }
+            form.filters method="get" action="/jeunes" data-testid="youth-filter-form" role="search" {
+                (team_select(who, &form.equipe, "filter-team"))
+                label for="statut" { "Statut"
+                    select #statut name="statut" data-testid="filter-status" {
+                        option value="" { "Tous" }
+                        @for s in labels::YOUTH_STATUSES {
+                            @let id = crate::coord::reports::serde_id(&s);
+                            option value=(id) selected[form.statut == id] { (labels::youth_status(s)) }
+                        }
+                    }
+                }
+                label for="q" { "Nom, surnom ou commune"
+                    input #q type="search" name="q" value=(form.q) data-testid="filter-search";
+                }
+                button type="submit" data-testid="filter-submit" { "Filtrer" }
+            }
+            p data-testid="youth-total" data-total=(page.total) { (page.total) " jeune" @if page.total > 1 { "s" } }
+            div.table-wrap { table data-testid="youth-table" {
+                thead { tr {
+                    th scope="col" { "Jeune" } th scope="col" { "Équipe" } th scope="col" { "Âge" }
+                    th scope="col" { "Commune" } th scope="col" { "Statut" } th scope="col" { "Profil" }
+                    th.num scope="col" { "Visites" } th.num scope="col" { "Actions" } th.num scope="col" { "Solutions" }
+                    th scope="col" { "Dernière visite" }
+                } }
+                tbody { @for y in &page.items {
+                    tr data-testid="youth-row" data-youth-id=(y.id) {
+                        td { a href=(format!("/jeunes/{}", y.id)) data-testid="youth-link" { (y.youth.display_name()) } }
+                        td { (who.team_name(y.team_id)) }
+                        td { (age(y.youth.approximate_age(y.last_contact.unwrap_or(y.youth.first_contact_date)))) }
+                        td { @if let Some(c) = &y.youth.home_commune { (commune_name(c)) } }
+                        td { (labels::youth_status(y.youth.status)) }
+                        td { (flags(&y.youth)) }
+                        td.num { (y.contacts) } td.num { (y.actions) } td.num { (y.outcomes) }
+                        td { @if let Some(d) = y.last_contact { (labels::day(d)) } }
+                    }
+                } }
+            } }
+            (pager(page, "/jeunes", &params))
+        },
+    )
+}
+
+pub fn youth_page(nav: &Nav<'_>, d: &YouthDetail) -> Markup {
+    let y = &d.youth;
+    layout(
+        "Fiche jeune",
+        Some(nav),
+        html! {
+            p { a href="/jeunes" { "← Tous les jeunes" } }
+            h1 data-testid="youth-name" { (y.display_name()) }
+            section.card data-testid="youth-detail" data-youth-id=(d.id) {
+                dl {
+                    dt { "Équipe" } dd { (d.team.name) }
+                    dt { "Statut" } dd data-testid="youth-status" { (labels::youth_status(y.status)) }
+                    dt { "Âge" } dd data-testid="youth-age" { (age(d.age)) }
+                    dt { "Sexe" } dd { @match y.sex { Some(s) => { (labels::sex(s)) } None => { "non renseigné" } } }
+                    dt { "Commune" } dd data-testid="youth-commune" { @match &y.home_commune { Some(c) => { (commune_name(c)) } None => { "non renseignée" } } }
+                    dt { "Identité connue" } dd { (labels::identity_level(y.identity_level)) }
+                    dt { "Premier contact" } dd { (labels::day(y.first_contact_date)) }
+                    dt { "Signalé par" } dd { (labels::referral(y.referral_source)) }
+                    dt { "Situation au premier contact" } dd {
+                        (labels::situation(y.situation))
+                        @if let Some(s) = y.followed_by { " — suivi par " (labels::service(s)) }
+                        @if y.is_invisible() { " " span.badge { "invisible" } }
+                    }
+                    dt { "Profil" } dd { (flags(y)) }
+                }
+            }
+            h2 { "Visites" }
+            div.table-wrap { table data-testid="youth-contacts" {
+                thead { tr { th scope="col" { "Date" } th scope="col" { "Commune" } th scope="col" { "Type" } th scope="col" { "Revue" } th scope="col" { "" } } }
+                tbody { @for (id, c, state) in &d.contacts { tr {
+                    td { (labels::device_time(&c.occurred_at)) }
+                    td { (commune_name(&c.commune)) }
+                    td { (labels::contact_kind(c.kind)) }
+                    td { (state_badge(*state)) }
+                    td { a href=(format!("/visites/{id}")) data-testid="visit-link" { "Ouvrir" } }
+                } } }
+            } }
+            h2 { "Actions" }
+            @if d.actions.is_empty() { p.muted { "Aucune action." } } @else {
+                div.table-wrap { table data-testid="youth-actions" {
+                    thead { tr { th scope="col" { "Début" } th scope="col" { "Fin" } th scope="col" { "Action" } th scope="col" { "Statut" } } }
+                    tbody { @for (_, a) in &d.actions { tr {
+                        td { (labels::day(a.start_date)) }
+                        td { @if let Some(e) = a.end_date { (labels::day(e)) } }
+                        td { (labels::action_kind(a.kind)) }
+                        td { (labels::action_status(a.status)) }
+                    } } }
+                } }
+            }
+            h2 { "Solutions" }
+            @if d.outcomes.is_empty() { p.muted { "Aucune solution enregistrée." } } @else {
+                div.table-wrap { table data-testid="youth-outcomes" {
+                    thead { tr { th scope="col" { "Date" } th scope="col" { "Solution" } th scope="col" { "Organisme" } } }
+                    tbody { @for (_, o) in &d.outcomes { tr {
+                        td { (labels::day(o.date)) }
+                        td { (labels::outcome_kind(o.kind)) }
+                        td { @if let Some(org) = &o.organisation { (org) } }
+                    } } }
+                } }
+            }
+        },
+    )
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DashboardForm {
+    pub du: String,
+    pub au: String,
+    pub granularite: String,
+    pub dimension: String,
+    pub equipe: String,
+}
+
+impl DashboardForm {
+    pub fn query_string(&self) -> String {
+        query_string(&[
+            ("du", &self.du),
+            ("au", &self.au),
+            ("granularite", &self.granularite),
+            ("dimension", &self.dimension),
+            ("equipe", &self.equipe),
+        ])
+    }
+}
+
+const FIGURES: [(&str, &str); 5] = [
+    ("identified", "Jeunes repérés (invisibles)"),
+    ("helped", "Coups de main"),
+    ("mobilised", "Jeunes mobilisés"),
+    ("chantier_participants", "Participants aux chantiers"),
+    ("youth_with_outcome", "Jeunes ayant une solution"),
+];
+
+pub fn figure(f: &Figures, id: &str) -> u32 {
+    match id {
+        "identified" => f.identified,
+        "helped" => f.helped,
+        "mobilised" => f.mobilised,
+        "chantier_participants" => f.chantier_participants,
+        "youth_with_outcome" => f.youth_with_outcome,
+        _ => 0,
+    }
+}
+
+fn outcomes_total(f: &Figures) -> u32 {
+    f.outcomes.by_kind().iter().map(|(_, n)| *n).sum()
+}
+
+fn figures_table(rows: &[IndicatorRow], with_period: bool, testid: &str) -> Markup {
+    html! {
+        div.table-wrap { table data-testid=(testid) {
+            thead { tr {
+                @if with_period { th scope="col" { "Période" } }
+                th scope="col" { "Valeur" }
+                @for (_, label) in FIGURES { th.num scope="col" { (label) } }
+                th.num scope="col" { "Solutions" }
+            } }
+            tbody { @for r in rows {
+                tr class=[r.key.is_none().then_some("total")] {
+                    @if with_period { td { (r.period.label) } }
+                    td { (r.label) }
+                    @for (id, _) in FIGURES { td.num { (figure(&r.figures, id)) } }
+                    td.num { (outcomes_total(&r.figures)) }
+                }
+            } }
+        } }
+    }
+}
+
+fn progress_block(id: &str, label: &str, p: &FigureProgress) -> Markup {
+    html! {
+        div.figure data-testid=(format!("progress-{id}")) {
+            h3 { (label) }
+            p {
+                span data-testid=(format!("progress-{id}-achieved")) { (p.achieved) }
+                " sur un objectif de "
+                span data-testid=(format!("progress-{id}-target")) { (p.target) }
+                " (" span data-testid=(format!("progress-{id}-percent")) { (format!("{:.1}", p.percent).replace('.', ",")) } " %)"
+            }
+            meter min="0" max=(p.target.max(1)) value=(p.achieved) low=(p.expected_by_now) optimum=(p.target) {
+                (p.achieved) " / " (p.target)
+            }
+            p.muted {
+                "Rythme attendu à ce jour : " (p.expected_by_now) " — "
+                @if p.on_track { span data-testid=(format!("progress-{id}-on-track")) { "dans les temps" } }
+                @else { span data-testid=(format!("progress-{id}-on-track")) { "en retard" } }
+            }
+        }
+    }
+}
+
+pub fn dashboard_page(
+    nav: &Nav<'_>,
+    form: &DashboardForm,
+    dashboard: Result<&Dashboard, &str>,
+) -> Markup {
+    let who = nav.who;
+    let granularities = [Granularity::Month, Granularity::Quarter, Granularity::Whole];
+    layout(
+        "Tableau de bord",
+        Some(nav),
+        html! {
+            h1 { "Tableau de bord" }
+            form.filters method="get" action="/tableau-de-bord" data-testid="dashboard-filter-form" {
+                label for="du" { "Du" input #du type="date" name="du" value=(form.du) data-testid="filter-from"; }
+                label for="au" { "Au" input #au type="date" name="au" value=(form.au) data-testid="filter-to"; }
+                label for="granularite" { "Par"
+                    select #granularite name="granularite" data-testid="filter-granularity" {
+                        @for g in granularities {
+                            option value=(granularity_id(g)) selected[form.granularite == granularity_id(g)] { (labels::granularity(g)) }
+                        }
+                    }
+                }
+                label for="dimension" { "Détail par"
+                    select #dimension name="dimension" data-testid="filter-dimension" {
+                        option value="" { "Aucun (totaux)" }
+                        @for dim in DIMENSIONS {
+                            option value=(dim.as_str()) selected[form.dimension == dim.as_str()] { (labels::dimension(dim)) }
+                        }
+                    }
+                }
+                (team_select(who, &form.equipe, "filter-team"))
+                button type="submit" data-testid="filter-submit" { "Afficher" }
+            }
+            @match dashboard {
+                Err(message) => { p.notice.error role="alert" data-testid="dashboard-error" { (message) } }
+                Ok(d) => { (dashboard_body(nav, form, d)) }
+            }
+        },
+    )
+}
+
+fn dashboard_body(nav: &Nav<'_>, form: &DashboardForm, d: &Dashboard) -> Markup {
+    let t = &d.totals;
+    let export = format!("/exports/indicateurs.csv?{}", form.query_string());
+    let period_totals: Vec<&IndicatorRow> =
+        d.report.rows.iter().filter(|r| r.key.is_none()).collect();
+    html! {
+        p.muted {
+            "Du " (labels::day(d.query.from)) " au " (labels::day(d.query.to))
+            @match d.query.team { Some(team) => { " — " (nav.who.team_name(team)) } None => { " — toutes les équipes de " (nav.who.organisation.name) } }
+            ". Définitions : un jeune est compté s'il a au moins une visite ; les chiffres sont recalculés à chaque affichage."
+        }
+        h2 { "Totaux de la période" }
+        div.figures data-testid="totals" {
+            @for (id, label) in FIGURES {
+                div.figure { span.value data-testid=(format!("total-{id}")) { (figure(t, id)) } (label) }
+            }
+            div.figure { span.value data-testid="total-outcomes" { (outcomes_total(t)) } "Solutions (toutes)" }
+        }
+        div.table-wrap { table data-testid="outcomes-table" {
+            caption { "Solutions par type" }
+            thead { tr { th scope="col" { "Type" } th.num scope="col" { "Nombre" } } }
+            tbody { @for (id, n) in t.outcomes.by_kind() {
+                tr { td { (labels::outcome_id(id)) } td.num data-testid=(format!("total-outcome-{id}")) { (n) } }
+            } }
+        } }
+        @if let (Some(targets), Some(p)) = (&d.targets, &d.progress) {
+            h2 { "Objectifs de la convention" }
+            p.muted { "Du " (labels::day(targets.from)) " au " (labels::day(targets.to)) ", toutes les équipes de l'organisation, au " (labels::day(p.today)) "." }
+            div.figures data-testid="targets" {
+                @if let Some(i) = &p.identified { (progress_block("identified", "Jeunes repérés", i)) }
+                @if let Some(m) = &p.mobilised { (progress_block("mobilised", "Jeunes mobilisés", m)) }
+            }
+        }
+        h2 { "Évolution" }
+        (chart::periods(&period_totals))
+        @if !d.by_dimension.is_empty() {
+            @if let Some(dim) = d.query.dimension {
+                h2 { "Par " (labels::dimension(dim).to_lowercase()) " (période entière)" }
+                (chart::dimension(&d.by_dimension))
+                (figures_table(&d.by_dimension, false, "dimension-table"))
+            }
+        }
+        h2 { "Chiffres par période" }
+        (figures_table(&d.report.rows, true, "figures-table"))
+        p { a href=(export) download data-testid="export-indicators-link" { "Télécharger ces chiffres (CSV)" } }
+        @if d.query.dimension == Some(Dimension::ProfileFlag) {
+            p.muted { "Un jeune ayant plusieurs profils compte dans chacun : les lignes peuvent dépasser le total." }
+        }
+    }
+}
+
+pub fn exports_page(nav: &Nav<'_>) -> Markup {
+    let who = nav.who;
+    layout(
+        "Exports",
+        Some(nav),
+        html! {
+            h1 { "Exports" }
+            section.card {
+                h2 { "Indicateurs (CSV)" }
+                p { "Les chiffres du tableau de bord, avec les mêmes filtres. Choisissez-les sur le "
+                    a href="/tableau-de-bord" { "tableau de bord" } " puis utilisez le lien de téléchargement, ou téléchargez l'année en cours :" }
+                p { a href="/exports/indicateurs.csv" download data-testid="export-indicators-link" { "Télécharger les indicateurs (CSV)" } }
+            }
+            section.card {
+                h2 { "Jeunes, une ligne par jeune (CSV)" }
+                p { "Statut, tranche d'âge, sexe, commune, intercommunalité, origine du signalement, profils, date du premier contact, nombres de visites, d'actions et de solutions. "
+                    "Les noms sont remplacés par un pseudonyme stable (J-…)." }
+                form method="post" action="/exports/jeunes.csv" data-testid="export-youth-form" {
+                    input type="hidden" name="csrf" value=(nav.csrf);
+                    (team_select(who, "", "export-team"))
+                    p.notice.warn {
+                        strong { "Attention : " }
+                        "un export avec les noms contient des données personnelles. Ne le demandez que si c'est nécessaire, "
+                        "conservez-le dans un espace protégé et supprimez-le après usage. L'export est tracé dans le journal."
+                    }
+                    label.check for="avec_noms" {
+                        input #avec_noms type="checkbox" name="avec_noms" value="oui" data-testid="export-youth-names";
+                        "Inclure les noms (prénom, nom, surnom)"
+                    }
+                    button type="submit" data-testid="export-youth-submit" { "Télécharger (CSV)" }
+                }
+            }
+        },
+    )
+}
+
+pub fn journal_page(nav: &Nav<'_>, page: &Paged<JournalLine>) -> Markup {
+    layout(
+        "Journal",
+        Some(nav),
+        html! {
+            h1 { "Journal des accès et des actions" }
+            p.muted { "Connexions, consultations, actions de revue et exports des coordinateurs de " (nav.who.organisation.name) "." }
+            div.table-wrap { table data-testid="audit-table" {
+                thead { tr {
+                    th scope="col" { "Date" } th scope="col" { "Utilisateur" } th scope="col" { "Action" }
+                    th scope="col" { "Objet" } th scope="col" { "Détail" }
+                } }
+                tbody { @for l in &page.items {
+                    tr data-testid="audit-row" data-action=(l.entry.action) {
+                        td { (labels::server_time(l.entry.at)) }
+                        td { @match &l.user_name { Some(n) => { (n) } None => { "—" } } }
+                        td { (action_label(&l.entry.action)) }
+                        td { @if let Some(t) = l.entry.target_id { code { (short_id(t)) } } }
+                        td { (l.entry.detail) }
+                    }
+                } }
+            } }
+            (pager(page, "/journal", &[]))
+        },
+    )
+}
