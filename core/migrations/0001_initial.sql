@@ -18,7 +18,6 @@ CREATE TABLE documents (
     local_seq     INTEGER NOT NULL       -- store-wide counter bumped at every write
 ) WITHOUT ROWID;
 CREATE INDEX documents_unsynced ON documents(sync_state) WHERE sync_state <> 2;
-CREATE INDEX documents_by_kind ON documents(kind);
 CREATE INDEX documents_by_seq ON documents(local_seq);
 
 CREATE TABLE youth_index (
@@ -39,9 +38,14 @@ CREATE TABLE youth_index (
     status             TEXT NOT NULL,
     first_contact_date TEXT NOT NULL
 );
-CREATE INDEX youth_by_phon_first ON youth_index(phon_first);
-CREATE INDEX youth_by_phon_alias ON youth_index(phon_alias);
-CREATE INDEX youth_by_phon_last ON youth_index(phon_last);
+-- Duplicate check: phonetic key, then birth year (a range within the key). Covering, so
+-- the hundreds of same-sounding candidates are read from contiguous index pages.
+CREATE INDEX youth_by_phon_first ON youth_index(
+    phon_first, birth_year, id, first_folded, alias_folded, last_folded, home_commune);
+CREATE INDEX youth_by_phon_alias ON youth_index(
+    phon_alias, birth_year, id, first_folded, alias_folded, last_folded, home_commune);
+CREATE INDEX youth_by_phon_last ON youth_index(
+    phon_last, birth_year, id, first_folded, alias_folded, last_folded, home_commune);
 CREATE INDEX youth_by_commune_year ON youth_index(home_commune, birth_year);
 
 -- Names and home commune, folded; contentless so no plaintext copy is kept twice.

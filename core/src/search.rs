@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Row, params_from_iter};
+use rusqlite::Row;
 use uuid::Uuid;
 
 use crate::communes::Communes;
@@ -171,18 +171,24 @@ impl Store {
             .filter_map(|n| words(n).next().map(phonetic))
             .collect();
         let mut candidates: HashMap<Uuid, Candidate> = HashMap::new();
-        let placeholders = vec!["?"; keys.len()].join(",");
-        let sql = format!(
-            "SELECT {CANDIDATE_COLUMNS} FROM youth_index y
-             WHERE y.phon_first IN ({placeholders}) OR y.phon_alias IN ({placeholders})
-                OR y.phon_last IN ({placeholders})
-             LIMIT 5000"
-        );
-        let params = keys.iter().chain(&keys).chain(&keys);
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        for c in stmt.query_map(params_from_iter(params), candidate)? {
-            let c = c?;
-            candidates.insert(c.id, c);
+        // Same-sounding names; with a known birth year, only those born within two years
+        // of it (or of unknown year): the index range keeps common names cheap.
+        let (low, high) = probe
+            .birth_year
+            .map_or((i32::MIN, i32::MAX), |y| (y - 2, y + 2));
+        for column in ["phon_first", "phon_alias", "phon_last"] {
+            let sql = format!(
+                "SELECT {CANDIDATE_COLUMNS} FROM youth_index y
+                 WHERE y.{column} = ?1 AND (y.birth_year BETWEEN ?2 AND ?3 OR y.birth_year IS NULL)
+                 LIMIT 5000"
+            );
+            let mut stmt = self.conn().prepare_cached(&sql)?;
+            for key in &keys {
+                for c in stmt.query_map(rusqlite::params![key, low, high], candidate)? {
+                    let c = c?;
+                    candidates.insert(c.id, c);
+                }
+            }
         }
         // Typos the phonetic key misses: same commune and close birth year.
         if let (Some(commune), Some(year)) = (&probe.home_commune, probe.birth_year) {

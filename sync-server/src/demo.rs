@@ -430,9 +430,16 @@ mod tests {
             .expect("demo coordinator signs in");
         assert_eq!(signed.coordinator.teams.len(), 2);
         let other = ws
-            .login(ip, OTHER_COORDINATOR_LOGIN, &summary.other_coordinator_password)
+            .login(
+                ip,
+                OTHER_COORDINATOR_LOGIN,
+                &summary.other_coordinator_password,
+            )
             .expect("second coordinator signs in");
-        assert_eq!(other.coordinator.organisation.id, summary.other_organisation.id);
+        assert_eq!(
+            other.coordinator.organisation.id,
+            summary.other_organisation.id
+        );
         assert_eq!(other.coordinator.teams.len(), 1);
 
         // A printed code enrols a tablet, which then pulls exactly its team's records.

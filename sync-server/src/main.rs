@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use repere_server::coord::Workspace;
 use repere_server::http::{self, HttpConfig};
 use repere_server::storage::Role;
-use repere_server::coord::Workspace;
 use repere_server::{Hub, SqliteStorage, demo};
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;

@@ -259,7 +259,12 @@ impl Workspace {
             .read_with(|tx| Ok::<_, HubError>(tx.credentials_by_login(&login)?))?;
         let known = credentials.as_ref().map(|c| &c.user);
         if self.limiter.blocked(ip, &login, now) {
-            self.record(Audit::about_user(known, audit::LOGIN_RATE_LIMITED, None, ""))?;
+            self.record(Audit::about_user(
+                known,
+                audit::LOGIN_RATE_LIMITED,
+                None,
+                "",
+            ))?;
             tracing::warn!("sign-in attempts rate-limited");
             return Err(LoginError::RateLimited);
         }
@@ -311,12 +316,11 @@ impl Workspace {
             .write_with(|tx| -> Result<_, HubError> {
                 tx.delete_expired_sessions(now)?;
                 tx.insert_session(&session)?;
-                let coordinator = Coordinator::load(tx, user.clone())?.ok_or(
-                    HubError::NotFound {
+                let coordinator =
+                    Coordinator::load(tx, user.clone())?.ok_or(HubError::NotFound {
                         what: "organisation",
                         id: user.organisation_id,
-                    },
-                )?;
+                    })?;
                 tx.insert_audit(
                     &Audit::by(&coordinator, audit::LOGIN_SUCCESS, None, "").entry(now),
                 )?;
@@ -358,12 +362,15 @@ impl Workspace {
                 .write_with(|tx| Ok::<_, HubError>(tx.delete_session(&hash)?))?;
             return Ok(None);
         }
-        let coordinator = self.hub().storage().write_with(|tx| -> Result<_, HubError> {
-            if now - session.last_seen_at >= SESSION_TOUCH_EVERY {
-                tx.touch_session(&hash, now, now + SESSION_IDLE)?;
-            }
-            Coordinator::load(tx, credentials.user.clone())
-        })?;
+        let coordinator = self
+            .hub()
+            .storage()
+            .write_with(|tx| -> Result<_, HubError> {
+                if now - session.last_seen_at >= SESSION_TOUCH_EVERY {
+                    tx.touch_session(&hash, now, now + SESSION_IDLE)?;
+                }
+                Coordinator::load(tx, credentials.user.clone())
+            })?;
         Ok(coordinator.map(|coordinator| CurrentSession {
             coordinator,
             csrf: session.csrf_token,
@@ -427,7 +434,10 @@ mod tests {
             limiter.record_failure(ip, "a", t0);
         }
         assert!(limiter.blocked(ip, "a", t0));
-        assert!(!limiter.blocked(ip, "b", t0), "another login from the address");
+        assert!(
+            !limiter.blocked(ip, "b", t0),
+            "another login from the address"
+        );
         assert!(!limiter.blocked(other, "a", t0), "the same login elsewhere");
         assert!(!limiter.blocked(ip, "a", t0 + LOGIN_WINDOW + Duration::seconds(1)));
         // Many logins from one address.

@@ -140,9 +140,10 @@ pub fn paris(t: DateTime<Utc>) -> DateTime<FixedOffset> {
     t.with_timezone(&zone)
 }
 
-/// The 8 first hex digits of an id: how pages name members and devices.
+/// The last 8 hex digits of an id: how pages name members, devices and records. (The
+/// first ones of a UUID v7 are its creation time, shared by ids made the same minute.)
 pub fn short_id(id: Uuid) -> String {
-    id.simple().to_string()[..8].to_string()
+    id.simple().to_string()[24..].to_string()
 }
 
 /// Parses `YYYY-MM-DD`; empty or malformed gives `None`.

@@ -11,9 +11,7 @@ use repere_core::indicators::{
     self, Dimension, Figures, Granularity, IndicatorInput, IndicatorQuery, IndicatorReport,
     IndicatorRow, QueryError, TargetProgress, Targets,
 };
-use repere_core::records::{
-    Action, AgeBand, Contact, Outcome, RecordKind, Youth, youth_age_on,
-};
+use repere_core::records::{Action, AgeBand, Contact, Outcome, RecordKind, Youth, youth_age_on};
 use serde::Serialize;
 use sha2::Sha256;
 use uuid::Uuid;
@@ -47,7 +45,8 @@ impl DashboardQuery {
             self.to,
             granularity_id(self.granularity),
             self.dimension.map_or("aucune", Dimension::as_str),
-            self.team.map_or_else(|| "toutes".to_string(), |t| t.to_string())
+            self.team
+                .map_or_else(|| "toutes".to_string(), |t| t.to_string())
         )
     }
 }
@@ -232,17 +231,20 @@ impl Workspace {
     pub fn indicator_input(&self, who: &Coordinator) -> Result<IndicatorInput, HubError> {
         self.refresh_view()?;
         let teams = who.team_ids();
-        let records = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
-            Ok(tx.view_records(
-                &[
-                    RecordKind::Youth,
-                    RecordKind::Contact,
-                    RecordKind::Action,
-                    RecordKind::Outcome,
-                ],
-                &teams,
-            )?)
-        })?;
+        let records = self
+            .hub()
+            .storage()
+            .read_with(|tx| -> Result<_, HubError> {
+                Ok(tx.view_records(
+                    &[
+                        RecordKind::Youth,
+                        RecordKind::Contact,
+                        RecordKind::Action,
+                        RecordKind::Outcome,
+                    ],
+                    &teams,
+                )?)
+            })?;
         let mut input = IndicatorInput::default();
         for v in &records {
             if let Some(record) = decode_any(v) {
@@ -252,7 +254,13 @@ impl Workspace {
         Ok(input)
     }
 
-    fn indicator_query(&self, who: &Coordinator, q: &DashboardQuery, g: Granularity, dimension: Option<Dimension>) -> IndicatorQuery {
+    fn indicator_query(
+        &self,
+        who: &Coordinator,
+        q: &DashboardQuery,
+        g: Granularity,
+        dimension: Option<Dimension>,
+    ) -> IndicatorQuery {
         IndicatorQuery {
             from: q.from,
             to: q.to,
@@ -316,7 +324,11 @@ impl Workspace {
     }
 
     /// The indicators as CSV (core's `to_csv`), audited.
-    pub fn indicators_csv(&self, who: &Coordinator, q: &DashboardQuery) -> Result<Export, HubError> {
+    pub fn indicators_csv(
+        &self,
+        who: &Coordinator,
+        q: &DashboardQuery,
+    ) -> Result<Export, HubError> {
         let input = self.indicator_input(who)?;
         let mut report = indicators::compute(
             &input,
@@ -369,17 +381,20 @@ impl Workspace {
         self.refresh_view()?;
         let key = self.pseudonym_key()?;
         let teams = who.scope(team);
-        let records = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
-            Ok(tx.view_records(
-                &[
-                    RecordKind::Youth,
-                    RecordKind::Contact,
-                    RecordKind::Action,
-                    RecordKind::Outcome,
-                ],
-                &teams,
-            )?)
-        })?;
+        let records = self
+            .hub()
+            .storage()
+            .read_with(|tx| -> Result<_, HubError> {
+                Ok(tx.view_records(
+                    &[
+                        RecordKind::Youth,
+                        RecordKind::Contact,
+                        RecordKind::Action,
+                        RecordKind::Outcome,
+                    ],
+                    &teams,
+                )?)
+            })?;
         #[derive(Default)]
         struct Counts {
             contacts: usize,
@@ -468,7 +483,8 @@ impl Workspace {
                 who.team_name(*team_id),
                 serde_id(&y.status),
                 age_band_on(y, entry).map_or_else(|| "unknown".to_string(), |b| serde_id(&b)),
-                y.sex.map_or_else(|| "unknown".to_string(), |s| serde_id(&s)),
+                y.sex
+                    .map_or_else(|| "unknown".to_string(), |s| serde_id(&s)),
                 commune.clone(),
                 found.map(|f| f.name.to_string()).unwrap_or_default(),
                 epci.to_string(),

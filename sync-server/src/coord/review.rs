@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Audit};
 use super::view::scoped_document;
-use super::{Coordinator, Workspace};
+use super::{Coordinator, Workspace, paris};
 use crate::hub::HubError;
 use crate::pushed;
 use crate::storage::{DocumentWrite, Tx, VisitReview, VisitState};
@@ -23,10 +23,7 @@ use crate::storage::{DocumentWrite, Tx, VisitReview, VisitState};
 pub const REASON_MAX_CHARS: usize = 1000;
 
 fn not_found(id: Uuid) -> HubError {
-    HubError::NotFound {
-        what: "visit",
-        id,
-    }
+    HubError::NotFound { what: "visit", id }
 }
 
 /// The coordinator as the author of what the server writes for them.
@@ -65,18 +62,20 @@ impl Workspace {
         action: &'static str,
     ) -> Result<(), HubError> {
         let now = self.now();
-        self.hub().storage().write_with(|tx| -> Result<(), HubError> {
-            scoped_contact(tx, who, contact_id)?;
-            tx.put_visit_review(&VisitReview {
-                contact_id,
-                state,
-                reason: reason.clone(),
-                user_id: who.user.id,
-                at: now,
-            })?;
-            tx.insert_audit(&Audit::by(who, action, Some(contact_id), "").entry(now))?;
-            Ok(())
-        })
+        self.hub()
+            .storage()
+            .write_with(|tx| -> Result<(), HubError> {
+                scoped_contact(tx, who, contact_id)?;
+                tx.put_visit_review(&VisitReview {
+                    contact_id,
+                    state,
+                    reason: reason.clone(),
+                    user_id: who.user.id,
+                    at: now,
+                })?;
+                tx.insert_audit(&Audit::by(who, action, Some(contact_id), "").entry(now))?;
+                Ok(())
+            })
     }
 
     /// Marks a visit approved.
@@ -104,7 +103,12 @@ impl Workspace {
 
     /// Asks the visit's binôme a question: a new `ReviewTask` document for the team's
     /// tablets. Returns its id.
-    pub fn ask(&self, who: &Coordinator, contact_id: Uuid, question: &str) -> Result<Uuid, HubError> {
+    pub fn ask(
+        &self,
+        who: &Coordinator,
+        contact_id: Uuid,
+        question: &str,
+    ) -> Result<Uuid, HubError> {
         let question = clean_text(question, 2000, "La question")?;
         let now = self.now();
         let ctx = ValidationContext {
@@ -112,49 +116,59 @@ impl Workspace {
             communes: Communes::global(),
         };
         let task_id = Uuid::now_v7();
-        self.hub().storage().write_with(|tx| -> Result<(), HubError> {
-            let team_id = scoped_contact(tx, who, contact_id)?;
-            let task = ReviewTask {
-                team_id,
-                contact_id,
-                question: question.clone(),
-                asked_by: who.user.name.clone(),
-                asked_at: now.fixed_offset(),
-                answer: String::new(),
-                answered_by: None,
-                answered_at: None,
-                status: ReviewTaskStatus::Open,
-            };
-            task.validate(&ctx)
-                .map_err(|e| HubError::BadInput(format!("Question refusée : {e}")))?;
-            let internal = |e: repere_core::Error| HubError::Internal(format!("review task: {e}"));
-            let fields = to_json_fields(&task).map_err(internal)?;
-            let mut doc = RecordDoc::create(RecordKind::ReviewTask, task_id, author(who), &fields, now)
-                .map_err(internal)?;
-            let heads = pushed::sorted(doc.heads().iter().map(|h| h.0));
-            let bytes = doc.save();
-            tx.put_document(DocumentWrite {
-                id: task_id,
-                kind: RecordKind::ReviewTask,
-                team_id,
-                doc: &bytes,
-                heads: &heads,
-                device_id: None,
-                received_at: now,
-            })?;
-            tx.put_visit_review(&VisitReview {
-                contact_id,
-                state: VisitState::Question,
-                reason: None,
-                user_id: who.user.id,
-                at: now,
-            })?;
-            tx.insert_audit(
-                &Audit::by(who, audit::ASK_QUESTION, Some(contact_id), format!("question {task_id}"))
+        self.hub()
+            .storage()
+            .write_with(|tx| -> Result<(), HubError> {
+                let team_id = scoped_contact(tx, who, contact_id)?;
+                let task = ReviewTask {
+                    team_id,
+                    contact_id,
+                    question: question.clone(),
+                    asked_by: who.user.name.clone(),
+                    // The coordinator's local time, as the tablets will show it.
+                    asked_at: paris(now),
+                    answer: String::new(),
+                    answered_by: None,
+                    answered_at: None,
+                    status: ReviewTaskStatus::Open,
+                };
+                task.validate(&ctx)
+                    .map_err(|e| HubError::BadInput(format!("Question refusée : {e}")))?;
+                let internal =
+                    |e: repere_core::Error| HubError::Internal(format!("review task: {e}"));
+                let fields = to_json_fields(&task).map_err(internal)?;
+                let mut doc =
+                    RecordDoc::create(RecordKind::ReviewTask, task_id, author(who), &fields, now)
+                        .map_err(internal)?;
+                let heads = pushed::sorted(doc.heads().iter().map(|h| h.0));
+                let bytes = doc.save();
+                tx.put_document(DocumentWrite {
+                    id: task_id,
+                    kind: RecordKind::ReviewTask,
+                    team_id,
+                    doc: &bytes,
+                    heads: &heads,
+                    device_id: None,
+                    received_at: now,
+                })?;
+                tx.put_visit_review(&VisitReview {
+                    contact_id,
+                    state: VisitState::Question,
+                    reason: None,
+                    user_id: who.user.id,
+                    at: now,
+                })?;
+                tx.insert_audit(
+                    &Audit::by(
+                        who,
+                        audit::ASK_QUESTION,
+                        Some(contact_id),
+                        format!("question {task_id}"),
+                    )
                     .entry(now),
-            )?;
-            Ok(())
-        })?;
+                )?;
+                Ok(())
+            })?;
         tracing::info!(task = %task_id, contact = %contact_id, "review question asked");
         self.refresh_view()?;
         Ok(task_id)
@@ -168,44 +182,53 @@ impl Workspace {
             now,
             communes: Communes::global(),
         };
-        let contact_id = self.hub().storage().write_with(|tx| -> Result<Uuid, HubError> {
-            let stored = scoped_document(tx, who, RecordKind::ReviewTask, task_id)?.ok_or(
-                HubError::NotFound {
-                    what: "review task",
+        let contact_id = self
+            .hub()
+            .storage()
+            .write_with(|tx| -> Result<Uuid, HubError> {
+                let stored = scoped_document(tx, who, RecordKind::ReviewTask, task_id)?.ok_or(
+                    HubError::NotFound {
+                        what: "review task",
+                        id: task_id,
+                    },
+                )?;
+                let internal =
+                    |e: repere_core::Error| HubError::Internal(format!("review task: {e}"));
+                let mut doc = RecordDoc::load(stored.kind, stored.id, &stored.doc, author(who))
+                    .map_err(internal)?;
+                let old = doc.read_fields();
+                let mut task: ReviewTask = doc.read().map_err(internal)?;
+                if task.status == ReviewTaskStatus::Closed {
+                    return Ok(task.contact_id);
+                }
+                task.status = ReviewTaskStatus::Closed;
+                // A task closed before any answer keeps an empty answer: still valid.
+                task.validate(&ctx)
+                    .map_err(|e| HubError::BadInput(format!("Clôture refusée : {e}")))?;
+                let new = to_json_fields(&task).map_err(internal)?;
+                doc.update(&old, &new, now).map_err(internal)?;
+                let heads = pushed::sorted(doc.heads().iter().map(|h| h.0));
+                let bytes = doc.save();
+                tx.put_document(DocumentWrite {
                     id: task_id,
-                },
-            )?;
-            let internal = |e: repere_core::Error| HubError::Internal(format!("review task: {e}"));
-            let mut doc = RecordDoc::load(stored.kind, stored.id, &stored.doc, author(who))
-                .map_err(internal)?;
-            let old = doc.read_fields();
-            let mut task: ReviewTask = doc.read().map_err(internal)?;
-            if task.status == ReviewTaskStatus::Closed {
-                return Ok(task.contact_id);
-            }
-            task.status = ReviewTaskStatus::Closed;
-            // A task closed before any answer keeps an empty answer: still valid.
-            task.validate(&ctx)
-                .map_err(|e| HubError::BadInput(format!("Clôture refusée : {e}")))?;
-            let new = to_json_fields(&task).map_err(internal)?;
-            doc.update(&old, &new, now).map_err(internal)?;
-            let heads = pushed::sorted(doc.heads().iter().map(|h| h.0));
-            let bytes = doc.save();
-            tx.put_document(DocumentWrite {
-                id: task_id,
-                kind: RecordKind::ReviewTask,
-                team_id: stored.team_id,
-                doc: &bytes,
-                heads: &heads,
-                device_id: None,
-                received_at: now,
-            })?;
-            tx.insert_audit(
-                &Audit::by(who, audit::CLOSE_QUESTION, Some(task.contact_id), format!("question {task_id}"))
+                    kind: RecordKind::ReviewTask,
+                    team_id: stored.team_id,
+                    doc: &bytes,
+                    heads: &heads,
+                    device_id: None,
+                    received_at: now,
+                })?;
+                tx.insert_audit(
+                    &Audit::by(
+                        who,
+                        audit::CLOSE_QUESTION,
+                        Some(task.contact_id),
+                        format!("question {task_id}"),
+                    )
                     .entry(now),
-            )?;
-            Ok(task.contact_id)
-        })?;
+                )?;
+                Ok(task.contact_id)
+            })?;
         self.refresh_view()?;
         Ok(contact_id)
     }

@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use repere_core::Communes;
 use repere_core::document::{Author, FieldConflict, HistoryEntry, RecordDoc};
 use repere_core::records::{
     Action, AnyRecord, Contact, Outcome, RecordKind, ReviewTask, ReviewTaskStatus, Youth,
     YouthStatus,
 };
 use repere_core::text::fold;
-use repere_core::Communes;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -285,9 +285,10 @@ impl Workspace {
     pub fn refresh_view(&self) -> Result<usize, HubError> {
         let mut projected = 0;
         loop {
-            let behind = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
-                Ok(tx.view_seq()? < tx.last_seq()?)
-            })?;
+            let behind = self
+                .hub()
+                .storage()
+                .read_with(|tx| -> Result<_, HubError> { Ok(tx.view_seq()? < tx.last_seq()?) })?;
             if !behind {
                 return Ok(projected);
             }
@@ -382,66 +383,69 @@ impl Workspace {
     pub fn visit(&self, who: &Coordinator, id: Uuid) -> Result<Option<VisitDetail>, HubError> {
         self.refresh_view()?;
         let today = self.today();
-        let detail = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
-            let Some(stored) = scoped_document(tx, who, RecordKind::Contact, id)? else {
-                return Ok(None);
-            };
-            let mut doc = RecordDoc::load(stored.kind, stored.id, &stored.doc, reader())
-                .map_err(|e| HubError::Internal(format!("stored contact unreadable: {e}")))?;
-            let contact: Contact = doc
-                .read()
-                .map_err(|e| HubError::Internal(format!("stored contact unreadable: {e}")))?;
-            let Some(team) = who.team(stored.team_id).cloned() else {
-                return Ok(None);
-            };
-            let mut youth = Vec::new();
-            for youth_id in &contact.youth_ids {
-                if let Some(y) = scoped_view(tx, who, RecordKind::Youth, *youth_id)?
-                    .and_then(|v| decode::<Youth>(&v))
-                {
-                    youth.push(YouthCard {
-                        id: *youth_id,
-                        age: y.approximate_age(today),
-                        youth: y,
-                    });
+        let detail = self
+            .hub()
+            .storage()
+            .read_with(|tx| -> Result<_, HubError> {
+                let Some(stored) = scoped_document(tx, who, RecordKind::Contact, id)? else {
+                    return Ok(None);
+                };
+                let mut doc = RecordDoc::load(stored.kind, stored.id, &stored.doc, reader())
+                    .map_err(|e| HubError::Internal(format!("stored contact unreadable: {e}")))?;
+                let contact: Contact = doc
+                    .read()
+                    .map_err(|e| HubError::Internal(format!("stored contact unreadable: {e}")))?;
+                let Some(team) = who.team(stored.team_id).cloned() else {
+                    return Ok(None);
+                };
+                let mut youth = Vec::new();
+                for youth_id in &contact.youth_ids {
+                    if let Some(y) = scoped_view(tx, who, RecordKind::Youth, *youth_id)?
+                        .and_then(|v| decode::<Youth>(&v))
+                    {
+                        youth.push(YouthCard {
+                            id: *youth_id,
+                            age: y.approximate_age(today),
+                            youth: y,
+                        });
+                    }
                 }
-            }
-            let review = tx.visit_review(id)?;
-            let (events, _) = tx.audit_entries(who.organisation.id, Some(id), 0, 100)?;
-            let events = events
-                .into_iter()
-                .filter(|e| {
-                    matches!(
-                        e.action.as_str(),
-                        audit::APPROVE_VISIT
-                            | audit::ASK_QUESTION
-                            | audit::FLAG_VISIT
-                            | audit::CLOSE_QUESTION
-                    )
-                })
-                .collect();
-            let users = tx
-                .users()?
-                .into_iter()
-                .filter(|u| u.organisation_id == who.organisation.id)
-                .map(|u| (u.id, u.name))
-                .collect();
-            Ok(Some(VisitDetail {
-                id,
-                team,
-                received_at: stored.received_at,
-                youth,
-                history: doc.history(),
-                receipts: tx.change_log(id)?,
-                conflicts: doc.conflicts(),
-                tasks: tasks_of(tx, who, id)?,
-                state: state_of(review.as_ref()),
-                review,
-                events,
-                users,
-                contact,
-            }))
-        })?;
+                let review = tx.visit_review(id)?;
+                let (events, _) = tx.audit_entries(who.organisation.id, Some(id), 0, 100)?;
+                let events = events
+                    .into_iter()
+                    .filter(|e| {
+                        matches!(
+                            e.action.as_str(),
+                            audit::APPROVE_VISIT
+                                | audit::ASK_QUESTION
+                                | audit::FLAG_VISIT
+                                | audit::CLOSE_QUESTION
+                        )
+                    })
+                    .collect();
+                let users = tx
+                    .users()?
+                    .into_iter()
+                    .filter(|u| u.organisation_id == who.organisation.id)
+                    .map(|u| (u.id, u.name))
+                    .collect();
+                Ok(Some(VisitDetail {
+                    id,
+                    team,
+                    received_at: stored.received_at,
+                    youth,
+                    history: doc.history(),
+                    receipts: tx.change_log(id)?,
+                    conflicts: doc.conflicts(),
+                    tasks: tasks_of(tx, who, id)?,
+                    state: state_of(review.as_ref()),
+                    review,
+                    events,
+                    users,
+                    contact,
+                }))
+            })?;
         if detail.is_some() {
             self.record(Audit::by(who, audit::VIEW_VISIT, Some(id), ""))?;
         }
@@ -457,17 +461,20 @@ impl Workspace {
         self.refresh_view()?;
         let page = query.page.max(1);
         let teams = who.scope(query.team);
-        let records = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
-            Ok(tx.view_records(
-                &[
-                    RecordKind::Youth,
-                    RecordKind::Contact,
-                    RecordKind::Action,
-                    RecordKind::Outcome,
-                ],
-                &teams,
-            )?)
-        })?;
+        let records = self
+            .hub()
+            .storage()
+            .read_with(|tx| -> Result<_, HubError> {
+                Ok(tx.view_records(
+                    &[
+                        RecordKind::Youth,
+                        RecordKind::Contact,
+                        RecordKind::Action,
+                        RecordKind::Outcome,
+                    ],
+                    &teams,
+                )?)
+            })?;
         let words: Vec<String> = query
             .search
             .as_deref()
@@ -558,50 +565,53 @@ impl Workspace {
     pub fn youth(&self, who: &Coordinator, id: Uuid) -> Result<Option<YouthDetail>, HubError> {
         self.refresh_view()?;
         let today = self.today();
-        let detail = self.hub().storage().read_with(|tx| -> Result<_, HubError> {
-            let Some(view) = scoped_view(tx, who, RecordKind::Youth, id)? else {
-                return Ok(None);
-            };
-            let Some(youth) = decode::<Youth>(&view) else {
-                return Ok(None);
-            };
-            let Some(team) = who.team(view.team_id).cloned() else {
-                return Ok(None);
-            };
-            let mut contacts = Vec::new();
-            for v in tx.view_contacts_of_youth(id)? {
-                if !who.in_scope(v.team_id) {
-                    continue;
+        let detail = self
+            .hub()
+            .storage()
+            .read_with(|tx| -> Result<_, HubError> {
+                let Some(view) = scoped_view(tx, who, RecordKind::Youth, id)? else {
+                    return Ok(None);
+                };
+                let Some(youth) = decode::<Youth>(&view) else {
+                    return Ok(None);
+                };
+                let Some(team) = who.team(view.team_id).cloned() else {
+                    return Ok(None);
+                };
+                let mut contacts = Vec::new();
+                for v in tx.view_contacts_of_youth(id)? {
+                    if !who.in_scope(v.team_id) {
+                        continue;
+                    }
+                    if let Some(c) = decode::<Contact>(&v) {
+                        let state = state_of(tx.visit_review(v.id)?.as_ref());
+                        contacts.push((v.id, c, state));
+                    }
                 }
-                if let Some(c) = decode::<Contact>(&v) {
-                    let state = state_of(tx.visit_review(v.id)?.as_ref());
-                    contacts.push((v.id, c, state));
-                }
-            }
-            let mut actions: Vec<(Uuid, Action)> = tx
-                .view_by_ref(RecordKind::Action, id)?
-                .into_iter()
-                .filter(|v| who.in_scope(v.team_id))
-                .filter_map(|v| Some((v.id, decode::<Action>(&v)?)))
-                .collect();
-            actions.sort_by_key(|(i, a)| (std::cmp::Reverse(a.start_date), *i));
-            let mut outcomes: Vec<(Uuid, Outcome)> = tx
-                .view_by_ref(RecordKind::Outcome, id)?
-                .into_iter()
-                .filter(|v| who.in_scope(v.team_id))
-                .filter_map(|v| Some((v.id, decode::<Outcome>(&v)?)))
-                .collect();
-            outcomes.sort_by_key(|(i, o)| (std::cmp::Reverse(o.date), *i));
-            Ok(Some(YouthDetail {
-                id,
-                team,
-                age: youth.approximate_age(today),
-                youth,
-                contacts,
-                actions,
-                outcomes,
-            }))
-        })?;
+                let mut actions: Vec<(Uuid, Action)> = tx
+                    .view_by_ref(RecordKind::Action, id)?
+                    .into_iter()
+                    .filter(|v| who.in_scope(v.team_id))
+                    .filter_map(|v| Some((v.id, decode::<Action>(&v)?)))
+                    .collect();
+                actions.sort_by_key(|(i, a)| (std::cmp::Reverse(a.start_date), *i));
+                let mut outcomes: Vec<(Uuid, Outcome)> = tx
+                    .view_by_ref(RecordKind::Outcome, id)?
+                    .into_iter()
+                    .filter(|v| who.in_scope(v.team_id))
+                    .filter_map(|v| Some((v.id, decode::<Outcome>(&v)?)))
+                    .collect();
+                outcomes.sort_by_key(|(i, o)| (std::cmp::Reverse(o.date), *i));
+                Ok(Some(YouthDetail {
+                    id,
+                    team,
+                    age: youth.approximate_age(today),
+                    youth,
+                    contacts,
+                    actions,
+                    outcomes,
+                }))
+            })?;
         if detail.is_some() {
             self.record(Audit::by(who, audit::VIEW_YOUTH, Some(id), ""))?;
         }

@@ -381,10 +381,7 @@ pub trait ReadTx {
     /// The contacts that list a young person.
     fn view_contacts_of_youth(&mut self, youth_id: Uuid) -> StorageResult<Vec<ViewRecord>>;
     /// A page of visits, newest first, each with its review, and how many match in all.
-    fn visits(
-        &mut self,
-        filter: &VisitFilter,
-    ) -> StorageResult<(Vec<VisitRow>, u64)>;
+    fn visits(&mut self, filter: &VisitFilter) -> StorageResult<(Vec<VisitRow>, u64)>;
     fn visit_review(&mut self, contact_id: Uuid) -> StorageResult<Option<VisitReview>>;
 }
 

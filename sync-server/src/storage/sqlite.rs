@@ -735,10 +735,7 @@ impl ReadTx for SqliteTx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn visits(
-        &mut self,
-        filter: &VisitFilter,
-    ) -> StorageResult<(Vec<VisitRow>, u64)> {
+    fn visits(&mut self, filter: &VisitFilter) -> StorageResult<(Vec<VisitRow>, u64)> {
         let mut conditions = vec![format!(
             "v.kind = 'contact' AND v.team_id IN ({})",
             placeholders(filter.teams.len())

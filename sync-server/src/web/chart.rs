@@ -90,9 +90,7 @@ const MAX_ROWS: usize = 25;
 /// Young people reached (identified + helped, stacked) per dimension value.
 pub fn dimension(rows: &[IndicatorRow]) -> Markup {
     let mut rows: Vec<&IndicatorRow> = rows.iter().collect();
-    rows.sort_by_key(|r| {
-        std::cmp::Reverse(r.figures.identified.saturating_add(r.figures.helped))
-    });
+    rows.sort_by_key(|r| std::cmp::Reverse(r.figures.identified.saturating_add(r.figures.helped)));
     let cut = rows.len() > MAX_ROWS;
     rows.truncate(MAX_ROWS);
     let (left, right, top) = (200.0, 50.0, 8.0);

@@ -30,7 +30,9 @@ use maud::Markup;
 use uuid::Uuid;
 
 use crate::coord::auth::{CurrentSession, tokens_match};
-use crate::coord::reports::{DashboardQuery, Export, granularity_id, parse_dimension, parse_granularity};
+use crate::coord::reports::{
+    DashboardQuery, Export, granularity_id, parse_dimension, parse_granularity,
+};
 use crate::coord::view::{VisitQuery, YouthQuery};
 use crate::coord::{LoginError, Workspace, parse_day};
 use crate::hub::HubError;
@@ -80,7 +82,8 @@ pub fn router(ws: Arc<Workspace>, secure_cookies: bool) -> Router {
 fn csp() -> HeaderValue {
     static CSP: OnceLock<HeaderValue> = OnceLock::new();
     CSP.get_or_init(|| {
-        let hash = base64::engine::general_purpose::STANDARD.encode(secret::sha256(pages::CSS.as_bytes()));
+        let hash =
+            base64::engine::general_purpose::STANDARD.encode(secret::sha256(pages::CSS.as_bytes()));
         HeaderValue::from_str(&format!(
             "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self' data:; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -93,9 +96,15 @@ fn csp() -> HeaderValue {
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, csp());
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -112,7 +121,10 @@ fn page(status: StatusCode, markup: Markup) -> Response {
 fn redirect(to: &str) -> Response {
     (
         StatusCode::SEE_OTHER,
-        [(header::LOCATION, HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/visites")))],
+        [(
+            header::LOCATION,
+            HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/visites")),
+        )],
     )
         .into_response()
 }
@@ -184,7 +196,13 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
-fn set_cookie(name: &str, value: &str, path: &str, max_age: Option<i64>, secure: bool) -> HeaderValue {
+fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<i64>,
+    secure: bool,
+) -> HeaderValue {
     let mut c = format!("{name}={value}; HttpOnly; SameSite=Strict; Path={path}");
     if let Some(age) = max_age {
         c.push_str(&format!("; Max-Age={age}"));
@@ -202,7 +220,10 @@ fn client_ip(extensions: &Extensions) -> IpAddr {
 }
 
 /// The signed-in session, or the answer to give instead (back to the sign-in page).
-async fn require(state: &WebState, headers: &HeaderMap) -> Result<(CurrentSession, String), Response> {
+async fn require(
+    state: &WebState,
+    headers: &HeaderMap,
+) -> Result<(CurrentSession, String), Response> {
     let Some(token) = cookie(headers, SESSION_COOKIE).filter(|t| !t.is_empty()) else {
         return Err(redirect("/connexion"));
     };
@@ -239,11 +260,17 @@ fn nav<'a>(session: &'a CurrentSession, active: &'static str) -> Nav<'a> {
 }
 
 fn param(q: &HashMap<String, String>, name: &str) -> String {
-    q.get(name).map(|v| v.trim().to_string()).unwrap_or_default()
+    q.get(name)
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn page_number(q: &HashMap<String, String>) -> usize {
-    param(q, "page").parse::<usize>().ok().filter(|p| *p >= 1).unwrap_or(1)
+    param(q, "page")
+        .parse::<usize>()
+        .ok()
+        .filter(|p| *p >= 1)
+        .unwrap_or(1)
 }
 
 fn team_param(q: &HashMap<String, String>) -> Option<Uuid> {
@@ -269,7 +296,13 @@ fn login_page(state: &WebState, status: StatusCode, error: Option<&str>) -> Resp
     let mut response = page(status, pages::login_page(&token, error));
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, &token, "/connexion", Some(3600), state.secure_cookies),
+        set_cookie(
+            LOGIN_COOKIE,
+            &token,
+            "/connexion",
+            Some(3600),
+            state.secure_cookies,
+        ),
     );
     response
 }
@@ -300,11 +333,23 @@ async fn login_submit(
             let h = response.headers_mut();
             h.append(
                 header::SET_COOKIE,
-                set_cookie(SESSION_COOKIE, &signed.token, "/", None, state.secure_cookies),
+                set_cookie(
+                    SESSION_COOKIE,
+                    &signed.token,
+                    "/",
+                    None,
+                    state.secure_cookies,
+                ),
             );
             h.append(
                 header::SET_COOKIE,
-                set_cookie(LOGIN_COOKIE, "", "/connexion", Some(0), state.secure_cookies),
+                set_cookie(
+                    LOGIN_COOKIE,
+                    "",
+                    "/connexion",
+                    Some(0),
+                    state.secure_cookies,
+                ),
             );
             response
         }
@@ -435,7 +480,12 @@ async fn review_action(
     id: String,
     form: HashMap<String, String>,
     ok: &'static str,
-    work: impl FnOnce(&Workspace, &crate::coord::Coordinator, Uuid, &HashMap<String, String>) -> Result<Uuid, HubError>
+    work: impl FnOnce(
+        &Workspace,
+        &crate::coord::Coordinator,
+        Uuid,
+        &HashMap<String, String>,
+    ) -> Result<Uuid, HubError>
     + Send
     + 'static,
 ) -> Response {
@@ -669,7 +719,12 @@ async fn export_indicators(
     }
 }
 
-async fn youth_export(state: &WebState, session: CurrentSession, team: Option<Uuid>, named: bool) -> Response {
+async fn youth_export(
+    state: &WebState,
+    session: CurrentSession,
+    team: Option<Uuid>,
+    named: bool,
+) -> Response {
     let ws = state.ws.clone();
     let today = ws.today();
     let who = session.coordinator.clone();

@@ -3,7 +3,7 @@
 //! `data-testid` for the browser tests (listed in sync-server/README.md).
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use repere_core::indicators::{Dimension, Figures, FigureProgress, Granularity, IndicatorRow};
+use repere_core::indicators::{Dimension, FigureProgress, Figures, Granularity, IndicatorRow};
 use repere_core::records::{ReviewTaskStatus, Youth};
 use uuid::Uuid;
 

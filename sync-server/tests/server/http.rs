@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use crate::common::{KEY, env};
 
-struct Server {
-    base: String,
+pub struct Server {
+    pub base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -33,7 +33,7 @@ impl Drop for Server {
     }
 }
 
-fn start(hub: Arc<Hub>, config: HttpConfig) -> Server {
+pub fn start(hub: Arc<Hub>, config: HttpConfig) -> Server {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {

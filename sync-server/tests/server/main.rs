@@ -1,7 +1,8 @@
-//! The server's tests: the hub driven directly (no sockets) with core's device stores, and
-//! the HTTP adapter over real loopback sockets.
+//! The server's tests: the hub driven directly (no sockets) with core's device stores, the
+//! HTTP adapter over real loopback sockets, and the coordinators' pages.
 #![allow(dead_code)]
 
 mod common;
+mod coord;
 mod http;
 mod hub;
