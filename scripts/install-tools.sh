@@ -7,7 +7,8 @@
 #   npm:  into the git-ignored prefix build/tools (build/tools/node_modules):
 #         kotlin-compiler@2.4.20, tree-sitter@0.22.4 + tree-sitter-swift@0.7.1
 #         (--ignore-scripts: their install scripts would download from outside;
-#         the native addons ship prebuilt)
+#         the native addons ship prebuilt), playwright-core (drives Debian's
+#         chromium, also installed here, for the browser tests)
 # Paths are defined in scripts/tools.env.sh; this script exports nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +18,12 @@ cd "$(dirname "$0")/.."
 KOTLIN_COMPILER_VERSION=2.4.20
 TREE_SITTER_VERSION=0.22.4
 TREE_SITTER_SWIFT_VERSION=0.7.1
+PLAYWRIGHT_CORE_VERSION=1.64.1
 
 # ---- Debian packages --------------------------------------------------------
 apt_missing=()
 command -v javac >/dev/null 2>&1 || apt_missing+=(default-jdk-headless)
-for pkg in libjna-java libjna-jni clang; do
+for pkg in libjna-java libjna-jni clang chromium; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
     || apt_missing+=("$pkg")
 done
@@ -73,6 +75,13 @@ if [ "$(npm_version tree-sitter)" != "$TREE_SITTER_VERSION" ] \
   echo "install-tools: npm install tree-sitter@$TREE_SITTER_VERSION tree-sitter-swift@$TREE_SITTER_SWIFT_VERSION"
   npm install --prefix "$NODE_TOOLS" --no-audit --no-fund --loglevel=error --save-exact --ignore-scripts \
     "tree-sitter@$TREE_SITTER_VERSION" "tree-sitter-swift@$TREE_SITTER_SWIFT_VERSION"
+fi
+
+# playwright-core drives the system Chromium (browser tests); it downloads nothing.
+if [ "$(npm_version playwright-core)" != "$PLAYWRIGHT_CORE_VERSION" ]; then
+  echo "install-tools: npm install playwright-core@$PLAYWRIGHT_CORE_VERSION"
+  npm install --prefix "$NODE_TOOLS" --no-audit --no-fund --loglevel=error --save-exact \
+    "playwright-core@$PLAYWRIGHT_CORE_VERSION"
 fi
 
 # ---- verify and report --------------------------------------------------------

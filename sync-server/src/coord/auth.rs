@@ -362,15 +362,16 @@ impl Workspace {
                 .write_with(|tx| Ok::<_, HubError>(tx.delete_session(&hash)?))?;
             return Ok(None);
         }
+        // A write (which waits for any sync in progress) at most once a minute per session.
+        if now - session.last_seen_at >= SESSION_TOUCH_EVERY {
+            self.hub().storage().write_with(|tx| {
+                Ok::<_, HubError>(tx.touch_session(&hash, now, now + SESSION_IDLE)?)
+            })?;
+        }
         let coordinator = self
             .hub()
             .storage()
-            .write_with(|tx| -> Result<_, HubError> {
-                if now - session.last_seen_at >= SESSION_TOUCH_EVERY {
-                    tx.touch_session(&hash, now, now + SESSION_IDLE)?;
-                }
-                Coordinator::load(tx, credentials.user.clone())
-            })?;
+            .read_with(|tx| Coordinator::load(tx, credentials.user.clone()))?;
         Ok(coordinator.map(|coordinator| CurrentSession {
             coordinator,
             csrf: session.csrf_token,

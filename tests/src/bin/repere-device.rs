@@ -1,0 +1,89 @@
+//! A scripted tablet for the browser tests: enrols, syncs, lists and answers coordinators'
+//! questions and prints indicators, on an encrypted store in a given directory.
+//!
+//!   repere-device STORE_DIR enrol URL CODE
+//!   repere-device STORE_DIR sync
+//!   repere-device STORE_DIR tasks                 (JSON lines: id, contact_id, status, question, answer)
+//!   repere-device STORE_DIR answer TASK_ID TEXT
+//!   repere-device STORE_DIR indicators FROM TO    (JSON: the total row's figures)
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use repere_core::indicators::{Granularity, IndicatorQuery};
+use repere_core::sync::{HttpTransport, SyncOptions};
+use repere_core::{Error, Store};
+use uuid::Uuid;
+
+const KEY: [u8; 32] = [5; 32];
+
+fn run(args: &[String]) -> Result<(), Error> {
+    let usage = || {
+        Error::Network("usage: repere-device STORE_DIR enrol|sync|tasks|answer|indicators …".into())
+    };
+    let dir = args.first().ok_or_else(usage)?;
+    std::fs::create_dir_all(dir)?;
+    let mut store = Store::open(Path::new(dir).join("store.db"), &KEY)?;
+    let arg = |i: usize| args.get(i).map(String::as_str).ok_or_else(usage);
+    match arg(1)? {
+        "enrol" => {
+            let url = arg(2)?;
+            let t = HttpTransport::new(url).map_err(|e| Error::Network(e.to_string()))?;
+            let e = store.enrol(&t, url, arg(3)?, "tablette de test navigateur")?;
+            println!("{}", e.team_id);
+        }
+        "sync" => {
+            let url = store.enrolment()?.ok_or(Error::NotEnrolled)?.server_url;
+            let t = HttpTransport::new(&url).map_err(|e| Error::Network(e.to_string()))?;
+            let r = store.sync(&t, &SyncOptions::default(), &mut |_| {})?;
+            println!(
+                "{{\"pulled\":{},\"acknowledged\":{},\"rejected\":{}}}",
+                r.pulled, r.acknowledged, r.rejected
+            );
+        }
+        "tasks" => {
+            for (id, t) in store.review_tasks(false)? {
+                let line = serde_json::json!({
+                    "id": id, "contact_id": t.contact_id, "status": t.status,
+                    "question": t.question, "answer": t.answer,
+                });
+                println!("{line}");
+            }
+        }
+        "answer" => {
+            let id = Uuid::parse_str(arg(2)?).map_err(|_| usage())?;
+            store.set_member(Uuid::from_u128(0xb1));
+            store.answer_review_task(id, arg(3)?)?;
+        }
+        "indicators" => {
+            let date = |s: &str| s.parse().map_err(|_| usage());
+            let query = IndicatorQuery {
+                from: date(arg(2)?)?,
+                to: date(arg(3)?)?,
+                granularity: Granularity::Whole,
+                teams: None,
+                dimension: None,
+            };
+            let report = store.indicators(&query)?;
+            let total = report
+                .rows
+                .iter()
+                .find(|r| r.key.is_none())
+                .map(|r| &r.figures);
+            println!("{}", serde_json::to_string(&total).unwrap_or_default());
+        }
+        _ => return Err(usage()),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("repere-device: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
