@@ -242,11 +242,38 @@ impl RecordDoc {
             .commit_with(CommitOptions::default().with_time(now.timestamp()));
     }
 
-    /// Reads the record as it currently shows (the winning value of each field).
+    /// Reads the record as it currently shows (the winning value of each field), in one
+    /// pass over the document.
     pub fn read_fields(&self) -> JsonFields {
+        use automerge::hydrate::Value as H;
+        let root = match self.doc.hydrate(automerge::ROOT, None) {
+            Ok(H::Map(map)) => map,
+            _ => automerge::hydrate::Map::default(),
+        };
         let mut out = JsonFields::new();
-        for (i, &(name, field_kind)) in self.kind.schema().iter().enumerate() {
-            out.insert(name.to_string(), self.read_field(doc_key(i), field_kind));
+        for (i, &(name, kind)) in self.kind.schema().iter().enumerate() {
+            let value = root.get(doc_key(i));
+            let json = match (kind, value) {
+                (FieldKind::Scalar, Some(H::Scalar(s))) => scalar_to_json(s),
+                (FieldKind::Set, Some(H::Map(m))) => {
+                    let mut keys: Vec<&String> = m.iter().map(|(k, _)| k).collect();
+                    keys.sort();
+                    Json::Array(keys.into_iter().map(|k| Json::String(k.clone())).collect())
+                }
+                (FieldKind::List, Some(H::List(l))) => Json::Array(
+                    l.iter()
+                        .filter_map(|item| match &item.value {
+                            H::Scalar(ScalarValue::Str(s)) => Some(Json::String(s.to_string())),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                (FieldKind::Text, Some(H::Text(t))) => Json::String(t.to_string()),
+                (FieldKind::Scalar, _) => Json::Null,
+                (FieldKind::Set | FieldKind::List, _) => Json::Array(Vec::new()),
+                (FieldKind::Text, _) => Json::String(String::new()),
+            };
+            out.insert(name.to_string(), json);
         }
         out
     }
@@ -383,13 +410,6 @@ impl RecordDoc {
         Ok(self.doc.put_object(automerge::ROOT, key, obj_type)?)
     }
 
-    fn object(&self, key: &str, obj_type: ObjType) -> Option<ObjId> {
-        match self.doc.get(automerge::ROOT, key) {
-            Ok(Some((Value::Object(t), id))) if t == obj_type => Some(id),
-            _ => None,
-        }
-    }
-
     fn read_list(&self, obj: &ObjId) -> Vec<String> {
         (0..self.doc.length(obj))
             .filter_map(|i| match self.doc.get(obj, i) {
@@ -397,32 +417,6 @@ impl RecordDoc {
                 _ => None,
             })
             .collect()
-    }
-
-    fn read_field(&self, key: &str, kind: FieldKind) -> Json {
-        match kind {
-            FieldKind::Scalar => match self.doc.get(automerge::ROOT, key) {
-                Ok(Some((Value::Scalar(s), _))) => scalar_to_json(&s),
-                _ => Json::Null,
-            },
-            FieldKind::Set => {
-                let keys = self
-                    .object(key, ObjType::Map)
-                    .map(|obj| self.doc.keys(&obj).map(Json::String).collect())
-                    .unwrap_or_default();
-                Json::Array(keys)
-            }
-            FieldKind::List => Json::Array(
-                self.object(key, ObjType::List)
-                    .map(|obj| self.read_list(&obj).into_iter().map(Json::String).collect())
-                    .unwrap_or_default(),
-            ),
-            FieldKind::Text => Json::String(
-                self.object(key, ObjType::Text)
-                    .and_then(|obj| self.doc.text(&obj).ok())
-                    .unwrap_or_default(),
-            ),
-        }
     }
 
     /// Every change of the record in causal order, with the fields it touched: the

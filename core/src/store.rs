@@ -526,14 +526,64 @@ pub(crate) fn merge_in(
     id: Uuid,
     bytes: &[u8],
 ) -> Result<bool> {
-    let erased: bool = tx
-        .prepare_cached("SELECT count(*) FROM erased WHERE id = ?1")?
-        .query_row([id.as_bytes().as_slice()], |r| r.get::<_, i64>(0))?
-        > 0;
-    if erased {
+    if is_erased(tx, id)? {
         return Err(Error::Erased { id });
     }
-    let mut remote = RecordDoc::load(kind, id, bytes, author)?;
+    let remote = RecordDoc::load(kind, id, bytes, author)?;
+    let record = read_any(&remote)?;
+    merge_decoded(
+        tx,
+        author,
+        Decoded {
+            remote,
+            record,
+            bytes,
+        },
+    )
+}
+
+fn is_erased(tx: &Connection, id: Uuid) -> Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT count(*) FROM erased WHERE id = ?1")?
+        .query_row([id.as_bytes().as_slice()], |r| r.get::<_, i64>(0))?
+        > 0)
+}
+
+/// A received document already parsed (parsing is the costly part, done in parallel).
+pub(crate) struct Decoded<'a> {
+    pub remote: RecordDoc,
+    pub record: AnyRecord,
+    pub bytes: &'a [u8],
+}
+
+/// Parses a received document and reads its record: the part of applying a pull that
+/// needs no database, so it can run on several threads.
+pub(crate) fn decode(
+    kind: RecordKind,
+    id: Uuid,
+    bytes: &[u8],
+    author: Author,
+) -> Result<Decoded<'_>> {
+    let remote = RecordDoc::load(kind, id, bytes, author)?;
+    let record = read_any(&remote)?;
+    Ok(Decoded {
+        remote,
+        record,
+        bytes,
+    })
+}
+
+/// [`merge_in`] for a document already decoded.
+pub(crate) fn merge_decoded(tx: &Connection, author: Author, decoded: Decoded<'_>) -> Result<bool> {
+    let Decoded {
+        mut remote,
+        record,
+        bytes,
+    } = decoded;
+    let (kind, id) = (remote.kind, remote.id);
+    if is_erased(tx, id)? {
+        return Err(Error::Erased { id });
+    }
     match load_doc(tx, kind, id, author) {
         Ok(mut local) => {
             let before = local.heads();
@@ -555,7 +605,7 @@ pub(crate) fn merge_in(
             index::index(tx, id, &record, false)?;
         }
         Err(Error::NotFound { .. }) => {
-            let record = read_any(&remote)?;
+            // The received bytes are stored as they came: no need to save the document again.
             tx.prepare_cached(
                 "INSERT INTO documents (id, kind, team_id, doc, sync_state, synced_heads, local_seq)
                  VALUES (?1, ?2, ?3, ?4, 2, ?5,
@@ -565,7 +615,7 @@ pub(crate) fn merge_in(
                 id.as_bytes().as_slice(),
                 kind.as_str(),
                 record.team_id().as_bytes().as_slice(),
-                remote.save(),
+                bytes,
                 heads_to_bytes(&remote.heads()),
             ])?;
             index::index(tx, id, &record, true)?;

@@ -68,6 +68,9 @@ impl TestServer {
                 "serve",
                 "--listen",
                 &format!("127.0.0.1:{}", self.port),
+                // Tests enrol many tablets from one address.
+                "--enrol-per-minute",
+                "100000",
                 "--data-dir",
             ])
             .arg(self.data.path())

@@ -14,13 +14,16 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::protocol::{
-    self, Ack, ENROL_PATH, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, PushDoc, RejectCode,
-    SYNC_PATH, SyncRequest, SyncResponse,
+    self, Ack, ENROL_PATH, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, PulledDoc, PushDoc,
+    RejectCode, SYNC_PATH, SyncRequest, SyncResponse,
 };
 use crate::error::{Error, Result};
 use crate::index;
 use crate::records::RecordKind;
-use crate::store::{Origin, Store, heads_from_bytes, heads_to_bytes, load_doc, merge_in, notify};
+use crate::store::{
+    Decoded, Origin, Store, decode, heads_from_bytes, heads_to_bytes, load_doc, merge_decoded,
+    notify,
+};
 
 /// How the device reaches the server. `HttpTransport` is the real one; tests use others.
 pub trait Transport: Send + Sync {
@@ -257,6 +260,9 @@ impl Store {
     /// rejections and the new cursor are stored together or not at all.
     pub fn sync_apply(&mut self, batch: &SyncBatch, resp: &SyncResponse) -> Result<()> {
         let author = self.author;
+        // Parse before taking the write lock; a damaged document fails the whole response
+        // (nothing applied, cursor unchanged), so the next exchange repeats it.
+        let decoded = decode_all(&resp.docs, author)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -266,9 +272,10 @@ impl Store {
                 changed.push((kind, *id));
             }
         }
-        for doc in &resp.docs {
-            match merge_in(&tx, author, doc.kind, doc.id, &doc.doc) {
-                Ok(true) => changed.push((doc.kind, doc.id)),
+        for decoded in decoded {
+            let (kind, id) = (decoded.remote.kind, decoded.remote.id);
+            match merge_decoded(&tx, author, decoded) {
+                Ok(true) => changed.push((kind, id)),
                 Ok(false) | Err(Error::Erased { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -378,6 +385,35 @@ fn run_sync(
             return Ok(report);
         }
     }
+}
+
+/// Parses pulled documents on every core: parsing Automerge is most of the cost of a
+/// large initial sync, and it needs no database.
+fn decode_all(docs: &[PulledDoc], author: crate::document::Author) -> Result<Vec<Decoded<'_>>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = docs.len().div_ceil(threads).max(64);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = docs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|d| decode(d.kind, d.id, &d.doc, author))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(docs.len());
+        for w in workers {
+            out.extend(
+                w.join()
+                    .map_err(|_| Error::Network("a document could not be read".into()))??,
+            );
+        }
+        Ok(out)
+    })
 }
 
 /// One round trip with retries and exponential backoff on transient failures.
