@@ -605,24 +605,35 @@ pub(crate) fn merge_decoded(tx: &Connection, author: Author, decoded: Decoded<'_
             index::index(tx, id, &record, false)?;
         }
         Err(Error::NotFound { .. }) => {
-            // The received bytes are stored as they came: no need to save the document again.
-            tx.prepare_cached(
-                "INSERT INTO documents (id, kind, team_id, doc, sync_state, synced_heads, local_seq)
-                 VALUES (?1, ?2, ?3, ?4, 2, ?5,
-                         (SELECT coalesce(max(local_seq), 0) + 1 FROM documents))",
-            )?
-            .execute(params![
-                id.as_bytes().as_slice(),
-                kind.as_str(),
-                record.team_id().as_bytes().as_slice(),
-                bytes,
-                heads_to_bytes(&remote.heads()),
-            ])?;
-            index::index(tx, id, &record, true)?;
+            insert_received(tx, kind, id, bytes, &remote.heads(), &record)?;
         }
         Err(e) => return Err(e),
     }
     Ok(true)
+}
+
+/// Stores a record new to this device as it came (no need to save the document again),
+/// marked synced at the heads it came with.
+pub(crate) fn insert_received(
+    tx: &Connection,
+    kind: RecordKind,
+    id: Uuid,
+    bytes: &[u8],
+    heads: &[automerge::ChangeHash],
+    record: &AnyRecord,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO documents (id, kind, team_id, doc, sync_state, synced_heads, local_seq)
+         VALUES (?1, ?2, ?3, ?4, 2, ?5, (SELECT coalesce(max(local_seq), 0) + 1 FROM documents))",
+    )?
+    .execute(params![
+        id.as_bytes().as_slice(),
+        kind.as_str(),
+        record.team_id().as_bytes().as_slice(),
+        bytes,
+        heads_to_bytes(heads),
+    ])?;
+    index::index(tx, id, record, true)
 }
 
 pub(crate) fn heads_to_bytes(heads: &[automerge::ChangeHash]) -> Vec<u8> {

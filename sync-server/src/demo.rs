@@ -68,6 +68,7 @@ struct SeedDoc {
     team_id: Uuid,
     bytes: Vec<u8>,
     heads: Vec<[u8; 32]>,
+    fields: String,
 }
 
 struct Builder {
@@ -100,6 +101,7 @@ impl Builder {
             team_id: record.team_id(),
             bytes: doc.save(),
             heads,
+            fields: serde_json::to_string(&fields).unwrap_or_default(),
         });
         Ok(Some(id))
     }
@@ -293,6 +295,7 @@ pub fn seed_with_password(
                 team_id: doc.team_id,
                 doc: &doc.bytes,
                 heads: &doc.heads,
+                fields: &doc.fields,
                 device_id: None,
                 received_at: now,
             })?;

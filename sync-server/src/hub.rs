@@ -398,12 +398,14 @@ fn push_one(
     let changed = before.as_ref() != Some(&heads);
     if changed {
         let bytes = doc.save();
+        let fields = serde_json::to_string(&doc.read_fields()).unwrap_or_default();
         tx.put_document(DocumentWrite {
             id,
             kind: push.kind,
             team_id: record.team_id(),
             doc: &bytes,
             heads: &heads,
+            fields: &fields,
             device_id: Some(device.id),
             received_at: ctx.now,
         })?;
@@ -522,6 +524,8 @@ fn pull(
                         id: doc.id,
                         kind: doc.kind,
                         doc: doc.doc,
+                        heads: doc.heads,
+                        fields: doc.fields.unwrap_or_default(),
                     });
                 }
                 new_cursor = doc.seq;

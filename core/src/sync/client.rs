@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::index;
 use crate::records::RecordKind;
 use crate::store::{
-    Decoded, Origin, Store, decode, heads_from_bytes, heads_to_bytes, load_doc, merge_decoded,
-    notify,
+    Decoded, Origin, Store, decode, heads_from_bytes, heads_to_bytes, insert_received, load_doc,
+    merge_decoded, notify,
 };
 
 /// How the device reaches the server. `HttpTransport` is the real one; tests use others.
@@ -260,9 +260,26 @@ impl Store {
     /// rejections and the new cursor are stored together or not at all.
     pub fn sync_apply(&mut self, batch: &SyncBatch, resp: &SyncResponse) -> Result<()> {
         let author = self.author;
-        // Parse before taking the write lock; a damaged document fails the whole response
+        // Records new here come with their validated fields: stored and indexed without
+        // parsing the document. The others are parsed (on every core) and merged. Parsing
+        // happens before the write lock; a damaged document fails the whole response
         // (nothing applied, cursor unchanged), so the next exchange repeats it.
-        let decoded = decode_all(&resp.docs, author)?;
+        let mut fresh = Vec::new();
+        let mut to_merge = Vec::new();
+        {
+            let mut known = self.conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM documents WHERE id = ?1)
+                     OR EXISTS (SELECT 1 FROM erased WHERE id = ?1)",
+            )?;
+            for d in &resp.docs {
+                let here: bool = known.query_row([d.id.as_bytes().as_slice()], |r| r.get(0))?;
+                match (here, record_from_fields(d)) {
+                    (false, Some(record)) => fresh.push((d, record)),
+                    _ => to_merge.push(d),
+                }
+            }
+        }
+        let decoded = decode_all(&to_merge, author)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -271,6 +288,11 @@ impl Store {
             if let Some(kind) = erase_local(&tx, *id)? {
                 changed.push((kind, *id));
             }
+        }
+        for (d, record) in fresh {
+            let heads: Vec<ChangeHash> = d.heads.iter().map(|h| ChangeHash(*h)).collect();
+            insert_received(&tx, d.kind, d.id, &d.doc, &heads, &record)?;
+            changed.push((d.kind, d.id));
         }
         for decoded in decoded {
             let (kind, id) = (decoded.remote.kind, decoded.remote.id);
@@ -387,9 +409,21 @@ fn run_sync(
     }
 }
 
+/// The record a pulled document says it holds, if its fields read as that kind.
+fn record_from_fields(d: &PulledDoc) -> Option<crate::records::AnyRecord> {
+    if d.fields.is_empty() || d.heads.is_empty() {
+        return None;
+    }
+    let fields: crate::document::JsonFields = serde_json::from_str(&d.fields).ok()?;
+    crate::store::any_from_fields(d.kind, d.id, fields).ok()
+}
+
 /// Parses pulled documents on every core: parsing Automerge is most of the cost of a
 /// large initial sync, and it needs no database.
-fn decode_all(docs: &[PulledDoc], author: crate::document::Author) -> Result<Vec<Decoded<'_>>> {
+fn decode_all<'a>(
+    docs: &[&'a PulledDoc],
+    author: crate::document::Author,
+) -> Result<Vec<Decoded<'a>>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);

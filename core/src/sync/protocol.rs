@@ -107,7 +107,14 @@ pub struct Rejection {
 pub struct PulledDoc {
     pub id: Uuid,
     pub kind: RecordKind,
+    /// The compact document: the truth.
     pub doc: Vec<u8>,
+    /// Its heads, as the server stored them.
+    pub heads: Vec<[u8; 32]>,
+    /// The record's fields as JSON, as the server validated them (may be empty). A tablet
+    /// that does not have the record indexes it from these without parsing the document;
+    /// a tablet that has it merges the document.
+    pub fields: String,
 }
 
 /// The JSON body of every 4xx/5xx answer: a stable code and a sentence.
@@ -216,6 +223,8 @@ mod tests {
                     id: Uuid::now_v7(),
                     kind: RecordKind::Contact,
                     doc: vec![i as u8; 300],
+                    heads: vec![[i as u8; 32]],
+                    fields: String::new(),
                 })
                 .collect(),
             erased: vec![Uuid::now_v7()],

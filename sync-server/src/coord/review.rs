@@ -142,12 +142,14 @@ impl Workspace {
                         .map_err(internal)?;
                 let heads = pushed::sorted(doc.heads().iter().map(|h| h.0));
                 let bytes = doc.save();
+                let fields = serde_json::to_string(&doc.read_fields()).unwrap_or_default();
                 tx.put_document(DocumentWrite {
                     id: task_id,
                     kind: RecordKind::ReviewTask,
                     team_id,
                     doc: &bytes,
                     heads: &heads,
+                    fields: &fields,
                     device_id: None,
                     received_at: now,
                 })?;
@@ -209,12 +211,14 @@ impl Workspace {
                 doc.update(&old, &new, now).map_err(internal)?;
                 let heads = pushed::sorted(doc.heads().iter().map(|h| h.0));
                 let bytes = doc.save();
+                let fields = serde_json::to_string(&doc.read_fields()).unwrap_or_default();
                 tx.put_document(DocumentWrite {
                     id: task_id,
                     kind: RecordKind::ReviewTask,
                     team_id: stored.team_id,
                     doc: &bytes,
                     heads: &heads,
+                    fields: &fields,
                     device_id: None,
                     received_at: now,
                 })?;

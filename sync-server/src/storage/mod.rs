@@ -108,6 +108,8 @@ pub struct StoredDocument {
     pub seq: u64,
     /// Server time of the last stored change.
     pub received_at: DateTime<Utc>,
+    /// The record's fields as JSON, when stored with the document.
+    pub fields: Option<String>,
 }
 
 /// What is left of an erased record: no content, only where it sits in the log.
@@ -127,6 +129,9 @@ pub struct DocumentWrite<'a> {
     pub team_id: Uuid,
     pub doc: &'a [u8],
     pub heads: &'a [[u8; 32]],
+    /// The record's fields as JSON (`RecordDoc::read_fields`), handed to tablets that pull
+    /// the record for the first time.
+    pub fields: &'a str,
     /// The device that pushed the change (`None`: written by the server, e.g. demo data).
     pub device_id: Option<Uuid>,
     pub received_at: DateTime<Utc>,

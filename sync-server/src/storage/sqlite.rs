@@ -32,6 +32,7 @@ pub const DB_FILE: &str = "repere.db";
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_coordinators.sql"),
+    include_str!("../../migrations/0003_record_fields.sql"),
 ];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
@@ -241,7 +242,8 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
     })
 }
 
-const DOCUMENT_COLUMNS: &str = "id, kind, team_id, doc, heads, seq, received_at FROM documents";
+const DOCUMENT_COLUMNS: &str =
+    "id, kind, team_id, doc, heads, seq, received_at, fields FROM documents";
 
 fn document_row(r: &Row<'_>) -> rusqlite::Result<StoredDocument> {
     let kind: String = r.get(1)?;
@@ -254,6 +256,7 @@ fn document_row(r: &Row<'_>) -> rusqlite::Result<StoredDocument> {
         heads: heads_from_blob(&heads)?,
         seq: seq_of(r.get(5)?)?,
         received_at: time(r.get(6)?)?,
+        fields: r.get(7)?,
     })
 }
 
@@ -959,11 +962,12 @@ impl Tx for SqliteTx<'_> {
         let seq = self.next_seq(doc.id, "change", doc.device_id, doc.received_at)?;
         self.tx
             .prepare_cached(
-                "INSERT INTO documents (id, kind, team_id, doc, heads, seq, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO documents (id, kind, team_id, doc, heads, seq, received_at, fields)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (id) DO UPDATE SET
                     kind = excluded.kind, team_id = excluded.team_id, doc = excluded.doc,
-                    heads = excluded.heads, seq = excluded.seq, received_at = excluded.received_at",
+                    heads = excluded.heads, seq = excluded.seq, received_at = excluded.received_at,
+                    fields = excluded.fields",
             )?
             .execute(params![
                 b(&doc.id),
@@ -972,7 +976,8 @@ impl Tx for SqliteTx<'_> {
                 doc.doc,
                 heads_to_blob(doc.heads),
                 to_i64(seq),
-                ms(doc.received_at)
+                ms(doc.received_at),
+                doc.fields
             ])?;
         Ok(seq)
     }
