@@ -123,7 +123,7 @@ REPERE_DEVICE_DIR="$devices" \
 REPERE_SERVER_BIN="$server_bin" \
 REPERE_DATA_DIR="$data" \
 REPERE_SCREENSHOT_DIR="$root/build/browser-screenshots" \
-  node --test --test-concurrency=1 --test-reporter=spec \
+  timeout --foreground --kill-after=10 300 node --test --test-concurrency=1 --test-force-exit --test-reporter=spec \
     ${opts[@]+"${opts[@]}"} "${files[@]}"
 rc=$?
 set -e

@@ -53,7 +53,7 @@ CREATE VIRTUAL TABLE youth_fts USING fts5(
     names, place,
     content = '', contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '1 2 3'
+    prefix = '2'
 );
 
 CREATE TABLE contact_index (

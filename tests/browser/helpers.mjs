@@ -205,6 +205,7 @@ export function claimCode(team) {
   return execFileSync(bin, ['admin', '--data-dir', env('REPERE_DATA_DIR'), 'issue-code', '--team', team.id], {
     encoding: 'utf8',
     timeout: STEP_TIMEOUT,
+    stdio: ['ignore', 'pipe', 'pipe'],
   }).trim();
 }
 

@@ -121,3 +121,16 @@ test('a review action without the CSRF token is refused (403) and changes nothin
   await open(page, url);
   assert.equal(await page.getByTestId('visit-detail').getByTestId('visit-state').getAttribute('data-state'), 'to_review');
 });
+
+test('a blank question (spaces only) is refused with the review error and asks nothing', { timeout: TEST_TIMEOUT }, async () => {
+  const visit = await pickVisitToReview(page);
+  const url = `/visites/${visit.id}`;
+  await open(page, url);
+  const tasks = await page.getByTestId('review-task').count();
+  await page.getByTestId('ask-question').fill('     ');
+  await clickAndWait(page, page.getByTestId('ask-button'), (u) => u.pathname === url && u.search === '?erreur=saisie');
+  assert.match(await page.getByTestId('review-error').innerText(), /vide ou trop long/);
+  assert.equal(await page.getByTestId('review-message').count(), 0);
+  assert.equal(await page.getByTestId('review-task').count(), tasks);
+  assert.equal(await page.getByTestId('visit-detail').getByTestId('visit-state').getAttribute('data-state'), 'to_review');
+});

@@ -80,7 +80,7 @@ pub struct SyncOptions {
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
-            pull_limit: 500,
+            pull_limit: 1000,
             max_push_bytes: 2 * 1024 * 1024,
             max_attempts: 5,
             initial_backoff: Duration::from_millis(500),
