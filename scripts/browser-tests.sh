@@ -4,8 +4,10 @@
 #
 #   scripts/browser-tests.sh [node --test options] [test files]
 #   e.g. scripts/browser-tests.sh tests/browser/scope.test.mjs
-#        scripts/browser-tests.sh --test-name-pattern=CSV
-# (without files: every tests/browser/*.test.mjs)
+#        scripts/browser-tests.sh --test-name-pattern=CSV     (options in the --opt=value form)
+# Without files: every tests/browser/*.test.mjs, one file at a time (each file its own node
+# process and Chromium; the files do not depend on each other's order). About 45 s; the
+# whole node run is cut at 300 s. Exit status: node's (non-zero if any test failed).
 #
 # Needs the debug binaries (cargo build --workspace): target/debug/repere-server and
 # target/debug/repere-device. Starts a throw-away `repere-server serve --demo` on a free

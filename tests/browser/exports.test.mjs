@@ -117,6 +117,8 @@ test('the indicators CSV by EPCI parses (quoted names) and its rows add up to th
     assert.ok(r.label.length > 0);
     if (r.label.includes(',')) assert.ok(text.includes(`"${r.label.replace(/"/g, '""')}"`), 'a label with a comma is quoted');
   }
+  // The demo's Ardennes communes include « CC Ardenne, Rives de Meuse »: a quoted field.
+  assert.ok(rows.some((r) => r.label.includes(',')), 'an EPCI name with a comma exercises the quoting');
   for (const id of ['identified', 'helped', 'mobilised']) {
     const sum = rows.reduce((n, r) => n + Number(r[id]), 0);
     assert.equal(sum, Number(total[id]), `EPCI rows add up to the total (${id})`);

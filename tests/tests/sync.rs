@@ -455,3 +455,39 @@ fn contacts_and_notes_merge_through_the_server() {
     );
     assert_eq!(b.store.contact(cid).expect("reads").notes, notes);
 }
+
+#[test]
+fn a_fresh_tablet_pulls_many_pages_in_order() {
+    let server = TestServer::start();
+    let team = server.setup(1)[0];
+    let mut a = Device::enrolled(&server, team, 1);
+    let batch: Vec<Youth> = (0..1200).map(|_| a.demo.youth()).collect();
+    a.store
+        .batch(|b| batch.iter().try_for_each(|y| b.create(y).map(drop)))
+        .expect("batch");
+    a.sync(&server).expect("push");
+    let mut fresh = Device::enrolled(&server, team, 2);
+    let transport = repere_core::sync::HttpTransport::new(&server.url()).expect("transport");
+    let options = repere_core::sync::SyncOptions {
+        pull_limit: 100,
+        ..repere_tests::fast_retries()
+    };
+    let mut rounds = Vec::new();
+    let report = fresh
+        .store
+        .sync(&transport, &options, &mut |p| rounds.push(p.pulled))
+        .expect("sync");
+    assert_eq!(report.pulled, 1200);
+    assert!(report.rounds >= 12, "{} rounds", report.rounds);
+    assert!(
+        rounds.windows(2).all(|w| w[0] < w[1]),
+        "progress grows page by page"
+    );
+    assert_eq!(snapshot(&fresh.store), snapshot(&a.store));
+    assert_eq!(
+        fresh.store.search_youth("a", 2000).expect("search").len(),
+        { a.store.search_youth("a", 2000).expect("search").len() }
+    );
+    // Nothing new: one round trip.
+    assert_eq!(fresh.sync(&server).expect("sync").rounds, 1);
+}

@@ -372,6 +372,9 @@ pub fn sync_shared(
 
 type StoreStep<'a> = &'a mut dyn FnMut(&mut Store) -> Result<()>;
 
+/// One exchange done: the request, its body and the server's answer (or the failure).
+type Exchanged = (SyncBatch, Vec<u8>, Result<(SyncResponse, usize)>);
+
 fn run_sync(
     with_store: &dyn Fn(StoreStep<'_>) -> Result<()>,
     transport: &dyn Transport,
@@ -380,19 +383,51 @@ fn run_sync(
 ) -> Result<SyncReport> {
     let mut report = SyncProgress::default();
     let mut attempted: HashSet<Uuid> = HashSet::new();
+    let mut ahead: Option<Exchanged> = None;
     loop {
-        let mut prepared = None;
-        with_store(&mut |s| {
-            prepared = Some(s.sync_prepare(options, &attempted)?);
-            Ok(())
-        })?;
-        let Some(batch) = prepared else {
-            return Ok(report);
+        let (batch, body, answer) = match ahead.take() {
+            Some(exchanged) => exchanged,
+            None => {
+                let mut prepared = None;
+                with_store(&mut |s| {
+                    prepared = Some(s.sync_prepare(options, &attempted)?);
+                    Ok(())
+                })?;
+                let Some(batch) = prepared else {
+                    return Ok(report);
+                };
+                let body = batch.body();
+                let answer = exchange(transport, &batch, &body, options);
+                (batch, body, answer)
+            }
         };
-        let body = batch.body();
+        let (resp, resp_len) = answer?;
         let pushed = batch.request.pushes.len();
-        let (resp, resp_len) = exchange(transport, &batch, &body, options)?;
-        with_store(&mut |s| s.sync_apply(&batch, &resp))?;
+        // While a pull-only page is applied, the next page is already asked for: the server
+        // and the network work while the tablet writes. If applying fails, the page fetched
+        // ahead is dropped and nothing of it is stored.
+        let applied = std::thread::scope(|scope| {
+            let next = (resp.more && pushed == 0).then(|| {
+                let next = SyncBatch {
+                    request: SyncRequest {
+                        cursor: resp.cursor,
+                        pushes: Vec::new(),
+                        pull_limit: options.pull_limit,
+                    },
+                    token: batch.token.clone(),
+                    sent: Vec::new(),
+                };
+                scope.spawn(move || {
+                    let body = next.body();
+                    let answer = exchange(transport, &next, &body, options);
+                    (next, body, answer)
+                })
+            });
+            let applied = with_store(&mut |s| s.sync_apply(&batch, &resp));
+            let fetched = next.and_then(|h| h.join().ok());
+            applied.map(|()| fetched)
+        });
+        ahead = applied?;
         attempted.extend(batch.pushed_ids());
         report.rounds += 1;
         report.pushed += pushed;
