@@ -288,6 +288,10 @@ impl Hub {
             if let Some(existing) = tx.tombstone(record_id)? {
                 return Ok((existing, false));
             }
+            // Questions about an erased visit quote it: they go with it.
+            for task in tx.review_tasks_of(record_id)? {
+                tx.erase_document(task, now)?;
+            }
             let tombstone = tx
                 .erase_document(record_id, now)?
                 .ok_or(HubError::NotFound {

@@ -332,6 +332,9 @@ pub trait ReadTx {
 
     fn document(&mut self, id: Uuid) -> StorageResult<Option<StoredDocument>>;
     fn tombstone(&mut self, id: Uuid) -> StorageResult<Option<Tombstone>>;
+    /// The coordinators' questions (review tasks) about a visit: they quote it, so they are
+    /// erased with it.
+    fn review_tasks_of(&mut self, contact_id: Uuid) -> StorageResult<Vec<Uuid>>;
     /// The highest log position given so far (0 when the log is empty).
     fn last_seq(&mut self) -> StorageResult<u64>;
     /// A team's documents with `seq > after`, in `seq` order, at most `limit`.

@@ -511,6 +511,15 @@ impl ReadTx for SqliteTx<'_> {
             .optional()?)
     }
 
+    fn review_tasks_of(&mut self, contact_id: Uuid) -> StorageResult<Vec<Uuid>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id FROM documents
+              WHERE kind = 'review_task' AND json_extract(fields, '$.contact_id') = ?1",
+        )?;
+        let rows = stmt.query_map([contact_id.to_string()], |r| uuid_at(r, 0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn last_seq(&mut self) -> StorageResult<u64> {
         // sqlite_sequence keeps the highest position ever given, even if its row is gone.
         let seq: Option<i64> = self

@@ -592,6 +592,15 @@ fn a_question_reaches_the_tablet_and_its_answer_comes_back_to_the_visit_page() {
     }
     assert!(!journal.body.contains("Kévin"));
     assert!(!journal.body.contains("projet de formation"));
+
+    // Erasing the visit erases the questions that quote it.
+    env.hub.erase(contact_id).expect("erase");
+    let gone = env
+        .hub
+        .storage()
+        .read_with(|tx| Ok::<_, HubError>(tx.document(*task_id)?))
+        .expect("read");
+    assert!(gone.is_none(), "the question went with the visit");
 }
 
 /// Youth with names nobody could mistake for anything else on the page.
