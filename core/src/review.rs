@@ -1,6 +1,6 @@
 //! The tablet's side of the review loop and its own indicators.
 
-use chrono::Utc;
+use chrono::Local;
 use rusqlite::params;
 use uuid::Uuid;
 
@@ -32,7 +32,8 @@ impl Store {
         self.edit::<ReviewTask>(id, |t| {
             t.answer = answer.to_string();
             t.answered_by = Some(member);
-            t.answered_at = Some(now.with_timezone(&Utc).fixed_offset());
+            // In the tablet's own time zone, as the question carries the coordinator's.
+            t.answered_at = Some(now.with_timezone(&Local).fixed_offset());
             t.status = ReviewTaskStatus::Answered;
         })
     }

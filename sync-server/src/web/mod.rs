@@ -74,6 +74,8 @@ pub fn router(ws: Arc<Workspace>, secure_cookies: bool) -> Router {
             get(export_youth_get).post(export_youth_post),
         )
         .route("/journal", get(journal))
+        // Unknown addresses get the French page, not an empty 404.
+        .fallback(|| async { not_found() })
         .layer(middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .with_state(state)

@@ -456,13 +456,13 @@ pub fn visit_page(
                 }
                 @for (task_id, t) in &d.tasks {
                     article.card data-testid="review-task" data-task-id=(task_id) data-status=(crate::coord::reports::serde_id(&t.status)) {
-                        p { strong { "Question" } " de " (t.asked_by) ", le " (labels::device_time(&t.asked_at)) " : " }
+                        p { strong { "Question" } " de " (t.asked_by) ", le " (labels::device_time(&crate::coord::paris(t.asked_at.to_utc()))) " : " }
                         p.notes data-testid="review-task-question" { (t.question) }
                         p { "Statut : " span.badge data-testid="review-task-status" { (labels::task_status(t.status)) } }
                         @if !t.answer.trim().is_empty() {
                             p { strong { "Réponse" }
                                 @if let Some(by) = t.answered_by { " de " (author_name(d, by)) }
-                                @if let Some(at) = &t.answered_at { ", le " (labels::device_time(at)) }
+                                @if let Some(at) = &t.answered_at { ", le " (labels::device_time(&crate::coord::paris(at.to_utc()))) }
                                 " :" }
                             p.notes data-testid="review-task-answer" { (t.answer) }
                         }
@@ -853,7 +853,7 @@ pub fn exports_page(nav: &Nav<'_>) -> Markup {
             section.card {
                 h2 { "Indicateurs (CSV)" }
                 p { "Les chiffres du tableau de bord, avec les mêmes filtres. Choisissez-les sur le "
-                    a href="/tableau-de-bord" { "tableau de bord" } " puis utilisez le lien de téléchargement, ou téléchargez l'année en cours :" }
+                    a href="/tableau-de-bord" { "tableau de bord" } " puis utilisez le lien de téléchargement, ou téléchargez la période de la convention jusqu'à aujourd'hui, par mois :" }
                 p { a href="/exports/indicateurs.csv" download data-testid="export-indicators-link" { "Télécharger les indicateurs (CSV)" } }
             }
             section.card {
