@@ -25,3 +25,6 @@ scripts/gen-bindings.sh
 scripts/kotlin-tests.sh
 scripts/check-swift.sh --header build/bindings/RepereFFIC.h build/bindings ios
 android/app/jvm-check/check.sh
+
+echo "== browser tests: coordinators' pages in headless Chromium against a real server"
+scripts/browser-tests.sh
