@@ -433,7 +433,8 @@ pub fn to_csv(report: &IndicatorReport) -> String {
     out
 }
 
-fn push_csv_line(out: &mut String, fields: &[String]) {
+/// Appends one RFC 4180 line (quoted when needed, CRLF end).
+pub fn push_csv_line(out: &mut String, fields: &[String]) {
     for (i, field) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -579,7 +580,7 @@ fn dimension_keys(dimension: Dimension, f: &Facts<'_>) -> Vec<(String, String)> 
 }
 
 /// Age band on `day`: from the birth date, else the birth year, else the recorded band.
-fn age_band_at(y: &Youth, day: NaiveDate) -> Option<AgeBand> {
+pub fn age_band_at(y: &Youth, day: NaiveDate) -> Option<AgeBand> {
     if let Some(birth) = y.birth_date {
         return AgeBand::of_age(youth_age_on(birth, day));
     }

@@ -9,9 +9,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use repere_core::Communes;
 use repere_core::indicators::{
     self, Dimension, Figures, Granularity, IndicatorInput, IndicatorQuery, IndicatorReport,
-    IndicatorRow, QueryError, TargetProgress, Targets,
+    IndicatorRow, QueryError, TargetProgress, Targets, age_band_at, push_csv_line,
 };
-use repere_core::records::{Action, AgeBand, Contact, Outcome, RecordKind, Youth, youth_age_on};
+use repere_core::records::{Action, Contact, Outcome, RecordKind, Youth};
 use serde::Serialize;
 use sha2::Sha256;
 use uuid::Uuid;
@@ -126,23 +126,6 @@ pub fn pseudonym(key: &[u8], id: Uuid) -> String {
     format!("J-{hex}")
 }
 
-/// RFC 4180: quoted when needed, CRLF line ends.
-fn csv_line(out: &mut String, fields: &[String]) {
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if field.contains([',', '"', '\r', '\n']) {
-            out.push('"');
-            out.push_str(&field.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(field);
-        }
-    }
-    out.push_str("\r\n");
-}
-
 /// Columns of the young people's export; the named export adds `NAMED_COLUMNS` after
 /// `pseudonym`.
 pub const YOUTH_COLUMNS: [&str; 16] = [
@@ -170,19 +153,6 @@ pub const NAMED_COLUMNS: [&str; 4] = ["id", "first_name", "last_name", "alias"];
 pub struct Export {
     pub csv: String,
     pub rows: usize,
-}
-
-/// The age band as the indicators count it: on the first-contact day, from the birth
-/// date, else the birth year, else the recorded band.
-fn age_band_on(y: &Youth, day: NaiveDate) -> Option<AgeBand> {
-    if let Some(birth) = y.birth_date {
-        return AgeBand::of_age(youth_age_on(birth, day));
-    }
-    if let Some(year) = y.birth_year {
-        let reached = day.year().checked_sub(year)?;
-        return AgeBand::of_age(reached).or_else(|| AgeBand::of_age(reached.checked_sub(1)?));
-    }
-    y.age_band
 }
 
 impl Hub {
@@ -453,7 +423,7 @@ impl Workspace {
             }
         }
         let mut out = String::new();
-        csv_line(&mut out, &header);
+        push_csv_line(&mut out, &header);
         let mut rows: Vec<(String, Vec<String>)> = Vec::new();
         for (id, (team_id, y)) in &youth {
             let empty = Counts::default();
@@ -482,7 +452,7 @@ impl Workspace {
             fields.extend([
                 who.team_name(*team_id),
                 serde_id(&y.status),
-                age_band_on(y, entry).map_or_else(|| "unknown".to_string(), |b| serde_id(&b)),
+                age_band_at(y, entry).map_or_else(|| "unknown".to_string(), |b| serde_id(&b)),
                 y.sex
                     .map_or_else(|| "unknown".to_string(), |s| serde_id(&s)),
                 commune.clone(),
@@ -505,7 +475,7 @@ impl Workspace {
         // Ordered by pseudonym: the order tells nothing about when records were made.
         rows.sort();
         for (_, fields) in &rows {
-            csv_line(&mut out, fields);
+            push_csv_line(&mut out, fields);
         }
         let action = if with_names {
             audit::EXPORT_YOUTH_NAMED
