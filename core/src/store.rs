@@ -224,6 +224,13 @@ impl Store {
         self.get(id)
     }
 
+    fn existing_kind(&self, id: Uuid) -> Result<RecordKind> {
+        self.kind_of(id)?.ok_or(Error::NotFound {
+            kind: RecordKind::Youth,
+            id,
+        })
+    }
+
     /// The kind of a stored record, if it exists.
     pub fn kind_of(&self, id: Uuid) -> Result<Option<RecordKind>> {
         let kind: Option<String> = self
@@ -241,9 +248,11 @@ impl Store {
 
     /// Every record in the store, by kind and id.
     pub fn ids(&self) -> Result<Vec<(RecordKind, Uuid)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT kind, id FROM documents ORDER BY id")?;
+        self.kinds_and_ids("SELECT kind, id FROM documents ORDER BY id")
+    }
+
+    fn kinds_and_ids(&self, sql: &str) -> Result<Vec<(RecordKind, Uuid)>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
         })?;
@@ -265,10 +274,7 @@ impl Store {
     /// Fields of a record that hold several values after concurrent edits, each value with
     /// who wrote it and when.
     pub fn conflicts(&self, id: Uuid) -> Result<Vec<FieldConflict>> {
-        let kind = self.kind_of(id)?.ok_or(Error::NotFound {
-            kind: RecordKind::Youth,
-            id,
-        })?;
+        let kind = self.existing_kind(id)?;
         Ok(load_doc(&self.conn, kind, id, self.author)?.conflicts())
     }
 
@@ -280,10 +286,7 @@ impl Store {
         field: &str,
         value: serde_json::Value,
     ) -> Result<()> {
-        let kind = self.kind_of(id)?.ok_or(Error::NotFound {
-            kind: RecordKind::Youth,
-            id,
-        })?;
+        let kind = self.existing_kind(id)?;
         self.batch(|b| b.resolve_conflict(kind, id, field, value))
     }
 
@@ -309,20 +312,9 @@ impl Store {
 
     /// Records with changes the server has not acknowledged, oldest change first.
     pub fn unsynced(&self) -> Result<Vec<(RecordKind, Uuid)>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.kinds_and_ids(
             "SELECT kind, id FROM documents WHERE sync_state <> 2 ORDER BY local_seq",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (kind, id) = row?;
-            if let (Some(kind), Ok(id)) = (RecordKind::parse(&kind), Uuid::from_slice(&id)) {
-                out.push((kind, id));
-            }
-        }
-        Ok(out)
+        )
     }
 
     /// Marks a record as acknowledged by the server at `heads` (used by sync). If the
@@ -332,10 +324,7 @@ impl Store {
         id: Uuid,
         acknowledged_heads: &[automerge::ChangeHash],
     ) -> Result<()> {
-        let kind = self.kind_of(id)?.ok_or(Error::NotFound {
-            kind: RecordKind::Youth,
-            id,
-        })?;
+        let kind = self.existing_kind(id)?;
         let mut doc = load_doc(&self.conn, kind, id, self.author)?;
         let current = doc.heads();
         let state = if current.as_slice() == acknowledged_heads {
@@ -365,10 +354,7 @@ impl Store {
     }
 
     fn load_any_doc(&self, id: Uuid) -> Result<RecordDoc> {
-        let kind = self.kind_of(id)?.ok_or(Error::NotFound {
-            kind: RecordKind::Youth,
-            id,
-        })?;
+        let kind = self.existing_kind(id)?;
         load_doc(&self.conn, kind, id, self.author)
     }
 
