@@ -5,7 +5,8 @@
 #   scripts/with-test-server.sh COMMAND [ARGS...]
 # Environment given to COMMAND: REPERE_SERVER_URL, REPERE_SERVER_BIN, REPERE_DATA_DIR,
 # REPERE_ORG_ID, REPERE_TEAM_ID, REPERE_OTHER_TEAM_ID, REPERE_CODE_A, REPERE_CODE_B,
-# REPERE_CODE_REVOKE, REPERE_CODE_OTHER (a code of the other team).
+# REPERE_CODE_REVOKE, REPERE_CODE_REVIEW, REPERE_CODE_OTHER (a code of the other team),
+# REPERE_COORDINATOR_LOGIN and REPERE_COORDINATOR_PASSWORD (a coordinator of the organisation).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/target/debug/repere-server"
@@ -16,6 +17,9 @@ admin() { "$bin" admin --data-dir "$data" "$@"; }
 org="$(admin create-org --name "Organisation de test")"
 team="$(admin create-team --org "$org" --name "Binôme test")"
 other="$(admin create-team --org "$org" --name "Autre binôme")"
+coordinator_password="mot-de-passe-des-tests-$$"
+admin create-user --org "$org" --name "Coordination test" --role coordinator --login coordination@test >/dev/null
+REPERE_PASSWORD="$coordinator_password" admin set-password --user coordination@test >/dev/null
 "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" 2>"$data/server.log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
@@ -28,5 +32,7 @@ done
 REPERE_SERVER_URL="http://127.0.0.1:$port" REPERE_SERVER_BIN="$bin" REPERE_DATA_DIR="$data" \
 REPERE_ORG_ID="$org" REPERE_TEAM_ID="$team" REPERE_OTHER_TEAM_ID="$other" \
 REPERE_CODE_A="$(admin issue-code --team "$team")" REPERE_CODE_B="$(admin issue-code --team "$team")" \
-REPERE_CODE_REVOKE="$(admin issue-code --team "$team")" REPERE_CODE_OTHER="$(admin issue-code --team "$other")" \
+REPERE_CODE_REVOKE="$(admin issue-code --team "$team")" REPERE_CODE_REVIEW="$(admin issue-code --team "$team")" \
+REPERE_CODE_OTHER="$(admin issue-code --team "$other")" \
+REPERE_COORDINATOR_LOGIN=coordination@test REPERE_COORDINATOR_PASSWORD="$coordinator_password" \
   "$@"

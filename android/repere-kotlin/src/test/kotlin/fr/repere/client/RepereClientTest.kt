@@ -9,6 +9,7 @@ import fr.repere.ffi.RecordKind
 import fr.repere.ffi.RecordSyncState
 import fr.repere.ffi.ReferralSource
 import fr.repere.ffi.RepereException
+import fr.repere.ffi.ReviewTaskStatus
 import fr.repere.ffi.Situation
 import fr.repere.ffi.YouthStatus
 import fr.repere.ffi.Contact
@@ -17,6 +18,12 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
+import java.net.URI
+import java.net.URLEncoder
+import java.net.http.HttpClient
+import java.net.http.HttpRequest
+import java.net.http.HttpResponse
+import java.net.http.HttpResponse.BodyHandlers
 import java.nio.file.Files
 import java.time.OffsetDateTime
 import java.time.format.DateTimeFormatter
@@ -187,6 +194,28 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             }
         }
     },
+    "answers a coordinator's question, and the answer reaches the visit page" to {
+        openClient().use { c ->
+            c.setMember("0190a5c0-0000-7000-8000-0000000000a1")
+            c.enrol(env("REPERE_SERVER_URL"), env("REPERE_CODE_REVIEW"), "tablette revue")
+            val youthId = c.createYouth(kevin())
+            val contactId = c.createContact(visit(youthId))
+            c.sync()
+            val web = CoordinatorPages(env("REPERE_SERVER_URL"))
+            web.login(env("REPERE_COORDINATOR_LOGIN"), env("REPERE_COORDINATOR_PASSWORD"))
+            web.ask(contactId, "Quel club a signalé ce jeune ?")
+            c.sync()
+            val task = c.reviewTasks().single()
+            assertEquals(contactId, task.contactId)
+            assertEquals("Quel club a signalé ce jeune ?", task.question)
+            val answered = c.answerReviewTask(task.id, "Le club de foot de Stenay.")
+            assertEquals(ReviewTaskStatus.ANSWERED, answered.status)
+            assertTrue(c.reviewTasks().isEmpty(), "no open question left")
+            c.sync()
+            assertTrue(web.visitPage(contactId).contains("Le club de foot de Stenay."))
+            assertFailsWith<RepereException.Validation> { c.answerReviewTask(task.id, "  ") }
+        }
+    },
     "a revoked tablet is refused" to {
         openClient().use { c ->
             val enrolled = c.enrol(env("REPERE_SERVER_URL"), env("REPERE_CODE_REVOKE"), "tablette perdue")
@@ -202,6 +231,57 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
         }
     },
 )
+
+/**
+ * The coordinators' pages, driven over HTTP as a browser would (cookies, CSRF fields).
+ * Cookies are kept by hand: java.net.CookieManager re-sends Max-Age cookies in RFC 2965 form.
+ */
+private class CoordinatorPages(private val base: String) {
+    private val http = HttpClient.newHttpClient()
+    private val cookies = linkedMapOf<String, String>()
+
+    private fun send(request: HttpRequest.Builder): HttpResponse<String> {
+        if (cookies.isNotEmpty()) {
+            request.header("Cookie", cookies.entries.joinToString("; ") { "${it.key}=${it.value}" })
+        }
+        val response = http.send(request.build(), BodyHandlers.ofString())
+        for (header in response.headers().allValues("set-cookie")) {
+            val (name, value) = header.substringBefore(';').split('=', limit = 2)
+            cookies[name.trim()] = value.trim()
+        }
+        return response
+    }
+
+    private fun get(path: String): String = send(HttpRequest.newBuilder(URI("$base$path")).GET()).body()
+
+    private fun post(path: String, form: Map<String, String>): Int {
+        val body = form.entries.joinToString("&") {
+            URLEncoder.encode(it.key, Charsets.UTF_8) + "=" + URLEncoder.encode(it.value, Charsets.UTF_8)
+        }
+        return send(
+            HttpRequest.newBuilder(URI("$base$path"))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .POST(HttpRequest.BodyPublishers.ofString(body)),
+        ).statusCode()
+    }
+
+    private fun csrf(page: String): String =
+        Regex("""name="csrf" value="([^"]+)"""").find(page)?.groupValues?.get(1) ?: error("no CSRF field")
+
+    fun login(login: String, password: String) {
+        val form = get("/connexion")
+        val status = post("/connexion", mapOf("csrf" to csrf(form), "login" to login, "password" to password))
+        assertEquals(303, status, "login")
+    }
+
+    fun visitPage(contactId: String): String = get("/visites/$contactId")
+
+    fun ask(contactId: String, question: String) {
+        val page = visitPage(contactId)
+        val status = post("/visites/$contactId/question", mapOf("csrf" to csrf(page), "question" to question))
+        assertEquals(303, status, "question")
+    }
+}
 
 private suspend fun coroutineScopeTest(block: suspend (kotlinx.coroutines.CoroutineScope) -> Unit) =
     kotlinx.coroutines.coroutineScope { block(this) }
