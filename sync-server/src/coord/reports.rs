@@ -201,20 +201,7 @@ impl Workspace {
     pub fn indicator_input(&self, who: &Coordinator) -> Result<IndicatorInput, HubError> {
         self.refresh_view()?;
         let teams = who.team_ids();
-        let records = self
-            .hub()
-            .storage()
-            .read_with(|tx| -> Result<_, HubError> {
-                Ok(tx.view_records(
-                    &[
-                        RecordKind::Youth,
-                        RecordKind::Contact,
-                        RecordKind::Action,
-                        RecordKind::Outcome,
-                    ],
-                    &teams,
-                )?)
-            })?;
+        let records = self.counted_records(&teams)?;
         let mut input = IndicatorInput::default();
         for v in &records {
             if let Some(record) = decode_any(v) {
@@ -351,20 +338,7 @@ impl Workspace {
         self.refresh_view()?;
         let key = self.pseudonym_key()?;
         let teams = who.scope(team);
-        let records = self
-            .hub()
-            .storage()
-            .read_with(|tx| -> Result<_, HubError> {
-                Ok(tx.view_records(
-                    &[
-                        RecordKind::Youth,
-                        RecordKind::Contact,
-                        RecordKind::Action,
-                        RecordKind::Outcome,
-                    ],
-                    &teams,
-                )?)
-            })?;
+        let records = self.counted_records(&teams)?;
         #[derive(Default)]
         struct Counts {
             contacts: usize,

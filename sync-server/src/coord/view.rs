@@ -281,6 +281,22 @@ fn tasks_of(
 }
 
 impl Workspace {
+    /// The young people, contacts, actions and outcomes of `teams`: what the dashboard,
+    /// the youth files and the exports count.
+    pub fn counted_records(&self, teams: &[Uuid]) -> Result<Vec<ViewRecord>, HubError> {
+        self.hub().storage().read_with(|tx| -> Result<_, HubError> {
+            Ok(tx.view_records(
+                &[
+                    RecordKind::Youth,
+                    RecordKind::Contact,
+                    RecordKind::Action,
+                    RecordKind::Outcome,
+                ],
+                teams,
+            )?)
+        })
+    }
+
     /// Brings `record_view` up to the end of the log. Cheap when nothing changed.
     pub fn refresh_view(&self) -> Result<usize, HubError> {
         let mut projected = 0;
@@ -461,20 +477,7 @@ impl Workspace {
         self.refresh_view()?;
         let page = query.page.max(1);
         let teams = who.scope(query.team);
-        let records = self
-            .hub()
-            .storage()
-            .read_with(|tx| -> Result<_, HubError> {
-                Ok(tx.view_records(
-                    &[
-                        RecordKind::Youth,
-                        RecordKind::Contact,
-                        RecordKind::Action,
-                        RecordKind::Outcome,
-                    ],
-                    &teams,
-                )?)
-            })?;
+        let records = self.counted_records(&teams)?;
         let words: Vec<String> = query
             .search
             .as_deref()
