@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
@@ -24,6 +24,10 @@ pub type JsonFields = Map<String, Json>;
 const KIND_KEY: &str = "_k";
 const SCHEMA_KEY: &str = "_v";
 const SCHEMA_VERSION: i64 = 1;
+
+/// How a value written by a newer app version reads here (an enum variant this version
+/// does not know). It is never written: an unchanged field keeps its bytes.
+pub const UNKNOWN_VALUE: &str = "_unknown";
 
 /// The key a field is stored under: its position in the record's schema, as one letter.
 /// Positional keys keep each document small on the wire (a new contact travels in about
@@ -59,14 +63,23 @@ impl Author {
         ActorId::from(bytes)
     }
 
+    /// An actor for an edit made against an older version when this device already wrote
+    /// past it: Automerge numbers each actor's changes in sequence, so that edit needs an
+    /// actor of its own. The first 32 bytes still say who wrote it.
+    fn forked_actor(&self) -> ActorId {
+        let mut bytes = self.actor().to_bytes().to_vec();
+        bytes.extend_from_slice(Uuid::new_v4().as_bytes());
+        ActorId::from(bytes)
+    }
+
     pub fn from_actor(actor: &ActorId) -> Option<Author> {
         let bytes = actor.to_bytes();
-        if bytes.len() != 32 {
+        if bytes.len() != 32 && bytes.len() != 48 {
             return None;
         }
         Some(Author {
             device_id: Uuid::from_slice(&bytes[..16]).ok()?,
-            member_id: Uuid::from_slice(&bytes[16..]).ok()?,
+            member_id: Uuid::from_slice(&bytes[16..32]).ok()?,
         })
     }
 }
@@ -99,11 +112,7 @@ pub struct FieldConflict {
 pub fn to_json_fields<R: Record>(record: &R) -> Result<JsonFields> {
     match serde_json::to_value(record) {
         Ok(Json::Object(map)) => Ok(map),
-        _ => Err(Error::CorruptDocument {
-            kind: R::KIND,
-            id: Uuid::nil(),
-            reason: "record does not serialize to a map".into(),
-        }),
+        _ => Err(Error::Unserializable(R::KIND)),
     }
 }
 
@@ -130,7 +139,8 @@ impl RecordDoc {
         let mut rec = RecordDoc { kind, id, doc };
         let empty = JsonFields::new();
         for (i, &(name, field_kind)) in kind.schema().iter().enumerate() {
-            rec.write_field(
+            write_field(
+                &mut rec.doc,
                 doc_key(i),
                 field_kind,
                 empty.get(name),
@@ -245,41 +255,66 @@ impl RecordDoc {
     /// Reads the record as it currently shows (the winning value of each field), in one
     /// pass over the document.
     pub fn read_fields(&self) -> JsonFields {
+        self.fields_at(None)
+    }
+
+    fn fields_at(&self, heads: Option<&[ChangeHash]>) -> JsonFields {
         use automerge::hydrate::Value as H;
-        let root = match self.doc.hydrate(automerge::ROOT, None) {
+        let root = match self.doc.hydrate(automerge::ROOT, heads) {
             Ok(H::Map(map)) => map,
             _ => automerge::hydrate::Map::default(),
         };
         let mut out = JsonFields::new();
         for (i, &(name, kind)) in self.kind.schema().iter().enumerate() {
-            let value = root.get(doc_key(i));
-            let json = match (kind, value) {
+            let key = doc_key(i);
+            let json = match (kind, root.get(key)) {
                 (FieldKind::Scalar, Some(H::Scalar(s))) => scalar_to_json(s),
-                (FieldKind::Set, Some(H::Map(m))) => {
-                    let mut keys: Vec<&String> = m.iter().map(|(k, _)| k).collect();
-                    keys.sort();
-                    Json::Array(keys.into_iter().map(|k| Json::String(k.clone())).collect())
-                }
-                (FieldKind::List, Some(H::List(l))) => Json::Array(
-                    l.iter()
-                        .filter_map(|item| match &item.value {
-                            H::Scalar(ScalarValue::Str(s)) => Some(Json::String(s.to_string())),
-                            _ => None,
-                        })
-                        .collect(),
-                ),
-                (FieldKind::Text, Some(H::Text(t))) => Json::String(t.to_string()),
                 (FieldKind::Scalar, _) => Json::Null,
-                (FieldKind::Set | FieldKind::List, _) => Json::Array(Vec::new()),
-                (FieldKind::Text, _) => Json::String(String::new()),
+                (_, None) => empty_container(kind),
+                (_, Some(winner)) => {
+                    let mut json = container_to_json(kind, winner);
+                    // Two replicas that both created this container (a field added to the
+                    // schema after the document was made) each hold part of its content:
+                    // read them all, so no concurrent first write is lost.
+                    if let Ok(all) = self.all_values(key, heads)
+                        && all.len() > 1
+                    {
+                        for (_, obj) in all.iter().rev().skip(1) {
+                            if let Ok(other) = self.doc.hydrate(obj, heads) {
+                                absorb(kind, &mut json, container_to_json(kind, &other));
+                            }
+                        }
+                    }
+                    json
+                }
             };
             out.insert(name.to_string(), json);
         }
         out
     }
 
+    fn all_values(
+        &self,
+        key: &str,
+        heads: Option<&[ChangeHash]>,
+    ) -> Result<Vec<(Value<'_>, ObjId)>> {
+        Ok(match heads {
+            Some(h) => self.doc.get_all_at(automerge::ROOT, key, h)?,
+            None => self.doc.get_all(automerge::ROOT, key)?,
+        })
+    }
+
     pub fn read<R: Record>(&self) -> Result<R> {
-        serde_json::from_value(Json::Object(self.read_fields())).map_err(|e| {
+        self.typed(self.read_fields())
+    }
+
+    /// The record as it read at `heads`.
+    pub fn read_at<R: Record>(&self, heads: &[ChangeHash]) -> Result<R> {
+        self.typed(self.read_fields_at(heads)?)
+    }
+
+    fn typed<R: Record>(&self, fields: JsonFields) -> Result<R> {
+        serde_json::from_value(Json::Object(fields)).map_err(|e| {
             Error::CorruptDocument {
                 kind: self.kind,
                 id: self.id,
@@ -297,18 +332,68 @@ impl RecordDoc {
         new: &JsonFields,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut changed = false;
-        for (i, &(name, field_kind)) in self.kind.schema().iter().enumerate() {
-            let (o, n) = (old.get(name), new.get(name));
-            if norm(o) != norm(n) {
-                self.write_field(doc_key(i), field_kind, o, n, false)?;
-                changed = true;
-            }
+        let changed = changed_fields(self.kind, old, new);
+        if changed.is_empty() {
+            return Ok(false);
         }
-        if changed {
+        write_changes(&mut self.doc, &changed, old, new)?;
+        self.commit(now);
+        Ok(true)
+    }
+
+    /// An edit made against the version a user saw (`seen`, whose fields read as
+    /// `seen_fields`): only the fields the user changed relative to that version are
+    /// written, and they are written *as of* that version, so everything merged in since
+    /// stays and a field changed on both sides becomes a visible conflict.
+    pub fn update_against(
+        &mut self,
+        seen: &[ChangeHash],
+        seen_fields: &JsonFields,
+        new: &JsonFields,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        if !self.knows(seen) {
+            return Err(Error::UnknownVersion {
+                kind: self.kind,
+                id: self.id,
+            });
+        }
+        let changed = changed_fields(self.kind, seen_fields, new);
+        if changed.is_empty() {
+            return Ok(false);
+        }
+        if same_heads(&self.doc.get_heads(), seen) {
+            write_changes(&mut self.doc, &changed, seen_fields, new)?;
             self.commit(now);
+            return Ok(true);
         }
-        Ok(changed)
+        let mut fork = self.doc.fork_at(seen)?;
+        let ours = self.doc.get_actor().clone();
+        let wrote_since = self
+            .doc
+            .get_changes(seen)
+            .iter()
+            .any(|c| c.actor_id() == &ours);
+        let actor = match Author::from_actor(&ours) {
+            Some(author) if wrote_since => author.forked_actor(),
+            _ => ours,
+        };
+        fork.set_actor(actor);
+        write_changes(&mut fork, &changed, seen_fields, new)?;
+        fork.commit_with(CommitOptions::default().with_time(now.timestamp()));
+        self.doc.merge(&mut fork)?;
+        Ok(true)
+    }
+
+    /// The record's fields as they read at `heads` (the version a form was filled from).
+    pub fn read_fields_at(&self, heads: &[ChangeHash]) -> Result<JsonFields> {
+        if !heads.iter().all(|h| self.doc.get_change_by_hash(h).is_some()) {
+            return Err(Error::UnknownVersion {
+                kind: self.kind,
+                id: self.id,
+            });
+        }
+        Ok(self.fields_at(Some(heads)))
     }
 
     /// Writes `value` to a scalar field even if it is already the winning value, which
@@ -320,7 +405,7 @@ impl RecordDoc {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let key = self.scalar_key(field)?;
-        self.write_field(key, FieldKind::Scalar, None, Some(value), true)?;
+        write_field(&mut self.doc, key, FieldKind::Scalar, None, Some(value), true)?;
         self.commit(now);
         Ok(())
     }
@@ -335,88 +420,6 @@ impl RecordDoc {
                 kind: self.kind,
                 field: field.chars().take(64).collect(),
             })
-    }
-
-    fn write_field(
-        &mut self,
-        key: &'static str,
-        kind: FieldKind,
-        old: Option<&Json>,
-        new: Option<&Json>,
-        creating: bool,
-    ) -> Result<()> {
-        let root = automerge::ROOT;
-        match kind {
-            FieldKind::Scalar => match new.and_then(json_to_scalar) {
-                Some(v) => {
-                    self.doc.put(&root, key, v)?;
-                }
-                None => {
-                    if !creating && self.doc.get(&root, key)?.is_some() {
-                        self.doc.delete(&root, key)?;
-                    }
-                }
-            },
-            FieldKind::Set => {
-                let obj = self.container(key, ObjType::Map)?;
-                let before = string_items(old);
-                let after = string_items(new);
-                for gone in before.difference(&after) {
-                    self.doc.delete(&obj, gone.as_str())?;
-                }
-                for added in after.difference(&before) {
-                    self.doc.put(&obj, added.as_str(), true)?;
-                }
-            }
-            FieldKind::List => {
-                let obj = self.container(key, ObjType::List)?;
-                let current: Vec<String> = self.read_list(&obj);
-                let after: Vec<String> = string_list(new);
-                // Splice only the differing middle so concurrent edits at the ends merge.
-                let prefix = current
-                    .iter()
-                    .zip(&after)
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                let suffix = current[prefix..]
-                    .iter()
-                    .rev()
-                    .zip(after[prefix..].iter().rev())
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                for _ in prefix..current.len() - suffix {
-                    self.doc.delete(&obj, prefix)?;
-                }
-                for (i, item) in after[prefix..after.len() - suffix].iter().enumerate() {
-                    self.doc.insert(&obj, prefix + i, item.as_str())?;
-                }
-            }
-            FieldKind::Text => {
-                let obj = self.container(key, ObjType::Text)?;
-                let text = new.and_then(Json::as_str).unwrap_or("");
-                self.doc.update_text(&obj, text)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The container object of a field, created if this document predates the field.
-    fn container(&mut self, key: &'static str, obj_type: ObjType) -> Result<ObjId> {
-        if let Some((Value::Object(t), id)) = self.doc.get(automerge::ROOT, key)?
-            && t == obj_type
-        {
-            return Ok(id);
-        }
-        Ok(self.doc.put_object(automerge::ROOT, key, obj_type)?)
-    }
-
-    fn read_list(&self, obj: &ObjId) -> Vec<String> {
-        (0..self.doc.length(obj))
-            .filter_map(|i| match self.doc.get(obj, i) {
-                Ok(Some((Value::Scalar(s), _))) => scalar_to_json(&s).as_str().map(str::to_string),
-                _ => None,
-            })
-            .collect()
     }
 
     /// Every change of the record in causal order, with the fields it touched: the
@@ -507,6 +510,198 @@ impl RecordDoc {
             author,
             written_at,
         }
+    }
+}
+
+fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+/// The schema fields whose value differs between `old` and `new`, with their key and kind.
+fn changed_fields(
+    kind: RecordKind,
+    old: &JsonFields,
+    new: &JsonFields,
+) -> Vec<(&'static str, &'static str, FieldKind)> {
+    kind.schema()
+        .iter()
+        .enumerate()
+        .filter(|(_, (name, _))| norm(old.get(*name)) != norm(new.get(*name)))
+        .map(|(i, &(name, field_kind))| (name, doc_key(i), field_kind))
+        .collect()
+}
+
+fn write_changes(
+    doc: &mut AutoCommit,
+    changed: &[(&'static str, &'static str, FieldKind)],
+    old: &JsonFields,
+    new: &JsonFields,
+) -> Result<()> {
+    for &(name, key, field_kind) in changed {
+        write_field(doc, key, field_kind, old.get(name), new.get(name), false)?;
+    }
+    Ok(())
+}
+
+fn write_field(
+    doc: &mut AutoCommit,
+    key: &'static str,
+    kind: FieldKind,
+    old: Option<&Json>,
+    new: Option<&Json>,
+    creating: bool,
+) -> Result<()> {
+    let root = automerge::ROOT;
+    match kind {
+        FieldKind::Scalar => match new.and_then(json_to_scalar) {
+            Some(v) => {
+                doc.put(&root, key, v)?;
+            }
+            // Clearing writes a null rather than deleting: a delete only removes the
+            // values it has seen, so a colleague's concurrent value would silently win;
+            // a null stands beside it as a visible conflict.
+            None if !creating => {
+                doc.put(&root, key, ScalarValue::Null)?;
+            }
+            None => {}
+        },
+        FieldKind::Set => {
+            let before = string_items(old);
+            let after = string_items(new);
+            let containers = containers(doc, key, ObjType::Map)?;
+            let obj = match containers.first() {
+                Some(obj) => obj.clone(),
+                None => doc.put_object(&root, key, ObjType::Map)?,
+            };
+            for gone in before.difference(&after) {
+                for c in &containers {
+                    if doc.get(c, gone.as_str())?.is_some() {
+                        doc.delete(c, gone.as_str())?;
+                    }
+                }
+            }
+            for added in after.difference(&before) {
+                if added != UNKNOWN_VALUE {
+                    doc.put(&obj, added.as_str(), true)?;
+                }
+            }
+        }
+        FieldKind::List => {
+            let obj = single_container(doc, key, ObjType::List)?;
+            let current: Vec<String> = read_list(doc, &obj);
+            let after: Vec<String> = string_list(new);
+            // Splice only the differing middle so concurrent edits at the ends merge.
+            let prefix = current
+                .iter()
+                .zip(&after)
+                .take_while(|(a, b)| a == b)
+                .count();
+            let suffix = current[prefix..]
+                .iter()
+                .rev()
+                .zip(after[prefix..].iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            for _ in prefix..current.len() - suffix {
+                doc.delete(&obj, prefix)?;
+            }
+            for (i, item) in after[prefix..after.len() - suffix].iter().enumerate() {
+                doc.insert(&obj, prefix + i, item.as_str())?;
+            }
+        }
+        FieldKind::Text => {
+            let obj = single_container(doc, key, ObjType::Text)?;
+            let text = new.and_then(Json::as_str).unwrap_or("");
+            doc.update_text(&obj, text)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every container object held under a root key, the winning one first.
+fn containers(doc: &AutoCommit, key: &str, obj_type: ObjType) -> Result<Vec<ObjId>> {
+    let mut all: Vec<ObjId> = doc
+        .get_all(automerge::ROOT, key)?
+        .into_iter()
+        .filter_map(|(v, id)| matches!(v, Value::Object(t) if t == obj_type).then_some(id))
+        .collect();
+    all.reverse();
+    Ok(all)
+}
+
+/// The one container of an ordered field, created if the document predates the field.
+/// Where concurrent creations left several, a fresh one replaces them all, holding what
+/// the user saw of them together (see `absorb`).
+fn single_container(doc: &mut AutoCommit, key: &'static str, obj_type: ObjType) -> Result<ObjId> {
+    let all = containers(doc, key, obj_type)?;
+    if all.len() == 1 && doc.get_all(automerge::ROOT, key)?.len() == 1 {
+        return Ok(all[0].clone());
+    }
+    Ok(doc.put_object(automerge::ROOT, key, obj_type)?)
+}
+
+fn read_list(doc: &AutoCommit, obj: &ObjId) -> Vec<String> {
+    (0..doc.length(obj))
+        .filter_map(|i| match doc.get(obj, i) {
+            Ok(Some((Value::Scalar(s), _))) => scalar_to_json(&s).as_str().map(str::to_string),
+            _ => None,
+        })
+        .collect()
+}
+
+fn empty_container(kind: FieldKind) -> Json {
+    match kind {
+        FieldKind::Text => Json::String(String::new()),
+        _ => Json::Array(Vec::new()),
+    }
+}
+
+fn container_to_json(kind: FieldKind, value: &automerge::hydrate::Value) -> Json {
+    use automerge::hydrate::Value as H;
+    match (kind, value) {
+        (FieldKind::Set, H::Map(m)) => {
+            let mut keys: Vec<&String> = m.iter().map(|(k, _)| k).collect();
+            keys.sort();
+            Json::Array(keys.into_iter().map(|k| Json::String(k.clone())).collect())
+        }
+        (FieldKind::List, H::List(l)) => Json::Array(
+            l.iter()
+                .filter_map(|item| match &item.value {
+                    H::Scalar(ScalarValue::Str(s)) => Some(Json::String(s.to_string())),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        (FieldKind::Text, H::Text(t)) => Json::String(t.to_string()),
+        _ => empty_container(kind),
+    }
+}
+
+/// Adds what a concurrently created container holds to the winning one's value: set
+/// items and list items not already there, text as a further paragraph.
+fn absorb(kind: FieldKind, into: &mut Json, other: Json) {
+    match (into, other) {
+        (Json::Array(items), Json::Array(more)) => {
+            for item in more {
+                if !items.contains(&item) {
+                    items.push(item);
+                }
+            }
+            if kind == FieldKind::Set {
+                items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+        }
+        (Json::String(text), Json::String(more)) if !more.is_empty() && *text != more => {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&more);
+        }
+        _ => {}
     }
 }
 

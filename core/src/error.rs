@@ -21,6 +21,22 @@ pub enum Error {
     Invalid(#[from] ValidationErrors),
     #[error("no {kind} record with id {id}")]
     NotFound { kind: RecordKind, id: uuid::Uuid },
+    /// No record of any kind has this id (or it was set aside, see `Store::set_aside`).
+    #[error("no record with id {id}")]
+    NoRecord { id: uuid::Uuid },
+    /// An edit names a version of the record this store never had (a token from another
+    /// store, or a damaged one).
+    #[error("the version given for {kind} {id} is not one this store has")]
+    UnknownVersion { kind: RecordKind, id: uuid::Uuid },
+    /// A stored value cannot be read as what the store expects (its own metadata).
+    #[error("the store is damaged: {0}")]
+    CorruptStore(&'static str),
+    /// A record could not be turned into document fields (a bug, never user input).
+    #[error("a {0} record does not serialize as a map of fields")]
+    Unserializable(RecordKind),
+    /// Changing team would leave changes that never reached the server.
+    #[error("{count} records were changed on this tablet and not sent: sync them before changing team, or force the change to set them aside")]
+    UnsentChanges { count: usize },
     #[error("record {id} is a {actual}, not a {expected}")]
     WrongKind {
         id: uuid::Uuid,
@@ -54,6 +70,9 @@ pub enum Error {
     Server { status: u16, message: String },
     #[error("sync protocol error: {0}")]
     Protocol(#[from] crate::sync::DecodeError),
+    /// The server speaks none of the protocol versions this app knows.
+    #[error("the server speaks none of this app's protocol versions ({min} to {max})")]
+    NoCommonVersion { min: u8, max: u8 },
     #[error("indicator query: {0}")]
     Query(#[from] crate::indicators::QueryError),
     #[error("storage failure: {0}")]
@@ -76,6 +95,8 @@ pub enum Problem {
     UnknownCommune,
     BadFormat,
     EndBeforeStart,
+    /// A value set by a newer version of the app, which this version cannot write.
+    NewerVersionValue,
     Inconsistent(&'static str),
 }
 
@@ -93,6 +114,9 @@ impl fmt::Display for Problem {
             Problem::UnknownCommune => f.write_str("code commune INSEE inconnu"),
             Problem::BadFormat => f.write_str("format invalide"),
             Problem::EndBeforeStart => f.write_str("la fin précède le début"),
+            Problem::NewerVersionValue => f.write_str(
+                "valeur d'une version plus récente de l'application : à modifier sur une tablette à jour",
+            ),
             Problem::Inconsistent(why) => f.write_str(why),
         }
     }

@@ -140,7 +140,8 @@ impl OutcomeCounts {
             OutcomeKind::ReturnToSchool => &mut self.return_to_school,
             OutcomeKind::Housing => &mut self.housing,
             OutcomeKind::HealthCare => &mut self.health_care,
-            OutcomeKind::Other => &mut self.other,
+            // A kind added by a newer version counts as "other" until this one knows it.
+            OutcomeKind::Other | OutcomeKind::FromNewerVersion => &mut self.other,
         }
     }
 
@@ -606,6 +607,7 @@ fn referral_id(r: ReferralSource) -> (&'static str, &'static str) {
         ReferralSource::Peer => ("peer", "Un pair"),
         ReferralSource::Outreach => ("outreach", "Aller-vers du binôme"),
         ReferralSource::Other => ("other", "Autre"),
+        ReferralSource::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -615,6 +617,7 @@ fn age_band_id(b: AgeBand) -> (&'static str, &'static str) {
         AgeBand::From18To21 => ("18-21", "18-21 ans"),
         AgeBand::From22To25 => ("22-25", "22-25 ans"),
         AgeBand::From26To29 => ("26-29", "26-29 ans"),
+        AgeBand::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -623,6 +626,7 @@ fn sex_id(s: Sex) -> (&'static str, &'static str) {
         Sex::Female => ("female", "Femme"),
         Sex::Male => ("male", "Homme"),
         Sex::Other => ("other", "Autre"),
+        Sex::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -632,8 +636,12 @@ fn flag_id(p: ProfileFlag) -> (&'static str, &'static str) {
         ProfileFlag::SchoolDropout => ("school_dropout", "Décrocheur scolaire"),
         ProfileFlag::Disability => ("disability", "Handicap (MDPH / RQTH)"),
         ProfileFlag::JusticeMeasure => ("justice_measure", "Mesure de justice (PJJ / SPIP)"),
+        ProfileFlag::FromNewerVersion => NEWER_VERSION,
     }
 }
+
+/// The breakdown line of a value set by a newer app version.
+const NEWER_VERSION: (&str, &str) = ("newer_version", "Valeur d'une version plus récente");
 
 /// Calendar months or quarters (or one period) covering `from..=to`, clipped to it.
 fn periods(

@@ -25,5 +25,6 @@ pub use records::{AnyRecord, Record, RecordKind};
 pub use search::{ContactSummary, DuplicateProbe, SimilarYouth, YouthSummary};
 pub use storage::KEY_LEN;
 pub use store::{
-    Batch, Clock, Listener, Origin, Store, StoreEvent, StoreOptions, SyncState, SystemClock,
+    Batch, Clock, Listener, Origin, SetAside, Store, StoreEvent, StoreOptions, SyncState,
+    SystemClock, Version, Versioned,
 };

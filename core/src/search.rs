@@ -97,7 +97,7 @@ fn youth_row(row: &Row<'_>, today: NaiveDate) -> rusqlite::Result<YouthSummary> 
     let (age, approx) = match (birth_date, birth_year, band) {
         (Some(b), _, _) => (Some(youth_age_on(b, today)), false),
         (None, Some(y), _) => (Some(chrono::Datelike::year(&today) - y), true),
-        (None, None, Some(b)) => (Some(b.midpoint()), true),
+        (None, None, Some(b)) => (b.midpoint(), true),
         _ => (None, true),
     };
     let home_commune: Option<String> = row.get(5)?;

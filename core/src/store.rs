@@ -9,7 +9,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use uuid::Uuid;
 
 use crate::communes::Communes;
-use crate::document::{Author, FieldConflict, JsonFields, RecordDoc, to_json_fields};
+use crate::document::{
+    Author, FieldConflict, JsonFields, RecordDoc, UNKNOWN_VALUE, to_json_fields,
+};
 use crate::error::{Error, Result};
 use crate::index;
 use crate::records::{
@@ -62,6 +64,53 @@ pub enum Origin {
     Remote,
 }
 
+/// The version of a record a user saw: its document's heads. Every read hands one back
+/// and every update takes one, so an edit writes only what the user changed relative to
+/// what they saw (DESIGN.md decision 11). Opaque: shells store and pass it as bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Version(Vec<automerge::ChangeHash>);
+
+impl Version {
+    pub(crate) fn of(mut heads: Vec<automerge::ChangeHash>) -> Version {
+        heads.sort();
+        Version(heads)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        heads_to_bytes(&self.0)
+    }
+
+    /// `None` for bytes that cannot be a version (empty, or not whole 32-byte hashes).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Version> {
+        if bytes.is_empty() || bytes.len() % 32 != 0 {
+            return None;
+        }
+        Some(Version::of(heads_from_bytes(bytes)))
+    }
+
+    pub(crate) fn heads(&self) -> &[automerge::ChangeHash] {
+        &self.0
+    }
+}
+
+/// A record as read, with the version it was read at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<R> {
+    pub id: Uuid,
+    pub version: Version,
+    pub record: R,
+}
+
+/// A document kept aside (see [`Store::set_aside`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    pub id: Uuid,
+    /// The kind as received: a name, or `kind #N` for a kind from a newer version.
+    pub kind: String,
+    /// `newer_kind`, `unreadable` or `left_team`.
+    pub reason: String,
+}
+
 /// Told to listeners after every committed write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreEvent {
@@ -108,11 +157,8 @@ impl Store {
             )
             .optional()?
         {
-            Some(bytes) => Uuid::from_slice(&bytes).map_err(|_| Error::CorruptDocument {
-                kind: RecordKind::Youth,
-                id: Uuid::nil(),
-                reason: "device id in store metadata is malformed".into(),
-            })?,
+            Some(bytes) => Uuid::from_slice(&bytes)
+                .map_err(|_| Error::CorruptStore("device id in store metadata is malformed"))?,
             None => {
                 // Random, never derived from anything: a restored or copied store must not
                 // reuse another device's Automerge actor.
@@ -124,7 +170,7 @@ impl Store {
                 id
             }
         };
-        Ok(Store {
+        let mut store = Store {
             conn,
             author: Author {
                 device_id,
@@ -132,7 +178,9 @@ impl Store {
             },
             clock: options.clock,
             listeners: Vec::new(),
-        })
+        };
+        store.retry_set_aside()?;
+        Ok(store)
     }
 
     pub fn device_id(&self) -> Uuid {
@@ -185,23 +233,41 @@ impl Store {
         self.batch(|b| b.create(record))
     }
 
-    /// Validates `record` and writes the fields that differ from the stored version.
-    pub fn update<R: Record>(&mut self, id: Uuid, record: &R) -> Result<()> {
-        self.batch(|b| b.update(id, record))
+    /// Validates `record` (a form filled from the version `seen`) and writes the fields
+    /// the user changed relative to `seen`. Changes merged in since stay; a field changed
+    /// here and elsewhere becomes a visible conflict. Returns the record's new version.
+    pub fn update<R: Record>(&mut self, id: Uuid, seen: &Version, record: &R) -> Result<Version> {
+        self.batch(|b| b.update(id, seen, record))
     }
 
-    /// Reads, changes and writes back a record in one go.
+    /// Reads, changes and writes back a record in one transaction (nothing can merge in
+    /// between, so the closure always sees the latest version).
     pub fn edit<R: Record>(&mut self, id: Uuid, f: impl FnOnce(&mut R)) -> Result<R> {
         self.batch(|b| {
-            let mut record: R = b.get(id)?;
+            let Versioned {
+                version,
+                mut record,
+                ..
+            } = b.read::<R>(id)?;
             f(&mut record);
-            b.update(id, &record)?;
+            b.update(id, &version, &record)?;
             Ok(record)
         })
     }
 
+    /// A record without its version, for display only (`read` for a form).
     pub fn get<R: Record>(&self, id: Uuid) -> Result<R> {
         load_doc(&self.conn, R::KIND, id, self.author)?.read()
+    }
+
+    /// A record with the version it was read at: what a form starts from.
+    pub fn read<R: Record>(&self, id: Uuid) -> Result<Versioned<R>> {
+        read_versioned(&self.conn, id, self.author)
+    }
+
+    /// The current version of a record.
+    pub fn version(&self, id: Uuid) -> Result<Version> {
+        Ok(Version::of(self.load_any_doc(id)?.heads()))
     }
 
     pub fn youth(&self, id: Uuid) -> Result<Youth> {
@@ -225,10 +291,7 @@ impl Store {
     }
 
     fn existing_kind(&self, id: Uuid) -> Result<RecordKind> {
-        self.kind_of(id)?.ok_or(Error::NotFound {
-            kind: RecordKind::Youth,
-            id,
-        })
+        self.kind_of(id)?.ok_or(Error::NoRecord { id })
     }
 
     /// The kind of a stored record, if it exists.
@@ -297,10 +360,7 @@ impl Store {
             .query_row([id.as_bytes().as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         match row {
-            None => Err(Error::NotFound {
-                kind: RecordKind::Youth,
-                id,
-            }),
+            None => Err(Error::NoRecord { id }),
             Some((0, _)) => Ok(SyncState::NeverSynced),
             Some((1, _)) => Ok(SyncState::Pending),
             Some((3, reason)) => Ok(SyncState::Rejected {
@@ -308,6 +368,85 @@ impl Store {
             }),
             Some(_) => Ok(SyncState::Synced),
         }
+    }
+
+    /// What is wrong with a record as merged, when two valid edits made it invalid (for
+    /// example a next-step date kept by one tablet while the other cleared the next step).
+    /// Both edits are kept; an ordinary edit that fixes the fields clears it.
+    pub fn problems(&self, id: Uuid) -> Result<Option<String>> {
+        self.conn
+            .prepare_cached("SELECT problems FROM documents WHERE id = ?1")?
+            .query_row([id.as_bytes().as_slice()], |r| r.get(0))
+            .optional()?
+            .ok_or(Error::NoRecord { id })
+    }
+
+    /// Records whose merged version fails validation (see `problems`).
+    pub fn with_problems(&self) -> Result<Vec<(RecordKind, Uuid)>> {
+        self.kinds_and_ids(
+            "SELECT kind, id FROM documents WHERE problems IS NOT NULL ORDER BY local_seq",
+        )
+    }
+
+    /// Documents kept aside: record kinds from a newer app version, bytes this version
+    /// cannot read, unsent changes of a team this tablet left. Kept byte for byte.
+    pub fn set_aside(&self) -> Result<Vec<SetAside>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, kind, reason FROM set_aside ORDER BY set_at, id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind, reason) = row?;
+            out.push(SetAside {
+                id: Uuid::from_slice(&id).map_err(|_| Error::CorruptStore("set-aside id"))?,
+                kind,
+                reason,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Tries again the documents set aside because this version could not read them (an
+    /// upgraded app may): those that now read are merged in. Runs at every open.
+    fn retry_set_aside(&mut self) -> Result<usize> {
+        let rows: Vec<(Vec<u8>, String, Vec<u8>)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, kind, doc FROM set_aside WHERE reason IN ('newer_kind', 'unreadable')",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let now = self.now();
+        let mut taken = 0;
+        for (raw_id, kind, bytes) in rows {
+            let Ok(id) = Uuid::from_slice(&raw_id) else {
+                continue;
+            };
+            let Some(kind) = RecordKind::parse(&kind) else {
+                continue;
+            };
+            let Ok(decoded) = decode(kind, id, &bytes, self.author) else {
+                continue;
+            };
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            match merge_decoded(&tx, self.author, decoded, Source::Server, now) {
+                Ok(_) | Err(Error::Erased { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            tx.execute("DELETE FROM set_aside WHERE id = ?1", [raw_id.as_slice()])?;
+            tx.commit()?;
+            taken += 1;
+        }
+        Ok(taken)
     }
 
     /// Records with changes the server has not acknowledged, oldest change first.
@@ -358,15 +497,17 @@ impl Store {
         load_doc(&self.conn, kind, id, self.author)
     }
 
-    /// Merges a document received from another replica (a peer or the server) into the
+    /// Merges a document received from another replica (a peer tablet, a file) into the
     /// local copy, or stores it if the record is new here. Local unsent changes are kept:
     /// merging never drops an operation. A document that cannot be read as its kind is
-    /// refused and nothing is stored.
+    /// refused and nothing is stored. What comes this way is never taken as acknowledged
+    /// by the server: a new record is "never synced", a changed one "pending".
     pub fn merge_remote(&mut self, kind: RecordKind, id: Uuid, bytes: &[u8]) -> Result<bool> {
+        let now = self.now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let changed = merge_in(&tx, self.author, kind, id, bytes)?;
+        let changed = merge_in(&tx, self.author, kind, id, bytes, now)?;
         tx.commit()?;
         if changed {
             notify(&self.listeners, Origin::Remote, vec![(kind, id)]);
@@ -445,17 +586,26 @@ impl Batch<'_> {
         load_doc(&self.tx, R::KIND, id, self.author)?.read()
     }
 
-    pub fn update<R: Record>(&mut self, id: Uuid, record: &R) -> Result<()> {
-        record.validate(&self.ctx())?;
+    pub fn read<R: Record>(&self, id: Uuid) -> Result<Versioned<R>> {
+        read_versioned(&self.tx, id, self.author)
+    }
+
+    /// See [`Store::update`].
+    pub fn update<R: Record>(&mut self, id: Uuid, seen: &Version, record: &R) -> Result<Version> {
         let mut doc = load_doc(&self.tx, R::KIND, id, self.author)?;
-        let old = doc.read_fields();
+        // What the user saw, as this version reads it: a value from a newer app version
+        // reads as "unknown" on both sides, so it counts as unchanged and keeps its bytes.
+        let seen_fields = to_json_fields(&doc.read_at::<R>(seen.heads())?)?;
         let new = to_json_fields(record)?;
-        if doc.update(&old, &new, self.now)? {
-            self.store_local_change(id, &mut doc, record.team_id())?;
-            index::index(&self.tx, id, &record.clone().into_any(), false)?;
+        check_no_newer_values(R::KIND, &seen_fields, &new)?;
+        record.validate(&self.ctx())?;
+        if doc.update_against(seen.heads(), &seen_fields, &new, self.now)? {
+            let merged = doc.read_record()?;
+            self.store_local_change(id, &mut doc, &merged)?;
+            index::index(&self.tx, id, &merged, false)?;
             self.changed.push((R::KIND, id));
         }
-        Ok(())
+        Ok(Version::of(doc.heads()))
     }
 
     fn resolve_conflict(
@@ -478,54 +628,54 @@ impl Batch<'_> {
         let record = any_from_fields(kind, id, fields)?;
         record.validate(&self.ctx())?;
         doc.overwrite_scalar(field, &value, self.now)?;
-        self.store_local_change(id, &mut doc, record.team_id())?;
+        self.store_local_change(id, &mut doc, &record)?;
         index::index(&self.tx, id, &record, false)?;
         self.changed.push((kind, id));
         Ok(())
     }
 
-    fn store_local_change(&mut self, id: Uuid, doc: &mut RecordDoc, team_id: Uuid) -> Result<()> {
+    fn store_local_change(&mut self, id: Uuid, doc: &mut RecordDoc, merged: &AnyRecord) -> Result<()> {
         // A synced or rejected record becomes pending; a never-synced one stays so.
         self.tx
             .prepare_cached(
                 "UPDATE documents SET doc = ?2, team_id = ?3,
                     sync_state = CASE sync_state WHEN 0 THEN 0 ELSE 1 END,
-                    reject_reason = NULL,
+                    reject_reason = NULL, problems = ?4,
                     local_seq = (SELECT max(local_seq) + 1 FROM documents)
                  WHERE id = ?1",
             )?
             .execute(params![
                 id.as_bytes().as_slice(),
                 doc.save(),
-                team_id.as_bytes().as_slice()
+                merged.team_id().as_bytes().as_slice(),
+                merge_problems(merged, self.now),
             ])?;
         Ok(())
     }
 }
 
-/// Merges another replica's document into the local copy inside `tx`; returns whether the
-/// local record changed. Erased records stay erased.
+/// Where a received document comes from: the server's pull acknowledges what it holds,
+/// a peer's copy acknowledges nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Server,
+    Peer,
+}
+
+/// Merges a peer's document into the local copy inside `tx`; returns whether the local
+/// record changed. Erased records stay erased.
 pub(crate) fn merge_in(
     tx: &Connection,
     author: Author,
     kind: RecordKind,
     id: Uuid,
     bytes: &[u8],
+    now: DateTime<Utc>,
 ) -> Result<bool> {
     if is_erased(tx, id)? {
         return Err(Error::Erased { id });
     }
-    let remote = RecordDoc::load(kind, id, bytes, author)?;
-    let record = read_any(&remote)?;
-    merge_decoded(
-        tx,
-        author,
-        Decoded {
-            remote,
-            record,
-            bytes,
-        },
-    )
+    merge_decoded(tx, author, decode(kind, id, bytes, author)?, Source::Peer, now)
 }
 
 fn is_erased(tx: &Connection, id: Uuid) -> Result<bool> {
@@ -559,8 +709,16 @@ pub(crate) fn decode(
     })
 }
 
-/// [`merge_in`] for a document already decoded.
-pub(crate) fn merge_decoded(tx: &Connection, author: Author, decoded: Decoded<'_>) -> Result<bool> {
+/// Merges a decoded document into the local copy, or stores it if new here. The merged
+/// record is validated: two valid edits can merge into an invalid record, which is kept
+/// whole and listed for the field worker to resolve (`Store::problems`).
+pub(crate) fn merge_decoded(
+    tx: &Connection,
+    author: Author,
+    decoded: Decoded<'_>,
+    source: Source,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let Decoded {
         mut remote,
         record,
@@ -578,28 +736,34 @@ pub(crate) fn merge_decoded(tx: &Connection, author: Author, decoded: Decoded<'_
                 return Ok(false);
             }
             let record = read_any(&local)?;
-            tx.prepare_cached(
-                "UPDATE documents SET doc = ?2, team_id = ?3,
+            // From a peer, the server may lack what came in: a synced record is pending.
+            let state = match source {
+                Source::Server => "sync_state",
+                Source::Peer => "CASE sync_state WHEN 2 THEN 1 ELSE sync_state END",
+            };
+            tx.prepare_cached(&format!(
+                "UPDATE documents SET doc = ?2, team_id = ?3, problems = ?4, sync_state = {state},
                     local_seq = (SELECT max(local_seq) + 1 FROM documents)
-                 WHERE id = ?1",
-            )?
+                 WHERE id = ?1"
+            ))?
             .execute(params![
                 id.as_bytes().as_slice(),
                 local.save(),
-                record.team_id().as_bytes().as_slice()
+                record.team_id().as_bytes().as_slice(),
+                merge_problems(&record, now),
             ])?;
             index::index(tx, id, &record, false)?;
         }
         Err(Error::NotFound { .. }) => {
-            insert_received(tx, kind, id, bytes, &remote.heads(), &record)?;
+            insert_received(tx, kind, id, bytes, &remote.heads(), &record, source)?;
         }
         Err(e) => return Err(e),
     }
     Ok(true)
 }
 
-/// Stores a record new to this device as it came (no need to save the document again),
-/// marked synced at the heads it came with.
+/// Stores a record new to this device as it came (no need to save the document again):
+/// from the server, synced at the heads it came with; from a peer, never synced.
 pub(crate) fn insert_received(
     tx: &Connection,
     kind: RecordKind,
@@ -607,19 +771,72 @@ pub(crate) fn insert_received(
     bytes: &[u8],
     heads: &[automerge::ChangeHash],
     record: &AnyRecord,
+    source: Source,
 ) -> Result<()> {
+    let (state, synced) = match source {
+        Source::Server => (SyncState::Synced.code(), Some(heads_to_bytes(heads))),
+        Source::Peer => (SyncState::NeverSynced.code(), None),
+    };
     tx.prepare_cached(
         "INSERT INTO documents (id, kind, team_id, doc, sync_state, synced_heads, local_seq)
-         VALUES (?1, ?2, ?3, ?4, 2, ?5, (SELECT coalesce(max(local_seq), 0) + 1 FROM documents))",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT coalesce(max(local_seq), 0) + 1 FROM documents))",
     )?
     .execute(params![
         id.as_bytes().as_slice(),
         kind.as_str(),
         record.team_id().as_bytes().as_slice(),
         bytes,
-        heads_to_bytes(heads),
+        state,
+        synced,
     ])?;
     index::index(tx, id, record, true)
+}
+
+fn read_versioned<R: Record>(conn: &Connection, id: Uuid, author: Author) -> Result<Versioned<R>> {
+    let mut doc = load_doc(conn, R::KIND, id, author)?;
+    Ok(Versioned {
+        id,
+        version: Version::of(doc.heads()),
+        record: doc.read()?,
+    })
+}
+
+/// A form may not write a value it only knows as "from a newer version".
+fn check_no_newer_values(kind: RecordKind, seen: &JsonFields, new: &JsonFields) -> Result<()> {
+    let mut errs = crate::error::ValidationErrors::default();
+    for &(name, _) in kind.schema() {
+        let (before, after) = (seen.get(name), new.get(name));
+        if before == after {
+            continue;
+        }
+        let newly_unknown = match (before, after) {
+            (_, Some(serde_json::Value::String(s))) => s == UNKNOWN_VALUE,
+            (Some(serde_json::Value::Array(b)), Some(serde_json::Value::Array(a))) => {
+                a.iter().any(|v| v == UNKNOWN_VALUE && !b.contains(v))
+            }
+            (_, Some(serde_json::Value::Array(a))) => a.iter().any(|v| v == UNKNOWN_VALUE),
+            _ => false,
+        };
+        if newly_unknown {
+            errs.push(name, crate::error::Problem::NewerVersionValue);
+        }
+    }
+    Ok(errs.into_result()?)
+}
+
+/// The validation problems of a record as merged (two valid edits can merge into an
+/// invalid record), as the text stored beside it; `None` when it is valid.
+pub(crate) fn merge_problems(record: &AnyRecord, now: DateTime<Utc>) -> Option<String> {
+    let ctx = ValidationContext {
+        now,
+        communes: Communes::global(),
+    };
+    record.validate(&ctx).err().map(|e| {
+        e.0.iter()
+            .map(|f| format!("{}: {}", f.field, f.problem))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
 }
 
 pub(crate) fn heads_to_bytes(heads: &[automerge::ChangeHash]) -> Vec<u8> {
@@ -672,21 +889,11 @@ pub(crate) fn load_doc(
 }
 
 pub(crate) fn any_from_fields(kind: RecordKind, id: Uuid, fields: JsonFields) -> Result<AnyRecord> {
-    let v = serde_json::Value::Object(fields);
-    let corrupt = |e: serde_json::Error| Error::CorruptDocument {
+    AnyRecord::from_fields(kind, fields).map_err(|e| Error::CorruptDocument {
         kind,
         id,
+        // serde's message names the field and expected type, never the value.
         reason: e.to_string(),
-    };
-    Ok(match kind {
-        RecordKind::Youth => AnyRecord::Youth(serde_json::from_value(v).map_err(corrupt)?),
-        RecordKind::Contact => AnyRecord::Contact(serde_json::from_value(v).map_err(corrupt)?),
-        RecordKind::Tour => AnyRecord::Tour(serde_json::from_value(v).map_err(corrupt)?),
-        RecordKind::Action => AnyRecord::Action(serde_json::from_value(v).map_err(corrupt)?),
-        RecordKind::Outcome => AnyRecord::Outcome(serde_json::from_value(v).map_err(corrupt)?),
-        RecordKind::ReviewTask => {
-            AnyRecord::ReviewTask(serde_json::from_value(v).map_err(corrupt)?)
-        }
     })
 }
 

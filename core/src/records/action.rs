@@ -18,6 +18,10 @@ pub enum ActionKind {
     Culture,
     Appointment,
     Other,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 impl ActionKind {
@@ -34,6 +38,10 @@ pub enum ActionStatus {
     Done,
     NoShow,
     Cancelled,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 /// A mobilisation action attached to a young person.
@@ -66,9 +74,6 @@ impl Record for Action {
         self.team_id
     }
 
-    fn into_any(self) -> super::AnyRecord {
-        super::AnyRecord::Action(self)
-    }
 
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();
@@ -100,6 +105,10 @@ pub enum OutcomeKind {
     Housing,
     HealthCare,
     Other,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,9 +136,6 @@ impl Record for Outcome {
         self.team_id
     }
 
-    fn into_any(self) -> super::AnyRecord {
-        super::AnyRecord::Outcome(self)
-    }
 
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();

@@ -20,6 +20,10 @@ pub enum ContactKind {
     Phone,
     SocialNetwork,
     Other,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 /// Needs noted during a contact.
@@ -33,6 +37,10 @@ pub enum Need {
     Training,
     Rights,
     Other,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 /// One meeting or exchange between the binôme and one or more young people.
@@ -80,9 +88,6 @@ impl Record for Contact {
         self.team_id
     }
 
-    fn into_any(self) -> super::AnyRecord {
-        super::AnyRecord::Contact(self)
-    }
 
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();

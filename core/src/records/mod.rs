@@ -39,54 +39,110 @@ pub enum FieldKind {
     Text,
 }
 
-/// The kinds of record, each stored as its own Automerge document.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordKind {
-    Youth,
-    Contact,
-    Tour,
-    Action,
-    Outcome,
-    ReviewTask,
+/// Declares every record kind once: its Rust type, its stored name and its wire code.
+/// Everything that dispatches on a kind (schemas, reading, validation, scope) is generated
+/// from this table, so a new kind is one line here plus its module.
+macro_rules! record_kinds {
+    ($($variant:ident($ty:ty) = $code:literal, $name:literal;)+) => {
+        /// The kinds of record, each stored as its own Automerge document.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(rename_all = "snake_case")]
+        pub enum RecordKind {
+            $($variant,)+
+        }
+
+        impl RecordKind {
+            pub const ALL: &'static [RecordKind] = &[$(RecordKind::$variant,)+];
+
+            /// The name stored on the device and the server, and inside each document.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(RecordKind::$variant => $name,)+
+                }
+            }
+
+            /// The number that stands for the kind on the wire. Pinned: never reuse one.
+            pub fn wire_code(self) -> u32 {
+                match self {
+                    $(RecordKind::$variant => $code,)+
+                }
+            }
+
+            /// `None` for a kind from a newer app version.
+            pub fn from_wire(code: u32) -> Option<Self> {
+                match code {
+                    $($code => Some(RecordKind::$variant),)+
+                    _ => None,
+                }
+            }
+
+            pub fn schema(self) -> &'static [(&'static str, FieldKind)] {
+                match self {
+                    $(RecordKind::$variant => <$ty as Record>::SCHEMA,)+
+                }
+            }
+        }
+
+        /// Any record, for APIs that handle several kinds at once (sync, indexing).
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum AnyRecord {
+            $($variant($ty),)+
+        }
+
+        impl AnyRecord {
+            pub fn kind(&self) -> RecordKind {
+                match self {
+                    $(AnyRecord::$variant(_) => RecordKind::$variant,)+
+                }
+            }
+
+            pub fn team_id(&self) -> Uuid {
+                match self {
+                    $(AnyRecord::$variant(r) => r.team_id(),)+
+                }
+            }
+
+            pub fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
+                match self {
+                    $(AnyRecord::$variant(r) => r.validate(ctx),)+
+                }
+            }
+
+            /// Reads a record of `kind` from its fields (JSON named by the schema).
+            pub fn from_fields(
+                kind: RecordKind,
+                fields: serde_json::Map<String, serde_json::Value>,
+            ) -> Result<AnyRecord, serde_json::Error> {
+                let v = serde_json::Value::Object(fields);
+                Ok(match kind {
+                    $(RecordKind::$variant => AnyRecord::$variant(serde_json::from_value(v)?),)+
+                })
+            }
+        }
+
+        $(impl From<$ty> for AnyRecord {
+            fn from(r: $ty) -> AnyRecord {
+                AnyRecord::$variant(r)
+            }
+        })+
+    };
+}
+
+record_kinds! {
+    Youth(Youth) = 0, "youth";
+    Contact(Contact) = 1, "contact";
+    Tour(Tour) = 2, "tour";
+    Action(Action) = 3, "action";
+    Outcome(Outcome) = 4, "outcome";
+    ReviewTask(ReviewTask) = 5, "review_task";
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 6] = [
-        RecordKind::Youth,
-        RecordKind::Contact,
-        RecordKind::Tour,
-        RecordKind::Action,
-        RecordKind::Outcome,
-        RecordKind::ReviewTask,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Youth => "youth",
-            RecordKind::Contact => "contact",
-            RecordKind::Tour => "tour",
-            RecordKind::Action => "action",
-            RecordKind::Outcome => "outcome",
-            RecordKind::ReviewTask => "review_task",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    pub fn schema(self) -> &'static [(&'static str, FieldKind)] {
-        match self {
-            RecordKind::Youth => Youth::SCHEMA,
-            RecordKind::Contact => Contact::SCHEMA,
-            RecordKind::Tour => Tour::SCHEMA,
-            RecordKind::Action => Action::SCHEMA,
-            RecordKind::Outcome => Outcome::SCHEMA,
-            RecordKind::ReviewTask => ReviewTask::SCHEMA,
-        }
+        Self::ALL.iter().copied().find(|k| k.as_str() == s)
     }
 }
 
@@ -97,7 +153,7 @@ impl fmt::Display for RecordKind {
 }
 
 /// A record type that can live in the store.
-pub trait Record: Serialize + DeserializeOwned + Clone + fmt::Debug {
+pub trait Record: Serialize + DeserializeOwned + Clone + fmt::Debug + Into<AnyRecord> {
     const KIND: RecordKind;
     /// Every serialized field with how it merges; serde names and this list must agree
     /// (checked by a test).
@@ -108,52 +164,8 @@ pub trait Record: Serialize + DeserializeOwned + Clone + fmt::Debug {
 
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors>;
 
-    fn into_any(self) -> AnyRecord;
-}
-
-/// Any record, for APIs that handle several kinds at once (sync, indexing).
-#[derive(Debug, Clone, PartialEq)]
-pub enum AnyRecord {
-    Youth(Youth),
-    Contact(Contact),
-    Tour(Tour),
-    Action(Action),
-    Outcome(Outcome),
-    ReviewTask(ReviewTask),
-}
-
-impl AnyRecord {
-    pub fn kind(&self) -> RecordKind {
-        match self {
-            AnyRecord::Youth(_) => RecordKind::Youth,
-            AnyRecord::Contact(_) => RecordKind::Contact,
-            AnyRecord::Tour(_) => RecordKind::Tour,
-            AnyRecord::Action(_) => RecordKind::Action,
-            AnyRecord::Outcome(_) => RecordKind::Outcome,
-            AnyRecord::ReviewTask(_) => RecordKind::ReviewTask,
-        }
-    }
-
-    pub fn team_id(&self) -> Uuid {
-        match self {
-            AnyRecord::Youth(r) => r.team_id(),
-            AnyRecord::Contact(r) => r.team_id(),
-            AnyRecord::Tour(r) => r.team_id(),
-            AnyRecord::Action(r) => r.team_id(),
-            AnyRecord::Outcome(r) => r.team_id(),
-            AnyRecord::ReviewTask(r) => r.team_id(),
-        }
-    }
-
-    pub fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
-        match self {
-            AnyRecord::Youth(r) => r.validate(ctx),
-            AnyRecord::Contact(r) => r.validate(ctx),
-            AnyRecord::Tour(r) => r.validate(ctx),
-            AnyRecord::Action(r) => r.validate(ctx),
-            AnyRecord::Outcome(r) => r.validate(ctx),
-            AnyRecord::ReviewTask(r) => r.validate(ctx),
-        }
+    fn into_any(self) -> AnyRecord {
+        self.into()
     }
 }
 

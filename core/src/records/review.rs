@@ -14,6 +14,10 @@ pub enum ReviewTaskStatus {
     Answered,
     /// The coordinator is satisfied (or withdrew the question).
     Closed,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 /// A coordinator's question about a visit: created on the server, synced to the team's
@@ -59,9 +63,6 @@ impl Record for ReviewTask {
         self.team_id
     }
 
-    fn into_any(self) -> super::AnyRecord {
-        super::AnyRecord::ReviewTask(self)
-    }
 
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();

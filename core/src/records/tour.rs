@@ -13,6 +13,10 @@ pub enum TourStatus {
     InProgress,
     Done,
     Cancelled,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 /// A planned day's route ("tournée"): the communes in the order they will be crossed.
@@ -41,9 +45,6 @@ impl Record for Tour {
         self.team_id
     }
 
-    fn into_any(self) -> super::AnyRecord {
-        super::AnyRecord::Tour(self)
-    }
 
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();

@@ -17,6 +17,10 @@ pub enum IdentityLevel {
     AliasOnly,
     FirstName,
     FullIdentity,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +33,10 @@ pub enum AgeBand {
     From22To25,
     #[serde(rename = "26-29")]
     From26To29,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 impl AgeBand {
@@ -43,12 +51,13 @@ impl AgeBand {
     }
 
     /// A representative age, for "~19 ans" when only the band is known.
-    pub fn midpoint(self) -> i32 {
+    pub fn midpoint(self) -> Option<i32> {
         match self {
-            AgeBand::From16To17 => 16,
-            AgeBand::From18To21 => 19,
-            AgeBand::From22To25 => 23,
-            AgeBand::From26To29 => 27,
+            AgeBand::From16To17 => Some(16),
+            AgeBand::From18To21 => Some(19),
+            AgeBand::From22To25 => Some(23),
+            AgeBand::From26To29 => Some(27),
+            AgeBand::FromNewerVersion => None,
         }
     }
 }
@@ -59,6 +68,10 @@ pub enum Sex {
     Female,
     Male,
     Other,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 /// Who pointed the young person out ("signalement").
@@ -77,6 +90,10 @@ pub enum ReferralSource {
     Peer,
     Outreach,
     Other,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 /// Sensitive flags: flags only, never free text.
@@ -87,6 +104,10 @@ pub enum ProfileFlag {
     SchoolDropout,
     Disability,
     JusticeMeasure,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 /// The situation on the day of first contact.
@@ -99,6 +120,10 @@ pub enum Situation {
     InEmployment,
     InTraining,
     Unknown,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 /// The public employment services whose follow-up makes a young person not "invisible".
@@ -108,6 +133,10 @@ pub enum Service {
     MissionLocale,
     FranceTravail,
     CapEmploi,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +146,10 @@ pub enum YouthStatus {
     Mobilised,
     Helped,
     Closed,
+    /// Set by a newer app version: shown as « valeur d'une version plus récente »,
+    /// kept byte for byte, never written by this version.
+    #[serde(rename = "_unknown", other)]
+    FromNewerVersion,
 }
 
 /// A young person ("jeune").
@@ -203,7 +236,7 @@ impl Youth {
         if let Some(y) = self.birth_year {
             return Some(day.year() - y);
         }
-        self.age_band.map(AgeBand::midpoint)
+        self.age_band.and_then(AgeBand::midpoint)
     }
 }
 
@@ -246,9 +279,6 @@ impl Record for Youth {
         self.team_id
     }
 
-    fn into_any(self) -> super::AnyRecord {
-        super::AnyRecord::Youth(self)
-    }
 
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();
@@ -278,6 +308,7 @@ impl Record for Youth {
                     errs.push("birth_date", Problem::Required);
                 }
             }
+            IdentityLevel::FromNewerVersion => {}
         }
 
         ctx.check_past_date(&mut errs, "first_contact_date", self.first_contact_date);

@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::index;
 use crate::records::RecordKind;
 use crate::store::{
-    Decoded, Origin, Store, decode, heads_from_bytes, heads_to_bytes, insert_received, load_doc,
-    merge_decoded, notify,
+    Decoded, Origin, Source, Store, decode, heads_from_bytes, heads_to_bytes, insert_received,
+    load_doc, merge_decoded, notify,
 };
 
 /// How the device reaches the server. `HttpTransport` is the real one; tests use others.
@@ -98,6 +98,11 @@ pub struct SyncProgress {
     pub rejected: usize,
     pub pulled: usize,
     pub erased: usize,
+    /// Received documents this version cannot read (a newer record kind, damaged bytes):
+    /// kept aside byte for byte, see `Store::set_aside`; they never block the sync.
+    pub set_aside: usize,
+    /// The server was restored from a backup: everything was offered to it again.
+    pub server_restored: bool,
     /// Bytes sent and received in request and response bodies.
     pub bytes_up: usize,
     pub bytes_down: usize,
@@ -109,13 +114,15 @@ pub type SyncReport = SyncProgress;
 pub struct SyncBatch {
     request: SyncRequest,
     token: String,
+    /// The protocol version the request is sent in (lowered if the server is older).
+    version: u8,
     /// The heads each pushed record had when its changes were taken.
     sent: Vec<(Uuid, Vec<ChangeHash>)>,
 }
 
 impl SyncBatch {
     pub fn body(&self) -> Vec<u8> {
-        protocol::encode(&self.request)
+        protocol::encode_as(self.version, &self.request)
     }
 
     pub fn token(&self) -> &str {
@@ -129,6 +136,16 @@ impl SyncBatch {
 
 const ENROLMENT_KEY: &str = "enrolment";
 const CURSOR_KEY: &str = "cursor";
+const EPOCH_KEY: &str = "server_epoch";
+
+/// What applying an answer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Stored,
+    /// The server's log epoch changed (it was restored from a backup): nothing of the
+    /// answer was taken; every record is pending again and the pull restarts from 0.
+    ServerRestored,
+}
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
     Ok(conn
@@ -158,15 +175,30 @@ impl Store {
         Ok(stored_enrolment(&self.conn)?.map(|s| s.enrolment))
     }
 
-    /// Exchanges a one-time enrolment code for this device's credentials. Re-enrolling
-    /// keeps every record and unsent change; only the pull starts again from the beginning.
+    /// Exchanges a one-time enrolment code for this device's credentials.
+    ///
+    /// Re-enrolling into the same team keeps every record and unsent change; only the pull
+    /// starts again. Before anything else, unsent changes are pushed with the current
+    /// credentials; if some cannot be (no network, revoked tablet), the enrolment is
+    /// refused with `UnsentChanges` and the code is not used, unless `force` is set.
+    /// Into another team, the old team's synced records leave the tablet, and with `force`
+    /// its unsent ones are set aside (kept, never sent, see `set_aside`).
     pub fn enrol(
         &mut self,
         transport: &dyn Transport,
         server_url: &str,
         code: &str,
         device_label: &str,
+        force: bool,
     ) -> Result<Enrolment> {
+        if stored_enrolment(&self.conn)?.is_some() && !self.unsynced()?.is_empty() {
+            // A failure here is what the count below reports.
+            let _ = self.sync(transport, &SyncOptions::default(), &mut |_| {});
+            let count = self.unsynced()?.len();
+            if count > 0 && !force {
+                return Err(Error::UnsentChanges { count });
+            }
+        }
         let body = protocol::encode(&EnrolRequest {
             code: code.trim().to_string(),
             device_label: device_label.to_string(),
@@ -187,13 +219,17 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let left = leave_other_teams(&tx, resp.team_id)?;
         meta_put(
             &tx,
             ENROLMENT_KEY,
             &serde_json::to_vec(&stored).unwrap_or_default(),
         )?;
         meta_put(&tx, CURSOR_KEY, &0u64.to_be_bytes())?;
+        tx.prepare_cached("DELETE FROM meta WHERE key = ?1")?
+            .execute([EPOCH_KEY])?;
         tx.commit()?;
+        notify(&self.listeners, Origin::Remote, left);
         Ok(stored.enrolment)
     }
 
@@ -243,7 +279,11 @@ impl Store {
             }
             budget = budget.saturating_sub(changes.len());
             sent.push((id, doc.heads()));
-            pushes.push(PushDoc { id, kind, changes });
+            pushes.push(PushDoc {
+                id,
+                kind: kind.into(),
+                changes,
+            });
         }
         Ok(SyncBatch {
             request: SyncRequest {
@@ -252,34 +292,55 @@ impl Store {
                 pull_limit: options.pull_limit,
             },
             token,
+            version: protocol::PROTOCOL_VERSION,
             sent,
         })
     }
 
     /// Applies a server response in one transaction: erasures, pulled documents, acks,
     /// rejections and the new cursor are stored together or not at all.
-    pub fn sync_apply(&mut self, batch: &SyncBatch, resp: &SyncResponse) -> Result<()> {
+    pub fn sync_apply(&mut self, batch: &SyncBatch, resp: &SyncResponse) -> Result<Applied> {
         let author = self.author;
+        if resp.epoch != 0 {
+            let known = meta_get(&self.conn, EPOCH_KEY)?
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map(u64::from_be_bytes);
+            match known {
+                Some(e) if e != resp.epoch => {
+                    self.server_restored(resp.epoch)?;
+                    return Ok(Applied::ServerRestored);
+                }
+                Some(_) => {}
+                None => meta_put(&self.conn, EPOCH_KEY, &resp.epoch.to_be_bytes())?,
+            }
+        }
         // Records new here come with their validated fields: stored and indexed without
         // parsing the document. The others are parsed (on every core) and merged. Parsing
-        // happens before the write lock; a damaged document fails the whole response
-        // (nothing applied, cursor unchanged), so the next exchange repeats it.
+        // happens before the write lock. A document this version cannot read (a newer
+        // record kind, damaged bytes) is set aside on its own: it never blocks the sync.
         let mut fresh = Vec::new();
         let mut to_merge = Vec::new();
+        let mut unknown = Vec::new();
         {
             let mut known = self.conn.prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM documents WHERE id = ?1)
                      OR EXISTS (SELECT 1 FROM erased WHERE id = ?1)",
             )?;
             for d in &resp.docs {
+                let Some(kind) = d.kind.known() else {
+                    unknown.push((d, SetAsideReason::NewerKind));
+                    continue;
+                };
                 let here: bool = known.query_row([d.id.as_bytes().as_slice()], |r| r.get(0))?;
-                match (here, record_from_fields(d)) {
-                    (false, Some(record)) => fresh.push((d, record)),
-                    _ => to_merge.push(d),
+                match (here, record_from_fields(kind, d)) {
+                    (false, Some(record)) => fresh.push((kind, d, record)),
+                    _ => to_merge.push((kind, d)),
                 }
             }
         }
-        let decoded = decode_all(&to_merge, author)?;
+        let (decoded, unreadable) = decode_all(&to_merge, author);
+        unknown.extend(unreadable.into_iter().map(|d| (d, SetAsideReason::Unreadable)));
+        let now = self.now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -289,16 +350,23 @@ impl Store {
                 changed.push((kind, *id));
             }
         }
-        for (d, record) in fresh {
-            let heads: Vec<ChangeHash> = d.heads.iter().map(|h| ChangeHash(*h)).collect();
-            insert_received(&tx, d.kind, d.id, &d.doc, &heads, &record)?;
-            changed.push((d.kind, d.id));
+        for (d, reason) in unknown {
+            set_aside(&tx, d.id, &d.kind.to_string(), &d.doc, reason, None)?;
         }
-        for decoded in decoded {
+        for (kind, d, record) in fresh {
+            let heads: Vec<ChangeHash> = d.heads.iter().map(|h| ChangeHash(*h)).collect();
+            insert_received(&tx, kind, d.id, &d.doc, &heads, &record, Source::Server)?;
+            changed.push((kind, d.id));
+        }
+        for (decoded, heads) in decoded {
             let (kind, id) = (decoded.remote.kind, decoded.remote.id);
-            match merge_decoded(&tx, author, decoded) {
-                Ok(true) => changed.push((kind, id)),
-                Ok(false) | Err(Error::Erased { .. }) => {}
+            match merge_decoded(&tx, author, decoded, Source::Server, now) {
+                Ok(true) => {
+                    mark_pulled(&tx, author, kind, id, &heads)?;
+                    changed.push((kind, id));
+                }
+                Ok(false) => mark_pulled(&tx, author, kind, id, &heads)?,
+                Err(Error::Erased { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -311,6 +379,7 @@ impl Store {
             acknowledge(&tx, author, ack, sent.unwrap_or_default())?;
         }
         for rej in &resp.rejections {
+            let sent = batch.sent.iter().find(|(id, _)| *id == rej.id);
             if rej.code == RejectCode::Erased {
                 if let Some(kind) = erase_local(&tx, rej.id)? {
                     changed.push((kind, rej.id));
@@ -319,6 +388,13 @@ impl Store {
                 // The next push sends the whole document.
                 tx.prepare_cached(
                     "UPDATE documents SET sync_state = 1, synced_heads = NULL WHERE id = ?1",
+                )?
+                .execute([rej.id.as_bytes().as_slice()])?;
+            } else if edited_since(&tx, author, rej.id, sent.map(|(_, h)| h.as_slice()))? {
+                // Edited while its push was refused: the new edit may fix it, send it.
+                tx.prepare_cached(
+                    "UPDATE documents SET sync_state = CASE sync_state WHEN 0 THEN 0 ELSE 1 END,
+                        reject_reason = NULL WHERE id = ?1",
                 )?
                 .execute([rej.id.as_bytes().as_slice()])?;
             } else {
@@ -331,6 +407,24 @@ impl Store {
         meta_put(&tx, CURSOR_KEY, &resp.cursor.to_be_bytes())?;
         tx.commit()?;
         notify(&self.listeners, Origin::Remote, changed);
+        Ok(Applied::Stored)
+    }
+
+    /// The server's log is another one than the cursor counts in (restored from a
+    /// backup): offer it every record again, whole, and pull from the start, so that
+    /// nothing it acknowledged before the restore is lost and nothing after is skipped.
+    fn server_restored(&mut self, epoch: u64) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE documents SET synced_heads = NULL,
+                sync_state = CASE sync_state WHEN 0 THEN 0 ELSE 1 END, reject_reason = NULL",
+            [],
+        )?;
+        meta_put(&tx, CURSOR_KEY, &0u64.to_be_bytes())?;
+        meta_put(&tx, EPOCH_KEY, &epoch.to_be_bytes())?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -384,6 +478,7 @@ fn run_sync(
     let mut report = SyncProgress::default();
     let mut attempted: HashSet<Uuid> = HashSet::new();
     let mut ahead: Option<Exchanged> = None;
+    let mut version = protocol::PROTOCOL_VERSION;
     loop {
         let (batch, body, answer) = match ahead.take() {
             Some(exchanged) => exchanged,
@@ -393,50 +488,68 @@ fn run_sync(
                     prepared = Some(s.sync_prepare(options, &attempted)?);
                     Ok(())
                 })?;
-                let Some(batch) = prepared else {
+                let Some(mut batch) = prepared else {
                     return Ok(report);
                 };
+                batch.version = version;
+                let answer = exchange(transport, &mut batch, options);
                 let body = batch.body();
-                let answer = exchange(transport, &batch, &body, options);
                 (batch, body, answer)
             }
         };
         let (resp, resp_len) = answer?;
+        version = batch.version;
         let pushed = batch.request.pushes.len();
         // While a pull-only page is applied, the next page is already asked for: the server
         // and the network work while the tablet writes. If applying fails, the page fetched
         // ahead is dropped and nothing of it is stored.
         let applied = std::thread::scope(|scope| {
             let next = (resp.more && pushed == 0).then(|| {
-                let next = SyncBatch {
+                let mut next = SyncBatch {
                     request: SyncRequest {
                         cursor: resp.cursor,
                         pushes: Vec::new(),
                         pull_limit: options.pull_limit,
                     },
                     token: batch.token.clone(),
+                    version,
                     sent: Vec::new(),
                 };
                 scope.spawn(move || {
+                    let answer = exchange(transport, &mut next, options);
                     let body = next.body();
-                    let answer = exchange(transport, &next, &body, options);
                     (next, body, answer)
                 })
             });
-            let applied = with_store(&mut |s| s.sync_apply(&batch, &resp));
+            let mut outcome = Applied::Stored;
+            let applied = with_store(&mut |s| {
+                outcome = s.sync_apply(&batch, &resp)?;
+                Ok(())
+            });
             let fetched = next.and_then(|h| h.join().ok());
-            applied.map(|()| fetched)
+            applied.map(|()| (fetched, outcome))
         });
-        ahead = applied?;
-        attempted.extend(batch.pushed_ids());
+        let (fetched, outcome) = applied?;
+        ahead = fetched;
         report.rounds += 1;
+        report.bytes_up += body.len();
+        report.bytes_down += resp_len;
+        if outcome == Applied::ServerRestored {
+            // Nothing of this answer was kept: everything is offered again, and the pull
+            // restarts from the beginning of the new log.
+            ahead = None;
+            attempted.clear();
+            report.server_restored = true;
+            progress(&report);
+            continue;
+        }
+        attempted.extend(batch.pushed_ids());
         report.pushed += pushed;
         report.acknowledged += resp.acks.len();
         report.rejected += resp.rejections.len();
         report.pulled += resp.docs.len();
         report.erased += resp.erased.len();
-        report.bytes_up += body.len();
-        report.bytes_down += resp_len;
+        report.set_aside += resp.docs.iter().filter(|d| d.kind.known().is_none()).count();
         progress(&report);
         if !resp.more && pushed == 0 {
             return Ok(report);
@@ -445,63 +558,90 @@ fn run_sync(
 }
 
 /// The record a pulled document says it holds, if its fields read as that kind.
-fn record_from_fields(d: &PulledDoc) -> Option<crate::records::AnyRecord> {
+fn record_from_fields(kind: RecordKind, d: &PulledDoc) -> Option<crate::records::AnyRecord> {
     if d.fields.is_empty() || d.heads.is_empty() {
         return None;
     }
     let fields: crate::document::JsonFields = serde_json::from_str(&d.fields).ok()?;
-    crate::store::any_from_fields(d.kind, d.id, fields).ok()
+    crate::store::any_from_fields(kind, d.id, fields).ok()
 }
 
+type DecodedPull<'a> = (Decoded<'a>, Vec<ChangeHash>);
+
 /// Parses pulled documents on every core: parsing Automerge is most of the cost of a
-/// large initial sync, and it needs no database.
+/// large initial sync, and it needs no database. Returns the documents read (with the
+/// heads the server sent) and those that could not be.
 fn decode_all<'a>(
-    docs: &[&'a PulledDoc],
+    docs: &[(RecordKind, &'a PulledDoc)],
     author: crate::document::Author,
-) -> Result<Vec<Decoded<'a>>> {
+) -> (Vec<DecodedPull<'a>>, Vec<&'a PulledDoc>) {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
     let chunk = docs.len().div_ceil(threads).max(64);
+    let read = |(kind, d): &(RecordKind, &'a PulledDoc)| {
+        let heads = d.heads.iter().map(|h| ChangeHash(*h)).collect();
+        decode(*kind, d.id, &d.doc, author)
+            .map(|decoded| (decoded, heads))
+            .map_err(|_| *d)
+    };
     std::thread::scope(|scope| {
         let workers: Vec<_> = docs
             .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|d| decode(d.kind, d.id, &d.doc, author))
-                        .collect::<Result<Vec<_>>>()
-                })
-            })
+            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Vec<_>>()))
             .collect();
-        let mut out = Vec::with_capacity(docs.len());
-        for w in workers {
-            out.extend(
-                w.join()
-                    .map_err(|_| Error::Network("a document could not be read".into()))??,
-            );
+        let mut ok = Vec::with_capacity(docs.len());
+        let mut failed = Vec::new();
+        for (worker, part) in workers.into_iter().zip(docs.chunks(chunk)) {
+            // A worker that panicked (a bug in the document engine) sets its part aside.
+            let results = worker
+                .join()
+                .unwrap_or_else(|_| part.iter().map(|(_, d)| Err(*d)).collect());
+            for r in results {
+                match r {
+                    Ok(decoded) => ok.push(decoded),
+                    Err(d) => failed.push(d),
+                }
+            }
         }
-        Ok(out)
+        (ok, failed)
     })
 }
 
-/// One round trip with retries and exponential backoff on transient failures.
+/// One round trip with retries and exponential backoff on transient failures. A server
+/// that does not speak the request's protocol version gets it again in the newest version
+/// both sides speak (it says which, or else the next lower one is tried).
 fn exchange(
     transport: &dyn Transport,
-    batch: &SyncBatch,
-    body: &[u8],
+    batch: &mut SyncBatch,
     options: &SyncOptions,
 ) -> Result<(SyncResponse, usize)> {
     let mut delay = options.initial_backoff;
     let mut attempt = 1;
     loop {
-        let (transient, error) = match transport.post(SYNC_PATH, Some(batch.token()), body.to_vec())
+        let (transient, error) = match transport.post(SYNC_PATH, Some(batch.token()), batch.body())
         {
-            Ok(bytes) => match protocol::decode::<SyncResponse>(&bytes) {
+            Ok(bytes) => match protocol::decode_response(&bytes) {
                 Ok(resp) => return Ok((resp, bytes.len())),
                 // A body damaged on the way is worth another try, like a cut connection.
                 Err(e) => (true, Error::Protocol(e)),
             },
+            Err(TransportError::Status {
+                body: Some(body), ..
+            }) if body.error == ErrorCode::UnsupportedVersion => {
+                let lower = match body.versions {
+                    Some((_, newest)) => newest.min(batch.version.saturating_sub(1)),
+                    None => batch.version.saturating_sub(1),
+                };
+                if lower < protocol::PROTOCOL_MIN_VERSION {
+                    return Err(Error::NoCommonVersion {
+                        min: protocol::PROTOCOL_MIN_VERSION,
+                        max: protocol::PROTOCOL_VERSION,
+                    });
+                }
+                batch.version = lower;
+                continue;
+            }
             Err(e) => (is_transient(&e), map_transport_error(&e)),
         };
         if !transient || attempt >= options.max_attempts {
@@ -577,5 +717,131 @@ fn acknowledge(
         "UPDATE documents SET sync_state = ?2, reject_reason = NULL, synced_heads = ?3 WHERE id = ?1",
     )?
     .execute(params![bid, state, heads_to_bytes(&synced)])?;
+    Ok(())
+}
+
+/// Why a received or local document was set aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SetAsideReason {
+    /// A record kind from a newer app version.
+    NewerKind,
+    /// Bytes this version cannot read as the kind they claim.
+    Unreadable,
+    /// Unsent changes of a team this tablet left (forced re-enrolment).
+    LeftTeam,
+}
+
+impl SetAsideReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            SetAsideReason::NewerKind => "newer_kind",
+            SetAsideReason::Unreadable => "unreadable",
+            SetAsideReason::LeftTeam => "left_team",
+        }
+    }
+}
+
+pub(crate) fn set_aside(
+    tx: &Connection,
+    id: Uuid,
+    kind: &str,
+    doc: &[u8],
+    reason: SetAsideReason,
+    team_id: Option<Uuid>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO set_aside (id, kind, doc, reason, team_id, set_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, datetime('now'))",
+    )?
+    .execute(params![
+        id.as_bytes().as_slice(),
+        kind,
+        doc,
+        reason.as_str(),
+        team_id.map(|t| t.as_bytes().to_vec()),
+    ])?;
+    Ok(())
+}
+
+/// After re-enrolment into `team`: the records of other teams leave the tablet; those
+/// with unsent changes are set aside rather than lost.
+fn leave_other_teams(tx: &Connection, team: Uuid) -> Result<Vec<(RecordKind, Uuid)>> {
+    let rows: Vec<(Vec<u8>, String, Vec<u8>, i64, Vec<u8>)> = {
+        let mut stmt = tx.prepare(
+            "SELECT id, kind, doc, sync_state, team_id FROM documents WHERE team_id <> ?1",
+        )?;
+        stmt.query_map([team.as_bytes().as_slice()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?
+    };
+    let mut left = Vec::new();
+    for (id, kind, doc, state, old_team) in rows {
+        let (Ok(id), Some(kind_parsed)) = (Uuid::from_slice(&id), RecordKind::parse(&kind)) else {
+            continue;
+        };
+        if state != 2 {
+            set_aside(
+                tx,
+                id,
+                &kind,
+                &doc,
+                SetAsideReason::LeftTeam,
+                Uuid::from_slice(&old_team).ok(),
+            )?;
+        }
+        index::remove(tx, id)?;
+        tx.prepare_cached("DELETE FROM documents WHERE id = ?1")?
+            .execute([id.as_bytes().as_slice()])?;
+        left.push((kind_parsed, id));
+    }
+    Ok(left)
+}
+
+/// Whether a record changed here after the push that was answered (`sent` heads).
+fn edited_since(
+    tx: &Connection,
+    author: crate::document::Author,
+    id: Uuid,
+    sent: Option<&[ChangeHash]>,
+) -> Result<bool> {
+    let Some(sent) = sent else { return Ok(false) };
+    let Some(kind) = kind_in(tx, id)? else {
+        return Ok(false);
+    };
+    let mut doc = load_doc(tx, kind, id, author)?;
+    let mut current = doc.heads();
+    let mut sent = sent.to_vec();
+    current.sort();
+    sent.sort();
+    Ok(current != sent)
+}
+
+fn kind_in(tx: &Connection, id: Uuid) -> Result<Option<RecordKind>> {
+    let kind: Option<String> = tx
+        .prepare_cached("SELECT kind FROM documents WHERE id = ?1")?
+        .query_row([id.as_bytes().as_slice()], |r| r.get(0))
+        .optional()?;
+    Ok(kind.as_deref().and_then(RecordKind::parse))
+}
+
+/// After merging a pulled document: if the server's heads cover every local change, the
+/// record is in step with the server at those heads.
+fn mark_pulled(
+    tx: &Connection,
+    author: crate::document::Author,
+    kind: RecordKind,
+    id: Uuid,
+    server_heads: &[ChangeHash],
+) -> Result<()> {
+    let mut doc = load_doc(tx, kind, id, author)?;
+    if server_heads.is_empty() || !doc.covered_by(server_heads) {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "UPDATE documents SET sync_state = 2, reject_reason = NULL, synced_heads = ?2
+         WHERE id = ?1",
+    )?
+    .execute(params![id.as_bytes().as_slice(), heads_to_bytes(server_heads)])?;
     Ok(())
 }

@@ -6,7 +6,7 @@ mod http;
 pub mod protocol;
 
 pub use client::{
-    Enrolment, SyncBatch, SyncOptions, SyncProgress, SyncReport, Transport, TransportError,
+    Applied, Enrolment, SyncBatch, SyncOptions, SyncProgress, SyncReport, Transport, TransportError,
     sync_shared,
 };
 pub use http::HttpTransport;

@@ -3,6 +3,11 @@
 //!
 //! Wire format of every body: `b"RP"`, the protocol version byte, a flags byte
 //! (bit 0: the rest is raw-deflate compressed), then the message in postcard encoding.
+//!
+//! Versions: 1 (the first release) and 2 (the sync answer carries the server's log
+//! epoch). The device speaks the highest version the server accepts; the server answers
+//! in the version it was asked in. Every change to a message bumps the version, and
+//! golden files of each version's messages (core/tests/golden/) pin the bytes.
 
 use std::io::{Read, Write};
 
@@ -11,7 +16,10 @@ use uuid::Uuid;
 
 use crate::records::RecordKind;
 
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The version this build speaks by default (the newest).
+pub const PROTOCOL_VERSION: u8 = 2;
+/// The oldest version this build still speaks.
+pub const PROTOCOL_MIN_VERSION: u8 = 1;
 const MAGIC: &[u8; 2] = b"RP";
 const FLAG_DEFLATE: u8 = 1;
 /// Bodies smaller than this are sent as they are: deflate would not pay for itself.
@@ -40,6 +48,35 @@ pub struct EnrolResponse {
     pub token: String,
 }
 
+/// A record kind on the wire: its pinned code (`RecordKind::wire_code`), so that a kind
+/// added by a newer version decodes as an unknown code instead of failing the message.
+/// Encoded exactly as version 1 encoded `RecordKind` (a varint of the variant index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WireKind(pub u32);
+
+impl WireKind {
+    /// `None` for a kind this version does not know.
+    pub fn known(self) -> Option<RecordKind> {
+        RecordKind::from_wire(self.0)
+    }
+}
+
+impl From<RecordKind> for WireKind {
+    fn from(kind: RecordKind) -> Self {
+        WireKind(kind.wire_code())
+    }
+}
+
+impl std::fmt::Display for WireKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.known() {
+            Some(kind) => write!(f, "{kind}"),
+            None => write!(f, "kind #{}", self.0),
+        }
+    }
+}
+
 /// One exchange: the device's unacknowledged changes, and where its pull stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncRequest {
@@ -56,7 +93,7 @@ pub struct SyncRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PushDoc {
     pub id: Uuid,
-    pub kind: RecordKind,
+    pub kind: WireKind,
     pub changes: Vec<u8>,
 }
 
@@ -73,6 +110,21 @@ pub struct SyncResponse {
     pub cursor: u64,
     /// More documents wait past `cursor`: ask again.
     pub more: bool,
+    /// Which life of the server's log the cursor counts in (version 2; 0 from a version 1
+    /// server). It changes when the server is restored from a backup: the device then
+    /// pushes everything the server may lack and pulls again from the start.
+    pub epoch: u64,
+}
+
+/// A sync answer in version 1: no epoch.
+#[derive(Serialize, Deserialize)]
+struct SyncResponseV1 {
+    acks: Vec<Ack>,
+    rejections: Vec<Rejection>,
+    docs: Vec<PulledDoc>,
+    erased: Vec<Uuid>,
+    cursor: u64,
+    more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,7 +158,7 @@ pub struct Rejection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PulledDoc {
     pub id: Uuid,
-    pub kind: RecordKind,
+    pub kind: WireKind,
     /// The compact document: the truth.
     pub doc: Vec<u8>,
     /// Its heads, as the server stored them.
@@ -122,6 +174,9 @@ pub struct PulledDoc {
 pub struct ErrorBody {
     pub error: ErrorCode,
     pub message: String,
+    /// With `unsupported_version`: the oldest and newest versions the server speaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<(u8, u8)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,7 +196,9 @@ pub enum ErrorCode {
 pub enum DecodeError {
     #[error("not a Repère sync message")]
     NotAMessage,
-    #[error("protocol version {0} is not supported (this side speaks {PROTOCOL_VERSION})")]
+    #[error(
+        "protocol version {0} is not supported (this side speaks {PROTOCOL_MIN_VERSION} to {PROTOCOL_VERSION})"
+    )]
     UnsupportedVersion(u8),
     #[error("message too large once decompressed")]
     TooLarge,
@@ -149,12 +206,19 @@ pub enum DecodeError {
     Damaged(String),
 }
 
+/// Encodes a message in the current version.
 pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    encode_as(PROTOCOL_VERSION, message)
+}
+
+/// Encodes a message whose layout is the same in every version (everything but the sync
+/// answer) in the envelope of `version`.
+pub fn encode_as<T: Serialize>(version: u8, message: &T) -> Vec<u8> {
     // postcard cannot fail on these types (no maps with non-string keys, no unsized data).
     let body = postcard::to_stdvec(message).unwrap_or_default();
     let mut out = Vec::with_capacity(body.len() + 4);
     out.extend_from_slice(MAGIC);
-    out.push(PROTOCOL_VERSION);
+    out.push(version);
     if body.len() >= COMPRESS_FROM {
         let mut enc =
             flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
@@ -174,18 +238,61 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
     out
 }
 
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+/// A sync answer in the layout of `version`.
+pub fn encode_response(version: u8, response: &SyncResponse) -> Vec<u8> {
+    if version >= 2 {
+        return encode_as(version, response);
+    }
+    let v1 = SyncResponseV1 {
+        acks: response.acks.clone(),
+        rejections: response.rejections.clone(),
+        docs: response.docs.clone(),
+        erased: response.erased.clone(),
+        cursor: response.cursor,
+        more: response.more,
+    };
+    encode_as(1, &v1)
+}
+
+/// The version a body is written in, if it is a message of a version this side speaks.
+pub fn version_of(bytes: &[u8]) -> Result<u8, DecodeError> {
     if bytes.len() < 4 || &bytes[..2] != MAGIC {
         return Err(DecodeError::NotAMessage);
     }
-    if bytes[2] != PROTOCOL_VERSION {
-        return Err(DecodeError::UnsupportedVersion(bytes[2]));
+    match bytes[2] {
+        v @ PROTOCOL_MIN_VERSION..=PROTOCOL_VERSION => Ok(v),
+        v => Err(DecodeError::UnsupportedVersion(v)),
     }
-    let flags = bytes[3];
+}
+
+/// Decodes a message whose layout is the same in every version.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    version_of(bytes)?;
+    postcard::from_bytes(&inflate(bytes)?).map_err(|e| DecodeError::Damaged(e.to_string()))
+}
+
+/// Decodes a sync answer of any version this side speaks.
+pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
+    if version_of(bytes)? >= 2 {
+        return decode(bytes);
+    }
+    let v1: SyncResponseV1 =
+        postcard::from_bytes(&inflate(bytes)?).map_err(|e| DecodeError::Damaged(e.to_string()))?;
+    Ok(SyncResponse {
+        acks: v1.acks,
+        rejections: v1.rejections,
+        docs: v1.docs,
+        erased: v1.erased,
+        cursor: v1.cursor,
+        more: v1.more,
+        epoch: 0,
+    })
+}
+
+fn inflate(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, DecodeError> {
     let payload = &bytes[4..];
-    let inflated;
-    let body = match flags {
-        0 => payload,
+    match bytes[3] {
+        0 => Ok(std::borrow::Cow::Borrowed(payload)),
         FLAG_DEFLATE => {
             let mut out = Vec::new();
             let read = flate2::read::DeflateDecoder::new(payload)
@@ -195,12 +302,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
             if read > MAX_MESSAGE_BYTES {
                 return Err(DecodeError::TooLarge);
             }
-            inflated = out;
-            &inflated
+            Ok(std::borrow::Cow::Owned(out))
         }
-        _ => return Err(DecodeError::Damaged("unknown flags".into())),
-    };
-    postcard::from_bytes(body).map_err(|e| DecodeError::Damaged(e.to_string()))
+        _ => Err(DecodeError::Damaged("unknown flags".into())),
+    }
 }
 
 #[cfg(test)]
@@ -221,7 +326,7 @@ mod tests {
             docs: (0..docs)
                 .map(|i| PulledDoc {
                     id: Uuid::now_v7(),
-                    kind: RecordKind::Contact,
+                    kind: RecordKind::Contact.into(),
                     doc: vec![i as u8; 300],
                     heads: vec![[i as u8; 32]],
                     fields: String::new(),
@@ -230,6 +335,7 @@ mod tests {
             erased: vec![Uuid::now_v7()],
             cursor: 42,
             more: true,
+            epoch: 7,
         }
     }
 
@@ -239,7 +345,7 @@ mod tests {
             let msg = sample_response(docs);
             let bytes = encode(&msg);
             assert_eq!(bytes[3], u8::from(docs > 0), "compressed only when it pays");
-            assert_eq!(decode::<SyncResponse>(&bytes), Ok(msg));
+            assert_eq!(decode_response(&bytes), Ok(msg));
         }
     }
 
@@ -258,8 +364,9 @@ mod tests {
             erased: vec![],
             cursor: 123_456,
             more: false,
+            epoch: u64::MAX / 3,
         };
-        assert!(encode(&resp).len() < 16);
+        assert!(encode(&resp).len() < 24);
     }
 
     #[test]
