@@ -20,7 +20,6 @@ use repere_core::sync::protocol::{
     self, CONTENT_TYPE, DecodeError, ENROL_PATH, EnrolRequest, ErrorBody, ErrorCode, SYNC_PATH,
     SyncRequest,
 };
-use serde::Serialize;
 
 use crate::coord::Workspace;
 use crate::hub::{Hub, HubError};
@@ -88,6 +87,10 @@ impl ApiError {
     }
 }
 
+/// The versions this server speaks, told with every `unsupported_version` answer so a
+/// device can step down (or up) to one both sides speak.
+const VERSIONS: (u8, u8) = (protocol::PROTOCOL_MIN_VERSION, protocol::PROTOCOL_VERSION);
+
 impl From<HubError> for ApiError {
     fn from(e: HubError) -> Self {
         if e.code() == ErrorCode::Internal {
@@ -143,9 +146,11 @@ impl From<BytesRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let versions = (self.code == ErrorCode::UnsupportedVersion).then_some(VERSIONS);
         let body = ErrorBody {
             error: self.code,
             message: self.message,
+            versions,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (
@@ -163,12 +168,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn protocol_response<T: Serialize>(message: &T) -> Response {
-    (
-        [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        protocol::encode(message),
-    )
-        .into_response()
+/// A protocol answer, in the version the request was written in.
+fn protocol_response(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
 }
 
 /// Runs hub work on the blocking pool (SQLite and Automerge are synchronous).
@@ -209,10 +211,11 @@ async fn enrol(State(state): State<Arc<AppState>>, request: Request) -> Response
 
 async fn enrol_inner(state: Arc<AppState>, request: Request) -> Result<Response, ApiError> {
     let body = Bytes::from_request(request, &()).await?;
+    let version = protocol::version_of(&body)?;
     let enrol: EnrolRequest = protocol::decode(&body)?;
     let hub = state.hub.clone();
     let answer = blocking(move || hub.enrol(enrol)).await?;
-    Ok(protocol_response(&answer))
+    Ok(protocol_response(protocol::encode_as(version, &answer)))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -237,11 +240,12 @@ async fn sync_inner(state: Arc<AppState>, request: Request) -> Result<Response, 
     let hub = state.hub.clone();
     let device = blocking(move || hub.authenticate(&token)).await?;
     let body = Bytes::from_request(request, &()).await?;
+    let version = protocol::version_of(&body)?;
     let sync: SyncRequest = protocol::decode(&body)?;
     let hub = state.hub.clone();
     let device_id = device.id;
     let (answer, stats) = blocking(move || hub.sync_with_stats(&device, sync)).await?;
-    let response = protocol_response(&answer);
+    let response = protocol_response(protocol::encode_response(version, &answer));
     tracing::info!(
         device = %device_id,
         pushed = stats.pushed,

@@ -25,6 +25,8 @@ pub const MAX_PULL_LIMIT: u32 = 1000;
 pub const MAX_PULL_BYTES: usize = 16 * 1024 * 1024;
 /// Tombstones per response (16 bytes each).
 pub const MAX_PULL_TOMBSTONES: usize = 10_000;
+/// Where the log epoch is kept (see docs/sync-protocol.md, "Server restore").
+const LOG_EPOCH: &str = "log_epoch";
 /// Device labels are shown to administrators; longer ones are cut.
 pub const LABEL_MAX_CHARS: usize = 100;
 
@@ -238,6 +240,7 @@ impl Hub {
                 erased: Vec::new(),
                 cursor: request.cursor,
                 more: false,
+                epoch: log_epoch(tx, now)?,
             };
             let mut stats = SyncStats {
                 pushed: request.pushes.len(),
@@ -280,6 +283,19 @@ impl Hub {
         })
     }
 
+    /// Gives the log a new epoch: after a restore from a backup, every tablet then offers
+    /// the server everything it holds and pulls again from the start.
+    pub fn new_log_epoch(&self) -> Result<u64, HubError> {
+        let epoch = secret::new_epoch()?;
+        let now = self.now();
+        self.storage().write_with(|tx| -> Result<_, HubError> {
+            tx.replace_server_secret(LOG_EPOCH, &epoch.to_be_bytes(), now)?;
+            Ok(())
+        })?;
+        tracing::info!(epoch, "new log epoch");
+        Ok(epoch)
+    }
+
     /// Erases a record: its document goes, a content-free tombstone stays, and every device
     /// of its team deletes its copy at the next sync. Erasing twice is harmless.
     pub fn erase(&self, record_id: Uuid) -> Result<Tombstone, HubError> {
@@ -307,6 +323,17 @@ impl Hub {
     }
 }
 
+/// The log's epoch, made the first time a device asks.
+fn log_epoch(tx: &mut dyn Tx, now: DateTime<Utc>) -> Result<u64, HubError> {
+    let stored = match tx.server_secret(LOG_EPOCH)? {
+        Some(bytes) => bytes,
+        None => tx.insert_server_secret(LOG_EPOCH, &secret::new_epoch()?.to_be_bytes(), now)?,
+    };
+    <[u8; 8]>::try_from(stored.as_slice())
+        .map(u64::from_be_bytes)
+        .map_err(|_| HubError::Internal("the stored log epoch is malformed".into()))
+}
+
 /// Protocol steps 1–6 for one pushed record, inside the request's transaction.
 fn push_one(
     tx: &mut dyn Tx,
@@ -315,6 +342,13 @@ fn push_one(
     ctx: &ValidationContext<'_>,
 ) -> Result<Outcome, HubError> {
     let id = push.id;
+    // A kind this server does not know (a tablet newer than the server): refused alone.
+    let Some(kind) = push.kind.known() else {
+        return reject(
+            RejectCode::Malformed,
+            format!("this server does not know record {}", push.kind),
+        );
+    };
     // 1. Erased records never come back.
     if tx.tombstone(id)?.is_some() {
         return reject(
@@ -333,10 +367,10 @@ fn push_one(
                     "this record belongs to another team's caseload",
                 );
             }
-            if stored.kind != push.kind {
+            if stored.kind != kind {
                 return reject(
                     RejectCode::Malformed,
-                    format!("record {id} is a {}, not a {}", stored.kind, push.kind),
+                    format!("record {id} is a {}, not a {kind}", stored.kind),
                 );
             }
             let pushed_heads = match pushed::inspect(&push.changes) {
@@ -352,7 +386,7 @@ fn push_one(
             }
             (doc, Some(stored.heads.clone()), pushed_heads)
         }
-        None => match RecordDoc::load(push.kind, id, &push.changes, server_author()) {
+        None => match RecordDoc::load(kind, id, &push.changes, server_author()) {
             Ok(mut doc) => {
                 if !doc.automerge().get_missing_deps(&[]).is_empty() {
                     return missing_history();
@@ -363,7 +397,7 @@ fn push_one(
             Err(CoreError::WrongKind { actual, .. }) => {
                 return reject(
                     RejectCode::Malformed,
-                    format!("the document is a {actual}, not a {}", push.kind),
+                    format!("the document is a {actual}, not a {kind}"),
                 );
             }
             Err(_) => {
@@ -376,14 +410,14 @@ fn push_one(
         },
     };
     // A pushed change could rewrite the kind marker of the document.
-    if !has_kind(&mut doc, push.kind) {
+    if !has_kind(&mut doc, kind) {
         return reject(RejectCode::Malformed, malformed_reason(push));
     }
     let Ok(record) = doc.read_record() else {
         // serde's message could quote a value: keep it out of the answer.
         return reject(
             RejectCode::Malformed,
-            format!("the fields cannot be read as a {} record", push.kind),
+            format!("the fields cannot be read as a {kind} record"),
         );
     };
     // 3. Scope after the merge.
@@ -405,7 +439,7 @@ fn push_one(
         let fields = serde_json::to_string(&doc.read_fields()).unwrap_or_default();
         tx.put_document(DocumentWrite {
             id,
-            kind: push.kind,
+            kind,
             team_id: record.team_id(),
             doc: &bytes,
             heads: &heads,
@@ -526,7 +560,7 @@ fn pull(
                     bytes += doc.doc.len();
                     response.docs.push(PulledDoc {
                         id: doc.id,
-                        kind: doc.kind,
+                        kind: doc.kind.into(),
                         doc: doc.doc,
                         heads: doc.heads,
                         fields: doc.fields.unwrap_or_default(),

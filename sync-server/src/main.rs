@@ -182,6 +182,20 @@ enum AdminCommand {
     },
     /// Overview of organisations, teams, users and record counts
     List,
+    /// Write a consistent copy of the database to a new file (the server may be running)
+    Backup {
+        /// The file to create
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup in place of the database (stop the server first). The log gets a new
+    /// epoch: at their next sync, tablets offer the server everything it lacks and pull
+    /// again from the start, so nothing acknowledged since the backup is lost
+    Restore {
+        /// A file written by `admin backup`
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -229,6 +243,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn restore(data_dir: &Path, backup: &Path) -> Result<(), String> {
+    SqliteStorage::restore_into(data_dir, backup).map_err(|e| format!("restore failed: {e}"))?;
+    let epoch = open_hub(data_dir)?.new_log_epoch().map_err(|e| e.to_string())?;
+    eprintln!(
+        "backup restored, log epoch {epoch:016x}: at their next sync, tablets send what the \
+         server lacks and pull again from the start"
+    );
+    Ok(())
 }
 
 fn open_hub(data_dir: &Path) -> Result<Hub, String> {
@@ -361,6 +385,10 @@ fn fmt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 }
 
 fn admin(args: AdminArgs) -> Result<(), String> {
+    // A restore replaces the database file: it runs before anything opens it.
+    if let AdminCommand::Restore { from } = &args.command {
+        return restore(&args.data.data_dir, from);
+    }
     let hub = open_hub(&args.data.data_dir)?;
     let err = |e: repere_server::HubError| e.to_string();
     match args.command {
@@ -470,6 +498,15 @@ fn admin(args: AdminArgs) -> Result<(), String> {
             );
             println!("{}", tombstone.id);
         }
+        AdminCommand::Backup { to } => {
+            hub.storage()
+                .backup(&to)
+                .map_err(|e| format!("backup failed: {e}"))?;
+            eprintln!("backup written; keep it apart from the data directory");
+            println!("{}", to.display());
+        }
+        // Done above, before the database was opened.
+        AdminCommand::Restore { .. } => {}
         AdminCommand::List => {
             let overview = hub.overview().map_err(err)?;
             let logins = hub.logins().map_err(err)?;

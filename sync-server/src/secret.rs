@@ -23,6 +23,18 @@ fn random_bytes(buf: &mut [u8]) -> Result<(), RandomError> {
     getrandom::fill(buf).map_err(|e| RandomError(e.to_string()))
 }
 
+/// A new log epoch: random, never 0 (0 means "no epoch" to a version 1 device).
+pub fn new_epoch() -> Result<u64, RandomError> {
+    loop {
+        let mut bytes = [0u8; 8];
+        random_bytes(&mut bytes)?;
+        let epoch = u64::from_be_bytes(bytes);
+        if epoch != 0 {
+            return Ok(epoch);
+        }
+    }
+}
+
 pub fn sha256(bytes: &[u8]) -> SecretHash {
     let digest = Sha256::digest(bytes);
     let mut out = [0u8; 32];

@@ -211,7 +211,7 @@ impl Device {
     pub fn enrol(&mut self, url: &str, code: &str) -> Result<()> {
         let t = HttpTransport::new(url).map_err(|e| repere_core::Error::Network(e.to_string()))?;
         self.store
-            .enrol(&t, url, code, "tablette de test")
+            .enrol(&t, url, code, "tablette de test", false)
             .map(drop)
     }
 

@@ -9,6 +9,9 @@ use repere_core::records::{
 
 use super::paris;
 
+/// How a value set by a newer app version shows on the pages.
+pub const NEWER_VERSION: &str = "Valeur d'une version plus récente";
+
 pub fn contact_kind(k: ContactKind) -> &'static str {
     match k {
         ContactKind::Street => "Rue",
@@ -19,6 +22,7 @@ pub fn contact_kind(k: ContactKind) -> &'static str {
         ContactKind::Phone => "Téléphone",
         ContactKind::SocialNetwork => "Réseaux sociaux",
         ContactKind::Other => "Autre",
+        ContactKind::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -31,6 +35,7 @@ pub fn need(n: Need) -> &'static str {
         Need::Training => "Formation",
         Need::Rights => "Accès aux droits",
         Need::Other => "Autre",
+        Need::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -40,6 +45,7 @@ pub fn youth_status(s: YouthStatus) -> &'static str {
         YouthStatus::Mobilised => "Mobilisé",
         YouthStatus::Helped => "Coup de main",
         YouthStatus::Closed => "Clos",
+        YouthStatus::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -56,6 +62,7 @@ pub fn profile_flag(f: ProfileFlag) -> &'static str {
         ProfileFlag::SchoolDropout => "Décrocheur scolaire",
         ProfileFlag::Disability => "Handicap",
         ProfileFlag::JusticeMeasure => "Mesure de justice",
+        ProfileFlag::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -64,6 +71,7 @@ pub fn identity_level(l: IdentityLevel) -> &'static str {
         IdentityLevel::AliasOnly => "Surnom seulement",
         IdentityLevel::FirstName => "Prénom",
         IdentityLevel::FullIdentity => "Identité complète",
+        IdentityLevel::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -72,6 +80,7 @@ pub fn sex(s: Sex) -> &'static str {
         Sex::Female => "Femme",
         Sex::Male => "Homme",
         Sex::Other => "Autre",
+        Sex::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -88,6 +97,7 @@ pub fn referral(r: ReferralSource) -> &'static str {
         ReferralSource::Peer => "Un pair",
         ReferralSource::Outreach => "Aller-vers du binôme",
         ReferralSource::Other => "Autre",
+        ReferralSource::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -98,6 +108,7 @@ pub fn situation(s: Situation) -> &'static str {
         Situation::InEmployment => "En emploi",
         Situation::InTraining => "En formation",
         Situation::Unknown => "Non renseignée",
+        Situation::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -106,6 +117,7 @@ pub fn service(s: Service) -> &'static str {
         Service::MissionLocale => "Mission Locale",
         Service::FranceTravail => "France Travail",
         Service::CapEmploi => "Cap emploi",
+        Service::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -117,6 +129,7 @@ pub fn action_kind(k: ActionKind) -> &'static str {
         ActionKind::Culture => "Activité culturelle",
         ActionKind::Appointment => "Rendez-vous",
         ActionKind::Other => "Autre",
+        ActionKind::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -126,6 +139,7 @@ pub fn action_status(s: ActionStatus) -> &'static str {
         ActionStatus::Done => "Réalisée",
         ActionStatus::NoShow => "Absence",
         ActionStatus::Cancelled => "Annulée",
+        ActionStatus::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -140,6 +154,7 @@ pub fn outcome_kind(k: OutcomeKind) -> &'static str {
         OutcomeKind::Housing => "Logement",
         OutcomeKind::HealthCare => "Soins",
         OutcomeKind::Other => "Autre",
+        OutcomeKind::FromNewerVersion => NEWER_VERSION,
     }
 }
 
@@ -163,6 +178,7 @@ pub fn task_status(s: ReviewTaskStatus) -> &'static str {
         ReviewTaskStatus::Open => "En attente de réponse",
         ReviewTaskStatus::Answered => "Répondue",
         ReviewTaskStatus::Closed => "Close",
+        ReviewTaskStatus::FromNewerVersion => NEWER_VERSION,
     }
 }
 

@@ -454,6 +454,13 @@ pub trait Tx: ReadTx {
         targets: &Targets,
         at: DateTime<Utc>,
     ) -> StorageResult<()>;
+    /// Replaces the secret of that name (the log epoch after a restore).
+    fn replace_server_secret(
+        &mut self,
+        name: &str,
+        value: &[u8],
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
     /// Keeps an existing secret of that name; returns the one stored.
     fn insert_server_secret(
         &mut self,
@@ -488,6 +495,8 @@ pub trait Tx: ReadTx {
 ///   transaction's own writes.
 pub trait Storage: Send + Sync {
     fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> StorageResult<()>) -> StorageResult<()>;
+    /// Writes a consistent copy of the whole database to `to` (a new file).
+    fn backup(&self, to: &std::path::Path) -> StorageResult<()>;
     fn read(&self, work: &mut dyn FnMut(&mut dyn ReadTx) -> StorageResult<()>)
     -> StorageResult<()>;
 }

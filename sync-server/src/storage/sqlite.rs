@@ -61,6 +61,28 @@ impl SqliteStorage {
         Self::open(&data_dir.join(DB_FILE))
     }
 
+    /// Puts a backup (made by `backup`) in place of the database of `data_dir`. The server
+    /// must be stopped. The caller then gives the log a new epoch (`Hub::new_log_epoch`).
+    pub fn restore_into(data_dir: &Path, backup: &Path) -> StorageResult<()> {
+        let io = |what: &str, e: std::io::Error| StorageError::Backend(format!("{what}: {e}"));
+        // The backup must open as a database of ours before anything is replaced.
+        drop(Self::open(backup)?);
+        std::fs::create_dir_all(data_dir).map_err(|e| io("cannot create the data directory", e))?;
+        let target = data_dir.join(DB_FILE);
+        let staged = data_dir.join(format!("{DB_FILE}.restoring"));
+        std::fs::copy(backup, &staged).map_err(|e| io("cannot copy the backup", e))?;
+        for suffix in ["-wal", "-shm"] {
+            let side = data_dir.join(format!("{DB_FILE}{suffix}"));
+            match std::fs::remove_file(&side) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("cannot remove the old write-ahead log", e)),
+            }
+        }
+        std::fs::rename(&staged, &target).map_err(|e| io("cannot put the backup in place", e))?;
+        Ok(())
+    }
+
     pub fn open(path: &Path) -> StorageResult<SqliteStorage> {
         let mut writer = connect(path)?;
         migrate(&mut writer)?;
@@ -118,6 +140,21 @@ impl Storage for SqliteStorage {
         let mut stx = SqliteTx { tx };
         work(&mut stx)?;
         stx.tx.commit()?;
+        Ok(())
+    }
+
+    fn backup(&self, to: &Path) -> StorageResult<()> {
+        if to.exists() {
+            return Err(StorageError::Backend(format!(
+                "{} already exists: choose a new file for the backup",
+                to.display()
+            )));
+        }
+        let target = to
+            .to_str()
+            .ok_or_else(|| StorageError::Backend("the backup path is not valid UTF-8".into()))?;
+        // VACUUM INTO writes a consistent, compacted copy from one read snapshot.
+        lock(&self.reader).execute("VACUUM INTO ?1", [target])?;
         Ok(())
     }
 
@@ -1195,6 +1232,20 @@ impl Tx for SqliteTx<'_> {
                 targets.to.to_string(),
                 ms(at)
             ])?;
+        Ok(())
+    }
+
+    fn replace_server_secret(
+        &mut self,
+        name: &str,
+        value: &[u8],
+        at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![name, value, ms(at)])?;
         Ok(())
     }
 

@@ -89,7 +89,7 @@ impl Env {
         store.set_member(Uuid::now_v7());
         let transport = HubTransport(self.hub.clone());
         let enrolment = store
-            .enrol(&transport, "http://hub.test", &self.code(team), name)
+            .enrol(&transport, "http://hub.test", &self.code(team), name, false)
             .expect("tablet enrols");
         assert_eq!(enrolment.team_id, team.id);
         let demo = DemoData::new(
@@ -135,6 +135,7 @@ fn status(e: &HubError) -> TransportError {
         body: Some(ErrorBody {
             error: e.code(),
             message: e.public_message(),
+            versions: None,
         }),
     }
 }
@@ -151,6 +152,7 @@ impl Transport for HubTransport {
             body: Some(ErrorBody {
                 error: protocol::ErrorCode::MalformedRequest,
                 message: e.to_string(),
+                versions: None,
             }),
         };
         match path {
@@ -164,9 +166,10 @@ impl Transport for HubTransport {
                     .0
                     .authenticate(token.unwrap_or_default())
                     .map_err(|e| status(&e))?;
+                let version = protocol::version_of(&body).map_err(bad)?;
                 let req: SyncRequest = protocol::decode(&body).map_err(bad)?;
                 let resp = self.0.sync(&device, req).map_err(|e| status(&e))?;
-                Ok(protocol::encode(&resp))
+                Ok(protocol::encode_response(version, &resp))
             }
             _ => Err(TransportError::Status {
                 status: 404,
@@ -191,7 +194,7 @@ pub fn doc_bytes<R: Record>(id: Uuid, record: &R) -> Vec<u8> {
 pub fn push<R: Record>(id: Uuid, record: &R) -> PushDoc {
     PushDoc {
         id,
-        kind: R::KIND,
+        kind: R::KIND.into(),
         changes: doc_bytes(id, record),
     }
 }

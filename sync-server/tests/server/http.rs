@@ -83,7 +83,7 @@ fn core_http_transport_enrols_and_syncs_through_the_server() {
     let dir = tempfile::tempdir().expect("dir");
 
     let mut a1 = Store::open(dir.path().join("a1.db"), &KEY).expect("store");
-    a1.enrol(&transport, &server.base, &env.code(&env.team_a), "a1")
+    a1.enrol(&transport, &server.base, &env.code(&env.team_a), "a1", false)
         .expect("enrol over HTTP");
     let mut demo = repere_core::demo::DemoData::new(
         3,
@@ -99,7 +99,7 @@ fn core_http_transport_enrols_and_syncs_through_the_server() {
     assert_eq!(report.acknowledged, 1);
 
     let mut a2 = Store::open(dir.path().join("a2.db"), &KEY).expect("store");
-    a2.enrol(&transport, &server.base, &env.code(&env.team_a), "a2")
+    a2.enrol(&transport, &server.base, &env.code(&env.team_a), "a2", false)
         .expect("enrol");
     let report = a2
         .sync(&transport, &SyncOptions::default(), &mut |_| {})
@@ -110,7 +110,7 @@ fn core_http_transport_enrols_and_syncs_through_the_server() {
     // A wrong code is final, not retried.
     let mut a3 = Store::open(dir.path().join("a3.db"), &KEY).expect("store");
     assert!(matches!(
-        a3.enrol(&transport, &server.base, "ZZZZ-ZZZZ-ZZ", "a3"),
+        a3.enrol(&transport, &server.base, "ZZZZ-ZZZZ-ZZ", "a3", false),
         Err(repere_core::Error::InvalidEnrolmentCode)
     ));
 }

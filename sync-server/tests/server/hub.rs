@@ -210,7 +210,7 @@ fn push_into_another_teams_record_is_out_of_scope() {
                 vec![
                     PushDoc {
                         id,
-                        kind: RecordKind::Youth,
+                        kind: RecordKind::Youth.into(),
                         changes: a_doc,
                     },
                     push(id, &stolen),
@@ -312,22 +312,22 @@ fn invalid_record_is_rejected_while_the_others_are_accepted() {
                 vec![
                     PushDoc {
                         id: garbage_id,
-                        kind: RecordKind::Youth,
+                        kind: RecordKind::Youth.into(),
                         changes: b"definitely not automerge".to_vec(),
                     },
                     PushDoc {
                         id: wrong_kind_id,
-                        kind: RecordKind::Contact,
+                        kind: RecordKind::Contact.into(),
                         changes: doc_bytes(wrong_kind_id, &good),
                     },
                     PushDoc {
                         id: good_id,
-                        kind: RecordKind::Contact,
+                        kind: RecordKind::Contact.into(),
                         changes: vec![],
                     },
                     PushDoc {
                         id: good_id,
-                        kind: RecordKind::Youth,
+                        kind: RecordKind::Youth.into(),
                         changes: vec![1, 2, 3],
                     },
                 ],
@@ -371,7 +371,7 @@ fn changes_on_history_the_server_lacks_are_missing_history() {
                 0,
                 vec![PushDoc {
                     id,
-                    kind: RecordKind::Youth,
+                    kind: RecordKind::Youth.into(),
                     changes,
                 }],
             ),
@@ -600,7 +600,7 @@ fn a_reenrolled_tablet_keeps_its_unsent_records() {
     let transport = crate::common::HubTransport(env.hub.clone());
     let mut store = Store::open(&path, &KEY).expect("store");
     store
-        .enrol(&transport, "http://hub.test", &env.code(&env.team_a), "t")
+        .enrol(&transport, "http://hub.test", &env.code(&env.team_a), "t", false)
         .expect("enrol");
     let mut demo = repere_core::demo::DemoData::new(
         77,
@@ -610,7 +610,7 @@ fn a_reenrolled_tablet_keeps_its_unsent_records() {
     );
     let id = store.create(&demo.youth()).expect("create");
     store
-        .enrol(&transport, "http://hub.test", &env.code(&env.team_a), "t")
+        .enrol(&transport, "http://hub.test", &env.code(&env.team_a), "t", false)
         .expect("re-enrol");
     store
         .sync(&transport, &Default::default(), &mut |_| {})

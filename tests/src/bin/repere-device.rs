@@ -29,7 +29,7 @@ fn run(args: &[String]) -> Result<(), Error> {
         "enrol" => {
             let url = arg(2)?;
             let t = HttpTransport::new(url).map_err(|e| Error::Network(e.to_string()))?;
-            let e = store.enrol(&t, url, arg(3)?, "tablette de test navigateur")?;
+            let e = store.enrol(&t, url, arg(3)?, "tablette de test navigateur", false)?;
             println!("{}", e.team_id);
         }
         "sync" => {
