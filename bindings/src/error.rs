@@ -10,7 +10,7 @@ pub struct FieldProblem {
     /// The record field, as in the record type (`birth_date`, `commune`…).
     pub field: String,
     /// Stable code: required, empty, too_long, in_future, too_old, age_out_of_range,
-    /// unknown_commune, bad_format, end_before_start, inconsistent.
+    /// unknown_commune, bad_format, end_before_start, newer_version_value, inconsistent.
     pub code: String,
     /// French, for the form.
     pub user_message: String,
@@ -47,6 +47,20 @@ pub enum RepereError {
     Storage { user_message: String },
     #[error("{user_message}")]
     Internal { user_message: String },
+    /// An update whose record carries no version, a damaged one, or one this store never
+    /// had: the form was not filled from a record read on this tablet. Nothing was written.
+    #[error("{user_message}")]
+    UnknownVersion { user_message: String },
+    /// Enrolling again would leave `count` records whose changes never reached the server
+    /// (they could not be sent first). Sync, or enrol again with `force` to set them aside.
+    #[error("{user_message}")]
+    UnsentChanges { count: u32, user_message: String },
+    /// The server speaks none of the protocol versions this app knows.
+    #[error("{user_message}")]
+    IncompatibleServer { user_message: String },
+    /// The server answered, but the answer could not be decoded.
+    #[error("{user_message}")]
+    InvalidServerResponse { user_message: String },
 }
 
 fn msg(s: &str) -> String {
@@ -66,6 +80,14 @@ impl RepereError {
                     .join(", ")
             ),
             fields,
+        }
+    }
+
+    pub fn unknown_version() -> RepereError {
+        RepereError::UnknownVersion {
+            user_message: msg(
+                "Modification non enregistrée : cette fiche n'a pas été ouverte sur cette tablette (version absente ou inconnue). Rouvrez la fiche et refaites la modification.",
+            ),
         }
     }
 
@@ -89,6 +111,7 @@ pub fn problem_code(p: &Problem) -> &'static str {
         Problem::UnknownCommune => "unknown_commune",
         Problem::BadFormat => "bad_format",
         Problem::EndBeforeStart => "end_before_start",
+        Problem::NewerVersionValue => "newer_version_value",
         Problem::Inconsistent(_) => "inconsistent",
     }
 }
@@ -114,6 +137,7 @@ impl From<CoreError> for RepereError {
                 ),
             },
             CoreError::NotFound { .. }
+            | CoreError::NoRecord { .. }
             | CoreError::WrongKind { .. }
             | CoreError::UnknownField { .. } => RepereError::NotFound {
                 user_message: msg("Fiche introuvable sur cette tablette."),
@@ -137,7 +161,30 @@ impl From<CoreError> for RepereError {
             CoreError::InvalidEnrolmentCode => RepereError::InvalidEnrolmentCode {
                 user_message: msg("Code d'inscription inconnu, déjà utilisé ou expiré."),
             },
-            CoreError::Network(_) | CoreError::Protocol(_) => RepereError::NetworkUnavailable {
+            CoreError::UnknownVersion { .. } => RepereError::unknown_version(),
+            CoreError::UnsentChanges { count } => RepereError::UnsentChanges {
+                count: u32::try_from(count).unwrap_or(u32::MAX),
+                user_message: if count == 1 {
+                    msg(
+                        "1 fiche modifiée sur cette tablette n'a pas été envoyée : synchronisez avant de changer d'équipe, ou forcez le changement pour la mettre de côté.",
+                    )
+                } else {
+                    format!(
+                        "{count} fiches modifiées sur cette tablette n'ont pas été envoyées : synchronisez avant de changer d'équipe, ou forcez le changement pour les mettre de côté."
+                    )
+                },
+            },
+            CoreError::NoCommonVersion { .. } => RepereError::IncompatibleServer {
+                user_message: msg(
+                    "Le serveur et cette application ne parlent pas la même version du protocole de synchronisation : mettez l'application à jour (ou, si elle l'est, prévenez l'administrateur du serveur). Les saisies restent sur la tablette.",
+                ),
+            },
+            CoreError::Protocol(_) => RepereError::InvalidServerResponse {
+                user_message: msg(
+                    "Le serveur a répondu, mais sa réponse est illisible. Les saisies restent sur la tablette et partiront à la prochaine synchronisation ; signalez le problème s'il persiste.",
+                ),
+            },
+            CoreError::Network(_) => RepereError::NetworkUnavailable {
                 user_message: msg(
                     "Serveur injoignable. Les saisies restent sur la tablette et partiront à la prochaine synchronisation.",
                 ),
@@ -159,6 +206,12 @@ impl From<CoreError> for RepereError {
                     "Ces données viennent d'une version plus récente de l'application : mettez l'application à jour.",
                 ),
             },
+            CoreError::CorruptStore(_) => RepereError::Storage {
+                user_message: msg(
+                    "Les données de cette tablette sont endommagées. Ne supprimez pas l'application : signalez le problème à l'administrateur.",
+                ),
+            },
+            CoreError::Unserializable(_) => RepereError::internal(),
             CoreError::CorruptDocument { .. }
             | CoreError::Storage(_)
             | CoreError::Automerge(_)

@@ -8,7 +8,9 @@ mod review;
 mod store;
 
 pub use error::{FieldProblem, RepereError};
-pub use records::{Action, Contact, Outcome, Tour, Youth};
+pub use records::{
+    Action, Contact, NewAction, NewContact, NewOutcome, NewTour, NewYouth, Outcome, Tour, Youth,
+};
 pub use store::RepereStore;
 
 uniffi::setup_scaffolding!("repere");

@@ -1,12 +1,25 @@
 //! Records as the shells see them: ids and dates as strings (UUID, ISO 8601), sets as
 //! lists. Enums are core's own, exported as they are.
+//!
+//! Each kind comes twice. `NewYouth`, `NewContact`… are the fields of a record being
+//! created: it has no id and no version yet. `Youth`, `Contact`… are a record as read from
+//! the store: the same fields plus its `id` and the `version` it was read at (opaque bytes).
+//! A form starts from the record read and hands it back, edited, to `update_*`: the core
+//! then writes only the fields the user changed relative to that version, so what other
+//! tablets merged in meanwhile stays (DESIGN decision 11). The version cannot be forgotten:
+//! it travels inside the record.
+//!
+//! Every enum has a `FromNewerVersion` case: a value written by a newer app version, which
+//! this one cannot name. Screens show it as « valeur d'une version plus récente »; it is kept
+//! as it is when the field is left alone, and refused if a form tries to write it.
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
+use repere_core::document::UNKNOWN_VALUE;
 use repere_core::records::{
     self as model, ActionKind, ActionStatus, AgeBand, ContactKind, IdentityLevel, Need,
     OutcomeKind, ProfileFlag, ReferralSource, Service, Sex, Situation, TourStatus, YouthStatus,
 };
-use repere_core::{Problem, RecordKind, ValidationErrors};
+use repere_core::{Problem, Record, RecordKind, ValidationErrors, Version, Versioned};
 use uuid::Uuid;
 
 use crate::error::RepereError;
@@ -16,6 +29,7 @@ pub enum IdentityLevel {
     AliasOnly,
     FirstName,
     FullIdentity,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -24,6 +38,7 @@ pub enum AgeBand {
     From18To21,
     From22To25,
     From26To29,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -31,6 +46,7 @@ pub enum Sex {
     Female,
     Male,
     Other,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -46,6 +62,7 @@ pub enum ReferralSource {
     Peer,
     Outreach,
     Other,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -54,6 +71,7 @@ pub enum ProfileFlag {
     SchoolDropout,
     Disability,
     JusticeMeasure,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -63,6 +81,7 @@ pub enum Situation {
     InEmployment,
     InTraining,
     Unknown,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -70,6 +89,7 @@ pub enum Service {
     MissionLocale,
     FranceTravail,
     CapEmploi,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -78,6 +98,7 @@ pub enum YouthStatus {
     Mobilised,
     Helped,
     Closed,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -90,6 +111,7 @@ pub enum ContactKind {
     Phone,
     SocialNetwork,
     Other,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -101,6 +123,7 @@ pub enum Need {
     Training,
     Rights,
     Other,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -109,6 +132,7 @@ pub enum TourStatus {
     InProgress,
     Done,
     Cancelled,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -119,6 +143,7 @@ pub enum ActionKind {
     Culture,
     Appointment,
     Other,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -127,6 +152,7 @@ pub enum ActionStatus {
     Done,
     NoShow,
     Cancelled,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -140,6 +166,7 @@ pub enum OutcomeKind {
     Housing,
     HealthCare,
     Other,
+    FromNewerVersion,
 }
 
 #[uniffi::remote(Enum)]
@@ -152,75 +179,161 @@ pub enum RecordKind {
     ReviewTask,
 }
 
-/// A young person. Dates are `YYYY-MM-DD`; ids are UUID strings.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Youth {
-    pub team_id: String,
-    pub identity_level: IdentityLevel,
-    pub alias: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub birth_date: Option<String>,
-    pub birth_year: Option<i32>,
-    pub age_band: Option<AgeBand>,
-    pub sex: Option<Sex>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub other_contact: Option<String>,
-    pub home_commune: Option<String>,
-    pub referral_source: ReferralSource,
-    pub referral_detail: Option<String>,
-    pub referral_date: Option<String>,
-    pub profile_flags: Vec<ProfileFlag>,
-    pub situation: Situation,
-    pub followed_by: Option<Service>,
-    pub first_contact_date: String,
-    pub notice_given_on: Option<String>,
-    pub status: YouthStatus,
+/// Declares the two shapes of a record kind (see the module documentation): `$new`, the
+/// fields of a record being created, and `$read`, the same fields with the id and version
+/// of the record as read. One field list, so the two cannot drift apart.
+macro_rules! record_pair {
+    (
+        $model:ty;
+        $(#[$new_meta:meta])* new $new:ident;
+        $(#[$read_meta:meta])* read $read:ident;
+        { $( $(#[$field_meta:meta])* $field:ident : $ty:ty, )+ }
+    ) => {
+        $(#[$new_meta])*
+        #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+        pub struct $new {
+            $( $(#[$field_meta])* pub $field: $ty, )+
+        }
+
+        $(#[$read_meta])*
+        #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+        pub struct $read {
+            /// The record's id (UUID).
+            pub id: String,
+            /// The version the record was read at. Opaque: keep it with the form and hand
+            /// it back unchanged with the update.
+            pub version: Vec<u8>,
+            $( $(#[$field_meta])* pub $field: $ty, )+
+        }
+
+        impl StoredRecord for $read {
+            type Model = $model;
+            type New = $new;
+
+            fn from_versioned(v: Versioned<$model>) -> Self {
+                let fields = $new::from(v.record);
+                $read {
+                    id: v.id.to_string(),
+                    version: v.version.to_bytes(),
+                    $( $field: fields.$field, )+
+                }
+            }
+
+            fn into_parts(self) -> (String, Vec<u8>, $new) {
+                (self.id, self.version, $new { $( $field: self.$field, )+ })
+            }
+        }
+    };
 }
 
-/// A contact. `occurred_at` is RFC 3339 with the device's UTC offset.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Contact {
-    pub team_id: String,
-    pub youth_ids: Vec<String>,
-    pub tour_id: Option<String>,
-    pub member_ids: Vec<String>,
-    pub occurred_at: String,
-    pub commune: String,
-    pub kind: ContactKind,
-    pub notes: String,
-    pub needs: Vec<Need>,
-    pub next_step: Option<String>,
-    pub next_step_due: Option<String>,
+/// A record as read from the store, with its id and version (`Youth`, `Contact`…).
+pub trait StoredRecord: Sized {
+    type Model: Record;
+    /// The same fields without id or version.
+    type New: TryInto<Self::Model, Error = RepereError> + From<Self::Model>;
+
+    fn from_versioned(v: Versioned<Self::Model>) -> Self;
+    /// The id, the version the form was filled from, and the fields as edited.
+    fn into_parts(self) -> (String, Vec<u8>, Self::New);
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Tour {
-    pub team_id: String,
-    pub date: String,
-    pub communes: Vec<String>,
-    pub status: TourStatus,
+record_pair! {
+    model::Youth;
+    /// A young person being created. Dates are `YYYY-MM-DD`; ids are UUID strings.
+    new NewYouth;
+    /// A young person as read, with its id and version.
+    read Youth;
+    {
+        team_id: String,
+        identity_level: IdentityLevel,
+        alias: Option<String>,
+        first_name: Option<String>,
+        last_name: Option<String>,
+        birth_date: Option<String>,
+        birth_year: Option<i32>,
+        age_band: Option<AgeBand>,
+        sex: Option<Sex>,
+        phone: Option<String>,
+        email: Option<String>,
+        other_contact: Option<String>,
+        home_commune: Option<String>,
+        referral_source: ReferralSource,
+        referral_detail: Option<String>,
+        referral_date: Option<String>,
+        profile_flags: Vec<ProfileFlag>,
+        situation: Situation,
+        followed_by: Option<Service>,
+        first_contact_date: String,
+        notice_given_on: Option<String>,
+        status: YouthStatus,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Action {
-    pub team_id: String,
-    pub youth_id: String,
-    pub kind: ActionKind,
-    pub start_date: String,
-    pub end_date: Option<String>,
-    pub status: ActionStatus,
-    pub detail: Option<String>,
+record_pair! {
+    model::Contact;
+    /// A contact being created. `occurred_at` is RFC 3339 with the device's UTC offset.
+    new NewContact;
+    /// A contact as read, with its id and version.
+    read Contact;
+    {
+        team_id: String,
+        youth_ids: Vec<String>,
+        tour_id: Option<String>,
+        member_ids: Vec<String>,
+        occurred_at: String,
+        commune: String,
+        kind: ContactKind,
+        notes: String,
+        needs: Vec<Need>,
+        next_step: Option<String>,
+        next_step_due: Option<String>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Outcome {
-    pub team_id: String,
-    pub youth_id: String,
-    pub kind: OutcomeKind,
-    pub date: String,
-    pub organisation: Option<String>,
+record_pair! {
+    model::Tour;
+    /// A tour being created.
+    new NewTour;
+    /// A tour as read, with its id and version.
+    read Tour;
+    {
+        team_id: String,
+        date: String,
+        communes: Vec<String>,
+        status: TourStatus,
+    }
+}
+
+record_pair! {
+    model::Action;
+    /// A mobilisation action being created.
+    new NewAction;
+    /// A mobilisation action as read, with its id and version.
+    read Action;
+    {
+        team_id: String,
+        youth_id: String,
+        kind: ActionKind,
+        start_date: String,
+        end_date: Option<String>,
+        status: ActionStatus,
+        detail: Option<String>,
+    }
+}
+
+record_pair! {
+    model::Outcome;
+    /// An outcome being created.
+    new NewOutcome;
+    /// An outcome as read, with its id and version.
+    read Outcome;
+    {
+        team_id: String,
+        youth_id: String,
+        kind: OutcomeKind,
+        date: String,
+        organisation: Option<String>,
+    }
 }
 
 /// Parses the string fields of one incoming record, collecting every bad one.
@@ -273,9 +386,9 @@ fn date_str(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-impl TryFrom<Youth> for model::Youth {
+impl TryFrom<NewYouth> for model::Youth {
     type Error = RepereError;
-    fn try_from(y: Youth) -> Result<Self, RepereError> {
+    fn try_from(y: NewYouth) -> Result<Self, RepereError> {
         let mut p = Parser::default();
         let v = model::Youth {
             team_id: p.uuid("team_id", &y.team_id),
@@ -305,9 +418,9 @@ impl TryFrom<Youth> for model::Youth {
     }
 }
 
-impl From<model::Youth> for Youth {
+impl From<model::Youth> for NewYouth {
     fn from(y: model::Youth) -> Self {
-        Youth {
+        NewYouth {
             team_id: y.team_id.to_string(),
             identity_level: y.identity_level,
             alias: y.alias,
@@ -334,9 +447,9 @@ impl From<model::Youth> for Youth {
     }
 }
 
-impl TryFrom<Contact> for model::Contact {
+impl TryFrom<NewContact> for model::Contact {
     type Error = RepereError;
-    fn try_from(c: Contact) -> Result<Self, RepereError> {
+    fn try_from(c: NewContact) -> Result<Self, RepereError> {
         let mut p = Parser::default();
         let v = model::Contact {
             team_id: p.uuid("team_id", &c.team_id),
@@ -355,9 +468,9 @@ impl TryFrom<Contact> for model::Contact {
     }
 }
 
-impl From<model::Contact> for Contact {
+impl From<model::Contact> for NewContact {
     fn from(c: model::Contact) -> Self {
-        Contact {
+        NewContact {
             team_id: c.team_id.to_string(),
             youth_ids: c.youth_ids.iter().map(Uuid::to_string).collect(),
             tour_id: c.tour_id.map(|t| t.to_string()),
@@ -373,9 +486,9 @@ impl From<model::Contact> for Contact {
     }
 }
 
-impl TryFrom<Tour> for model::Tour {
+impl TryFrom<NewTour> for model::Tour {
     type Error = RepereError;
-    fn try_from(t: Tour) -> Result<Self, RepereError> {
+    fn try_from(t: NewTour) -> Result<Self, RepereError> {
         let mut p = Parser::default();
         let v = model::Tour {
             team_id: p.uuid("team_id", &t.team_id),
@@ -387,9 +500,9 @@ impl TryFrom<Tour> for model::Tour {
     }
 }
 
-impl From<model::Tour> for Tour {
+impl From<model::Tour> for NewTour {
     fn from(t: model::Tour) -> Self {
-        Tour {
+        NewTour {
             team_id: t.team_id.to_string(),
             date: date_str(t.date),
             communes: t.communes,
@@ -398,9 +511,9 @@ impl From<model::Tour> for Tour {
     }
 }
 
-impl TryFrom<Action> for model::Action {
+impl TryFrom<NewAction> for model::Action {
     type Error = RepereError;
-    fn try_from(a: Action) -> Result<Self, RepereError> {
+    fn try_from(a: NewAction) -> Result<Self, RepereError> {
         let mut p = Parser::default();
         let v = model::Action {
             team_id: p.uuid("team_id", &a.team_id),
@@ -415,9 +528,9 @@ impl TryFrom<Action> for model::Action {
     }
 }
 
-impl From<model::Action> for Action {
+impl From<model::Action> for NewAction {
     fn from(a: model::Action) -> Self {
-        Action {
+        NewAction {
             team_id: a.team_id.to_string(),
             youth_id: a.youth_id.to_string(),
             kind: a.kind,
@@ -429,9 +542,9 @@ impl From<model::Action> for Action {
     }
 }
 
-impl TryFrom<Outcome> for model::Outcome {
+impl TryFrom<NewOutcome> for model::Outcome {
     type Error = RepereError;
-    fn try_from(o: Outcome) -> Result<Self, RepereError> {
+    fn try_from(o: NewOutcome) -> Result<Self, RepereError> {
         let mut p = Parser::default();
         let v = model::Outcome {
             team_id: p.uuid("team_id", &o.team_id),
@@ -444,9 +557,9 @@ impl TryFrom<Outcome> for model::Outcome {
     }
 }
 
-impl From<model::Outcome> for Outcome {
+impl From<model::Outcome> for NewOutcome {
     fn from(o: model::Outcome) -> Self {
-        Outcome {
+        NewOutcome {
             team_id: o.team_id.to_string(),
             youth_id: o.youth_id.to_string(),
             kind: o.kind,
@@ -460,4 +573,29 @@ pub fn parse_id(id: &str) -> Result<Uuid, RepereError> {
     Uuid::parse_str(id.trim()).map_err(|_| RepereError::NotFound {
         user_message: "Identifiant de fiche invalide.".to_string(),
     })
+}
+
+/// The version a form was filled from, as the shell handed it back.
+pub fn parse_version(bytes: &[u8]) -> Result<Version, RepereError> {
+    Version::from_bytes(bytes).ok_or_else(RepereError::unknown_version)
+}
+
+/// A record being created has no value "from a newer version" to keep: such a value in a
+/// new record could only be written by this version, which never does (the enums carry the
+/// case only so that records read can show it).
+pub fn refuse_newer_values<R: Record>(record: &R) -> Result<(), RepereError> {
+    let fields = serde_json::to_value(record).map_err(|_| RepereError::internal())?;
+    let mut errs = ValidationErrors::default();
+    for &(name, _) in R::SCHEMA {
+        let newer = match fields.get(name) {
+            Some(serde_json::Value::String(s)) => s == UNKNOWN_VALUE,
+            Some(serde_json::Value::Array(items)) => items.iter().any(|v| v == UNKNOWN_VALUE),
+            _ => false,
+        };
+        if newer {
+            errs.push(name, Problem::NewerVersionValue);
+        }
+    }
+    errs.into_result()
+        .map_err(|e| repere_core::Error::Invalid(e).into())
 }

@@ -13,6 +13,7 @@ pub enum ReviewTaskStatus {
     Open,
     Answered,
     Closed,
+    FromNewerVersion,
 }
 
 /// A coordinator's question about a visit.

@@ -8,7 +8,10 @@ use repere_core::sync::{HttpTransport, SyncOptions, sync_shared};
 use repere_core::{DuplicateProbe, Record, RecordKind, Store, StoreEvent, SyncState};
 
 use crate::error::{RepereError, guard};
-use crate::records::{Action, Contact, Outcome, Tour, Youth, parse_id};
+use crate::records::{
+    Action, Contact, NewAction, NewContact, NewOutcome, NewTour, NewYouth, Outcome, StoredRecord,
+    Tour, Youth, parse_id, parse_version, refuse_newer_values,
+};
 
 /// A young person in a list or a search result.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -94,8 +97,43 @@ pub struct SyncProgress {
     pub rejected: u64,
     pub pulled: u64,
     pub erased: u64,
+    /// Received documents this version cannot read (a record kind from a newer version,
+    /// damaged bytes): kept aside, see `set_aside`. They never block the sync.
+    pub set_aside: u64,
+    /// The server was restored from a backup: everything was offered to it again.
+    pub server_restored: bool,
     pub bytes_up: u64,
     pub bytes_down: u64,
+}
+
+/// A record named by kind and id.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RecordRef {
+    pub kind: RecordKind,
+    pub id: String,
+}
+
+/// A document kept on the tablet but out of the lists, byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SetAside {
+    pub id: String,
+    /// The kind as received: a name (`youth`…), or `kind #N` for a kind from a newer version.
+    pub kind: String,
+    /// Stable: `newer_kind` (a record kind from a newer app version), `unreadable` (bytes
+    /// this version cannot read), `left_team` (unsent changes of a team this tablet left).
+    pub reason: String,
+    /// French, for the screen.
+    pub user_message: String,
+}
+
+fn set_aside_message(reason: &str) -> String {
+    match reason {
+        "newer_kind" => "Fiche d'un type créé par une version plus récente de l'application : elle sera lisible après la mise à jour.",
+        "unreadable" => "Fiche reçue que cette version ne sait pas lire : elle est gardée telle quelle ; mettez l'application à jour, et signalez-le si cela persiste.",
+        "left_team" => "Modifications d'une équipe que cette tablette a quittée, jamais envoyées : gardées sur la tablette, elles ne seront pas envoyées.",
+        _ => "Fiche mise de côté sur cette tablette.",
+    }
+    .to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -130,18 +168,30 @@ impl RepereStore {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn create<R: Record>(&self, record: R) -> Result<String, RepereError> {
+    fn create<R: Record>(
+        &self,
+        record: impl TryInto<R, Error = RepereError>,
+    ) -> Result<String, RepereError> {
+        let record = record.try_into()?;
+        refuse_newer_values(&record)?;
         Ok(self.lock().create(&record)?.to_string())
     }
 
-    fn update<R: Record>(&self, id: &str, record: R) -> Result<(), RepereError> {
-        let id = parse_id(id)?;
-        Ok(self.lock().update(id, &record)?)
+    /// Writes what the user changed relative to the version the record was read at, then
+    /// reads the record back (merged, with its new version) for the form to carry on from.
+    fn update<S: StoredRecord>(&self, record: S) -> Result<S, RepereError> {
+        let (id, version, fields) = record.into_parts();
+        let id = parse_id(&id)?;
+        let seen = parse_version(&version)?;
+        let fields: S::Model = fields.try_into()?;
+        let mut store = self.lock();
+        store.update(id, &seen, &fields)?;
+        Ok(S::from_versioned(store.read(id)?))
     }
 
-    fn get<R: Record>(&self, id: &str) -> Result<R, RepereError> {
+    fn read<S: StoredRecord>(&self, id: &str) -> Result<S, RepereError> {
         let id = parse_id(id)?;
-        Ok(self.lock().get(id)?)
+        Ok(S::from_versioned(self.lock().read(id)?))
     }
 }
 
@@ -166,6 +216,8 @@ fn progress(p: &repere_core::sync::SyncProgress) -> SyncProgress {
         rejected: p.rejected as u64,
         pulled: p.pulled as u64,
         erased: p.erased as u64,
+        set_aside: p.set_aside as u64,
+        server_restored: p.server_restored,
         bytes_up: p.bytes_up as u64,
         bytes_down: p.bytes_down as u64,
     }
@@ -210,56 +262,72 @@ impl RepereStore {
         self.lock().device_id().to_string()
     }
 
-    pub fn create_youth(&self, youth: Youth) -> Result<String, RepereError> {
-        guard(|| self.create(model::Youth::try_from(youth)?))
+    /// Stores a new young person; returns its id.
+    pub fn create_youth(&self, youth: NewYouth) -> Result<String, RepereError> {
+        guard(|| self.create::<model::Youth>(youth))
     }
 
-    pub fn update_youth(&self, id: String, youth: Youth) -> Result<(), RepereError> {
-        guard(|| self.update(&id, model::Youth::try_from(youth)?))
+    /// Saves a form filled from `youth` as read (`get_youth`): only the fields changed
+    /// relative to its `version` are written. Returns the record as now stored.
+    pub fn update_youth(&self, youth: Youth) -> Result<Youth, RepereError> {
+        guard(|| self.update(youth))
     }
 
+    /// The young person with its version, to show or to fill a form from.
     pub fn get_youth(&self, id: String) -> Result<Youth, RepereError> {
-        guard(|| Ok(self.get::<model::Youth>(&id)?.into()))
+        guard(|| self.read(&id))
     }
 
-    pub fn create_contact(&self, contact: Contact) -> Result<String, RepereError> {
-        guard(|| self.create(model::Contact::try_from(contact)?))
+    pub fn create_contact(&self, contact: NewContact) -> Result<String, RepereError> {
+        guard(|| self.create::<model::Contact>(contact))
     }
 
-    pub fn update_contact(&self, id: String, contact: Contact) -> Result<(), RepereError> {
-        guard(|| self.update(&id, model::Contact::try_from(contact)?))
+    /// See `update_youth`.
+    pub fn update_contact(&self, contact: Contact) -> Result<Contact, RepereError> {
+        guard(|| self.update(contact))
     }
 
     pub fn get_contact(&self, id: String) -> Result<Contact, RepereError> {
-        guard(|| Ok(self.get::<model::Contact>(&id)?.into()))
+        guard(|| self.read(&id))
     }
 
-    pub fn create_tour(&self, tour: Tour) -> Result<String, RepereError> {
-        guard(|| self.create(model::Tour::try_from(tour)?))
+    pub fn create_tour(&self, tour: NewTour) -> Result<String, RepereError> {
+        guard(|| self.create::<model::Tour>(tour))
     }
 
-    pub fn update_tour(&self, id: String, tour: Tour) -> Result<(), RepereError> {
-        guard(|| self.update(&id, model::Tour::try_from(tour)?))
+    /// See `update_youth`.
+    pub fn update_tour(&self, tour: Tour) -> Result<Tour, RepereError> {
+        guard(|| self.update(tour))
     }
 
     pub fn get_tour(&self, id: String) -> Result<Tour, RepereError> {
-        guard(|| Ok(self.get::<model::Tour>(&id)?.into()))
+        guard(|| self.read(&id))
     }
 
-    pub fn create_action(&self, action: Action) -> Result<String, RepereError> {
-        guard(|| self.create(model::Action::try_from(action)?))
+    pub fn create_action(&self, action: NewAction) -> Result<String, RepereError> {
+        guard(|| self.create::<model::Action>(action))
+    }
+
+    /// See `update_youth`.
+    pub fn update_action(&self, action: Action) -> Result<Action, RepereError> {
+        guard(|| self.update(action))
     }
 
     pub fn get_action(&self, id: String) -> Result<Action, RepereError> {
-        guard(|| Ok(self.get::<model::Action>(&id)?.into()))
+        guard(|| self.read(&id))
     }
 
-    pub fn create_outcome(&self, outcome: Outcome) -> Result<String, RepereError> {
-        guard(|| self.create(model::Outcome::try_from(outcome)?))
+    pub fn create_outcome(&self, outcome: NewOutcome) -> Result<String, RepereError> {
+        guard(|| self.create::<model::Outcome>(outcome))
+    }
+
+    /// See `update_youth`.
+    pub fn update_outcome(&self, outcome: Outcome) -> Result<Outcome, RepereError> {
+        guard(|| self.update(outcome))
     }
 
     pub fn get_outcome(&self, id: String) -> Result<Outcome, RepereError> {
-        guard(|| Ok(self.get::<model::Outcome>(&id)?.into()))
+        guard(|| self.read(&id))
     }
 
     /// Accent- and case-insensitive search by first name, alias, last name and commune.
@@ -399,17 +467,66 @@ impl RepereStore {
         })
     }
 
+    /// What is wrong with a record as merged, when two valid edits made it invalid (e.g. a
+    /// next-step date kept by one tablet while the other cleared the next step), as
+    /// `field: problem` items joined by `; ` (problems in French); `None` when valid. Both
+    /// edits are kept; show this to the field worker, whose ordinary edit fixes it.
+    pub fn problems(&self, id: String) -> Result<Option<String>, RepereError> {
+        guard(|| {
+            let id = parse_id(&id)?;
+            Ok(self.lock().problems(id)?)
+        })
+    }
+
+    /// Records whose merged version fails validation (see `problems`).
+    pub fn with_problems(&self) -> Result<Vec<RecordRef>, RepereError> {
+        guard(|| {
+            Ok(self
+                .lock()
+                .with_problems()?
+                .into_iter()
+                .map(|(kind, id)| RecordRef {
+                    kind,
+                    id: id.to_string(),
+                })
+                .collect())
+        })
+    }
+
+    /// Documents kept on the tablet but out of the lists: kinds from a newer app version,
+    /// bytes this version cannot read, unsent changes of a team this tablet left.
+    pub fn set_aside(&self) -> Result<Vec<SetAside>, RepereError> {
+        guard(|| {
+            Ok(self
+                .lock()
+                .set_aside()?
+                .into_iter()
+                .map(|s| SetAside {
+                    id: s.id.to_string(),
+                    user_message: set_aside_message(&s.reason),
+                    kind: s.kind,
+                    reason: s.reason,
+                })
+                .collect())
+        })
+    }
+
     /// How many records have changes the server has not acknowledged.
     pub fn unsynced_count(&self) -> Result<u32, RepereError> {
         guard(|| Ok(self.lock().unsynced()?.len() as u32))
     }
 
-    /// Exchanges a one-time code for this tablet's credentials.
+    /// Exchanges a one-time code for this tablet's credentials. An enrolled tablet first
+    /// sends its unsent changes with its current credentials; if some cannot be sent, this
+    /// fails with `UnsentChanges` (the code is not used) unless `force` is set. Into another
+    /// team, the old team's records leave the tablet, and with `force` its unsent ones are
+    /// set aside (see `set_aside`).
     pub fn enrol(
         &self,
         server_url: String,
         code: String,
         device_label: String,
+        force: bool,
     ) -> Result<Enrolment, RepereError> {
         guard(|| {
             let t = transport(&server_url)?;
@@ -418,6 +535,7 @@ impl RepereStore {
                 &server_url,
                 &code,
                 &device_label,
+                force,
             )?))
         })
     }
