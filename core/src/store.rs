@@ -622,10 +622,13 @@ impl Batch<'_> {
                 field: field.chars().take(64).collect(),
             });
         }
-        // Validate the record as it will read once the value is chosen.
+        // Validate the record as it will read once the value is chosen; a value this
+        // version does not know may not be chosen.
+        let seen = doc.read_record()?;
         let mut fields: JsonFields = doc.read_fields();
         fields.insert(field.to_string(), value.clone());
         let record = any_from_fields(kind, id, fields)?;
+        check_no_newer_values(kind, &any_to_fields(&seen)?, &any_to_fields(&record)?)?;
         record.validate(&self.ctx())?;
         doc.overwrite_scalar(field, &value, self.now)?;
         self.store_local_change(id, &mut doc, &record)?;
@@ -895,6 +898,13 @@ pub(crate) fn any_from_fields(kind: RecordKind, id: Uuid, fields: JsonFields) ->
         // serde's message names the field and expected type, never the value.
         reason: e.to_string(),
     })
+}
+
+fn any_to_fields(record: &AnyRecord) -> Result<JsonFields> {
+    match record.to_json() {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(Error::Unserializable(record.kind())),
+    }
 }
 
 pub(crate) fn read_any(doc: &RecordDoc) -> Result<AnyRecord> {

@@ -111,6 +111,13 @@ macro_rules! record_kinds {
                 }
             }
 
+            /// The record's fields as JSON named by the schema.
+            pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+                match self {
+                    $(AnyRecord::$variant(r) => serde_json::to_value(r),)+
+                }
+            }
+
             /// Reads a record of `kind` from its fields (JSON named by the schema).
             pub fn from_fields(
                 kind: RecordKind,

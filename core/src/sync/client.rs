@@ -141,7 +141,8 @@ const EPOCH_KEY: &str = "server_epoch";
 /// What applying an answer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
-    Stored,
+    /// Taken, with how many received documents had to be set aside.
+    Stored { set_aside: usize },
     /// The server's log epoch changed (it was restored from a backup): nothing of the
     /// answer was taken; every record is pending again and the pull restarts from 0.
     ServerRestored,
@@ -340,6 +341,7 @@ impl Store {
         }
         let (decoded, unreadable) = decode_all(&to_merge, author);
         unknown.extend(unreadable.into_iter().map(|d| (d, SetAsideReason::Unreadable)));
+        let set_aside_count = unknown.len();
         let now = self.now();
         let tx = self
             .conn
@@ -407,7 +409,9 @@ impl Store {
         meta_put(&tx, CURSOR_KEY, &resp.cursor.to_be_bytes())?;
         tx.commit()?;
         notify(&self.listeners, Origin::Remote, changed);
-        Ok(Applied::Stored)
+        Ok(Applied::Stored {
+            set_aside: set_aside_count,
+        })
     }
 
     /// The server's log is another one than the cursor counts in (restored from a
@@ -521,7 +525,7 @@ fn run_sync(
                     (next, body, answer)
                 })
             });
-            let mut outcome = Applied::Stored;
+            let mut outcome = Applied::Stored { set_aside: 0 };
             let applied = with_store(&mut |s| {
                 outcome = s.sync_apply(&batch, &resp)?;
                 Ok(())
@@ -534,7 +538,9 @@ fn run_sync(
         report.rounds += 1;
         report.bytes_up += body.len();
         report.bytes_down += resp_len;
-        if outcome == Applied::ServerRestored {
+        if let Applied::Stored { set_aside } = outcome {
+            report.set_aside += set_aside;
+        } else {
             // Nothing of this answer was kept: everything is offered again, and the pull
             // restarts from the beginning of the new log.
             ahead = None;
@@ -549,7 +555,6 @@ fn run_sync(
         report.rejected += resp.rejections.len();
         report.pulled += resp.docs.len();
         report.erased += resp.erased.len();
-        report.set_aside += resp.docs.iter().filter(|d| d.kind.known().is_none()).count();
         progress(&report);
         if !resp.more && pushed == 0 {
             return Ok(report);
