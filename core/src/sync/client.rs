@@ -193,8 +193,13 @@ impl Store {
         force: bool,
     ) -> Result<Enrolment> {
         if stored_enrolment(&self.conn)?.is_some() && !self.unsynced()?.is_empty() {
-            // A failure here is what the count below reports.
-            let _ = self.sync(transport, &SyncOptions::default(), &mut |_| {});
+            // One try: the person is waiting at the enrolment screen. A failure here is
+            // what the count below reports.
+            let once = SyncOptions {
+                max_attempts: 1,
+                ..SyncOptions::default()
+            };
+            let _ = self.sync(transport, &once, &mut |_| {});
             let count = self.unsynced()?.len();
             if count > 0 && !force {
                 return Err(Error::UnsentChanges { count });

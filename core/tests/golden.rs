@@ -1,0 +1,130 @@
+//! Golden files of the wire protocol: the bytes of each version's messages are pinned in
+//! core/tests/golden/, so an accidental change to the wire fails here. A deliberate change
+//! is a new protocol version with its own files (`REPERE_BLESS=1` writes missing ones).
+
+use std::path::PathBuf;
+
+use repere_core::RecordKind;
+use repere_core::sync::protocol::{
+    self, Ack, EnrolRequest, EnrolResponse, PulledDoc, PushDoc, RejectCode, Rejection,
+    SyncRequest, SyncResponse,
+};
+use uuid::Uuid;
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | n)
+}
+
+fn request() -> SyncRequest {
+    SyncRequest {
+        cursor: 1234,
+        pushes: vec![PushDoc {
+            id: id(1),
+            kind: RecordKind::Contact.into(),
+            changes: (0u8..40).collect(),
+        }],
+        pull_limit: 1000,
+    }
+}
+
+fn response(epoch: u64) -> SyncResponse {
+    SyncResponse {
+        acks: vec![Ack {
+            id: id(1),
+            heads: vec![[7; 32]],
+        }],
+        rejections: vec![Rejection {
+            id: id(2),
+            code: RejectCode::Invalid,
+            reason: "commune: code commune INSEE inconnu".into(),
+        }],
+        docs: vec![PulledDoc {
+            id: id(3),
+            kind: RecordKind::ReviewTask.into(),
+            doc: (0u8..64).rev().collect(),
+            heads: vec![[9; 32]],
+            fields: r#"{"status":"open"}"#.into(),
+        }],
+        erased: vec![id(4)],
+        cursor: 1240,
+        more: true,
+        epoch,
+    }
+}
+
+fn enrol_request() -> EnrolRequest {
+    EnrolRequest {
+        code: "ABCD-EFGH-JK".into(),
+        device_label: "tablette 2 — équipe Stenay".into(),
+    }
+}
+
+fn enrol_response() -> EnrolResponse {
+    EnrolResponse {
+        device_id: id(5),
+        team_id: id(6),
+        organisation_id: id(7),
+        token: "jeton-de-test".into(),
+    }
+}
+
+fn golden(version: u8, name: &str, bytes: &[u8]) {
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "tests",
+        "golden",
+        &format!("v{version}"),
+        &format!("{name}.bin"),
+    ]
+    .iter()
+    .collect();
+    if !path.exists() && std::env::var_os("REPERE_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
+        std::fs::write(&path, bytes).expect("write golden file");
+    }
+    let pinned = std::fs::read(&path).unwrap_or_else(|_| panic!("missing {}", path.display()));
+    assert_eq!(
+        pinned,
+        bytes,
+        "the wire encoding of {name} in version {version} changed: a change to the wire is a \
+         new protocol version"
+    );
+}
+
+#[test]
+fn version_1_messages_are_pinned_and_still_read() {
+    let v1 = 1;
+    golden(v1, "sync_request", &protocol::encode_as(v1, &request()));
+    golden(v1, "sync_response", &protocol::encode_response(v1, &response(77)));
+    golden(v1, "enrol_request", &protocol::encode_as(v1, &enrol_request()));
+    golden(v1, "enrol_response", &protocol::encode_as(v1, &enrol_response()));
+    // A version 1 answer reads with no epoch.
+    let bytes = protocol::encode_response(v1, &response(77));
+    assert_eq!(protocol::decode_response(&bytes), Ok(response(0)));
+    let req = protocol::encode_as(v1, &request());
+    assert_eq!(protocol::decode::<SyncRequest>(&req), Ok(request()));
+}
+
+#[test]
+fn version_2_messages_are_pinned() {
+    let v2 = 2;
+    golden(v2, "sync_request", &protocol::encode_as(v2, &request()));
+    golden(v2, "sync_response", &protocol::encode_response(v2, &response(77)));
+    golden(v2, "enrol_request", &protocol::encode_as(v2, &enrol_request()));
+    golden(v2, "enrol_response", &protocol::encode_as(v2, &enrol_response()));
+    let bytes = protocol::encode_response(v2, &response(77));
+    assert_eq!(protocol::decode_response(&bytes), Ok(response(77)));
+}
+
+#[test]
+fn a_record_kind_from_a_newer_version_decodes_as_an_unknown_code() {
+    let mut msg = response(1);
+    msg.docs[0].kind = protocol::WireKind(42);
+    let decoded = protocol::decode_response(&protocol::encode(&msg)).expect("decodes");
+    assert_eq!(decoded.docs[0].kind.known(), None);
+    // Version 1's encoding of kinds is the variant index: codes are pinned to it.
+    for (code, kind) in RecordKind::ALL.iter().enumerate() {
+        assert_eq!(kind.wire_code() as usize, code);
+        assert_eq!(RecordKind::from_wire(code as u32), Some(*kind));
+    }
+}
