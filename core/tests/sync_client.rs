@@ -24,6 +24,7 @@ type Answer = Box<dyn Fn(u8, &SyncRequest) -> Result<Vec<u8>, TransportError> + 
 struct Scripted {
     answers: Mutex<Vec<Answer>>,
     seen: Mutex<Vec<(u8, SyncRequest)>>,
+    enrolled: Mutex<usize>,
     team: Uuid,
 }
 
@@ -32,8 +33,13 @@ impl Scripted {
         Scripted {
             answers: Mutex::new(answers),
             seen: Mutex::new(Vec::new()),
+            enrolled: Mutex::new(0),
             team,
         }
+    }
+
+    fn enrols(&self) -> usize {
+        *self.enrolled.lock().expect("lock")
     }
 }
 
@@ -45,6 +51,7 @@ impl Transport for Scripted {
         body: Vec<u8>,
     ) -> Result<Vec<u8>, TransportError> {
         if path == ENROL_PATH {
+            *self.enrolled.lock().expect("lock") += 1;
             return Ok(protocol::encode(&EnrolResponse {
                 device_id: Uuid::now_v7(),
                 team_id: self.team,
@@ -381,24 +388,42 @@ fn a_record_edited_while_its_push_was_refused_goes_back_to_pending() {
 fn changing_team_with_unsent_changes_is_refused_unless_forced() {
     let mut tablet = open_store(6);
     let team = tablet.demo.youth().team_id;
-    let offline = Scripted::new(
-        team,
-        vec![answer(|_, _| Err(TransportError::Network("pas de réseau".into())))],
-    );
-    enrolled(&mut tablet.store, &offline);
+    let offline = |team| {
+        Scripted::new(
+            team,
+            vec![answer(|_, _| Err(TransportError::Network("pas de réseau".into())))],
+        )
+    };
+    let here = offline(team);
+    enrolled(&mut tablet.store, &here);
     let youth = tablet.demo.youth();
     let unsent = tablet.store.create(&youth).expect("youth");
-    let refused = tablet
-        .store
-        .enrol(&offline, "https://sync.test", "CODE2", "tablette", false);
-    assert!(matches!(refused, Err(Error::UnsentChanges { count: 1 })), "{refused:?}");
-    assert!(tablet.store.youth(unsent).is_ok(), "nothing lost");
-    // Forced into another team: the old team's unsent record is set aside, not lost.
-    let other_team = Scripted::new(Uuid::from_u128(0xBEEF), vec![ack_all(5)]);
+    // Same team again (a revoked tablet given a new code): nothing to refuse.
     tablet
         .store
-        .enrol(&other_team, "https://sync.test", "CODE3", "tablette", true)
+        .enrol(&here, "https://sync.test", "CODE2", "tablette", false)
+        .expect("same team");
+    assert!(tablet.store.youth(unsent).is_ok());
+    // Another team while the change cannot be sent: refused, nothing lost.
+    let elsewhere = offline(Uuid::from_u128(0xBEEF));
+    let refused = tablet
+        .store
+        .enrol(&elsewhere, "https://sync.test", "CODE3", "tablette", false);
+    assert!(matches!(refused, Err(Error::UnsentChanges { count: 1 })), "{refused:?}");
+    assert!(tablet.store.youth(unsent).is_ok(), "nothing lost");
+    assert_eq!(
+        tablet.store.enrolment().expect("read").map(|e| e.team_id),
+        Some(team),
+        "still in its team"
+    );
+    // Forced with the same code: the credentials already obtained are used (the code
+    // is single-use), and the old team's unsent record is set aside, not lost.
+    let enrols_before = elsewhere.enrols();
+    tablet
+        .store
+        .enrol(&elsewhere, "https://sync.test", "CODE3", "tablette", true)
         .expect("forced");
+    assert_eq!(elsewhere.enrols(), enrols_before);
     assert!(tablet.store.youth(unsent).is_err());
     let aside = tablet.store.set_aside().expect("list");
     assert_eq!(aside.len(), 1);

@@ -137,6 +137,41 @@ impl SyncBatch {
 const ENROLMENT_KEY: &str = "enrolment";
 const CURSOR_KEY: &str = "cursor";
 const EPOCH_KEY: &str = "server_epoch";
+const PENDING_ENROLMENT_KEY: &str = "pending_enrolment";
+
+/// Credentials obtained for another team while unsent changes of the current one could
+/// not be pushed: used when the same code is given again with `force`.
+#[derive(Serialize, Deserialize)]
+struct PendingEnrolment {
+    code: String,
+    enrolment: StoredEnrolment,
+}
+
+/// Redeems a one-time code with the server.
+fn redeem(
+    transport: &dyn Transport,
+    server_url: &str,
+    code: &str,
+    device_label: &str,
+) -> Result<StoredEnrolment> {
+    let body = protocol::encode(&EnrolRequest {
+        code: code.to_string(),
+        device_label: device_label.to_string(),
+    });
+    let bytes = transport
+        .post(ENROL_PATH, None, body)
+        .map_err(|e| map_transport_error(&e))?;
+    let resp: EnrolResponse = protocol::decode(&bytes)?;
+    Ok(StoredEnrolment {
+        enrolment: Enrolment {
+            server_url: server_url.to_string(),
+            device_id: resp.device_id,
+            team_id: resp.team_id,
+            organisation_id: resp.organisation_id,
+        },
+        token: resp.token,
+    })
+}
 
 /// What applying an answer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,11 +214,11 @@ impl Store {
     /// Exchanges a one-time enrolment code for this device's credentials.
     ///
     /// Re-enrolling into the same team keeps every record and unsent change; only the pull
-    /// starts again. Before anything else, unsent changes are pushed with the current
-    /// credentials; if some cannot be (no network, revoked tablet), the enrolment is
-    /// refused with `UnsentChanges` and the code is not used, unless `force` is set.
-    /// Into another team, the old team's synced records leave the tablet, and with `force`
-    /// its unsent ones are set aside (kept, never sent, see `set_aside`).
+    /// starts again. Into another team, unsent changes are first pushed with the current
+    /// credentials; if some cannot be (no network, revoked tablet), the switch is refused
+    /// with `UnsentChanges` and the credentials just obtained wait, unused, for the same
+    /// code to be given again with `force`, which sets those records aside (kept, never
+    /// sent, see `set_aside`). The old team's synced records leave the tablet.
     pub fn enrol(
         &mut self,
         transport: &dyn Transport,
@@ -192,48 +227,59 @@ impl Store {
         device_label: &str,
         force: bool,
     ) -> Result<Enrolment> {
-        if stored_enrolment(&self.conn)?.is_some() && !self.unsynced()?.is_empty() {
-            // One try: the person is waiting at the enrolment screen. A failure here is
-            // what the count below reports.
-            let once = SyncOptions {
-                max_attempts: 1,
-                ..SyncOptions::default()
-            };
-            let _ = self.sync(transport, &once, &mut |_| {});
-            let count = self.unsynced()?.len();
-            if count > 0 && !force {
+        let code = code.trim();
+        let current = stored_enrolment(&self.conn)?;
+        let waiting = meta_get(&self.conn, PENDING_ENROLMENT_KEY)?
+            .and_then(|b| serde_json::from_slice::<PendingEnrolment>(&b).ok())
+            .filter(|p| p.code == code);
+        let stored = match waiting {
+            Some(pending) => pending.enrolment,
+            None => {
+                if current.is_some() && !self.unsynced()?.is_empty() {
+                    // One try: the person is waiting at the enrolment screen. A failure
+                    // here is what the count below reports.
+                    let once = SyncOptions {
+                        max_attempts: 1,
+                        ..SyncOptions::default()
+                    };
+                    let _ = self.sync(transport, &once, &mut |_| {});
+                }
+                redeem(transport, server_url, code, device_label)?
+            }
+        };
+        let team = stored.enrolment.team_id;
+        if current.is_some_and(|c| c.enrolment.team_id != team) && !force {
+            let count: i64 = self.conn.query_row(
+                "SELECT count(*) FROM documents WHERE sync_state <> 2 AND team_id <> ?1",
+                [team.as_bytes().as_slice()],
+                |r| r.get(0),
+            )?;
+            let count = usize::try_from(count).unwrap_or(usize::MAX);
+            if count > 0 {
+                let pending = PendingEnrolment {
+                    code: code.to_string(),
+                    enrolment: stored,
+                };
+                meta_put(
+                    &self.conn,
+                    PENDING_ENROLMENT_KEY,
+                    &serde_json::to_vec(&pending).unwrap_or_default(),
+                )?;
                 return Err(Error::UnsentChanges { count });
             }
         }
-        let body = protocol::encode(&EnrolRequest {
-            code: code.trim().to_string(),
-            device_label: device_label.to_string(),
-        });
-        let bytes = transport
-            .post(ENROL_PATH, None, body)
-            .map_err(|e| map_transport_error(&e))?;
-        let resp: EnrolResponse = protocol::decode(&bytes)?;
-        let stored = StoredEnrolment {
-            enrolment: Enrolment {
-                server_url: server_url.to_string(),
-                device_id: resp.device_id,
-                team_id: resp.team_id,
-                organisation_id: resp.organisation_id,
-            },
-            token: resp.token,
-        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let left = leave_other_teams(&tx, resp.team_id)?;
+        let left = leave_other_teams(&tx, team)?;
         meta_put(
             &tx,
             ENROLMENT_KEY,
             &serde_json::to_vec(&stored).unwrap_or_default(),
         )?;
         meta_put(&tx, CURSOR_KEY, &0u64.to_be_bytes())?;
-        tx.prepare_cached("DELETE FROM meta WHERE key = ?1")?
-            .execute([EPOCH_KEY])?;
+        tx.prepare_cached("DELETE FROM meta WHERE key IN (?1, ?2)")?
+            .execute([EPOCH_KEY, PENDING_ENROLMENT_KEY])?;
         tx.commit()?;
         notify(&self.listeners, Origin::Remote, left);
         Ok(stored.enrolment)
