@@ -4,6 +4,7 @@
 # and generated bindings (scripts/test-all.sh does both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/with-test-server.sh scripts/run-kotlin-tests.sh --name repere-kotlin-tests \
+# The tests enrol more tablets from 127.0.0.1 than the server's default of 10 a minute.
+REPERE_ENROL_PER_MINUTE=1000 scripts/with-test-server.sh scripts/run-kotlin-tests.sh --name repere-kotlin-tests \
   build/bindings/fr android/repere-kotlin/src/main/kotlin android/repere-kotlin/src/test/kotlin \
   -- fr.repere.client.RepereClientTestKt

@@ -1,5 +1,6 @@
 package fr.repere.client
 
+import fr.repere.ffi.Action
 import fr.repere.ffi.ChangedRecord
 import fr.repere.ffi.Commune
 import fr.repere.ffi.Contact
@@ -11,10 +12,18 @@ import fr.repere.ffi.FieldConflict
 import fr.repere.ffi.Granularity
 import fr.repere.ffi.HistoryEntry
 import fr.repere.ffi.IndicatorRow
+import fr.repere.ffi.NewAction
+import fr.repere.ffi.NewContact
+import fr.repere.ffi.NewOutcome
+import fr.repere.ffi.NewTour
+import fr.repere.ffi.NewYouth
+import fr.repere.ffi.Outcome
+import fr.repere.ffi.RecordRef
 import fr.repere.ffi.RecordSyncState
 import fr.repere.ffi.RepereException
 import fr.repere.ffi.RepereStore
 import fr.repere.ffi.ReviewTask
+import fr.repere.ffi.SetAside
 import fr.repere.ffi.SimilarYouth
 import fr.repere.ffi.StoreListener
 import fr.repere.ffi.SyncListener
@@ -40,6 +49,12 @@ import kotlinx.coroutines.withContext
  *
  * The 32-byte [key] comes from the platform keystore (Android Keystore); this class never
  * stores it.
+ *
+ * Records come in two shapes: `NewYouth`, `NewContact`… for creation (no id, no version
+ * yet), and `Youth`, `Contact`… as read, carrying their `id` and the `version` they were read
+ * at. A form keeps the record it was filled from and saves `record.copy(...)` with the
+ * fields the user changed: the core writes only those, so what another tablet changed
+ * meanwhile (merged in by a sync while the form was open) is kept.
  */
 class RepereClient private constructor(
     private val store: RepereStore,
@@ -80,16 +95,27 @@ class RepereClient private constructor(
 
     suspend fun setMember(memberId: String) = io { setMember(memberId) }
 
-    suspend fun createYouth(youth: Youth): String = io { createYouth(youth) }
-    suspend fun updateYouth(id: String, youth: Youth) = io { updateYouth(id, youth) }
+    suspend fun createYouth(youth: NewYouth): String = io { createYouth(youth) }
+    /** Saves a form filled from [youth] as read; returns the record as now stored (merged). */
+    suspend fun updateYouth(youth: Youth): Youth = io { updateYouth(youth) }
     suspend fun youth(id: String): Youth = io { getYouth(id) }
 
-    suspend fun createContact(contact: Contact): String = io { createContact(contact) }
-    suspend fun updateContact(id: String, contact: Contact) = io { updateContact(id, contact) }
+    suspend fun createContact(contact: NewContact): String = io { createContact(contact) }
+    /** Saves a form filled from [contact] as read; returns the record as now stored (merged). */
+    suspend fun updateContact(contact: Contact): Contact = io { updateContact(contact) }
     suspend fun contact(id: String): Contact = io { getContact(id) }
 
-    suspend fun createTour(tour: Tour): String = io { createTour(tour) }
+    suspend fun createTour(tour: NewTour): String = io { createTour(tour) }
+    suspend fun updateTour(tour: Tour): Tour = io { updateTour(tour) }
     suspend fun tour(id: String): Tour = io { getTour(id) }
+
+    suspend fun createAction(action: NewAction): String = io { createAction(action) }
+    suspend fun updateAction(action: Action): Action = io { updateAction(action) }
+    suspend fun action(id: String): Action = io { getAction(id) }
+
+    suspend fun createOutcome(outcome: NewOutcome): String = io { createOutcome(outcome) }
+    suspend fun updateOutcome(outcome: Outcome): Outcome = io { updateOutcome(outcome) }
+    suspend fun outcome(id: String): Outcome = io { getOutcome(id) }
 
     suspend fun searchYouth(query: String, limit: Int = 50): List<YouthSummary> =
         io { searchYouth(query, limit.toUInt()) }
@@ -109,6 +135,16 @@ class RepereClient private constructor(
 
     suspend fun history(id: String): List<HistoryEntry> = io { history(id) }
 
+    /**
+     * What is wrong with a record as merged (two valid edits from two tablets can make an
+     * invalid one; both are kept), or null. Show it to the field worker, whose edit fixes it.
+     */
+    suspend fun problems(id: String): String? = io { problems(id) }
+    suspend fun withProblems(): List<RecordRef> = io { withProblems() }
+
+    /** Documents kept on the tablet but out of the lists, each with a French `userMessage`. */
+    suspend fun setAside(): List<SetAside> = io { setAside() }
+
     /** Coordinators' questions synced to this tablet. */
     suspend fun reviewTasks(openOnly: Boolean = true): List<ReviewTask> = io { reviewTasks(openOnly) }
     suspend fun answerReviewTask(id: String, answer: String): ReviewTask = io { answerReviewTask(id, answer) }
@@ -124,8 +160,13 @@ class RepereClient private constructor(
     suspend fun syncState(id: String): RecordSyncState = io { syncState(id) }
     suspend fun unsyncedCount(): Int = io { unsyncedCount().toInt() }
 
-    suspend fun enrol(serverUrl: String, code: String, deviceLabel: String): Enrolment =
-        io { enrol(serverUrl, code, deviceLabel) }
+    /**
+     * Enrols (or re-enrols) the tablet. Unsent changes are sent first with the current
+     * credentials; if some cannot be, this throws [RepereException.UnsentChanges] unless
+     * [force] (then, into another team, they are set aside: see [setAside]).
+     */
+    suspend fun enrol(serverUrl: String, code: String, deviceLabel: String, force: Boolean = false): Enrolment =
+        io { enrol(serverUrl, code, deviceLabel, force) }
     suspend fun enrolment(): Enrolment? = io { enrolment() }
 
     /**
@@ -157,4 +198,8 @@ val RepereException.userMessage: String
         is RepereException.ServerRejected -> userMessage
         is RepereException.Storage -> userMessage
         is RepereException.Internal -> userMessage
+        is RepereException.UnknownVersion -> userMessage
+        is RepereException.UnsentChanges -> userMessage
+        is RepereException.IncompatibleServer -> userMessage
+        is RepereException.InvalidServerResponse -> userMessage
     }

@@ -5,6 +5,10 @@ import fr.repere.ffi.Dimension
 import fr.repere.ffi.DuplicateQuery
 import fr.repere.ffi.Granularity
 import fr.repere.ffi.IdentityLevel
+import fr.repere.ffi.Need
+import fr.repere.ffi.NewContact
+import fr.repere.ffi.NewYouth
+import fr.repere.ffi.RecordRef
 import fr.repere.ffi.RecordKind
 import fr.repere.ffi.RecordSyncState
 import fr.repere.ffi.ReferralSource
@@ -12,12 +16,12 @@ import fr.repere.ffi.RepereException
 import fr.repere.ffi.ReviewTaskStatus
 import fr.repere.ffi.Situation
 import fr.repere.ffi.YouthStatus
-import fr.repere.ffi.Contact
-import fr.repere.ffi.Youth
 import kotlinx.coroutines.async
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
+import com.sun.net.httpserver.HttpServer
+import java.net.InetSocketAddress
 import java.net.URI
 import java.net.URLEncoder
 import java.net.http.HttpClient
@@ -31,6 +35,8 @@ import java.time.temporal.ChronoUnit
 import kotlin.system.exitProcess
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
+import kotlin.test.assertNull
 import kotlin.test.assertTrue
 
 /**
@@ -47,7 +53,7 @@ private fun env(name: String): String = System.getenv(name) ?: error("$name is n
 private fun tempStorePath(): String =
     Files.createTempDirectory("repere-kotlin").resolve("store.db").toString()
 
-private fun kevin() = Youth(
+private fun kevin() = NewYouth(
     teamId = teamId, identityLevel = IdentityLevel.FIRST_NAME, alias = null,
     firstName = "Kévin", lastName = null, birthDate = null,
     birthYear = OffsetDateTime.now().year - 19, ageBand = null, sex = null,
@@ -57,7 +63,7 @@ private fun kevin() = Youth(
     firstContactDate = today, noticeGivenOn = today, status = YouthStatus.IDENTIFIED,
 )
 
-private fun visit(youthId: String) = Contact(
+private fun visit(youthId: String) = NewContact(
     teamId = teamId, youthIds = listOf(youthId), tourId = null,
     memberIds = listOf("0190a5c0-0000-7000-8000-000000000011"),
     // ISO_OFFSET_DATE_TIME always writes the seconds (toString() drops ":00"), as RFC 3339 needs.
@@ -68,6 +74,32 @@ private fun visit(youthId: String) = Contact(
 )
 
 private suspend fun openClient(path: String = tempStorePath()) = RepereClient.open(path, key)
+
+/** Runs the server's admin command against the live server's data directory; its output. */
+private fun admin(vararg args: String): String {
+    val process = ProcessBuilder(env("REPERE_SERVER_BIN"), "admin", "--data-dir", env("REPERE_DATA_DIR"), *args)
+        .redirectError(ProcessBuilder.Redirect.INHERIT).start()
+    val out = process.inputStream.bufferedReader().readText().trim()
+    assertEquals(0, process.waitFor(), "admin ${args.first()}")
+    return out
+}
+
+/** A fresh one-time enrolment code (each test that enrols gets its own). */
+private fun issueCode(team: String = teamId): String = admin("issue-code", "--team", team)
+
+/** Two tablets of the same team, each enrolled with its own code and member. */
+private suspend fun twoTablets(block: suspend (RepereClient, RepereClient) -> Unit) {
+    val url = env("REPERE_SERVER_URL")
+    openClient().use { a ->
+        openClient().use { b ->
+            a.setMember("0190a5c0-0000-7000-8000-0000000000a1")
+            b.setMember("0190a5c0-0000-7000-8000-0000000000b2")
+            a.enrol(url, issueCode(), "tablette A")
+            b.enrol(url, issueCode(), "tablette B")
+            block(a, b)
+        }
+    }
+}
 
 private val tests = linkedMapOf<String, suspend () -> Unit>(
     "creates, reads, searches and lists records" to {
@@ -90,7 +122,7 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             c.setMember("0190a5c0-0000-7000-8000-0000000000a1")
             val id = c.createYouth(kevin())
             c.createContact(visit(id))
-            c.updateYouth(id, c.youth(id).copy(alias = "Kéké"))
+            c.updateYouth(c.youth(id).copy(alias = "Kéké"))
             val year = OffsetDateTime.now().year
             val rows = c.indicators("$year-01-01", "$year-12-31", Granularity.WHOLE, Dimension.COMMUNE)
             val total = rows.single { it.key == null }
@@ -179,8 +211,8 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
                 b.sync()
                 assertEquals("Kévin", b.youth(id).firstName)
 
-                a.updateYouth(id, a.youth(id).copy(status = YouthStatus.MOBILISED))
-                b.updateYouth(id, b.youth(id).copy(status = YouthStatus.HELPED))
+                a.updateYouth(a.youth(id).copy(status = YouthStatus.MOBILISED))
+                b.updateYouth(b.youth(id).copy(status = YouthStatus.HELPED))
                 assertEquals(RecordSyncState.Pending, a.syncState(id))
                 a.sync(); b.sync(); a.sync()
                 val conflicts = a.conflicts(id)
@@ -192,6 +224,169 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
                 assertTrue(b.conflicts(id).isEmpty())
                 assertEquals(YouthStatus.MOBILISED, b.youth(id).status)
             }
+        }
+    },
+    "a form saved after a sync keeps what the other tablet changed meanwhile" to {
+        twoTablets { a, b ->
+            val youthId = a.createYouth(kevin())
+            val visitId = a.createContact(visit(youthId))
+            a.sync(); b.sync()
+            // Tablet A opens the visit's form.
+            val form = a.contact(visitId)
+            // Meanwhile tablet B notes two needs and a sentence, and syncs.
+            val onB = b.contact(visitId)
+            b.updateContact(onB.copy(needs = listOf(Need.HOUSING, Need.RIGHTS), notes = onB.notes + " Cherche un logement à Verdun."))
+            b.sync()
+            // A syncs (pulls B's change), then saves the form it opened before, with only the next step changed.
+            a.sync()
+            val saved = a.updateContact(form.copy(nextStep = "Rendez-vous à la Mission Locale"))
+            assertEquals(setOf(Need.HOUSING, Need.RIGHTS), saved.needs.toSet(), "the record returned is the merged one")
+            assertFalse(saved.version.contentEquals(form.version), "with its new version")
+            a.sync(); b.sync()
+            for ((tablet, visit) in listOf("A" to a.contact(visitId), "B" to b.contact(visitId))) {
+                assertEquals(setOf(Need.HOUSING, Need.RIGHTS), visit.needs.toSet(), "B's needs on $tablet")
+                assertEquals("Devant la boulangerie. Cherche un logement à Verdun.", visit.notes, "B's sentence on $tablet")
+                assertEquals("Rendez-vous à la Mission Locale", visit.nextStep, "A's next step on $tablet")
+            }
+            assertTrue(a.conflicts(visitId).isEmpty(), "no conflict on A")
+            assertTrue(b.conflicts(visitId).isEmpty(), "no conflict on B")
+            assertTrue(a.contact(visitId).version.contentEquals(b.contact(visitId).version), "same version on both")
+        }
+    },
+    "a field changed on a stale form and on the other tablet becomes a listed conflict" to {
+        twoTablets { a, b ->
+            val visitId = a.createContact(visit(a.createYouth(kevin())))
+            a.sync(); b.sync()
+            val form = a.contact(visitId)
+            b.updateContact(b.contact(visitId).copy(nextStep = "Appeler sa mère"))
+            b.sync(); a.sync()
+            assertEquals("Appeler sa mère", a.contact(visitId).nextStep, "A has B's value before saving")
+            // A's form was filled before B's change: its save does not silently replace it.
+            a.updateContact(form.copy(nextStep = "Rendez-vous à la Mission Locale"))
+            a.sync(); b.sync()
+            val conflicts = a.conflicts(visitId)
+            assertEquals(listOf("next_step"), conflicts.map { it.field })
+            assertEquals(
+                setOf("\"Appeler sa mère\"", "\"Rendez-vous à la Mission Locale\""),
+                conflicts[0].values.map { it.valueJson }.toSet(),
+            )
+            assertEquals(conflicts, b.conflicts(visitId))
+            b.resolveConflict(visitId, "next_step", "\"Appeler sa mère\"")
+            b.sync(); a.sync()
+            assertTrue(a.conflicts(visitId).isEmpty())
+            assertEquals("Appeler sa mère", a.contact(visitId).nextStep)
+        }
+    },
+    "two valid edits that merge into an invalid visit show their problem until it is fixed" to {
+        twoTablets { a, b ->
+            val visitId = a.createContact(visit(a.createYouth(kevin())).copy(nextStep = "Appeler sa mère"))
+            a.sync(); b.sync()
+            // A clears the next step; B gives it a due date. Each edit is valid alone.
+            a.updateContact(a.contact(visitId).copy(nextStep = null))
+            val due = OffsetDateTime.now().toLocalDate().plusDays(7).toString()
+            b.updateContact(b.contact(visitId).copy(nextStepDue = due))
+            a.sync()
+            // B's push would make the server's copy invalid: refused there, kept on B, merged with A's edit.
+            assertEquals(1UL, b.sync().rejected)
+            val merged = b.contact(visitId)
+            assertEquals(null to due, merged.nextStep to merged.nextStepDue, "both edits kept on B")
+            val problems = b.problems(visitId)
+            assertTrue(problems != null && problems.startsWith("next_step: "), "problem shown on B: $problems")
+            assertEquals(listOf(RecordRef(RecordKind.CONTACT, visitId)), b.withProblems())
+            assertTrue(b.syncState(visitId) != RecordSyncState.Synced)
+            assertNull(a.problems(visitId), "A's copy stayed valid")
+            // The field worker's ordinary edit fixes it; then it syncs.
+            b.updateContact(merged.copy(nextStep = "Rappeler la semaine prochaine"))
+            assertNull(b.problems(visitId))
+            assertTrue(b.withProblems().isEmpty())
+            val fixed = b.sync()
+            assertEquals(0UL, fixed.rejected)
+            assertEquals(RecordSyncState.Synced, b.syncState(visitId))
+            a.sync()
+            val onA = a.contact(visitId)
+            assertEquals("Rappeler la semaine prochaine" to due, onA.nextStep to onA.nextStepDue)
+            assertNull(a.problems(visitId))
+        }
+    },
+    "an update without the version read, or with another one, is refused and writes nothing" to {
+        openClient().use { c ->
+            val id = c.createYouth(kevin())
+            val other = c.youth(c.createYouth(kevin().copy(firstName = "Léa")))
+            val read = c.youth(id)
+            val edited = read.copy(alias = "Kéké")
+            for (version in listOf(ByteArray(0), ByteArray(5) { 1 }, ByteArray(32) { 1 }, other.version)) {
+                val e = assertFailsWith<RepereException.UnknownVersion> { c.updateYouth(edited.copy(version = version)) }
+                assertTrue(e.userMessage.contains("Rouvrez la fiche"), e.userMessage)
+            }
+            assertNull(c.youth(id).alias, "nothing written")
+            assertEquals(1, c.history(id).size)
+            assertEquals("Kéké", c.updateYouth(edited).alias)
+        }
+    },
+    "a value from a newer app version is never written by this one" to {
+        openClient().use { c ->
+            val youthId = c.createYouth(kevin())
+            val e = assertFailsWith<RepereException.Validation> {
+                c.createContact(visit(youthId).copy(kind = ContactKind.FROM_NEWER_VERSION, needs = listOf(Need.FROM_NEWER_VERSION)))
+            }
+            assertEquals(setOf("kind" to "newer_version_value", "needs" to "newer_version_value"), e.fields.map { it.field to it.code }.toSet())
+            val visitId = c.createContact(visit(youthId))
+            val refused = assertFailsWith<RepereException.Validation> {
+                c.updateContact(c.contact(visitId).copy(kind = ContactKind.FROM_NEWER_VERSION))
+            }
+            assertEquals(listOf("kind" to "newer_version_value"), refused.fields.map { it.field to it.code })
+            assertTrue(refused.fields[0].userMessage.contains("version plus récente"), refused.fields[0].userMessage)
+            assertEquals(ContactKind.STREET, c.contact(visitId).kind)
+        }
+    },
+    "changing team with unsent changes is refused unless forced, then they are set aside" to {
+        val url = env("REPERE_SERVER_URL")
+        openClient().use { c ->
+            c.setMember("0190a5c0-0000-7000-8000-0000000000a1")
+            val enrolled = c.enrol(url, issueCode(), "tablette qui change d'équipe")
+            val synced = c.createYouth(kevin())
+            val progress = c.sync()
+            assertEquals(0UL, progress.setAside)
+            assertFalse(progress.serverRestored)
+            // Revoked, the tablet cannot send what it changes next.
+            admin("revoke-device", enrolled.deviceId)
+            val unsent = c.createYouth(kevin().copy(firstName = "Léa"))
+            val otherTeam = env("REPERE_OTHER_TEAM_ID")
+            val code = issueCode(otherTeam)
+            val e = assertFailsWith<RepereException.UnsentChanges> { c.enrol(url, code, "tablette qui change d'équipe") }
+            assertEquals(1u, e.count)
+            assertTrue(e.userMessage.startsWith("1 fiche modifiée sur cette tablette n'a pas été envoyée"), e.userMessage)
+            assertEquals(teamId, c.enrolment()?.teamId, "still in its team")
+            assertEquals("Léa", c.youth(unsent).firstName)
+            // Forced (the refused attempt did not use the code): the unsent record is set aside.
+            assertEquals(otherTeam, c.enrol(url, code, "tablette qui change d'équipe", force = true).teamId)
+            val aside = c.setAside().single()
+            assertEquals(listOf(unsent, "youth", "left_team"), listOf(aside.id, aside.kind, aside.reason))
+            assertTrue(aside.userMessage.contains("équipe"), aside.userMessage)
+            assertFailsWith<RepereException.NotFound> { c.youth(unsent) }
+            assertFailsWith<RepereException.NotFound> { c.youth(synced) }
+            assertEquals(0, c.unsyncedCount())
+            c.sync()
+        }
+    },
+    "an answer the app cannot decode is its own error, not an unreachable server" to {
+        val fake = HttpServer.create(InetSocketAddress("127.0.0.1", 0), 0)
+        fake.createContext("/") { exchange ->
+            val body = "bonjour".toByteArray()
+            exchange.sendResponseHeaders(200, body.size.toLong())
+            exchange.responseBody.use { it.write(body) }
+        }
+        fake.start()
+        try {
+            openClient().use { c ->
+                val e = assertFailsWith<RepereException.InvalidServerResponse> {
+                    c.enrol("http://127.0.0.1:${fake.address.port}", "AAAA-BBBB-CC", "tablette test")
+                }
+                assertTrue(e.userMessage.contains("illisible"), e.userMessage)
+                assertEquals(null, c.enrolment())
+            }
+        } finally {
+            fake.stop(0)
         }
     },
     "answers a coordinator's question, and the answer reaches the visit page" to {
@@ -221,9 +416,7 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             val enrolled = c.enrol(env("REPERE_SERVER_URL"), env("REPERE_CODE_REVOKE"), "tablette perdue")
             c.createYouth(kevin())
             c.sync()
-            val admin = ProcessBuilder(env("REPERE_SERVER_BIN"), "admin", "--data-dir", env("REPERE_DATA_DIR"),
-                "revoke-device", enrolled.deviceId).inheritIO().start()
-            assertEquals(0, admin.waitFor())
+            admin("revoke-device", enrolled.deviceId)
             c.createYouth(kevin().copy(firstName = "Léa"))
             val e = assertFailsWith<RepereException.DeviceRevoked> { c.sync() }
             assertTrue(e.userMessage.contains("révoqué"))
@@ -286,10 +479,12 @@ private class CoordinatorPages(private val base: String) {
 private suspend fun coroutineScopeTest(block: suspend (kotlinx.coroutines.CoroutineScope) -> Unit) =
     kotlinx.coroutines.coroutineScope { block(this) }
 
-fun main() {
+/** Runs every test, or those whose name contains one of [args]. */
+fun main(args: Array<String>) {
     var passed = 0
     var failed = 0
     for ((name, test) in tests) {
+        if (args.isNotEmpty() && args.none { name.contains(it) }) continue
         try {
             runBlocking { test() }
             passed++
