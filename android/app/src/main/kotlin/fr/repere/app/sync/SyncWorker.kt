@@ -26,7 +26,8 @@ import java.util.concurrent.TimeUnit
 /**
  * One push-and-pull with the server. A failed sync loses nothing (the core keeps every unsent
  * change and applies retried uploads once), so every failure is simply retried with backoff,
- * except those that need a person: a revoked or not yet enrolled tablet.
+ * except those that need a person: a revoked or not yet enrolled tablet, or an app that speaks
+ * no protocol version of the server's.
  */
 class SyncWorker(context: Context, params: WorkerParameters) : CoroutineWorker(context, params) {
     override suspend fun doWork(): Result {
@@ -41,7 +42,9 @@ class SyncWorker(context: Context, params: WorkerParameters) : CoroutineWorker(c
             Result.success()
         } catch (e: RepereException) {
             app.prefs.lastSyncError = e.userMessage
-            val needsPerson = e is RepereException.DeviceRevoked || e is RepereException.NotEnrolled
+            // An app too old (or too new) for the server needs an update, not a retry.
+            val needsPerson = e is RepereException.DeviceRevoked || e is RepereException.NotEnrolled ||
+                e is RepereException.IncompatibleServer
             if (needsPerson) Result.failure() else Result.retry()
         } catch (e: GeneralSecurityException) {
             app.prefs.lastSyncError = "Clé de chiffrement illisible : les données restent sur la tablette."

@@ -28,6 +28,7 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import fr.repere.ffi.Commune
 import fr.repere.ffi.ContactKind
+import fr.repere.ffi.Need
 import fr.repere.ffi.RecordSyncState
 import fr.repere.ffi.Situation
 import fr.repere.ffi.YouthStatus
@@ -92,6 +93,20 @@ fun RecordSyncState.label(): String = when (this) {
     is RecordSyncState.Rejected -> "Refusé par le serveur : $reason"
 }
 
+/**
+ * A value written by a newer version of the app, which this one cannot name
+ * (`FROM_NEWER_VERSION` in every enum). Shown as is; never offered in a picker: the core keeps
+ * it untouched while the field is left alone, and refuses a form that would write it.
+ */
+const val NEWER_VERSION_LABEL = "valeur d'une version plus récente"
+
+/** How summaries and conflict values spell such a value. */
+private const val NEWER_VERSION_RAW = "_unknown"
+
+/** The values a picker may offer: never [NEWER_VERSION_LABEL]'s. */
+val pickableContactKinds = ContactKind.entries.filter { it != ContactKind.FROM_NEWER_VERSION }
+val pickableNeeds = Need.entries.filter { it != Need.FROM_NEWER_VERSION }
+
 fun ContactKind.label(): String = when (this) {
     ContactKind.STREET -> "Rue"
     ContactKind.HOME -> "Domicile"
@@ -101,6 +116,18 @@ fun ContactKind.label(): String = when (this) {
     ContactKind.PHONE -> "Téléphone"
     ContactKind.SOCIAL_NETWORK -> "Réseau social"
     ContactKind.OTHER -> "Autre"
+    ContactKind.FROM_NEWER_VERSION -> NEWER_VERSION_LABEL
+}
+
+fun Need.label(): String = when (this) {
+    Need.HOUSING -> "Logement"
+    Need.HEALTH -> "Santé"
+    Need.MOBILITY -> "Mobilité"
+    Need.EMPLOYMENT -> "Emploi"
+    Need.TRAINING -> "Formation"
+    Need.RIGHTS -> "Droits"
+    Need.OTHER -> "Autre"
+    Need.FROM_NEWER_VERSION -> NEWER_VERSION_LABEL
 }
 
 fun Situation.label(): String = when (this) {
@@ -109,6 +136,7 @@ fun Situation.label(): String = when (this) {
     Situation.IN_EMPLOYMENT -> "En emploi"
     Situation.IN_TRAINING -> "En formation"
     Situation.UNKNOWN -> "Inconnue"
+    Situation.FROM_NEWER_VERSION -> NEWER_VERSION_LABEL
 }
 
 fun YouthStatus.label(): String = when (this) {
@@ -116,13 +144,14 @@ fun YouthStatus.label(): String = when (this) {
     YouthStatus.MOBILISED -> "Mobilisé(e)"
     YouthStatus.HELPED -> "Coup de main"
     YouthStatus.CLOSED -> "Suivi terminé"
+    YouthStatus.FROM_NEWER_VERSION -> NEWER_VERSION_LABEL
 }
 
 /**
  * Summaries and conflicts carry enum values as snake_case strings ("town_hall"), not as the
  * enums: map them back by name, or show them as they are.
  */
-fun enumLabel(field: String, raw: String): String = when (field) {
+fun enumLabel(field: String, raw: String): String = if (raw == NEWER_VERSION_RAW) NEWER_VERSION_LABEL else when (field) {
     "kind" -> ContactKind.entries.find { it.name.lowercase() == raw }?.label()
     "situation" -> Situation.entries.find { it.name.lowercase() == raw }?.label()
     "status" -> YouthStatus.entries.find { it.name.lowercase() == raw }?.label()
@@ -140,8 +169,20 @@ val fieldLabels = mapOf(
     "first_name" to "Prénom", "alias" to "Surnom", "last_name" to "Nom", "birth_year" to "Année de naissance",
     "birth_date" to "Date de naissance", "age_band" to "Tranche d'âge", "home_commune" to "Commune de résidence", "phone" to "Téléphone",
     "situation" to "Situation", "status" to "Statut", "followed_by" to "Suivi par", "notes" to "Notes",
-    "next_step" to "Prochaine étape", "commune" to "Commune", "kind" to "Lieu du contact",
+    "next_step" to "Prochaine étape", "next_step_due" to "Échéance de la prochaine étape", "commune" to "Commune",
+    "kind" to "Lieu du contact", "needs" to "Besoins",
 )
+
+/**
+ * The core's `problems` text (`field: problème; field: problème`, problems in French) as
+ * lines for the screen, with French field names.
+ */
+fun describeProblems(text: String?): List<String> =
+    text?.split("; ")?.filter { it.isNotBlank() }?.map { item ->
+        val field = item.substringBefore(": ")
+        val problem = item.substringAfter(": ")
+        "${fieldLabels[field] ?: field} : $problem"
+    }.orEmpty()
 
 private val dayFormat = DateTimeFormatter.ofPattern("dd/MM/yyyy")
 private val timeFormat = DateTimeFormatter.ofPattern("HH:mm")

@@ -35,7 +35,13 @@ private fun RepereNavHost() {
             )
         }
         composable("contact") { QuickContactScreen(onSaved = { nav.popBackStack() }) }
-        composable("youth/{id}") { YouthFileScreen(onConflict = { id -> nav.navigate("conflict/$id") }) }
+        composable("youth/{id}") {
+            YouthFileScreen(
+                onConflict = { id -> nav.navigate("conflict/$id") },
+                onEditVisit = { id -> nav.navigate("visit/$id") },
+            )
+        }
+        composable("visit/{id}") { VisitEditScreen(onSaved = { nav.popBackStack() }) }
         composable("conflict/{id}") { ConflictScreen(onDone = { nav.popBackStack() }) }
         composable("sync") { SyncStatusScreen(onEnrol = { nav.navigate("enrol") }) }
         composable("enrol") { EnrolScreen(onDone = { nav.popBackStack() }) }

@@ -34,14 +34,14 @@ import androidx.lifecycle.viewmodel.compose.viewModel
 import fr.repere.client.RepereClient
 import fr.repere.ffi.AgeBand
 import fr.repere.ffi.Commune
-import fr.repere.ffi.Contact
 import fr.repere.ffi.ContactKind
 import fr.repere.ffi.DuplicateQuery
 import fr.repere.ffi.IdentityLevel
+import fr.repere.ffi.NewContact
+import fr.repere.ffi.NewYouth
 import fr.repere.ffi.ReferralSource
 import fr.repere.ffi.SimilarYouth
 import fr.repere.ffi.Situation
-import fr.repere.ffi.Youth
 import fr.repere.ffi.YouthStatus
 import fr.repere.ffi.YouthSummary
 import kotlinx.coroutines.Dispatchers
@@ -118,7 +118,7 @@ class QuickContactViewModel(app: Application) : CoreViewModel(app) {
         }
         val youthId = selected?.id ?: createdYouthId ?: createYouth(newYouth(team)).also { createdYouthId = it }
         createContact(
-            Contact(
+            NewContact(
                 teamId = team, youthIds = listOf(youthId), tourId = repere.prefs.tourId(today),
                 memberIds = listOf(repere.prefs.memberId),
                 // Always with seconds: OffsetDateTime.toString() drops ":00", which is not RFC 3339.
@@ -131,7 +131,7 @@ class QuickContactViewModel(app: Application) : CoreViewModel(app) {
     }
 
     // Outreach defaults; everything else is completed later in the youth file.
-    private fun newYouth(team: String) = Youth(
+    private fun newYouth(team: String) = NewYouth(
         teamId = team,
         identityLevel = if (firstName.isNotBlank()) IdentityLevel.FIRST_NAME else IdentityLevel.ALIAS_ONLY,
         alias = alias.ifBlank { null }, firstName = firstName.ifBlank { null }, lastName = null,
@@ -166,7 +166,7 @@ fun QuickContactScreen(onSaved: () -> Unit, vm: QuickContactViewModel = viewMode
                 item { TextInput("Année de naissance", vm.birthYear, KeyboardType.Number) { vm.birthYear = it } }
                 item {
                     Row(Modifier.horizontalScroll(rememberScrollState()), horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-                        AgeBand.entries.forEach { band ->
+                        pickableAgeBands.forEach { band ->
                             FilterChip(selected = vm.ageBand == band, onClick = { vm.ageBand = band }, label = { Text(band.label()) })
                         }
                     }
@@ -196,7 +196,7 @@ fun QuickContactScreen(onSaved: () -> Unit, vm: QuickContactViewModel = viewMode
         item { Text("Contact", style = MaterialTheme.typography.titleMedium) }
         item {
             Row(Modifier.horizontalScroll(rememberScrollState()), horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-                ContactKind.entries.forEach { k ->
+                pickableContactKinds.forEach { k ->
                     FilterChip(selected = vm.kind == k, onClick = { vm.kind = k }, label = { Text(k.label()) })
                 }
             }
@@ -240,11 +240,14 @@ private fun TextInput(label: String, value: String, keyboard: KeyboardType = Key
     )
 }
 
+private val pickableAgeBands = AgeBand.entries.filter { it != AgeBand.FROM_NEWER_VERSION }
+
 private fun AgeBand.label(): String = when (this) {
     AgeBand.FROM16_TO17 -> "16-17 ans"
     AgeBand.FROM18_TO21 -> "18-21 ans"
     AgeBand.FROM22_TO25 -> "22-25 ans"
     AgeBand.FROM26_TO29 -> "26-29 ans"
+    AgeBand.FROM_NEWER_VERSION -> NEWER_VERSION_LABEL
 }
 
 private fun youthLine(y: YouthSummary): String = buildString {

@@ -24,6 +24,7 @@ import fr.repere.app.sync.SyncScheduler
 import fr.repere.client.RepereClient
 import fr.repere.ffi.Enrolment
 import fr.repere.ffi.RecordSyncState
+import fr.repere.ffi.RepereException
 import kotlinx.coroutines.flow.SharingStarted
 import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.launch
@@ -41,6 +42,12 @@ class SyncStatusViewModel(app: Application) : CoreViewModel(app) {
         private set
     var records by mutableStateOf<List<RecordLine>>(emptyList())
         private set
+    /** Records whose merged version has problems to correct (two tablets' edits combined). */
+    var problemCount by mutableStateOf(0)
+        private set
+    /** Documents kept on the tablet but out of the lists, each as a French sentence. */
+    var setAsideLines by mutableStateOf<List<String>>(emptyList())
+        private set
 
     val work = SyncScheduler.onDemandState(app).stateIn(viewModelScope, SharingStarted.WhileSubscribed(5_000), null)
 
@@ -49,6 +56,8 @@ class SyncStatusViewModel(app: Application) : CoreViewModel(app) {
         unsynced = unsyncedCount()
         lastSyncAt = repere.prefs.lastSyncAt
         lastSyncError = repere.prefs.lastSyncError
+        problemCount = withProblems().size
+        setAsideLines = setAside().map { it.userMessage }
         // The core has no "records not yet synced" list: show the state of the latest contacts.
         records = contacts(limit = 30).map {
             RecordLine(it.id, "${formatDateTime(it.occurredAt)} · ${it.youthNames.joinToString()} · ${it.communeName}", syncState(it.id))
@@ -74,6 +83,13 @@ fun SyncStatusScreen(onEnrol: () -> Unit, vm: SyncStatusViewModel = viewModel())
         item { Text("Saisies non envoyées : ${vm.unsynced}", style = MaterialTheme.typography.titleMedium) }
         item { Text("Dernière synchro : " + (vm.lastSyncAt?.let { formatDateTime(it) } ?: "jamais")) }
         vm.lastSyncError?.let { item { Text(it, color = MaterialTheme.colorScheme.error) } }
+        if (vm.problemCount > 0) item {
+            Text("Fiches à corriger après fusion : ${vm.problemCount} (voir les fiches jeunes)", color = MaterialTheme.colorScheme.error)
+        }
+        if (vm.setAsideLines.isNotEmpty()) {
+            item { Text("Mises de côté sur la tablette (${vm.setAsideLines.size})", style = MaterialTheme.typography.titleMedium) }
+            vm.setAsideLines.forEach { line -> item { Text(line) } }
+        }
         item { Text(workLabel(work)) }
         item {
             Button(onClick = { vm.syncNow() }, enabled = enrolled != null && work != WorkInfo.State.RUNNING) {
@@ -104,14 +120,28 @@ class EnrolViewModel(app: Application) : CoreViewModel(app) {
     var deviceLabel by mutableStateOf(Build.MODEL.orEmpty())
     var done by mutableStateOf(false)
         private set
+    /** Set when a change of team was refused: that many records could not be sent first. */
+    var unsent by mutableStateOf<Int?>(null)
+        private set
 
     init {
         launchCore { enrolment()?.let { serverUrl = it.serverUrl } }
     }
 
-    // Re-enrolling keeps every record and unsent change (the core only restarts the pull).
-    fun submit() = launchCore {
-        enrol(serverUrl.trim(), code.trim(), deviceLabel.trim())
+    /**
+     * Re-enrolling into the same team keeps every record and unsent change. Into another
+     * team, changes that cannot be sent first make the core refuse; [force] (with the same
+     * code) then sets them aside on the tablet.
+     */
+    fun submit(force: Boolean = false) = launchCore {
+        try {
+            enrol(serverUrl.trim(), code.trim(), deviceLabel.trim(), force)
+        } catch (e: RepereException.UnsentChanges) {
+            unsent = e.count.toInt()
+            error = e.userMessage
+            return@launchCore
+        }
+        unsent = null
         SyncScheduler.syncNow(repere, userAsked = true)
         done = true
     }
@@ -127,6 +157,12 @@ fun EnrolScreen(onDone: () -> Unit, vm: EnrolViewModel = viewModel()) {
         item {
             Button(onClick = { vm.submit() }, enabled = !vm.busy && vm.code.isNotBlank()) {
                 Text(if (vm.busy) "Inscription…" else "Inscrire")
+            }
+        }
+        val unsent = vm.unsent
+        if (unsent != null) item {
+            OutlinedButton(onClick = { vm.submit(force = true) }, enabled = !vm.busy && vm.code.isNotBlank()) {
+                Text("Changer d'équipe quand même (avec le même code) : $unsent fiche(s) mise(s) de côté, jamais envoyée(s)")
             }
         }
     }

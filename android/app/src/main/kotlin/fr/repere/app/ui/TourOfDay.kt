@@ -23,6 +23,7 @@ import androidx.lifecycle.viewmodel.compose.viewModel
 import fr.repere.ffi.Commune
 import fr.repere.ffi.ContactSummary
 import fr.repere.ffi.Enrolment
+import fr.repere.ffi.NewTour
 import fr.repere.ffi.Tour
 import fr.repere.ffi.TourStatus
 import java.time.LocalDate
@@ -58,7 +59,7 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
 
     fun startTour() = launchCore {
         val team = enrolled?.teamId ?: return@launchCore
-        val tour = Tour(teamId = team, date = today.toString(), communes = draftCommunes.map { it.code }, status = TourStatus.IN_PROGRESS)
+        val tour = NewTour(teamId = team, date = today.toString(), communes = draftCommunes.map { it.code }, status = TourStatus.IN_PROGRESS)
         repere.prefs.setTourId(today.toString(), createTour(tour))
         draftCommunes.clear()
     }

@@ -30,6 +30,8 @@ data class ContactLine(
     val communeName: String,
     val sync: RecordSyncState,
     val conflicts: Int,
+    /** Problems of the visit as merged from two tablets' edits, to correct in its form. */
+    val problems: List<String>,
 )
 
 class YouthFileViewModel(app: Application, handle: SavedStateHandle) : CoreViewModel(app) {
@@ -42,6 +44,8 @@ class YouthFileViewModel(app: Application, handle: SavedStateHandle) : CoreViewM
         private set
     var conflictCount by mutableStateOf(0)
         private set
+    var problemLines by mutableStateOf<List<String>>(emptyList())
+        private set
     var contactLines by mutableStateOf<List<ContactLine>>(emptyList())
         private set
 
@@ -53,18 +57,19 @@ class YouthFileViewModel(app: Application, handle: SavedStateHandle) : CoreViewM
             homeCommuneName = y.homeCommune?.let { communeName(it) }
             sync = syncState(id)
             conflictCount = conflicts(id).size
+            problemLines = describeProblems(problems(id))
             // The core gives contact ids only: one call per contact for the line, its state
             // and its conflicts.
             contactLines = contactsOf(id).map { cid ->
                 val c = contact(cid)
-                ContactLine(cid, c, communeName(c.commune), syncState(cid), conflicts(cid).size)
+                ContactLine(cid, c, communeName(c.commune), syncState(cid), conflicts(cid).size, describeProblems(problems(cid)))
             }.sortedByDescending { OffsetDateTime.parse(it.contact.occurredAt).toInstant() }
         }
     }
 }
 
 @Composable
-fun YouthFileScreen(onConflict: (String) -> Unit, vm: YouthFileViewModel = viewModel()) {
+fun YouthFileScreen(onConflict: (String) -> Unit, onEditVisit: (String) -> Unit, vm: YouthFileViewModel = viewModel()) {
     val y = vm.record
     ScreenScaffold(title = y?.firstName ?: y?.alias ?: "Fiche jeune", error = vm.error) {
         if (y == null) return@ScreenScaffold
@@ -78,6 +83,7 @@ fun YouthFileScreen(onConflict: (String) -> Unit, vm: YouthFileViewModel = viewM
                     Text("Statut : ${y.status.label()}")
                     Text("Premier contact : ${formatDay(LocalDate.parse(y.firstContactDate))}")
                     SyncBadge(vm.sync)
+                    vm.problemLines.forEach { Text("À corriger : $it", color = MaterialTheme.colorScheme.error) }
                 }
             }
         }
@@ -91,8 +97,11 @@ fun YouthFileScreen(onConflict: (String) -> Unit, vm: YouthFileViewModel = viewM
                     val c = line.contact
                     Text("${formatDateTime(c.occurredAt)} · ${line.communeName} · ${c.kind.label()}", style = MaterialTheme.typography.titleSmall)
                     if (c.notes.isNotBlank()) Text(c.notes, maxLines = 4)
+                    if (c.needs.isNotEmpty()) Text("Besoins : " + c.needs.joinToString { it.label() })
                     c.nextStep?.let { Text("Prochaine étape : $it") }
                     SyncBadge(line.sync)
+                    line.problems.forEach { Text("À corriger : $it", color = MaterialTheme.colorScheme.error) }
+                    OutlinedButton(onClick = { onEditVisit(line.id) }) { Text(if (line.problems.isEmpty()) "Modifier" else "Corriger") }
                     if (line.conflicts > 0) OutlinedButton(onClick = { onConflict(line.id) }) { Text("Conflit à résoudre") }
                 }
             }
