@@ -387,7 +387,10 @@ impl RecordDoc {
 
     /// The record's fields as they read at `heads` (the version a form was filled from).
     pub fn read_fields_at(&self, heads: &[ChangeHash]) -> Result<JsonFields> {
-        if !heads.iter().all(|h| self.doc.get_change_by_hash(h).is_some()) {
+        if !heads
+            .iter()
+            .all(|h| self.doc.get_change_by_hash(h).is_some())
+        {
             return Err(Error::UnknownVersion {
                 kind: self.kind,
                 id: self.id,
@@ -405,7 +408,14 @@ impl RecordDoc {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let key = self.scalar_key(field)?;
-        write_field(&mut self.doc, key, FieldKind::Scalar, None, Some(value), true)?;
+        write_field(
+            &mut self.doc,
+            key,
+            FieldKind::Scalar,
+            None,
+            Some(value),
+            true,
+        )?;
         self.commit(now);
         Ok(())
     }

@@ -35,7 +35,9 @@ pub enum Error {
     #[error("a {0} record does not serialize as a map of fields")]
     Unserializable(RecordKind),
     /// Changing team would leave changes that never reached the server.
-    #[error("{count} records were changed on this tablet and not sent: sync them before changing team, or force the change to set them aside")]
+    #[error(
+        "{count} records were changed on this tablet and not sent: sync them before changing team, or force the change to set them aside"
+    )]
     UnsentChanges { count: usize },
     #[error("record {id} is a {actual}, not a {expected}")]
     WrongKind {
@@ -88,7 +90,9 @@ pub enum Error {
 pub enum Problem {
     Required,
     Empty,
-    TooLong { max: usize },
+    TooLong {
+        max: usize,
+    },
     InFuture,
     TooOld,
     AgeOutOfRange,

@@ -637,7 +637,12 @@ impl Batch<'_> {
         Ok(())
     }
 
-    fn store_local_change(&mut self, id: Uuid, doc: &mut RecordDoc, merged: &AnyRecord) -> Result<()> {
+    fn store_local_change(
+        &mut self,
+        id: Uuid,
+        doc: &mut RecordDoc,
+        merged: &AnyRecord,
+    ) -> Result<()> {
         // A synced or rejected record becomes pending; a never-synced one stays so.
         self.tx
             .prepare_cached(
@@ -678,7 +683,13 @@ pub(crate) fn merge_in(
     if is_erased(tx, id)? {
         return Err(Error::Erased { id });
     }
-    merge_decoded(tx, author, decode(kind, id, bytes, author)?, Source::Peer, now)
+    merge_decoded(
+        tx,
+        author,
+        decode(kind, id, bytes, author)?,
+        Source::Peer,
+        now,
+    )
 }
 
 fn is_erased(tx: &Connection, id: Uuid) -> Result<bool> {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use repere_core::RecordKind;
 use repere_core::sync::protocol::{
-    self, Ack, EnrolRequest, EnrolResponse, PulledDoc, PushDoc, RejectCode, Rejection,
-    SyncRequest, SyncResponse,
+    self, Ack, EnrolRequest, EnrolResponse, PulledDoc, PushDoc, RejectCode, Rejection, SyncRequest,
+    SyncResponse,
 };
 use uuid::Uuid;
 
@@ -84,8 +84,7 @@ fn golden(version: u8, name: &str, bytes: &[u8]) {
     }
     let pinned = std::fs::read(&path).unwrap_or_else(|_| panic!("missing {}", path.display()));
     assert_eq!(
-        pinned,
-        bytes,
+        pinned, bytes,
         "the wire encoding of {name} in version {version} changed: a change to the wire is a \
          new protocol version"
     );
@@ -95,9 +94,21 @@ fn golden(version: u8, name: &str, bytes: &[u8]) {
 fn version_1_messages_are_pinned_and_still_read() {
     let v1 = 1;
     golden(v1, "sync_request", &protocol::encode_as(v1, &request()));
-    golden(v1, "sync_response", &protocol::encode_response(v1, &response(77)));
-    golden(v1, "enrol_request", &protocol::encode_as(v1, &enrol_request()));
-    golden(v1, "enrol_response", &protocol::encode_as(v1, &enrol_response()));
+    golden(
+        v1,
+        "sync_response",
+        &protocol::encode_response(v1, &response(77)),
+    );
+    golden(
+        v1,
+        "enrol_request",
+        &protocol::encode_as(v1, &enrol_request()),
+    );
+    golden(
+        v1,
+        "enrol_response",
+        &protocol::encode_as(v1, &enrol_response()),
+    );
     // A version 1 answer reads with no epoch.
     let bytes = protocol::encode_response(v1, &response(77));
     assert_eq!(protocol::decode_response(&bytes), Ok(response(0)));
@@ -109,9 +120,21 @@ fn version_1_messages_are_pinned_and_still_read() {
 fn version_2_messages_are_pinned() {
     let v2 = 2;
     golden(v2, "sync_request", &protocol::encode_as(v2, &request()));
-    golden(v2, "sync_response", &protocol::encode_response(v2, &response(77)));
-    golden(v2, "enrol_request", &protocol::encode_as(v2, &enrol_request()));
-    golden(v2, "enrol_response", &protocol::encode_as(v2, &enrol_response()));
+    golden(
+        v2,
+        "sync_response",
+        &protocol::encode_response(v2, &response(77)),
+    );
+    golden(
+        v2,
+        "enrol_request",
+        &protocol::encode_as(v2, &enrol_request()),
+    );
+    golden(
+        v2,
+        "enrol_response",
+        &protocol::encode_as(v2, &enrol_response()),
+    );
     let bytes = protocol::encode_response(v2, &response(77));
     assert_eq!(protocol::decode_response(&bytes), Ok(response(77)));
 }

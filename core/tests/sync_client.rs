@@ -123,7 +123,12 @@ fn pulled(store: &Store, id: Uuid) -> PulledDoc {
         id,
         kind: kind.into(),
         doc,
-        heads: store.heads(id).expect("heads").iter().map(|h| h.0).collect(),
+        heads: store
+            .heads(id)
+            .expect("heads")
+            .iter()
+            .map(|h| h.0)
+            .collect(),
         fields: String::new(),
     }
 }
@@ -243,7 +248,10 @@ fn a_restored_server_gets_everything_again_and_the_pull_restarts() {
         .store
         .sync(&transport, &options(), &mut |_| {})
         .expect("sync");
-    assert_eq!(tablet.store.sync_state(id).expect("state"), SyncState::Synced);
+    assert_eq!(
+        tablet.store.sync_state(id).expect("state"),
+        SyncState::Synced
+    );
 
     // The server comes back from a backup: another epoch, a log that starts again.
     let restored = Scripted::new(team, vec![ack_all(6)]);
@@ -376,7 +384,10 @@ fn a_record_edited_while_its_push_was_refused_goes_back_to_pending() {
         .expect("answer");
     let resp = protocol::decode_response(&answer).expect("decode");
     tablet.store.sync_apply(&batch, &resp).expect("apply");
-    assert_eq!(tablet.store.sync_state(id).expect("state"), SyncState::NeverSynced);
+    assert_eq!(
+        tablet.store.sync_state(id).expect("state"),
+        SyncState::NeverSynced
+    );
     // Not edited since its push: rejected, with the reason.
     assert!(matches!(
         tablet.store.sync_state(youth_id).expect("state"),
@@ -391,7 +402,9 @@ fn changing_team_with_unsent_changes_is_refused_unless_forced() {
     let offline = |team| {
         Scripted::new(
             team,
-            vec![answer(|_, _| Err(TransportError::Network("pas de réseau".into())))],
+            vec![answer(|_, _| {
+                Err(TransportError::Network("pas de réseau".into()))
+            })],
         )
     };
     let here = offline(team);
@@ -409,7 +422,10 @@ fn changing_team_with_unsent_changes_is_refused_unless_forced() {
     let refused = tablet
         .store
         .enrol(&elsewhere, "https://sync.test", "CODE3", "tablette", false);
-    assert!(matches!(refused, Err(Error::UnsentChanges { count: 1 })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::UnsentChanges { count: 1 })),
+        "{refused:?}"
+    );
     assert!(tablet.store.youth(unsent).is_ok(), "nothing lost");
     assert_eq!(
         tablet.store.enrolment().expect("read").map(|e| e.team_id),
@@ -427,6 +443,9 @@ fn changing_team_with_unsent_changes_is_refused_unless_forced() {
     assert!(tablet.store.youth(unsent).is_err());
     let aside = tablet.store.set_aside().expect("list");
     assert_eq!(aside.len(), 1);
-    assert_eq!((aside[0].id, aside[0].reason.as_str()), (unsent, "left_team"));
+    assert_eq!(
+        (aside[0].id, aside[0].reason.as_str()),
+        (unsent, "left_team")
+    );
     assert!(tablet.store.unsynced().expect("unsynced").is_empty());
 }

@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, transaction::Transactable};
-use common::{open_store, TestStore};
+use common::{TestStore, open_store};
 use proptest::prelude::*;
 use repere_core::records::{Contact, ContactKind, Need};
 use repere_core::{Error, Problem, RecordKind, Store, SyncState};
@@ -100,7 +100,9 @@ fn the_same_field_changed_on_both_sides_is_a_visible_conflict() {
 fn clearing_a_field_while_another_tablet_sets_it_is_a_conflict_not_a_loss() {
     let (mut a, mut b, id) = two_tablets();
     a.store
-        .edit::<Contact>(id, |c| c.next_step = Some("Appeler la mission locale".into()))
+        .edit::<Contact>(id, |c| {
+            c.next_step = Some("Appeler la mission locale".into())
+        })
         .expect("set");
     copy(&a.store, &mut b.store, id);
     let form = a.store.read::<Contact>(id).expect("read");
@@ -124,7 +126,9 @@ fn a_version_from_elsewhere_is_refused_and_an_unchanged_form_writes_nothing() {
     let form = a.store.read::<Contact>(id).expect("read");
     let before = a.store.version(id).expect("version");
     assert_eq!(
-        a.store.update(id, &form.version, &form.record).expect("no-op"),
+        a.store
+            .update(id, &form.version, &form.record)
+            .expect("no-op"),
         before
     );
     let other = b.store.read::<Contact>(id).expect("read");
@@ -147,7 +151,9 @@ fn an_edit_against_an_old_version_after_own_later_edits_keeps_both() {
         .expect("own later edit");
     let mut mine = form.record.clone();
     mine.next_step = Some("Revoir vendredi".into());
-    a.store.update(id, &form.version, &mine).expect("save old form");
+    a.store
+        .update(id, &form.version, &mine)
+        .expect("save old form");
     let c: Contact = a.store.get(id).expect("read");
     assert!(c.needs.contains(&Need::Health));
     assert_eq!(c.next_step.as_deref(), Some("Revoir vendredi"));
@@ -182,7 +188,10 @@ fn two_valid_edits_that_merge_into_an_invalid_record_are_kept_and_listed() {
     assert!(merged.next_step_due.is_some() && merged.next_step.is_none());
     let problems = a.store.problems(id).expect("problems").expect("listed");
     assert!(problems.contains("next_step"), "{problems}");
-    assert_eq!(a.store.with_problems().expect("list"), vec![(RecordKind::Contact, id)]);
+    assert_eq!(
+        a.store.with_problems().expect("list"),
+        vec![(RecordKind::Contact, id)]
+    );
     // An ordinary edit that fixes it clears the listing.
     a.store
         .edit::<Contact>(id, |c| c.next_step = Some("Appeler".into()))
@@ -193,9 +202,18 @@ fn two_valid_edits_that_merge_into_an_invalid_record_are_kept_and_listed() {
 #[test]
 fn what_comes_from_a_peer_is_never_taken_as_acknowledged_by_the_server() {
     let (a, b, id) = two_tablets();
-    assert_eq!(b.store.sync_state(id).expect("state"), SyncState::NeverSynced);
+    assert_eq!(
+        b.store.sync_state(id).expect("state"),
+        SyncState::NeverSynced
+    );
     drop(a);
-    assert!(b.store.unsynced().expect("unsynced").iter().any(|(_, i)| *i == id));
+    assert!(
+        b.store
+            .unsynced()
+            .expect("unsynced")
+            .iter()
+            .any(|(_, i)| *i == id)
+    );
 }
 
 // ---- Schema growth: containers created concurrently ---------------------------------
@@ -218,8 +236,12 @@ fn two_tablets_first_writing_a_field_added_later_both_keep_their_writes() {
     let mut c = open_store(3);
     c.store.set_member(Uuid::from_u128(13));
     // Both tablets get the old document (the deletes dominate the earlier values).
-    b.store.merge_remote(RecordKind::Contact, id, &old).expect("b");
-    c.store.merge_remote(RecordKind::Contact, id, &old).expect("c");
+    b.store
+        .merge_remote(RecordKind::Contact, id, &old)
+        .expect("b");
+    c.store
+        .merge_remote(RecordKind::Contact, id, &old)
+        .expect("c");
     for store in [&b.store, &c.store] {
         let contact: Contact = store.get(id).expect("read");
         assert!(contact.needs.is_empty() && contact.notes.is_empty());
@@ -240,9 +262,20 @@ fn two_tablets_first_writing_a_field_added_later_both_keep_their_writes() {
     copy(&c.store, &mut b.store, id);
     for store in [&b.store, &c.store] {
         let contact: Contact = store.get(id).expect("read");
-        assert_eq!(contact.needs, BTreeSet::from([Need::Health, Need::Mobility]));
-        assert!(contact.notes.contains("Permis en cours."), "{}", contact.notes);
-        assert!(contact.notes.contains("Rendez-vous CMP."), "{}", contact.notes);
+        assert_eq!(
+            contact.needs,
+            BTreeSet::from([Need::Health, Need::Mobility])
+        );
+        assert!(
+            contact.notes.contains("Permis en cours."),
+            "{}",
+            contact.notes
+        );
+        assert!(
+            contact.notes.contains("Rendez-vous CMP."),
+            "{}",
+            contact.notes
+        );
     }
     // The next edit of the notes writes them into one container again.
     b.store
@@ -328,8 +361,11 @@ fn a_form_cannot_set_a_value_it_only_knows_as_newer() {
     bad.kind = ContactKind::FromNewerVersion;
     match a.store.update(id, &form.version, &bad) {
         Err(Error::Invalid(errs)) => {
-            assert!(errs.0.iter().any(|e| e.field == "kind"
-                && e.problem == Problem::NewerVersionValue))
+            assert!(
+                errs.0
+                    .iter()
+                    .any(|e| e.field == "kind" && e.problem == Problem::NewerVersionValue)
+            )
         }
         other => panic!("expected a validation error, got {other:?}"),
     }
@@ -406,7 +442,12 @@ struct Model {
 }
 
 /// Applies a change to a form; returns the writes it makes relative to what it holds.
-fn apply(c: &mut Contact, change: &Change, n: usize, markers: &mut Vec<String>) -> Vec<(&'static str, serde_json::Value)> {
+fn apply(
+    c: &mut Contact,
+    change: &Change,
+    n: usize,
+    markers: &mut Vec<String>,
+) -> Vec<(&'static str, serde_json::Value)> {
     match change {
         Change::NextStep => {
             let v = format!("étape {n}");
@@ -485,7 +526,10 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     let id = stores[0].store.create(&base).expect("contact");
     for i in 1..3 {
         let (kind, bytes) = stores[0].store.export_document(id).expect("export");
-        stores[i].store.merge_remote(kind, id, &bytes).expect("merge");
+        stores[i]
+            .store
+            .merge_remote(kind, id, &bytes)
+            .expect("merge");
     }
     let mut m = Model {
         writes: Vec::new(),
@@ -518,12 +562,19 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     }
                     None => {
                         let target = record.clone();
-                        stores[*r].store.edit::<Contact>(id, |c| *c = target).expect("edit");
+                        stores[*r]
+                            .store
+                            .edit::<Contact>(id, |c| *c = target)
+                            .expect("edit");
                     }
                 }
                 for (field, value) in made {
                     let w = m.writes.len();
-                    m.writes.push(Write { field, value, seen: seen.clone() });
+                    m.writes.push(Write {
+                        field,
+                        value,
+                        seen: seen.clone(),
+                    });
                     m.known[*r].insert(w);
                 }
             }
@@ -546,7 +597,10 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
         let (kb, bb) = stores[b].store.export_document(id).expect("export");
         stores[a].store.merge_remote(kb, id, &bb).expect("merge");
     }
-    let finals: Vec<Contact> = stores.iter().map(|s| s.store.get(id).expect("read")).collect();
+    let finals: Vec<Contact> = stores
+        .iter()
+        .map(|s| s.store.get(id).expect("read"))
+        .collect();
     prop_assert_eq!(&finals[0], &finals[1]);
     prop_assert_eq!(&finals[1], &finals[2]);
     let fin = &finals[0];
@@ -576,14 +630,18 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 fin.notes
             ),
             "needs+" if !superseded => prop_assert!(
-                fields["needs"].as_array().is_some_and(|a| a.contains(&write.value)),
+                fields["needs"]
+                    .as_array()
+                    .is_some_and(|a| a.contains(&write.value)),
                 "need {} added, never removed by one who saw it, is gone",
                 write.value
             ),
             "needs-" | "needs+" => {}
             field if !superseded => {
                 let shown = &fields[field];
-                let listed = conflicts.get(field).is_some_and(|v| v.contains(&write.value));
+                let listed = conflicts
+                    .get(field)
+                    .is_some_and(|v| v.contains(&write.value));
                 prop_assert!(
                     shown == &write.value || listed,
                     "{field} = {} written and never seen by another writer is lost (final {shown}, conflicts {:?})",

@@ -64,8 +64,16 @@ fn a_restored_server_loses_nothing_acknowledged_and_skips_nothing_written_after(
         .into_iter()
         .chain(after.iter().copied())
         .collect();
-    assert_eq!(youth_ids(&t1), expected, "t1: every record, the erased one gone");
-    assert_eq!(youth_ids(&t2), expected, "t2: the lost records came back from t1");
+    assert_eq!(
+        youth_ids(&t1),
+        expected,
+        "t1: every record, the erased one gone"
+    );
+    assert_eq!(
+        youth_ids(&t2),
+        expected,
+        "t2: the lost records came back from t1"
+    );
     assert_eq!(snapshot(&t1.store), snapshot(&t2.store));
     for d in [&t1, &t2] {
         assert!(d.store.unsynced().expect("unsynced").is_empty());
@@ -90,7 +98,10 @@ fn the_server_answers_a_version_1_tablet_in_version_1() {
         // The bearer token stays in the store; a version 1 request is built by hand.
         let batch = d
             .store
-            .sync_prepare(&repere_core::sync::SyncOptions::default(), &Default::default())
+            .sync_prepare(
+                &repere_core::sync::SyncOptions::default(),
+                &Default::default(),
+            )
             .expect("prepare");
         batch.token().to_string()
     };

@@ -74,7 +74,6 @@ impl Record for Action {
         self.team_id
     }
 
-
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();
         if self.start_date < super::validate::EARLIEST_DATE {
@@ -135,7 +134,6 @@ impl Record for Outcome {
     fn team_id(&self) -> Uuid {
         self.team_id
     }
-
 
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();

@@ -88,7 +88,6 @@ impl Record for Contact {
         self.team_id
     }
 
-
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();
         if self.youth_ids.is_empty() {

@@ -63,7 +63,6 @@ impl Record for ReviewTask {
         self.team_id
     }
 
-
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();
         check_text(&mut errs, "question", &self.question, QUESTION_MAX, true);

@@ -45,7 +45,6 @@ impl Record for Tour {
         self.team_id
     }
 
-
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();
         // A tour is planned ahead, so only very old dates are mistakes.

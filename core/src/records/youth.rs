@@ -279,7 +279,6 @@ impl Record for Youth {
         self.team_id
     }
 
-
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors> {
         let mut errs = ValidationErrors::default();
         check_opt_text(&mut errs, "alias", &self.alias, NAME_MAX);

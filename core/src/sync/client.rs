@@ -391,7 +391,11 @@ impl Store {
             }
         }
         let (decoded, unreadable) = decode_all(&to_merge, author);
-        unknown.extend(unreadable.into_iter().map(|d| (d, SetAsideReason::Unreadable)));
+        unknown.extend(
+            unreadable
+                .into_iter()
+                .map(|d| (d, SetAsideReason::Unreadable)),
+        );
         let set_aside_count = unknown.len();
         let now = self.now();
         let tx = self
@@ -898,6 +902,9 @@ fn mark_pulled(
         "UPDATE documents SET sync_state = 2, reject_reason = NULL, synced_heads = ?2
          WHERE id = ?1",
     )?
-    .execute(params![id.as_bytes().as_slice(), heads_to_bytes(server_heads)])?;
+    .execute(params![
+        id.as_bytes().as_slice(),
+        heads_to_bytes(server_heads)
+    ])?;
     Ok(())
 }

@@ -6,8 +6,8 @@ mod http;
 pub mod protocol;
 
 pub use client::{
-    Applied, Enrolment, SyncBatch, SyncOptions, SyncProgress, SyncReport, Transport, TransportError,
-    sync_shared,
+    Applied, Enrolment, SyncBatch, SyncOptions, SyncProgress, SyncReport, Transport,
+    TransportError, sync_shared,
 };
 pub use http::HttpTransport;
 pub use protocol::DecodeError;
