@@ -73,7 +73,27 @@ struct CommuneField: View {
 /// French labels. Summaries and conflicts carry enum values as snake_case strings
 /// ("town_hall"), not as the generated enums, hence the string tables.
 enum Labels {
+    /// A value written by a newer version of the app, which this one cannot name
+    /// (`.fromNewerVersion` in every enum). Shown as is, never offered in a picker: the core
+    /// keeps it untouched while the field is left alone and refuses a form that would write it.
+    static let newerVersion = "valeur d'une version plus récente"
+
+    /// The values pickers offer (never `.fromNewerVersion`).
     static let contactKinds: [ContactKind] = [.street, .home, .townHall, .partnerPremises, .event, .phone, .socialNetwork, .other]
+    static let needs: [Need] = [.housing, .health, .mobility, .employment, .training, .rights, .other]
+
+    static func need(_ need: Need) -> String {
+        switch need {
+        case .housing: return "Logement"
+        case .health: return "Santé"
+        case .mobility: return "Mobilité"
+        case .employment: return "Emploi"
+        case .training: return "Formation"
+        case .rights: return "Droits"
+        case .other: return "Autre"
+        case .fromNewerVersion: return newerVersion
+        }
+    }
 
     static func contactKind(_ kind: ContactKind) -> String {
         switch kind {
@@ -85,6 +105,7 @@ enum Labels {
         case .phone: return "Téléphone"
         case .socialNetwork: return "Réseau social"
         case .other: return "Autre"
+        case .fromNewerVersion: return newerVersion
         }
     }
 
@@ -96,6 +117,7 @@ enum Labels {
         case .from18To21: return "18-21 ans"
         case .from22To25: return "22-25 ans"
         case .from26To29: return "26-29 ans"
+        case .fromNewerVersion: return newerVersion
         }
     }
 
@@ -106,6 +128,7 @@ enum Labels {
         case .inEmployment: return "En emploi"
         case .inTraining: return "En formation"
         case .unknown: return "Inconnue"
+        case .fromNewerVersion: return newerVersion
         }
     }
 
@@ -115,6 +138,7 @@ enum Labels {
         case .mobilised: return "Mobilisé(e)"
         case .helped: return "Coup de main"
         case .closed: return "Suivi terminé"
+        case .fromNewerVersion: return newerVersion
         }
     }
 
@@ -140,14 +164,31 @@ enum Labels {
         "neet": "Sans emploi, études ni formation", "in_education": "Scolarisé(e)", "in_employment": "En emploi",
         "in_training": "En formation", "unknown": "Inconnue",
         "identified": "Repéré(e)", "mobilised": "Mobilisé(e)", "helped": "Coup de main", "closed": "Suivi terminé",
+        "_unknown": newerVersion,
     ]
 
     static let fields: [String: String] = [
         "first_name": "Prénom", "alias": "Surnom", "last_name": "Nom", "birth_year": "Année de naissance",
         "birth_date": "Date de naissance", "age_band": "Tranche d'âge", "home_commune": "Commune de résidence", "phone": "Téléphone",
         "situation": "Situation", "status": "Statut", "followed_by": "Suivi par", "notes": "Notes",
-        "next_step": "Prochaine étape", "commune": "Commune", "kind": "Lieu du contact",
+        "next_step": "Prochaine étape", "next_step_due": "Échéance de la prochaine étape", "commune": "Commune",
+        "kind": "Lieu du contact", "needs": "Besoins",
     ]
+
+    /// The core's `problems` text (`field: problème; …`) as lines, with French field names.
+    static func problems(_ text: String?) -> [String] {
+        guard let text else {
+            return []
+        }
+        return text.components(separatedBy: "; ").filter { !$0.isEmpty }.map { item in
+            guard let range = item.range(of: ": ") else {
+                return item
+            }
+            let field = String(item[..<range.lowerBound])
+            let problem = String(item[range.upperBound...])
+            return "\(fields[field] ?? field) : \(problem)"
+        }
+    }
 
     /// A conflict value, given as JSON: strings unquoted, known enum values in French.
     static func json(_ json: String) -> String {

@@ -162,7 +162,7 @@ struct QuickContactView: View {
                 youthId = try await client.createYouth(newYouth(team: team, today: today))
                 createdYouthId = youthId
             }
-            let contact = Contact(
+            let contact = NewContact(
                 teamId: team, youthIds: [youthId], tourId: model.tourId(for: today),
                 memberIds: [model.memberId], occurredAt: Day.now(), commune: commune?.code ?? "",
                 kind: kind, notes: notes, needs: [],
@@ -174,8 +174,8 @@ struct QuickContactView: View {
     }
 
     // Outreach defaults; the rest is completed later in the youth file.
-    private func newYouth(team: String, today: String) -> Youth {
-        Youth(
+    private func newYouth(team: String, today: String) -> NewYouth {
+        NewYouth(
             teamId: team, identityLevel: firstName.isEmpty ? .aliasOnly : .firstName,
             alias: alias.isEmpty ? nil : alias, firstName: firstName.isEmpty ? nil : firstName,
             lastName: nil, birthDate: nil, birthYear: Int32(birthYear), ageBand: ageBand, sex: nil,

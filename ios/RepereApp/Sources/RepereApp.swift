@@ -25,6 +25,7 @@ enum Route: Hashable {
     case quickContact
     case youth(String)
     case conflict(String)
+    case visit(String)
     case syncStatus
     case enrol
 }
@@ -121,6 +122,8 @@ struct RootView: View {
                             YouthFileView(client: client, id: id)
                         case .conflict(let id):
                             ConflictView(client: client, id: id)
+                        case .visit(let id):
+                            VisitEditView(client: client, id: id)
                         case .syncStatus:
                             SyncStatusView(client: client)
                         case .enrol:

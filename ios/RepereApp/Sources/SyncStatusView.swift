@@ -10,6 +10,8 @@ struct SyncStatusView: View {
     @State private var enrolment: Enrolment?
     @State private var unsynced = 0
     @State private var records: [RecordLine] = []
+    @State private var problemCount = 0
+    @State private var setAside: [SetAside] = []
     @State private var error: String?
 
     struct RecordLine: Identifiable {
@@ -42,6 +44,16 @@ struct SyncStatusView: View {
                     Task { await scheduler.syncNow() }
                 }
                 .disabled(scheduler.isSyncing || enrolment == nil)
+                if problemCount > 0 {
+                    ErrorRow(message: "Fiches à corriger après fusion : \(problemCount) (voir les fiches jeunes)")
+                }
+            }
+            if !setAside.isEmpty {
+                Section("Mises de côté sur la tablette (\(setAside.count))") {
+                    ForEach(setAside, id: \.id) { item in
+                        Text(item.userMessage)
+                    }
+                }
             }
             // The core has no "records not yet synced" list: show the latest contacts' state.
             Section("État par fiche (derniers contacts)") {
@@ -74,6 +86,8 @@ struct SyncStatusView: View {
         await attempt($error) {
             enrolment = try await client.enrolment()
             unsynced = try await client.unsyncedCount()
+            problemCount = try await client.withProblems().count
+            setAside = try await client.setAside()
             var lines: [RecordLine] = []
             let recent = try await client.contacts(limit: 30)
             for contact in recent {
@@ -87,7 +101,9 @@ struct SyncStatusView: View {
 }
 
 /// Inscription: exchanges the administrator's one-time code for this tablet's credentials.
-/// Re-enrolling keeps every record and unsent change (the core only restarts the pull).
+/// Re-enrolling into the same team keeps every record and unsent change. Into another team,
+/// changes that cannot be sent first make the core refuse; forcing (with the same code) then
+/// sets them aside on the tablet.
 @MainActor
 struct EnrolView: View {
     let client: RepereClient
@@ -97,6 +113,8 @@ struct EnrolView: View {
     @State private var code = ""
     @State private var deviceLabel = "Tablette"
     @State private var busy = false
+    /// Set when a change of team was refused: that many records could not be sent first.
+    @State private var unsent: UInt32?
     @State private var error: String?
 
     var body: some View {
@@ -112,8 +130,14 @@ struct EnrolView: View {
                 .textInputAutocapitalization(.characters)
                 .autocorrectionDisabled()
             TextField("Nom de la tablette", text: $deviceLabel)
-            Button(busy ? "Inscription…" : "Inscrire") { Task { await enrol() } }
+            Button(busy ? "Inscription…" : "Inscrire") { Task { await enrol(force: false) } }
                 .disabled(busy || code.isEmpty)
+            if let unsent {
+                Button("Changer d'équipe quand même (avec le même code) : \(unsent) fiche(s) mise(s) de côté, jamais envoyée(s)") {
+                    Task { await enrol(force: true) }
+                }
+                .disabled(busy || code.isEmpty)
+            }
         }
         .navigationTitle("Inscription de la tablette")
         .task {
@@ -124,12 +148,19 @@ struct EnrolView: View {
         }
     }
 
-    private func enrol() async {
+    private func enrol(force: Bool) async {
         busy = true
         defer { busy = false }
         await attempt($error) {
             let trimmed = serverUrl.trimmingCharacters(in: .whitespaces)
-            _ = try await client.enrol(serverUrl: trimmed, code: code.trimmingCharacters(in: .whitespaces), deviceLabel: deviceLabel)
+            do {
+                _ = try await client.enrol(serverUrl: trimmed, code: code.trimmingCharacters(in: .whitespaces), deviceLabel: deviceLabel, force: force)
+            } catch RepereError.UnsentChanges(let count, let message) {
+                unsent = count
+                error = message
+                return
+            }
+            unsent = nil
             dismiss()
             await scheduler.syncNow()
         }

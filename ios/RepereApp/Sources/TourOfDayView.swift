@@ -100,7 +100,7 @@ struct TourOfDayView: View {
             return
         }
         await attempt($error) {
-            let newTour = Tour(teamId: team, date: today, communes: draft.map(\.code), status: .inProgress)
+            let newTour = NewTour(teamId: team, date: today, communes: draft.map(\.code), status: .inProgress)
             let id = try await client.createTour(newTour)
             model.setTourId(id, for: today)
             draft = []

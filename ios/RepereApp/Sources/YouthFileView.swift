@@ -11,6 +11,7 @@ struct YouthFileView: View {
     @State private var homeCommuneName: String?
     @State private var sync: RecordSyncState?
     @State private var conflictCount = 0
+    @State private var problems: [String] = []
     @State private var lines: [ContactLine] = []
     @State private var error: String?
 
@@ -20,6 +21,8 @@ struct YouthFileView: View {
         let communeName: String
         let sync: RecordSyncState
         let conflicts: Int
+        /// Problems of the visit as merged from two tablets' edits, to correct in its form.
+        let problems: [String]
     }
 
     var body: some View {
@@ -39,6 +42,9 @@ struct YouthFileView: View {
                     if let sync {
                         SyncBadge(state: sync)
                     }
+                    ForEach(problems, id: \.self) { line in
+                        ErrorRow(message: "À corriger : \(line)")
+                    }
                 }
             }
             if conflictCount > 0 {
@@ -54,10 +60,17 @@ struct YouthFileView: View {
                         if !line.contact.notes.isEmpty {
                             Text(line.contact.notes).lineLimit(4)
                         }
+                        if !line.contact.needs.isEmpty {
+                            Text("Besoins : " + line.contact.needs.map { Labels.need($0) }.joined(separator: ", "))
+                        }
                         if let next = line.contact.nextStep {
                             Text("Prochaine étape : \(next)")
                         }
                         SyncBadge(state: line.sync)
+                        ForEach(line.problems, id: \.self) { problem in
+                            ErrorRow(message: "À corriger : \(problem)")
+                        }
+                        NavigationLink(line.problems.isEmpty ? "Modifier" : "Corriger", value: Route.visit(line.id))
                         if line.conflicts > 0 {
                             NavigationLink("Conflit à résoudre", value: Route.conflict(line.id))
                         }
@@ -88,6 +101,7 @@ struct YouthFileView: View {
             }
             let state = try await client.syncState(id: id)
             let conflicts = try await client.conflicts(id: id)
+            let recordProblems = try await client.problems(id: id)
             // The core gives contact ids only: one call per contact for the line, its state
             // and its conflicts.
             var loaded: [ContactLine] = []
@@ -97,13 +111,15 @@ struct YouthFileView: View {
                 let communeName = await RepereClient.commune(code: contact.commune)?.name ?? contact.commune
                 let contactState = try await client.syncState(id: contactId)
                 let contactConflicts = try await client.conflicts(id: contactId)
-                loaded.append(ContactLine(id: contactId, contact: contact, communeName: communeName, sync: contactState, conflicts: contactConflicts.count))
+                let contactProblems = try await client.problems(id: contactId)
+                loaded.append(ContactLine(id: contactId, contact: contact, communeName: communeName, sync: contactState, conflicts: contactConflicts.count, problems: Labels.problems(contactProblems)))
             }
             loaded.sort { (Day.instant($0.contact.occurredAt) ?? .distantPast) > (Day.instant($1.contact.occurredAt) ?? .distantPast) }
             youth = record
             homeCommuneName = name
             sync = state
             conflictCount = conflicts.count
+            problems = Labels.problems(recordProblems)
             lines = loaded
         }
     }

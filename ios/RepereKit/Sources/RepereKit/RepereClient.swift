@@ -35,32 +35,85 @@ public final class RepereClient: Sendable {
         try await run { try $0.setMember(memberId: memberId) }
     }
 
-    public func createYouth(_ youth: Youth) async throws -> String {
+    // Records come in two shapes: `NewYouth`, `NewContact`… to create (no id or version yet),
+    // and `Youth`, `Contact`… as read, carrying their `id` and the `version` they were read at.
+    // A form keeps the record it was filled from and saves a copy with the user's changes:
+    // the core writes only those fields, so what another tablet synced meanwhile is kept.
+    // Each update returns the record as now stored (merged), to carry on editing from.
+
+    public func createYouth(_ youth: NewYouth) async throws -> String {
         try await run { try $0.createYouth(youth: youth) }
     }
 
-    public func updateYouth(id: String, _ youth: Youth) async throws {
-        try await run { try $0.updateYouth(id: id, youth: youth) }
+    public func updateYouth(_ youth: Youth) async throws -> Youth {
+        try await run { try $0.updateYouth(youth: youth) }
     }
 
     public func youth(id: String) async throws -> Youth {
         try await run { try $0.getYouth(id: id) }
     }
 
-    public func createContact(_ contact: Contact) async throws -> String {
+    public func createContact(_ contact: NewContact) async throws -> String {
         try await run { try $0.createContact(contact: contact) }
+    }
+
+    public func updateContact(_ contact: Contact) async throws -> Contact {
+        try await run { try $0.updateContact(contact: contact) }
     }
 
     public func contact(id: String) async throws -> Contact {
         try await run { try $0.getContact(id: id) }
     }
 
-    public func createTour(_ tour: Tour) async throws -> String {
+    public func createTour(_ tour: NewTour) async throws -> String {
         try await run { try $0.createTour(tour: tour) }
+    }
+
+    public func updateTour(_ tour: Tour) async throws -> Tour {
+        try await run { try $0.updateTour(tour: tour) }
     }
 
     public func tour(id: String) async throws -> Tour {
         try await run { try $0.getTour(id: id) }
+    }
+
+    public func createAction(_ action: NewAction) async throws -> String {
+        try await run { try $0.createAction(action: action) }
+    }
+
+    public func updateAction(_ action: Action) async throws -> Action {
+        try await run { try $0.updateAction(action: action) }
+    }
+
+    public func action(id: String) async throws -> Action {
+        try await run { try $0.getAction(id: id) }
+    }
+
+    public func createOutcome(_ outcome: NewOutcome) async throws -> String {
+        try await run { try $0.createOutcome(outcome: outcome) }
+    }
+
+    public func updateOutcome(_ outcome: Outcome) async throws -> Outcome {
+        try await run { try $0.updateOutcome(outcome: outcome) }
+    }
+
+    public func outcome(id: String) async throws -> Outcome {
+        try await run { try $0.getOutcome(id: id) }
+    }
+
+    /// What is wrong with a record as merged (two valid edits from two tablets can make an
+    /// invalid one; both are kept), as `field: problème` items joined by "; "; nil if valid.
+    public func problems(id: String) async throws -> String? {
+        try await run { try $0.problems(id: id) }
+    }
+
+    public func withProblems() async throws -> [RecordRef] {
+        try await run { try $0.withProblems() }
+    }
+
+    /// Documents kept on the tablet but out of the lists, each with a French `userMessage`.
+    public func setAside() async throws -> [SetAside] {
+        try await run { try $0.setAside() }
     }
 
     // MARK: lists and search
@@ -103,8 +156,11 @@ public final class RepereClient: Sendable {
         return Int(count)
     }
 
-    public func enrol(serverUrl: String, code: String, deviceLabel: String) async throws -> Enrolment {
-        try await run { try $0.enrol(serverUrl: serverUrl, code: code, deviceLabel: deviceLabel) }
+    /// Into another team, unsent changes are sent first with the current credentials; if some
+    /// cannot be, this throws `RepereError.UnsentChanges`: call again with the same code and
+    /// `force` to set them aside (see `setAside()`).
+    public func enrol(serverUrl: String, code: String, deviceLabel: String, force: Bool = false) async throws -> Enrolment {
+        try await run { try $0.enrol(serverUrl: serverUrl, code: code, deviceLabel: deviceLabel, force: force) }
     }
 
     public func enrolment() async throws -> Enrolment? {

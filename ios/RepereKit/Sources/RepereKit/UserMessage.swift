@@ -17,7 +17,11 @@ public extension RepereError {
              .NetworkUnavailable(let message),
              .ServerRejected(let message),
              .Storage(let message),
-             .Internal(let message):
+             .Internal(let message),
+             .UnknownVersion(let message),
+             .UnsentChanges(_, let message),
+             .IncompatibleServer(let message),
+             .InvalidServerResponse(let message):
             return message
         }
     }
