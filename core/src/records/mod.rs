@@ -192,43 +192,76 @@ mod tests {
         }
     }
 
-    /// Documents store fields under their schema position (document.rs): renaming is fine,
-    /// but reordering or removing a field would misread every stored document.
+    /// Documents store fields under their schema position (document.rs), merged by their
+    /// merge kind: renaming is fine, but reordering, removing or re-kinding a field would
+    /// misread every stored document. Letters: s scalar, S set, L list, T text.
     #[test]
-    fn schema_positions_are_pinned() {
+    fn schema_positions_and_merge_kinds_are_pinned() {
         let pinned: [(RecordKind, &str); 6] = [
             (
                 RecordKind::Youth,
-                "team_id identity_level alias first_name last_name birth_date birth_year age_band sex phone email other_contact home_commune referral_source referral_detail referral_date profile_flags situation followed_by first_contact_date notice_given_on status",
+                "team_id:s identity_level:s alias:s first_name:s last_name:s birth_date:s birth_year:s age_band:s sex:s phone:s email:s other_contact:s home_commune:s referral_source:s referral_detail:s referral_date:s profile_flags:S situation:s followed_by:s first_contact_date:s notice_given_on:s status:s",
             ),
             (
                 RecordKind::Contact,
-                "team_id youth_ids tour_id member_ids occurred_at commune kind notes needs next_step next_step_due",
+                "team_id:s youth_ids:S tour_id:s member_ids:S occurred_at:s commune:s kind:s notes:T needs:S next_step:s next_step_due:s",
             ),
-            (RecordKind::Tour, "team_id date communes status"),
+            (RecordKind::Tour, "team_id:s date:s communes:L status:s"),
             (
                 RecordKind::Action,
-                "team_id youth_id kind start_date end_date status detail",
+                "team_id:s youth_id:s kind:s start_date:s end_date:s status:s detail:s",
             ),
             (
                 RecordKind::Outcome,
-                "team_id youth_id kind date organisation",
+                "team_id:s youth_id:s kind:s date:s organisation:s",
             ),
             (
                 RecordKind::ReviewTask,
-                "team_id contact_id question asked_by asked_at answer answered_by answered_at status",
+                "team_id:s contact_id:s question:s asked_by:s asked_at:s answer:T answered_by:s answered_at:s status:s",
             ),
         ];
-        for (kind, names) in pinned {
-            let schema: Vec<&str> = kind.schema().iter().map(|(n, _)| *n).collect();
-            let pinned: Vec<&str> = names.split(' ').collect();
+        for (kind, fields) in pinned {
+            let schema: Vec<String> = kind
+                .schema()
+                .iter()
+                .map(|(n, k)| {
+                    let letter = match k {
+                        FieldKind::Scalar => "s",
+                        FieldKind::Set => "S",
+                        FieldKind::List => "L",
+                        FieldKind::Text => "T",
+                    };
+                    format!("{n}:{letter}")
+                })
+                .collect();
+            let pinned: Vec<&str> = fields.split(' ').collect();
             assert!(schema.len() <= 52);
             assert_eq!(
                 &schema[..pinned.len()],
                 pinned.as_slice(),
-                "{kind}: fields may only be appended"
+                "{kind}: fields may only be appended, each with its merge kind for good"
             );
         }
+    }
+
+    #[test]
+    fn wire_codes_are_pinned() {
+        let names: Vec<(u32, &str)> = RecordKind::ALL
+            .iter()
+            .map(|k| (k.wire_code(), k.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (0, "youth"),
+                (1, "contact"),
+                (2, "tour"),
+                (3, "action"),
+                (4, "outcome"),
+                (5, "review_task")
+            ]
+        );
+        assert_eq!(RecordKind::from_wire(6), None);
     }
 
     #[test]

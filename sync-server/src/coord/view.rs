@@ -63,15 +63,7 @@ pub(crate) fn reader() -> Author {
 fn project(doc: &StoredDocument) -> Option<ViewWrite> {
     let loaded = RecordDoc::load(doc.kind, doc.id, &doc.doc, reader()).ok()?;
     let record = loaded.read_record().ok()?;
-    let fields = match &record {
-        AnyRecord::Youth(r) => serde_json::to_string(r),
-        AnyRecord::Contact(r) => serde_json::to_string(r),
-        AnyRecord::Tour(r) => serde_json::to_string(r),
-        AnyRecord::Action(r) => serde_json::to_string(r),
-        AnyRecord::Outcome(r) => serde_json::to_string(r),
-        AnyRecord::ReviewTask(r) => serde_json::to_string(r),
-    }
-    .ok()?;
+    let fields = record.to_json().ok()?.to_string();
     let mut row = ViewWrite {
         record: ViewRecord {
             id: doc.id,
@@ -109,14 +101,7 @@ pub fn decode<R: DeserializeOwned>(v: &ViewRecord) -> Option<R> {
 }
 
 pub(crate) fn decode_any(v: &ViewRecord) -> Option<AnyRecord> {
-    Some(match v.kind {
-        RecordKind::Youth => AnyRecord::Youth(decode(v)?),
-        RecordKind::Contact => AnyRecord::Contact(decode(v)?),
-        RecordKind::Tour => AnyRecord::Tour(decode(v)?),
-        RecordKind::Action => AnyRecord::Action(decode(v)?),
-        RecordKind::Outcome => AnyRecord::Outcome(decode(v)?),
-        RecordKind::ReviewTask => AnyRecord::ReviewTask(decode(v)?),
-    })
+    AnyRecord::from_fields(v.kind, serde_json::from_str(&v.fields).ok()?).ok()
 }
 
 /// INSEE codes a typed commune filter means: the code itself, else the communes whose
