@@ -6,6 +6,8 @@ mod error;
 mod records;
 mod review;
 mod store;
+#[cfg(test)]
+mod tests;
 
 pub use error::{FieldProblem, RepereError};
 pub use records::{

@@ -516,11 +516,11 @@ impl RepereStore {
         guard(|| Ok(self.lock().unsynced()?.len() as u32))
     }
 
-    /// Exchanges a one-time code for this tablet's credentials. An enrolled tablet first
-    /// sends its unsent changes with its current credentials; if some cannot be sent, this
-    /// fails with `UnsentChanges` (the code is not used) unless `force` is set. Into another
-    /// team, the old team's records leave the tablet, and with `force` its unsent ones are
-    /// set aside (see `set_aside`).
+    /// Exchanges a one-time code for this tablet's credentials. Into the same team, every
+    /// record and unsent change stays. Into another team, unsent changes are first sent with
+    /// the current credentials; if some cannot be, this fails with `UnsentChanges` and the
+    /// new credentials wait for the same code to be given again with `force`, which sets
+    /// those records aside (see `set_aside`). The old team's synced records leave the tablet.
     pub fn enrol(
         &self,
         server_url: String,
