@@ -161,9 +161,9 @@ class RepereClient private constructor(
     suspend fun unsyncedCount(): Int = io { unsyncedCount().toInt() }
 
     /**
-     * Enrols (or re-enrols) the tablet. Unsent changes are sent first with the current
-     * credentials; if some cannot be, this throws [RepereException.UnsentChanges] unless
-     * [force] (then, into another team, they are set aside: see [setAside]).
+     * Enrols (or re-enrols) the tablet. Into another team, unsent changes are sent first with
+     * the current credentials; if some cannot be, this throws [RepereException.UnsentChanges]:
+     * call again with the same code and [force] to set them aside (see [setAside]).
      */
     suspend fun enrol(serverUrl: String, code: String, deviceLabel: String, force: Boolean = false): Enrolment =
         io { enrol(serverUrl, code, deviceLabel, force) }

@@ -358,7 +358,7 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             assertTrue(e.userMessage.startsWith("1 fiche modifiée sur cette tablette n'a pas été envoyée"), e.userMessage)
             assertEquals(teamId, c.enrolment()?.teamId, "still in its team")
             assertEquals("Léa", c.youth(unsent).firstName)
-            // Forced (the refused attempt did not use the code): the unsent record is set aside.
+            // The same code again, forced: the unsent record is set aside.
             assertEquals(otherTeam, c.enrol(url, code, "tablette qui change d'équipe", force = true).teamId)
             val aside = c.setAside().single()
             assertEquals(listOf(unsent, "youth", "left_team"), listOf(aside.id, aside.kind, aside.reason))
@@ -411,7 +411,7 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             assertFailsWith<RepereException.Validation> { c.answerReviewTask(task.id, "  ") }
         }
     },
-    "a revoked tablet is refused" to {
+    "a revoked tablet is refused, and keeps its unsent record for its next enrolment" to {
         openClient().use { c ->
             val enrolled = c.enrol(env("REPERE_SERVER_URL"), env("REPERE_CODE_REVOKE"), "tablette perdue")
             c.createYouth(kevin())
@@ -421,6 +421,10 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             val e = assertFailsWith<RepereException.DeviceRevoked> { c.sync() }
             assertTrue(e.userMessage.contains("révoqué"))
             assertEquals(1, c.unsyncedCount(), "the unsent record is kept")
+            // A new code for the same team: nothing is refused, and the kept record goes.
+            c.enrol(env("REPERE_SERVER_URL"), issueCode(), "tablette retrouvée")
+            assertEquals(1UL, c.sync().acknowledged)
+            assertEquals(0, c.unsyncedCount())
         }
     },
 )
