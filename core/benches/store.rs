@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use repere_core::demo::DemoData;
+use repere_core::records::Contact;
 use repere_core::{DuplicateProbe, Store};
 use rusqlite::Connection;
 use uuid::Uuid;
@@ -39,6 +40,7 @@ fn main() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     create_contact_vs_plain_insert(&dir.path().join("compare.db"), sizes.compare_ops);
+    save_form(&dir.path().join("forms.db"), sizes.compare_ops / 4);
     large_store(&dir.path().join("large.db"), &sizes);
 }
 
@@ -93,6 +95,46 @@ fn create_contact_vs_plain_insert(path: &Path, n: usize) {
         o.as_secs_f64() * 1e6,
         p.as_secs_f64() * 1e6,
         o.as_secs_f64() / p.as_secs_f64()
+    );
+}
+
+/// Saving a visit's form (decision 11): against the version it was read at when nothing
+/// changed since, and when a colleague's change was merged in while it was open (the edit
+/// is then made at the old version and merged back).
+fn save_form(path: &Path, n: usize) {
+    let mut store = Store::open(path, &KEY).expect("store");
+    let mut colleague = Store::open(path.with_extension("b.db"), &KEY).expect("store");
+    let mut d = demo();
+    let youth = store.create(&d.youth()).expect("youth");
+    let (mut current, mut stale) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        let id = store.create(&d.contact(&[youth])).expect("contact");
+        let form = store.read::<Contact>(id).expect("read");
+        let mut record = form.record.clone();
+        record.next_step = Some(format!("étape {i}"));
+        let t = Instant::now();
+        let version = store.update(id, &form.version, &record).expect("save");
+        current.push(t.elapsed());
+
+        // A colleague edits the notes; it reaches this tablet while the form is open.
+        let (kind, bytes) = store.export_document(id).expect("export");
+        colleague.merge_remote(kind, id, &bytes).expect("merge");
+        colleague
+            .edit::<Contact>(id, |c| c.notes.push_str(" Ajout d'un collègue."))
+            .expect("edit");
+        let (kind, bytes) = colleague.export_document(id).expect("export");
+        store.merge_remote(kind, id, &bytes).expect("merge");
+        record.next_step = Some(format!("étape {i} bis"));
+        let t = Instant::now();
+        store
+            .update(id, &version, &record)
+            .expect("save stale form");
+        stale.push(t.elapsed());
+    }
+    println!(
+        "save a visit's form (one field changed, committed): {:.1} µs median against the current version, {:.1} µs when a colleague's change came in while it was open",
+        median(current).as_secs_f64() * 1e6,
+        median(stale).as_secs_f64() * 1e6,
     );
 }
 

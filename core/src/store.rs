@@ -82,7 +82,7 @@ impl Version {
 
     /// `None` for bytes that cannot be a version (empty, or not whole 32-byte hashes).
     pub fn from_bytes(bytes: &[u8]) -> Option<Version> {
-        if bytes.is_empty() || bytes.len() % 32 != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(32) {
             return None;
         }
         Some(Version::of(heads_from_bytes(bytes)))

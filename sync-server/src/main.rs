@@ -247,7 +247,9 @@ fn main() -> ExitCode {
 
 fn restore(data_dir: &Path, backup: &Path) -> Result<(), String> {
     SqliteStorage::restore_into(data_dir, backup).map_err(|e| format!("restore failed: {e}"))?;
-    let epoch = open_hub(data_dir)?.new_log_epoch().map_err(|e| e.to_string())?;
+    let epoch = open_hub(data_dir)?
+        .new_log_epoch()
+        .map_err(|e| e.to_string())?;
     eprintln!(
         "backup restored, log epoch {epoch:016x}: at their next sync, tablets send what the \
          server lacks and pull again from the start"

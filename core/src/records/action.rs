@@ -1,10 +1,12 @@
 use chrono::NaiveDate;
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::validate::{SHORT_TEXT_MAX, ValidationContext, check_opt_text};
 use super::{FieldKind, Record, RecordKind};
 use crate::error::{Problem, ValidationErrors};
+use crate::index::enum_str;
 
 /// A mobilisation action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +72,24 @@ impl Record for Action {
         ("detail", FieldKind::Scalar),
     ];
 
+    const DERIVED: &'static [(&'static str, &'static str)] = &[("action_index", "id")];
+
+    fn write_derived(&self, conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO action_index (id, youth_id, team_id, kind, start_date, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            bid,
+            self.youth_id.as_bytes().as_slice(),
+            self.team_id.as_bytes().as_slice(),
+            enum_str(&self.kind),
+            self.start_date.to_string(),
+            enum_str(&self.status)
+        ])?;
+        Ok(())
+    }
+
     fn team_id(&self) -> Uuid {
         self.team_id
     }
@@ -130,6 +150,23 @@ impl Record for Outcome {
         ("date", FieldKind::Scalar),
         ("organisation", FieldKind::Scalar),
     ];
+
+    const DERIVED: &'static [(&'static str, &'static str)] = &[("outcome_index", "id")];
+
+    fn write_derived(&self, conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO outcome_index (id, youth_id, team_id, kind, date)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            bid,
+            self.youth_id.as_bytes().as_slice(),
+            self.team_id.as_bytes().as_slice(),
+            enum_str(&self.kind),
+            self.date.to_string()
+        ])?;
+        Ok(())
+    }
 
     fn team_id(&self) -> Uuid {
         self.team_id

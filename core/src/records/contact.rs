@@ -1,12 +1,14 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::validate::{NOTES_MAX, SHORT_TEXT_MAX, ValidationContext, check_opt_text, check_text};
 use super::{FieldKind, Record, RecordKind};
 use crate::error::{Problem, ValidationErrors};
+use crate::index::enum_str;
 
 /// How the meeting happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +85,34 @@ impl Record for Contact {
         ("next_step", FieldKind::Scalar),
         ("next_step_due", FieldKind::Scalar),
     ];
+
+    const DERIVED: &'static [(&'static str, &'static str)] =
+        &[("contact_index", "id"), ("contact_youth", "contact_id")];
+
+    fn write_derived(&self, conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
+        let at = self
+            .occurred_at
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        conn.prepare_cached(
+            "INSERT INTO contact_index (id, team_id, occurred_at, commune, kind, tour_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            bid,
+            self.team_id.as_bytes().as_slice(),
+            at,
+            self.commune,
+            enum_str(&self.kind),
+            self.tour_id.as_ref().map(|t| t.as_bytes().to_vec()),
+        ])?;
+        let mut stmt = conn
+            .prepare_cached("INSERT INTO contact_youth (contact_id, youth_id) VALUES (?1, ?2)")?;
+        for y in &self.youth_ids {
+            stmt.execute(params![bid, y.as_bytes().as_slice()])?;
+        }
+        Ok(())
+    }
 
     fn team_id(&self) -> Uuid {
         self.team_id

@@ -10,6 +10,7 @@ mod youth;
 
 use std::fmt;
 
+use rusqlite::Connection;
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
@@ -111,6 +112,24 @@ macro_rules! record_kinds {
                 }
             }
 
+            pub fn write_derived(&self, conn: &Connection, id: &[u8]) -> crate::error::Result<()> {
+                match self {
+                    $(AnyRecord::$variant(r) => r.write_derived(conn, id),)+
+                }
+            }
+
+            /// Removes a record's derived rows, whatever its kind (it may be gone).
+            pub fn remove_derived(conn: &Connection, id: &[u8]) -> crate::error::Result<()> {
+                $(<$ty as Record>::remove_derived(conn, id)?;)+
+                Ok(())
+            }
+
+            /// Empties every derived table (before a rebuild).
+            pub fn clear_derived(conn: &Connection) -> crate::error::Result<()> {
+                $(<$ty as Record>::clear_derived(conn)?;)+
+                Ok(())
+            }
+
             /// The record's fields as JSON named by the schema.
             pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
                 match self {
@@ -170,6 +189,28 @@ pub trait Record: Serialize + DeserializeOwned + Clone + fmt::Debug + Into<AnyRe
     fn team_id(&self) -> Uuid;
 
     fn validate(&self, ctx: &ValidationContext<'_>) -> Result<(), ValidationErrors>;
+
+    /// The derived tables this kind writes, each with the column naming the record: its
+    /// rows go when the record is re-indexed, erased or the index rebuilt.
+    const DERIVED: &'static [(&'static str, &'static str)];
+
+    /// Writes the record's rows in the derived tables (lists, search, indicators).
+    fn write_derived(&self, conn: &Connection, id: &[u8]) -> crate::error::Result<()>;
+
+    fn remove_derived(conn: &Connection, id: &[u8]) -> crate::error::Result<()> {
+        for (table, column) in Self::DERIVED {
+            conn.prepare_cached(&format!("DELETE FROM {table} WHERE {column} = ?1"))?
+                .execute([id])?;
+        }
+        Ok(())
+    }
+
+    fn clear_derived(conn: &Connection) -> crate::error::Result<()> {
+        for (table, _) in Self::DERIVED {
+            conn.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        Ok(())
+    }
 
     fn into_any(self) -> AnyRecord {
         self.into()

@@ -1,10 +1,12 @@
 use chrono::{DateTime, FixedOffset};
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::validate::{ValidationContext, check_opt_text, check_text};
 use super::{FieldKind, Record, RecordKind};
 use crate::error::{Problem, ValidationErrors};
+use crate::index::enum_str;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,6 +60,24 @@ impl Record for ReviewTask {
         ("answered_at", FieldKind::Scalar),
         ("status", FieldKind::Scalar),
     ];
+
+    const DERIVED: &'static [(&'static str, &'static str)] = &[("review_task_index", "id")];
+
+    fn write_derived(&self, conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO review_task_index (id, contact_id, status, asked_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            bid,
+            self.contact_id.as_bytes().as_slice(),
+            enum_str(&self.status),
+            self.asked_at
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ])?;
+        Ok(())
+    }
 
     fn team_id(&self) -> Uuid {
         self.team_id

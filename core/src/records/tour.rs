@@ -1,10 +1,12 @@
 use chrono::NaiveDate;
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::validate::ValidationContext;
 use super::{FieldKind, Record, RecordKind};
 use crate::error::{Problem, ValidationErrors};
+use crate::index::enum_str;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +42,21 @@ impl Record for Tour {
         ("communes", FieldKind::List),
         ("status", FieldKind::Scalar),
     ];
+
+    const DERIVED: &'static [(&'static str, &'static str)] = &[("tour_index", "id")];
+
+    fn write_derived(&self, conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
+        conn.prepare_cached(
+            "INSERT INTO tour_index (id, team_id, date, status) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            bid,
+            self.team_id.as_bytes().as_slice(),
+            self.date.to_string(),
+            enum_str(&self.status)
+        ])?;
+        Ok(())
+    }
 
     fn team_id(&self) -> Uuid {
         self.team_id

@@ -1,6 +1,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{Datelike, NaiveDate};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -8,7 +9,10 @@ use super::validate::{
     NAME_MAX, SHORT_TEXT_MAX, ValidationContext, check_email, check_opt_text, check_phone,
 };
 use super::{FieldKind, Record, RecordKind};
+use crate::communes::Communes;
 use crate::error::{Problem, ValidationErrors};
+use crate::index::enum_str;
+use crate::text::{fold, phonetic, words};
 
 /// How much of the young person's identity is known: many are first met under an alias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -274,6 +278,77 @@ impl Record for Youth {
         ("notice_given_on", FieldKind::Scalar),
         ("status", FieldKind::Scalar),
     ];
+
+    const DERIVED: &'static [(&'static str, &'static str)] = &[("youth_index", "id")];
+
+    fn write_derived(&self, conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
+        let folded = |v: &Option<String>| v.as_deref().map(fold).filter(|s| !s.is_empty());
+        let (first, alias, last) = (
+            folded(&self.first_name),
+            folded(&self.alias),
+            folded(&self.last_name),
+        );
+        let phon = |v: &Option<String>| v.as_deref().and_then(|s| words(s).next()).map(phonetic);
+        conn.prepare_cached(
+            "INSERT INTO youth_index (id, team_id, display_name, first_folded, alias_folded,
+            last_folded, phon_first, phon_alias, phon_last, birth_date, birth_year, age_band,
+            home_commune, status, first_contact_date)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?
+        .execute(params![
+            bid,
+            self.team_id.as_bytes().as_slice(),
+            self.display_name(),
+            first,
+            alias,
+            last,
+            phon(&first),
+            phon(&alias),
+            phon(&last),
+            self.birth_date.map(|d| d.to_string()),
+            self.birth_year
+                .or(self.birth_date.map(|d| chrono::Datelike::year(&d))),
+            self.age_band.as_ref().map(enum_str),
+            self.home_commune,
+            enum_str(&self.status),
+            self.first_contact_date.to_string(),
+        ])?;
+        let rowid = conn.last_insert_rowid();
+        let names = [first, alias, last]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let place = self
+            .home_commune
+            .as_deref()
+            .and_then(|c| Communes::global().get(c))
+            .map(|c| fold(c.name))
+            .unwrap_or_default();
+        conn.prepare_cached("INSERT INTO youth_fts (rowid, names, place) VALUES (?1, ?2, ?3)")?
+            .execute(params![rowid, names, place])?;
+        Ok(())
+    }
+
+    /// The search rows go first: `youth_fts` is keyed by the index row's rowid.
+    fn remove_derived(conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
+        let rowid: Option<i64> = conn
+            .prepare_cached("SELECT rowid FROM youth_index WHERE id = ?1")?
+            .query_row([bid], |r| r.get(0))
+            .optional()?;
+        if let Some(rowid) = rowid {
+            conn.prepare_cached("DELETE FROM youth_fts WHERE rowid = ?1")?
+                .execute([rowid])?;
+            conn.prepare_cached("DELETE FROM youth_index WHERE rowid = ?1")?
+                .execute([rowid])?;
+        }
+        Ok(())
+    }
+
+    fn clear_derived(conn: &Connection) -> crate::error::Result<()> {
+        conn.execute_batch("DELETE FROM youth_fts; DELETE FROM youth_index;")?;
+        Ok(())
+    }
 
     fn team_id(&self) -> Uuid {
         self.team_id

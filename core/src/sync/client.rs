@@ -408,7 +408,7 @@ impl Store {
             }
         }
         for (d, reason) in unknown {
-            set_aside(&tx, d.id, &d.kind.to_string(), &d.doc, reason, None)?;
+            set_aside(&tx, d.id, &d.kind.to_string(), &d.doc, reason)?;
         }
         for (kind, d, record) in fresh {
             let heads: Vec<ChangeHash> = d.heads.iter().map(|h| ChangeHash(*h)).collect();
@@ -782,7 +782,7 @@ fn acknowledge(
 
 /// Why a received or local document was set aside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SetAsideReason {
+enum SetAsideReason {
     /// A record kind from a newer app version.
     NewerKind,
     /// Bytes this version cannot read as the kind they claim.
@@ -792,7 +792,7 @@ pub(crate) enum SetAsideReason {
 }
 
 impl SetAsideReason {
-    pub(crate) fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             SetAsideReason::NewerKind => "newer_kind",
             SetAsideReason::Unreadable => "unreadable",
@@ -801,60 +801,46 @@ impl SetAsideReason {
     }
 }
 
-pub(crate) fn set_aside(
+fn set_aside(
     tx: &Connection,
     id: Uuid,
     kind: &str,
     doc: &[u8],
     reason: SetAsideReason,
-    team_id: Option<Uuid>,
 ) -> Result<()> {
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO set_aside (id, kind, doc, reason, team_id, set_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, datetime('now'))",
+        "INSERT OR REPLACE INTO set_aside (id, kind, doc, reason, set_at)
+         VALUES (?1, ?2, ?3, ?4, datetime('now'))",
     )?
-    .execute(params![
-        id.as_bytes().as_slice(),
-        kind,
-        doc,
-        reason.as_str(),
-        team_id.map(|t| t.as_bytes().to_vec()),
-    ])?;
+    .execute(params![id.as_bytes().as_slice(), kind, doc, reason.as_str()])?;
     Ok(())
 }
 
 /// After re-enrolment into `team`: the records of other teams leave the tablet; those
 /// with unsent changes are set aside rather than lost.
 fn leave_other_teams(tx: &Connection, team: Uuid) -> Result<Vec<(RecordKind, Uuid)>> {
-    let rows: Vec<(Vec<u8>, String, Vec<u8>, i64, Vec<u8>)> = {
-        let mut stmt = tx.prepare(
-            "SELECT id, kind, doc, sync_state, team_id FROM documents WHERE team_id <> ?1",
-        )?;
-        stmt.query_map([team.as_bytes().as_slice()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?
-    };
+    let team = team.as_bytes().as_slice();
+    tx.execute(
+        "INSERT OR REPLACE INTO set_aside (id, kind, doc, reason, team_id, set_at)
+         SELECT id, kind, doc, ?2, team_id, datetime('now') FROM documents
+          WHERE team_id <> ?1 AND sync_state <> 2",
+        params![team, SetAsideReason::LeftTeam.as_str()],
+    )?;
     let mut left = Vec::new();
-    for (id, kind, doc, state, old_team) in rows {
-        let (Ok(id), Some(kind_parsed)) = (Uuid::from_slice(&id), RecordKind::parse(&kind)) else {
-            continue;
-        };
-        if state != 2 {
-            set_aside(
-                tx,
-                id,
-                &kind,
-                &doc,
-                SetAsideReason::LeftTeam,
-                Uuid::from_slice(&old_team).ok(),
-            )?;
+    {
+        let mut stmt = tx.prepare("SELECT kind, id FROM documents WHERE team_id <> ?1")?;
+        let mut rows = stmt.query([team])?;
+        while let Some(row) = rows.next()? {
+            let (kind, id): (String, Vec<u8>) = (row.get(0)?, row.get(1)?);
+            if let (Some(kind), Ok(id)) = (RecordKind::parse(&kind), Uuid::from_slice(&id)) {
+                left.push((kind, id));
+            }
         }
-        index::remove(tx, id)?;
-        tx.prepare_cached("DELETE FROM documents WHERE id = ?1")?
-            .execute([id.as_bytes().as_slice()])?;
-        left.push((kind_parsed, id));
     }
+    for (_, id) in &left {
+        index::remove(tx, *id)?;
+    }
+    tx.execute("DELETE FROM documents WHERE team_id <> ?1", [team])?;
     Ok(left)
 }
 

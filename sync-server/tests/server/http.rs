@@ -83,8 +83,14 @@ fn core_http_transport_enrols_and_syncs_through_the_server() {
     let dir = tempfile::tempdir().expect("dir");
 
     let mut a1 = Store::open(dir.path().join("a1.db"), &KEY).expect("store");
-    a1.enrol(&transport, &server.base, &env.code(&env.team_a), "a1", false)
-        .expect("enrol over HTTP");
+    a1.enrol(
+        &transport,
+        &server.base,
+        &env.code(&env.team_a),
+        "a1",
+        false,
+    )
+    .expect("enrol over HTTP");
     let mut demo = repere_core::demo::DemoData::new(
         3,
         env.team_a.id,
@@ -99,8 +105,14 @@ fn core_http_transport_enrols_and_syncs_through_the_server() {
     assert_eq!(report.acknowledged, 1);
 
     let mut a2 = Store::open(dir.path().join("a2.db"), &KEY).expect("store");
-    a2.enrol(&transport, &server.base, &env.code(&env.team_a), "a2", false)
-        .expect("enrol");
+    a2.enrol(
+        &transport,
+        &server.base,
+        &env.code(&env.team_a),
+        "a2",
+        false,
+    )
+    .expect("enrol");
     let report = a2
         .sync(&transport, &SyncOptions::default(), &mut |_| {})
         .expect("sync");

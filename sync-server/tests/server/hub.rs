@@ -600,7 +600,13 @@ fn a_reenrolled_tablet_keeps_its_unsent_records() {
     let transport = crate::common::HubTransport(env.hub.clone());
     let mut store = Store::open(&path, &KEY).expect("store");
     store
-        .enrol(&transport, "http://hub.test", &env.code(&env.team_a), "t", false)
+        .enrol(
+            &transport,
+            "http://hub.test",
+            &env.code(&env.team_a),
+            "t",
+            false,
+        )
         .expect("enrol");
     let mut demo = repere_core::demo::DemoData::new(
         77,
@@ -610,7 +616,13 @@ fn a_reenrolled_tablet_keeps_its_unsent_records() {
     );
     let id = store.create(&demo.youth()).expect("create");
     store
-        .enrol(&transport, "http://hub.test", &env.code(&env.team_a), "t", false)
+        .enrol(
+            &transport,
+            "http://hub.test",
+            &env.code(&env.team_a),
+            "t",
+            false,
+        )
         .expect("re-enrol");
     store
         .sync(&transport, &Default::default(), &mut |_| {})
