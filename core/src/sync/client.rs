@@ -812,7 +812,12 @@ fn set_aside(
         "INSERT OR REPLACE INTO set_aside (id, kind, doc, reason, set_at)
          VALUES (?1, ?2, ?3, ?4, datetime('now'))",
     )?
-    .execute(params![id.as_bytes().as_slice(), kind, doc, reason.as_str()])?;
+    .execute(params![
+        id.as_bytes().as_slice(),
+        kind,
+        doc,
+        reason.as_str()
+    ])?;
     Ok(())
 }
 
