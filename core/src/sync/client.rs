@@ -849,7 +849,8 @@ fn leave_other_teams(tx: &Connection, team: Uuid) -> Result<Vec<(RecordKind, Uui
     Ok(left)
 }
 
-/// Whether a record changed here after the push that was answered (`sent` heads).
+/// Whether a record was edited on this tablet after the push that was answered (`sent`
+/// heads): changes merged in from elsewhere meanwhile do not count.
 fn edited_since(
     tx: &Connection,
     author: crate::document::Author,
@@ -861,11 +862,10 @@ fn edited_since(
         return Ok(false);
     };
     let mut doc = load_doc(tx, kind, id, author)?;
-    let mut current = doc.heads();
-    let mut sent = sent.to_vec();
-    current.sort();
-    sent.sort();
-    Ok(current != sent)
+    Ok(doc.automerge().get_changes(sent).iter().any(|c| {
+        crate::document::Author::from_actor(c.actor_id())
+            .is_some_and(|a| a.device_id == author.device_id)
+    }))
 }
 
 fn kind_in(tx: &Connection, id: Uuid) -> Result<Option<RecordKind>> {

@@ -6,3 +6,4 @@ mod common;
 mod coord;
 mod http;
 mod hub;
+mod versions;
