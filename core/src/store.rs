@@ -562,9 +562,10 @@ impl Batch<'_> {
     }
 
     pub fn create<R: Record>(&mut self, record: &R) -> Result<Uuid> {
+        let fields = to_json_fields(record)?;
+        check_no_newer_values(R::KIND, &JsonFields::new(), &fields)?;
         record.validate(&self.ctx())?;
         let id = Uuid::now_v7();
-        let fields = to_json_fields(record)?;
         let mut doc = RecordDoc::create(R::KIND, id, self.author, &fields, self.now)?;
         self.tx
             .prepare_cached(

@@ -369,6 +369,12 @@ fn a_form_cannot_set_a_value_it_only_knows_as_newer() {
         }
         other => panic!("expected a validation error, got {other:?}"),
     }
+    let mut new = form.record.clone();
+    new.kind = ContactKind::FromNewerVersion;
+    assert!(
+        matches!(a.store.create(&new), Err(Error::Invalid(_))),
+        "a new record cannot hold a value it only knows as newer"
+    );
     let mut demo_contact = form.record.clone();
     demo_contact.needs.insert(Need::FromNewerVersion);
     assert!(matches!(
