@@ -14,7 +14,6 @@
 //! as it is when the field is left alone, and refused if a form tries to write it.
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use repere_core::document::UNKNOWN_VALUE;
 use repere_core::records::{
     self as model, ActionKind, ActionStatus, AgeBand, ContactKind, IdentityLevel, Need,
     OutcomeKind, ProfileFlag, ReferralSource, Service, Sex, Situation, TourStatus, YouthStatus,
@@ -578,24 +577,4 @@ pub fn parse_id(id: &str) -> Result<Uuid, RepereError> {
 /// The version a form was filled from, as the shell handed it back.
 pub fn parse_version(bytes: &[u8]) -> Result<Version, RepereError> {
     Version::from_bytes(bytes).ok_or_else(RepereError::unknown_version)
-}
-
-/// A record being created has no value "from a newer version" to keep: such a value in a
-/// new record could only be written by this version, which never does (the enums carry the
-/// case only so that records read can show it).
-pub fn refuse_newer_values<R: Record>(record: &R) -> Result<(), RepereError> {
-    let fields = serde_json::to_value(record).map_err(|_| RepereError::internal())?;
-    let mut errs = ValidationErrors::default();
-    for &(name, _) in R::SCHEMA {
-        let newer = match fields.get(name) {
-            Some(serde_json::Value::String(s)) => s == UNKNOWN_VALUE,
-            Some(serde_json::Value::Array(items)) => items.iter().any(|v| v == UNKNOWN_VALUE),
-            _ => false,
-        };
-        if newer {
-            errs.push(name, Problem::NewerVersionValue);
-        }
-    }
-    errs.into_result()
-        .map_err(|e| repere_core::Error::Invalid(e).into())
 }

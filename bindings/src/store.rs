@@ -10,7 +10,7 @@ use repere_core::{DuplicateProbe, Record, RecordKind, Store, StoreEvent, SyncSta
 use crate::error::{RepereError, guard};
 use crate::records::{
     Action, Contact, NewAction, NewContact, NewOutcome, NewTour, NewYouth, Outcome, StoredRecord,
-    Tour, Youth, parse_id, parse_version, refuse_newer_values,
+    Tour, Youth, parse_id, parse_version,
 };
 
 /// A young person in a list or a search result.
@@ -173,7 +173,6 @@ impl RepereStore {
         record: impl TryInto<R, Error = RepereError>,
     ) -> Result<String, RepereError> {
         let record = record.try_into()?;
-        refuse_newer_values(&record)?;
         Ok(self.lock().create(&record)?.to_string())
     }
 
