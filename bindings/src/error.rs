@@ -3,6 +3,7 @@
 //! technical detail stays out of these messages.
 
 use repere_core::{Error as CoreError, Problem};
+use repere_transport::SetupError;
 
 /// A field to correct, for marking the form.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -61,6 +62,10 @@ pub enum RepereError {
     /// The server answered, but the answer could not be decoded.
     #[error("{user_message}")]
     InvalidServerResponse { user_message: String },
+    /// The server address cannot be used: not an `https://` address, or `http://` to
+    /// another machine (the token and the records would travel in clear). Nothing was sent.
+    #[error("{user_message}")]
+    InvalidServerAddress { user_message: String },
 }
 
 fn msg(s: &str) -> String {
@@ -105,6 +110,7 @@ pub fn problem_code(p: &Problem) -> &'static str {
         Problem::Required => "required",
         Problem::Empty => "empty",
         Problem::TooLong { .. } => "too_long",
+        Problem::TooMany { .. } => "too_many",
         Problem::InFuture => "in_future",
         Problem::TooOld => "too_old",
         Problem::AgeOutOfRange => "age_out_of_range",
@@ -218,6 +224,29 @@ impl From<CoreError> for RepereError {
             | CoreError::Io(_) => RepereError::Storage {
                 user_message: msg(
                     "Erreur d'enregistrement sur la tablette. Réessayez ; si cela persiste, synchronisez et signalez le problème.",
+                ),
+            },
+        }
+    }
+}
+
+impl From<SetupError> for RepereError {
+    fn from(e: SetupError) -> Self {
+        match e {
+            SetupError::InsecureAddress => RepereError::InvalidServerAddress {
+                user_message: msg(
+                    "Adresse du serveur non sécurisée : utilisez https:// (demandez l'adresse exacte à l'administrateur).",
+                ),
+            },
+            SetupError::InvalidAddress => RepereError::InvalidServerAddress {
+                user_message: msg(
+                    "Adresse du serveur invalide : vérifiez-la auprès de l'administrateur (elle commence par https://).",
+                ),
+            },
+            // The TLS set-up of the device failed: the network cannot be used for now.
+            SetupError::Client(_) => RepereError::NetworkUnavailable {
+                user_message: msg(
+                    "Serveur injoignable. Les saisies restent sur la tablette et partiront à la prochaine synchronisation.",
                 ),
             },
         }

@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use repere_core::records as model;
-use repere_core::sync::{HttpTransport, SyncOptions, sync_shared};
+use repere_core::sync::{SyncOptions, sync_shared};
 use repere_core::{DuplicateProbe, Record, RecordKind, Store, StoreEvent, SyncState};
+use repere_transport::HttpTransport;
 
 use crate::error::{RepereError, guard};
 use crate::records::{
@@ -232,7 +233,7 @@ fn enrolment(e: repere_core::sync::Enrolment) -> Enrolment {
 }
 
 fn transport(url: &str) -> Result<HttpTransport, RepereError> {
-    HttpTransport::new(url).map_err(|e| repere_core::Error::Network(e.to_string()).into())
+    Ok(HttpTransport::new(url)?)
 }
 
 #[uniffi::export]

@@ -171,3 +171,49 @@ fn new_core_errors_have_their_own_cases_and_french_sentences() {
         RepereError::Storage { .. }
     ));
 }
+
+#[test]
+fn an_insecure_or_invalid_server_address_is_refused_before_anything_is_sent() {
+    let t = TempStore::new();
+    let err = t
+        .store
+        .enrol(
+            "http://192.0.2.1:8080".into(),
+            "ABCD-EFGH-JK".into(),
+            "tablette".into(),
+            false,
+        )
+        .unwrap_err();
+    let RepereError::InvalidServerAddress { user_message } = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        user_message.starts_with("Adresse du serveur non sécurisée : utilisez https://"),
+        "{user_message}"
+    );
+    let err = t
+        .store
+        .enrol(
+            "sync.example.org".into(),
+            "ABCD-EFGH-JK".into(),
+            "tablette".into(),
+            false,
+        )
+        .unwrap_err();
+    let RepereError::InvalidServerAddress { user_message } = err else {
+        panic!("{err:?}")
+    };
+    assert!(user_message.starts_with("Adresse du serveur invalide"));
+    assert_eq!(t.store.enrolment().unwrap(), None);
+    // Loopback http is accepted (tests, a server on the same machine): nothing listens on
+    // port 9, so the server is unreachable rather than refused.
+    assert!(matches!(
+        t.store.enrol(
+            "http://127.0.0.1:9".into(),
+            "ABCD-EFGH-JK".into(),
+            "tablette".into(),
+            false
+        ),
+        Err(RepereError::NetworkUnavailable { .. })
+    ));
+}

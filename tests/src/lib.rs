@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{Duration as Days, Utc};
 use repere_core::demo::DemoData;
-use repere_core::sync::{HttpTransport, SyncOptions, SyncProgress};
+use repere_core::sync::{SyncOptions, SyncProgress};
 use repere_core::{Result, Store};
+use repere_transport::HttpTransport;
 use tempfile::TempDir;
 use uuid::Uuid;
 
@@ -109,6 +110,11 @@ impl TestServer {
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
+    }
+
+    /// The server process id (0 when it is not running).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     pub fn url(&self) -> String {

@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 
 use repere_core::sync::protocol::{self, SyncRequest};
-use repere_core::sync::{HttpTransport, Transport, TransportError};
+use repere_core::sync::{Transport, TransportError};
 use repere_core::{RecordKind, SyncState};
 use repere_tests::{Device, TestServer, snapshot};
+use repere_transport::HttpTransport;
 use uuid::Uuid;
 
 fn youth_ids(d: &Device) -> BTreeSet<Uuid> {

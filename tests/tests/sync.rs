@@ -467,7 +467,7 @@ fn a_fresh_tablet_pulls_many_pages_in_order() {
         .expect("batch");
     a.sync(&server).expect("push");
     let mut fresh = Device::enrolled(&server, team, 2);
-    let transport = repere_core::sync::HttpTransport::new(&server.url()).expect("transport");
+    let transport = repere_transport::HttpTransport::new(&server.url()).expect("transport");
     let options = repere_core::sync::SyncOptions {
         pull_limit: 100,
         ..repere_tests::fast_retries()

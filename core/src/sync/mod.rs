@@ -1,13 +1,12 @@
-//! Sync: the protocol shared with the server, the device's side of it, and its HTTP
-//! transport. The logic works on messages and the store; only `http` touches sockets.
+//! Sync: the protocol shared with the server and the device's side of it. The logic works
+//! on messages and the store, over a `Transport`; no code here touches sockets (the
+//! tablet's HTTP transport is the `repere-transport` crate).
 
 mod client;
-mod http;
 pub mod protocol;
 
 pub use client::{
     Applied, Enrolment, SyncBatch, SyncOptions, SyncProgress, SyncReport, Transport,
     TransportError, sync_shared,
 };
-pub use http::HttpTransport;
 pub use protocol::DecodeError;

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use repere_core::Store;
+use repere_core::sync::SyncOptions;
 use repere_core::sync::protocol::{
     self, CONTENT_TYPE, EnrolRequest, ErrorBody, ErrorCode, SyncRequest, SyncResponse,
 };
-use repere_core::sync::{HttpTransport, SyncOptions};
 use repere_server::Hub;
 use repere_server::http::{HttpConfig, router};
+use repere_transport::HttpTransport;
 use uuid::Uuid;
 
 use crate::common::{KEY, env};

@@ -11,8 +11,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use repere_core::indicators::{Granularity, IndicatorQuery};
-use repere_core::sync::{HttpTransport, SyncOptions};
+use repere_core::sync::SyncOptions;
 use repere_core::{Error, Store};
+use repere_transport::HttpTransport;
 use uuid::Uuid;
 
 const KEY: [u8; 32] = [5; 32];

@@ -21,7 +21,8 @@ public extension RepereError {
              .UnknownVersion(let message),
              .UnsentChanges(_, let message),
              .IncompatibleServer(let message),
-             .InvalidServerResponse(let message):
+             .InvalidServerResponse(let message),
+             .InvalidServerAddress(let message):
             return message
         }
     }

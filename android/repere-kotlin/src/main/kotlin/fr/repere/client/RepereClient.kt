@@ -202,4 +202,5 @@ val RepereException.userMessage: String
         is RepereException.UnsentChanges -> userMessage
         is RepereException.IncompatibleServer -> userMessage
         is RepereException.InvalidServerResponse -> userMessage
+        is RepereException.InvalidServerAddress -> userMessage
     }

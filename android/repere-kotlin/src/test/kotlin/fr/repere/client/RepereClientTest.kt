@@ -186,11 +186,16 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
         assertFailsWith<RepereException.InvalidKey> { RepereClient.open(path, ByteArray(16)) }
         openClient(path).use { assertEquals(1, it.unsyncedCount(), "still readable with the right key") }
     },
-    "sync errors: not enrolled, bad code, unreachable server" to {
+    "sync errors: not enrolled, bad code, unreachable server, insecure address" to {
         openClient().use { c ->
             assertFailsWith<RepereException.NotEnrolled> { c.sync() }
             assertFailsWith<RepereException.InvalidEnrolmentCode> { c.enrol(env("REPERE_SERVER_URL"), "AAAA-BBBB-CC", "tablette test") }
             assertFailsWith<RepereException.NetworkUnavailable> { c.enrol("http://127.0.0.1:9", "AAAA-BBBB-CC", "tablette test") }
+            val insecure = assertFailsWith<RepereException.InvalidServerAddress> {
+                c.enrol("http://192.0.2.1:8080", "AAAA-BBBB-CC", "tablette test")
+            }
+            assertTrue(insecure.userMessage.startsWith("Adresse du serveur non sécurisée : utilisez https://"))
+            assertEquals(null, c.enrolment())
         }
     },
     "two tablets sync through the server and see a conflict" to {

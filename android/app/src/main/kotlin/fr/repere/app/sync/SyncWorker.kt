@@ -42,9 +42,10 @@ class SyncWorker(context: Context, params: WorkerParameters) : CoroutineWorker(c
             Result.success()
         } catch (e: RepereException) {
             app.prefs.lastSyncError = e.userMessage
-            // An app too old (or too new) for the server needs an update, not a retry.
+            // An app too old (or too new) for the server needs an update, not a retry; an
+            // unusable server address needs a new enrolment.
             val needsPerson = e is RepereException.DeviceRevoked || e is RepereException.NotEnrolled ||
-                e is RepereException.IncompatibleServer
+                e is RepereException.IncompatibleServer || e is RepereException.InvalidServerAddress
             if (needsPerson) Result.failure() else Result.retry()
         } catch (e: GeneralSecurityException) {
             app.prefs.lastSyncError = "Clé de chiffrement illisible : les données restent sur la tablette."
