@@ -258,39 +258,138 @@ impl RecordDoc {
         self.fields_at(None)
     }
 
+    /// Reads each schema key on its own, never hydrating the document: keys this version
+    /// does not know, and objects nested where the schema has none, are never walked.
     fn fields_at(&self, heads: Option<&[ChangeHash]>) -> JsonFields {
-        use automerge::hydrate::Value as H;
-        let root = match self.doc.hydrate(automerge::ROOT, heads) {
-            Ok(H::Map(map)) => map,
-            _ => automerge::hydrate::Map::default(),
-        };
         let mut out = JsonFields::new();
         for (i, &(name, kind)) in self.kind.schema().iter().enumerate() {
-            let key = doc_key(i);
-            let json = match (kind, root.get(key)) {
-                (FieldKind::Scalar, Some(H::Scalar(s))) => scalar_to_json(s),
-                (FieldKind::Scalar, _) => Json::Null,
-                (_, None) => empty_container(kind),
-                (_, Some(winner)) => {
-                    let mut json = container_to_json(kind, winner);
-                    // Two replicas that both created this container (a field added to the
-                    // schema after the document was made) each hold part of its content:
-                    // read them all, so no concurrent first write is lost.
-                    if let Ok(all) = self.all_values(key, heads)
-                        && all.len() > 1
-                    {
-                        for (_, obj) in all.iter().rev().skip(1) {
-                            if let Ok(other) = self.doc.hydrate(obj, heads) {
-                                absorb(kind, &mut json, container_to_json(kind, &other));
+            // Every value under the key, the winning one last (Automerge's order).
+            let all = self.all_values(doc_key(i), heads).unwrap_or_default();
+            let json = match kind {
+                FieldKind::Scalar => match all.last() {
+                    Some((Value::Scalar(s), _)) => scalar_to_json(s),
+                    _ => Json::Null,
+                },
+                _ => {
+                    let mut containers = all.iter().rev().filter_map(|(v, id)| {
+                        matches!(v, Value::Object(t) if Some(*t) == container_type(kind))
+                            .then_some(id)
+                    });
+                    match containers.next() {
+                        None => empty_container(kind),
+                        Some(winner) => {
+                            let mut json = self.container_json(kind, winner, heads);
+                            // Two replicas that both created this container (a field added
+                            // to the schema after the document was made) each hold part of
+                            // its content: read them all, so no concurrent first write is
+                            // lost.
+                            for other in containers {
+                                absorb(kind, &mut json, self.container_json(kind, other, heads));
                             }
+                            json
                         }
                     }
-                    json
                 }
             };
             out.insert(name.to_string(), json);
         }
         out
+    }
+
+    /// A set's keys, a list's string items or a text, as JSON.
+    fn container_json(&self, kind: FieldKind, obj: &ObjId, heads: Option<&[ChangeHash]>) -> Json {
+        let d = &self.doc;
+        match kind {
+            FieldKind::Set => {
+                let mut keys: Vec<String> = match heads {
+                    Some(h) => d.keys_at(obj, h).collect(),
+                    None => d.keys(obj).collect(),
+                };
+                keys.sort();
+                Json::Array(keys.into_iter().map(Json::String).collect())
+            }
+            FieldKind::List => {
+                let len = heads.map_or_else(|| d.length(obj), |h| d.length_at(obj, h));
+                Json::Array(
+                    (0..len)
+                        .filter_map(|i| {
+                            let item = match heads {
+                                Some(h) => d.get_at(obj, i, h),
+                                None => d.get(obj, i),
+                            };
+                            match item {
+                                Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+                                    ScalarValue::Str(s) => Some(Json::String(s.to_string())),
+                                    _ => None,
+                                },
+                                _ => None,
+                            }
+                        })
+                        .collect(),
+                )
+            }
+            FieldKind::Text => Json::String(
+                match heads {
+                    Some(h) => d.text_at(obj, h),
+                    None => d.text(obj),
+                }
+                .unwrap_or_default(),
+            ),
+            FieldKind::Scalar => Json::Null,
+        }
+    }
+
+    /// Whether the document holds only what the schema declares: the kind and layout keys
+    /// and the schema's keys, each of its declared shape (scalars, a map of scalars for a
+    /// set, a list of scalars, a text). The server refuses anything else at push, so no
+    /// replica ever has to read an object nested where the schema has none.
+    pub fn check_shape(&self) -> std::result::Result<(), String> {
+        let schema = self.kind.schema();
+        for key in self.doc.keys(automerge::ROOT) {
+            if key == KIND_KEY || key == SCHEMA_KEY {
+                continue;
+            }
+            let Some(i) = KEYS
+                .iter()
+                .position(|k| *k == key)
+                .filter(|i| *i < schema.len())
+            else {
+                return Err("a field this server does not know".into());
+            };
+            let (name, kind) = schema[i];
+            for (value, obj) in self
+                .doc
+                .get_all(automerge::ROOT, key.as_str())
+                .unwrap_or_default()
+            {
+                let ok = match (kind, value) {
+                    (FieldKind::Scalar, Value::Scalar(_)) => true,
+                    (_, Value::Object(t)) if Some(t) == container_type(kind) => {
+                        self.holds_only_scalars(kind, &obj)
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return Err(format!("{name}: not of the shape the schema declares"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn holds_only_scalars(&self, kind: FieldKind, obj: &ObjId) -> bool {
+        match kind {
+            FieldKind::Text => true,
+            FieldKind::Set => self
+                .doc
+                .map_range(obj, ..)
+                .all(|item| matches!(item.value, automerge::ValueRef::Scalar(_))),
+            FieldKind::List => self
+                .doc
+                .list_range(obj, ..)
+                .all(|item| matches!(item.value, automerge::ValueRef::Scalar(_))),
+            FieldKind::Scalar => false,
+        }
     }
 
     fn all_values(
@@ -663,31 +762,19 @@ fn read_list(doc: &AutoCommit, obj: &ObjId) -> Vec<String> {
         .collect()
 }
 
+fn container_type(kind: FieldKind) -> Option<ObjType> {
+    match kind {
+        FieldKind::Set => Some(ObjType::Map),
+        FieldKind::List => Some(ObjType::List),
+        FieldKind::Text => Some(ObjType::Text),
+        FieldKind::Scalar => None,
+    }
+}
+
 fn empty_container(kind: FieldKind) -> Json {
     match kind {
         FieldKind::Text => Json::String(String::new()),
         _ => Json::Array(Vec::new()),
-    }
-}
-
-fn container_to_json(kind: FieldKind, value: &automerge::hydrate::Value) -> Json {
-    use automerge::hydrate::Value as H;
-    match (kind, value) {
-        (FieldKind::Set, H::Map(m)) => {
-            let mut keys: Vec<&String> = m.iter().map(|(k, _)| k).collect();
-            keys.sort();
-            Json::Array(keys.into_iter().map(|k| Json::String(k.clone())).collect())
-        }
-        (FieldKind::List, H::List(l)) => Json::Array(
-            l.iter()
-                .filter_map(|item| match &item.value {
-                    H::Scalar(ScalarValue::Str(s)) => Some(Json::String(s.to_string())),
-                    _ => None,
-                })
-                .collect(),
-        ),
-        (FieldKind::Text, H::Text(t)) => Json::String(t.to_string()),
-        _ => empty_container(kind),
     }
 }
 

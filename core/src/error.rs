@@ -93,6 +93,10 @@ pub enum Problem {
     TooLong {
         max: usize,
     },
+    /// More items than a set may hold (young people of a group visit, members present).
+    TooMany {
+        max: usize,
+    },
     InFuture,
     TooOld,
     AgeOutOfRange,
@@ -110,6 +114,7 @@ impl fmt::Display for Problem {
             Problem::Required => f.write_str("à renseigner"),
             Problem::Empty => f.write_str("ne peut pas être vide"),
             Problem::TooLong { max } => write!(f, "trop long ({max} caractères au plus)"),
+            Problem::TooMany { max } => write!(f, "trop d'éléments ({max} au plus)"),
             Problem::InFuture => f.write_str("date dans le futur"),
             Problem::TooOld => f.write_str("date trop ancienne"),
             Problem::AgeOutOfRange => {

@@ -4,6 +4,7 @@
 //!
 //! [`Store`] is the one entry point. No network I/O happens in this crate.
 
+pub mod bounded;
 pub mod communes;
 pub mod demo;
 pub mod document;

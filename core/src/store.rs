@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use uuid::Uuid;
 
+use crate::bounded::{self, Bounds};
 use crate::communes::Communes;
 use crate::document::{
     Author, FieldConflict, JsonFields, RecordDoc, UNKNOWN_VALUE, to_json_fields,
@@ -708,13 +709,19 @@ pub(crate) struct Decoded<'a> {
 }
 
 /// Parses a received document and reads its record: the part of applying a pull that
-/// needs no database, so it can run on several threads.
+/// needs no database, so it can run on several threads. The bytes are first read within
+/// bounds (`bounded`): nothing received can make the tablet build a huge document.
 pub(crate) fn decode(
     kind: RecordKind,
     id: Uuid,
     bytes: &[u8],
     author: Author,
 ) -> Result<Decoded<'_>> {
+    bounded::measure(bytes, Bounds::RECORD).map_err(|e| Error::CorruptDocument {
+        kind,
+        id,
+        reason: e.to_string(),
+    })?;
     let remote = RecordDoc::load(kind, id, bytes, author)?;
     let record = read_any(&remote)?;
     Ok(Decoded {

@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use repere_core::bounded::{self, Bounds};
 use repere_core::document::{Author, RecordDoc};
 use repere_core::records::ValidationContext;
 use repere_core::sync::protocol::{
     Ack, EnrolRequest, EnrolResponse, ErrorCode, PulledDoc, PushDoc, RejectCode, Rejection,
     SyncRequest, SyncResponse,
 };
-use repere_core::{Clock, Communes, Error as CoreError, SystemClock};
+use repere_core::{AnyRecord, Clock, Communes, Error as CoreError, RecordKind, SystemClock};
 use uuid::Uuid;
 
 use crate::pushed::{self, Shape};
@@ -25,6 +26,12 @@ pub const MAX_PULL_LIMIT: u32 = 1000;
 pub const MAX_PULL_BYTES: usize = 16 * 1024 * 1024;
 /// Tombstones per response (16 bytes each).
 pub const MAX_PULL_TOMBSTONES: usize = 10_000;
+/// Records one request may push (a tablet sends at most its byte budget, ~2 MiB).
+pub const MAX_PUSHES: usize = 5_000;
+/// A record's merged document, saved (a visit with long notes is tens of kilobytes).
+pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+/// Changes in one record's history.
+pub const MAX_CHANGES: u64 = 10_000;
 /// Where the log epoch is kept (see docs/sync-protocol.md, "Server restore").
 const LOG_EPOCH: &str = "log_epoch";
 /// Device labels are shown to administrators; longer ones are cut.
@@ -226,6 +233,14 @@ impl Hub {
             now,
             communes: Communes::global(),
         };
+        if request.pushes.len() > MAX_PUSHES {
+            return Err(HubError::BadInput(format!(
+                "at most {MAX_PUSHES} records per request"
+            )));
+        }
+        // Everything that needs no stored data is done before the write lock is taken:
+        // the bounded reading and the first look at each pushed record's bytes.
+        let checked: Vec<Checked> = request.pushes.iter().map(check_push).collect();
         self.storage().write_with(|tx| -> Result<_, HubError> {
             // Revoked (or moved) since it authenticated: refuse before touching anything.
             match tx.device(device.id)? {
@@ -248,8 +263,12 @@ impl Hub {
             };
             // Records whose merged document the device already has entirely, by heads.
             let mut device_has: HashMap<Uuid, Vec<[u8; 32]>> = HashMap::new();
-            for push in &request.pushes {
-                match push_one(tx, device, push, &ctx)? {
+            for (push, checked) in request.pushes.iter().zip(&checked) {
+                let outcome = match checked {
+                    Ok(first_look) => push_one(tx, device, push, first_look, &ctx)?,
+                    Err((code, reason)) => Outcome::Rejected(*code, reason.clone()),
+                };
+                match outcome {
                     Outcome::Accepted {
                         heads,
                         stored,
@@ -334,21 +353,48 @@ fn log_epoch(tx: &mut dyn Tx, now: DateTime<Utc>) -> Result<u64, HubError> {
         .map_err(|_| HubError::Internal("the stored log epoch is malformed".into()))
 }
 
+/// What can be known of a pushed record without the database: its kind and the shape of
+/// its bytes, read within bounds; or why it is refused.
+type Checked = Result<FirstLook, (RejectCode, String)>;
+
+struct FirstLook {
+    kind: RecordKind,
+    shape: Shape,
+}
+
+fn check_push(push: &PushDoc) -> Checked {
+    // A kind this server does not know (a tablet newer than the server): refused alone.
+    let kind = push.kind.known().ok_or_else(|| {
+        (
+            RejectCode::Malformed,
+            format!("this server does not know record {}", push.kind),
+        )
+    })?;
+    if push.changes.len() > MAX_DOCUMENT_BYTES {
+        return Err((
+            RejectCode::Invalid,
+            format!("record too large (more than {MAX_DOCUMENT_BYTES} bytes)"),
+        ));
+    }
+    // Inflated size and operation counts are bounded before Automerge builds anything.
+    bounded::measure(&push.changes, Bounds::RECORD)
+        .map_err(|e| (RejectCode::Malformed, format!("refused: {e}")))?;
+    Ok(FirstLook {
+        kind,
+        shape: pushed::inspect(&push.changes),
+    })
+}
+
 /// Protocol steps 1–6 for one pushed record, inside the request's transaction.
 fn push_one(
     tx: &mut dyn Tx,
     device: &Device,
     push: &PushDoc,
+    first_look: &FirstLook,
     ctx: &ValidationContext<'_>,
 ) -> Result<Outcome, HubError> {
     let id = push.id;
-    // A kind this server does not know (a tablet newer than the server): refused alone.
-    let Some(kind) = push.kind.known() else {
-        return reject(
-            RejectCode::Malformed,
-            format!("this server does not know record {}", push.kind),
-        );
-    };
+    let kind = first_look.kind;
     // 1. Erased records never come back.
     if tx.tombstone(id)?.is_some() {
         return reject(
@@ -362,10 +408,7 @@ fn push_one(
         Some(stored) => {
             // Scope first: nothing about another team's record is looked at or revealed.
             if stored.team_id != device.team_id {
-                return reject(
-                    RejectCode::OutOfScope,
-                    "this record belongs to another team's caseload",
-                );
+                return out_of_scope();
             }
             if stored.kind != kind {
                 return reject(
@@ -373,10 +416,10 @@ fn push_one(
                     format!("record {id} is a {}, not a {kind}", stored.kind),
                 );
             }
-            let pushed_heads = match pushed::inspect(&push.changes) {
+            let pushed_heads = match &first_look.shape {
                 Shape::Malformed => return reject(RejectCode::Malformed, malformed_reason(push)),
-                Shape::Document { heads } => Some(heads),
-                Shape::Changes { heads } => heads,
+                Shape::Document { heads } => Some(heads.clone()),
+                Shape::Changes { heads } => heads.clone(),
             };
             let mut doc = load_stored(stored)?;
             match doc.apply_incremental(&push.changes) {
@@ -401,7 +444,7 @@ fn push_one(
                 );
             }
             Err(_) => {
-                return match pushed::inspect(&push.changes) {
+                return match first_look.shape {
                     // Well-formed changes on a base the server never had (lost history).
                     Shape::Changes { .. } => missing_history(),
                     _ => reject(RejectCode::Malformed, malformed_reason(push)),
@@ -409,9 +452,13 @@ fn push_one(
             }
         },
     };
-    // A pushed change could rewrite the kind marker of the document.
+    // A pushed change could rewrite the kind marker of the document, add fields or nest
+    // objects the schema does not have.
     if !has_kind(&mut doc, kind) {
         return reject(RejectCode::Malformed, malformed_reason(push));
+    }
+    if let Err(reason) = doc.check_shape() {
+        return reject(RejectCode::Malformed, reason);
     }
     let Ok(record) = doc.read_record() else {
         // serde's message could quote a value: keep it out of the answer.
@@ -420,12 +467,12 @@ fn push_one(
             format!("the fields cannot be read as a {kind} record"),
         );
     };
-    // 3. Scope after the merge.
+    // 3. Scope after the merge, and the rules of the kind.
     if record.team_id() != device.team_id {
-        return reject(
-            RejectCode::OutOfScope,
-            "the record is assigned to another team's caseload",
-        );
+        return out_of_scope();
+    }
+    if let Some(refusal) = kind_rules(tx, device, stored.as_ref(), &record)? {
+        return Ok(refusal);
     }
     // 4. Validation of the merged record (field names and problems, never values).
     if let Err(errors) = record.validate(ctx) {
@@ -436,6 +483,14 @@ fn push_one(
     let changed = before.as_ref() != Some(&heads);
     if changed {
         let bytes = doc.save();
+        if bytes.len() > MAX_DOCUMENT_BYTES
+            || bounded::measure(&bytes, Bounds::RECORD).map_or(true, |m| m.changes > MAX_CHANGES)
+        {
+            return reject(
+                RejectCode::Invalid,
+                "this record has grown past what one record may hold",
+            );
+        }
         let fields = serde_json::to_string(&doc.read_fields()).unwrap_or_default();
         tx.put_document(DocumentWrite {
             id,
@@ -455,6 +510,73 @@ fn push_one(
         stored: changed,
         device_has_all,
     })
+}
+
+/// The same answer whether the id belongs to another team or the record was moved there:
+/// a tablet learns nothing about other teams' records.
+fn out_of_scope() -> Result<Outcome, HubError> {
+    reject(
+        RejectCode::OutOfScope,
+        "this record cannot be written by this tablet's team",
+    )
+}
+
+/// What a tablet may do with each kind beyond its scope: coordinators' questions are the
+/// server's (a tablet may only answer them), and references point to records of the same
+/// team (or erased from it).
+fn kind_rules(
+    tx: &mut dyn Tx,
+    device: &Device,
+    stored: Option<&StoredDocument>,
+    record: &AnyRecord,
+) -> Result<Option<Outcome>, HubError> {
+    let refuse = |reason: &str| Some(Outcome::Rejected(RejectCode::Invalid, reason.into()));
+    let references: Vec<(Uuid, RecordKind)> = match record {
+        AnyRecord::ReviewTask(task) => {
+            let Some(stored) = stored else {
+                return Ok(refuse(
+                    "questions are asked by coordination, not by tablets",
+                ));
+            };
+            let before = load_stored(stored)?.read_record();
+            let Ok(AnyRecord::ReviewTask(before)) = before else {
+                return Ok(refuse(
+                    "questions are asked by coordination, not by tablets",
+                ));
+            };
+            let asked_unchanged = before.contact_id == task.contact_id
+                && before.question == task.question
+                && before.asked_by == task.asked_by
+                && before.asked_at == task.asked_at;
+            if !asked_unchanged {
+                return Ok(refuse("a tablet may only answer a question"));
+            }
+            Vec::new()
+        }
+        AnyRecord::Contact(c) => c
+            .youth_ids
+            .iter()
+            .map(|y| (*y, RecordKind::Youth))
+            .chain(c.tour_id.map(|t| (t, RecordKind::Tour)))
+            .collect(),
+        AnyRecord::Action(a) => vec![(a.youth_id, RecordKind::Youth)],
+        AnyRecord::Outcome(o) => vec![(o.youth_id, RecordKind::Youth)],
+        AnyRecord::Youth(_) | AnyRecord::Tour(_) => Vec::new(),
+    };
+    for (id, kind) in references {
+        let known = match tx.document(id)? {
+            Some(d) => d.team_id == device.team_id && d.kind == kind,
+            None => tx
+                .tombstone(id)?
+                .is_some_and(|t| t.team_id == device.team_id),
+        };
+        if !known {
+            return Ok(refuse(&format!(
+                "refers to a {kind} this team does not have: send it first"
+            )));
+        }
+    }
+    Ok(None)
 }
 
 fn missing_history() -> Result<Outcome, HubError> {

@@ -10,6 +10,11 @@ use super::{FieldKind, Record, RecordKind};
 use crate::error::{Problem, ValidationErrors};
 use crate::index::enum_str;
 
+/// A group visit (a class, a club) meets at most this many young people.
+pub const YOUTH_PER_CONTACT_MAX: usize = 40;
+/// Members of the team present at one visit.
+pub const MEMBERS_PER_CONTACT_MAX: usize = 10;
+
 /// How the meeting happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -122,9 +127,23 @@ impl Record for Contact {
         let mut errs = ValidationErrors::default();
         if self.youth_ids.is_empty() {
             errs.push("youth_ids", Problem::Required);
+        } else if self.youth_ids.len() > YOUTH_PER_CONTACT_MAX {
+            errs.push(
+                "youth_ids",
+                Problem::TooMany {
+                    max: YOUTH_PER_CONTACT_MAX,
+                },
+            );
         }
         if self.member_ids.is_empty() {
             errs.push("member_ids", Problem::Required);
+        } else if self.member_ids.len() > MEMBERS_PER_CONTACT_MAX {
+            errs.push(
+                "member_ids",
+                Problem::TooMany {
+                    max: MEMBERS_PER_CONTACT_MAX,
+                },
+            );
         }
         ctx.check_past_instant(&mut errs, "occurred_at", &self.occurred_at);
         ctx.check_commune(&mut errs, "commune", &self.commune);

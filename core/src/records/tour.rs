@@ -72,7 +72,7 @@ impl Record for Tour {
             errs.push("date", Problem::InFuture);
         }
         if self.communes.len() > MAX_COMMUNES {
-            errs.push("communes", Problem::TooLong { max: MAX_COMMUNES });
+            errs.push("communes", Problem::TooMany { max: MAX_COMMUNES });
         }
         if self.communes.iter().any(|c| ctx.communes.get(c).is_none()) {
             errs.push("communes", Problem::UnknownCommune);

@@ -17,6 +17,7 @@ use super::protocol::{
     self, Ack, ENROL_PATH, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, PulledDoc, PushDoc,
     RejectCode, SYNC_PATH, SyncRequest, SyncResponse,
 };
+use crate::bounded::{self, Bounds};
 use crate::error::{Error, Result};
 use crate::index;
 use crate::records::RecordKind;
@@ -385,6 +386,11 @@ impl Store {
                 };
                 let here: bool = known.query_row([d.id.as_bytes().as_slice()], |r| r.get(0))?;
                 match (here, record_from_fields(kind, d)) {
+                    // Stored without being parsed, so read within bounds here (`decode`
+                    // does it for the others).
+                    (false, Some(_)) if bounded::measure(&d.doc, Bounds::RECORD).is_err() => {
+                        unknown.push((d, SetAsideReason::Unreadable));
+                    }
                     (false, Some(record)) => fresh.push((kind, d, record)),
                     _ => to_merge.push((kind, d)),
                 }

@@ -27,7 +27,9 @@ fn a_newer_tablets_values_travel_through_the_server_and_an_older_tablet_intact()
     let youth_id = newer.store.create(&youth).expect("youth");
     let contact = newer.demo.contact(&[youth_id]);
     let id = newer.store.create(&contact).expect("contact");
-    // What a newer app version writes: a contact kind, a need and a field this one lacks.
+    // What a newer app version writes: a contact kind and a need this one does not know.
+    // (A new field is refused by a server that does not know it: servers are upgraded
+    // before tablets.)
     let (_, bytes) = newer.store.export_document(id).expect("export");
     let mut doc = AutoCommit::load(&bytes)
         .expect("load")
@@ -39,7 +41,6 @@ fn a_newer_tablets_values_travel_through_the_server_and_an_older_tablet_intact()
         panic!("needs container")
     };
     doc.put(&needs, "culture", true).expect("need");
-    doc.put(automerge::ROOT, "Z", "champ futur").expect("field");
     newer
         .store
         .merge_remote(RecordKind::Contact, id, &doc.save())
@@ -62,7 +63,6 @@ fn a_newer_tablets_values_travel_through_the_server_and_an_older_tablet_intact()
     let (_, back) = newer.store.export_document(id).expect("export");
     let back = AutoCommit::load(&back).expect("load");
     assert_eq!(scalar(&back, "g").as_deref(), Some("visio"));
-    assert_eq!(scalar(&back, "Z").as_deref(), Some("champ futur"));
     assert_eq!(scalar(&back, "j").as_deref(), Some("Rappeler jeudi"));
     let Ok(Some((Value::Object(ObjType::Map), needs))) = back.get(automerge::ROOT, "i") else {
         panic!("needs container")
