@@ -33,6 +33,8 @@ pub struct HttpConfig {
     pub enrol_per_minute: u32,
     /// Mark the coordinators' session cookie `Secure` (set it when served behind TLS).
     pub secure_cookies: bool,
+    /// The coordinators' pages: trusted reverse proxy, session lifetimes.
+    pub pages: web::PagesConfig,
 }
 
 impl Default for HttpConfig {
@@ -41,6 +43,7 @@ impl Default for HttpConfig {
             max_body_bytes: 8 * 1024 * 1024,
             enrol_per_minute: 10,
             secure_cookies: false,
+            pages: web::PagesConfig::default(),
         }
     }
 }
@@ -52,7 +55,7 @@ struct AppState {
 
 /// The sync API and, on the same port, the coordinators' pages (`web`).
 pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
-    let workspace = Arc::new(Workspace::new(hub.clone()));
+    let workspace = Arc::new(Workspace::with_sessions(hub.clone(), config.pages.sessions));
     let state = Arc::new(AppState {
         hub,
         enrol_limiter: RateLimiter::new(config.enrol_per_minute, Duration::from_secs(60)),
@@ -63,7 +66,11 @@ pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
         .route(SYNC_PATH, post(sync))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)
-        .merge(web::router(workspace, config.secure_cookies))
+        .merge(web::router(
+            workspace,
+            config.secure_cookies,
+            config.pages.trusted_proxy,
+        ))
 }
 
 async fn healthz() -> &'static str {

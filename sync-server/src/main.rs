@@ -85,6 +85,18 @@ struct ServeArgs {
     /// With --demo: the demo coordinators' password (default: a random one, printed)
     #[arg(long, env = "REPERE_DEMO_PASSWORD", hide_env_values = true)]
     demo_password: Option<String>,
+    /// The address of the reverse proxy in front of the server: from it (and only from it)
+    /// the coordinators' sign-in throttle takes the client address from X-Forwarded-For
+    #[arg(long, env = "REPERE_TRUSTED_PROXY")]
+    trusted_proxy: Option<std::net::IpAddr>,
+    /// A coordinators' session unused for this many minutes is over
+    #[arg(long, env = "REPERE_SESSION_IDLE_MINUTES", default_value_t = 120,
+          value_parser = clap::value_parser!(u32).range(5..=1440))]
+    session_idle_minutes: u32,
+    /// A coordinators' session is over this many hours after sign-in, used or not
+    #[arg(long, env = "REPERE_SESSION_MAX_HOURS", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(1..=168))]
+    session_max_hours: u32,
 }
 
 #[derive(Args)]
@@ -162,6 +174,32 @@ enum AdminCommand {
         /// Hours before the code expires
         #[arg(long, default_value_t = 168, value_parser = clap::value_parser!(u32).range(1..=2160))]
         ttl_hours: u32,
+    },
+    /// Disable a user of the coordinators' pages: sign-in is refused and their sessions end
+    /// (undo with enable-user)
+    DisableUser {
+        /// User id (or login)
+        #[arg(long)]
+        user: String,
+    },
+    /// Let a disabled user sign in again
+    EnableUser {
+        /// User id (or login)
+        #[arg(long)]
+        user: String,
+    },
+    /// End every open session of a user (they sign in again)
+    RevokeSessions {
+        /// User id (or login)
+        #[arg(long)]
+        user: String,
+    },
+    /// Remove a user's second factor and recovery codes (lost phone) and end their
+    /// sessions; they sign in with the password and set it up again from "Mon compte"
+    ResetSecondFactor {
+        /// User id (or login)
+        #[arg(long)]
+        user: String,
     },
     /// List enrolled devices (tab-separated: id, team, state, enrolled, last sync, label)
     ListDevices {
@@ -289,6 +327,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         max_body_bytes: args.max_body_bytes,
         enrol_per_minute: args.enrol_per_minute,
         secure_cookies: args.secure_cookies,
+        pages: repere_server::web::PagesConfig {
+            trusted_proxy: args.trusted_proxy,
+            sessions: repere_server::coord::SessionPolicy {
+                idle: chrono::Duration::minutes(i64::from(args.session_idle_minutes)),
+                lifetime: chrono::Duration::hours(i64::from(args.session_max_hours)),
+            },
+        },
     };
     // The coordinators' view of the records follows the log; catching up now spares the
     // first page view after a restart.
@@ -432,6 +477,33 @@ fn admin(args: AdminArgs) -> Result<(), String> {
                 }
             );
             println!("{}", credentials.user.id);
+        }
+        AdminCommand::DisableUser { user } => {
+            let found = hub.find_user(&user).map_err(err)?;
+            let ended = hub.disable_user(found.user.id).map_err(err)?;
+            eprintln!("user disabled: sign-in refused, {ended} session(s) ended");
+            println!("{}", found.user.id);
+        }
+        AdminCommand::EnableUser { user } => {
+            let found = hub.find_user(&user).map_err(err)?;
+            hub.enable_user(found.user.id).map_err(err)?;
+            eprintln!("user enabled: they can sign in again");
+            println!("{}", found.user.id);
+        }
+        AdminCommand::RevokeSessions { user } => {
+            let found = hub.find_user(&user).map_err(err)?;
+            let ended = hub.revoke_sessions(found.user.id).map_err(err)?;
+            eprintln!("{ended} session(s) ended");
+            println!("{}", found.user.id);
+        }
+        AdminCommand::ResetSecondFactor { user } => {
+            let found = hub.find_user(&user).map_err(err)?;
+            let ended = hub.reset_second_factor(found.user.id).map_err(err)?;
+            eprintln!(
+                "second factor and recovery codes removed, {ended} session(s) ended; \
+                 the user sets it up again from \"Mon compte\""
+            );
+            println!("{}", found.user.id);
         }
         AdminCommand::SetTargets {
             org,

@@ -25,6 +25,12 @@ pub const CLOSE_QUESTION: &str = "close_question";
 pub const EXPORT_INDICATORS: &str = "export_indicators";
 pub const EXPORT_YOUTH_PSEUDONYMISED: &str = "export_youth_pseudonymised";
 pub const EXPORT_YOUTH_NAMED: &str = "export_youth_named";
+pub const EXPORT_YOUTH_NAMED_REFUSED: &str = "export_youth_named_refused";
+pub const SECOND_FACTOR_ENABLED: &str = "second_factor_enabled";
+pub const SECOND_FACTOR_RESET: &str = "second_factor_reset";
+pub const USER_DISABLED: &str = "user_disabled";
+pub const USER_ENABLED: &str = "user_enabled";
+pub const SESSIONS_REVOKED: &str = "sessions_revoked";
 
 /// The French label of an action, for the journal page.
 pub fn action_label(action: &str) -> &'static str {
@@ -42,6 +48,14 @@ pub fn action_label(action: &str) -> &'static str {
         EXPORT_INDICATORS => "Export des indicateurs",
         EXPORT_YOUTH_PSEUDONYMISED => "Export des jeunes (pseudonymisé)",
         EXPORT_YOUTH_NAMED => "Export des jeunes AVEC les noms",
+        EXPORT_YOUTH_NAMED_REFUSED => {
+            "Export avec les noms refusé (double authentification non activée)"
+        }
+        SECOND_FACTOR_ENABLED => "Double authentification activée",
+        SECOND_FACTOR_RESET => "Double authentification supprimée (administrateur)",
+        USER_DISABLED => "Compte désactivé (administrateur)",
+        USER_ENABLED => "Compte réactivé (administrateur)",
+        SESSIONS_REVOKED => "Sessions fermées (administrateur)",
         _ => "Autre action",
     }
 }
@@ -85,6 +99,18 @@ impl Audit {
             user_id: user.map(|u| u.id),
             action,
             target_id,
+            detail: detail.into(),
+        }
+    }
+
+    /// An administration command about a user (`repere-server admin …`): in the user's
+    /// organisation's journal, with no signed-in author and the user as its object.
+    pub fn by_administrator(user: &User, action: &'static str, detail: impl Into<String>) -> Audit {
+        Audit {
+            organisation_id: Some(user.organisation_id),
+            user_id: None,
+            action,
+            target_id: Some(user.id),
             detail: detail.into(),
         }
     }

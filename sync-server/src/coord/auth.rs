@@ -1,10 +1,10 @@
 //! Signing in: Argon2id password hashes, server-side sessions (a random cookie token
-//! known only by its SHA-256, 12 hours idle expiry), a CSRF token per session, and a
-//! limit on failed attempts per (address, login) and per address.
+//! known only by its SHA-256) with an idle and an absolute lifetime, a CSRF token per
+//! session, throttled attempts (`throttle`, in the database), and a second factor (TOTP or
+//! a recovery code, `accounts`) for the accounts that have one.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -14,24 +14,55 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::audit::{self, Audit};
-use super::{Coordinator, Workspace};
+use super::throttle::{self, AttemptKeys};
+use super::{Coordinator, Workspace, totp};
 use crate::hub::{Hub, HubError};
 use crate::secret;
-use crate::storage::{Credentials, Role, Session, User};
+use crate::storage::{Credentials, LoginChallenge, Role, Session, Tx, User};
 
-/// A session unused for this long is over.
-pub const SESSION_IDLE: Duration = Duration::hours(12);
+/// By default a session unused for this long is over (`--session-idle-minutes`).
+pub const SESSION_IDLE: Duration = Duration::hours(2);
+/// By default a session is over this long after sign-in, used or not (`--session-max-hours`).
+pub const SESSION_LIFETIME: Duration = Duration::hours(12);
 /// A session's expiry is moved forward at most this often (a write per page otherwise).
 pub const SESSION_TOUCH_EVERY: Duration = Duration::minutes(1);
-/// Failed sign-ins are counted over this window.
-pub const LOGIN_WINDOW: Duration = Duration::minutes(15);
-/// Failures allowed per (address, login) in the window; the next attempt gets 429.
-pub const MAX_FAILURES_PER_LOGIN: usize = 5;
-/// Failures allowed per address in the window, whatever the login.
-pub const MAX_FAILURES_PER_ADDRESS: usize = 20;
+/// How long a browser has to give the second factor once the password is accepted.
+pub const CHALLENGE_TTL: Duration = Duration::minutes(5);
 pub const PASSWORD_MIN_CHARS: usize = 12;
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 const LOGIN_MAX_CHARS: usize = 200;
+/// Longest second-factor input looked at (a recovery code with dashes and spaces).
+const CODE_MAX_CHARS: usize = 64;
+
+/// How long sessions last: `idle` without use, `lifetime` after sign-in whatever the use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    pub idle: Duration,
+    pub lifetime: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        SessionPolicy {
+            idle: SESSION_IDLE,
+            lifetime: SESSION_LIFETIME,
+        }
+    }
+}
+
+impl SessionPolicy {
+    /// The expiry of a session created at `created` and used at `now`.
+    pub fn expiry(&self, created: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+        (now + self.idle).min(created + self.lifetime)
+    }
+
+    /// Whether a session is over at `now`.
+    pub fn is_over(&self, session: &Session, now: DateTime<Utc>) -> bool {
+        session.expires_at <= now
+            || now - session.last_seen_at >= self.idle
+            || now - session.created_at >= self.lifetime
+    }
+}
 
 /// An Argon2id (default parameters) PHC string of `password`, with a random salt.
 pub fn hash_password(password: &str) -> Result<String, HubError> {
@@ -103,7 +134,7 @@ pub fn tokens_match(expected: &str, given: &str) -> bool {
 
 impl Hub {
     /// Sets a user's password (and login, if given; a user needs one to sign in). Every
-    /// session of the user ends.
+    /// session (and pending sign-in) of the user ends.
     pub fn set_password(
         &self,
         user_id: Uuid,
@@ -125,7 +156,7 @@ impl Hub {
                 tx.set_login(user_id, Some(login))?;
             }
             tx.set_password_hash(user_id, &hash, now)?;
-            tx.delete_user_sessions(user_id)?;
+            tx.revoke_user_sessions(user_id)?;
             let credentials = tx.credentials(user_id)?.ok_or(HubError::NotFound {
                 what: "user",
                 id: user_id,
@@ -163,13 +194,27 @@ pub struct SignedIn {
     pub coordinator: Coordinator,
 }
 
+/// The password was right and the account has a second factor: the browser keeps `token`
+/// (a cookie) for [`CHALLENGE_TTL`] and sends it back with the code.
+#[derive(Debug, Clone)]
+pub struct SecondFactorChallenge {
+    pub token: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
-    /// Unknown login, wrong password, or a role that may not sign in: one answer for all.
+    /// Unknown login, wrong password or code, a disabled account, or a role that may not
+    /// sign in: one answer for all.
     #[error("identifiant ou mot de passe incorrect")]
     Invalid,
     #[error("trop de tentatives")]
     RateLimited,
+    /// The password is right; the account's second factor is asked next.
+    #[error("second facteur requis")]
+    NeedsSecondFactor(SecondFactorChallenge),
+    /// The second-factor step is unknown or over: start again with the password.
+    #[error("connexion expirée")]
+    Expired,
     #[error(transparent)]
     Failed(#[from] HubError),
 }
@@ -181,93 +226,107 @@ pub struct CurrentSession {
     pub csrf: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum LimitKey {
-    Login(IpAddr, String),
-    Address(IpAddr),
-}
-
-/// Failed sign-ins, in memory (a restart forgets them; several server instances each
-/// count their own).
-#[derive(Default)]
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<LimitKey, VecDeque<DateTime<Utc>>>>,
-}
-
-/// Past this many tracked keys, those with no recent failure are dropped.
-const LIMITER_PRUNE_AT: usize = 10_000;
-
-impl LoginLimiter {
-    fn keys(ip: IpAddr, login: &str) -> [(LimitKey, usize); 2] {
-        [
-            (
-                LimitKey::Login(ip, login.to_string()),
-                MAX_FAILURES_PER_LOGIN,
-            ),
-            (LimitKey::Address(ip), MAX_FAILURES_PER_ADDRESS),
-        ]
-    }
-
-    /// Whether this attempt must be refused.
-    pub fn blocked(&self, ip: IpAddr, login: &str, now: DateTime<Utc>) -> bool {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        Self::keys(ip, login).into_iter().any(|(key, max)| {
-            failures.get_mut(&key).is_some_and(|times| {
-                while times.front().is_some_and(|t| *t <= now - LOGIN_WINDOW) {
-                    times.pop_front();
-                }
-                times.len() >= max
-            })
-        })
-    }
-
-    pub fn record_failure(&self, ip: IpAddr, login: &str, now: DateTime<Utc>) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if failures.len() >= LIMITER_PRUNE_AT {
-            failures.retain(|_, times| times.back().is_some_and(|t| *t > now - LOGIN_WINDOW));
-        }
-        for (key, max) in Self::keys(ip, login) {
-            let times = failures.entry(key).or_default();
-            times.push_back(now);
-            while times.len() > max {
-                times.pop_front();
-            }
-        }
-    }
-
-    /// A successful sign-in forgets that login's failures from that address.
-    pub fn clear(&self, ip: IpAddr, login: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures.remove(&LimitKey::Login(ip, login.to_string()));
-    }
-}
-
 fn may_sign_in(user: &User) -> bool {
     matches!(user.role, Role::Coordinator | Role::Admin)
 }
 
+/// The fresh tokens of a session about to open (made outside the transaction, which may
+/// run more than once).
+struct NewTokens {
+    token: String,
+    csrf: String,
+}
+
+impl NewTokens {
+    fn new() -> Result<NewTokens, HubError> {
+        Ok(NewTokens {
+            token: secret::new_token()?,
+            csrf: secret::new_token()?,
+        })
+    }
+}
+
+/// What the password step decided, inside its second transaction.
+enum PasswordStep {
+    SignedIn(Coordinator),
+    Challenge,
+    Refused,
+}
+
+/// What the code step decided, inside its transaction.
+enum CodeStep {
+    SignedIn(Coordinator),
+    Wrong,
+    Throttled,
+    Expired,
+}
+
 impl Workspace {
-    /// Signs in a coordinator or administrator. Every attempt is audited (failures under
-    /// the user's organisation when the login exists).
+    /// The session lifetimes in force.
+    pub fn sessions(&self) -> SessionPolicy {
+        self.sessions
+    }
+
+    /// Opens a session for `user` inside `tx`: stores it (with the second factor if
+    /// proven: `Some(how)`, audited as such), forgets the attempts of this sign-in and
+    /// audits it.
+    fn open_session(
+        &self,
+        tx: &mut dyn Tx,
+        user: &User,
+        tokens: &NewTokens,
+        keys: &AttemptKeys,
+        second_factor: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Coordinator, HubError> {
+        let session = Session {
+            token_hash: secret::token_hash(&tokens.token),
+            user_id: user.id,
+            csrf_token: tokens.csrf.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: self.sessions.expiry(now, now),
+        };
+        tx.delete_expired_sessions(now)?;
+        tx.insert_session(&session)?;
+        if second_factor.is_some() {
+            tx.set_session_second_factor(&session.token_hash, now)?;
+        }
+        throttle::forget(tx, keys)?;
+        let mut coordinator = Coordinator::load(tx, user.clone())?.ok_or(HubError::NotFound {
+            what: "organisation",
+            id: user.organisation_id,
+        })?;
+        coordinator.second_factor = second_factor.is_some();
+        let detail = second_factor.unwrap_or_default();
+        tx.insert_audit(&Audit::by(&coordinator, audit::LOGIN_SUCCESS, None, detail).entry(now))?;
+        Ok(coordinator)
+    }
+
+    /// Signs in a coordinator or administrator with a password. The attempt is counted
+    /// and stored before the password is checked (`throttle`). An account with a second
+    /// factor gets [`LoginError::NeedsSecondFactor`] instead of a session. Every attempt
+    /// is audited (failures under the user's organisation when the login exists; refusals
+    /// by the throttle once per window).
     pub fn login(&self, ip: IpAddr, login: &str, password: &str) -> Result<SignedIn, LoginError> {
         let login = normalize_login(login);
         let login: String = login.chars().take(LOGIN_MAX_CHARS).collect();
         let now = self.now();
-        let credentials = self
-            .hub()
-            .storage()
-            .read_with(|tx| Ok::<_, HubError>(tx.credentials_by_login(&login)?))?;
-        let known = credentials.as_ref().map(|c| &c.user);
-        if self.limiter.blocked(ip, &login, now) {
-            self.record(Audit::about_user(
-                known,
-                audit::LOGIN_RATE_LIMITED,
-                None,
-                "",
-            ))?;
-            tracing::warn!("sign-in attempts rate-limited");
+        let fresh = throttle::fresh_key()?;
+        let (admitted, credentials, keys) =
+            self.hub()
+                .storage()
+                .write_with(|tx| -> Result<_, HubError> {
+                    let keys = throttle::keys(tx, &login, ip, &fresh, now)?;
+                    let credentials = tx.credentials_by_login(&login)?;
+                    let admitted =
+                        throttle::admit(tx, &keys, credentials.as_ref().map(|c| &c.user), now)?;
+                    Ok((admitted, credentials, keys))
+                })?;
+        if admitted.is_err() {
             return Err(LoginError::RateLimited);
         }
+        let known = credentials.as_ref().map(|c| &c.user);
         let refusal = match &credentials {
             None => {
                 verify_nothing(password);
@@ -279,8 +338,7 @@ impl Workspace {
                     Some("aucun mot de passe défini")
                 }
                 Some(phc) => {
-                    let good = verify_password(password, phc);
-                    if !good {
+                    if !verify_password(password, phc) {
                         Some("mot de passe incorrect")
                     } else if !may_sign_in(&c.user) {
                         Some("rôle sans accès aux pages de coordination")
@@ -291,7 +349,6 @@ impl Workspace {
             },
         };
         if let Some(reason) = refusal {
-            self.limiter.record_failure(ip, &login, now);
             self.record(Audit::about_user(known, audit::LOGIN_FAILURE, None, reason))?;
             tracing::info!("sign-in refused");
             return Err(LoginError::Invalid);
@@ -299,42 +356,153 @@ impl Workspace {
         let Some(user) = credentials.map(|c| c.user) else {
             return Err(LoginError::Invalid);
         };
-        self.limiter.clear(ip, &login);
-        let token = secret::new_token().map_err(HubError::from)?;
-        let csrf = secret::new_token().map_err(HubError::from)?;
-        let session = Session {
-            token_hash: secret::token_hash(&token),
-            user_id: user.id,
-            csrf_token: csrf.clone(),
-            created_at: now,
-            last_seen_at: now,
-            expires_at: now + SESSION_IDLE,
-        };
-        let coordinator = self
+        let tokens = NewTokens::new()?;
+        let challenge = secret::new_token().map_err(HubError::from)?;
+        let step = self
             .hub()
             .storage()
             .write_with(|tx| -> Result<_, HubError> {
-                tx.delete_expired_sessions(now)?;
-                tx.insert_session(&session)?;
-                let coordinator =
-                    Coordinator::load(tx, user.clone())?.ok_or(HubError::NotFound {
-                        what: "organisation",
-                        id: user.organisation_id,
+                if tx.user_disabled_at(user.id)?.is_some() {
+                    tx.insert_audit(
+                        &Audit::about_user(
+                            Some(&user),
+                            audit::LOGIN_FAILURE,
+                            None,
+                            "compte désactivé",
+                        )
+                        .entry(now),
+                    )?;
+                    return Ok(PasswordStep::Refused);
+                }
+                if tx
+                    .user_totp(user.id)?
+                    .is_some_and(|t| t.confirmed_at.is_some())
+                {
+                    tx.delete_login_challenges(user.id, now)?;
+                    tx.insert_login_challenge(&LoginChallenge {
+                        token_hash: secret::token_hash(&challenge),
+                        user_id: user.id,
+                        created_at: now,
+                        expires_at: now + CHALLENGE_TTL,
                     })?;
-                tx.insert_audit(
-                    &Audit::by(&coordinator, audit::LOGIN_SUCCESS, None, "").entry(now),
-                )?;
-                Ok(coordinator)
+                    return Ok(PasswordStep::Challenge);
+                }
+                let coordinator = self.open_session(tx, &user, &tokens, &keys, None, now)?;
+                Ok(PasswordStep::SignedIn(coordinator))
             })?;
-        tracing::info!(user = %user.id, "signed in");
-        Ok(SignedIn {
-            token,
-            csrf,
-            coordinator,
-        })
+        match step {
+            PasswordStep::SignedIn(coordinator) => {
+                tracing::info!(user = %user.id, "signed in");
+                Ok(SignedIn {
+                    token: tokens.token,
+                    csrf: tokens.csrf,
+                    coordinator,
+                })
+            }
+            PasswordStep::Challenge => {
+                tracing::info!(user = %user.id, "password accepted, second factor asked");
+                Err(LoginError::NeedsSecondFactor(SecondFactorChallenge {
+                    token: challenge,
+                }))
+            }
+            PasswordStep::Refused => {
+                tracing::info!("sign-in refused");
+                Err(LoginError::Invalid)
+            }
+        }
     }
 
-    /// The session of a cookie token, if it is valid; its idle expiry moves forward.
+    /// The second step of a sign-in: the challenge's token and a TOTP code (or an unused
+    /// recovery code). The attempt is throttled like a password; a TOTP code is accepted
+    /// once, a recovery code is used up, both in the same transaction as the check.
+    pub fn login_second_factor(
+        &self,
+        ip: IpAddr,
+        challenge: &str,
+        code: &str,
+    ) -> Result<SignedIn, LoginError> {
+        if challenge.is_empty() || challenge.len() > 256 {
+            return Err(LoginError::Expired);
+        }
+        let code: String = code.chars().take(CODE_MAX_CHARS).collect();
+        let hash = secret::token_hash(challenge);
+        let now = self.now();
+        let fresh = throttle::fresh_key()?;
+        let tokens = NewTokens::new()?;
+        let step = self
+            .hub()
+            .storage()
+            .write_with(|tx| -> Result<_, HubError> {
+                let Some(pending) = tx.login_challenge(&hash)? else {
+                    return Ok(CodeStep::Expired);
+                };
+                let credentials = tx.credentials(pending.user_id)?;
+                let Some((user, login)) = credentials
+                    .filter(|_| pending.expires_at > now)
+                    .and_then(|c| c.login.map(|l| (c.user, l)))
+                else {
+                    tx.delete_login_challenge(&hash)?;
+                    return Ok(CodeStep::Expired);
+                };
+                let keys = throttle::keys(tx, &login, ip, &fresh, now)?;
+                if throttle::admit(tx, &keys, Some(&user), now)?.is_err() {
+                    return Ok(CodeStep::Throttled);
+                }
+                let totp = tx.user_totp(user.id)?.filter(|t| t.confirmed_at.is_some());
+                let (Some(totp), true, None) =
+                    (totp, may_sign_in(&user), tx.user_disabled_at(user.id)?)
+                else {
+                    tx.delete_login_challenge(&hash)?;
+                    return Ok(CodeStep::Expired);
+                };
+                // A recovery code has 10 symbols, a TOTP code 6 digits: never both.
+                let accepted = match secret::normalize_code(&code) {
+                    Some(canonical) => tx
+                        .use_recovery_code(user.id, &secret::code_hash(&canonical), now)?
+                        .then_some("avec un code de secours"),
+                    None => match totp::matching_step(&totp.secret, &code, now) {
+                        Some(step) => tx
+                            .advance_totp_step(user.id, step)?
+                            .then_some("avec double authentification"),
+                        None => None,
+                    },
+                };
+                let Some(how) = accepted else {
+                    tx.insert_audit(
+                        &Audit::about_user(
+                            Some(&user),
+                            audit::LOGIN_FAILURE,
+                            None,
+                            "code de double authentification incorrect",
+                        )
+                        .entry(now),
+                    )?;
+                    return Ok(CodeStep::Wrong);
+                };
+                tx.delete_login_challenge(&hash)?;
+                let coordinator = self.open_session(tx, &user, &tokens, &keys, Some(how), now)?;
+                Ok(CodeStep::SignedIn(coordinator))
+            })?;
+        match step {
+            CodeStep::SignedIn(coordinator) => {
+                tracing::info!(user = %coordinator.user.id, "signed in with a second factor");
+                Ok(SignedIn {
+                    token: tokens.token,
+                    csrf: tokens.csrf,
+                    coordinator,
+                })
+            }
+            CodeStep::Wrong => {
+                tracing::info!("second factor refused");
+                Err(LoginError::Invalid)
+            }
+            CodeStep::Throttled => Err(LoginError::RateLimited),
+            CodeStep::Expired => Err(LoginError::Expired),
+        }
+    }
+
+    /// The session of a cookie token, if it is valid; its idle expiry moves forward (never
+    /// past its absolute end). A disabled user's sessions are over.
     pub fn session(&self, token: &str) -> Result<Option<CurrentSession>, HubError> {
         if token.is_empty() || token.len() > 256 {
             return Ok(None);
@@ -351,12 +519,14 @@ impl Workspace {
                 let Some(credentials) = tx.credentials(session.user_id)? else {
                     return Ok(None);
                 };
-                Ok(Some((session, credentials)))
+                let disabled = tx.user_disabled_at(session.user_id)?.is_some();
+                let second_factor = tx.session_second_factor(&hash)?;
+                Ok(Some((session, credentials, disabled, second_factor)))
             })?;
-        let Some((session, credentials)) = found else {
+        let Some((session, credentials, disabled, second_factor)) = found else {
             return Ok(None);
         };
-        if session.expires_at <= now || !may_sign_in(&credentials.user) {
+        if self.sessions.is_over(&session, now) || disabled || !may_sign_in(&credentials.user) {
             self.hub()
                 .storage()
                 .write_with(|tx| Ok::<_, HubError>(tx.delete_session(&hash)?))?;
@@ -364,17 +534,21 @@ impl Workspace {
         }
         // A write (which waits for any sync in progress) at most once a minute per session.
         if now - session.last_seen_at >= SESSION_TOUCH_EVERY {
-            self.hub().storage().write_with(|tx| {
-                Ok::<_, HubError>(tx.touch_session(&hash, now, now + SESSION_IDLE)?)
-            })?;
+            let expires = self.sessions.expiry(session.created_at, now);
+            self.hub()
+                .storage()
+                .write_with(|tx| Ok::<_, HubError>(tx.touch_session(&hash, now, expires)?))?;
         }
         let coordinator = self
             .hub()
             .storage()
             .read_with(|tx| Coordinator::load(tx, credentials.user.clone()))?;
-        Ok(coordinator.map(|coordinator| CurrentSession {
-            coordinator,
-            csrf: session.csrf_token,
+        Ok(coordinator.map(|mut coordinator| {
+            coordinator.second_factor = second_factor;
+            CurrentSession {
+                coordinator,
+                csrf: session.csrf_token,
+            }
         }))
     }
 
@@ -425,26 +599,28 @@ mod tests {
     }
 
     #[test]
-    fn limiter_blocks_after_five_failures_for_fifteen_minutes() {
-        let limiter = LoginLimiter::default();
-        let ip: IpAddr = [127, 0, 0, 1].into();
-        let other: IpAddr = [127, 0, 0, 2].into();
-        let t0 = Utc::now();
-        for i in 0..MAX_FAILURES_PER_LOGIN {
-            assert!(!limiter.blocked(ip, "a", t0), "attempt {i}");
-            limiter.record_failure(ip, "a", t0);
-        }
-        assert!(limiter.blocked(ip, "a", t0));
-        assert!(
-            !limiter.blocked(ip, "b", t0),
-            "another login from the address"
+    fn sessions_end_when_idle_or_at_their_absolute_lifetime() {
+        let policy = SessionPolicy::default();
+        let t0 = DateTime::from_timestamp(1_750_000_000, 0).expect("time");
+        let session = |last_seen: DateTime<Utc>| Session {
+            token_hash: [0; 32],
+            user_id: Uuid::nil(),
+            csrf_token: String::new(),
+            created_at: t0,
+            last_seen_at: last_seen,
+            expires_at: policy.expiry(t0, last_seen),
+        };
+        assert_eq!(policy.expiry(t0, t0), t0 + SESSION_IDLE);
+        let late = t0 + SESSION_LIFETIME - Duration::minutes(30);
+        assert_eq!(
+            policy.expiry(t0, late),
+            t0 + SESSION_LIFETIME,
+            "never past the end"
         );
-        assert!(!limiter.blocked(other, "a", t0), "the same login elsewhere");
-        assert!(!limiter.blocked(ip, "a", t0 + LOGIN_WINDOW + Duration::seconds(1)));
-        // Many logins from one address.
-        for n in 0..MAX_FAILURES_PER_ADDRESS {
-            limiter.record_failure(other, &format!("user{n}"), t0);
-        }
-        assert!(limiter.blocked(other, "someone-new", t0));
+        assert!(!policy.is_over(&session(t0), t0 + SESSION_IDLE - Duration::seconds(1)));
+        assert!(policy.is_over(&session(t0), t0 + SESSION_IDLE));
+        let used = session(late);
+        assert!(!policy.is_over(&used, late + Duration::minutes(29)));
+        assert!(policy.is_over(&used, t0 + SESSION_LIFETIME));
     }
 }

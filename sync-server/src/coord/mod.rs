@@ -6,11 +6,15 @@
 //! signed-in user's organisation, and every query is limited to them. A record of another
 //! organisation is answered exactly like an unknown id (`None`, shown as 404).
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod csv;
 pub mod labels;
 pub mod reports;
 pub mod review;
+pub mod throttle;
+pub mod totp;
 pub mod view;
 
 use std::collections::BTreeSet;
@@ -22,7 +26,7 @@ use uuid::Uuid;
 use crate::hub::{Hub, HubError};
 use crate::storage::{Organisation, ReadTx, Team, User};
 
-pub use auth::{LoginError, LoginLimiter, SignedIn};
+pub use auth::{LoginError, SessionPolicy, SignedIn};
 pub use view::{Paged, VisitItem, VisitQuery, YouthItem, YouthQuery};
 
 /// Rows per page in the lists.
@@ -35,6 +39,9 @@ pub struct Coordinator {
     pub organisation: Organisation,
     /// The organisation's teams, in creation order.
     pub teams: Vec<Team>,
+    /// Whether this sign-in was confirmed with a second factor (TOTP or a recovery code),
+    /// or the second factor was set up during it: required for the export with names.
+    pub second_factor: bool,
 }
 
 impl Coordinator {
@@ -83,6 +90,7 @@ impl Coordinator {
             user,
             organisation,
             teams,
+            second_factor: false,
         }))
     }
 }
@@ -90,15 +98,17 @@ impl Coordinator {
 /// The coordinators' workspace over a hub (the same storage as the sync API).
 pub struct Workspace {
     hub: Arc<Hub>,
-    limiter: LoginLimiter,
+    sessions: SessionPolicy,
 }
 
 impl Workspace {
+    /// A workspace with the default session lifetimes.
     pub fn new(hub: Arc<Hub>) -> Workspace {
-        Workspace {
-            hub,
-            limiter: LoginLimiter::default(),
-        }
+        Workspace::with_sessions(hub, SessionPolicy::default())
+    }
+
+    pub fn with_sessions(hub: Arc<Hub>, sessions: SessionPolicy) -> Workspace {
+        Workspace { hub, sessions }
     }
 
     pub fn hub(&self) -> &Hub {

@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use repere_core::Communes;
 use repere_core::indicators::{
     self, Dimension, Figures, Granularity, IndicatorInput, IndicatorQuery, IndicatorReport,
-    IndicatorRow, QueryError, TargetProgress, Targets, age_band_at, push_csv_line,
+    IndicatorRow, QueryError, TargetProgress, Targets, age_band_at,
 };
 use repere_core::records::{Action, Contact, Outcome, RecordKind, Youth};
 use serde::Serialize;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Audit};
 use super::view::{decode, decode_any};
-use super::{Coordinator, Workspace};
+use super::{Coordinator, Workspace, accounts, csv};
 use crate::hub::{Hub, HubError};
 use crate::secret;
 
@@ -280,7 +280,7 @@ impl Workspace {
         })
     }
 
-    /// The indicators as CSV (core's `to_csv`), audited.
+    /// The indicators as CSV (core's `to_csv`, formula cells neutralised), audited.
     pub fn indicators_csv(
         &self,
         who: &Coordinator,
@@ -293,7 +293,7 @@ impl Workspace {
         )
         .map_err(query_error)?;
         Self::label_teams(who, &mut report);
-        let csv = indicators::to_csv(&report);
+        let csv = csv::neutralise_document(&indicators::to_csv(&report));
         let rows = report.rows.len();
         self.record(Audit::by(
             who,
@@ -328,13 +328,25 @@ impl Workspace {
     }
 
     /// One row per young person of the organisation (or of one of its teams). Names appear
-    /// only when `with_names` (the coordinator ticked the box); both cases are audited.
+    /// only when `with_names` (the coordinator ticked the box), and only for a session
+    /// confirmed with a second factor (`Unauthorized` otherwise); every case is audited.
+    /// Cells a spreadsheet would run as formulas are neutralised (`csv`).
     pub fn youth_csv(
         &self,
         who: &Coordinator,
         team: Option<Uuid>,
         with_names: bool,
     ) -> Result<Export, HubError> {
+        if with_names && !accounts::may_export_names(who) {
+            self.record(Audit::by(
+                who,
+                audit::EXPORT_YOUTH_NAMED_REFUSED,
+                None,
+                "double authentification non activée",
+            ))?;
+            tracing::warn!(user = %who.user.id, "export with names refused: no second factor");
+            return Err(HubError::Unauthorized);
+        }
         self.refresh_view()?;
         let key = self.pseudonym_key()?;
         let teams = who.scope(team);
@@ -397,7 +409,7 @@ impl Workspace {
             }
         }
         let mut out = String::new();
-        push_csv_line(&mut out, &header);
+        csv::push_line(&mut out, &header);
         let mut rows: Vec<(String, Vec<String>)> = Vec::new();
         for (id, (team_id, y)) in &youth {
             let empty = Counts::default();
@@ -449,7 +461,7 @@ impl Workspace {
         // Ordered by pseudonym: the order tells nothing about when records were made.
         rows.sort();
         for (_, fields) in &rows {
-            push_csv_line(&mut out, fields);
+            csv::push_line(&mut out, fields);
         }
         let action = if with_names {
             audit::EXPORT_YOUTH_NAMED

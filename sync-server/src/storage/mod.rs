@@ -391,6 +391,26 @@ pub trait ReadTx {
     /// A page of visits, newest first, each with its review, and how many match in all.
     fn visits(&mut self, filter: &VisitFilter) -> StorageResult<(Vec<VisitRow>, u64)>;
     fn visit_review(&mut self, contact_id: Uuid) -> StorageResult<Option<VisitReview>>;
+
+    // --- Coordinator accounts: throttling, disabled users, second factor ---
+
+    /// Sign-in attempts since `since` (included) with this account key, and with this
+    /// address key.
+    fn login_attempt_counts(
+        &mut self,
+        account_key: &SecretHash,
+        address_key: &SecretHash,
+        since: DateTime<Utc>,
+    ) -> StorageResult<(u64, u64)>;
+    /// When an administrator disabled the user (`None`: enabled, or no such user).
+    fn user_disabled_at(&mut self, user_id: Uuid) -> StorageResult<Option<DateTime<Utc>>>;
+    /// Whether the session's sign-in was confirmed with a second factor.
+    fn session_second_factor(&mut self, token_hash: &SecretHash) -> StorageResult<bool>;
+    fn login_challenge(&mut self, token_hash: &SecretHash)
+    -> StorageResult<Option<LoginChallenge>>;
+    fn user_totp(&mut self, user_id: Uuid) -> StorageResult<Option<UserTotp>>;
+    /// How many of the user's recovery codes are still unused.
+    fn unused_recovery_codes(&mut self, user_id: Uuid) -> StorageResult<u64>;
 }
 
 /// Reads and writes, inside one write transaction.
@@ -471,6 +491,85 @@ pub trait Tx: ReadTx {
     fn put_view(&mut self, row: &ViewWrite) -> StorageResult<()>;
     fn delete_view(&mut self, id: Uuid) -> StorageResult<()>;
     fn set_view_seq(&mut self, seq: u64) -> StorageResult<()>;
+
+    // --- Coordinator accounts: throttling, disabled users, second factor ---
+
+    fn insert_login_attempt(
+        &mut self,
+        account_key: &SecretHash,
+        address_key: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    /// Forgets the attempts of this account key from this address key (a sign-in succeeded).
+    fn delete_login_attempts(
+        &mut self,
+        account_key: &SecretHash,
+        address_key: &SecretHash,
+    ) -> StorageResult<()>;
+    /// Deletes attempts before `before` and throttle notices over at `now`.
+    fn prune_login_attempts(
+        &mut self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    /// Takes the throttle notice of `key` until `until` unless one is still running at
+    /// `now`; `true` when taken (the caller audits once per throttled window).
+    fn claim_throttle_notice(
+        &mut self,
+        key: &SecretHash,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+    /// Disables (`Some`) or enables (`None`) a user; `NotFound` when there is no such user.
+    fn set_user_disabled(&mut self, user_id: Uuid, at: Option<DateTime<Utc>>) -> StorageResult<()>;
+    /// Marks a session as confirmed with a second factor.
+    fn set_session_second_factor(
+        &mut self,
+        token_hash: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    /// Deletes the user's sessions but `keep`; returns how many.
+    fn delete_user_sessions_except(
+        &mut self,
+        user_id: Uuid,
+        keep: &SecretHash,
+    ) -> StorageResult<u64>;
+    /// Deletes every session and sign-in challenge of the user; returns how many sessions.
+    fn revoke_user_sessions(&mut self, user_id: Uuid) -> StorageResult<u64>;
+    fn insert_login_challenge(&mut self, challenge: &LoginChallenge) -> StorageResult<()>;
+    fn delete_login_challenge(&mut self, token_hash: &SecretHash) -> StorageResult<()>;
+    /// Deletes the user's challenges, and every challenge expired at `now`.
+    fn delete_login_challenges(&mut self, user_id: Uuid, now: DateTime<Utc>) -> StorageResult<()>;
+    /// Stores a new, unconfirmed TOTP secret for the user; `false` (nothing written) when
+    /// the user already has a confirmed one.
+    fn put_pending_totp(
+        &mut self,
+        user_id: Uuid,
+        secret: &[u8],
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+    /// Confirms the user's pending TOTP secret with the step of the code given; `false`
+    /// when there was none pending.
+    fn confirm_totp(&mut self, user_id: Uuid, step: u64, at: DateTime<Utc>) -> StorageResult<bool>;
+    /// Records that the code of `step` was used, if it is later than the last one used;
+    /// `false` (nothing written) otherwise: a code is accepted once.
+    fn advance_totp_step(&mut self, user_id: Uuid, step: u64) -> StorageResult<bool>;
+    /// Deletes the user's TOTP secret and recovery codes.
+    fn delete_totp(&mut self, user_id: Uuid) -> StorageResult<()>;
+    /// Replaces the user's recovery codes.
+    fn replace_recovery_codes(
+        &mut self,
+        user_id: Uuid,
+        code_hashes: &[SecretHash],
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    /// Marks an unused recovery code as used; `false` when unknown or already used.
+    fn use_recovery_code(
+        &mut self,
+        user_id: Uuid,
+        code_hash: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool>;
 }
 
 /// A transactional store for the hub.
@@ -556,4 +655,25 @@ fn finish<T, E: From<StorageError>>(
         (Ok(()), Some(Err(e))) => Err(e),
         (Ok(()), None) => Err(StorageError::Backend("transaction ran no work".into()).into()),
     }
+}
+
+/// A password accepted for an account with a second factor, waiting for the code. The
+/// browser holds the token; only its SHA-256 is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginChallenge {
+    pub token_hash: SecretHash,
+    pub user_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A user's TOTP secret (RFC 6238).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserTotp {
+    pub secret: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    /// `None` while set up but not confirmed with a code.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The latest time step whose code was accepted.
+    pub last_step: u64,
 }

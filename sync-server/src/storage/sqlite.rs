@@ -20,10 +20,10 @@ use rusqlite::{
 use uuid::Uuid;
 
 use super::{
-    AuditEntry, Credentials, Device, DocumentWrite, EnrolmentCode, LogEntry, Organisation, ReadTx,
-    Role, SecretHash, Session, Storage, StorageError, StorageResult, StoredDocument, Team,
-    TeamCounts, Tombstone, Tx, User, ViewRecord, ViewWrite, VisitFilter, VisitReview, VisitRow,
-    VisitState,
+    AuditEntry, Credentials, Device, DocumentWrite, EnrolmentCode, LogEntry, LoginChallenge,
+    Organisation, ReadTx, Role, SecretHash, Session, Storage, StorageError, StorageResult,
+    StoredDocument, Team, TeamCounts, Tombstone, Tx, User, UserTotp, ViewRecord, ViewWrite,
+    VisitFilter, VisitReview, VisitRow, VisitState,
 };
 
 /// The database file inside the data directory.
@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_coordinators.sql"),
     include_str!("../../migrations/0003_record_fields.sql"),
+    include_str!("../../migrations/0004_coordinator_accounts.sql"),
 ];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
@@ -850,6 +851,92 @@ impl ReadTx for SqliteTx<'_> {
             .optional()?
             .flatten())
     }
+
+    fn login_attempt_counts(
+        &mut self,
+        account_key: &SecretHash,
+        address_key: &SecretHash,
+        since: DateTime<Utc>,
+    ) -> StorageResult<(u64, u64)> {
+        let (account, address): (i64, i64) = self
+            .tx
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM login_attempts WHERE account_key = ?1 AND at >= ?3),
+                        (SELECT count(*) FROM login_attempts WHERE address_key = ?2 AND at >= ?3)",
+            )?
+            .query_row(
+                params![account_key.as_slice(), address_key.as_slice(), ms(since)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+        Ok((account.max(0) as u64, address.max(0) as u64))
+    }
+
+    fn user_disabled_at(&mut self, user_id: Uuid) -> StorageResult<Option<DateTime<Utc>>> {
+        let at: Option<Option<i64>> = self
+            .tx
+            .prepare_cached("SELECT disabled_at FROM users WHERE id = ?1")?
+            .query_row([b(&user_id)], |r| r.get(0))
+            .optional()?;
+        Ok(opt_time(at.flatten())?)
+    }
+
+    fn session_second_factor(&mut self, token_hash: &SecretHash) -> StorageResult<bool> {
+        let at: Option<Option<i64>> = self
+            .tx
+            .prepare_cached("SELECT second_factor_at FROM sessions WHERE token_hash = ?1")?
+            .query_row([token_hash.as_slice()], |r| r.get(0))
+            .optional()?;
+        Ok(at.flatten().is_some())
+    }
+
+    fn login_challenge(
+        &mut self,
+        token_hash: &SecretHash,
+    ) -> StorageResult<Option<LoginChallenge>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT token_hash, user_id, created_at, expires_at FROM login_challenges
+                  WHERE token_hash = ?1",
+            )?
+            .query_row([token_hash.as_slice()], |r| {
+                Ok(LoginChallenge {
+                    token_hash: hash_at(r, 0)?,
+                    user_id: uuid_at(r, 1)?,
+                    created_at: time(r.get(2)?)?,
+                    expires_at: time(r.get(3)?)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn user_totp(&mut self, user_id: Uuid) -> StorageResult<Option<UserTotp>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT secret, created_at, confirmed_at, last_step FROM user_totp
+                  WHERE user_id = ?1",
+            )?
+            .query_row([b(&user_id)], |r| {
+                Ok(UserTotp {
+                    secret: r.get(0)?,
+                    created_at: time(r.get(1)?)?,
+                    confirmed_at: opt_time(r.get(2)?)?,
+                    last_step: seq_of(r.get(3)?)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn unused_recovery_codes(&mut self, user_id: Uuid) -> StorageResult<u64> {
+        let n: i64 = self
+            .tx
+            .prepare_cached(
+                "SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
+            )?
+            .query_row([b(&user_id)], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
 }
 
 impl Tx for SqliteTx<'_> {
@@ -1316,5 +1403,229 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached("UPDATE view_state SET seq = ?1 WHERE id = 1")?
             .execute([to_i64(seq)])?;
         Ok(())
+    }
+
+    fn insert_login_attempt(
+        &mut self,
+        account_key: &SecretHash,
+        address_key: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO login_attempts (at, account_key, address_key) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                ms(at),
+                account_key.as_slice(),
+                address_key.as_slice()
+            ])?;
+        Ok(())
+    }
+
+    fn delete_login_attempts(
+        &mut self,
+        account_key: &SecretHash,
+        address_key: &SecretHash,
+    ) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "DELETE FROM login_attempts WHERE account_key = ?1 AND address_key = ?2",
+            )?
+            .execute(params![account_key.as_slice(), address_key.as_slice()])?;
+        Ok(())
+    }
+
+    fn prune_login_attempts(
+        &mut self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM login_attempts WHERE at < ?1")?
+            .execute([ms(before)])?;
+        self.tx
+            .prepare_cached("DELETE FROM login_throttle_notices WHERE until <= ?1")?
+            .execute([ms(now)])?;
+        Ok(())
+    }
+
+    fn claim_throttle_notice(
+        &mut self,
+        key: &SecretHash,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO login_throttle_notices (key, until) VALUES (?1, ?3)
+                 ON CONFLICT (key) DO UPDATE SET until = excluded.until
+                  WHERE login_throttle_notices.until <= ?2",
+            )?
+            .execute(params![key.as_slice(), ms(now), ms(until)])?;
+        Ok(n > 0)
+    }
+
+    fn set_user_disabled(&mut self, user_id: Uuid, at: Option<DateTime<Utc>>) -> StorageResult<()> {
+        let n = self
+            .tx
+            .prepare_cached("UPDATE users SET disabled_at = ?2 WHERE id = ?1")?
+            .execute(params![b(&user_id), at.map(ms)])?;
+        if n == 0 {
+            return Err(StorageError::NotFound {
+                what: "user",
+                id: user_id,
+            });
+        }
+        Ok(())
+    }
+
+    fn set_session_second_factor(
+        &mut self,
+        token_hash: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("UPDATE sessions SET second_factor_at = ?2 WHERE token_hash = ?1")?
+            .execute(params![token_hash.as_slice(), ms(at)])?;
+        Ok(())
+    }
+
+    fn delete_user_sessions_except(
+        &mut self,
+        user_id: Uuid,
+        keep: &SecretHash,
+    ) -> StorageResult<u64> {
+        let n = self
+            .tx
+            .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2")?
+            .execute(params![b(&user_id), keep.as_slice()])?;
+        Ok(n as u64)
+    }
+
+    fn revoke_user_sessions(&mut self, user_id: Uuid) -> StorageResult<u64> {
+        let n = self
+            .tx
+            .prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
+            .execute([b(&user_id)])?;
+        self.tx
+            .prepare_cached("DELETE FROM login_challenges WHERE user_id = ?1")?
+            .execute([b(&user_id)])?;
+        Ok(n as u64)
+    }
+
+    fn insert_login_challenge(&mut self, challenge: &LoginChallenge) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO login_challenges (token_hash, user_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                challenge.token_hash.as_slice(),
+                b(&challenge.user_id),
+                ms(challenge.created_at),
+                ms(challenge.expires_at)
+            ])?;
+        Ok(())
+    }
+
+    fn delete_login_challenge(&mut self, token_hash: &SecretHash) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM login_challenges WHERE token_hash = ?1")?
+            .execute([token_hash.as_slice()])?;
+        Ok(())
+    }
+
+    fn delete_login_challenges(&mut self, user_id: Uuid, now: DateTime<Utc>) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM login_challenges WHERE user_id = ?1 OR expires_at <= ?2")?
+            .execute(params![b(&user_id), ms(now)])?;
+        Ok(())
+    }
+
+    fn put_pending_totp(
+        &mut self,
+        user_id: Uuid,
+        secret: &[u8],
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO user_totp (user_id, secret, created_at, confirmed_at, last_step)
+                 VALUES (?1, ?2, ?3, NULL, 0)
+                 ON CONFLICT (user_id) DO UPDATE SET
+                    secret = excluded.secret, created_at = excluded.created_at, last_step = 0
+                  WHERE user_totp.confirmed_at IS NULL",
+            )?
+            .execute(params![b(&user_id), secret, ms(at)])?;
+        Ok(n > 0)
+    }
+
+    fn confirm_totp(&mut self, user_id: Uuid, step: u64, at: DateTime<Utc>) -> StorageResult<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE user_totp SET confirmed_at = ?2, last_step = ?3
+                  WHERE user_id = ?1 AND confirmed_at IS NULL",
+            )?
+            .execute(params![b(&user_id), ms(at), to_i64(step)])?;
+        Ok(n > 0)
+    }
+
+    fn advance_totp_step(&mut self, user_id: Uuid, step: u64) -> StorageResult<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE user_totp SET last_step = ?2
+                  WHERE user_id = ?1 AND confirmed_at IS NOT NULL AND last_step < ?2",
+            )?
+            .execute(params![b(&user_id), to_i64(step)])?;
+        Ok(n > 0)
+    }
+
+    fn delete_totp(&mut self, user_id: Uuid) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM user_totp WHERE user_id = ?1")?
+            .execute([b(&user_id)])?;
+        self.tx
+            .prepare_cached("DELETE FROM recovery_codes WHERE user_id = ?1")?
+            .execute([b(&user_id)])?;
+        Ok(())
+    }
+
+    fn replace_recovery_codes(
+        &mut self,
+        user_id: Uuid,
+        code_hashes: &[SecretHash],
+        at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM recovery_codes WHERE user_id = ?1")?
+            .execute([b(&user_id)])?;
+        let mut insert = self.tx.prepare_cached(
+            "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (?1, ?2, ?3)",
+        )?;
+        for hash in code_hashes {
+            insert.execute(params![b(&user_id), hash.as_slice(), ms(at)])?;
+        }
+        Ok(())
+    }
+
+    fn use_recovery_code(
+        &mut self,
+        user_id: Uuid,
+        code_hash: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE recovery_codes SET used_at = ?3
+                  WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
+            )?
+            .execute(params![b(&user_id), code_hash.as_slice(), ms(at)])?;
+        Ok(n > 0)
     }
 }

@@ -4,12 +4,16 @@
 //! `/visites`, `/visites/{id}` and its review actions (POST `/approuver`, `/question`,
 //! `/signaler`), POST `/questions/{id}/cloturer`, `/jeunes`, `/jeunes/{id}`,
 //! `/tableau-de-bord`, `/exports`, `/exports/indicateurs.csv`, `/exports/jeunes.csv`
-//! (GET: pseudonymised; POST with the box ticked: with names), `/journal`.
+//! (GET: pseudonymised; POST with the box ticked: with names, for a session confirmed
+//! with a second factor), `/journal`, `/connexion/code` (the second factor at sign-in) and
+//! `/compte` (setting up the second factor).
 //!
 //! Security: a session cookie `repere_session` (HttpOnly, SameSite=Strict, Path=/, and
 //! Secure with `--secure-cookies`, to set behind TLS), a CSRF token in every POST form
-//! (the sign-in form's is a double-submit cookie), a strict Content-Security-Policy (no
-//! script at all; the one stylesheet by hash), `no-store` caching, and no framing.
+//! (the sign-in forms' is a double-submit cookie), a strict Content-Security-Policy (no
+//! script at all; the one stylesheet by hash), `no-store` caching, and no framing. The
+//! client address (for the sign-in throttle) is the connection's, or the last
+//! `X-Forwarded-For` entry when the connection comes from the `--trusted-proxy`.
 
 pub mod chart;
 pub mod pages;
@@ -29,7 +33,7 @@ use base64::Engine as _;
 use maud::Markup;
 use uuid::Uuid;
 
-use crate::coord::auth::{CurrentSession, tokens_match};
+use crate::coord::auth::{CurrentSession, SessionPolicy, tokens_match};
 use crate::coord::reports::{
     DashboardQuery, Export, granularity_id, parse_dimension, parse_granularity,
 };
@@ -43,21 +47,49 @@ use pages::Nav;
 pub const SESSION_COOKIE: &str = "repere_session";
 /// The sign-in form's double-submit token (no session exists yet).
 pub const LOGIN_COOKIE: &str = "repere_login";
+/// The sign-in waiting for its second factor (set once the password is accepted).
+pub const CHALLENGE_COOKIE: &str = "repere_challenge";
 /// Form bodies are small: a question, a reason.
 const FORM_BODY_LIMIT: usize = 64 * 1024;
+
+/// The pages' settings (serve flags), carried by `HttpConfig`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PagesConfig {
+    /// The reverse proxy whose `X-Forwarded-For` gives the client address
+    /// (`--trusted-proxy`); from any other peer the header is ignored.
+    pub trusted_proxy: Option<IpAddr>,
+    /// Session lifetimes (`--session-idle-minutes`, `--session-max-hours`).
+    pub sessions: SessionPolicy,
+}
 
 struct WebState {
     ws: Arc<Workspace>,
     secure_cookies: bool,
+    trusted_proxy: Option<IpAddr>,
 }
 
-/// The pages' routes, with their own state and body limit, to merge into the server's router.
-pub fn router(ws: Arc<Workspace>, secure_cookies: bool) -> Router {
-    let state = Arc::new(WebState { ws, secure_cookies });
+/// The pages' routes, with their own state and body limit, to merge into the server's
+/// router. `trusted_proxy`: see [`PagesConfig`].
+pub fn router(ws: Arc<Workspace>, secure_cookies: bool, trusted_proxy: Option<IpAddr>) -> Router {
+    let state = Arc::new(WebState {
+        ws,
+        secure_cookies,
+        trusted_proxy: trusted_proxy.map(|ip| ip.to_canonical()),
+    });
     Router::new()
         .route("/", get(root))
         .route("/connexion", get(login_form).post(login_submit))
+        .route("/connexion/code", get(code_form).post(code_submit))
         .route("/deconnexion", post(logout))
+        .route("/compte", get(account))
+        .route(
+            "/compte/double-authentification",
+            get(totp_setup).post(totp_start),
+        )
+        .route(
+            "/compte/double-authentification/confirmer",
+            post(totp_confirm),
+        )
         .route("/visites", get(visits))
         .route("/visites/{id}", get(visit))
         .route("/visites/{id}/approuver", post(approve))
@@ -215,10 +247,37 @@ fn set_cookie(
     HeaderValue::from_str(&c).unwrap_or(HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
-fn client_ip(extensions: &Extensions) -> IpAddr {
-    extensions
+/// The last address of the `X-Forwarded-For` headers (the one the proxy itself added; the
+/// ones before it are the client's to choose).
+fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
+    let last = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|v| !v.is_empty())?;
+    last.parse::<IpAddr>()
+        .ok()
+        .or_else(|| last.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// The client's address: the connection's, or what the trusted proxy forwarded.
+fn client_ip(
+    extensions: &Extensions,
+    headers: &HeaderMap,
+    trusted_proxy: Option<IpAddr>,
+) -> IpAddr {
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| {
+            c.0.ip().to_canonical()
+        });
+    if trusted_proxy == Some(peer) {
+        forwarded_for(headers).map_or(peer, |ip| ip.to_canonical())
+    } else {
+        peer
+    }
 }
 
 /// The signed-in session, or the answer to give instead (back to the sign-in page).
@@ -233,7 +292,15 @@ async fn require(
     let lookup = token.clone();
     match blocking(move || ws.session(&lookup)).await {
         Ok(Some(session)) => Ok((session, token)),
-        Ok(None) => Err(redirect("/connexion")),
+        // Over (expired, revoked, disabled): the browser forgets the cookie too.
+        Ok(None) => {
+            let mut response = redirect("/connexion");
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(SESSION_COOKIE, "", "/", Some(0), state.secure_cookies),
+            );
+            Err(response)
+        }
         Err(e) => Err(failure(e)),
     }
 }
@@ -292,10 +359,19 @@ async fn login_form(State(state): State<Arc<WebState>>, headers: HeaderMap) -> R
 
 /// The sign-in page with a fresh double-submit token.
 fn login_page(state: &WebState, status: StatusCode, error: Option<&str>) -> Response {
+    with_login_token(state, status, |token| pages::login_page(token, error))
+}
+
+/// A sign-in form page (password or code) with a fresh double-submit token in its cookie.
+fn with_login_token(
+    state: &WebState,
+    status: StatusCode,
+    render: impl FnOnce(&str) -> Markup,
+) -> Response {
     let Ok(token) = secret::new_token() else {
         return failure(HubError::Internal("random source failed".into()));
     };
-    let mut response = page(status, pages::login_page(&token, error));
+    let mut response = page(status, render(&token));
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(
@@ -309,47 +385,67 @@ fn login_page(state: &WebState, status: StatusCode, error: Option<&str>) -> Resp
     response
 }
 
+/// Whether a sign-in form carries the token of its double-submit cookie.
+fn login_token_ok(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+    let expected = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+    let given = form.get("csrf").map_or("", String::as_str);
+    !expected.is_empty() && tokens_match(&expected, given)
+}
+
+fn rate_limited() -> Response {
+    let mut response = page(StatusCode::TOO_MANY_REQUESTS, pages::rate_limited_page());
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+    response
+}
+
+/// Signed in: the session cookie, the sign-in cookies cleared, on to the visits.
+fn signed_in(state: &WebState, token: &str) -> Response {
+    let mut response = redirect("/visites");
+    let h = response.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, token, "/", None, state.secure_cookies),
+    );
+    for name in [LOGIN_COOKIE, CHALLENGE_COOKIE] {
+        h.append(
+            header::SET_COOKIE,
+            set_cookie(name, "", "/connexion", Some(0), state.secure_cookies),
+        );
+    }
+    response
+}
+
+const EXPIRED_FORM: &str = "La page de connexion a expiré. Saisissez à nouveau vos identifiants.";
+const EXPIRED_CHALLENGE: &str =
+    "La connexion a expiré (5 minutes pour saisir le code). Saisissez à nouveau vos identifiants.";
+
 async fn login_submit(
     State(state): State<Arc<WebState>>,
     extensions: Extensions,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    let given = form.get("csrf").map_or("", String::as_str);
-    if expected.is_empty() || !tokens_match(&expected, given) {
-        return login_page(
-            &state,
-            StatusCode::FORBIDDEN,
-            Some("La page de connexion a expiré. Saisissez à nouveau vos identifiants."),
-        );
+    if !login_token_ok(&headers, &form) {
+        return login_page(&state, StatusCode::FORBIDDEN, Some(EXPIRED_FORM));
     }
-    let ip = client_ip(&extensions);
+    let ip = client_ip(&extensions, &headers, state.trusted_proxy);
     let login = form.get("login").cloned().unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
     let ws = state.ws.clone();
     let result = tokio::task::spawn_blocking(move || ws.login(ip, &login, &password)).await;
     match result {
-        Ok(Ok(signed)) => {
-            let mut response = redirect("/visites");
-            let h = response.headers_mut();
-            h.append(
+        Ok(Ok(signed)) => signed_in(&state, &signed.token),
+        Ok(Err(LoginError::NeedsSecondFactor(challenge))) => {
+            let mut response = redirect("/connexion/code");
+            response.headers_mut().append(
                 header::SET_COOKIE,
                 set_cookie(
-                    SESSION_COOKIE,
-                    &signed.token,
-                    "/",
-                    None,
-                    state.secure_cookies,
-                ),
-            );
-            h.append(
-                header::SET_COOKIE,
-                set_cookie(
-                    LOGIN_COOKIE,
-                    "",
+                    CHALLENGE_COOKIE,
+                    &challenge.token,
                     "/connexion",
-                    Some(0),
+                    Some(crate::coord::auth::CHALLENGE_TTL.num_seconds()),
                     state.secure_cookies,
                 ),
             );
@@ -360,11 +456,73 @@ async fn login_submit(
             StatusCode::UNAUTHORIZED,
             Some("Identifiant ou mot de passe incorrect."),
         ),
-        Ok(Err(LoginError::RateLimited)) => {
-            let mut response = page(StatusCode::TOO_MANY_REQUESTS, pages::rate_limited_page());
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+        Ok(Err(LoginError::Expired)) => {
+            login_page(&state, StatusCode::UNAUTHORIZED, Some(EXPIRED_CHALLENGE))
+        }
+        Ok(Err(LoginError::RateLimited)) => rate_limited(),
+        Ok(Err(LoginError::Failed(e))) => failure(e),
+        Err(e) => failure(HubError::Internal(format!("request worker failed: {e}"))),
+    }
+}
+
+/// The second-factor form, for a browser whose password was just accepted.
+async fn code_form(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    if cookie(&headers, CHALLENGE_COOKIE).is_none_or(|c| c.is_empty()) {
+        return redirect("/connexion");
+    }
+    with_login_token(&state, StatusCode::OK, |token| {
+        pages::second_factor_page(token, None)
+    })
+}
+
+async fn code_submit(
+    State(state): State<Arc<WebState>>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let Some(challenge) = cookie(&headers, CHALLENGE_COOKIE).filter(|c| !c.is_empty()) else {
+        return login_page(&state, StatusCode::UNAUTHORIZED, Some(EXPIRED_CHALLENGE));
+    };
+    if !login_token_ok(&headers, &form) {
+        return with_login_token(&state, StatusCode::FORBIDDEN, |token| {
+            pages::second_factor_page(
+                token,
+                Some("La page a expiré. Saisissez à nouveau le code."),
+            )
+        });
+    }
+    let ip = client_ip(&extensions, &headers, state.trusted_proxy);
+    let code = form.get("code").cloned().unwrap_or_default();
+    let ws = state.ws.clone();
+    let result =
+        tokio::task::spawn_blocking(move || ws.login_second_factor(ip, &challenge, &code)).await;
+    match result {
+        Ok(Ok(signed)) => signed_in(&state, &signed.token),
+        Ok(Err(LoginError::Invalid)) => {
+            with_login_token(&state, StatusCode::UNAUTHORIZED, |token| {
+                pages::second_factor_page(
+                    token,
+                    Some(
+                        "Code incorrect, ou déjà utilisé. Saisissez le code affiché par l'application, ou un code de secours.",
+                    ),
+                )
+            })
+        }
+        Ok(Err(LoginError::RateLimited)) => rate_limited(),
+        Ok(Err(LoginError::Expired | LoginError::NeedsSecondFactor(_))) => {
+            let mut response =
+                login_page(&state, StatusCode::UNAUTHORIZED, Some(EXPIRED_CHALLENGE));
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(
+                    CHALLENGE_COOKIE,
+                    "",
+                    "/connexion",
+                    Some(0),
+                    state.secure_cookies,
+                ),
+            );
             response
         }
         Ok(Err(LoginError::Failed(e))) => failure(e),
@@ -738,6 +896,11 @@ async fn youth_export(
                 if named { "avec-noms" } else { "pseudonymise" }
             ),
         ),
+        // No second factor in this session: the export with names is refused.
+        Err(HubError::Unauthorized) => page(
+            StatusCode::FORBIDDEN,
+            pages::second_factor_required_page(&nav(&session, "/exports")),
+        ),
         Err(e) => failure(e),
     }
 }
@@ -764,6 +927,106 @@ async fn export_youth_post(
             youth_export(&state, session, team_param(&form), named).await
         }
         Err(r) => r,
+    }
+}
+
+async fn account(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.second_factor_status(&who)).await {
+        Ok(status) => {
+            let message = (param(&q, "erreur") == "deja-active")
+                .then_some("La double authentification est déjà activée sur ce compte.");
+            page(
+                StatusCode::OK,
+                pages::account_page(&nav(&session, "/compte"), &status, message),
+            )
+        }
+        Err(e) => failure(e),
+    }
+}
+
+/// Starts the setup (a new secret), then shows it.
+async fn totp_start(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.start_totp_setup(&who)).await {
+        Ok(_) => redirect("/compte/double-authentification"),
+        Err(HubError::BadInput(_)) => redirect("/compte?erreur=deja-active"),
+        Err(e) => failure(e),
+    }
+}
+
+/// The setup in progress: the secret as text and as an `otpauth://` URI, and the form
+/// that confirms it with a code.
+async fn totp_setup(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.pending_totp_setup(&who)).await {
+        Ok(Some(setup)) => page(
+            StatusCode::OK,
+            pages::totp_setup_page(&nav(&session, "/compte"), &setup, None),
+        ),
+        Ok(None) => redirect("/compte"),
+        Err(e) => failure(e),
+    }
+}
+
+/// Confirms the setup with a code; shows the recovery codes, once.
+async fn totp_confirm(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, token) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let code = form.get("code").cloned().unwrap_or_default();
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.confirm_totp_setup(&who, &token, &code)).await {
+        Ok(codes) => {
+            let mut confirmed = session.clone();
+            confirmed.coordinator.second_factor = true;
+            page(
+                StatusCode::OK,
+                pages::recovery_codes_page(&nav(&confirmed, "/compte"), &codes),
+            )
+        }
+        Err(HubError::BadInput(message)) => {
+            let ws = state.ws.clone();
+            let who = session.coordinator.clone();
+            match blocking(move || ws.pending_totp_setup(&who)).await {
+                Ok(Some(setup)) => page(
+                    StatusCode::BAD_REQUEST,
+                    pages::totp_setup_page(&nav(&session, "/compte"), &setup, Some(&message)),
+                ),
+                Ok(None) => redirect("/compte"),
+                Err(e) => failure(e),
+            }
+        }
+        Err(e) => failure(e),
     }
 }
 

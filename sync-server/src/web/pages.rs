@@ -8,6 +8,7 @@ use repere_core::records::{ReviewTaskStatus, Youth};
 use uuid::Uuid;
 
 use super::chart;
+use crate::coord::accounts::{RECOVERY_CODES, SecondFactorStatus, TotpSetup};
 use crate::coord::audit::{JournalLine, action_label};
 use crate::coord::labels;
 use crate::coord::reports::{DIMENSIONS, Dashboard, granularity_id};
@@ -60,6 +61,8 @@ svg.chart{width:100%;height:auto;background:#fff;border:1px solid var(--line)}
 .notes{white-space:pre-wrap}
 meter{width:100%;height:1.2rem}
 .login{max-width:24rem;margin:3rem auto}.login form{display:flex;flex-direction:column;gap:.75rem}
+.secret{font:1.1rem/1.6 ui-monospace,monospace;word-break:break-all;background:#eef1f5;padding:.5rem .75rem;display:block}
+ol.codes{font:1.05rem/1.8 ui-monospace,monospace;columns:2}
 @media (max-width:700px){header.top nav a{margin-right:.6rem}th,td{padding:.35rem}main{padding:.5rem}}
 "#;
 
@@ -102,6 +105,8 @@ pub fn layout(title: &str, nav: Option<&Nav<'_>>, content: Markup) -> Markup {
                             span data-testid="current-user" {
                                 (nav.who.user.name) " · " (nav.who.organisation.name)
                             }
+                            a href="/compte" data-testid="nav-compte"
+                                aria-current=[(nav.active == "/compte").then_some("page")] { "Mon compte" }
                             form method="post" action="/deconnexion" {
                                 input type="hidden" name="csrf" value=(nav.csrf);
                                 button.secondary type="submit" data-testid="logout-button" { "Se déconnecter" }
@@ -138,6 +143,34 @@ pub fn login_page(csrf: &str, error: Option<&str>) -> Markup {
                     }
                     button type="submit" data-testid="login-submit" { "Se connecter" }
                 }
+            }
+        },
+    )
+}
+
+/// The second step of a sign-in: the code of the authenticator app, or a recovery code.
+pub fn second_factor_page(csrf: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Double authentification",
+        None,
+        html! {
+            section.login.card {
+                h1 { "Double authentification" }
+                p { "Saisissez le code à 6 chiffres affiché par l'application d'authentification de votre téléphone." }
+                @if let Some(error) = error {
+                    p.notice.error role="alert" data-testid="second-factor-error" { (error) }
+                }
+                form method="post" action="/connexion/code" data-testid="second-factor-form" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="code" { "Code"
+                        input #code type="text" name="code" autocomplete="one-time-code" required
+                            inputmode="numeric" autocapitalize="characters" spellcheck="false"
+                            maxlength="64" data-testid="second-factor-code";
+                    }
+                    button type="submit" data-testid="second-factor-submit" { "Valider" }
+                }
+                p.muted { "Téléphone perdu ? Saisissez l'un de vos codes de secours (format ABCD-EFGH-JK) ; chacun ne sert qu'une fois." }
+                p { a href="/connexion" { "Revenir à la connexion" } }
             }
         },
     )
@@ -843,8 +876,128 @@ fn dashboard_body(nav: &Nav<'_>, form: &DashboardForm, d: &Dashboard) -> Markup 
     }
 }
 
+/// The user's account: the second factor, and how to set it up.
+pub fn account_page(nav: &Nav<'_>, status: &SecondFactorStatus, message: Option<&str>) -> Markup {
+    layout(
+        "Mon compte",
+        Some(nav),
+        html! {
+            h1 { "Mon compte" }
+            @if let Some(message) = message {
+                p.notice.warn role="status" data-testid="account-message" { (message) }
+            }
+            section.card data-testid="second-factor-section" {
+                h2 { "Double authentification" }
+                @match status.enabled_at {
+                    Some(at) => {
+                        p.notice.ok data-testid="second-factor-status" data-enabled="yes" {
+                            "Activée depuis le " (labels::server_time(at)) ". "
+                            "Chaque connexion demande le code de votre application d'authentification."
+                        }
+                        p data-testid="recovery-codes-left" data-count=(status.recovery_codes_left) {
+                            "Codes de secours encore utilisables : " (status.recovery_codes_left) " sur " (RECOVERY_CODES) "."
+                        }
+                        p.muted { "Téléphone perdu, ou plus de codes de secours : demandez à l'administrateur de réinitialiser la double authentification, puis activez-la à nouveau." }
+                    }
+                    None => {
+                        p.notice.warn data-testid="second-factor-status" data-enabled="no" {
+                            "Non activée. Elle est nécessaire pour exporter les noms des jeunes."
+                        }
+                        p { "Il vous faut une application d'authentification sur votre téléphone (par exemple FreeOTP, Aegis, Google Authenticator ou Microsoft Authenticator)." }
+                        form method="post" action="/compte/double-authentification" data-testid="second-factor-start-form" {
+                            input type="hidden" name="csrf" value=(nav.csrf);
+                            button type="submit" data-testid="second-factor-start" {
+                                @if status.pending { "Recommencer l'activation" } @else { "Activer la double authentification" }
+                            }
+                        }
+                        @if status.pending {
+                            p { a href="/compte/double-authentification" data-testid="second-factor-continue" { "Reprendre l'activation en cours" } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The secret being set up and the form that confirms it.
+pub fn totp_setup_page(nav: &Nav<'_>, setup: &TotpSetup, error: Option<&str>) -> Markup {
+    layout(
+        "Activer la double authentification",
+        Some(nav),
+        html! {
+            h1 { "Activer la double authentification" }
+            section.card data-testid="totp-setup" {
+                h2 { "1. Ajoutez le compte dans l'application" }
+                p { "Dans l'application d'authentification, ajoutez un compte « à saisir manuellement » (type : basé sur l'heure), avec cette clé :" }
+                code.secret data-testid="totp-secret" { (setup.secret) }
+                p { "Ou, depuis ce téléphone ou cette tablette, ouvrez ce lien dans l'application :" }
+                p { a href=(setup.uri) data-testid="totp-link" { "Ajouter à l'application d'authentification" } }
+                details {
+                    summary { "Adresse otpauth:// complète" }
+                    code.secret data-testid="totp-uri" { (setup.uri) }
+                }
+                h2 { "2. Saisissez le code affiché" }
+                @if let Some(error) = error {
+                    p.notice.error role="alert" data-testid="totp-error" { (error) }
+                }
+                form method="post" action="/compte/double-authentification/confirmer" data-testid="totp-confirm-form" {
+                    input type="hidden" name="csrf" value=(nav.csrf);
+                    label for="code" { "Code à 6 chiffres"
+                        input #code type="text" name="code" autocomplete="one-time-code" required
+                            inputmode="numeric" maxlength="16" data-testid="totp-code";
+                    }
+                    button type="submit" data-testid="totp-confirm" { "Confirmer et activer" }
+                }
+                p.muted { "Une fois activée, vos autres sessions sont fermées et chaque connexion demande un code." }
+            }
+        },
+    )
+}
+
+/// The recovery codes, shown once when the second factor is confirmed.
+pub fn recovery_codes_page(nav: &Nav<'_>, codes: &[String]) -> Markup {
+    layout(
+        "Codes de secours",
+        Some(nav),
+        html! {
+            h1 { "Double authentification activée" }
+            p.notice.ok role="status" data-testid="second-factor-enabled" {
+                "La double authentification est activée sur votre compte."
+            }
+            section.card {
+                h2 { "Vos codes de secours" }
+                p { strong { "Notez-les maintenant : ils ne seront plus jamais affichés." }
+                    " Chacun permet une seule connexion sans le téléphone. Gardez-les à l'abri (pas dans le téléphone lui-même)." }
+                ol.codes data-testid="recovery-codes" {
+                    @for code in codes { li data-testid="recovery-code" { (code) } }
+                }
+                p { a href="/exports" { "Aller aux exports" } " · " a href="/visites" { "Retour aux visites" } }
+            }
+        },
+    )
+}
+
+/// The export with names, refused for want of a second factor.
+pub fn second_factor_required_page(nav: &Nav<'_>) -> Markup {
+    layout(
+        "Double authentification requise",
+        Some(nav),
+        html! {
+            section.card data-testid="second-factor-required" {
+                h1 { "Double authentification requise" }
+                p { "L'export avec les noms des jeunes n'est possible qu'avec la double authentification. "
+                    "Activez-la depuis « Mon compte », puis recommencez l'export." }
+                p { a href="/compte" data-testid="setup-second-factor-link" { "Activer la double authentification" } }
+                p { a href="/exports" { "Retour aux exports" } }
+            }
+        },
+    )
+}
+
 pub fn exports_page(nav: &Nav<'_>) -> Markup {
     let who = nav.who;
+    let names_allowed = who.second_factor;
     layout(
         "Exports",
         Some(nav),
@@ -868,8 +1021,15 @@ pub fn exports_page(nav: &Nav<'_>) -> Markup {
                         "un export avec les noms contient des données personnelles. Ne le demandez que si c'est nécessaire, "
                         "conservez-le dans un espace protégé et supprimez-le après usage. L'export est tracé dans le journal."
                     }
+                    @if !names_allowed {
+                        p.notice data-testid="export-names-need-second-factor" {
+                            "L'export avec les noms demande la double authentification. "
+                            a href="/compte" data-testid="setup-second-factor-link" { "Activez-la depuis « Mon compte »" } "."
+                        }
+                    }
                     label.check for="avec_noms" {
-                        input #avec_noms type="checkbox" name="avec_noms" value="oui" data-testid="export-youth-names";
+                        input #avec_noms type="checkbox" name="avec_noms" value="oui"
+                            disabled[!names_allowed] data-testid="export-youth-names";
                         "Inclure les noms (prénom, nom, surnom)"
                     }
                     button type="submit" data-testid="export-youth-submit" { "Télécharger (CSV)" }

@@ -11,6 +11,7 @@ use repere_core::{Author, RecordKind};
 use repere_server::HubError;
 use repere_server::coord::Workspace;
 use repere_server::coord::short_id;
+use repere_server::coord::throttle::MAX_ATTEMPTS_PER_ACCOUNT;
 use repere_server::http::HttpConfig;
 use repere_server::storage::{Role, Team, VisitState};
 use repere_server::web::pages::enc;
@@ -19,24 +20,26 @@ use uuid::Uuid;
 use crate::common::{Env, Tablet, env};
 use crate::http::{Server, start};
 
-const PASSWORD: &str = "un mot de passe assez long";
+pub(crate) const PASSWORD: &str = "un mot de passe assez long";
 
 /// A browser without JavaScript: keeps cookies, follows no redirect.
-struct Browser {
+pub(crate) struct Browser {
     client: reqwest::blocking::Client,
     base: String,
-    cookies: HashMap<String, String>,
+    pub(crate) cookies: HashMap<String, String>,
+    /// Sent as `X-Forwarded-For` when set (a client behind a reverse proxy).
+    pub(crate) forwarded_for: Option<String>,
 }
 
-struct Page {
-    status: u16,
-    location: Option<String>,
-    content_type: String,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) content_type: String,
+    pub(crate) body: String,
 }
 
 impl Browser {
-    fn new(server: &Server) -> Browser {
+    pub(crate) fn new(server: &Server) -> Browser {
         Browser {
             client: reqwest::blocking::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -44,6 +47,17 @@ impl Browser {
                 .expect("client"),
             base: server.base.clone(),
             cookies: HashMap::new(),
+            forwarded_for: None,
+        }
+    }
+
+    fn with_forwarded(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+    ) -> reqwest::blocking::RequestBuilder {
+        match &self.forwarded_for {
+            Some(addr) => request.header("x-forwarded-for", addr),
+            None => request,
         }
     }
 
@@ -83,23 +97,22 @@ impl Browser {
         }
     }
 
-    fn get(&mut self, path: &str) -> Page {
-        let resp = self
+    pub(crate) fn get(&mut self, path: &str) -> Page {
+        let request = self
             .client
             .get(format!("{}{path}", self.base))
-            .header(reqwest::header::COOKIE, self.cookie_header())
-            .send()
-            .expect("GET");
+            .header(reqwest::header::COOKIE, self.cookie_header());
+        let resp = self.with_forwarded(request).send().expect("GET");
         self.finish(resp)
     }
 
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let body = form
             .iter()
             .map(|(k, v)| format!("{k}={}", enc(v)))
             .collect::<Vec<_>>()
             .join("&");
-        let resp = self
+        let request = self
             .client
             .post(format!("{}{path}", self.base))
             .header(reqwest::header::COOKIE, self.cookie_header())
@@ -107,14 +120,13 @@ impl Browser {
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
-            .body(body)
-            .send()
-            .expect("POST");
+            .body(body);
+        let resp = self.with_forwarded(request).send().expect("POST");
         self.finish(resp)
     }
 
     /// Loads the sign-in page and posts the form.
-    fn login(&mut self, login: &str, password: &str) -> Page {
+    pub(crate) fn login(&mut self, login: &str, password: &str) -> Page {
         let form = self.get("/connexion");
         assert_eq!(form.status, 200);
         let token = csrf(&form.body);
@@ -125,7 +137,7 @@ impl Browser {
     }
 
     /// Signs in, and returns the session's CSRF token (from a page's forms).
-    fn signed_in(&mut self, login: &str, password: &str) -> String {
+    pub(crate) fn signed_in(&mut self, login: &str, password: &str) -> String {
         let page = self.login(login, password);
         assert_eq!(page.status, 303, "signed in: {}", page.body);
         assert_eq!(page.location.as_deref(), Some("/visites"));
@@ -136,7 +148,7 @@ impl Browser {
 }
 
 /// The value of the first hidden `csrf` field.
-fn csrf(html: &str) -> String {
+pub(crate) fn csrf(html: &str) -> String {
     let start =
         html.find(r#"name="csrf" value=""#).expect("a CSRF field") + r#"name="csrf" value=""#.len();
     html[start..].split('"').next().expect("token").to_string()
@@ -154,7 +166,7 @@ fn testid_number(html: &str, testid: &str) -> u32 {
 }
 
 /// RFC 4180 records (quoted fields, doubled quotes, CRLF).
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
+pub(crate) fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     let mut row = Vec::new();
     let mut field = String::new();
@@ -183,7 +195,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 }
 
 /// A coordinator of the environment's organisation who can sign in.
-fn coordinator(env: &Env, login: &str) -> Uuid {
+pub(crate) fn coordinator(env: &Env, login: &str) -> Uuid {
     let user = env
         .hub
         .create_user_with_login(
@@ -225,7 +237,7 @@ fn other_organisation(env: &Env) -> (Team, String) {
 }
 
 /// A young person and a visit, made on a tablet and synced.
-fn visit(tablet: &mut Tablet) -> (Uuid, Uuid) {
+pub(crate) fn visit(tablet: &mut Tablet) -> (Uuid, Uuid) {
     let youth = tablet.demo.youth();
     let youth_id = tablet.store.create(&youth).expect("youth");
     let contact = tablet.demo.contact(&[youth_id]);
@@ -234,7 +246,7 @@ fn visit(tablet: &mut Tablet) -> (Uuid, Uuid) {
     (youth_id, contact_id)
 }
 
-fn server(env: &Env) -> Server {
+pub(crate) fn server(env: &Env) -> Server {
     start(env.hub.clone(), HttpConfig::default())
 }
 
@@ -280,10 +292,11 @@ fn login_accepts_the_right_password_refuses_others_and_rate_limits() {
     assert!(visits.body.contains(r#"data-testid="visits-total""#));
     assert!(visits.content_type.starts_with("text/html"));
 
-    // Five failures for one login from one address (the success above forgot the first
-    // one): the next attempt, even with the right password, gets 429 and a French page.
+    // The limit of failures for one login (the success above forgot the first one from
+    // this address): the next attempt, even with the right password, gets 429 and a
+    // French page.
     let mut other = Browser::new(&server);
-    for _ in 0..5 {
+    for _ in 0..MAX_ATTEMPTS_PER_ACCOUNT {
         assert_eq!(
             other.login("camille@ml.test", "encore raté encore").status,
             401
@@ -350,25 +363,34 @@ fn forms_without_the_session_csrf_token_are_refused() {
 }
 
 #[test]
-fn sessions_expire_after_twelve_idle_hours_and_end_at_logout() {
+fn sessions_end_after_two_idle_hours_or_twelve_hours_in_all_and_at_logout() {
     let env = env();
     coordinator(&env, "camille@ml.test");
     let server = server(&env);
     let mut browser = Browser::new(&server);
-    let token = browser.signed_in("camille@ml.test", PASSWORD);
+    browser.signed_in("camille@ml.test", PASSWORD);
 
-    // Used every 11 hours, it stays open.
-    for _ in 0..3 {
-        env.clock.advance(Duration::hours(11));
+    // Used every 110 minutes, it stays open…
+    for _ in 0..6 {
+        env.clock.advance(Duration::minutes(110));
         assert_eq!(browser.get("/visites").status, 200);
     }
-    // 12 idle hours: over.
-    env.clock
-        .advance(Duration::hours(12) + Duration::seconds(1));
+    // …until 12 hours after sign-in, however busy (11 hours so far).
+    env.clock.advance(Duration::minutes(59));
+    assert_eq!(browser.get("/visites").status, 200, "11 h 59 after sign-in");
+    env.clock.advance(Duration::minutes(1));
+    let over = browser.get("/visites");
+    assert_eq!(over.status, 303, "12 h after sign-in");
+    assert_eq!(over.location.as_deref(), Some("/connexion"));
+
+    // Two idle hours: over.
+    browser.signed_in("camille@ml.test", PASSWORD);
+    env.clock.advance(Duration::hours(2) - Duration::seconds(1));
+    assert_eq!(browser.get("/visites").status, 200);
+    env.clock.advance(Duration::hours(2) + Duration::seconds(1));
     let expired = browser.get("/visites");
     assert_eq!(expired.status, 303);
     assert_eq!(expired.location.as_deref(), Some("/connexion"));
-    let _ = token;
 
     // Logout ends the session on the server, not only in the browser.
     let token = browser.signed_in("camille@ml.test", PASSWORD);
@@ -604,7 +626,7 @@ fn a_question_reaches_the_tablet_and_its_answer_comes_back_to_the_visit_page() {
 }
 
 /// Youth with names nobody could mistake for anything else on the page.
-fn named_youth(tablet: &mut Tablet, n: usize) -> Vec<(Uuid, Youth)> {
+pub(crate) fn named_youth(tablet: &mut Tablet, n: usize) -> Vec<(Uuid, Youth)> {
     let mut out = Vec::new();
     for i in 0..n {
         let mut youth = tablet.demo.youth();
@@ -693,6 +715,20 @@ fn csv_exports_parse_and_carry_names_only_when_asked() {
     );
     let unticked = browser.post("/exports/jeunes.csv", &[("csrf", &token)]);
     assert_eq!(unticked.body, pseudonymised.body);
+    // Not without a second factor (the page says how to get one)…
+    let refused = browser.post(
+        "/exports/jeunes.csv",
+        &[("csrf", &token), ("avec_noms", "oui")],
+    );
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused
+            .body
+            .contains(r#"data-testid="second-factor-required""#)
+    );
+    assert!(!refused.body.contains("Zéphyrine"));
+    // …but once it is set up in this session.
+    crate::accounts::enable_second_factor(&env, &mut browser, &token);
     let named = browser.post(
         "/exports/jeunes.csv",
         &[("csrf", &token), ("avec_noms", "oui")],
@@ -716,6 +752,8 @@ fn csv_exports_parse_and_carry_names_only_when_asked() {
     for action in [
         "export_indicators",
         "export_youth_pseudonymised",
+        "export_youth_named_refused",
+        "second_factor_enabled",
         "export_youth_named",
     ] {
         assert!(journal.body.contains(&format!(r#"data-action="{action}""#)));
