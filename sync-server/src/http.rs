@@ -1,7 +1,9 @@
 //! The HTTP adapter: routes, body limits, bearer authentication, the per-address rate
 //! limit on enrolment, and the mapping of hub errors to status codes with core's JSON
-//! `ErrorBody`. Protocol logic lives in `hub`; this file only moves bytes. The
-//! coordinators' pages (`web`) are merged into the same router.
+//! `ErrorBody`. Protocol logic lives in `hub`; this file only moves bytes, and every
+//! decoding, Automerge or SQLite step runs on the blocking pool, off the async workers.
+//! The coordinators' pages (`web`) are merged into the same router. Connection limits
+//! and timeouts are in `serve`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -22,12 +24,20 @@ use repere_core::sync::protocol::{
 };
 
 use crate::coord::Workspace;
-use crate::hub::{Hub, HubError};
+use crate::hub::{Hub, HubError, LABEL_MAX_CHARS};
 use crate::web;
+use crate::{secret, serve};
+
+/// The largest enrolment request body: a code and a device label fit in it several times
+/// over. Larger ones get 413 `too_large`, before anything is decoded.
+pub const ENROL_MAX_BODY_BYTES: usize = 1024;
+/// The largest enrolment message once inflated (a deflated body stops inflating here).
+const ENROL_MAX_MESSAGE_BYTES: usize = 2 * ENROL_MAX_BODY_BYTES;
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// Request bodies larger than this are refused with 413 `too_large`.
+    /// Request bodies larger than this are refused with 413 `too_large` (enrolment
+    /// requests have their own, smaller limit: `ENROL_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
     /// Enrolment attempts per client address and minute.
     pub enrol_per_minute: u32,
@@ -62,7 +72,10 @@ pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
     });
     Router::new()
         .route("/healthz", get(healthz))
-        .route(ENROL_PATH, post(enrol))
+        .route(
+            ENROL_PATH,
+            post(enrol).layer(DefaultBodyLimit::max(ENROL_MAX_BODY_BYTES)),
+        )
         .route(SYNC_PATH, post(sync))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)
@@ -133,13 +146,23 @@ impl From<DecodeError> for ApiError {
     }
 }
 
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::TooLarge,
+        "the request body is larger than this server accepts",
+    )
+}
+
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else if serve::is_body_timeout(&rejection) {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::TooLarge,
-                "the request body is larger than this server accepts",
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::MalformedRequest,
+                "the request body did not arrive in time",
             )
         } else {
             ApiError::new(
@@ -180,13 +203,14 @@ fn protocol_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
 }
 
-/// Runs hub work on the blocking pool (SQLite and Automerge are synchronous).
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, HubError> + Send + 'static,
-) -> Result<T, HubError> {
+/// Runs work on the blocking pool: SQLite and Automerge are synchronous, and inflating and
+/// decoding a body of megabytes is CPU work that would stall the other connections.
+async fn blocking<T: Send + 'static, E: From<HubError> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| HubError::Internal(format!("request worker failed: {e}")))?
+        .map_err(|e| E::from(HubError::Internal(format!("request worker failed: {e}"))))?
 }
 
 async fn enrol(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -216,12 +240,25 @@ async fn enrol(State(state): State<Arc<AppState>>, request: Request) -> Response
     }
 }
 
+/// Anyone on the network may call this: it reads at most `ENROL_MAX_BODY_BYTES`, inflates
+/// at most `ENROL_MAX_MESSAGE_BYTES`, refuses a code that cannot be one before any
+/// database work, and cuts the label to its longest before handing it on.
 async fn enrol_inner(state: Arc<AppState>, request: Request) -> Result<Response, ApiError> {
+    let stated = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if stated.is_some_and(|n| n > ENROL_MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
     let body = Bytes::from_request(request, &()).await?;
     let version = protocol::version_of(&body)?;
-    let enrol: EnrolRequest = protocol::decode(&body)?;
+    let enrol: EnrolRequest = protocol::decode_within(&body, ENROL_MAX_MESSAGE_BYTES)?;
+    let code = secret::normalize_code(&enrol.code).ok_or(HubError::InvalidEnrolmentCode)?;
+    let device_label = enrol.device_label.chars().take(LABEL_MAX_CHARS).collect();
     let hub = state.hub.clone();
-    let answer = blocking(move || hub.enrol(enrol)).await?;
+    let answer = blocking(move || hub.enrol(EnrolRequest { code, device_label })).await?;
     Ok(protocol_response(protocol::encode_as(version, &answer)))
 }
 
@@ -247,12 +284,18 @@ async fn sync_inner(state: Arc<AppState>, request: Request) -> Result<Response, 
     let hub = state.hub.clone();
     let device = blocking(move || hub.authenticate(&token)).await?;
     let body = Bytes::from_request(request, &()).await?;
-    let version = protocol::version_of(&body)?;
-    let sync: SyncRequest = protocol::decode(&body)?;
+    let bytes_in = body.len();
     let hub = state.hub.clone();
     let device_id = device.id;
-    let (answer, stats) = blocking(move || hub.sync_with_stats(&device, sync)).await?;
-    let response = protocol_response(protocol::encode_response(version, &answer));
+    let (encoded, (cursor, more), stats) = blocking(move || {
+        let version = protocol::version_of(&body)?;
+        let sync: SyncRequest = protocol::decode(&body)?;
+        let (answer, stats) = hub.sync_with_stats(&device, sync)?;
+        let encoded = protocol::encode_response(version, &answer);
+        Ok::<_, ApiError>((encoded, (answer.cursor, answer.more), stats))
+    })
+    .await?;
+    let response = protocol_response(encoded);
     tracing::info!(
         device = %device_id,
         pushed = stats.pushed,
@@ -261,9 +304,9 @@ async fn sync_inner(state: Arc<AppState>, request: Request) -> Result<Response, 
         rejected = stats.rejected,
         pulled = stats.pulled,
         erased = stats.erased,
-        cursor = answer.cursor,
-        more = answer.more,
-        bytes_in = body.len(),
+        cursor,
+        more,
+        bytes_in,
         ms = started.elapsed().as_millis() as u64,
         "sync"
     );

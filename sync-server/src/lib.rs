@@ -3,6 +3,7 @@
 //! - [`hub`]: the protocol logic (enrol, authenticate, sync, erase) over a storage trait;
 //! - [`storage`]: that trait and its embedded SQLite implementation;
 //! - [`http`]: the thin axum adapter;
+//! - [`serve`]: serving it over TCP within connection limits and timeouts;
 //! - [`admin`], [`demo`]: administration and demo seeding over the same hub;
 //! - [`coord`]: the coordinators' workspace (sign-in, review, indicators, exports, audit);
 //! - [`web`]: its French pages, served by the same process on the same port.
@@ -14,6 +15,7 @@ pub mod http;
 pub mod hub;
 mod pushed;
 pub mod secret;
+pub mod serve;
 pub mod storage;
 pub mod web;
 

@@ -7,10 +7,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use repere_server::coord::Workspace;
 use repere_server::http::{self, HttpConfig};
+use repere_server::serve::{self, ServeLimits};
 use repere_server::storage::Role;
 use repere_server::{Hub, SqliteStorage, demo};
 use tracing_subscriber::EnvFilter;
@@ -78,6 +80,33 @@ struct ServeArgs {
     /// Enrolment attempts allowed per client address and minute (more get 429)
     #[arg(long, env = "REPERE_ENROL_PER_MINUTE", default_value_t = 10)]
     enrol_per_minute: u32,
+    /// Seconds a client has to send a request's head (request line and headers) from its
+    /// first byte, or from connecting; slower connections are closed
+    #[arg(long, env = "REPERE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's body once its head has arrived (slower
+    /// ones get 408 and the connection is closed)
+    #[arg(long, env = "REPERE_BODY_READ_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request, or a client may
+    /// stop taking an answer, before the connection is closed
+    #[arg(long, env = "REPERE_IDLE_TIMEOUT_SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout_secs: u64,
+    /// Connections open at once; past it, a new connection gets 503 and is closed
+    #[arg(long, env = "REPERE_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
+    /// Requests handled at once (/healthz aside); more wait for a turn
+    #[arg(long, env = "REPERE_MAX_REQUESTS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max_requests: u32,
+    /// Seconds a request waits for a turn before it gets 503
+    #[arg(long, env = "REPERE_QUEUE_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    queue_timeout_secs: u64,
     /// Mark the coordinators' session cookie `Secure`: set it whenever the server is
     /// reached over HTTPS (behind a TLS reverse proxy), so browsers never send it in clear
     #[arg(long, env = "REPERE_SECURE_COOKIES")]
@@ -343,6 +372,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             tracing::warn!(error = %e, "coordinators' view not refreshed at start-up");
         }
     });
+    let limits = ServeLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+        body_read_timeout: Duration::from_secs(args.body_read_timeout_secs),
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+        max_connections: args.max_connections as usize,
+        max_requests: args.max_requests as usize,
+        queue_timeout: Duration::from_secs(args.queue_timeout_secs),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -354,10 +391,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         tracing::info!(address = %local, data_dir = %args.data.data_dir.display(), "repere-server listening");
         let app = http::router(hub, &config);
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| format!("server failed: {e}"))
+        serve::serve(listener, app, limits, shutdown_signal()).await
     })?;
     tracing::info!("repere-server stopped");
     Ok(())

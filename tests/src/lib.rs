@@ -49,15 +49,23 @@ pub struct TestServer {
     pub data: TempDir,
     pub port: u16,
     child: Option<Child>,
+    /// More `serve` flags, kept across restarts.
+    args: Vec<String>,
 }
 
 impl TestServer {
     pub fn start() -> TestServer {
+        TestServer::start_with(&[])
+    }
+
+    /// A server started with more `serve` flags (e.g. `["--idle-timeout-secs", "2"]`).
+    pub fn start_with(args: &[&str]) -> TestServer {
         let data = tempfile::tempdir().expect("temp dir");
         let mut server = TestServer {
             data,
             port: free_port(),
             child: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         server.spawn();
         server
@@ -75,6 +83,7 @@ impl TestServer {
                 "--data-dir",
             ])
             .arg(self.data.path())
+            .args(&self.args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

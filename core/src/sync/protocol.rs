@@ -267,8 +267,19 @@ pub fn version_of(bytes: &[u8]) -> Result<u8, DecodeError> {
 
 /// Decodes a message whose layout is the same in every version.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    decode_within(bytes, MAX_MESSAGE_BYTES)
+}
+
+/// Like [`decode`], for a message that is always small (an enrolment): refused with
+/// `TooLarge` as soon as it would inflate past `max_bytes`, so a few hundred bytes of
+/// deflate cannot cost megabytes.
+pub fn decode_within<T: DeserializeOwned>(
+    bytes: &[u8],
+    max_bytes: usize,
+) -> Result<T, DecodeError> {
     version_of(bytes)?;
-    postcard::from_bytes(&inflate(bytes)?).map_err(|e| DecodeError::Damaged(e.to_string()))
+    postcard::from_bytes(&inflate(bytes, max_bytes.min(MAX_MESSAGE_BYTES))?)
+        .map_err(|e| DecodeError::Damaged(e.to_string()))
 }
 
 /// Decodes a sync answer of any version this side speaks.
@@ -276,8 +287,8 @@ pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
     if version_of(bytes)? >= 2 {
         return decode(bytes);
     }
-    let v1: SyncResponseV1 =
-        postcard::from_bytes(&inflate(bytes)?).map_err(|e| DecodeError::Damaged(e.to_string()))?;
+    let v1: SyncResponseV1 = postcard::from_bytes(&inflate(bytes, MAX_MESSAGE_BYTES)?)
+        .map_err(|e| DecodeError::Damaged(e.to_string()))?;
     Ok(SyncResponse {
         acks: v1.acks,
         rejections: v1.rejections,
@@ -289,17 +300,18 @@ pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
     })
 }
 
-fn inflate(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, DecodeError> {
+fn inflate(bytes: &[u8], max_bytes: usize) -> Result<std::borrow::Cow<'_, [u8]>, DecodeError> {
     let payload = &bytes[4..];
     match bytes[3] {
+        0 if payload.len() > max_bytes => Err(DecodeError::TooLarge),
         0 => Ok(std::borrow::Cow::Borrowed(payload)),
         FLAG_DEFLATE => {
             let mut out = Vec::new();
             let read = flate2::read::DeflateDecoder::new(payload)
-                .take(MAX_MESSAGE_BYTES as u64 + 1)
+                .take(max_bytes as u64 + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| DecodeError::Damaged(e.to_string()))?;
-            if read > MAX_MESSAGE_BYTES {
+            if read > max_bytes {
                 return Err(DecodeError::TooLarge);
             }
             Ok(std::borrow::Cow::Owned(out))
@@ -400,5 +412,33 @@ mod tests {
         bytes.extend([PROTOCOL_VERSION, FLAG_DEFLATE]);
         bytes.extend(enc.finish().expect("compress"));
         assert_eq!(decode::<SyncRequest>(&bytes), Err(DecodeError::TooLarge));
+    }
+
+    #[test]
+    fn a_small_message_is_refused_past_its_own_bound() {
+        let long = EnrolRequest {
+            code: "ABCD-EFGH-JK".into(),
+            device_label: "tablette ".repeat(100),
+        };
+        let deflated = encode(&long);
+        assert_eq!(deflated[3], FLAG_DEFLATE, "long enough to be compressed");
+        assert!(deflated.len() < 200);
+        assert_eq!(decode_within(&deflated, 2048), Ok(long.clone()));
+        assert_eq!(
+            decode_within::<EnrolRequest>(&deflated, 512),
+            Err(DecodeError::TooLarge),
+            "inflates past the bound"
+        );
+        let short = EnrolRequest {
+            code: "ABCD-EFGH-JK".into(),
+            device_label: "tablette 1".into(),
+        };
+        let plain = encode(&short);
+        assert_eq!(plain[3], 0);
+        assert_eq!(decode_within(&plain, 64), Ok(short));
+        assert_eq!(
+            decode_within::<EnrolRequest>(&plain, 8),
+            Err(DecodeError::TooLarge)
+        );
     }
 }

@@ -1,7 +1,6 @@
 //! The HTTP adapter over real loopback sockets: core's own HTTP transport end to end, and
 //! every kind of bad request mapped to its status and error code.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -12,6 +11,7 @@ use repere_core::sync::protocol::{
 };
 use repere_server::Hub;
 use repere_server::http::{HttpConfig, router};
+use repere_server::serve::{ServeLimits, serve};
 use repere_transport::HttpTransport;
 use uuid::Uuid;
 
@@ -35,6 +35,11 @@ impl Drop for Server {
 }
 
 pub fn start(hub: Arc<Hub>, config: HttpConfig) -> Server {
+    start_with(hub, config, ServeLimits::default())
+}
+
+/// The server as `repere-server serve` runs it: the router within connection limits.
+pub fn start_with(hub: Arc<Hub>, config: HttpConfig, limits: ServeLimits) -> Server {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -50,11 +55,7 @@ pub fn start(hub: Arc<Hub>, config: HttpConfig) -> Server {
             addr_tx
                 .send(listener.local_addr().expect("addr"))
                 .expect("send addr");
-            axum::serve(
-                listener,
-                router(hub, &config).into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
+            serve(listener, router(hub, &config), limits, async {
                 let _ = stop_rx.await;
             })
             .await

@@ -5,6 +5,7 @@
 mod accounts;
 mod common;
 mod coord;
+mod enrol_limits;
 mod http;
 mod hub;
 mod versions;

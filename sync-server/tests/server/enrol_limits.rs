@@ -1,0 +1,122 @@
+//! `/v1/enrol`, the endpoint anyone on the network reaches, over real loopback sockets: a
+//! tiny body limit (stated or streamed), a bounded inflation, the code normalised and
+//! checked before any database work, the label cut; `/v1/sync` keeps its larger limit.
+
+use std::io::Read;
+
+use repere_core::sync::protocol::{self, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode};
+use repere_server::http::{ENROL_MAX_BODY_BYTES, HttpConfig};
+use repere_server::hub::LABEL_MAX_CHARS;
+
+use crate::common::env;
+use crate::http::start;
+
+fn error_of(resp: reqwest::blocking::Response) -> (u16, ErrorCode) {
+    let status = resp.status().as_u16();
+    let body: ErrorBody =
+        serde_json::from_slice(&resp.bytes().expect("body")).expect("JSON error body");
+    (status, body.error)
+}
+
+/// A body of unknown length (sent chunked): only the limit itself can stop it.
+struct Endless(usize);
+
+impl Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.0);
+        buf[..n].fill(b'R');
+        self.0 -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn enrolment_bodies_past_their_small_limit_are_refused_before_decoding() {
+    let env = env();
+    let server = start(env.hub.clone(), HttpConfig::default());
+    let client = reqwest::blocking::Client::new();
+    let enrol = format!("{}/v1/enrol", server.base);
+
+    // Stated too large.
+    let resp = client
+        .post(&enrol)
+        .body(vec![b'R'; ENROL_MAX_BODY_BYTES + 1])
+        .send()
+        .expect("send");
+    assert_eq!(error_of(resp), (413, ErrorCode::TooLarge));
+    // Streamed without a length: cut at the limit.
+    let resp = client
+        .post(&enrol)
+        .body(reqwest::blocking::Body::new(Endless(64 * 1024)))
+        .send()
+        .expect("send");
+    assert_eq!(error_of(resp), (413, ErrorCode::TooLarge));
+    // Small on the wire, large once inflated: refused at the enrolment's own bound.
+    let bomb = protocol::encode(&EnrolRequest {
+        code: env.code(&env.team_a),
+        device_label: "a".repeat(200_000),
+    });
+    assert!(bomb.len() < ENROL_MAX_BODY_BYTES, "{} bytes", bomb.len());
+    let resp = client.post(&enrol).body(bomb).send().expect("send");
+    assert_eq!(error_of(resp), (413, ErrorCode::TooLarge));
+
+    // The sync endpoint keeps the general limit: a 100 KiB body is read (and refused for
+    // what it is, not for its size).
+    let (_, token) = env.raw_device(&env.team_a);
+    let resp = client
+        .post(format!("{}/v1/sync", server.base))
+        .bearer_auth(&token)
+        .body(vec![b'R'; 100 * 1024])
+        .send()
+        .expect("send");
+    assert_eq!(error_of(resp), (400, ErrorCode::MalformedRequest));
+}
+
+#[test]
+fn enrolment_codes_are_normalised_and_checked_first_and_labels_cut() {
+    let env = env();
+    let server = start(env.hub.clone(), HttpConfig::default());
+    let client = reqwest::blocking::Client::new();
+    let enrol = format!("{}/v1/enrol", server.base);
+    let post = |code: String, label: String| {
+        client
+            .post(&enrol)
+            .body(protocol::encode(&EnrolRequest {
+                code,
+                device_label: label,
+            }))
+            .send()
+            .expect("send")
+    };
+
+    // Things that cannot be a code are refused as an unknown code.
+    for junk in ["", "Z", &"Z".repeat(60), "ABCD-EFGH-J0", "ÀBCD-EFGH-JK"] {
+        let resp = post(junk.to_string(), "tablette".into());
+        assert_eq!(
+            error_of(resp),
+            (403, ErrorCode::InvalidEnrolmentCode),
+            "{junk:?}"
+        );
+    }
+
+    // A code typed in lower case with spaces is the code; a long label is cut.
+    let code = env.code(&env.team_a);
+    let typed = format!(" {} ", code.to_lowercase().replace('-', " "));
+    let long_label = format!("tablette {}", "é".repeat(300));
+    let resp = post(typed, long_label.clone());
+    assert_eq!(resp.status().as_u16(), 200);
+    let answer: EnrolResponse = protocol::decode(&resp.bytes().expect("body")).expect("decodes");
+    assert_eq!(answer.team_id, env.team_a.id);
+    let device = env
+        .hub
+        .devices(Some(env.team_a.id))
+        .expect("devices")
+        .into_iter()
+        .find(|d| d.id == answer.device_id)
+        .expect("enrolled");
+    assert_eq!(device.label.chars().count(), LABEL_MAX_CHARS);
+    assert!(long_label.starts_with(&device.label));
+    // Normalised, it is the same single-use code.
+    let resp = post(code, "tablette".into());
+    assert_eq!(error_of(resp), (403, ErrorCode::InvalidEnrolmentCode));
+}
