@@ -3,7 +3,7 @@
 //! tests drive the hub directly.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use repere_core::bounded::{self, Bounds};
@@ -45,6 +45,8 @@ pub enum HubError {
     Unauthorized,
     #[error("this device's access was revoked")]
     DeviceRevoked,
+    #[error("too many syncs from this tablet in a short time: try again in a few seconds")]
+    RateLimited,
     #[error("{what} {id} does not exist")]
     NotFound { what: &'static str, id: Uuid },
     /// Input an administrator or a client got wrong; the message says what.
@@ -69,6 +71,7 @@ impl HubError {
             HubError::InvalidEnrolmentCode => ErrorCode::InvalidEnrolmentCode,
             HubError::Unauthorized => ErrorCode::Unauthorized,
             HubError::DeviceRevoked => ErrorCode::DeviceRevoked,
+            HubError::RateLimited => ErrorCode::RateLimited,
             HubError::NotFound { .. } | HubError::BadInput(_) => ErrorCode::MalformedRequest,
             HubError::Storage(StorageError::NotFound { .. } | StorageError::Duplicate { .. }) => {
                 ErrorCode::MalformedRequest
@@ -112,6 +115,18 @@ pub struct SyncStats {
 pub struct Hub {
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
+    /// Sync requests each device may still make now (a token bucket per device).
+    sync_budget: Mutex<HashMap<Uuid, Budget>>,
+}
+
+/// Syncs a device may make in a burst (an initial pull of 100,000 records is 100 pages),
+/// and how many come back each second after.
+pub const SYNC_BURST: f64 = 150.0;
+pub const SYNC_REFILL_PER_SECOND: f64 = 5.0;
+
+struct Budget {
+    left: f64,
+    at: DateTime<Utc>,
 }
 
 /// What became of one pushed record.
@@ -143,7 +158,11 @@ impl Hub {
     }
 
     pub fn with_clock(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Hub {
-        Hub { storage, clock }
+        Hub {
+            storage,
+            clock,
+            sync_budget: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn storage(&self) -> &dyn Storage {
@@ -233,6 +252,7 @@ impl Hub {
             now,
             communes: Communes::global(),
         };
+        self.spend_sync_budget(device.id, now)?;
         if request.pushes.len() > MAX_PUSHES {
             return Err(HubError::BadInput(format!(
                 "at most {MAX_PUSHES} records per request"
@@ -300,6 +320,27 @@ impl Hub {
             stats.erased = response.erased.len();
             Ok((response, stats))
         })
+    }
+
+    /// Takes one sync from the device's budget, or refuses: one tablet (or a stolen token)
+    /// cannot take the server's write lock for itself.
+    fn spend_sync_budget(&self, device: Uuid, now: DateTime<Utc>) -> Result<(), HubError> {
+        let mut budgets = self
+            .sync_budget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let budget = budgets.entry(device).or_insert(Budget {
+            left: SYNC_BURST,
+            at: now,
+        });
+        let elapsed = (now - budget.at).num_milliseconds().max(0) as f64 / 1000.0;
+        budget.left = (budget.left + elapsed * SYNC_REFILL_PER_SECOND).min(SYNC_BURST);
+        budget.at = now;
+        if budget.left < 1.0 {
+            return Err(HubError::RateLimited);
+        }
+        budget.left -= 1.0;
+        Ok(())
     }
 
     /// Gives the log a new epoch: after a restore from a backup, every tablet then offers

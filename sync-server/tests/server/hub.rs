@@ -681,3 +681,28 @@ fn concurrent_pushes_are_each_pulled_exactly_once() {
     expected.sort();
     assert_eq!(seen, expected, "every record once, none skipped");
 }
+
+#[test]
+fn one_tablet_cannot_sync_without_pause_beyond_its_budget() {
+    let env = env();
+    let (device, _) = env.raw_device(&env.team_a);
+    let (other, _) = env.raw_device(&env.team_a);
+    let burst = repere_server::hub::SYNC_BURST as usize;
+    for _ in 0..burst {
+        env.hub
+            .sync(&device, request(0, vec![]))
+            .expect("within budget");
+    }
+    let refused = env.hub.sync(&device, request(0, vec![]));
+    assert!(matches!(refused, Err(HubError::RateLimited)), "{refused:?}");
+    assert_eq!(HubError::RateLimited.http_status(), 429);
+    // Another tablet is not held back; the first gets syncs back as time passes.
+    env.hub
+        .sync(&other, request(0, vec![]))
+        .expect("other tablet");
+    env.clock.advance(Duration::seconds(1));
+    for _ in 0..repere_server::hub::SYNC_REFILL_PER_SECOND as usize {
+        env.hub.sync(&device, request(0, vec![])).expect("refilled");
+    }
+    assert!(env.hub.sync(&device, request(0, vec![])).is_err());
+}
