@@ -2,7 +2,9 @@
 //! tiny body limit (stated or streamed), a bounded inflation, the code normalised and
 //! checked before any database work, the label cut; `/v1/sync` keeps its larger limit.
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
 use repere_core::sync::protocol::{self, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode};
 use repere_server::http::{ENROL_MAX_BODY_BYTES, HttpConfig};
@@ -18,16 +20,37 @@ fn error_of(resp: reqwest::blocking::Response) -> (u16, ErrorCode) {
     (status, body.error)
 }
 
-/// A body of unknown length (sent chunked): only the limit itself can stop it.
-struct Endless(usize);
-
-impl Read for Endless {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(self.0);
-        buf[..n].fill(b'R');
-        self.0 -= n;
-        Ok(n)
+/// Sends a body of unknown length (chunked) in one write, so that the server has read it
+/// all when it answers; returns the answer's status and error code.
+fn post_chunked(base: &str, path: &str, body: &[u8]) -> (u16, ErrorCode) {
+    let addr = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in body.chunks(500) {
+        request.extend(format!("{:x}\r\n", chunk.len()).bytes());
+        request.extend(chunk);
+        request.extend(b"\r\n");
     }
+    request.extend(b"0\r\n\r\n");
+    s.write_all(&request).expect("request");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let status = String::from_utf8_lossy(&answer[..split])
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body: ErrorBody = serde_json::from_slice(&answer[split + 4..]).expect("JSON error body");
+    (status, body.error)
 }
 
 #[test]
@@ -45,12 +68,19 @@ fn enrolment_bodies_past_their_small_limit_are_refused_before_decoding() {
         .expect("send");
     assert_eq!(error_of(resp), (413, ErrorCode::TooLarge));
     // Streamed without a length: cut at the limit.
-    let resp = client
-        .post(&enrol)
-        .body(reqwest::blocking::Body::new(Endless(64 * 1024)))
-        .send()
-        .expect("send");
-    assert_eq!(error_of(resp), (413, ErrorCode::TooLarge));
+    assert_eq!(
+        post_chunked(
+            &server.base,
+            "/v1/enrol",
+            &[b'R'; ENROL_MAX_BODY_BYTES + 500]
+        ),
+        (413, ErrorCode::TooLarge)
+    );
+    // Under it, the same way, the body is read (and refused for what it is).
+    assert_eq!(
+        post_chunked(&server.base, "/v1/enrol", &[b'R'; ENROL_MAX_BODY_BYTES]),
+        (400, ErrorCode::MalformedRequest)
+    );
     // Small on the wire, large once inflated: refused at the enrolment's own bound.
     let bomb = protocol::encode(&EnrolRequest {
         code: env.code(&env.team_a),
