@@ -1,5 +1,7 @@
 // Exports (/exports, /exports/indicateurs.csv, /exports/jeunes.csv) and the journal
-// (/journal) that records them. CSV files are parsed as RFC 4180 (quotes, CRLF).
+// (/journal) that records them. CSV files are parsed as RFC 4180 (quotes, CRLF). The export
+// with names needs a second factor: a new coordinator of the demo organisation sets it up
+// (the demo login stays password-only, and so cannot tick the names box).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -10,8 +12,12 @@ import {
   containsWord,
   csvRecords,
   dataTotal,
+  enableSecondFactor,
   firstNameOf,
   launchBrowser,
+  login,
+  newCoordinator,
+  newPage,
   open,
   signedInPage,
   wholeDemoWindow,
@@ -33,17 +39,24 @@ const NAME_COLUMNS = ['id', 'first_name', 'last_name', 'alias'];
 
 let browser;
 let page;
+/** A coordinator of the same organisation with a second factor, and their page. */
+let namer;
+let namedPage;
 before(async () => {
   browser = await launchBrowser();
   page = await signedInPage(browser);
+  namer = newCoordinator('exports');
+  namedPage = await newPage(browser);
+  await login(namedPage, namer.login);
+  await enableSecondFactor(namedPage);
 });
 after(async () => {
   await browser?.close();
 });
 
-/** Clicks what starts a download and returns { name, text }. */
-async function download(locator) {
-  const [dl] = await Promise.all([page.waitForEvent('download'), locator.click()]);
+/** Clicks what starts a download (on `on`, the main page unless told) and returns { name, text }. */
+async function download(locator, on = page) {
+  const [dl] = await Promise.all([on.waitForEvent('download'), locator.click()]);
   const file = await dl.path();
   assert.equal(await dl.failure(), null);
   return { name: dl.suggestedFilename(), text: fs.readFileSync(file, 'utf8') };
@@ -163,9 +176,13 @@ test('the youth CSV is pseudonymised by default; the named export (box ticked) h
   assert.deepEqual(csvRecords(formPlain.text).header, YOUTH_COLUMNS);
   for (const y of named) assert.ok(!containsWord(formPlain.text, y.firstName));
 
-  // With names: tick the box.
-  await page.getByTestId('export-youth-names').check();
-  const withNames = await download(page.getByTestId('export-youth-submit'));
+  // With names: not for a session without a second factor…
+  assert.equal(await page.getByTestId('export-youth-names').isDisabled(), true);
+  await page.getByTestId('export-names-need-second-factor').waitFor();
+  // …but for a colleague who set one up: tick the box.
+  await open(namedPage, '/exports');
+  await namedPage.getByTestId('export-youth-names').check();
+  const withNames = await download(namedPage.getByTestId('export-youth-submit'), namedPage);
   assert.match(withNames.name, /^jeunes-avec-noms-\d{4}-\d{2}-\d{2}\.csv$/);
   assertCrlf(withNames.text);
   const full = csvRecords(withNames.text);
@@ -195,7 +212,7 @@ test('the youth CSV is pseudonymised by default; the named export (box ticked) h
   assert.ok(actions.includes('export_indicators') || (await journalHas('export_indicators')), 'indicators export logged');
   const namedRow = page.locator('[data-testid="audit-row"][data-action="export_youth_named"]').first();
   assert.match(await namedRow.innerText(), /Export des jeunes AVEC les noms/);
-  assert.match(await namedRow.innerText(), /Coordination \(démo\)/);
+  assert.match(await namedRow.innerText(), new RegExp(namer.name.replace(/[()]/g, '\\$&')));
   const journalText = await page.getByTestId('audit-table').innerText();
   assert.ok(!containsWord(journalText, chosen.firstName), 'the journal holds no name');
 });

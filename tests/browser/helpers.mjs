@@ -8,6 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -322,4 +323,90 @@ export function firstNameOf(displayName) {
 export function containsWord(text, word) {
   const escaped = word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return new RegExp(`(^|[^\\p{L}])${escaped}($|[^\\p{L}])`, 'u').test(text);
+}
+
+// ---- accounts (repere-server admin) and the second factor --------------------------------
+
+/** Runs `repere-server admin …` on the test server's data directory (the server runs). */
+export function admin(args, extraEnv = {}) {
+  try {
+    return execFileSync(env('REPERE_SERVER_BIN'), ['admin', '--data-dir', env('REPERE_DATA_DIR'), ...args], {
+      encoding: 'utf8',
+      timeout: STEP_TIMEOUT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...extraEnv },
+    }).trim();
+  } catch (e) {
+    throw new Error(`repere-server admin ${args[0]} failed: ${e.stderr || e.message}`);
+  }
+}
+
+export const DEMO_ORGANISATION = 'Mission Locale du Nord Meusien (démo)';
+
+/** The id of an organisation, from `admin list`. */
+export function organisationId(name = DEMO_ORGANISATION) {
+  const line = admin(['list'])
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .find((f) => f[0] === 'organisation' && f[2] === name);
+  assert.ok(line, `no organisation « ${name} » in admin list`);
+  return line[1];
+}
+
+/**
+ * A new coordinator of the demo organisation with the demo password, for tests that
+ * change an account (the demo logins stay as the other files expect them). Returns
+ * { login, name }.
+ */
+export function newCoordinator(label) {
+  const login = `${label}-${process.pid}-${Date.now()}@demo`;
+  const name = `Coordination ${label} (test)`;
+  admin(['create-user', '--org', organisationId(), '--name', name, '--role', 'coordinator', '--login', login]);
+  admin(['set-password', '--user', login], { REPERE_PASSWORD: PASSWORD });
+  return { login, name };
+}
+
+/** RFC 4648 base32 (spaces ignored) to bytes. */
+export function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const out = [];
+  let buffer = 0;
+  let bits = 0;
+  for (const ch of text.replace(/\s+/g, '')) {
+    const value = alphabet.indexOf(ch);
+    assert.ok(value >= 0, `${ch} is not base32`);
+    buffer = ((buffer << 5) | value) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((buffer >> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** RFC 6238 TOTP as phone apps compute it (HMAC-SHA-1, 30 s, 6 digits); `steps` moves the step. */
+export function totp(secret, { at = Date.now(), steps = 0, digits = 6 } = {}) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30) + steps));
+  const hash = crypto.createHmac('sha1', secret).update(counter).digest();
+  const offset = hash[hash.length - 1] & 0x0f;
+  const binary =
+    ((hash[offset] & 0x7f) << 24) | (hash[offset + 1] << 16) | (hash[offset + 2] << 8) | hash[offset + 3];
+  return String(binary % 10 ** digits).padStart(digits, '0');
+}
+
+/**
+ * Sets up the second factor from « Mon compte » on a signed-in page, as a person would:
+ * reads the secret shown, types the app's code. Returns { secret, codes } (the recovery codes).
+ */
+export async function enableSecondFactor(page) {
+  await open(page, '/compte');
+  await clickAndWait(page, page.getByTestId('second-factor-start'), /\/compte\/double-authentification$/);
+  const secret = base32Decode(await page.getByTestId('totp-secret').innerText());
+  await page.getByTestId('totp-code').fill(totp(secret));
+  await clickAndWait(page, page.getByTestId('totp-confirm'));
+  await page.getByTestId('second-factor-enabled').waitFor();
+  const codes = (await page.getByTestId('recovery-code').allInnerTexts()).map((c) => c.trim());
+  return { secret, codes };
 }

@@ -31,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use maud::Markup;
+use repere_core::records::YouthStatus;
 use uuid::Uuid;
 
 use crate::coord::auth::{CurrentSession, SessionPolicy, tokens_match};
@@ -731,7 +732,11 @@ async fn youth_list(
     };
     let query = YouthQuery {
         team: team_param(&q),
-        status: serde_json::from_value(serde_json::Value::String(form.statut.clone())).ok(),
+        // Only the statuses this version knows (an empty or unknown one filters nothing:
+        // serde's catch-all would otherwise read it as « from a newer version »).
+        status: serde_json::from_value(serde_json::Value::String(form.statut.clone()))
+            .ok()
+            .filter(|s| *s != YouthStatus::FromNewerVersion),
         search: Some(form.q.clone()).filter(|s| !s.is_empty()),
         page: page_number(&q),
     };

@@ -931,12 +931,9 @@ pub fn totp_setup_page(nav: &Nav<'_>, setup: &TotpSetup, error: Option<&str>) ->
                 h2 { "1. Ajoutez le compte dans l'application" }
                 p { "Dans l'application d'authentification, ajoutez un compte « à saisir manuellement » (type : basé sur l'heure), avec cette clé :" }
                 code.secret data-testid="totp-secret" { (setup.secret) }
-                p { "Ou, depuis ce téléphone ou cette tablette, ouvrez ce lien dans l'application :" }
-                p { a href=(setup.uri) data-testid="totp-link" { "Ajouter à l'application d'authentification" } }
-                details {
-                    summary { "Adresse otpauth:// complète" }
-                    code.secret data-testid="totp-uri" { (setup.uri) }
-                }
+                p { "Ou donnez-lui cette adresse otpauth:// (depuis ce téléphone ou cette tablette : "
+                    a href=(setup.uri) data-testid="totp-link" { "ouvrir dans l'application d'authentification" } ") :" }
+                code.secret data-testid="totp-uri" { (setup.uri) }
                 h2 { "2. Saisissez le code affiché" }
                 @if let Some(error) = error {
                     p.notice.error role="alert" data-testid="totp-error" { (error) }

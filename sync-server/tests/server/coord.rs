@@ -165,6 +165,17 @@ fn testid_number(html: &str, testid: &str) -> u32 {
         .unwrap_or_else(|| panic!("{testid} is not a number"))
 }
 
+/// The `data-total` of the element with this `data-testid`.
+fn testid_number_attr(html: &str, testid: &str) -> u32 {
+    let marker = format!(r#"data-testid="{testid}" data-total=""#);
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {testid}")) + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{testid} has no number"))
+}
+
 /// RFC 4180 records (quoted fields, doubled quotes, CRLF).
 pub(crate) fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
@@ -705,6 +716,12 @@ fn csv_exports_parse_and_carry_names_only_when_asked() {
     assert!(rows[1..].iter().all(|r| r[contacts] == "1"));
     // The same pseudonyms every time.
     assert_eq!(browser.get("/exports/jeunes.csv").body, pseudonymised.body);
+    // The list shows them all when no known status is chosen (empty or unknown).
+    for statut in ["", "pas-un-statut", "_unknown"] {
+        let list = browser.get(&format!("/jeunes?statut={statut}"));
+        let shown = testid_number_attr(&list.body, "youth-total");
+        assert_eq!(shown, youth.len() as u32, "statut={statut}");
+    }
 
     // Names only when the box is ticked, through the form (CSRF required).
     assert_eq!(
