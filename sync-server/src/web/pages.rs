@@ -164,7 +164,7 @@ pub fn second_factor_page(csrf: &str, error: Option<&str>) -> Markup {
                     input type="hidden" name="csrf" value=(csrf);
                     label for="code" { "Code"
                         input #code type="text" name="code" autocomplete="one-time-code" required
-                            inputmode="numeric" autocapitalize="characters" spellcheck="false"
+                            autocapitalize="characters" spellcheck="false"
                             maxlength="64" data-testid="second-factor-code";
                     }
                     button type="submit" data-testid="second-factor-submit" { "Valider" }
