@@ -104,6 +104,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const MAX_REFUSALS: usize = 64;
 /// Time given to write a refusal and let the client read it.
 const REFUSAL_TIME: Duration = Duration::from_secs(1);
+/// A connection's read buffer: a request head larger than this gets `431`, and a client
+/// holds no more than this much of the server's memory before its request is handled.
+const MAX_BUFFER_BYTES: usize = 64 * 1024;
 /// Answered outside the request limit: a probe must see a busy server as alive.
 const HEALTH_PATH: &str = "/healthz";
 
@@ -169,6 +172,7 @@ pub async fn serve(
             // when the connection waits for a request) is only a backstop behind it.
             .header_read_timeout(limits.header_read_timeout + limits.idle_timeout)
             .keep_alive(true)
+            .max_buf_size(MAX_BUFFER_BYTES)
             .serve_connection(io, hyper::service::service_fn(move |r| service.call(r)));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

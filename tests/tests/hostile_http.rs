@@ -353,3 +353,16 @@ fn connections_past_the_limit_get_503_at_once() {
     }
     healthz_within_a_second(server.port);
 }
+
+#[test]
+fn an_oversized_request_head_is_refused_and_the_server_keeps_serving() {
+    let server = TestServer::start();
+    let mut head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..40 {
+        head.extend(format!("X-Filler-{i}: {}\r\n", "a".repeat(4000)).bytes());
+    }
+    head.extend(b"Connection: close\r\n\r\n");
+    let answer = raw_request(server.port, &head).expect("connects");
+    assert_eq!(status_of(&answer), 431, "{answer}");
+    healthz_within_a_second(server.port);
+}
