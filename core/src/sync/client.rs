@@ -157,7 +157,8 @@ fn redeem(
 ) -> Result<StoredEnrolment> {
     let body = protocol::encode(&EnrolRequest {
         code: code.to_string(),
-        device_label: device_label.to_string(),
+        // The server keeps 100 characters and refuses large enrolment bodies.
+        device_label: device_label.chars().take(100).collect(),
     });
     let bytes = transport
         .post(ENROL_PATH, None, body)

@@ -1,0 +1,18 @@
+//! The sync protocol's envelope and messages, as the server and the tablets decode them.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use repere_core::sync::protocol::{self, EnrolRequest, EnrolResponse, SyncRequest};
+
+fuzz_target!(|bytes: &[u8]| {
+    if protocol::version_of(bytes).is_ok() {
+        let _ = protocol::decode::<SyncRequest>(bytes);
+        let _ = protocol::decode::<EnrolRequest>(bytes);
+        let _ = protocol::decode::<EnrolResponse>(bytes);
+        if let Ok(response) = protocol::decode_response(bytes) {
+            // What decodes re-encodes to something that decodes the same.
+            let again = protocol::encode_response(protocol::PROTOCOL_VERSION, &response);
+            assert_eq!(protocol::decode_response(&again).ok(), Some(response));
+        }
+    }
+});
