@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project, installing on a fresh machine what it lacks
 # (JDK, JNA, clang, kotlinc and tree-sitter from npm, Chromium for the browser tests).
-# Long randomized runs are opt-in: REPERE_SOAK=1.
+# Long randomized runs are opt-in: REPERE_SOAK=1; long fuzzing: REPERE_FUZZ_SECONDS=N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +28,6 @@ android/app/jvm-check/check.sh
 
 echo "== browser tests: coordinators' pages in headless Chromium against a real server"
 scripts/browser-tests.sh
+
+echo "== fuzz smoke: the untrusted-input parsers under libFuzzer (REPERE_FUZZ_SECONDS for longer)"
+scripts/fuzz.sh
