@@ -242,6 +242,15 @@ impl Device {
         self.store.sync(&t, &fast_retries(), &mut |_| {})
     }
 
+    /// The bearer token the store keeps, for tests that send requests by hand.
+    pub fn token(&mut self) -> String {
+        self.store
+            .sync_prepare(&SyncOptions::default(), &Default::default())
+            .expect("an enrolled tablet")
+            .token()
+            .to_string()
+    }
+
     pub fn sync(&mut self, server: &TestServer) -> Result<SyncProgress> {
         self.sync_via(&server.url())
     }

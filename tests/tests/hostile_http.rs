@@ -9,7 +9,6 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use repere_core::sync::SyncOptions;
 use repere_tests::{Device, TestServer, raw_request, status_of};
 
 const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -96,14 +95,6 @@ fn read_answer(s: &mut TcpStream, wait: Duration) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn token(d: &mut Device) -> String {
-    d.store
-        .sync_prepare(&SyncOptions::default(), &Default::default())
-        .expect("prepare")
-        .token()
-        .to_string()
 }
 
 #[test]
@@ -238,7 +229,7 @@ fn a_body_sent_too_slowly_is_cut() {
     let server = TestServer::start_with(&["--body-read-timeout-secs", "2"]);
     let team = server.setup(1)[0];
     let mut tablet = Device::enrolled(&server, team, 1);
-    let token = token(&mut tablet);
+    let token = tablet.token();
     let heads = [
         "POST /v1/enrol HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n".to_string(),
         format!(

@@ -10,7 +10,6 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType};
 use repere_core::RecordKind;
 use repere_core::records::{Contact, ReviewTask, ReviewTaskStatus};
-use repere_core::sync::SyncOptions;
 use repere_core::sync::protocol::{self, PushDoc, RejectCode, SyncRequest, SyncResponse};
 use repere_tests::{Device, TestServer};
 use uuid::Uuid;
@@ -41,14 +40,6 @@ fn post_sync(port: u16, token: &str, body: &[u8]) -> (u16, Vec<u8>) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (status, out[split + 4..].to_vec())
-}
-
-fn token(d: &mut Device) -> String {
-    d.store
-        .sync_prepare(&SyncOptions::default(), &Default::default())
-        .expect("prepare")
-        .token()
-        .to_string()
 }
 
 fn push_alone(
@@ -105,7 +96,7 @@ fn a_deflated_string_bomb_is_refused_without_the_memory_it_would_take() {
     let team = server.setup(1)[0];
     let mut d = Device::enrolled(&server, team, 1);
     d.sync(&server).expect("first sync");
-    let token = token(&mut d);
+    let token = d.token();
     let before = peak_kib(&server);
     // 256 MB of one letter in a note: Automerge's column compression makes it ~250 KB,
     // the envelope's deflate ~1 KB.
@@ -154,7 +145,7 @@ fn what_a_modified_app_writes_beyond_its_rights_is_refused_alone() {
         other.sync(&server).expect("sync");
         id
     };
-    let token = token(&mut d);
+    let token = d.token();
     let (id, bytes) = contact_doc(&mut d);
 
     // A field the schema does not have, holding a nested object.
