@@ -10,8 +10,8 @@ use repere_core::bounded::{self, Bounds};
 use repere_core::document::{Author, RecordDoc};
 use repere_core::records::ValidationContext;
 use repere_core::sync::protocol::{
-    Ack, EnrolRequest, EnrolResponse, ErrorCode, PulledDoc, PushDoc, RejectCode, Rejection,
-    SyncRequest, SyncResponse,
+    Ack, EnrolRequest, EnrolResponse, ErrorCode, MAX_PUSHES, PulledDoc, PushDoc, RejectCode,
+    Rejection, SyncRequest, SyncResponse,
 };
 use repere_core::{AnyRecord, Clock, Communes, Error as CoreError, RecordKind, SystemClock};
 use uuid::Uuid;
@@ -26,8 +26,6 @@ pub const MAX_PULL_LIMIT: u32 = 1000;
 pub const MAX_PULL_BYTES: usize = 16 * 1024 * 1024;
 /// Tombstones per response (16 bytes each).
 pub const MAX_PULL_TOMBSTONES: usize = 10_000;
-/// Records one request may push (a tablet sends at most its byte budget, ~2 MiB).
-pub const MAX_PUSHES: usize = 5_000;
 /// A record's merged document, saved (a visit with long notes is tens of kilobytes).
 pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// Changes in one record's history.

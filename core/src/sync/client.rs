@@ -72,6 +72,8 @@ pub struct SyncOptions {
     pub pull_limit: u32,
     /// Push bytes per round; a larger record still goes, alone.
     pub max_push_bytes: usize,
+    /// Records pushed per round (at most `protocol::MAX_PUSHES`).
+    pub max_push_records: usize,
     /// Tries per round before giving up (the next `sync` starts over safely).
     pub max_attempts: u32,
     pub initial_backoff: Duration,
@@ -83,6 +85,7 @@ impl Default for SyncOptions {
         SyncOptions {
             pull_limit: 1000,
             max_push_bytes: 2 * 1024 * 1024,
+            max_push_records: 1000,
             max_attempts: 5,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
@@ -328,7 +331,8 @@ impl Store {
             let mut doc = load_doc(&self.conn, kind, id, self.author)?;
             let changes =
                 doc.changes_since(&heads_from_bytes(synced.as_deref().unwrap_or_default()));
-            if changes.len() > budget && !pushes.is_empty() {
+            let full = pushes.len() >= options.max_push_records.clamp(1, protocol::MAX_PUSHES);
+            if full || (changes.len() > budget && !pushes.is_empty()) {
                 break;
             }
             budget = budget.saturating_sub(changes.len());

@@ -24,6 +24,9 @@ const MAGIC: &[u8; 2] = b"RP";
 const FLAG_DEFLATE: u8 = 1;
 /// Bodies smaller than this are sent as they are: deflate would not pay for itself.
 const COMPRESS_FROM: usize = 256;
+/// Records one sync request may push; the server refuses a request with more, and the
+/// device never sends more.
+pub const MAX_PUSHES: usize = 5_000;
 /// The largest message either side accepts once inflated (a deflate bomb stops here).
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 

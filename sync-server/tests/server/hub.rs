@@ -708,3 +708,17 @@ fn one_tablet_cannot_sync_without_pause_beyond_its_budget() {
     }
     assert!(env.hub.sync(&device, request(0, vec![])).is_err());
 }
+
+#[test]
+fn a_tablet_with_thousands_of_new_records_pushes_them_in_rounds_the_server_accepts() {
+    let env = env();
+    let mut a = env.tablet(&env.team_a, "a");
+    let youth: Vec<_> = (0..2_500).map(|_| a.demo.youth()).collect();
+    a.store
+        .batch(|b| youth.iter().try_for_each(|y| b.create(y).map(drop)))
+        .expect("youth");
+    let report = a.sync_ok();
+    assert_eq!(report.acknowledged, 2_500);
+    assert!(report.rounds >= 3, "{report:?}");
+    assert!(a.store.unsynced().expect("unsynced").is_empty());
+}
