@@ -176,33 +176,9 @@ fn testid_number_attr(html: &str, testid: &str) -> u32 {
         .unwrap_or_else(|| panic!("{testid} has no number"))
 }
 
-/// RFC 4180 records (quoted fields, doubled quotes, CRLF).
+/// RFC 4180 records, read with the server's own reader.
 pub(crate) fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    assert!(field.is_empty() && row.is_empty(), "CSV ends with CRLF");
-    rows
+    repere_server::coord::csv::parse(text)
 }
 
 /// A coordinator of the environment's organisation who can sign in.
