@@ -312,7 +312,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// Takes the data directory's lock file (`server.lock`), held while the returned file is
+/// open; `busy` says why it cannot be taken.
+fn claim_data_dir(data_dir: &Path, busy: impl Fn() -> String) -> Result<std::fs::File, String> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create the data directory: {e}"))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join("server.lock"))
+        .map_err(|e| format!("cannot open the data directory's lock file: {e}"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(busy()),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock the data directory: {e}")),
+    }
+}
+
 fn restore(data_dir: &Path, backup: &Path) -> Result<(), String> {
+    let _stopped = claim_data_dir(data_dir, || {
+        "the server is running on this data directory: stop it before restoring".to_string()
+    })?;
     SqliteStorage::restore_into(data_dir, backup).map_err(|e| format!("restore failed: {e}"))?;
     let epoch = open_hub(data_dir)?
         .new_log_epoch()
@@ -330,6 +351,10 @@ fn open_hub(data_dir: &Path) -> Result<Hub, String> {
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
+    // Held until the process ends: one server per data directory, and no restore under it.
+    let _running = claim_data_dir(&args.data.data_dir, || {
+        "another repere-server already serves this data directory".to_string()
+    })?;
     let hub = Arc::new(open_hub(&args.data.data_dir)?);
     if args.demo {
         match demo::seed_with_password(&hub, args.demo_password.as_deref())

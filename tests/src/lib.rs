@@ -132,6 +132,12 @@ impl TestServer {
 
     /// Runs `repere-server admin …` on this server's data and returns its stdout, trimmed.
     pub fn admin(&self, args: &[&str]) -> String {
+        self.try_admin(args)
+            .unwrap_or_else(|stderr| panic!("admin {args:?} failed: {stderr}"))
+    }
+
+    /// Runs `repere-server admin …`: its stdout, or its stderr when it fails.
+    pub fn try_admin(&self, args: &[&str]) -> std::result::Result<String, String> {
         let out = Command::new(server_bin())
             .arg("admin")
             .arg("--data-dir")
@@ -140,12 +146,11 @@ impl TestServer {
             .env("RUST_LOG", "warn")
             .output()
             .expect("admin runs");
-        assert!(
-            out.status.success(),
-            "admin {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
     }
 
     /// One organisation with `teams` teams; returns the team ids.
