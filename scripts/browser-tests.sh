@@ -63,7 +63,7 @@ trap 'exit 143' TERM
 port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 url="http://127.0.0.1:$port"
 
-"$server_bin" serve --demo --demo-password "$password" --listen "127.0.0.1:$port" \
+"$server_bin" serve --demo --insecure-http --demo-password "$password" --listen "127.0.0.1:$port" \
   --data-dir "$data" >"$work/server.out" 2>"$work/server.err" &
 pid=$!
 

@@ -56,6 +56,8 @@ fn enrol_request() -> EnrolRequest {
     EnrolRequest {
         code: "ABCD-EFGH-JK".into(),
         device_label: "tablette 2 — équipe Stenay".into(),
+        writer: Some(id(8)),
+        previous_token: Some("ancien-jeton".into()),
     }
 }
 
@@ -102,7 +104,7 @@ fn version_1_messages_are_pinned_and_still_read() {
     golden(
         v1,
         "enrol_request",
-        &protocol::encode_as(v1, &enrol_request()),
+        &protocol::encode_enrol(v1, &enrol_request()),
     );
     golden(
         v1,
@@ -128,7 +130,7 @@ fn version_2_messages_are_pinned() {
     golden(
         v2,
         "enrol_request",
-        &protocol::encode_as(v2, &enrol_request()),
+        &protocol::encode_enrol(v2, &enrol_request()),
     );
     golden(
         v2,
@@ -137,6 +139,30 @@ fn version_2_messages_are_pinned() {
     );
     let bytes = protocol::encode_response(v2, &response(77));
     assert_eq!(protocol::decode_response(&bytes), Ok(response(77)));
+    // Before version 3 an enrolment names no writer id.
+    let old = protocol::encode_enrol(v2, &enrol_request());
+    let read = protocol::decode_enrol(&old, 1024).expect("v2 enrolment");
+    assert_eq!((read.writer, read.previous_token), (None, None));
+    assert_eq!(read.code, enrol_request().code);
+}
+
+#[test]
+fn version_3_messages_are_pinned() {
+    let v3 = 3;
+    golden(v3, "sync_request", &protocol::encode_as(v3, &request()));
+    golden(
+        v3,
+        "sync_response",
+        &protocol::encode_response(v3, &response(77)),
+    );
+    let enrol = protocol::encode_enrol(v3, &enrol_request());
+    golden(v3, "enrol_request", &enrol);
+    assert_eq!(protocol::decode_enrol(&enrol, 1024), Ok(enrol_request()));
+    golden(
+        v3,
+        "enrol_response",
+        &protocol::encode_as(v3, &enrol_response()),
+    );
 }
 
 #[test]

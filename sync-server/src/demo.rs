@@ -451,6 +451,8 @@ mod tests {
             .enrol(EnrolRequest {
                 code: team.codes[0].clone(),
                 device_label: "démo".into(),
+                writer: None,
+                previous_token: None,
             })
             .expect("demo code enrols");
         assert_eq!(enrolled.team_id, team.team.id);

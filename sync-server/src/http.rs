@@ -41,8 +41,9 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Enrolment attempts per client address and minute.
     pub enrol_per_minute: u32,
-    /// Mark the coordinators' session cookie `Secure` (set it when served behind TLS).
-    pub secure_cookies: bool,
+    /// The pages are reached over plain HTTP (`--insecure-http`): no `Secure`/`__Host-`
+    /// cookies, no HSTS. Off by default: the server is meant to sit behind TLS.
+    pub insecure_http: bool,
     /// The coordinators' pages: trusted reverse proxy, session lifetimes.
     pub pages: web::PagesConfig,
 }
@@ -52,7 +53,7 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 8 * 1024 * 1024,
             enrol_per_minute: 10,
-            secure_cookies: false,
+            insecure_http: false,
             pages: web::PagesConfig::default(),
         }
     }
@@ -81,7 +82,7 @@ pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
         .with_state(state)
         .merge(web::router(
             workspace,
-            config.secure_cookies,
+            config.insecure_http,
             config.pages.trusted_proxy,
         ))
 }
@@ -254,11 +255,17 @@ async fn enrol_inner(state: Arc<AppState>, request: Request) -> Result<Response,
     }
     let body = Bytes::from_request(request, &()).await?;
     let version = protocol::version_of(&body)?;
-    let enrol: EnrolRequest = protocol::decode_within(&body, ENROL_MAX_MESSAGE_BYTES)?;
+    let enrol = protocol::decode_enrol(&body, ENROL_MAX_MESSAGE_BYTES)?;
     let code = secret::normalize_code(&enrol.code).ok_or(HubError::InvalidEnrolmentCode)?;
     let device_label = enrol.device_label.chars().take(LABEL_MAX_CHARS).collect();
     let hub = state.hub.clone();
-    let answer = blocking(move || hub.enrol(EnrolRequest { code, device_label })).await?;
+    let request = EnrolRequest {
+        code,
+        device_label,
+        writer: enrol.writer,
+        previous_token: enrol.previous_token,
+    };
+    let answer = blocking(move || hub.enrol(request)).await?;
     Ok(protocol_response(protocol::encode_as(version, &answer)))
 }
 

@@ -2,9 +2,10 @@
 //! authentication, one sync exchange, erasure. No sockets: `http` is a thin adapter, and
 //! tests drive the hub directly.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use automerge::ChangeHash;
 use chrono::{DateTime, Utc};
 use repere_core::bounded::{self, Bounds};
 use repere_core::document::{Author, RecordDoc};
@@ -47,6 +48,13 @@ pub enum HubError {
     RateLimited,
     #[error("{what} {id} does not exist")]
     NotFound { what: &'static str, id: Uuid },
+    /// The enrolling store named a writer id that is another device's, without the token
+    /// that proves it is that store enrolling again.
+    #[error(
+        "this tablet's writer id is already another tablet's: enrol from a fresh store, or \
+         from the store that holds that tablet's credentials"
+    )]
+    WriterTaken,
     /// Input an administrator or a client got wrong; the message says what.
     #[error("{0}")]
     BadInput(String),
@@ -70,7 +78,9 @@ impl HubError {
             HubError::Unauthorized => ErrorCode::Unauthorized,
             HubError::DeviceRevoked => ErrorCode::DeviceRevoked,
             HubError::RateLimited => ErrorCode::RateLimited,
-            HubError::NotFound { .. } | HubError::BadInput(_) => ErrorCode::MalformedRequest,
+            HubError::NotFound { .. } | HubError::BadInput(_) | HubError::WriterTaken => {
+                ErrorCode::MalformedRequest
+            }
             HubError::Storage(StorageError::NotFound { .. } | StorageError::Duplicate { .. }) => {
                 ErrorCode::MalformedRequest
             }
@@ -191,6 +201,9 @@ impl Hub {
                 what: "team",
                 id: code.team_id,
             })?;
+            if let Some(writer) = request.writer {
+                check_writer(tx, writer, request.previous_token.as_deref())?;
+            }
             let token = secret::new_token()?;
             let device = Device {
                 id: Uuid::now_v7(),
@@ -200,6 +213,7 @@ impl Hub {
                 enrolled_at: now,
                 revoked_at: None,
                 last_sync_at: None,
+                writer: request.writer,
             };
             tx.insert_device(&device, &secret::token_hash(&token))?;
             if !tx.use_enrolment_code(&code_hash, device.id, now)? {
@@ -381,6 +395,34 @@ impl Hub {
     }
 }
 
+/// A writer id is given to one store: a new one (never bound), or the same store enrolling
+/// again, which proves it with a token of a device already bound to it (revoked or not).
+/// The nil writer is the server's own.
+fn check_writer(
+    tx: &mut dyn Tx,
+    writer: Uuid,
+    previous_token: Option<&str>,
+) -> Result<(), HubError> {
+    if writer.is_nil() {
+        return Err(HubError::WriterTaken);
+    }
+    let bound = tx.devices_of_writer(writer)?;
+    if bound.is_empty() {
+        return Ok(());
+    }
+    let proof = previous_token.map(secret::token_hash);
+    let proven = proof.is_some_and(|proof| {
+        bound
+            .iter()
+            .any(|(_, hash)| secret::hashes_match(hash, &proof))
+    });
+    if proven {
+        Ok(())
+    } else {
+        Err(HubError::WriterTaken)
+    }
+}
+
 /// The log's epoch, made the first time a device asks.
 fn log_epoch(tx: &mut dyn Tx, now: DateTime<Utc>) -> Result<u64, HubError> {
     let stored = match tx.server_secret(LOG_EPOCH)? {
@@ -499,6 +541,10 @@ fn push_one(
     if let Err(reason) = doc.check_shape() {
         return reject(RejectCode::Malformed, reason);
     }
+    if let Some(refusal) = authorship(tx, device, &mut doc, before.as_deref().unwrap_or_default())?
+    {
+        return Ok(refusal);
+    }
     let Ok(record) = doc.read_record() else {
         // serde's message could quote a value: keep it out of the answer.
         return reject(
@@ -549,6 +595,45 @@ fn push_one(
         stored: changed,
         device_has_all,
     })
+}
+
+/// Nobody writes as somebody else: every change the server does not have yet must be
+/// written under this device's writer id. A device enrolled by an older app (no writer
+/// id bound) may use any writer id that is not bound to a device, nor the server's.
+/// Changes a teammate wrote and this tablet relays (after a server restore) are refused
+/// until the teammate's own tablet has pushed them; the tablet offers the record again
+/// once the server's copy changes.
+fn authorship(
+    tx: &mut dyn Tx,
+    device: &Device,
+    doc: &mut RecordDoc,
+    known_heads: &[[u8; 32]],
+) -> Result<Option<Outcome>, HubError> {
+    let have: Vec<ChangeHash> = known_heads.iter().map(|h| ChangeHash(*h)).collect();
+    let writers: BTreeSet<Option<Uuid>> = doc
+        .automerge()
+        .get_changes_meta(&have)
+        .iter()
+        .map(|change| Author::from_actor(&change.actor).map(|a| a.device_id))
+        .collect();
+    for writer in writers {
+        let own = match (writer, device.writer) {
+            (None, _) => false,
+            (Some(w), _) if w.is_nil() => false,
+            (Some(w), Some(bound)) => w == bound,
+            (Some(w), None) => tx.devices_of_writer(w)?.is_empty(),
+        };
+        if !own {
+            return Ok(Some(Outcome::Rejected(
+                RejectCode::Invalid,
+                "holds changes written on another tablet (or by the server) that the server \
+                 does not have yet: only the tablet that wrote them may send them; this record \
+                 is offered again once the server has them"
+                    .into(),
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// The same answer whether the id belongs to another team or the record was moved there:

@@ -107,10 +107,12 @@ struct ServeArgs {
     #[arg(long, env = "REPERE_QUEUE_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     queue_timeout_secs: u64,
-    /// Mark the coordinators' session cookie `Secure`: set it whenever the server is
-    /// reached over HTTPS (behind a TLS reverse proxy), so browsers never send it in clear
-    #[arg(long, env = "REPERE_SECURE_COOKIES")]
-    secure_cookies: bool,
+    /// Serve the coordinators' pages over plain HTTP (local trials only): cookies lose
+    /// `Secure` and their `__Host-` prefix, and no HSTS is sent. Without it the pages
+    /// expect to be reached over HTTPS (behind a TLS reverse proxy) and browsers refuse to
+    /// keep a session over plain HTTP. Warned about at every start
+    #[arg(long, env = "REPERE_INSECURE_HTTP")]
+    insecure_http: bool,
     /// With --demo: the demo coordinators' password (default: a random one, printed)
     #[arg(long, env = "REPERE_DEMO_PASSWORD", hide_env_values = true)]
     demo_password: Option<String>,
@@ -380,7 +382,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let config = HttpConfig {
         max_body_bytes: args.max_body_bytes,
         enrol_per_minute: args.enrol_per_minute,
-        secure_cookies: args.secure_cookies,
+        insecure_http: args.insecure_http,
         pages: repere_server::web::PagesConfig {
             trusted_proxy: args.trusted_proxy,
             sessions: repere_server::coord::SessionPolicy {
@@ -415,6 +417,21 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         tracing::info!(address = %local, data_dir = %args.data.data_dir.display(), "repere-server listening");
+        if args.insecure_http {
+            // On stderr as well as in the log: nobody should run this way by accident.
+            eprintln!(
+                "ATTENTION : --insecure-http : pages servies en HTTP simple, cookies sans Secure, \
+                 sans HSTS. Pour un essai local seulement ; en service, placez le serveur derrière \
+                 TLS (README). / WARNING: plain HTTP for the coordinators' pages: local trials only."
+            );
+            tracing::warn!("--insecure-http: the coordinators' pages are served without TLS protections");
+        } else if args.demo {
+            println!(
+                "Les pages attendent HTTPS (cookies Secure) : derrière un proxy TLS, ouvrez son adresse https ; \
+                 pour un essai local en http://, relancez avec --insecure-http. \
+                 / The pages expect HTTPS; for a local http:// trial add --insecure-http."
+            );
+        }
         let app = http::router(hub, &config);
         serve::serve(listener, app, limits, shutdown_signal()).await
     })?;

@@ -53,6 +53,11 @@ pub fn token_hash(token: &str) -> SecretHash {
     sha256(token.as_bytes())
 }
 
+/// Compares two secret hashes in constant time.
+pub fn hashes_match(a: &SecretHash, b: &SecretHash) -> bool {
+    subtle::ConstantTimeEq::ct_eq(a.as_slice(), b.as_slice()).into()
+}
+
 /// A new enrolment code, formatted for people: `ABCD-EFGH-JK`.
 pub fn new_code() -> Result<String, RandomError> {
     let mut symbols = Vec::with_capacity(CODE_LEN);

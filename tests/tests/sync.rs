@@ -333,6 +333,8 @@ fn garbage_truncated_oversized_and_replayed_requests_get_clear_errors() {
             repere_core::sync::protocol::encode(&repere_core::sync::protocol::EnrolRequest {
                 code,
                 device_label: "raw".into(),
+                writer: None,
+                previous_token: None,
             });
         let resp = post(server.port, "/v1/enrol", None, &body);
         assert_eq!(resp.status, 200, "{}", resp.head);

@@ -151,21 +151,26 @@ struct PendingEnrolment {
     enrolment: StoredEnrolment,
 }
 
-/// Redeems a one-time code with the server.
+/// Redeems a one-time code with the server, naming the store's writer id (and proving
+/// it with the current token when the store was enrolled before). A server older than
+/// version 3 gets the request again in the newest layout it speaks.
 fn redeem(
     transport: &dyn Transport,
     server_url: &str,
-    code: &str,
-    device_label: &str,
+    request: &EnrolRequest,
 ) -> Result<StoredEnrolment> {
-    let body = protocol::encode(&EnrolRequest {
-        code: code.to_string(),
-        // The server keeps 100 characters and refuses large enrolment bodies.
-        device_label: device_label.chars().take(100).collect(),
-    });
-    let bytes = transport
-        .post(ENROL_PATH, None, body)
-        .map_err(|e| map_transport_error(&e))?;
+    let mut version = protocol::PROTOCOL_VERSION;
+    let bytes = loop {
+        match transport.post(ENROL_PATH, None, protocol::encode_enrol(version, request)) {
+            Ok(bytes) => break bytes,
+            Err(TransportError::Status {
+                body: Some(body), ..
+            }) if body.error == ErrorCode::UnsupportedVersion => {
+                version = step_down(version, body.versions)?;
+            }
+            Err(e) => return Err(map_transport_error(&e)),
+        }
+    };
     let resp: EnrolResponse = protocol::decode(&bytes)?;
     Ok(StoredEnrolment {
         enrolment: Enrolment {
@@ -176,6 +181,22 @@ fn redeem(
         },
         token: resp.token,
     })
+}
+
+/// The version to try after `unsupported_version`: the newest the server says it speaks
+/// below the one refused, or else the next lower one.
+fn step_down(refused: u8, server_speaks: Option<(u8, u8)>) -> Result<u8> {
+    let lower = match server_speaks {
+        Some((_, newest)) => newest.min(refused.saturating_sub(1)),
+        None => refused.saturating_sub(1),
+    };
+    if lower < protocol::PROTOCOL_MIN_VERSION {
+        return Err(Error::NoCommonVersion {
+            min: protocol::PROTOCOL_MIN_VERSION,
+            max: protocol::PROTOCOL_VERSION,
+        });
+    }
+    Ok(lower)
 }
 
 /// What applying an answer did.
@@ -249,7 +270,14 @@ impl Store {
                     };
                     let _ = self.sync(transport, &once, &mut |_| {});
                 }
-                redeem(transport, server_url, code, device_label)?
+                let request = EnrolRequest {
+                    code: code.to_string(),
+                    // The server keeps 100 characters and refuses large enrolment bodies.
+                    device_label: device_label.chars().take(100).collect(),
+                    writer: Some(self.author.device_id),
+                    previous_token: current.as_ref().map(|c| c.token.clone()),
+                };
+                redeem(transport, server_url, &request)?
             }
         };
         let team = stored.enrolment.team_id;
@@ -428,6 +456,13 @@ impl Store {
         }
         for (decoded, heads) in decoded {
             let (kind, id) = (decoded.remote.kind, decoded.remote.id);
+            // The server's copy changed: a record it refused is offered again, since what
+            // it now has (a teammate's own changes, a fixed reference) may be what it lacked.
+            tx.prepare_cached(
+                "UPDATE documents SET sync_state = 1, reject_reason = NULL
+                 WHERE id = ?1 AND sync_state = 3",
+            )?
+            .execute([id.as_bytes().as_slice()])?;
             match merge_decoded(&tx, author, decoded, Source::Server, now) {
                 Ok(true) => {
                     mark_pulled(&tx, author, kind, id, &heads)?;
@@ -700,17 +735,7 @@ fn exchange(
             Err(TransportError::Status {
                 body: Some(body), ..
             }) if body.error == ErrorCode::UnsupportedVersion => {
-                let lower = match body.versions {
-                    Some((_, newest)) => newest.min(batch.version.saturating_sub(1)),
-                    None => batch.version.saturating_sub(1),
-                };
-                if lower < protocol::PROTOCOL_MIN_VERSION {
-                    return Err(Error::NoCommonVersion {
-                        min: protocol::PROTOCOL_MIN_VERSION,
-                        max: protocol::PROTOCOL_VERSION,
-                    });
-                }
-                batch.version = lower;
+                batch.version = step_down(batch.version, body.versions)?;
                 continue;
             }
             Err(e) => (is_transient(&e), map_transport_error(&e)),

@@ -4,8 +4,9 @@
 //! Wire format of every body: `b"RP"`, the protocol version byte, a flags byte
 //! (bit 0: the rest is raw-deflate compressed), then the message in postcard encoding.
 //!
-//! Versions: 1 (the first release) and 2 (the sync answer carries the server's log
-//! epoch). The device speaks the highest version the server accepts; the server answers
+//! Versions: 1 (the first release), 2 (the sync answer carries the server's log epoch)
+//! and 3 (the enrolment request names the store's writer id, and proves a re-enrolling
+//! store's earlier enrolment with its token). The device speaks the highest version the server accepts; the server answers
 //! in the version it was asked in. Every change to a message bumps the version, and
 //! golden files of each version's messages (core/tests/golden/) pin the bytes.
 
@@ -17,7 +18,7 @@ use uuid::Uuid;
 use crate::records::RecordKind;
 
 /// The version this build speaks by default (the newest).
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 /// The oldest version this build still speaks.
 pub const PROTOCOL_MIN_VERSION: u8 = 1;
 const MAGIC: &[u8; 2] = b"RP";
@@ -40,6 +41,21 @@ pub struct EnrolRequest {
     pub code: String,
     /// Shown to administrators ("tablette 2 — équipe Stenay"); never personal data.
     pub device_label: String,
+    /// The store's writer id: the device part of every Automerge actor it writes with.
+    /// The server binds it to the device it enrols and refuses new changes under any
+    /// other writer id from that device (versions 3 and later; `None` from older ones).
+    pub writer: Option<Uuid>,
+    /// When the store was enrolled before: its current token, proving that the writer
+    /// id is its own (a writer id already bound to a device is only given to a store
+    /// that holds one of that writer's tokens).
+    pub previous_token: Option<String>,
+}
+
+/// The enrolment request of versions 1 and 2.
+#[derive(Serialize, Deserialize)]
+struct EnrolRequestV1 {
+    code: String,
+    device_label: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -257,6 +273,33 @@ pub fn encode_response(version: u8, response: &SyncResponse) -> Vec<u8> {
     encode_as(1, &v1)
 }
 
+/// An enrolment request in the layout of `version` (before 3 it names no writer id).
+pub fn encode_enrol(version: u8, request: &EnrolRequest) -> Vec<u8> {
+    if version >= 3 {
+        return encode_as(version, request);
+    }
+    let v1 = EnrolRequestV1 {
+        code: request.code.clone(),
+        device_label: request.device_label.clone(),
+    };
+    encode_as(version, &v1)
+}
+
+/// Decodes an enrolment request of any version this side speaks, refused as soon as it
+/// would inflate past `max_bytes` (see [`decode_within`]).
+pub fn decode_enrol(bytes: &[u8], max_bytes: usize) -> Result<EnrolRequest, DecodeError> {
+    if version_of(bytes)? >= 3 {
+        return decode_within(bytes, max_bytes);
+    }
+    let v1: EnrolRequestV1 = decode_within(bytes, max_bytes)?;
+    Ok(EnrolRequest {
+        code: v1.code,
+        device_label: v1.device_label,
+        writer: None,
+        previous_token: None,
+    })
+}
+
 /// The version a body is written in, if it is a message of a version this side speaks.
 pub fn version_of(bytes: &[u8]) -> Result<u8, DecodeError> {
     if bytes.len() < 4 || &bytes[..2] != MAGIC {
@@ -422,6 +465,8 @@ mod tests {
         let long = EnrolRequest {
             code: "ABCD-EFGH-JK".into(),
             device_label: "tablette ".repeat(100),
+            writer: None,
+            previous_token: None,
         };
         let deflated = encode(&long);
         assert_eq!(deflated[3], FLAG_DEFLATE, "long enough to be compressed");
@@ -435,6 +480,8 @@ mod tests {
         let short = EnrolRequest {
             code: "ABCD-EFGH-JK".into(),
             device_label: "tablette 1".into(),
+            writer: None,
+            previous_token: None,
         };
         let plain = encode(&short);
         assert_eq!(plain[3], 0);

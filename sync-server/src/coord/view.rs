@@ -188,6 +188,9 @@ pub struct VisitDetail {
     pub events: Vec<AuditEntry>,
     /// Names of the organisation's users (coordinators write as their user id).
     pub users: HashMap<Uuid, String>,
+    /// The team's tablets by writer id (the device part of their Automerge actors),
+    /// with their labels: a change's tablet is the server's check, not the tablet's word.
+    pub tablets: HashMap<Uuid, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -431,6 +434,11 @@ impl Workspace {
                     .filter(|u| u.organisation_id == who.organisation.id)
                     .map(|u| (u.id, u.name))
                     .collect();
+                let tablets = tx
+                    .devices(Some(team.id))?
+                    .into_iter()
+                    .filter_map(|d| Some((d.writer?, d.label)))
+                    .collect();
                 Ok(Some(VisitDetail {
                     id,
                     team,
@@ -444,6 +452,7 @@ impl Workspace {
                     review,
                     events,
                     users,
+                    tablets,
                     contact,
                 }))
             })?;

@@ -93,6 +93,9 @@ pub struct Device {
     pub enrolled_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_sync_at: Option<DateTime<Utc>>,
+    /// The writer id the store named at enrolment (see `EnrolRequest::writer`): new changes
+    /// from this device must be written under it. `None`: enrolled by an older app.
+    pub writer: Option<Uuid>,
 }
 
 /// A record's document as the server keeps it: compact bytes, at its latest log position.
@@ -327,6 +330,9 @@ pub trait ReadTx {
     fn enrolment_code(&mut self, code_hash: &SecretHash) -> StorageResult<Option<EnrolmentCode>>;
     fn device(&mut self, id: Uuid) -> StorageResult<Option<Device>>;
     fn device_by_token(&mut self, token_hash: &SecretHash) -> StorageResult<Option<Device>>;
+    /// The devices enrolled with this writer id (a store enrolled again, in enrolment
+    /// order) and their token hashes.
+    fn devices_of_writer(&mut self, writer: Uuid) -> StorageResult<Vec<(Device, SecretHash)>>;
     /// Every device, or a team's, in enrolment order.
     fn devices(&mut self, team_id: Option<Uuid>) -> StorageResult<Vec<Device>>;
 

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_coordinators.sql"),
     include_str!("../../migrations/0003_record_fields.sql"),
     include_str!("../../migrations/0004_coordinator_accounts.sql"),
+    include_str!("../../migrations/0005_device_writers.sql"),
 ];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
@@ -265,8 +266,8 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
 }
 
 const DEVICE_COLUMNS: &str =
-    "d.id, d.team_id, t.organisation_id, d.label, d.enrolled_at, d.revoked_at, d.last_sync_at
-     FROM devices d JOIN teams t ON t.id = d.team_id";
+    "d.id, d.team_id, t.organisation_id, d.label, d.enrolled_at, d.revoked_at, d.last_sync_at,
+     d.writer FROM devices d JOIN teams t ON t.id = d.team_id";
 
 fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
     Ok(Device {
@@ -277,6 +278,7 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
         enrolled_at: time(r.get(4)?)?,
         revoked_at: opt_time(r.get(5)?)?,
         last_sync_at: opt_time(r.get(6)?)?,
+        writer: opt_uuid_at(r, 7)?,
     })
 }
 
@@ -523,6 +525,22 @@ impl ReadTx for SqliteTx<'_> {
             .prepare_cached(&format!("SELECT {DEVICE_COLUMNS} WHERE d.token_hash = ?1"))?
             .query_row([token_hash.as_slice()], device_row)
             .optional()?)
+    }
+
+    fn devices_of_writer(&mut self, writer: Uuid) -> StorageResult<Vec<(Device, SecretHash)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT d.id, d.team_id, t.organisation_id, d.label, d.enrolled_at, d.revoked_at,
+                    d.last_sync_at, d.writer, d.token_hash
+             FROM devices d JOIN teams t ON t.id = d.team_id
+             WHERE d.writer = ?1 ORDER BY d.enrolled_at",
+        )?;
+        let rows = stmt.query_map([b(&writer)], |r| {
+            let hash: Vec<u8> = r.get(8)?;
+            let hash = SecretHash::try_from(hash.as_slice())
+                .map_err(|_| corrupt_col("token hash is not 32 bytes"))?;
+            Ok((device_row(r)?, hash))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn devices(&mut self, team_id: Option<Uuid>) -> StorageResult<Vec<Device>> {
@@ -1061,15 +1079,16 @@ impl Tx for SqliteTx<'_> {
         }
         self.tx
             .prepare_cached(
-                "INSERT INTO devices (id, team_id, label, token_hash, enrolled_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO devices (id, team_id, label, token_hash, enrolled_at, writer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 b(&device.id),
                 b(&device.team_id),
                 device.label,
                 token_hash.as_slice(),
-                ms(device.enrolled_at)
+                ms(device.enrolled_at),
+                device.writer.as_ref().map(b)
             ])?;
         Ok(())
     }

@@ -8,8 +8,9 @@
 //! with a second factor), `/journal`, `/connexion/code` (the second factor at sign-in) and
 //! `/compte` (setting up the second factor).
 //!
-//! Security: a session cookie `repere_session` (HttpOnly, SameSite=Strict, Path=/, and
-//! Secure with `--secure-cookies`, to set behind TLS), a CSRF token in every POST form
+//! Security: a session cookie `__Host-repere_session` (HttpOnly, SameSite=Strict, Path=/,
+//! Secure) and HSTS, as served behind TLS (plain `repere_session` and no HSTS only with
+//! `--insecure-http`), a CSRF token in every POST form
 //! (the sign-in forms' is a double-submit cookie), a strict Content-Security-Policy (no
 //! script at all; the one stylesheet by hash), `no-store` caching, and no framing. The
 //! client address (for the sign-in throttle) is the connection's, or the last
@@ -65,16 +66,18 @@ pub struct PagesConfig {
 
 struct WebState {
     ws: Arc<Workspace>,
-    secure_cookies: bool,
+    cookies: Cookies,
     trusted_proxy: Option<IpAddr>,
 }
 
 /// The pages' routes, with their own state and body limit, to merge into the server's
 /// router. `trusted_proxy`: see [`PagesConfig`].
-pub fn router(ws: Arc<Workspace>, secure_cookies: bool, trusted_proxy: Option<IpAddr>) -> Router {
+pub fn router(ws: Arc<Workspace>, insecure_http: bool, trusted_proxy: Option<IpAddr>) -> Router {
     let state = Arc::new(WebState {
         ws,
-        secure_cookies,
+        cookies: Cookies {
+            tls: !insecure_http,
+        },
         trusted_proxy: trusted_proxy.map(|ip| ip.to_canonical()),
     });
     Router::new()
@@ -109,7 +112,9 @@ pub fn router(ws: Arc<Workspace>, secure_cookies: bool, trusted_proxy: Option<Ip
         .route("/journal", get(journal))
         // Unknown addresses get the French page, not an empty 404.
         .fallback(|| async { not_found() })
-        .layer(middleware::map_response(security_headers))
+        .layer(middleware::map_response(move |response| async move {
+            security_headers(response, !insecure_http)
+        }))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .with_state(state)
 }
@@ -128,8 +133,15 @@ fn csp() -> HeaderValue {
     .clone()
 }
 
-async fn security_headers(mut response: Response) -> Response {
+fn security_headers(mut response: Response, tls: bool) -> Response {
     let h = response.headers_mut();
+    if tls {
+        // Browsers keep to HTTPS for a year once they have seen this over TLS.
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     h.insert(header::CONTENT_SECURITY_POLICY, csp());
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -220,7 +232,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// A cookie's value from the request headers.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -231,21 +243,42 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
-fn set_cookie(
-    name: &str,
-    value: &str,
-    path: &str,
-    max_age: Option<i64>,
-    secure: bool,
-) -> HeaderValue {
-    let mut c = format!("{name}={value}; HttpOnly; SameSite=Strict; Path={path}");
-    if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
+/// How the pages' cookies are named and flagged. Behind TLS (the default) they are
+/// `Secure` and `__Host-` prefixed: a browser then never sends them over plain HTTP and
+/// no other host or path can plant one; `--insecure-http` drops both for local use.
+#[derive(Debug, Clone, Copy)]
+struct Cookies {
+    tls: bool,
+}
+
+impl Cookies {
+    fn name(self, base: &str) -> String {
+        if self.tls {
+            format!("__Host-{base}")
+        } else {
+            base.to_string()
+        }
     }
-    if secure {
-        c.push_str("; Secure");
+
+    fn read(self, headers: &HeaderMap, base: &str) -> Option<String> {
+        cookie(headers, &self.name(base))
     }
-    HeaderValue::from_str(&c).unwrap_or(HeaderValue::from_static("invalid=; Max-Age=0"))
+
+    /// `__Host-` requires `Path=/`, so every cookie is site-wide; they are HttpOnly and
+    /// SameSite=Strict, and the sign-in ones short-lived.
+    fn set(self, base: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+        let mut c = format!(
+            "{}={value}; HttpOnly; SameSite=Strict; Path=/",
+            self.name(base)
+        );
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        if self.tls {
+            c.push_str("; Secure");
+        }
+        HeaderValue::from_str(&c).unwrap_or(HeaderValue::from_static("invalid=; Max-Age=0"))
+    }
 }
 
 /// The last address of the `X-Forwarded-For` headers (the one the proxy itself added; the
@@ -286,7 +319,11 @@ async fn require(
     state: &WebState,
     headers: &HeaderMap,
 ) -> Result<(CurrentSession, String), Response> {
-    let Some(token) = cookie(headers, SESSION_COOKIE).filter(|t| !t.is_empty()) else {
+    let Some(token) = state
+        .cookies
+        .read(headers, SESSION_COOKIE)
+        .filter(|t| !t.is_empty())
+    else {
         return Err(redirect("/connexion"));
     };
     let ws = state.ws.clone();
@@ -298,7 +335,7 @@ async fn require(
             let mut response = redirect("/connexion");
             response.headers_mut().append(
                 header::SET_COOKIE,
-                set_cookie(SESSION_COOKIE, "", "/", Some(0), state.secure_cookies),
+                state.cookies.set(SESSION_COOKIE, "", Some(0)),
             );
             Err(response)
         }
@@ -375,20 +412,17 @@ fn with_login_token(
     let mut response = page(status, render(&token));
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(
-            LOGIN_COOKIE,
-            &token,
-            "/connexion",
-            Some(3600),
-            state.secure_cookies,
-        ),
+        state.cookies.set(LOGIN_COOKIE, &token, Some(3600)),
     );
     response
 }
 
 /// Whether a sign-in form carries the token of its double-submit cookie.
-fn login_token_ok(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
-    let expected = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+fn login_token_ok(state: &WebState, headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+    let expected = state
+        .cookies
+        .read(headers, LOGIN_COOKIE)
+        .unwrap_or_default();
     let given = form.get("csrf").map_or("", String::as_str);
     !expected.is_empty() && tokens_match(&expected, given)
 }
@@ -407,13 +441,10 @@ fn signed_in(state: &WebState, token: &str) -> Response {
     let h = response.headers_mut();
     h.append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, token, "/", None, state.secure_cookies),
+        state.cookies.set(SESSION_COOKIE, token, None),
     );
     for name in [LOGIN_COOKIE, CHALLENGE_COOKIE] {
-        h.append(
-            header::SET_COOKIE,
-            set_cookie(name, "", "/connexion", Some(0), state.secure_cookies),
-        );
+        h.append(header::SET_COOKIE, state.cookies.set(name, "", Some(0)));
     }
     response
 }
@@ -428,7 +459,7 @@ async fn login_submit(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if !login_token_ok(&headers, &form) {
+    if !login_token_ok(&state, &headers, &form) {
         return login_page(&state, StatusCode::FORBIDDEN, Some(EXPIRED_FORM));
     }
     let ip = client_ip(&extensions, &headers, state.trusted_proxy);
@@ -442,12 +473,10 @@ async fn login_submit(
             let mut response = redirect("/connexion/code");
             response.headers_mut().append(
                 header::SET_COOKIE,
-                set_cookie(
+                state.cookies.set(
                     CHALLENGE_COOKIE,
                     &challenge.token,
-                    "/connexion",
                     Some(crate::coord::auth::CHALLENGE_TTL.num_seconds()),
-                    state.secure_cookies,
                 ),
             );
             response
@@ -468,7 +497,11 @@ async fn login_submit(
 
 /// The second-factor form, for a browser whose password was just accepted.
 async fn code_form(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    if cookie(&headers, CHALLENGE_COOKIE).is_none_or(|c| c.is_empty()) {
+    if state
+        .cookies
+        .read(&headers, CHALLENGE_COOKIE)
+        .is_none_or(|c| c.is_empty())
+    {
         return redirect("/connexion");
     }
     with_login_token(&state, StatusCode::OK, |token| {
@@ -482,10 +515,14 @@ async fn code_submit(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let Some(challenge) = cookie(&headers, CHALLENGE_COOKIE).filter(|c| !c.is_empty()) else {
+    let Some(challenge) = state
+        .cookies
+        .read(&headers, CHALLENGE_COOKIE)
+        .filter(|c| !c.is_empty())
+    else {
         return login_page(&state, StatusCode::UNAUTHORIZED, Some(EXPIRED_CHALLENGE));
     };
-    if !login_token_ok(&headers, &form) {
+    if !login_token_ok(&state, &headers, &form) {
         return with_login_token(&state, StatusCode::FORBIDDEN, |token| {
             pages::second_factor_page(
                 token,
@@ -516,13 +553,7 @@ async fn code_submit(
                 login_page(&state, StatusCode::UNAUTHORIZED, Some(EXPIRED_CHALLENGE));
             response.headers_mut().append(
                 header::SET_COOKIE,
-                set_cookie(
-                    CHALLENGE_COOKIE,
-                    "",
-                    "/connexion",
-                    Some(0),
-                    state.secure_cookies,
-                ),
+                state.cookies.set(CHALLENGE_COOKIE, "", Some(0)),
             );
             response
         }
@@ -547,7 +578,7 @@ async fn logout(
     let mut response = redirect("/connexion");
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, "", "/", Some(0), state.secure_cookies),
+        state.cookies.set(SESSION_COOKIE, "", Some(0)),
     );
     response
 }
@@ -1072,12 +1103,28 @@ mod tests {
     }
 
     #[test]
-    fn cookies_are_httponly_strict_and_secure_when_asked() {
-        let c = set_cookie(SESSION_COOKIE, "t", "/", None, true);
-        let c = c.to_str().expect("ascii");
-        assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/"));
-        assert!(c.contains("Secure"));
-        let plain = set_cookie(SESSION_COOKIE, "t", "/", None, false);
-        assert!(!plain.to_str().expect("ascii").contains("Secure"));
+    fn cookies_are_host_prefixed_and_secure_unless_plain_http() {
+        let tls = Cookies { tls: true };
+        let c = tls.set(SESSION_COOKIE, "t", None);
+        assert_eq!(
+            c.to_str().expect("ascii"),
+            "__Host-repere_session=t; HttpOnly; SameSite=Strict; Path=/; Secure"
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("repere_session=planted; __Host-repere_session=real"),
+        );
+        assert_eq!(tls.read(&headers, SESSION_COOKIE).as_deref(), Some("real"));
+        let plain = Cookies { tls: false };
+        let c = plain.set(LOGIN_COOKIE, "t", Some(60));
+        assert_eq!(
+            c.to_str().expect("ascii"),
+            "repere_login=t; HttpOnly; SameSite=Strict; Path=/; Max-Age=60"
+        );
+        assert_eq!(
+            plain.read(&headers, SESSION_COOKIE).as_deref(),
+            Some("planted")
+        );
     }
 }

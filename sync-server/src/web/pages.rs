@@ -544,15 +544,22 @@ pub fn visit_page(
 
             section {
                 h2 { "Historique de la fiche" }
-                p.muted { "Chaque modification avec son auteur et l'heure de l'appareil (indicative : les horloges des tablettes peuvent être fausses)." }
+                p.muted { "Chaque modification avec son auteur et l'heure de l'appareil (indicative : les horloges des tablettes peuvent être fausses). La tablette est vérifiée par le serveur ; le membre de l'équipe et l'heure sont « déclarés par la tablette »." }
                 div.table-wrap { table data-testid="history-table" {
                     thead { tr { th scope="col" { "Heure (appareil)" } th scope="col" { "Auteur" } th scope="col" { "Appareil" } th scope="col" { "Champs modifiés" } } }
                     tbody { @for h in &d.history { tr data-testid="history-row" {
                         td { @match h.written_at { Some(t) => { (labels::server_time(t)) } None => { "—" } } }
-                        td { @match &h.author { Some(a) => { (author_name(d, a.member_id)) } None => { "inconnu" } } }
+                        td { @match &h.author {
+                            Some(a) if a.device_id.is_nil() => { (author_name(d, a.member_id)) }
+                            Some(a) => { (author_name(d, a.member_id)) " " span.muted { "(déclaré par la tablette)" } }
+                            None => { "inconnu" }
+                        } }
                         td { @match &h.author {
                             Some(a) if a.device_id.is_nil() => { "serveur" }
-                            Some(a) => { (short_id(a.device_id)) }
+                            Some(a) => { @match d.tablets.get(&a.device_id) {
+                                Some(label) => { "tablette « " (label) " »" }
+                                None => { "tablette " (short_id(a.device_id)) }
+                            } }
                             None => { "—" }
                         } }
                         td { @for (i, f) in h.fields.iter().enumerate() { @if i > 0 { ", " } (labels::field(f)) } }

@@ -413,7 +413,7 @@ fn disabled_users_cannot_sign_in_and_revoked_sessions_end() {
             .body
             .contains("Identifiant ou mot de passe incorrect")
     );
-    assert!(!a.cookies.contains_key("repere_session"));
+    assert!(!a.cookies.contains_key("__Host-repere_session"));
 
     env.hub.enable_user(id).expect("enable");
     a.signed_in(LOGIN, PASSWORD);
@@ -569,8 +569,8 @@ fn a_second_factor_set_up_from_the_pages_is_asked_at_every_sign_in() {
     let first = browser.login(LOGIN, PASSWORD);
     assert_eq!(first.status, 303);
     assert_eq!(first.location.as_deref(), Some("/connexion/code"));
-    assert!(!browser.cookies.contains_key("repere_session"));
-    assert!(browser.cookies.contains_key("repere_challenge"));
+    assert!(!browser.cookies.contains_key("__Host-repere_session"));
+    assert!(browser.cookies.contains_key("__Host-repere_challenge"));
     assert_eq!(browser.get("/visites").status, 303);
     let form = browser.get("/connexion/code");
     assert_eq!(form.status, 200);
@@ -595,7 +595,7 @@ fn a_second_factor_set_up_from_the_pages_is_asked_at_every_sign_in() {
     let signed = browser.post("/connexion/code", &[("csrf", &t), ("code", &next)]);
     assert_eq!(signed.status, 303);
     assert_eq!(signed.location.as_deref(), Some("/visites"));
-    assert!(!browser.cookies.contains_key("repere_challenge"));
+    assert!(!browser.cookies.contains_key("__Host-repere_challenge"));
     assert_eq!(browser.get("/visites").status, 200);
 
     // Another browser replaying that code: refused.

@@ -76,6 +76,8 @@ impl Env {
             .enrol(EnrolRequest {
                 code: self.code(team),
                 device_label: "tablette de test".into(),
+                writer: None,
+                previous_token: None,
             })
             .expect("enrol");
         let device = self.hub.authenticate(&resp.token).expect("token works");
@@ -157,7 +159,7 @@ impl Transport for HubTransport {
         };
         match path {
             ENROL_PATH => {
-                let req: EnrolRequest = protocol::decode(&body).map_err(bad)?;
+                let req = protocol::decode_enrol(&body, 4096).map_err(bad)?;
                 let resp = self.0.enrol(req).map_err(|e| status(&e))?;
                 Ok(protocol::encode(&resp))
             }

@@ -35,6 +35,7 @@ pub(crate) struct Page {
     pub(crate) status: u16,
     pub(crate) location: Option<String>,
     pub(crate) content_type: String,
+    pub(crate) headers: reqwest::header::HeaderMap,
     pub(crate) body: String,
 }
 
@@ -93,6 +94,7 @@ impl Browser {
             status,
             location,
             content_type,
+            headers: resp.headers().clone(),
             body: resp.text().expect("body"),
         }
     }
@@ -238,6 +240,36 @@ pub(crate) fn server(env: &Env) -> Server {
 }
 
 #[test]
+fn plain_http_only_when_asked_and_then_without_secure_cookies_or_hsts() {
+    let env = env();
+    coordinator(&env, "camille@ml.test");
+    let server = start(
+        env.hub.clone(),
+        HttpConfig {
+            insecure_http: true,
+            ..HttpConfig::default()
+        },
+    );
+    let mut browser = Browser::new(&server);
+    let good = browser.login("camille@ml.test", PASSWORD);
+    assert_eq!(good.status, 303);
+    assert!(browser.cookies.contains_key("repere_session"));
+    assert!(!browser.cookies.contains_key("__Host-repere_session"));
+    assert!(
+        good.headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .all(|c| !c.to_str().unwrap_or_default().contains("Secure"))
+    );
+    assert!(
+        good.headers
+            .get(reqwest::header::STRICT_TRANSPORT_SECURITY)
+            .is_none()
+    );
+    assert_eq!(browser.get("/visites").status, 200);
+}
+
+#[test]
 fn login_accepts_the_right_password_refuses_others_and_rate_limits() {
     let env = env();
     coordinator(&env, "camille@ml.test");
@@ -265,7 +297,7 @@ fn login_accepts_the_right_password_refuses_others_and_rate_limits() {
     let bad = browser.login("camille@ml.test", "pas le bon mot de passe");
     assert_eq!(bad.status, 401);
     assert!(bad.body.contains("Identifiant ou mot de passe incorrect"));
-    assert!(!browser.cookies.contains_key("repere_session"));
+    assert!(!browser.cookies.contains_key("__Host-repere_session"));
 
     let field_user = browser.login("terrain@ml.test", PASSWORD);
     assert_eq!(field_user.status, 401, "field users cannot sign in");
@@ -273,7 +305,23 @@ fn login_accepts_the_right_password_refuses_others_and_rate_limits() {
     let good = browser.login("  Camille@ML.test ", PASSWORD);
     assert_eq!(good.status, 303);
     assert_eq!(good.location.as_deref(), Some("/visites"));
-    assert!(browser.cookies.contains_key("repere_session"));
+    assert!(browser.cookies.contains_key("__Host-repere_session"));
+    // Behind TLS by default: the session cookie never travels in clear, HSTS is sent.
+    let session_cookie = good
+        .headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-repere_session="))
+        .expect("session cookie set")
+        .to_string();
+    assert!(session_cookie.ends_with("; Secure"), "{session_cookie}");
+    assert_eq!(
+        good.headers
+            .get(reqwest::header::STRICT_TRANSPORT_SECURITY)
+            .and_then(|v| v.to_str().ok()),
+        Some("max-age=31536000")
+    );
     let visits = browser.get("/visites");
     assert_eq!(visits.status, 200);
     assert!(visits.body.contains(r#"data-testid="visits-total""#));
@@ -383,13 +431,15 @@ fn sessions_end_after_two_idle_hours_or_twelve_hours_in_all_and_at_logout() {
     let token = browser.signed_in("camille@ml.test", PASSWORD);
     let cookie = browser
         .cookies
-        .get("repere_session")
+        .get("__Host-repere_session")
         .cloned()
         .expect("cookie");
     let out = browser.post("/deconnexion", &[("csrf", &token)]);
     assert_eq!(out.status, 303);
-    assert!(!browser.cookies.contains_key("repere_session"));
-    browser.cookies.insert("repere_session".into(), cookie);
+    assert!(!browser.cookies.contains_key("__Host-repere_session"));
+    browser
+        .cookies
+        .insert("__Host-repere_session".into(), cookie);
     assert_eq!(
         browser.get("/visites").status,
         303,

@@ -85,6 +85,8 @@ fn enrolment_bodies_past_their_small_limit_are_refused_before_decoding() {
     let bomb = protocol::encode(&EnrolRequest {
         code: env.code(&env.team_a),
         device_label: "a".repeat(200_000),
+        writer: None,
+        previous_token: None,
     });
     assert!(bomb.len() < ENROL_MAX_BODY_BYTES, "{} bytes", bomb.len());
     let resp = client.post(&enrol).body(bomb).send().expect("send");
@@ -114,6 +116,8 @@ fn enrolment_codes_are_normalised_and_checked_first_and_labels_cut() {
             .body(protocol::encode(&EnrolRequest {
                 code,
                 device_label: label,
+                writer: None,
+                previous_token: None,
             }))
             .send()
             .expect("send")

@@ -212,6 +212,8 @@ fn bad_requests_get_their_status_and_code_and_the_server_keeps_serving() {
     let bad_code = protocol::encode(&EnrolRequest {
         code: "ABCD-EFGH-JK".into(),
         device_label: "x".into(),
+        writer: None,
+        previous_token: None,
     });
     for _ in 0..2 {
         let resp = client

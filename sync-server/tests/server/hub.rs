@@ -16,6 +16,8 @@ fn enrol_with_valid_used_expired_and_unknown_codes() {
         env.hub.enrol(EnrolRequest {
             code: code.to_string(),
             device_label: "tablette 1".into(),
+            writer: None,
+            previous_token: None,
         })
     };
 

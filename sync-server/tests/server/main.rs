@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 mod accounts;
+mod authorship;
 mod common;
 mod coord;
 mod enrol_limits;

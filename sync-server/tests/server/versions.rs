@@ -34,7 +34,7 @@ fn a_newer_tablets_values_travel_through_the_server_and_an_older_tablet_intact()
     let mut doc = AutoCommit::load(&bytes)
         .expect("load")
         .with_actor(automerge::ActorId::from(
-            [newer.device_id.as_bytes().as_slice(), &[0xAB; 16]].concat(),
+            [newer.store.device_id().as_bytes().as_slice(), &[0xAB; 16]].concat(),
         ));
     doc.put(automerge::ROOT, "g", "visio").expect("kind");
     let Ok(Some((Value::Object(ObjType::Map), needs))) = doc.get(automerge::ROOT, "i") else {
