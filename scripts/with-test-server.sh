@@ -12,6 +12,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/target/debug/repere-server"
 [ -x "$bin" ] || { echo "build the workspace first ($bin missing)" >&2; exit 1; }
 data="$(mktemp -d)"
+# The server key lives apart from the data, as in service.
+keys="$(mktemp -d)"
+"$bin" admin --data-dir "$data" new-key --to "$keys/server.key" >/dev/null 2>&1
+export REPERE_KEY_FILE="$keys/server.key"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 admin() { "$bin" admin --data-dir "$data" "$@"; }
 org="$(admin create-org --name "Organisation de test")"
@@ -22,7 +26,7 @@ admin create-user --org "$org" --name "Coordination test" --role coordinator --l
 REPERE_PASSWORD="$coordinator_password" admin set-password --user coordination@test >/dev/null
 "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" 2>"$data/server.log" &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data" "$keys"' EXIT
 for _ in $(seq 1 100); do
   if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=1)" 2>/dev/null; then
     break

@@ -394,7 +394,9 @@ mod tests {
     #[test]
     fn seeds_once_with_valid_records_and_working_codes() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let hub = Hub::new(Arc::new(SqliteStorage::open_dir(dir.path()).expect("open")));
+        let hub = Hub::new(Arc::new(
+            SqliteStorage::open_dir(dir.path(), None).expect("open"),
+        ));
         let summary = seed(&hub)
             .expect("seed")
             .expect("seeded on an empty database");
@@ -425,7 +427,7 @@ mod tests {
 
         // The printed logins and passwords sign in, each to their own organisation.
         let ws = crate::coord::Workspace::new(Arc::new(Hub::new(Arc::new(
-            SqliteStorage::open_dir(dir.path()).expect("open"),
+            SqliteStorage::open_dir(dir.path(), None).expect("open"),
         ))));
         let ip = std::net::IpAddr::from([127, 0, 0, 1]);
         let signed = ws

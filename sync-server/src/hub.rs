@@ -125,6 +125,9 @@ pub struct Hub {
     clock: Arc<dyn Clock>,
     /// Sync requests each device may still make now (a token bucket per device).
     sync_budget: Mutex<HashMap<Uuid, Budget>>,
+    /// The exports' pseudonym key, derived from the server key and kept out of the
+    /// database; `None` (no server key: demo, development) keeps one in the database.
+    pseudonym_key: Option<[u8; 32]>,
 }
 
 /// Syncs a device may make in a burst (an initial pull of 100,000 records is 100 pages),
@@ -170,7 +173,18 @@ impl Hub {
             storage,
             clock,
             sync_budget: Mutex::new(HashMap::new()),
+            pseudonym_key: None,
         }
+    }
+
+    /// Takes the pseudonym key from the server key instead of the database.
+    pub fn with_server_key(mut self, key: &crate::keys::ServerKey) -> Hub {
+        self.pseudonym_key = Some(key.pseudonym_key());
+        self
+    }
+
+    pub fn pseudonym_key(&self) -> Option<[u8; 32]> {
+        self.pseudonym_key
     }
 
     pub fn storage(&self) -> &dyn Storage {
@@ -389,6 +403,7 @@ impl Hub {
             Ok((tombstone, true))
         })?;
         if new {
+            self.storage().scrub()?;
             tracing::info!(record = %record_id, team = %tombstone.team_id, seq = tombstone.seq, "record erased");
         }
         Ok(tombstone)

@@ -1,6 +1,7 @@
 //! Repère's sync server: the hub the tablets sync with (docs/sync-protocol.md).
 //!
 //! - [`hub`]: the protocol logic (enrol, authenticate, sync, erase) over a storage trait;
+//! - [`keys`]: the master key (database encryption, pseudonyms), kept outside the data;
 //! - [`storage`]: that trait and its embedded SQLite implementation;
 //! - [`http`]: the thin axum adapter;
 //! - [`serve`]: serving it over TCP within connection limits and timeouts;
@@ -13,6 +14,7 @@ pub mod coord;
 pub mod demo;
 pub mod http;
 pub mod hub;
+pub mod keys;
 mod pushed;
 pub mod secret;
 pub mod serve;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use repere_server::coord::Workspace;
 use repere_server::http::{self, HttpConfig};
+use repere_server::keys::ServerKey;
 use repere_server::serve::{self, ServeLimits};
 use repere_server::storage::Role;
 use repere_server::{Hub, SqliteStorage, demo};
@@ -49,6 +50,10 @@ struct DataDirArg {
     /// Directory of the server's database (repere.db); created if missing
     #[arg(long, env = "REPERE_DATA_DIR", default_value = "./repere-data")]
     data_dir: PathBuf,
+    /// The server key's file (64 hex characters, outside the data directory; make one with
+    /// `admin new-key`): the database is encrypted with it. Or REPERE_KEY (the hex key)
+    #[arg(long, env = "REPERE_KEY_FILE")]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -61,6 +66,9 @@ struct AdminDataDirArg {
         global = true
     )]
     data_dir: PathBuf,
+    /// The server key's file (see `serve --help`); or REPERE_KEY (the hex key)
+    #[arg(long, env = "REPERE_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -257,6 +265,13 @@ enum AdminCommand {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Write a new random server key to a file readable by its owner only (keep it outside
+    /// the data directory, and a copy of it apart from the backups)
+    NewKey {
+        /// The file to create
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Put a backup in place of the database (stop the server first). The log gets a new
     /// epoch: at their next sync, tablets offer the server everything it lacks and pull
     /// again from the start, so nothing acknowledged since the backup is lost
@@ -332,12 +347,28 @@ fn claim_data_dir(data_dir: &Path, busy: impl Fn() -> String) -> Result<std::fs:
     }
 }
 
-fn restore(data_dir: &Path, backup: &Path) -> Result<(), String> {
+/// The server key from `--key-file` / `REPERE_KEY_FILE`, or `REPERE_KEY`; `None` if neither.
+fn server_key(key_file: Option<&Path>, data_dir: &Path) -> Result<Option<ServerKey>, String> {
+    if let Some(file) = key_file {
+        return ServerKey::from_file(file, data_dir)
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
+    match std::env::var("REPERE_KEY") {
+        Ok(hex) => ServerKey::from_hex(&hex)
+            .map(Some)
+            .map_err(|e| format!("REPERE_KEY: {e}")),
+        Err(_) => Ok(None),
+    }
+}
+
+fn restore(data_dir: &Path, backup: &Path, key: Option<&ServerKey>) -> Result<(), String> {
     let _stopped = claim_data_dir(data_dir, || {
         "the server is running on this data directory: stop it before restoring".to_string()
     })?;
-    SqliteStorage::restore_into(data_dir, backup).map_err(|e| format!("restore failed: {e}"))?;
-    let epoch = open_hub(data_dir)?
+    SqliteStorage::restore_into(data_dir, backup, key)
+        .map_err(|e| format!("restore failed: {e}"))?;
+    let epoch = open_hub(data_dir, key)?
         .new_log_epoch()
         .map_err(|e| e.to_string())?;
     eprintln!(
@@ -347,9 +378,13 @@ fn restore(data_dir: &Path, backup: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn open_hub(data_dir: &Path) -> Result<Hub, String> {
-    let storage = SqliteStorage::open_dir(data_dir).map_err(|e| e.to_string())?;
-    Ok(Hub::new(Arc::new(storage)))
+fn open_hub(data_dir: &Path, key: Option<&ServerKey>) -> Result<Hub, String> {
+    let storage = SqliteStorage::open_dir(data_dir, key).map_err(|e| e.to_string())?;
+    let hub = Hub::new(Arc::new(storage));
+    Ok(match key {
+        Some(key) => hub.with_server_key(key),
+        None => hub,
+    })
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
@@ -357,7 +392,21 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let _running = claim_data_dir(&args.data.data_dir, || {
         "another repere-server already serves this data directory".to_string()
     })?;
-    let hub = Arc::new(open_hub(&args.data.data_dir)?);
+    let key = server_key(args.data.key_file.as_deref(), &args.data.data_dir)?;
+    if key.is_none() && !args.demo {
+        return Err("no server key: the database is encrypted with a key kept outside the \
+             data directory. Make one with `repere-server admin new-key --to /etc/repere/server.key` \
+             and start with `--key-file /etc/repere/server.key` (or REPERE_KEY_FILE). Only \
+             `--demo` runs without a key, on a plaintext database."
+            .to_string());
+    }
+    if key.is_none() {
+        eprintln!(
+            "ATTENTION : démo sans clé : la base n'est pas chiffrée. / WARNING: demo without a \
+             server key: the database is not encrypted."
+        );
+    }
+    let hub = Arc::new(open_hub(&args.data.data_dir, key.as_ref())?);
     if args.demo {
         match demo::seed_with_password(&hub, args.demo_password.as_deref())
             .map_err(|e| e.to_string())?
@@ -509,10 +558,30 @@ fn fmt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 
 fn admin(args: AdminArgs) -> Result<(), String> {
     // A restore replaces the database file: it runs before anything opens it.
-    if let AdminCommand::Restore { from } = &args.command {
-        return restore(&args.data.data_dir, from);
+    if let AdminCommand::NewKey { to } = &args.command {
+        let folder = match to.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let inside = folder
+            .canonicalize()
+            .ok()
+            .zip(args.data.data_dir.canonicalize().ok())
+            .is_some_and(|(folder, data)| folder.starts_with(data));
+        if inside {
+            return Err(repere_server::keys::KeyError::InsideDataDir.to_string());
+        }
+        let key = ServerKey::generate().map_err(|e| e.to_string())?;
+        key.write_new_file(to).map_err(|e| e.to_string())?;
+        eprintln!("server key written; keep a copy apart from the data and its backups");
+        println!("{}", to.display());
+        return Ok(());
     }
-    let hub = open_hub(&args.data.data_dir)?;
+    let key = server_key(args.data.key_file.as_deref(), &args.data.data_dir)?;
+    if let AdminCommand::Restore { from } = &args.command {
+        return restore(&args.data.data_dir, from, key.as_ref());
+    }
+    let hub = open_hub(&args.data.data_dir, key.as_ref())?;
     let err = |e: repere_server::HubError| e.to_string();
     match args.command {
         AdminCommand::CreateOrg { name } => {
@@ -656,7 +725,7 @@ fn admin(args: AdminArgs) -> Result<(), String> {
             println!("{}", to.display());
         }
         // Done above, before the database was opened.
-        AdminCommand::Restore { .. } => {}
+        AdminCommand::Restore { .. } | AdminCommand::NewKey { .. } => {}
         AdminCommand::List => {
             let overview = hub.overview().map_err(err)?;
             let logins = hub.logins().map_err(err)?;

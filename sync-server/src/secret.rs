@@ -19,7 +19,7 @@ const TOKEN_BYTES: usize = 32;
 #[error("the operating system's random source failed: {0}")]
 pub struct RandomError(String);
 
-fn random_bytes(buf: &mut [u8]) -> Result<(), RandomError> {
+pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<(), RandomError> {
     getrandom::fill(buf).map_err(|e| RandomError(e.to_string()))
 }
 

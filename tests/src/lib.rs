@@ -47,6 +47,9 @@ pub fn free_port() -> u16 {
 /// A running server with its own data directory; killed when dropped.
 pub struct TestServer {
     pub data: TempDir,
+    /// Holds the server key's file, apart from the data directory as in service; `None`
+    /// for a demo server on a plaintext database.
+    pub keys: Option<TempDir>,
     pub port: u16,
     child: Option<Child>,
     /// More `serve` flags, kept across restarts.
@@ -60,9 +63,26 @@ impl TestServer {
 
     /// A server started with more `serve` flags (e.g. `["--idle-timeout-secs", "2"]`).
     pub fn start_with(args: &[&str]) -> TestServer {
+        let keys = tempfile::tempdir().expect("key dir");
+        std::fs::write(
+            keys.path().join("server.key"),
+            format!("{}\n", "3c".repeat(32)),
+        )
+        .expect("key file");
+        TestServer::spawned(args, Some(keys))
+    }
+
+    /// A `--demo` server without a key: its database is plaintext, so that tests can read
+    /// every byte the server keeps.
+    pub fn start_plaintext_demo() -> TestServer {
+        TestServer::spawned(&["--demo", "--demo-password", "mot-de-passe-demo"], None)
+    }
+
+    fn spawned(args: &[&str], keys: Option<TempDir>) -> TestServer {
         let data = tempfile::tempdir().expect("temp dir");
         let mut server = TestServer {
             data,
+            keys,
             port: free_port(),
             child: None,
             args: args.iter().map(|a| a.to_string()).collect(),
@@ -84,6 +104,9 @@ impl TestServer {
             ])
             .arg(self.data.path())
             .args(&self.args)
+            .env_remove("REPERE_KEY")
+            .env_remove("REPERE_KEY_FILE")
+            .envs(self.key_env())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -130,6 +153,18 @@ impl TestServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The server key's file (what `--key-file` / `REPERE_KEY_FILE` names).
+    pub fn key_file(&self) -> Option<std::path::PathBuf> {
+        self.keys.as_ref().map(|k| k.path().join("server.key"))
+    }
+
+    fn key_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        self.key_file()
+            .map(|f| ("REPERE_KEY_FILE", f.into_os_string()))
+            .into_iter()
+            .collect()
+    }
+
     /// Runs `repere-server admin …` on this server's data and returns its stdout, trimmed.
     pub fn admin(&self, args: &[&str]) -> String {
         self.try_admin(args)
@@ -143,6 +178,9 @@ impl TestServer {
             .arg("--data-dir")
             .arg(self.data.path())
             .args(args)
+            .env_remove("REPERE_KEY")
+            .env_remove("REPERE_KEY_FILE")
+            .envs(self.key_env())
             .env("RUST_LOG", "warn")
             .output()
             .expect("admin runs");

@@ -47,6 +47,7 @@ pub fn open(path: &Path, key: &[u8]) -> Result<Connection> {
     // keeps search and duplicate checks fast on a large caseload.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
+         PRAGMA secure_delete = ON;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
@@ -54,6 +55,17 @@ pub fn open(path: &Path, key: &[u8]) -> Result<Connection> {
     )?;
     migrate(&conn)?;
     Ok(conn)
+}
+
+/// After an erasure (decision 14): the search index's segments still hold the erased
+/// names as deleted entries until they are merged, and the WAL holds the pages from before
+/// the delete. `optimize` rewrites the index without them (`secure_delete` zeroed the rows
+/// themselves) and the checkpoint cuts the WAL to nothing. A checkpoint held back by a
+/// reader is not an error: the next erasure or close completes it.
+pub(crate) fn scrub(conn: &Connection) -> Result<()> {
+    conn.execute_batch("INSERT INTO youth_fts(youth_fts) VALUES ('optimize');")?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
 }
 
 fn migrate(conn: &Connection) -> Result<()> {

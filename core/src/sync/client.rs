@@ -509,6 +509,11 @@ impl Store {
         }
         meta_put(&tx, CURSOR_KEY, &resp.cursor.to_be_bytes())?;
         tx.commit()?;
+        let erased_here =
+            !resp.erased.is_empty() || resp.rejections.iter().any(|r| r.code == RejectCode::Erased);
+        if erased_here {
+            crate::storage::scrub(&self.conn)?;
+        }
         notify(&self.listeners, Origin::Remote, changed);
         Ok(Applied::Stored {
             set_aside: set_aside_count,

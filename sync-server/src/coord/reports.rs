@@ -304,8 +304,12 @@ impl Workspace {
         Ok(Export { csv, rows })
     }
 
-    /// The key of the pseudonyms, made on first use and kept in the database.
+    /// The key of the pseudonyms: derived from the server key, or (without one: demo,
+    /// development) made on first use and kept in the database.
     fn pseudonym_key(&self) -> Result<Vec<u8>, HubError> {
+        if let Some(key) = self.hub().pseudonym_key() {
+            return Ok(key.to_vec());
+        }
         if let Some(key) = self
             .hub()
             .storage()

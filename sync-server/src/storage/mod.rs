@@ -602,6 +602,9 @@ pub trait Storage: Send + Sync {
     fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> StorageResult<()>) -> StorageResult<()>;
     /// Writes a consistent copy of the whole database to `to` (a new file).
     fn backup(&self, to: &std::path::Path) -> StorageResult<()>;
+    /// After an erasure: leaves no copy of erased bytes in the storage's side files (the
+    /// deleted rows themselves are overwritten as they are deleted).
+    fn scrub(&self) -> StorageResult<()>;
     fn read(&self, work: &mut dyn FnMut(&mut dyn ReadTx) -> StorageResult<()>)
     -> StorageResult<()>;
 }

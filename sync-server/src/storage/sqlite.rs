@@ -26,6 +26,8 @@ use super::{
     VisitFilter, VisitReview, VisitRow, VisitState,
 };
 
+use crate::keys::ServerKey;
+
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "repere.db";
 
@@ -52,23 +54,35 @@ impl From<rusqlite::Error> for StorageError {
 }
 
 impl SqliteStorage {
-    /// Opens (creating if needed) `repere.db` in `data_dir`, and migrates it.
-    pub fn open_dir(data_dir: &Path) -> StorageResult<SqliteStorage> {
+    /// Opens (creating if needed) `repere.db` in `data_dir`, and migrates it. With a key
+    /// the database is encrypted (SQLCipher); a plaintext database found there is
+    /// encrypted once, in place. Without a key (demo, development) it is plaintext.
+    pub fn open_dir(data_dir: &Path, key: Option<&ServerKey>) -> StorageResult<SqliteStorage> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StorageError::Backend(format!(
                 "cannot create data directory {}: {e}",
                 data_dir.display()
             ))
         })?;
-        Self::open(&data_dir.join(DB_FILE))
+        let path = data_dir.join(DB_FILE);
+        if let Some(key) = key
+            && is_plaintext(&path)?
+        {
+            encrypt_in_place(&path, key)?;
+        }
+        Self::open(&path, key)
     }
 
     /// Puts a backup (made by `backup`) in place of the database of `data_dir`. The server
     /// must be stopped. The caller then gives the log a new epoch (`Hub::new_log_epoch`).
-    pub fn restore_into(data_dir: &Path, backup: &Path) -> StorageResult<()> {
+    pub fn restore_into(
+        data_dir: &Path,
+        backup: &Path,
+        key: Option<&ServerKey>,
+    ) -> StorageResult<()> {
         let io = |what: &str, e: std::io::Error| StorageError::Backend(format!("{what}: {e}"));
         // The backup must open as a database of ours before anything is replaced.
-        drop(Self::open(backup)?);
+        drop(Self::open(backup, key)?);
         std::fs::create_dir_all(data_dir).map_err(|e| io("cannot create the data directory", e))?;
         let target = data_dir.join(DB_FILE);
         let staged = data_dir.join(format!("{DB_FILE}.restoring"));
@@ -85,10 +99,10 @@ impl SqliteStorage {
         Ok(())
     }
 
-    pub fn open(path: &Path) -> StorageResult<SqliteStorage> {
-        let mut writer = connect(path)?;
+    pub fn open(path: &Path, key: Option<&ServerKey>) -> StorageResult<SqliteStorage> {
+        let mut writer = connect(path, key)?;
         migrate(&mut writer)?;
-        let reader = connect(path)?;
+        let reader = connect(path, key)?;
         Ok(SqliteStorage {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
@@ -96,8 +110,81 @@ impl SqliteStorage {
     }
 }
 
-fn connect(path: &Path) -> StorageResult<Connection> {
+/// SQLite's own header: a database written in clear.
+const PLAINTEXT_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+fn is_plaintext(path: &Path) -> StorageResult<bool> {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    match std::fs::File::open(path) {
+        Ok(mut file) => Ok(file.read_exact(&mut header).is_ok() && &header == PLAINTEXT_HEADER),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StorageError::Backend(format!(
+            "cannot read the database: {e}"
+        ))),
+    }
+}
+
+/// Rewrites a plaintext database encrypted under `key` (once, when a key is first given):
+/// an encrypted copy is made beside it, then put in its place with the plaintext WAL gone.
+fn encrypt_in_place(path: &Path, key: &ServerKey) -> StorageResult<()> {
+    let staged = path.with_extension("db.encrypting");
+    let _ = std::fs::remove_file(&staged);
+    let target = staged.to_str().ok_or_else(|| {
+        StorageError::Backend("the data directory path is not valid UTF-8".into())
+    })?;
+    {
+        let conn = Connection::open(path)?;
+        let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        conn.execute(
+            &format!(
+                "ATTACH DATABASE ?1 AS encrypted KEY {}",
+                key.sqlcipher_key()
+            ),
+            [target],
+        )?;
+        conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
+        conn.pragma_update(Some("encrypted"), "user_version", version)?;
+        conn.execute_batch("DETACH DATABASE encrypted")?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let side = path.with_file_name(format!("{DB_FILE}{suffix}"));
+        match std::fs::remove_file(&side) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(StorageError::Backend(format!(
+                    "cannot remove the plaintext WAL: {e}"
+                )));
+            }
+        }
+    }
+    std::fs::rename(&staged, path).map_err(|e| {
+        StorageError::Backend(format!("cannot put the encrypted database in place: {e}"))
+    })?;
+    tracing::info!("the database was encrypted with the server key");
+    Ok(())
+}
+
+fn connect(path: &Path, key: Option<&ServerKey>) -> StorageResult<Connection> {
     let conn = Connection::open(path)?;
+    if let Some(key) = key {
+        conn.execute_batch(&format!("PRAGMA key = {};", key.sqlcipher_key()))?;
+    }
+    // The first read tells a wrong key (or a missing one) from a working database.
+    if conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .is_err()
+    {
+        return Err(StorageError::Backend(match key {
+            Some(_) => "the database cannot be read with this key (wrong key file?)".into(),
+            None => {
+                "the database is encrypted: give its key (--key-file or REPERE_KEY_FILE)".into()
+            }
+        }));
+    }
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // journal_mode answers with a row.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -158,6 +245,28 @@ impl Storage for SqliteStorage {
         // VACUUM INTO writes a consistent, compacted copy from one read snapshot.
         lock(&self.reader).execute("VACUUM INTO ?1", [target])?;
         Ok(())
+    }
+
+    /// The WAL still holds the page images from before the erasure: they are copied into
+    /// the database (where `secure_delete` zeroed the rows) and the WAL is cut to nothing.
+    /// A reader in the middle of a transaction can hold the checkpoint back: it is retried
+    /// briefly, then reported.
+    fn scrub(&self) -> StorageResult<()> {
+        let writer = lock(&self.writer);
+        for _ in 0..50 {
+            let (busy, _, _): (i64, i64, i64) =
+                writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+            if busy == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(StorageError::Backend(
+            "the write-ahead log could not be emptied after an erasure (a long read holds it)"
+                .into(),
+        ))
     }
 
     fn read(

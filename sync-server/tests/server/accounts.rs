@@ -155,7 +155,11 @@ fn enable_second_factor_in(env: &Env, ws: &Workspace, signed: &SignedIn) -> Vec<
 }
 
 fn reopened(env: &Env) -> Workspace {
-    let storage = SqliteStorage::open_dir(&env.dir.path().join("server")).expect("reopen");
+    let storage = SqliteStorage::open_dir(
+        &env.dir.path().join("server"),
+        Some(&crate::common::server_key()),
+    )
+    .expect("reopen");
     Workspace::new(Arc::new(Hub::with_clock(
         Arc::new(storage),
         env.clock.clone(),
@@ -213,6 +217,11 @@ fn concurrent_wrong_passwords_cannot_exceed_the_account_limit_and_a_restart_forg
     // the addresses (one each), never in clear.
     let db = rusqlite::Connection::open(env.dir.path().join("server").join("repere.db"))
         .expect("database");
+    db.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\";",
+        crate::common::SERVER_KEY_HEX
+    ))
+    .expect("key");
     let keys: Vec<(Vec<u8>, Vec<u8>)> = db
         .prepare("SELECT account_key, address_key FROM login_attempts")
         .expect("query")
@@ -449,6 +458,7 @@ fn admin_commands_disable_enable_revoke_and_reset_by_login_or_id() {
             .arg("--data-dir")
             .arg(&data)
             .args(args)
+            .env("REPERE_KEY", crate::common::SERVER_KEY_HEX)
             .output()
             .expect("repere-server runs");
         (

@@ -17,6 +17,12 @@ use tempfile::TempDir;
 use uuid::Uuid;
 
 pub const KEY: [u8; 32] = [7; 32];
+/// The server key of the test hubs (their databases are encrypted, as in service).
+pub const SERVER_KEY_HEX: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+pub fn server_key() -> repere_server::keys::ServerKey {
+    repere_server::keys::ServerKey::from_hex(SERVER_KEY_HEX).expect("test key")
+}
 
 /// A clock the tests can move.
 pub struct TestClock(pub Mutex<DateTime<Utc>>);
@@ -45,7 +51,8 @@ pub struct Env {
 
 pub fn env() -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
-    let storage = SqliteStorage::open_dir(&dir.path().join("server")).expect("server storage");
+    let storage = SqliteStorage::open_dir(&dir.path().join("server"), Some(&server_key()))
+        .expect("server storage");
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
     let hub = Arc::new(Hub::with_clock(Arc::new(storage), clock.clone()));
     let org = hub.create_organisation("Mission Locale test").expect("org");
