@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use crate::pushed::{self, Shape};
 use crate::secret::{self, RandomError};
-use crate::storage::{Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone, Tx};
+use crate::storage::{
+    AuditEntry, Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone, Tx,
+};
 
 /// The most documents one response carries, whatever the device asks.
 pub const MAX_PULL_LIMIT: u32 = 1000;
@@ -384,30 +386,138 @@ impl Hub {
 
     /// Erases a record: its document goes, a content-free tombstone stays, and every device
     /// of its team deletes its copy at the next sync. Erasing twice is harmless.
-    pub fn erase(&self, record_id: Uuid) -> Result<Tombstone, HubError> {
+    /// Erases a record, in one transaction with one journal entry. The questions about a
+    /// visit go with it. Erasing a young person also erases their actions and outcomes and
+    /// the visits where they were the only young person (with those visits' questions);
+    /// from a group visit they are removed (a new change of the visit, by the server).
+    pub fn erase(&self, record_id: Uuid) -> Result<Erasure, HubError> {
         let now = self.now();
-        let (tombstone, new) = self.storage().write_with(|tx| -> Result<_, HubError> {
+        let (erasure, new) = self.storage().write_with(|tx| -> Result<_, HubError> {
             if let Some(existing) = tx.tombstone(record_id)? {
-                return Ok((existing, false));
+                return Ok((Erasure::already(existing), false));
             }
-            // Questions about an erased visit quote it: they go with it.
-            for task in tx.review_tasks_of(record_id)? {
-                tx.erase_document(task, now)?;
+            let stored = tx.document(record_id)?.ok_or(HubError::NotFound {
+                what: "record",
+                id: record_id,
+            })?;
+            let mut erasure = Erasure::already(Tombstone {
+                id: record_id,
+                team_id: stored.team_id,
+                seq: 0,
+                erased_at: now,
+            });
+            if stored.kind == RecordKind::Youth {
+                for linked in tx.records_of_youth(record_id)? {
+                    let alone = linked.kind != RecordKind::Contact
+                        || match load_stored(&linked)?.read_record() {
+                            Ok(AnyRecord::Contact(c)) => c.youth_ids.len() <= 1,
+                            _ => true,
+                        };
+                    if alone {
+                        erase_with_questions(tx, linked.id, now)?;
+                        erasure.also_erased.push(linked.id);
+                    } else {
+                        remove_from_visit(tx, &linked, record_id, now)?;
+                        erasure.removed_from.push(linked.id);
+                    }
+                }
             }
-            let tombstone = tx
-                .erase_document(record_id, now)?
-                .ok_or(HubError::NotFound {
-                    what: "record",
-                    id: record_id,
-                })?;
-            Ok((tombstone, true))
+            erasure.tombstone = erase_with_questions(tx, record_id, now)?;
+            let organisation_id = tx.team(stored.team_id)?.map(|t| t.organisation_id);
+            tx.insert_audit(&AuditEntry {
+                id: 0,
+                at: now,
+                organisation_id,
+                user_id: None,
+                action: crate::coord::audit::ERASE_RECORD.to_string(),
+                target_id: Some(record_id),
+                detail: format!(
+                    "{} : {} fiche(s) liée(s) effacée(s), retiré de {} visite(s) de groupe",
+                    stored.kind,
+                    erasure.also_erased.len(),
+                    erasure.removed_from.len()
+                ),
+            })?;
+            Ok((erasure, true))
         })?;
         if new {
             self.storage().scrub()?;
-            tracing::info!(record = %record_id, team = %tombstone.team_id, seq = tombstone.seq, "record erased");
+            let t = &erasure.tombstone;
+            tracing::info!(
+                record = %record_id, team = %t.team_id, seq = t.seq,
+                linked = erasure.also_erased.len(), group_visits = erasure.removed_from.len(),
+                "record erased"
+            );
         }
-        Ok(tombstone)
+        Ok(erasure)
     }
+}
+
+/// What one erasure removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Erasure {
+    /// The erased record's tombstone (the first one if it was erased before).
+    pub tombstone: Tombstone,
+    /// Records erased with it: a young person's actions, outcomes, visits where they were
+    /// alone, and the questions about those visits.
+    pub also_erased: Vec<Uuid>,
+    /// Group visits the young person was removed from.
+    pub removed_from: Vec<Uuid>,
+}
+
+impl Erasure {
+    fn already(tombstone: Tombstone) -> Erasure {
+        Erasure {
+            tombstone,
+            also_erased: Vec::new(),
+            removed_from: Vec::new(),
+        }
+    }
+}
+
+/// Erases one record and the coordinators' questions about it (they quote it).
+fn erase_with_questions(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Tombstone, HubError> {
+    for task in tx.review_tasks_of(id)? {
+        tx.erase_document(task, now)?;
+    }
+    tx.erase_document(id, now)?
+        .ok_or(HubError::NotFound { what: "record", id })
+}
+
+/// A new change of a group visit, by the server, without one of its young people.
+fn remove_from_visit(
+    tx: &mut dyn Tx,
+    stored: &StoredDocument,
+    youth_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), HubError> {
+    let internal = |e: CoreError| HubError::Internal(format!("group visit: {e}"));
+    let mut doc = load_stored(stored)?;
+    let old = doc.read_fields();
+    let AnyRecord::Contact(mut contact) = doc.read_record().map_err(internal)? else {
+        return Err(HubError::Internal("group visit is not a contact".into()));
+    };
+    contact.youth_ids.remove(&youth_id);
+    let new = repere_core::document::to_json_fields(&contact).map_err(internal)?;
+    doc.update(&old, &new, now).map_err(internal)?;
+    let heads = heads_of(&mut doc);
+    let bytes = doc.save();
+    let fields = serde_json::to_string(&doc.read_fields()).unwrap_or_default();
+    tx.put_document(DocumentWrite {
+        id: stored.id,
+        kind: stored.kind,
+        team_id: stored.team_id,
+        doc: &bytes,
+        heads: &heads,
+        fields: &fields,
+        device_id: None,
+        received_at: now,
+    })?;
+    Ok(())
 }
 
 /// A writer id is given to one store: a new one (never bound), or the same store enrolling
@@ -571,6 +681,15 @@ fn push_one(
     if record.team_id() != device.team_id {
         return out_of_scope();
     }
+    // A stale tablet's new record about young people erased since: erased on arrival, as
+    // the erasure's cascade would have done, so it never reaches another tablet.
+    if stored.is_none() && about_erased_youth_only(tx, device, &record)? {
+        tx.bury(id, device.team_id, ctx.now)?;
+        return reject(
+            RejectCode::Erased,
+            "this record is about a young person who was erased: delete the copy on this tablet",
+        );
+    }
     if let Some(refusal) = kind_rules(tx, device, stored.as_ref(), &record)? {
         return Ok(refusal);
     }
@@ -716,6 +835,32 @@ fn kind_rules(
         }
     }
     Ok(None)
+}
+
+/// Whether every young person a visit, action or outcome names was erased from this team.
+fn about_erased_youth_only(
+    tx: &mut dyn Tx,
+    device: &Device,
+    record: &AnyRecord,
+) -> Result<bool, HubError> {
+    let youth: Vec<Uuid> = match record {
+        AnyRecord::Contact(c) => c.youth_ids.iter().copied().collect(),
+        AnyRecord::Action(a) => vec![a.youth_id],
+        AnyRecord::Outcome(o) => vec![o.youth_id],
+        AnyRecord::Youth(_) | AnyRecord::Tour(_) | AnyRecord::ReviewTask(_) => return Ok(false),
+    };
+    if youth.is_empty() {
+        return Ok(false);
+    }
+    for id in youth {
+        if tx
+            .tombstone(id)?
+            .is_none_or(|t| t.team_id != device.team_id)
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn missing_history() -> Result<Outcome, HubError> {

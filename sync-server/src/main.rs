@@ -709,11 +709,15 @@ fn admin(args: AdminArgs) -> Result<(), String> {
             println!("{}", device.id);
         }
         AdminCommand::Erase { record_id } => {
-            let tombstone = hub.erase(record_id).map_err(err)?;
+            let erasure = hub.erase(record_id).map_err(err)?;
+            let tombstone = &erasure.tombstone;
             eprintln!(
-                "record erased (log position {}, {}); tablets delete their copy at their next sync",
+                "record erased (log position {}, {}), with {} linked record(s), and removed from \
+                 {} group visit(s); tablets delete their copies at their next sync",
                 tombstone.seq,
-                fmt_time(Some(tombstone.erased_at))
+                fmt_time(Some(tombstone.erased_at)),
+                erasure.also_erased.len(),
+                erasure.removed_from.len()
             );
             println!("{}", tombstone.id);
         }

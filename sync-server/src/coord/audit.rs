@@ -31,6 +31,8 @@ pub const SECOND_FACTOR_RESET: &str = "second_factor_reset";
 pub const USER_DISABLED: &str = "user_disabled";
 pub const USER_ENABLED: &str = "user_enabled";
 pub const SESSIONS_REVOKED: &str = "sessions_revoked";
+/// An erasure (by an administrator's command): the record's id and what went with it.
+pub const ERASE_RECORD: &str = "erase_record";
 
 /// The French label of an action, for the journal page.
 pub fn action_label(action: &str) -> &'static str {
@@ -56,6 +58,7 @@ pub fn action_label(action: &str) -> &'static str {
         USER_DISABLED => "Compte désactivé (administrateur)",
         USER_ENABLED => "Compte réactivé (administrateur)",
         SESSIONS_REVOKED => "Sessions fermées (administrateur)",
+        ERASE_RECORD => "Effacement d'une fiche (et des fiches liées)",
         _ => "Autre action",
     }
 }

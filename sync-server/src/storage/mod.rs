@@ -340,6 +340,8 @@ pub trait ReadTx {
     fn tombstone(&mut self, id: Uuid) -> StorageResult<Option<Tombstone>>;
     /// The coordinators' questions (review tasks) about a visit: they quote it, so they are
     /// erased with it.
+    /// The actions, outcomes and visits that name this young person.
+    fn records_of_youth(&mut self, youth_id: Uuid) -> StorageResult<Vec<StoredDocument>>;
     fn review_tasks_of(&mut self, contact_id: Uuid) -> StorageResult<Vec<Uuid>>;
     /// The highest log position given so far (0 when the log is empty).
     fn last_seq(&mut self) -> StorageResult<u64>;
@@ -448,6 +450,9 @@ pub trait Tx: ReadTx {
     /// there is no such document. Whatever was derived from it (its `record_view` rows, a
     /// visit's review) goes in the same transaction.
     fn erase_document(&mut self, id: Uuid, at: DateTime<Utc>) -> StorageResult<Option<Tombstone>>;
+    /// A tombstone for a record the server never stored (one that arrives naming only
+    /// erased young people), at the next log position.
+    fn bury(&mut self, id: Uuid, team_id: Uuid, at: DateTime<Utc>) -> StorageResult<Tombstone>;
 
     // --- Coordinators' workspace ---
 

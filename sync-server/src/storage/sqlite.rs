@@ -676,6 +676,18 @@ impl ReadTx for SqliteTx<'_> {
             .optional()?)
     }
 
+    fn records_of_youth(&mut self, youth_id: Uuid) -> StorageResult<Vec<StoredDocument>> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {DOCUMENT_COLUMNS}
+              WHERE (kind IN ('action', 'outcome') AND json_extract(fields, '$.youth_id') = ?1)
+                 OR (kind = 'contact' AND EXISTS (
+                       SELECT 1 FROM json_each(fields, '$.youth_ids') WHERE value = ?1))
+              ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map([youth_id.to_string()], document_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn review_tasks_of(&mut self, contact_id: Uuid) -> StorageResult<Vec<Uuid>> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT id FROM documents
@@ -1254,7 +1266,6 @@ impl Tx for SqliteTx<'_> {
         };
         let team_id = Uuid::from_slice(&team)
             .map_err(|_| StorageError::Corrupt("malformed team id".into()))?;
-        let seq = self.next_seq(id, "erase", None, at)?;
         self.tx
             .prepare_cached("DELETE FROM documents WHERE id = ?1")?
             .execute([b(&id)])?;
@@ -1262,18 +1273,24 @@ impl Tx for SqliteTx<'_> {
         self.tx
             .prepare_cached("DELETE FROM visit_reviews WHERE contact_id = ?1")?
             .execute([b(&id)])?;
+        self.bury(id, team_id, at).map(Some)
+    }
+
+    fn bury(&mut self, id: Uuid, team_id: Uuid, at: DateTime<Utc>) -> StorageResult<Tombstone> {
+        let seq = self.next_seq(id, "erase", None, at)?;
         self.tx
             .prepare_cached(
                 "INSERT INTO tombstones (id, team_id, seq, erased_at) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![b(&id), b(&team_id), to_i64(seq), ms(at)])?;
-        Ok(Some(Tombstone {
+        Ok(Tombstone {
             id,
             team_id,
             seq,
             erased_at: at,
-        }))
+        })
     }
+
     fn set_login(&mut self, user_id: Uuid, login: Option<&str>) -> StorageResult<()> {
         if let Some(login) = login {
             let other: Option<Vec<u8>> = self

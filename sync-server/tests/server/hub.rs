@@ -439,10 +439,10 @@ fn erased_record_leaves_a_tombstone_and_cannot_come_back() {
     a1.store
         .edit::<repere_core::records::Youth>(id, |y| y.alias = Some("Bibi".into()))
         .expect("stale edit");
-    let tombstone = env.hub.erase(id).expect("erase");
+    let tombstone = env.hub.erase(id).expect("erase").tombstone;
     assert_eq!(tombstone.team_id, env.team_a.id);
     assert_eq!(
-        env.hub.erase(id).expect("erase again"),
+        env.hub.erase(id).expect("erase again").tombstone,
         tombstone,
         "idempotent"
     );
