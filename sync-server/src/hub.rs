@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::pushed::{self, Shape};
 use crate::secret::{self, RandomError};
+use crate::storage::register::ErasureRegister;
 use crate::storage::{
     AuditEntry, Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone, Tx,
 };
@@ -130,6 +131,8 @@ pub struct Hub {
     /// The exports' pseudonym key, derived from the server key and kept out of the
     /// database; `None` (no server key: demo, development) keeps one in the database.
     pseudonym_key: Option<[u8; 32]>,
+    /// Where erasures are registered outside the database (see `storage::register`).
+    register: Option<ErasureRegister>,
 }
 
 /// Syncs a device may make in a burst (an initial pull of 100,000 records is 100 pages),
@@ -176,7 +179,41 @@ impl Hub {
             clock,
             sync_budget: Mutex::new(HashMap::new()),
             pseudonym_key: None,
+            register: None,
         }
+    }
+
+    /// Registers every erasure in `register` before it commits, for restores.
+    pub fn with_register(mut self, register: ErasureRegister) -> Hub {
+        self.register = Some(register);
+        self
+    }
+
+    /// After a restore: erases again every registered record the database holds (it was
+    /// erased after the backup was made), before any tablet syncs. Returns how many.
+    pub fn reapply_erasures(&self) -> Result<usize, HubError> {
+        let Some(register) = &self.register else {
+            return Ok(0);
+        };
+        let entries = register.entries()?;
+        let now = self.now();
+        let count = self.storage().write_with(|tx| -> Result<usize, HubError> {
+            let mut count = 0;
+            for entry in &entries {
+                if tx.tombstone(entry.id)?.is_some() {
+                    continue;
+                }
+                if tx.erase_document(entry.id, now)?.is_none() {
+                    tx.bury(entry.id, entry.team_id, entry.erased_at)?;
+                }
+                count += 1;
+            }
+            Ok(count)
+        })?;
+        if count > 0 {
+            self.storage().scrub()?;
+        }
+        Ok(count)
     }
 
     /// Takes the pseudonym key from the server key instead of the database.
@@ -406,6 +443,7 @@ impl Hub {
                 seq: 0,
                 erased_at: now,
             });
+            let mut tombstones = Vec::new();
             if stored.kind == RecordKind::Youth {
                 for linked in tx.records_of_youth(record_id)? {
                     let alone = linked.kind != RecordKind::Contact
@@ -414,7 +452,7 @@ impl Hub {
                             _ => true,
                         };
                     if alone {
-                        erase_with_questions(tx, linked.id, now)?;
+                        erase_with_questions(tx, linked.id, now, &mut tombstones)?;
                         erasure.also_erased.push(linked.id);
                     } else {
                         remove_from_visit(tx, &linked, record_id, now)?;
@@ -422,7 +460,12 @@ impl Hub {
                     }
                 }
             }
-            erasure.tombstone = erase_with_questions(tx, record_id, now)?;
+            erasure.tombstone = erase_with_questions(tx, record_id, now, &mut tombstones)?;
+            // In the register before the commit: a restore re-applies it even if the
+            // process stops right after.
+            if let Some(register) = &self.register {
+                register.append(&tombstones)?;
+            }
             let organisation_id = tx.team(stored.team_id)?.map(|t| t.organisation_id);
             tx.insert_audit(&AuditEntry {
                 id: 0,
@@ -475,17 +518,22 @@ impl Erasure {
     }
 }
 
-/// Erases one record and the coordinators' questions about it (they quote it).
+/// Erases one record and the coordinators' questions about it (they quote it); every
+/// tombstone left goes to `left`.
 fn erase_with_questions(
     tx: &mut dyn Tx,
     id: Uuid,
     now: DateTime<Utc>,
+    left: &mut Vec<Tombstone>,
 ) -> Result<Tombstone, HubError> {
     for task in tx.review_tasks_of(id)? {
-        tx.erase_document(task, now)?;
+        left.extend(tx.erase_document(task, now)?);
     }
-    tx.erase_document(id, now)?
-        .ok_or(HubError::NotFound { what: "record", id })
+    let tombstone = tx
+        .erase_document(id, now)?
+        .ok_or(HubError::NotFound { what: "record", id })?;
+    left.push(tombstone);
+    Ok(tombstone)
 }
 
 /// A new change of a group visit, by the server, without one of its young people.

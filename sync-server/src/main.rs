@@ -15,6 +15,7 @@ use repere_server::http::{self, HttpConfig};
 use repere_server::keys::ServerKey;
 use repere_server::serve::{self, ServeLimits};
 use repere_server::storage::Role;
+use repere_server::storage::register::ErasureRegister;
 use repere_server::{Hub, SqliteStorage, demo};
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -368,9 +369,11 @@ fn restore(data_dir: &Path, backup: &Path, key: Option<&ServerKey>) -> Result<()
     })?;
     SqliteStorage::restore_into(data_dir, backup, key)
         .map_err(|e| format!("restore failed: {e}"))?;
-    let epoch = open_hub(data_dir, key)?
-        .new_log_epoch()
-        .map_err(|e| e.to_string())?;
+    let hub = open_hub(data_dir, key)?;
+    // Erasures made after the backup are made again before any tablet can pull.
+    let erased_again = hub.reapply_erasures().map_err(|e| e.to_string())?;
+    let epoch = hub.new_log_epoch().map_err(|e| e.to_string())?;
+    eprintln!("{erased_again} record(s) erased after the backup were erased again");
     eprintln!(
         "backup restored, log epoch {epoch:016x}: at their next sync, tablets send what the \
          server lacks and pull again from the start"
@@ -380,7 +383,7 @@ fn restore(data_dir: &Path, backup: &Path, key: Option<&ServerKey>) -> Result<()
 
 fn open_hub(data_dir: &Path, key: Option<&ServerKey>) -> Result<Hub, String> {
     let storage = SqliteStorage::open_dir(data_dir, key).map_err(|e| e.to_string())?;
-    let hub = Hub::new(Arc::new(storage));
+    let hub = Hub::new(Arc::new(storage)).with_register(ErasureRegister::in_dir(data_dir));
     Ok(match key {
         Some(key) => hub.with_server_key(key),
         None => hub,

@@ -151,3 +151,37 @@ fn the_server_answers_a_version_1_tablet_in_version_1() {
         other => panic!("expected unsupported_version, got {other:?}"),
     }
 }
+
+#[test]
+fn restoring_an_older_backup_erases_again_what_was_erased_since() {
+    let mut server = TestServer::start();
+    let team = server.setup(1)[0];
+    let mut t1 = Device::enrolled(&server, team, 5);
+    let kept = new_youth(&mut t1);
+    let erased = new_youth(&mut t1);
+    let visit = t1.demo.contact(&[erased]);
+    let visit = t1.store.create(&visit).expect("visit");
+    t1.sync(&server).expect("sync");
+    let backup = server.keys.as_ref().expect("keys").path().join("avant.db");
+    server.admin(&["backup", "--to", backup.to_str().expect("utf-8 path")]);
+
+    // Erased after the backup, with the visit (the cascade).
+    server.admin(&["erase", &erased.to_string()]);
+    server.kill();
+    server.admin(&["restore", "--from", backup.to_str().expect("utf-8 path")]);
+    server.restart();
+
+    // A fresh tablet pulls the restored server: the erased records are not there.
+    let mut fresh = Device::enrolled(&server, team, 6);
+    fresh.sync(&server).expect("fresh tablet");
+    assert_eq!(youth_ids(&fresh), BTreeSet::from([kept]));
+    assert!(
+        fresh.store.contact(visit).is_err(),
+        "the visit went with them"
+    );
+    // The tablet that made them does not send them back either.
+    t1.sync(&server).expect("t1");
+    fresh.sync(&server).expect("fresh again");
+    assert_eq!(youth_ids(&fresh), BTreeSet::from([kept]));
+    assert_eq!(youth_ids(&t1), BTreeSet::from([kept]));
+}

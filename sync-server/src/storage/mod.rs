@@ -10,6 +10,7 @@
 //! and [`Storage::read`]. A whole sync request (all its pushes, the pull, the device's
 //! last-seen time) runs in one `write` and is committed before the answer is sent.
 
+pub mod register;
 pub mod sqlite;
 
 use chrono::{DateTime, NaiveDate, Utc};
