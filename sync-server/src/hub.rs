@@ -552,13 +552,24 @@ fn remove_from_visit(
     contact.youth_ids.remove(&youth_id);
     let new = repere_core::document::to_json_fields(&contact).map_err(internal)?;
     doc.update(&old, &new, now).map_err(internal)?;
-    let heads = heads_of(&mut doc);
+    put_server_change(tx, &mut doc, stored.team_id, now)
+}
+
+/// Stores a document the server itself changed (a coordinator's question, a young person
+/// removed from a group visit) at the next log position.
+pub(crate) fn put_server_change(
+    tx: &mut dyn Tx,
+    doc: &mut RecordDoc,
+    team_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), HubError> {
+    let heads = heads_of(doc);
     let bytes = doc.save();
     let fields = serde_json::to_string(&doc.read_fields()).unwrap_or_default();
     tx.put_document(DocumentWrite {
-        id: stored.id,
-        kind: stored.kind,
-        team_id: stored.team_id,
+        id: doc.id,
+        kind: doc.kind,
+        team_id,
         doc: &bytes,
         heads: &heads,
         fields: &fields,

@@ -16,9 +16,8 @@ use uuid::Uuid;
 use super::audit::{self, Audit};
 use super::view::scoped_document;
 use super::{Coordinator, Workspace, paris};
-use crate::hub::HubError;
-use crate::pushed;
-use crate::storage::{DocumentWrite, Tx, VisitReview, VisitState};
+use crate::hub::{HubError, put_server_change};
+use crate::storage::{Tx, VisitReview, VisitState};
 
 pub const REASON_MAX_CHARS: usize = 1000;
 
@@ -140,19 +139,7 @@ impl Workspace {
                 let mut doc =
                     RecordDoc::create(RecordKind::ReviewTask, task_id, author(who), &fields, now)
                         .map_err(internal)?;
-                let heads = pushed::sorted(doc.heads().iter().map(|h| h.0));
-                let bytes = doc.save();
-                let fields = serde_json::to_string(&doc.read_fields()).unwrap_or_default();
-                tx.put_document(DocumentWrite {
-                    id: task_id,
-                    kind: RecordKind::ReviewTask,
-                    team_id,
-                    doc: &bytes,
-                    heads: &heads,
-                    fields: &fields,
-                    device_id: None,
-                    received_at: now,
-                })?;
+                put_server_change(tx, &mut doc, team_id, now)?;
                 tx.put_visit_review(&VisitReview {
                     contact_id,
                     state: VisitState::Question,
@@ -209,19 +196,7 @@ impl Workspace {
                     .map_err(|e| HubError::BadInput(format!("Clôture refusée : {e}")))?;
                 let new = to_json_fields(&task).map_err(internal)?;
                 doc.update(&old, &new, now).map_err(internal)?;
-                let heads = pushed::sorted(doc.heads().iter().map(|h| h.0));
-                let bytes = doc.save();
-                let fields = serde_json::to_string(&doc.read_fields()).unwrap_or_default();
-                tx.put_document(DocumentWrite {
-                    id: task_id,
-                    kind: RecordKind::ReviewTask,
-                    team_id: stored.team_id,
-                    doc: &bytes,
-                    heads: &heads,
-                    fields: &fields,
-                    device_id: None,
-                    received_at: now,
-                })?;
+                put_server_change(tx, &mut doc, stored.team_id, now)?;
                 tx.insert_audit(
                     &Audit::by(
                         who,

@@ -87,14 +87,7 @@ impl SqliteStorage {
         let target = data_dir.join(DB_FILE);
         let staged = data_dir.join(format!("{DB_FILE}.restoring"));
         std::fs::copy(backup, &staged).map_err(|e| io("cannot copy the backup", e))?;
-        for suffix in ["-wal", "-shm"] {
-            let side = data_dir.join(format!("{DB_FILE}{suffix}"));
-            match std::fs::remove_file(&side) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io("cannot remove the old write-ahead log", e)),
-            }
-        }
+        remove_wal_files(&target)?;
         std::fs::rename(&staged, &target).map_err(|e| io("cannot put the backup in place", e))?;
         Ok(())
     }
@@ -125,6 +118,25 @@ fn is_plaintext(path: &Path) -> StorageResult<bool> {
     }
 }
 
+/// Removes a database's WAL and shared-memory files, if any (before a file is put in its
+/// place, so that no frame of the old one is applied to the new one).
+fn remove_wal_files(db: &Path) -> StorageResult<()> {
+    for suffix in ["-wal", "-shm"] {
+        let mut side = db.as_os_str().to_owned();
+        side.push(suffix);
+        match std::fs::remove_file(&side) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(StorageError::Backend(format!(
+                    "cannot remove the old write-ahead log: {e}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Rewrites a plaintext database encrypted under `key` (once, when a key is first given):
 /// an encrypted copy is made beside it, then put in its place with the plaintext WAL gone.
 fn encrypt_in_place(path: &Path, key: &ServerKey) -> StorageResult<()> {
@@ -147,18 +159,7 @@ fn encrypt_in_place(path: &Path, key: &ServerKey) -> StorageResult<()> {
         conn.pragma_update(Some("encrypted"), "user_version", version)?;
         conn.execute_batch("DETACH DATABASE encrypted")?;
     }
-    for suffix in ["-wal", "-shm"] {
-        let side = path.with_file_name(format!("{DB_FILE}{suffix}"));
-        match std::fs::remove_file(&side) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(StorageError::Backend(format!(
-                    "cannot remove the plaintext WAL: {e}"
-                )));
-            }
-        }
-    }
+    remove_wal_files(path)?;
     std::fs::rename(&staged, path).map_err(|e| {
         StorageError::Backend(format!("cannot put the encrypted database in place: {e}"))
     })?;
