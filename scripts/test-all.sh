@@ -5,29 +5,38 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== tools"
+# Each stage prints the seconds the previous one took, so a slow CI run shows where.
+stage_start=$SECONDS
+stage() {
+  [ -z "${stage_name:-}" ] || echo "-- $stage_name: $((SECONDS - stage_start)) s"
+  stage_name="$1"; stage_start=$SECONDS
+  echo "== $1"
+}
+
+stage "tools"
 scripts/install-tools.sh
 
-echo "== formatting and lints"
+stage "formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
-echo "== build"
+stage "build"
 cargo build --workspace --all-targets
 
-echo "== Rust tests: unit, property, integration, end-to-end against the real server"
+stage "Rust tests: unit, property, integration, end-to-end against the real server"
 cargo nextest run --workspace --no-fail-fast
-echo "== benchmarks in smoke mode (the measuring run: cargo bench, see docs/BENCHMARKS.md)"
+stage "benchmarks in smoke mode (the measuring run: cargo bench, see docs/BENCHMARKS.md)"
 cargo test --workspace --benches
 
-echo "== bindings: generate, Kotlin tests on the JVM against a live server, Swift checks"
+stage "bindings: generate, Kotlin tests on the JVM against a live server, Swift checks"
 scripts/gen-bindings.sh
 scripts/kotlin-tests.sh
 scripts/check-swift.sh --header build/bindings/RepereFFIC.h build/bindings ios
 android/app/jvm-check/check.sh
 
-echo "== browser tests: coordinators' pages in headless Chromium against a real server"
+stage "browser tests: coordinators' pages in headless Chromium against a real server"
 scripts/browser-tests.sh
 
-echo "== fuzz smoke: the untrusted-input parsers under libFuzzer (REPERE_FUZZ_SECONDS for longer)"
+stage "fuzz smoke: the untrusted-input parsers under libFuzzer (REPERE_FUZZ_SECONDS for longer)"
 scripts/fuzz.sh
+stage "done"

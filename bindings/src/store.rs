@@ -101,6 +101,10 @@ pub struct SyncProgress {
     /// Received documents this version cannot read (a record kind from a newer version,
     /// damaged bytes): kept aside, see `set_aside`. They never block the sync.
     pub set_aside: u64,
+    /// Records coordination rewrote (a rectification): the copy here was replaced.
+    pub rewritten: u64,
+    /// Edits made here and not yet sent, to fields such a rewrite changed: the rewrite won.
+    pub edits_dropped: u64,
     /// The server was restored from a backup: everything was offered to it again.
     pub server_restored: bool,
     pub bytes_up: u64,
@@ -217,6 +221,8 @@ fn progress(p: &repere_core::sync::SyncProgress) -> SyncProgress {
         pulled: p.pulled as u64,
         erased: p.erased as u64,
         set_aside: p.set_aside as u64,
+        rewritten: p.rewritten as u64,
+        edits_dropped: p.edits_dropped as u64,
         server_restored: p.server_restored,
         bytes_up: p.bytes_up as u64,
         bytes_down: p.bytes_down as u64,

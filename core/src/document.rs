@@ -218,6 +218,25 @@ impl RecordDoc {
             .all(|h| self.doc.get_change_meta_by_hash(h).is_some())
     }
 
+    /// The changes that depend on nothing: the one the record was created with, for every
+    /// copy of one generation of the record. A rewritten record (a new generation) starts
+    /// from another one, which is how a copy tells that it holds an older generation.
+    pub fn roots(&mut self) -> Vec<automerge::ChangeHash> {
+        self.doc
+            .get_changes_meta(&[])
+            .iter()
+            .filter(|c| c.deps.is_empty())
+            .map(|c| c.hash)
+            .collect()
+    }
+
+    /// Whether `other` is a copy of the same generation of the record (it shares this
+    /// copy's first change).
+    pub fn same_generation(&mut self, other: &mut RecordDoc) -> bool {
+        let roots = other.roots();
+        !roots.is_empty() && self.knows(&roots)
+    }
+
     /// Whether `heads` (all known here) cover every change of this document.
     pub fn covered_by(&mut self, heads: &[automerge::ChangeHash]) -> bool {
         self.knows(heads) && self.doc.get_changes(heads).is_empty()
@@ -631,6 +650,33 @@ fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
 }
 
 /// The schema fields whose value differs between `old` and `new`, with their key and kind.
+/// The fields of a new generation of a record (`theirs`) with the edits this copy made
+/// since `base` (the version the server last acknowledged) carried over: a field edited
+/// here is kept where the new generation left it as it was in `base`; where the new
+/// generation changed it too (a rectification of that very field), the new generation wins,
+/// so a redaction is never undone by an edit made before it was seen. Returns the fields
+/// and how many local edits were dropped that way.
+pub fn carry_over_edits(
+    kind: RecordKind,
+    base: &JsonFields,
+    ours: &JsonFields,
+    theirs: &JsonFields,
+) -> (JsonFields, usize) {
+    let mut fields = theirs.clone();
+    let mut dropped = 0;
+    for (name, _, _) in changed_fields(kind, base, ours) {
+        if norm(theirs.get(name)) != norm(base.get(name)) {
+            dropped += 1;
+            continue;
+        }
+        match ours.get(name) {
+            Some(value) => fields.insert(name.to_string(), value.clone()),
+            None => fields.remove(name),
+        };
+    }
+    (fields, dropped)
+}
+
 fn changed_fields(
     kind: RecordKind,
     old: &JsonFields,

@@ -692,6 +692,7 @@ pub(crate) fn merge_in(
         Source::Peer,
         now,
     )
+    .map(|merged| merged != Merged::Unchanged)
 }
 
 fn is_erased(tx: &Connection, id: Uuid) -> Result<bool> {
@@ -740,7 +741,7 @@ pub(crate) fn merge_decoded(
     decoded: Decoded<'_>,
     source: Source,
     now: DateTime<Utc>,
-) -> Result<bool> {
+) -> Result<Merged> {
     let Decoded {
         mut remote,
         record,
@@ -752,10 +753,17 @@ pub(crate) fn merge_decoded(
     }
     match load_doc(tx, kind, id, author) {
         Ok(mut local) => {
+            if !local.same_generation(&mut remote) {
+                return match source {
+                    Source::Server => replace_generation(tx, local, remote, &record, now),
+                    // Which of two generations is newer only the server knows: it brings it.
+                    Source::Peer => Ok(Merged::Unchanged),
+                };
+            }
             let before = local.heads();
             local.merge(&mut remote)?;
             if local.heads() == before {
-                return Ok(false);
+                return Ok(Merged::Unchanged);
             }
             let record = read_any(&local)?;
             // From a peer, the server may lack what came in: a synced record is pending.
@@ -781,7 +789,82 @@ pub(crate) fn merge_decoded(
         }
         Err(e) => return Err(e),
     }
-    Ok(true)
+    Ok(Merged::Changed)
+}
+
+/// What merging a received document did to the local copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Merged {
+    Unchanged,
+    Changed,
+    /// Replaced by a new generation of the record; `dropped_edits` local edits not yet
+    /// acknowledged were of fields the new generation changed too (the rectification wins);
+    /// `carried`: the others were written again on top, to be pushed.
+    Replaced {
+        dropped_edits: usize,
+        carried: bool,
+    },
+}
+
+/// The server rewrote the record (a rectification): the local copy, and every byte of its
+/// history, is replaced by the new generation. Edits made here that the server had not
+/// acknowledged are written again on top, except to fields the rewrite changed.
+pub(crate) fn replace_generation(
+    tx: &Connection,
+    local: RecordDoc,
+    mut remote: RecordDoc,
+    record: &AnyRecord,
+    now: DateTime<Utc>,
+) -> Result<Merged> {
+    let (kind, id) = (remote.kind, remote.id);
+    let bid = id.as_bytes().as_slice();
+    let (state, synced): (i64, Option<Vec<u8>>) = tx
+        .prepare_cached("SELECT sync_state, synced_heads FROM documents WHERE id = ?1")?
+        .query_row([bid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let ours = local.read_fields();
+    let synced = synced.map(|b| heads_from_bytes(&b)).unwrap_or_default();
+    // Never acknowledged (or acknowledged at heads this copy lost): nothing is known to
+    // be a local edit, so nothing is carried over.
+    let base = if state == SyncState::Synced.code() || synced.is_empty() {
+        ours.clone()
+    } else {
+        local
+            .read_fields_at(&synced)
+            .unwrap_or_else(|_| ours.clone())
+    };
+    let server_heads = remote.heads();
+    let theirs = remote.read_fields();
+    let (fields, dropped_edits) = crate::document::carry_over_edits(kind, &base, &ours, &theirs);
+    let edited = remote.update(&theirs, &fields, now)?;
+    let record = if edited {
+        read_any(&remote)?
+    } else {
+        record.clone()
+    };
+    let state = if edited {
+        SyncState::Pending.code()
+    } else {
+        SyncState::Synced.code()
+    };
+    tx.prepare_cached(
+        "UPDATE documents SET doc = ?2, team_id = ?3, problems = ?4, sync_state = ?5,
+            synced_heads = ?6, reject_reason = NULL,
+            local_seq = (SELECT max(local_seq) + 1 FROM documents)
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        bid,
+        remote.save(),
+        record.team_id().as_bytes().as_slice(),
+        merge_problems(&record, now),
+        state,
+        heads_to_bytes(&server_heads),
+    ])?;
+    index::index(tx, id, &record, false)?;
+    Ok(Merged::Replaced {
+        dropped_edits,
+        carried: edited,
+    })
 }
 
 /// Stores a record new to this device as it came (no need to save the document again):

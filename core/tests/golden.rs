@@ -177,3 +177,29 @@ fn a_record_kind_from_a_newer_version_decodes_as_an_unknown_code() {
         assert_eq!(RecordKind::from_wire(code as u32), Some(*kind));
     }
 }
+
+#[test]
+fn version_4_messages_are_pinned_and_older_devices_are_told_erased() {
+    let v4 = 4;
+    let mut rewritten = response(77);
+    rewritten.rejections.push(Rejection {
+        id: id(9),
+        code: RejectCode::Rewritten,
+        reason: "rewritten".into(),
+    });
+    golden(v4, "sync_request", &protocol::encode_as(v4, &request()));
+    let bytes = protocol::encode_response(v4, &rewritten);
+    golden(v4, "sync_response", &bytes);
+    assert_eq!(protocol::decode_response(&bytes), Ok(rewritten.clone()));
+    let enrol = protocol::encode_enrol(v4, &enrol_request());
+    golden(v4, "enrol_request", &enrol);
+    golden(
+        v4,
+        "enrol_response",
+        &protocol::encode_as(v4, &enrol_response()),
+    );
+    // A version 3 device cannot replace its copy: it deletes it.
+    let old = protocol::decode_response(&protocol::encode_response(3, &rewritten)).expect("v3");
+    assert_eq!(old.rejections[1].code, RejectCode::Erased);
+    assert_eq!(old.rejections[0], rewritten.rejections[0]);
+}

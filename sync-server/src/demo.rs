@@ -298,6 +298,7 @@ pub fn seed_with_password(
                 fields: &doc.fields,
                 device_id: None,
                 received_at: now,
+                generation: 0,
             })?;
         }
         for code in &codes {

@@ -370,10 +370,15 @@ fn restore(data_dir: &Path, backup: &Path, key: Option<&ServerKey>) -> Result<()
     SqliteStorage::restore_into(data_dir, backup, key)
         .map_err(|e| format!("restore failed: {e}"))?;
     let hub = open_hub(data_dir, key)?;
-    // Erasures made after the backup are made again before any tablet can pull.
-    let erased_again = hub.reapply_erasures().map_err(|e| e.to_string())?;
+    // Erasures and rectifications made after the backup are made again before any tablet
+    // can pull.
+    let again = hub.reapply_register().map_err(|e| e.to_string())?;
     let epoch = hub.new_log_epoch().map_err(|e| e.to_string())?;
-    eprintln!("{erased_again} record(s) erased after the backup were erased again");
+    eprintln!(
+        "{} record(s) erased after the backup were erased again; {} record(s) rectified after \
+         the backup were rewritten again, the fields rectified emptied",
+        again.erased, again.rewritten
+    );
     eprintln!(
         "backup restored, log epoch {epoch:016x}: at their next sync, tablets send what the \
          server lacks and pull again from the start"

@@ -22,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::index;
 use crate::records::RecordKind;
 use crate::store::{
-    Decoded, Origin, Source, Store, decode, heads_from_bytes, heads_to_bytes, insert_received,
-    load_doc, merge_decoded, notify,
+    Decoded, Merged, Origin, Source, Store, decode, heads_from_bytes, heads_to_bytes,
+    insert_received, load_doc, merge_decoded, notify,
 };
 
 /// How the device reaches the server. `HttpTransport` is the real one; tests use others.
@@ -105,6 +105,11 @@ pub struct SyncProgress {
     /// Received documents this version cannot read (a newer record kind, damaged bytes):
     /// kept aside byte for byte, see `Store::set_aside`; they never block the sync.
     pub set_aside: usize,
+    /// Records coordination rewrote (a rectification): the copy here was replaced, its
+    /// old history gone.
+    pub rewritten: usize,
+    /// Edits made here and not yet sent, to fields such a rewrite changed: the rewrite wins.
+    pub edits_dropped: usize,
     /// The server was restored from a backup: everything was offered to it again.
     pub server_restored: bool,
     /// Bytes sent and received in request and response bodies.
@@ -200,10 +205,18 @@ fn step_down(refused: u8, server_speaks: Option<(u8, u8)>) -> Result<u8> {
 }
 
 /// What applying an answer did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    /// Taken, with how many received documents had to be set aside.
-    Stored { set_aside: usize },
+    /// Taken: how many received documents had to be set aside, how many copies were
+    /// replaced by a new generation of their record, and how many local edits not yet
+    /// acknowledged that replacement dropped (edits of fields the rewrite changed).
+    Stored {
+        set_aside: usize,
+        rewritten: usize,
+        edits_dropped: usize,
+        /// Replaced copies with local edits carried over: pushed again in this sync.
+        again: Vec<Uuid>,
+    },
     /// The server's log epoch changed (it was restored from a backup): nothing of the
     /// answer was taken; every record is pending again and the pull restarts from 0.
     ServerRestored,
@@ -441,6 +454,9 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut changed = Vec::new();
+        let mut replaced = std::collections::HashSet::new();
+        let mut again = Vec::new();
+        let mut edits_dropped = 0;
         for id in &resp.erased {
             if let Some(kind) = erase_local(&tx, *id)? {
                 changed.push((kind, *id));
@@ -464,11 +480,22 @@ impl Store {
             )?
             .execute([id.as_bytes().as_slice()])?;
             match merge_decoded(&tx, author, decoded, Source::Server, now) {
-                Ok(true) => {
+                Ok(Merged::Changed) => {
                     mark_pulled(&tx, author, kind, id, &heads)?;
                     changed.push((kind, id));
                 }
-                Ok(false) => mark_pulled(&tx, author, kind, id, &heads)?,
+                Ok(Merged::Unchanged) => mark_pulled(&tx, author, kind, id, &heads)?,
+                Ok(Merged::Replaced {
+                    dropped_edits,
+                    carried,
+                }) => {
+                    replaced.insert(id);
+                    if carried {
+                        again.push(id);
+                    }
+                    edits_dropped += dropped_edits;
+                    changed.push((kind, id));
+                }
                 Err(Error::Erased { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -487,6 +514,18 @@ impl Store {
                 if let Some(kind) = erase_local(&tx, rej.id)? {
                     changed.push((kind, rej.id));
                 }
+            } else if rej.code == RejectCode::Rewritten {
+                // The server sends the new generation with the refusal; a copy already
+                // replaced above is left as it is. Otherwise the next push offers it whole
+                // and is refused again, with the new generation, until it comes.
+                if !replaced.contains(&rej.id) {
+                    tx.prepare_cached(
+                        "UPDATE documents SET sync_state = 1, synced_heads = NULL WHERE id = ?1",
+                    )?
+                    .execute([rej.id.as_bytes().as_slice()])?;
+                }
+            } else if rej.code == RejectCode::MissingHistory && replaced.contains(&rej.id) {
+                // Refused because it built on the old generation, replaced since.
             } else if rej.code == RejectCode::MissingHistory {
                 // The next push sends the whole document.
                 tx.prepare_cached(
@@ -509,14 +548,19 @@ impl Store {
         }
         meta_put(&tx, CURSOR_KEY, &resp.cursor.to_be_bytes())?;
         tx.commit()?;
-        let erased_here =
-            !resp.erased.is_empty() || resp.rejections.iter().any(|r| r.code == RejectCode::Erased);
+        // Erased records and the old generations of rewritten ones leave no byte behind.
+        let erased_here = !resp.erased.is_empty()
+            || !replaced.is_empty()
+            || resp.rejections.iter().any(|r| r.code == RejectCode::Erased);
         if erased_here {
             crate::storage::scrub(&self.conn)?;
         }
         notify(&self.listeners, Origin::Remote, changed);
         Ok(Applied::Stored {
             set_aside: set_aside_count,
+            rewritten: replaced.len(),
+            edits_dropped,
+            again,
         })
     }
 
@@ -631,7 +675,7 @@ fn run_sync(
                     (next, body, answer)
                 })
             });
-            let mut outcome = Applied::Stored { set_aside: 0 };
+            let mut outcome = Applied::ServerRestored;
             let applied = with_store(&mut |s| {
                 outcome = s.sync_apply(&batch, &resp)?;
                 Ok(())
@@ -644,8 +688,23 @@ fn run_sync(
         report.rounds += 1;
         report.bytes_up += body.len();
         report.bytes_down += resp_len;
-        if let Applied::Stored { set_aside } = outcome {
+        let mut push_again = false;
+        if let Applied::Stored {
+            set_aside,
+            rewritten,
+            edits_dropped,
+            again,
+        } = outcome
+        {
+            push_again = !again.is_empty();
             report.set_aside += set_aside;
+            report.rewritten += rewritten;
+            report.edits_dropped += edits_dropped;
+            attempted.extend(batch.pushed_ids());
+            // Edits carried over to a new generation go in this sync, not the next one.
+            for id in again {
+                attempted.remove(&id);
+            }
         } else {
             // Nothing of this answer was kept: everything is offered again, and the pull
             // restarts from the beginning of the new log.
@@ -655,14 +714,13 @@ fn run_sync(
             progress(&report);
             continue;
         }
-        attempted.extend(batch.pushed_ids());
         report.pushed += pushed;
         report.acknowledged += resp.acks.len();
         report.rejected += resp.rejections.len();
         report.pulled += resp.docs.len();
         report.erased += resp.erased.len();
         progress(&report);
-        if !resp.more && pushed == 0 {
+        if !resp.more && pushed == 0 && !push_again {
             return Ok(report);
         }
     }

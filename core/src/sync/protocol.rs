@@ -5,8 +5,11 @@
 //! (bit 0: the rest is raw-deflate compressed), then the message in postcard encoding.
 //!
 //! Versions: 1 (the first release), 2 (the sync answer carries the server's log epoch)
-//! and 3 (the enrolment request names the store's writer id, and proves a re-enrolling
-//! store's earlier enrolment with its token). The device speaks the highest version the server accepts; the server answers
+//! 3 (the enrolment request names the store's writer id, and proves a re-enrolling
+//! store's earlier enrolment with its token) and 4 (a record can be rewritten as a new
+//! generation: a push built on an older one is refused as `Rewritten`; the device replaces
+//! its copy with the generation it pulls). The device speaks the highest version the
+//! server accepts; the server answers
 //! in the version it was asked in. Every change to a message bumps the version, and
 //! golden files of each version's messages (core/tests/golden/) pin the bytes.
 
@@ -18,7 +21,9 @@ use uuid::Uuid;
 use crate::records::RecordKind;
 
 /// The version this build speaks by default (the newest).
-pub const PROTOCOL_VERSION: u8 = 3;
+pub const PROTOCOL_VERSION: u8 = 4;
+/// The first version whose devices replace a rewritten record (see [`RejectCode::Rewritten`]).
+pub const REWRITE_VERSION: u8 = 4;
 /// The oldest version this build still speaks.
 pub const PROTOCOL_MIN_VERSION: u8 = 1;
 const MAGIC: &[u8; 2] = b"RP";
@@ -164,6 +169,10 @@ pub enum RejectCode {
     Malformed,
     /// The changes build on history the server does not have: send the whole document.
     MissingHistory,
+    /// The record was rewritten as a new generation (a rectification) and the push builds
+    /// on an older one: the device replaces its copy with the one in this answer's pull
+    /// (version 4; older devices are told `Erased`, since they cannot replace a copy).
+    Rewritten,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -259,12 +268,34 @@ pub fn encode_as<T: Serialize>(version: u8, message: &T) -> Vec<u8> {
 
 /// A sync answer in the layout of `version`.
 pub fn encode_response(version: u8, response: &SyncResponse) -> Vec<u8> {
-    if version >= 2 {
+    if version >= REWRITE_VERSION {
         return encode_as(version, response);
+    }
+    // Before version 4 a device cannot replace a copy, only delete it.
+    let rejections: Vec<Rejection> = response
+        .rejections
+        .iter()
+        .map(|r| match r.code {
+            RejectCode::Rewritten => Rejection {
+                id: r.id,
+                code: RejectCode::Erased,
+                reason: "this record was rewritten by coordination: update the app".into(),
+            },
+            _ => r.clone(),
+        })
+        .collect();
+    if version >= 2 {
+        return encode_as(
+            version,
+            &SyncResponse {
+                rejections,
+                ..response.clone()
+            },
+        );
     }
     let v1 = SyncResponseV1 {
         acks: response.acks.clone(),
-        rejections: response.rejections.clone(),
+        rejections,
         docs: response.docs.clone(),
         erased: response.erased.clone(),
         cursor: response.cursor,

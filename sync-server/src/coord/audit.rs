@@ -33,6 +33,8 @@ pub const USER_ENABLED: &str = "user_enabled";
 pub const SESSIONS_REVOKED: &str = "sessions_revoked";
 /// An erasure (by an administrator's command): the record's id and what went with it.
 pub const ERASE_RECORD: &str = "erase_record";
+/// A rectification: the record's id, its new generation and the names of the fields changed.
+pub const RECTIFY_RECORD: &str = "rectify_record";
 
 /// The French label of an action, for the journal page.
 pub fn action_label(action: &str) -> &'static str {
@@ -59,6 +61,7 @@ pub fn action_label(action: &str) -> &'static str {
         USER_ENABLED => "Compte réactivé (administrateur)",
         SESSIONS_REVOKED => "Sessions fermées (administrateur)",
         ERASE_RECORD => "Effacement d'une fiche (et des fiches liées)",
+        RECTIFY_RECORD => "Rectification d'une fiche (historique effacé)",
         _ => "Autre action",
     }
 }

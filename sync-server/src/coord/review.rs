@@ -139,7 +139,7 @@ impl Workspace {
                 let mut doc =
                     RecordDoc::create(RecordKind::ReviewTask, task_id, author(who), &fields, now)
                         .map_err(internal)?;
-                put_server_change(tx, &mut doc, team_id, now)?;
+                put_server_change(tx, &mut doc, team_id, 0, now)?;
                 tx.put_visit_review(&VisitReview {
                     contact_id,
                     state: VisitState::Question,
@@ -196,7 +196,7 @@ impl Workspace {
                     .map_err(|e| HubError::BadInput(format!("Clôture refusée : {e}")))?;
                 let new = to_json_fields(&task).map_err(internal)?;
                 doc.update(&old, &new, now).map_err(internal)?;
-                put_server_change(tx, &mut doc, stored.team_id, now)?;
+                put_server_change(tx, &mut doc, stored.team_id, stored.generation, now)?;
                 tx.insert_audit(
                     &Audit::by(
                         who,

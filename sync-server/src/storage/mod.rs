@@ -114,6 +114,8 @@ pub struct StoredDocument {
     pub received_at: DateTime<Utc>,
     /// The record's fields as JSON, when stored with the document.
     pub fields: Option<String>,
+    /// How many times the record was rewritten (rectified); 0 if never.
+    pub generation: u32,
 }
 
 /// What is left of an erased record: no content, only where it sits in the log.
@@ -139,6 +141,8 @@ pub struct DocumentWrite<'a> {
     /// The device that pushed the change (`None`: written by the server, e.g. demo data).
     pub device_id: Option<Uuid>,
     pub received_at: DateTime<Utc>,
+    /// The record's generation: the stored one, or one more when the server rewrites it.
+    pub generation: u32,
 }
 
 /// Per-team figures for the administrators' overview (counts only).

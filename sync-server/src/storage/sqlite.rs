@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_record_fields.sql"),
     include_str!("../../migrations/0004_coordinator_accounts.sql"),
     include_str!("../../migrations/0005_device_writers.sql"),
+    include_str!("../../migrations/0006_record_generations.sql"),
 ];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
@@ -393,7 +394,7 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
 }
 
 const DOCUMENT_COLUMNS: &str =
-    "id, kind, team_id, doc, heads, seq, received_at, fields FROM documents";
+    "id, kind, team_id, doc, heads, seq, received_at, fields, generation FROM documents";
 
 fn document_row(r: &Row<'_>) -> rusqlite::Result<StoredDocument> {
     let kind: String = r.get(1)?;
@@ -407,6 +408,7 @@ fn document_row(r: &Row<'_>) -> rusqlite::Result<StoredDocument> {
         seq: seq_of(r.get(5)?)?,
         received_at: time(r.get(6)?)?,
         fields: r.get(7)?,
+        generation: r.get(8)?,
     })
 }
 
@@ -1236,12 +1238,13 @@ impl Tx for SqliteTx<'_> {
         let seq = self.next_seq(doc.id, "change", doc.device_id, doc.received_at)?;
         self.tx
             .prepare_cached(
-                "INSERT INTO documents (id, kind, team_id, doc, heads, seq, received_at, fields)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO documents
+                    (id, kind, team_id, doc, heads, seq, received_at, fields, generation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (id) DO UPDATE SET
                     kind = excluded.kind, team_id = excluded.team_id, doc = excluded.doc,
                     heads = excluded.heads, seq = excluded.seq, received_at = excluded.received_at,
-                    fields = excluded.fields",
+                    fields = excluded.fields, generation = excluded.generation",
             )?
             .execute(params![
                 b(&doc.id),
@@ -1251,7 +1254,8 @@ impl Tx for SqliteTx<'_> {
                 heads_to_blob(doc.heads),
                 to_i64(seq),
                 ms(doc.received_at),
-                doc.fields
+                doc.fields,
+                doc.generation
             ])?;
         Ok(seq)
     }

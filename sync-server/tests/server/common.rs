@@ -177,7 +177,10 @@ impl Transport for HubTransport {
                     .map_err(|e| status(&e))?;
                 let version = protocol::version_of(&body).map_err(bad)?;
                 let req: SyncRequest = protocol::decode(&body).map_err(bad)?;
-                let resp = self.0.sync(&device, req).map_err(|e| status(&e))?;
+                let (resp, _) = self
+                    .0
+                    .sync_with_stats(&device, req, version)
+                    .map_err(|e| status(&e))?;
                 Ok(protocol::encode_response(version, &resp))
             }
             _ => Err(TransportError::Status {

@@ -11,4 +11,5 @@ mod enrol_limits;
 mod erasure;
 mod http;
 mod hub;
+mod rectify;
 mod versions;

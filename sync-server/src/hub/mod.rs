@@ -11,18 +11,21 @@ use repere_core::bounded::{self, Bounds};
 use repere_core::document::{Author, RecordDoc};
 use repere_core::records::ValidationContext;
 use repere_core::sync::protocol::{
-    Ack, EnrolRequest, EnrolResponse, ErrorCode, MAX_PUSHES, PulledDoc, PushDoc, RejectCode,
-    Rejection, SyncRequest, SyncResponse,
+    Ack, EnrolRequest, EnrolResponse, ErrorCode, MAX_PUSHES, PROTOCOL_VERSION, PulledDoc, PushDoc,
+    REWRITE_VERSION, RejectCode, Rejection, SyncRequest, SyncResponse,
 };
 use repere_core::{AnyRecord, Clock, Communes, Error as CoreError, RecordKind, SystemClock};
 use uuid::Uuid;
 
 use crate::pushed::{self, Shape};
+
+mod rectify;
 use crate::secret::{self, RandomError};
-use crate::storage::register::ErasureRegister;
+use crate::storage::register::{ErasureRegister, Rewrite};
 use crate::storage::{
     AuditEntry, Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone, Tx,
 };
+pub use rectify::Rectified;
 
 /// The most documents one response carries, whatever the device asks.
 pub const MAX_PULL_LIMIT: u32 = 1000;
@@ -190,30 +193,43 @@ impl Hub {
     }
 
     /// After a restore: erases again every registered record the database holds (it was
-    /// erased after the backup was made), before any tablet syncs. Returns how many.
-    pub fn reapply_erasures(&self) -> Result<usize, HubError> {
+    /// erased after the backup was made), then rewrites again every record rectified after
+    /// the backup, before any tablet syncs.
+    pub fn reapply_register(&self) -> Result<Reapplied, HubError> {
         let Some(register) = &self.register else {
-            return Ok(0);
+            return Ok(Reapplied::default());
         };
         let entries = register.entries()?;
         let now = self.now();
-        let count = self.storage().write_with(|tx| -> Result<usize, HubError> {
-            let mut count = 0;
-            for entry in &entries {
-                if tx.tombstone(entry.id)?.is_some() {
-                    continue;
+        let reapplied = self
+            .storage()
+            .write_with(|tx| -> Result<Reapplied, HubError> {
+                let mut reapplied = Reapplied::default();
+                for entry in &entries.erased {
+                    if tx.tombstone(entry.id)?.is_some() {
+                        continue;
+                    }
+                    if tx.erase_document(entry.id, now)?.is_none() {
+                        tx.bury(entry.id, entry.team_id, entry.erased_at)?;
+                    }
+                    reapplied.erased += 1;
                 }
-                if tx.erase_document(entry.id, now)?.is_none() {
-                    tx.bury(entry.id, entry.team_id, entry.erased_at)?;
+                for entry in &entries.rewritten {
+                    let Some(stored) = tx.document(entry.id)? else {
+                        continue; // erased since, or created after the backup
+                    };
+                    if stored.generation >= entry.generation {
+                        continue;
+                    }
+                    rectify::rewrite_again(tx, &stored, entry, now)?;
+                    reapplied.rewritten += 1;
                 }
-                count += 1;
-            }
-            Ok(count)
-        })?;
-        if count > 0 {
+                Ok(reapplied)
+            })?;
+        if reapplied != Reapplied::default() {
             self.storage().scrub()?;
         }
-        Ok(count)
+        Ok(reapplied)
     }
 
     /// Takes the pseudonym key from the server key instead of the database.
@@ -303,13 +319,17 @@ impl Hub {
     /// One exchange: every push, then the pull, in one transaction committed before this
     /// returns.
     pub fn sync(&self, device: &Device, request: SyncRequest) -> Result<SyncResponse, HubError> {
-        self.sync_with_stats(device, request).map(|(r, _)| r)
+        self.sync_with_stats(device, request, PROTOCOL_VERSION)
+            .map(|(r, _)| r)
     }
 
+    /// One exchange with a device that speaks protocol `version` (what it can be told
+    /// depends on it: before version 4 a rewritten record can only be erased on it).
     pub fn sync_with_stats(
         &self,
         device: &Device,
         request: SyncRequest,
+        version: u8,
     ) -> Result<(SyncResponse, SyncStats), HubError> {
         let now = self.now();
         let limit = request.pull_limit.clamp(1, MAX_PULL_LIMIT) as usize;
@@ -378,7 +398,13 @@ impl Hub {
                 }
             }
             tx.touch_device(device.id, now)?;
-            pull(tx, device, request.cursor, limit, &device_has, &mut response)?;
+            let pulled = Pulled {
+                device,
+                version,
+                device_has: &device_has,
+            };
+            pull(tx, &pulled, request.cursor, limit, &mut response)?;
+            send_rewritten(tx, &pulled, &mut response)?;
             stats.acked = response.acks.len();
             stats.rejected = response.rejections.len();
             stats.pulled = response.docs.len();
@@ -444,6 +470,7 @@ impl Hub {
                 erased_at: now,
             });
             let mut tombstones = Vec::new();
+            let mut rewrites = Vec::new();
             if stored.kind == RecordKind::Youth {
                 for linked in tx.records_of_youth(record_id)? {
                     let alone = linked.kind != RecordKind::Contact
@@ -455,7 +482,7 @@ impl Hub {
                         erase_with_questions(tx, linked.id, now, &mut tombstones)?;
                         erasure.also_erased.push(linked.id);
                     } else {
-                        remove_from_visit(tx, &linked, record_id, now)?;
+                        rewrites.push(remove_from_visit(tx, &linked, record_id, now)?);
                         erasure.removed_from.push(linked.id);
                     }
                 }
@@ -465,6 +492,7 @@ impl Hub {
             // process stops right after.
             if let Some(register) = &self.register {
                 register.append(&tombstones)?;
+                register.append_rewrites(&rewrites)?;
             }
             let organisation_id = tx.team(stored.team_id)?.map(|t| t.organisation_id);
             tx.insert_audit(&AuditEntry {
@@ -494,6 +522,15 @@ impl Hub {
         }
         Ok(erasure)
     }
+}
+
+/// What `reapply_register` did after a restore.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reapplied {
+    /// Records erased again.
+    pub erased: usize,
+    /// Records rewritten again, the fields their rectification changed emptied.
+    pub rewritten: usize,
 }
 
 /// What one erasure removed.
@@ -536,23 +573,29 @@ fn erase_with_questions(
     Ok(tombstone)
 }
 
-/// A new change of a group visit, by the server, without one of its young people.
+/// A group visit rewritten as a new generation without one of its young people: its
+/// history, which named them, goes with the old generation. Returns what the register keeps.
 fn remove_from_visit(
     tx: &mut dyn Tx,
     stored: &StoredDocument,
     youth_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(), HubError> {
+) -> Result<Rewrite, HubError> {
     let internal = |e: CoreError| HubError::Internal(format!("group visit: {e}"));
-    let mut doc = load_stored(stored)?;
-    let old = doc.read_fields();
+    let doc = load_stored(stored)?;
     let AnyRecord::Contact(mut contact) = doc.read_record().map_err(internal)? else {
         return Err(HubError::Internal("group visit is not a contact".into()));
     };
     contact.youth_ids.remove(&youth_id);
-    let new = repere_core::document::to_json_fields(&contact).map_err(internal)?;
-    doc.update(&old, &new, now).map_err(internal)?;
-    put_server_change(tx, &mut doc, stored.team_id, now)
+    let fields = repere_core::document::to_json_fields(&contact).map_err(internal)?;
+    let generation = rectify::rewrite(tx, stored, &fields, now)?;
+    Ok(Rewrite {
+        id: stored.id,
+        team_id: stored.team_id,
+        at: now,
+        generation,
+        fields: vec!["youth_ids".into()],
+    })
 }
 
 /// Stores a document the server itself changed (a coordinator's question, a young person
@@ -561,6 +604,7 @@ pub(crate) fn put_server_change(
     tx: &mut dyn Tx,
     doc: &mut RecordDoc,
     team_id: Uuid,
+    generation: u32,
     now: DateTime<Utc>,
 ) -> Result<(), HubError> {
     let heads = heads_of(doc);
@@ -575,6 +619,7 @@ pub(crate) fn put_server_change(
         fields: &fields,
         device_id: None,
         received_at: now,
+        generation,
     })?;
     Ok(())
 }
@@ -689,8 +734,19 @@ fn push_one(
             let mut doc = load_stored(stored)?;
             match doc.apply_incremental(&push.changes) {
                 Err(_) => return reject(RejectCode::Malformed, malformed_reason(push)),
+                // Built on history a rewritten record no longer has: an older generation.
+                Ok(false) if stored.generation > 0 => return rewritten(),
                 Ok(false) => return missing_history(),
                 Ok(true) => {}
+            }
+            if starts_another_generation(&mut doc, &stored.heads) {
+                if stored.generation > 0 {
+                    return rewritten();
+                }
+                return reject(
+                    RejectCode::Malformed,
+                    "these changes start another record with the same id",
+                );
             }
             (doc, Some(stored.heads.clone()), pushed_heads)
         }
@@ -779,6 +835,7 @@ fn push_one(
             fields: &fields,
             device_id: Some(device.id),
             received_at: ctx.now,
+            generation: stored.as_ref().map_or(0, |s| s.generation),
         })?;
     }
     // 6. Ack with the merged heads.
@@ -922,6 +979,23 @@ fn about_erased_youth_only(
     Ok(true)
 }
 
+/// Whether the changes merged in past `known_heads` include a first change (one with no
+/// dependencies): the pushed bytes are another generation of the record than the stored one.
+fn starts_another_generation(doc: &mut RecordDoc, known_heads: &[[u8; 32]]) -> bool {
+    let have: Vec<ChangeHash> = known_heads.iter().map(|h| ChangeHash(*h)).collect();
+    doc.automerge()
+        .get_changes_meta(&have)
+        .iter()
+        .any(|change| change.deps.is_empty())
+}
+
+fn rewritten() -> Result<Outcome, HubError> {
+    reject(
+        RejectCode::Rewritten,
+        "coordination rewrote this record: the tablet replaces its copy with the new one",
+    )
+}
+
 fn missing_history() -> Result<Outcome, HubError> {
     reject(
         RejectCode::MissingHistory,
@@ -968,16 +1042,68 @@ impl Entry {
     }
 }
 
+/// Who a pull is for.
+struct Pulled<'a> {
+    device: &'a Device,
+    /// The protocol version the device speaks.
+    version: u8,
+    /// Records whose merged document the device already has entirely, by heads.
+    device_has: &'a HashMap<Uuid, Vec<[u8; 32]>>,
+}
+
+impl Pulled<'_> {
+    /// A device older than protocol 4 would merge a new generation into its old copy (and
+    /// keep the old bytes): it is told to erase its copy instead.
+    fn can_replace(&self) -> bool {
+        self.version >= REWRITE_VERSION
+    }
+}
+
+fn pulled_doc(doc: StoredDocument) -> PulledDoc {
+    PulledDoc {
+        id: doc.id,
+        kind: doc.kind.into(),
+        doc: doc.doc,
+        heads: doc.heads,
+        fields: doc.fields.unwrap_or_default(),
+    }
+}
+
+/// A push refused as built on an older generation comes back with the new generation, even
+/// if the pull does not reach it, so the tablet replaces its copy in this exchange.
+fn send_rewritten(
+    tx: &mut dyn Tx,
+    pulled: &Pulled<'_>,
+    response: &mut SyncResponse,
+) -> Result<(), HubError> {
+    if !pulled.can_replace() {
+        return Ok(());
+    }
+    let refused: Vec<Uuid> = response
+        .rejections
+        .iter()
+        .filter(|r| r.code == RejectCode::Rewritten)
+        .map(|r| r.id)
+        .filter(|id| !response.docs.iter().any(|d| d.id == *id))
+        .collect();
+    for id in refused {
+        if let Some(doc) = tx.document(id)? {
+            response.docs.push(pulled_doc(doc));
+        }
+    }
+    Ok(())
+}
+
 /// The device's team's documents and tombstones after `cursor`, in log order, within the
 /// count and byte budgets.
 fn pull(
     tx: &mut dyn Tx,
-    device: &Device,
+    pulled: &Pulled<'_>,
     cursor: u64,
     limit: usize,
-    device_has: &HashMap<Uuid, Vec<[u8; 32]>>,
     response: &mut SyncResponse,
 ) -> Result<(), HubError> {
+    let (device, device_has) = (pulled.device, pulled.device_has);
     let last = tx.last_seq()?;
     // A cursor past the end of the log means this server lost positions (restored from a
     // backup): start over, merging again changes nothing, skipping would lose records.
@@ -1015,6 +1141,10 @@ fn pull(
     let mut bytes = 0usize;
     for entry in entries {
         match entry {
+            Entry::Doc(doc) if doc.generation > 0 && !pulled.can_replace() => {
+                response.erased.push(doc.id);
+                new_cursor = doc.seq;
+            }
             Entry::Doc(doc) => {
                 let skip = device_has.get(&doc.id) == Some(&doc.heads);
                 if !skip {
@@ -1023,15 +1153,11 @@ fn pull(
                         break;
                     }
                     bytes += doc.doc.len();
-                    response.docs.push(PulledDoc {
-                        id: doc.id,
-                        kind: doc.kind.into(),
-                        doc: doc.doc,
-                        heads: doc.heads,
-                        fields: doc.fields.unwrap_or_default(),
-                    });
+                    new_cursor = doc.seq;
+                    response.docs.push(pulled_doc(doc));
+                } else {
+                    new_cursor = doc.seq;
                 }
-                new_cursor = doc.seq;
             }
             Entry::Gone(t) => {
                 response.erased.push(t.id);
