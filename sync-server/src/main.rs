@@ -258,6 +258,22 @@ enum AdminCommand {
         /// Record id
         record_id: Uuid,
     },
+    /// Rectify a record without keeping its history (data-protection request): it is
+    /// rewritten as a new generation holding only its current values with these changes;
+    /// tablets replace their copy at their next sync. With no change, only the history goes.
+    Rectify {
+        /// Record id
+        record_id: Uuid,
+        /// FIELD=VALUE: the new value (JSON if it reads as JSON, else text)
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// FIELD: empty the field
+        #[arg(long = "clear", value_name = "FIELD")]
+        clear: Vec<String>,
+        /// FIELD=ITEM: take one item out of a set field (a profile flag, say)
+        #[arg(long = "remove", value_name = "FIELD=ITEM")]
+        remove: Vec<String>,
+    },
     /// Overview of organisations, teams, users and record counts
     List,
     /// Write a consistent copy of the database to a new file (the server may be running)
@@ -384,6 +400,66 @@ fn restore(data_dir: &Path, backup: &Path, key: Option<&ServerKey>) -> Result<()
          server lacks and pull again from the start"
     );
     Ok(())
+}
+
+/// The changes `admin rectify` asks for, as the record's fields to write.
+fn rectify_changes(
+    hub: &Hub,
+    id: Uuid,
+    set: &[String],
+    clear: &[String],
+    remove: &[String],
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let split = |arg: &str| -> Result<(String, String), String> {
+        arg.split_once('=')
+            .map(|(f, v)| (f.trim().to_string(), v.to_string()))
+            .ok_or_else(|| {
+                format!(
+                    "expected FIELD=VALUE, got {:?}",
+                    arg.chars().take(40).collect::<String>()
+                )
+            })
+    };
+    let mut changes = serde_json::Map::new();
+    for arg in set {
+        let (field, value) = split(arg)?;
+        let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+        changes.insert(field, value);
+    }
+    for field in clear {
+        changes.insert(field.trim().to_string(), serde_json::Value::Null);
+    }
+    if !remove.is_empty() {
+        let stored = hub
+            .storage()
+            .read_with(|tx| tx.document(id))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("record {id} does not exist"))?;
+        let current: serde_json::Map<String, serde_json::Value> = stored
+            .fields
+            .as_deref()
+            .and_then(|f| serde_json::from_str(f).ok())
+            .ok_or_else(|| format!("record {id}: its fields cannot be read"))?;
+        for arg in remove {
+            let (field, item) = split(arg)?;
+            let items = changes
+                .get(&field)
+                .or_else(|| current.get(&field))
+                .and_then(|v| v.as_array())
+                .cloned()
+                .ok_or_else(|| format!("{field} is not a set field of this record"))?;
+            let before = items.len();
+            let kept: Vec<_> = items
+                .into_iter()
+                .filter(|v| v.as_str() != Some(item.as_str()))
+                .collect();
+            if kept.len() == before {
+                return Err(format!("{field} does not hold {item}"));
+            }
+            changes.insert(field, serde_json::Value::Array(kept));
+        }
+    }
+    Ok(changes)
 }
 
 fn open_hub(data_dir: &Path, key: Option<&ServerKey>) -> Result<Hub, String> {
@@ -728,6 +804,27 @@ fn admin(args: AdminArgs) -> Result<(), String> {
                 erasure.removed_from.len()
             );
             println!("{}", tombstone.id);
+        }
+        AdminCommand::Rectify {
+            record_id,
+            set,
+            clear,
+            remove,
+        } => {
+            let changes = rectify_changes(&hub, record_id, &set, &clear, &remove)?;
+            let rectified = hub.rectify(record_id, &changes, None).map_err(err)?;
+            eprintln!(
+                "{} rewritten as generation {} (fields changed: {}); its earlier history is gone \
+                 from the server, tablets replace their copy at their next sync",
+                rectified.kind,
+                rectified.generation,
+                if rectified.changed.is_empty() {
+                    "none".to_string()
+                } else {
+                    rectified.changed.join(", ")
+                }
+            );
+            println!("{}", rectified.id);
         }
         AdminCommand::Backup { to } => {
             hub.storage()

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use repere_core::records::{Contact, Youth};
-use repere_tests::{Device, TestServer};
+use repere_tests::{Device, KEY, TestServer, pages};
 
 const NEEDLES: [&str; 5] = [
     "Zéphyrine",
@@ -79,6 +79,21 @@ fn an_erased_record_leaves_no_byte_in_the_servers_files_even_after_a_restart() {
         );
     }
 
+    // The tablet's store, its pages decrypted (free and overwritten ones included).
+    let store_path = tablet.dir.path().join("store.db");
+    let on_tablet = |path: &Path| {
+        let clear = pages::plaintext(path, &KEY);
+        NEEDLES
+            .into_iter()
+            .filter(|n| pages::contains(&clear, n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        on_tablet(&store_path),
+        NEEDLES.to_vec(),
+        "control on the tablet"
+    );
+
     server.admin(&["erase", &contact_id.to_string()]);
     server.admin(&["erase", &youth_id.to_string()]);
     assert_eq!(
@@ -88,6 +103,13 @@ fn an_erased_record_leaves_no_byte_in_the_servers_files_even_after_a_restart() {
     );
     tablet.sync(&server).expect("sync");
     assert!(tablet.store.ids().expect("ids").is_empty());
+    assert_eq!(on_tablet(&store_path), Vec::<&str>::new(), "on the tablet");
+    tablet.store = repere_core::Store::open(&store_path, &KEY).expect("reopen");
+    assert_eq!(
+        on_tablet(&store_path),
+        Vec::<&str>::new(),
+        "tablet reopened"
+    );
     server.kill();
     server.restart();
     tablet.sync(&server).expect("sync after restart");

@@ -688,7 +688,7 @@ fn run_sync(
         report.rounds += 1;
         report.bytes_up += body.len();
         report.bytes_down += resp_len;
-        let mut push_again = false;
+        let push_again;
         if let Applied::Stored {
             set_aside,
             rewritten,
