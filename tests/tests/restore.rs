@@ -185,3 +185,70 @@ fn restoring_an_older_backup_erases_again_what_was_erased_since() {
     assert_eq!(youth_ids(&fresh), BTreeSet::from([kept]));
     assert_eq!(youth_ids(&t1), BTreeSet::from([kept]));
 }
+
+#[test]
+fn restoring_an_older_backup_rectifies_again_what_was_rectified_since() {
+    use repere_core::records::{Contact, ProfileFlag, Youth};
+
+    let mut server = TestServer::start();
+    let team = server.setup(1)[0];
+    let mut t1 = Device::enrolled(&server, team, 7);
+    let mut youth = t1.demo.youth();
+    youth.profile_flags = [ProfileFlag::Disability].into();
+    let flagged = t1.store.create(&youth).expect("youth");
+    let erased = new_youth(&mut t1);
+    let group = t1.demo.contact(&[flagged, erased]);
+    let group = t1.store.create(&group).expect("group visit");
+    t1.sync(&server).expect("sync");
+    let backup = server.keys.as_ref().expect("keys").path().join("avant.db");
+    server.admin(&["backup", "--to", backup.to_str().expect("utf-8 path")]);
+
+    // After the backup: the flag rectified away; a young person of the group visit erased
+    // (the visit rewritten without them).
+    server.admin(&[
+        "rectify",
+        &flagged.to_string(),
+        "--remove",
+        "profile_flags=disability",
+    ]);
+    server.admin(&["erase", &erased.to_string()]);
+    t1.sync(&server).expect("sync");
+    server.kill();
+    let said = server.admin(&["restore", "--from", backup.to_str().expect("utf-8 path")]);
+    assert!(said.is_empty() || !said.contains("disability"), "{said}");
+    server.restart();
+
+    let mut fresh = Device::enrolled(&server, team, 8);
+    fresh.sync(&server).expect("fresh tablet");
+    let read = fresh.store.get::<Youth>(flagged).expect("youth");
+    assert!(read.profile_flags.is_empty(), "the flag does not come back");
+    assert_eq!(fresh.store.history(flagged).expect("history").len(), 1);
+    let visit = fresh.store.get::<Contact>(group).expect("group visit");
+    assert_eq!(
+        visit.youth_ids.into_iter().collect::<Vec<_>>(),
+        vec![flagged]
+    );
+    // The tablet that holds the rectified generation replaces it by the one rewritten
+    // again and sends nothing of the old one back.
+    t1.sync(&server).expect("t1");
+    fresh.sync(&server).expect("fresh again");
+    assert!(
+        fresh
+            .store
+            .get::<Youth>(flagged)
+            .expect("youth")
+            .profile_flags
+            .is_empty()
+    );
+    assert!(
+        t1.store
+            .get::<Youth>(flagged)
+            .expect("youth")
+            .profile_flags
+            .is_empty()
+    );
+    assert_eq!(
+        t1.store.sync_state(group).expect("state"),
+        repere_core::SyncState::Synced
+    );
+}
