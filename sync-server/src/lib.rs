@@ -16,6 +16,7 @@ pub mod http;
 pub mod hub;
 pub mod keys;
 mod pushed;
+pub mod retention;
 pub mod secret;
 pub mod serve;
 pub mod storage;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use repere_server::coord::Workspace;
 use repere_server::http::{self, HttpConfig};
+use repere_server::hub::ErasureReason;
 use repere_server::keys::ServerKey;
 use repere_server::serve::{self, ServeLimits};
 use repere_server::storage::Role;
@@ -257,6 +258,32 @@ enum AdminCommand {
     Erase {
         /// Record id
         record_id: Uuid,
+        /// Why, for the journal: request (of the person), retention, error
+        #[arg(long, default_value = "request", value_parser = parse_reason)]
+        reason: ErasureReason,
+    },
+    /// Apply the retention rules now (the server also does it every day): erase every file
+    /// whose retention period has ended. With --dry-run, only list what is due
+    Purge {
+        /// List, erase nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: as of this day (YYYY-MM-DD) instead of today
+        #[arg(long, requires = "dry_run")]
+        as_of: Option<chrono::NaiveDate>,
+        /// With --dry-run: also what falls due within this many days
+        #[arg(long, default_value_t = repere_server::retention::NOTICE_DAYS, requires = "dry_run")]
+        within_days: i64,
+    },
+    /// Show the retention rules, or set an organisation's (months after the last contact;
+    /// the CNIL default is 24)
+    Retention {
+        /// The organisation whose rule to set
+        #[arg(long, requires = "months")]
+        organisation: Option<Uuid>,
+        /// Months after the last contact
+        #[arg(long, requires = "organisation")]
+        months: Option<u32>,
     },
     /// Rectify a record without keeping its history (data-protection request): it is
     /// rewritten as a new generation holding only its current values with these changes;
@@ -402,6 +429,13 @@ fn restore(data_dir: &Path, backup: &Path, key: Option<&ServerKey>) -> Result<()
     Ok(())
 }
 
+fn parse_reason(s: &str) -> Result<ErasureReason, String> {
+    ErasureReason::parse(s).ok_or_else(|| {
+        let words: Vec<&str> = ErasureReason::ALL.iter().map(|r| r.as_str()).collect();
+        format!("one of: {}", words.join(", "))
+    })
+}
+
 /// The changes `admin rectify` asks for, as the record's fields to write.
 fn rectify_changes(
     hub: &Hub,
@@ -530,6 +564,18 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     std::thread::spawn(move || {
         if let Err(e) = catch_up.refresh_view() {
             tracing::warn!(error = %e, "coordinators' view not refreshed at start-up");
+        }
+    });
+    // The retention rules, at start and then every day.
+    let retention = hub.clone();
+    std::thread::spawn(move || {
+        loop {
+            if let Err(e) = retention.apply_retention() {
+                tracing::error!(error = %e, "retention rules not applied; trying again in an hour");
+                std::thread::sleep(Duration::from_secs(3600));
+                continue;
+            }
+            std::thread::sleep(Duration::from_secs(24 * 3600));
         }
     });
     let limits = ServeLimits {
@@ -792,8 +838,8 @@ fn admin(args: AdminArgs) -> Result<(), String> {
             );
             println!("{}", device.id);
         }
-        AdminCommand::Erase { record_id } => {
-            let erasure = hub.erase(record_id).map_err(err)?;
+        AdminCommand::Erase { record_id, reason } => {
+            let erasure = hub.erase_because(record_id, reason).map_err(err)?;
             let tombstone = &erasure.tombstone;
             eprintln!(
                 "record erased (log position {}, {}), with {} linked record(s), and removed from \
@@ -804,6 +850,64 @@ fn admin(args: AdminArgs) -> Result<(), String> {
                 erasure.removed_from.len()
             );
             println!("{}", tombstone.id);
+        }
+        AdminCommand::Purge {
+            dry_run,
+            as_of,
+            within_days,
+        } => {
+            let today = repere_server::coord::paris(hub.now()).date_naive();
+            if dry_run {
+                let as_of = as_of.unwrap_or(today);
+                let due = hub.retention_plan(as_of, within_days).map_err(err)?;
+                eprintln!(
+                    "{} record(s) due by {} (retention rules as of {as_of}; ids only):",
+                    due.len(),
+                    as_of + chrono::Duration::days(within_days.max(0))
+                );
+                for d in &due {
+                    println!(
+                        "{}\t{}\tteam={}\tlast_contact={}\tpurge_on={}{}",
+                        d.kind,
+                        d.id,
+                        d.team_id,
+                        d.last_contact,
+                        d.purge_on,
+                        if d.purge_on <= as_of { "\tdue" } else { "" }
+                    );
+                }
+            } else {
+                let done = hub.apply_retention().map_err(err)?;
+                eprintln!(
+                    "{} record(s) erased at the end of their retention period (with what goes \
+                     with them); tablets delete their copies at their next sync",
+                    done.len()
+                );
+                for d in &done {
+                    println!("{}\t{}", d.kind, d.id);
+                }
+            }
+        }
+        AdminCommand::Retention {
+            organisation,
+            months,
+        } => {
+            if let (Some(organisation), Some(months)) = (organisation, months) {
+                hub.set_retention_months(organisation, months)
+                    .map_err(err)?;
+            }
+            let organisations = hub
+                .storage()
+                .read_with(|tx| tx.organisations())
+                .map_err(|e| e.to_string())?;
+            for o in organisations {
+                println!(
+                    "{}\t{}\t{} months after the last contact",
+                    o.id,
+                    o.name,
+                    hub.retention_months(o.id).map_err(err)?
+                );
+            }
         }
         AdminCommand::Rectify {
             record_id,

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod csv;
 pub mod labels;
 pub mod reports;
+pub mod retention;
 pub mod review;
 pub mod throttle;
 pub mod totp;

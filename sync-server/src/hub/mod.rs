@@ -447,13 +447,22 @@ impl Hub {
         Ok(epoch)
     }
 
-    /// Erases a record: its document goes, a content-free tombstone stays, and every device
-    /// of its team deletes its copy at the next sync. Erasing twice is harmless.
-    /// Erases a record, in one transaction with one journal entry. The questions about a
-    /// visit go with it. Erasing a young person also erases their actions and outcomes and
-    /// the visits where they were the only young person (with those visits' questions);
-    /// from a group visit they are removed (a new change of the visit, by the server).
+    /// Erases a record at the request of the person (see [`Hub::erase_because`]).
     pub fn erase(&self, record_id: Uuid) -> Result<Erasure, HubError> {
+        self.erase_because(record_id, ErasureReason::Request)
+    }
+
+    /// Erases a record: its document goes, a content-free tombstone stays, and every device
+    /// of its team deletes its copy at the next sync; erasing twice is harmless. One
+    /// transaction, one journal entry with the reason. The questions about a visit go with
+    /// it. Erasing a young person also erases their actions and outcomes and the visits
+    /// where they were the only young person (with those visits' questions); group visits
+    /// are rewritten without them.
+    pub fn erase_because(
+        &self,
+        record_id: Uuid,
+        reason: ErasureReason,
+    ) -> Result<Erasure, HubError> {
         let now = self.now();
         let (erasure, new) = self.storage().write_with(|tx| -> Result<_, HubError> {
             if let Some(existing) = tx.tombstone(record_id)? {
@@ -503,10 +512,12 @@ impl Hub {
                 action: crate::coord::audit::ERASE_RECORD.to_string(),
                 target_id: Some(record_id),
                 detail: format!(
-                    "{} : {} fiche(s) liée(s) effacée(s), retiré de {} visite(s) de groupe",
+                    "{} : {} fiche(s) liée(s) effacée(s), retiré de {} visite(s) de groupe ; \
+                     motif : {}",
                     stored.kind,
                     erasure.also_erased.len(),
-                    erasure.removed_from.len()
+                    erasure.removed_from.len(),
+                    reason.label()
                 ),
             })?;
             Ok((erasure, true))
@@ -521,6 +532,47 @@ impl Hub {
             );
         }
         Ok(erasure)
+    }
+}
+
+/// Why a record is erased, for the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErasureReason {
+    /// The person asked (GDPR art. 17).
+    Request,
+    /// The retention period ended (docs/DATA-PROTECTION.md, "Retention").
+    EndOfRetention,
+    /// Recorded by mistake (a duplicate, the wrong person).
+    Error,
+}
+
+impl ErasureReason {
+    pub const ALL: [ErasureReason; 3] = [
+        ErasureReason::Request,
+        ErasureReason::EndOfRetention,
+        ErasureReason::Error,
+    ];
+
+    /// The word used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErasureReason::Request => "request",
+            ErasureReason::EndOfRetention => "retention",
+            ErasureReason::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ErasureReason> {
+        ErasureReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The French label of the journal.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErasureReason::Request => "demande de la personne",
+            ErasureReason::EndOfRetention => "fin de la durée de conservation",
+            ErasureReason::Error => "erreur de saisie",
+        }
     }
 }
 

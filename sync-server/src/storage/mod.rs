@@ -118,6 +118,15 @@ pub struct StoredDocument {
     pub generation: u32,
 }
 
+/// A stored record's fields, without its document (for the retention rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFields {
+    pub id: Uuid,
+    pub kind: RecordKind,
+    pub team_id: Uuid,
+    pub fields: String,
+}
+
 /// What is left of an erased record: no content, only where it sits in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tombstone {
@@ -383,6 +392,10 @@ pub trait ReadTx {
         limit: usize,
     ) -> StorageResult<(Vec<AuditEntry>, u64)>;
     fn targets(&mut self, organisation_id: Uuid) -> StorageResult<Option<Targets>>;
+    /// The organisation's retention rule in months, if it set one.
+    fn retention_months(&mut self, organisation_id: Uuid) -> StorageResult<Option<u32>>;
+    /// Every stored record of these kinds: id, kind, team and fields JSON (no document).
+    fn record_fields(&mut self, kinds: &[RecordKind]) -> StorageResult<Vec<RecordFields>>;
     fn server_secret(&mut self, name: &str) -> StorageResult<Option<Vec<u8>>>;
     /// When the server stored changes of a document, in log order.
     fn change_log(&mut self, doc_id: Uuid) -> StorageResult<Vec<LogEntry>>;
@@ -484,6 +497,12 @@ pub trait Tx: ReadTx {
     fn insert_audit(&mut self, entry: &AuditEntry) -> StorageResult<()>;
     fn put_visit_review(&mut self, review: &VisitReview) -> StorageResult<()>;
     /// `NotFound` when the organisation does not exist.
+    fn set_retention_months(
+        &mut self,
+        organisation_id: Uuid,
+        months: u32,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
     fn set_targets(
         &mut self,
         organisation_id: Uuid,

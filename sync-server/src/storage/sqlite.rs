@@ -21,9 +21,9 @@ use uuid::Uuid;
 
 use super::{
     AuditEntry, Credentials, Device, DocumentWrite, EnrolmentCode, LogEntry, LoginChallenge,
-    Organisation, ReadTx, Role, SecretHash, Session, Storage, StorageError, StorageResult,
-    StoredDocument, Team, TeamCounts, Tombstone, Tx, User, UserTotp, ViewRecord, ViewWrite,
-    VisitFilter, VisitReview, VisitRow, VisitState,
+    Organisation, ReadTx, RecordFields, Role, SecretHash, Session, Storage, StorageError,
+    StorageResult, StoredDocument, Team, TeamCounts, Tombstone, Tx, User, UserTotp, ViewRecord,
+    ViewWrite, VisitFilter, VisitReview, VisitRow, VisitState,
 };
 
 use crate::keys::ServerKey;
@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_coordinator_accounts.sql"),
     include_str!("../../migrations/0005_device_writers.sql"),
     include_str!("../../migrations/0006_record_generations.sql"),
+    include_str!("../../migrations/0007_retention.sql"),
 ];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
@@ -832,6 +833,35 @@ impl ReadTx for SqliteTx<'_> {
             .optional()?)
     }
 
+    fn retention_months(&mut self, organisation_id: Uuid) -> StorageResult<Option<u32>> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT months FROM retention_rules WHERE organisation_id = ?1")?
+            .query_row([b(&organisation_id)], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn record_fields(&mut self, kinds: &[RecordKind]) -> StorageResult<Vec<RecordFields>> {
+        let mut out = Vec::new();
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT id, team_id, fields FROM documents WHERE kind = ?1")?;
+        for kind in kinds {
+            let rows = stmt.query_map([kind.as_str()], |r| {
+                Ok(RecordFields {
+                    id: uuid_at(r, 0)?,
+                    kind: *kind,
+                    team_id: uuid_at(r, 1)?,
+                    fields: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                })
+            })?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
+    }
+
     fn server_secret(&mut self, name: &str) -> StorageResult<Option<Vec<u8>>> {
         Ok(self
             .tx
@@ -1434,6 +1464,32 @@ impl Tx for SqliteTx<'_> {
                 b(&review.user_id),
                 ms(review.at)
             ])?;
+        Ok(())
+    }
+
+    fn set_retention_months(
+        &mut self,
+        organisation_id: Uuid,
+        months: u32,
+        at: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        if !self.exists(
+            "SELECT 1 FROM organisations WHERE id = ?1",
+            &organisation_id,
+        )? {
+            return Err(StorageError::NotFound {
+                what: "organisation",
+                id: organisation_id,
+            });
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO retention_rules (organisation_id, months, updated_at)
+                 VALUES (?1, ?2, ?3)
+                 ON CONFLICT (organisation_id) DO UPDATE SET
+                    months = excluded.months, updated_at = excluded.updated_at",
+            )?
+            .execute(params![b(&organisation_id), months, ms(at)])?;
         Ok(())
     }
 

@@ -109,6 +109,7 @@ pub fn router(ws: Arc<Workspace>, insecure_http: bool, trusted_proxy: Option<IpA
             "/exports/jeunes.csv",
             get(export_youth_get).post(export_youth_post),
         )
+        .route("/conservation", get(retention))
         .route("/journal", get(journal))
         // Unknown addresses get the French page, not an empty 404.
         .fallback(|| async { not_found() })
@@ -1082,6 +1083,22 @@ async fn journal(
         Ok(list) => page(
             StatusCode::OK,
             pages::journal_page(&nav(&session, "/journal"), &list),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn retention(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.retention_due(&who)).await {
+        Ok(view) => page(
+            StatusCode::OK,
+            pages::retention_page(&nav(&session, "/conservation"), &view),
         ),
         Err(e) => failure(e),
     }

@@ -12,6 +12,7 @@ use crate::coord::accounts::{RECOVERY_CODES, SecondFactorStatus, TotpSetup};
 use crate::coord::audit::{JournalLine, action_label};
 use crate::coord::labels;
 use crate::coord::reports::{DIMENSIONS, Dashboard, granularity_id};
+use crate::coord::retention::RetentionView;
 use crate::coord::view::{Paged, VisitDetail, VisitItem, YouthDetail, YouthItem, commune_name};
 use crate::coord::{Coordinator, short_id};
 use crate::storage::VisitState;
@@ -73,11 +74,12 @@ pub struct Nav<'a> {
     pub active: &'static str,
 }
 
-const NAV_ITEMS: [(&str, &str, &str); 5] = [
+const NAV_ITEMS: [(&str, &str, &str); 6] = [
     ("/visites", "Visites", "nav-visites"),
     ("/jeunes", "Jeunes", "nav-jeunes"),
     ("/tableau-de-bord", "Tableau de bord", "nav-tableau-de-bord"),
     ("/exports", "Exports", "nav-exports"),
+    ("/conservation", "Conservation", "nav-conservation"),
     ("/journal", "Journal", "nav-journal"),
 ];
 
@@ -1038,6 +1040,52 @@ pub fn exports_page(nav: &Nav<'_>) -> Markup {
                     }
                     button type="submit" data-testid="export-youth-submit" { "Télécharger (CSV)" }
                 }
+            }
+        },
+    )
+}
+
+pub fn retention_page(nav: &Nav<'_>, view: &RetentionView) -> Markup {
+    layout(
+        "Conservation",
+        Some(nav),
+        html! {
+            h1 { "Durée de conservation" }
+            p data-testid="retention-rule" data-months=(view.months) {
+                "Les fiches de " (nav.who.organisation.name) " sont conservées "
+                strong { (view.months) " mois" } " après le dernier contact (visite, action, "
+                "sortie ou premier contact), puis effacées avec tout ce qui s'y rattache. "
+                "Durée par défaut : 24 mois, référentiel « accompagnement social » de la CNIL. "
+                "Le serveur applique cette règle chaque jour."
+            }
+            p.muted { "Un nouveau contact enregistré sur la tablette repousse l'échéance d'un jeune encore suivi." }
+            h2 { "Effacements prévus dans les " (crate::retention::NOTICE_DAYS) " prochains jours" }
+            @if view.items.is_empty() {
+                p data-testid="retention-empty" { "Aucune fiche n'arrive en fin de conservation." }
+            } @else {
+                div.table-wrap { table data-testid="retention-table" {
+                    thead { tr {
+                        th scope="col" { "Fiche" } th scope="col" { "Équipe" }
+                        th scope="col" { "Dernier contact" } th scope="col" { "Effacée le" }
+                        th scope="col" { "Dans" }
+                    } }
+                    tbody { @for item in &view.items {
+                        tr data-testid="retention-row" data-id=(item.due.id) data-kind=(item.due.kind.as_str()) data-purge-on=(item.due.purge_on) {
+                            td { @match crate::coord::retention::link(item.due.kind, item.due.id) {
+                                Some(href) => { a href=(href) { (item.label) } }
+                                None => { (item.label) }
+                            } }
+                            td { (item.team_name) }
+                            td { (labels::day(item.due.last_contact)) }
+                            td { (labels::day(item.due.purge_on)) }
+                            td data-testid="retention-days" {
+                                @if item.days_left < 0 { "échue : au prochain passage quotidien" }
+                                @else if item.days_left == 0 { "aujourd'hui" }
+                                @else { (item.days_left) " j" }
+                            }
+                        }
+                    } }
+                } }
             }
         },
     )

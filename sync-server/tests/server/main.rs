@@ -12,4 +12,5 @@ mod erasure;
 mod http;
 mod hub;
 mod rectify;
+mod retention;
 mod versions;
