@@ -303,6 +303,9 @@ enum AdminCommand {
     },
     /// Overview of organisations, teams, users and record counts
     List,
+    /// Print the DPIA data map (Markdown, in French): every stored field with its category,
+    /// purpose, who sees it, where it is kept and for how long (docs/DATA-MAP.md)
+    DataMap,
     /// Write a consistent copy of the database to a new file (the server may be running)
     Backup {
         /// The file to create
@@ -687,6 +690,11 @@ fn fmt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 }
 
 fn admin(args: AdminArgs) -> Result<(), String> {
+    // Generated from the records' schema: no key, no database.
+    if let AdminCommand::DataMap = args.command {
+        print!("{}", repere_core::records::data_map::markdown());
+        return Ok(());
+    }
     // A restore replaces the database file: it runs before anything opens it.
     if let AdminCommand::NewKey { to } = &args.command {
         let folder = match to.parent() {
@@ -938,7 +946,7 @@ fn admin(args: AdminArgs) -> Result<(), String> {
             println!("{}", to.display());
         }
         // Done above, before the database was opened.
-        AdminCommand::Restore { .. } | AdminCommand::NewKey { .. } => {}
+        AdminCommand::Restore { .. } | AdminCommand::NewKey { .. } | AdminCommand::DataMap => {}
         AdminCommand::List => {
             let overview = hub.overview().map_err(err)?;
             let logins = hub.logins().map_err(err)?;

@@ -3,6 +3,7 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::data_map::{Category, Export, FieldData, KindData, Shown};
 use super::validate::{SHORT_TEXT_MAX, ValidationContext, check_opt_text};
 use super::{FieldKind, Record, RecordKind};
 use crate::error::{Problem, ValidationErrors};
@@ -71,6 +72,79 @@ impl Record for Action {
         ("status", FieldKind::Scalar),
         ("detail", FieldKind::Scalar),
     ];
+
+    const DATA_MAP: KindData = KindData {
+        title: "Action de mobilisation",
+        about: "Une action à laquelle un jeune est inscrit ou a pris part : chantier éducatif \
+                rémunéré, activité sportive ou culturelle, rendez-vous.",
+        retention: "avec la fiche du jeune",
+        fields: &[
+            FieldData {
+                field: "team_id",
+                category: Category::TechnicalId,
+                purpose: "Rattacher l'action à l'équipe : décide qui la voit.",
+                pages: Shown::No,
+                tablet: &["action_index"],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "youth_id",
+                category: Category::TechnicalId,
+                purpose: "Relier l'action au jeune.",
+                pages: Shown::Partly("l'action figure sur la fiche du jeune"),
+                tablet: &["action_index"],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("nombre d'actions du jeune ; jeunes mobilisés"),
+            },
+            FieldData {
+                field: "kind",
+                category: Category::Activity,
+                purpose: "Le type d'action ; les chantiers sont comptés pour le financeur.",
+                pages: Shown::Yes,
+                tablet: &["action_index"],
+                exports: &[Export::Indicators],
+                exported_as: None,
+            },
+            FieldData {
+                field: "start_date",
+                category: Category::Date,
+                purpose: "Dater l'action ; la période où le jeune est compté mobilisé.",
+                pages: Shown::Yes,
+                tablet: &["action_index"],
+                exports: &[Export::Indicators],
+                exported_as: None,
+            },
+            FieldData {
+                field: "end_date",
+                category: Category::Date,
+                purpose: "La fin d'une action sur plusieurs jours.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "status",
+                category: Category::Activity,
+                purpose: "Prévue, faite, absence ou annulée : « faite » compte comme \
+                          mobilisation.",
+                pages: Shown::Yes,
+                tablet: &["action_index"],
+                exports: &[Export::Indicators],
+                exported_as: None,
+            },
+            FieldData {
+                field: "detail",
+                category: Category::FreeText,
+                purpose: "Préciser l'action (lieu, structure…).",
+                pages: Shown::No,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+        ],
+    };
 
     const DERIVED: &'static [(&'static str, &'static str)] = &[("action_index", "id")];
 
@@ -150,6 +224,62 @@ impl Record for Outcome {
         ("date", FieldKind::Scalar),
         ("organisation", FieldKind::Scalar),
     ];
+
+    const DATA_MAP: KindData = KindData {
+        title: "Solution",
+        about: "Ce que le jeune a obtenu, avec sa date : inscription à la Mission Locale, à \
+                France Travail ou à Cap emploi, emploi, formation, retour en études, logement, \
+                soins.",
+        retention: "avec la fiche du jeune",
+        fields: &[
+            FieldData {
+                field: "team_id",
+                category: Category::TechnicalId,
+                purpose: "Rattacher la solution à l'équipe : décide qui la voit.",
+                pages: Shown::No,
+                tablet: &["outcome_index"],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "youth_id",
+                category: Category::TechnicalId,
+                purpose: "Relier la solution au jeune.",
+                pages: Shown::Partly("la solution figure sur la fiche du jeune"),
+                tablet: &["outcome_index"],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("nombre de solutions du jeune ; jeunes avec une solution"),
+            },
+            FieldData {
+                field: "kind",
+                category: Category::Special,
+                purpose: "La solution atteinte, comptée par type pour le financeur ; « accès aux \
+                          soins » révèle une démarche de santé.",
+                pages: Shown::Yes,
+                tablet: &["outcome_index"],
+                exports: &[Export::Indicators],
+                exported_as: None,
+            },
+            FieldData {
+                field: "date",
+                category: Category::Date,
+                purpose: "Dater la solution ; la période où elle est comptée.",
+                pages: Shown::Yes,
+                tablet: &["outcome_index"],
+                exports: &[Export::Indicators],
+                exported_as: None,
+            },
+            FieldData {
+                field: "organisation",
+                category: Category::FreeText,
+                purpose: "L'organisme ou l'employeur qui a pris le relais.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+        ],
+    };
 
     const DERIVED: &'static [(&'static str, &'static str)] = &[("outcome_index", "id")];
 

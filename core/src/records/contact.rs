@@ -5,6 +5,7 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::data_map::{Category, Export, FieldData, KindData, Shown};
 use super::validate::{NOTES_MAX, SHORT_TEXT_MAX, ValidationContext, check_opt_text, check_text};
 use super::{FieldKind, Record, RecordKind};
 use crate::error::{Problem, ValidationErrors};
@@ -90,6 +91,121 @@ impl Record for Contact {
         ("next_step", FieldKind::Scalar),
         ("next_step_due", FieldKind::Scalar),
     ];
+
+    const DATA_MAP: KindData = KindData {
+        title: "Visite",
+        about: "Une rencontre ou un échange entre le binôme et un ou plusieurs jeunes : quand, \
+                où, comment, ce qui a été dit, les besoins notés et la suite convenue.",
+        retention: "avec la fiche du jeune rencontré ; une visite de groupe perd chaque jeune \
+                    effacé et part avec le dernier",
+        fields: &[
+            FieldData {
+                field: "team_id",
+                category: Category::TechnicalId,
+                purpose: "Rattacher la visite à l'équipe : décide qui la voit.",
+                pages: Shown::Partly("nom de l'équipe"),
+                tablet: &["contact_index"],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "youth_ids",
+                category: Category::TechnicalId,
+                purpose: "Relier la visite au jeune rencontré, ou aux jeunes d'une rencontre de \
+                          groupe.",
+                pages: Shown::Partly("les noms des jeunes"),
+                tablet: &["contact_youth"],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("nombre de visites et premier contact de chaque jeune"),
+            },
+            FieldData {
+                field: "tour_id",
+                category: Category::TechnicalId,
+                purpose: "Relier la visite à la tournée où elle a eu lieu.",
+                pages: Shown::No,
+                tablet: &["contact_index"],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "member_ids",
+                category: Category::Staff,
+                purpose: "Savoir quels membres de l'équipe étaient présents.",
+                pages: Shown::No,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "occurred_at",
+                category: Category::Date,
+                purpose: "Dater la visite (l'heure saisie sur la tablette) ; le premier contact \
+                          et la période des indicateurs.",
+                pages: Shown::Yes,
+                tablet: &["contact_index"],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("date du premier contact du jeune"),
+            },
+            FieldData {
+                field: "commune",
+                category: Category::Location,
+                purpose: "Le lieu de la visite ; la commune comptée pour un jeune sans commune \
+                          de résidence.",
+                pages: Shown::Yes,
+                tablet: &["contact_index"],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("celle de la première visite, à défaut de commune de résidence"),
+            },
+            FieldData {
+                field: "kind",
+                category: Category::Activity,
+                purpose: "Comment a eu lieu la rencontre (rue, domicile, téléphone, réseau \
+                          social…).",
+                pages: Shown::Yes,
+                tablet: &["contact_index"],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "notes",
+                category: Category::FreeText,
+                purpose: "Ce qui a été dit, pour la suite de l'accompagnement : peut nommer des \
+                          tiers ou révéler des données sensibles.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "needs",
+                category: Category::Special,
+                purpose: "Les besoins notés (logement, santé, mobilité, emploi, formation, \
+                          droits) ; le besoin « santé » est une donnée de santé.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "next_step",
+                category: Category::FreeText,
+                purpose: "La prochaine étape convenue avec le jeune.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "next_step_due",
+                category: Category::Date,
+                purpose: "L'échéance de la prochaine étape.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+        ],
+    };
 
     const DERIVED: &'static [(&'static str, &'static str)] =
         &[("contact_index", "id"), ("contact_youth", "contact_id")];

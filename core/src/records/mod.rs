@@ -3,6 +3,7 @@
 
 mod action;
 mod contact;
+pub mod data_map;
 mod review;
 mod tour;
 mod validate;
@@ -83,6 +84,21 @@ macro_rules! record_kinds {
             pub fn schema(self) -> &'static [(&'static str, FieldKind)] {
                 match self {
                     $(RecordKind::$variant => <$ty as Record>::SCHEMA,)+
+                }
+            }
+
+            /// The data-protection facts of the kind's fields (`data_map`).
+            pub fn data_map(self) -> data_map::KindData {
+                match self {
+                    $(RecordKind::$variant => <$ty as Record>::DATA_MAP,)+
+                }
+            }
+
+            /// The derived tables the kind writes: the data map must name them.
+            #[cfg(test)]
+            fn derived(self) -> &'static [(&'static str, &'static str)] {
+                match self {
+                    $(RecordKind::$variant => <$ty as Record>::DERIVED,)+
                 }
             }
         }
@@ -184,6 +200,10 @@ pub trait Record: Serialize + DeserializeOwned + Clone + fmt::Debug + Into<AnyRe
     /// Every serialized field with how it merges; serde names and this list must agree
     /// (checked by a test).
     const SCHEMA: &'static [(&'static str, FieldKind)];
+
+    /// The DPIA facts of every SCHEMA field, in SCHEMA order (checked by the `data_map`
+    /// tests), and of the kind: docs/DATA-MAP.md is generated from them.
+    const DATA_MAP: data_map::KindData;
 
     /// The team whose caseload the record belongs to (its sync scope).
     fn team_id(&self) -> Uuid;

@@ -3,6 +3,7 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::data_map::{Category, FieldData, KindData, Shown};
 use super::validate::{ValidationContext, check_opt_text, check_text};
 use super::{FieldKind, Record, RecordKind};
 use crate::error::{Problem, ValidationErrors};
@@ -60,6 +61,99 @@ impl Record for ReviewTask {
         ("answered_at", FieldKind::Scalar),
         ("status", FieldKind::Scalar),
     ];
+
+    const DATA_MAP: KindData = KindData {
+        title: "Question de la coordination",
+        about: "Une question d'un coordinateur au binôme sur une visite, écrite sur le serveur, \
+                et la réponse du binôme écrite sur la tablette.",
+        retention: "avec la visite sur laquelle porte la question",
+        fields: &[
+            FieldData {
+                field: "team_id",
+                category: Category::TechnicalId,
+                purpose: "Rattacher la question à l'équipe de la visite : décide quelles \
+                          tablettes la reçoivent.",
+                pages: Shown::No,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "contact_id",
+                category: Category::TechnicalId,
+                purpose: "Relier la question à sa visite.",
+                pages: Shown::Partly("la question figure sur la page de la visite"),
+                tablet: &["review_task_index"],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "question",
+                category: Category::FreeText,
+                purpose: "Ce que la coordination demande au binôme sur la visite : peut nommer \
+                          des personnes.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "asked_by",
+                category: Category::Staff,
+                purpose: "Le nom affiché du coordinateur qui pose la question, pour le binôme.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "asked_at",
+                category: Category::Date,
+                purpose: "Dater la question.",
+                pages: Shown::Yes,
+                tablet: &["review_task_index"],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "answer",
+                category: Category::FreeText,
+                purpose: "La réponse du binôme : peut nommer des personnes ou révéler des \
+                          données sensibles.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "answered_by",
+                category: Category::Staff,
+                purpose: "Le membre de l'équipe qui a répondu.",
+                pages: Shown::Partly("« membre » et la fin de son identifiant"),
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "answered_at",
+                category: Category::Date,
+                purpose: "Dater la réponse.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "status",
+                category: Category::Activity,
+                purpose: "Ouverte, répondue ou close.",
+                pages: Shown::Yes,
+                tablet: &["review_task_index"],
+                exports: &[],
+                exported_as: None,
+            },
+        ],
+    };
 
     const DERIVED: &'static [(&'static str, &'static str)] = &[("review_task_index", "id")];
 

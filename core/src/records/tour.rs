@@ -3,6 +3,7 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::data_map::{Category, FieldData, KindData, Shown};
 use super::validate::ValidationContext;
 use super::{FieldKind, Record, RecordKind};
 use crate::error::{Problem, ValidationErrors};
@@ -42,6 +43,53 @@ impl Record for Tour {
         ("communes", FieldKind::List),
         ("status", FieldKind::Scalar),
     ];
+
+    const DATA_MAP: KindData = KindData {
+        title: "Tournée",
+        about: "La journée de route prévue d'une équipe : sa date et les communes à traverser. \
+                Elle ne contient aucune donnée sur les jeunes ; les visites faites en tournée y \
+                renvoient.",
+        retention: "la durée de l'organisation après la date de la tournée (2 ans par défaut), \
+                    puis effacement",
+        fields: &[
+            FieldData {
+                field: "team_id",
+                category: Category::TechnicalId,
+                purpose: "Rattacher la tournée à l'équipe : décide qui la voit.",
+                pages: Shown::No,
+                tablet: &["tour_index"],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "date",
+                category: Category::Date,
+                purpose: "Le jour de la tournée.",
+                pages: Shown::No,
+                tablet: &["tour_index"],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "communes",
+                category: Category::Location,
+                purpose: "Les communes à traverser, dans l'ordre.",
+                pages: Shown::No,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "status",
+                category: Category::Activity,
+                purpose: "Prévue, en cours, faite ou annulée.",
+                pages: Shown::No,
+                tablet: &["tour_index"],
+                exports: &[],
+                exported_as: None,
+            },
+        ],
+    };
 
     const DERIVED: &'static [(&'static str, &'static str)] = &[("tour_index", "id")];
 

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::data_map::{Category, Export, FieldData, KindData, Shown};
 use super::validate::{
     NAME_MAX, SHORT_TEXT_MAX, ValidationContext, check_email, check_opt_text, check_phone,
 };
@@ -278,6 +279,231 @@ impl Record for Youth {
         ("notice_given_on", FieldKind::Scalar),
         ("status", FieldKind::Scalar),
     ];
+
+    const DATA_MAP: KindData = KindData {
+        title: "Jeune",
+        about: "La fiche d'un jeune de 16 à 29 ans repéré par le binôme : qui il est, comment le \
+                joindre, qui l'a signalé, sa situation au premier contact et où en est son \
+                accompagnement.",
+        retention: "la durée de l'organisation après le dernier contact (2 ans par défaut), \
+                    puis effacement avec tout ce qui l'accompagne",
+        fields: &[
+            FieldData {
+                field: "team_id",
+                category: Category::TechnicalId,
+                purpose: "Rattacher la fiche à l'équipe qui suit le jeune : décide quelles \
+                          tablettes et quels coordinateurs la voient.",
+                pages: Shown::Partly("nom de l'équipe"),
+                tablet: &["youth_index"],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("nom de l'équipe"),
+            },
+            FieldData {
+                field: "identity_level",
+                category: Category::Activity,
+                purpose: "Dire ce que l'on sait de son identité (surnom, prénom, identité \
+                          complète) : décide des champs exigés.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "alias",
+                category: Category::Identity,
+                purpose: "Nommer et retrouver un jeune connu seulement sous un surnom ; repérer \
+                          les doublons.",
+                pages: Shown::Partly("affiché à défaut de prénom ; recherche par nom"),
+                tablet: &["youth_index", "youth_fts"],
+                exports: &[Export::Named],
+                exported_as: None,
+            },
+            FieldData {
+                field: "first_name",
+                category: Category::Identity,
+                purpose: "Nommer et retrouver le jeune ; repérer les doublons.",
+                pages: Shown::Yes,
+                tablet: &["youth_index", "youth_fts"],
+                exports: &[Export::Named],
+                exported_as: None,
+            },
+            FieldData {
+                field: "last_name",
+                category: Category::Identity,
+                purpose: "Identifier le jeune quand son identité complète est connue ; repérer \
+                          les doublons.",
+                pages: Shown::Partly("initiale seulement ; recherche par nom"),
+                tablet: &["youth_index", "youth_fts"],
+                exports: &[Export::Named],
+                exported_as: None,
+            },
+            FieldData {
+                field: "birth_date",
+                category: Category::Identity,
+                purpose: "Vérifier l'âge (16 à 29 ans au premier contact) et en déduire la \
+                          tranche d'âge ; repérer les doublons.",
+                pages: Shown::Partly("l'âge seulement"),
+                tablet: &["youth_index"],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("tranche d'âge au premier contact"),
+            },
+            FieldData {
+                field: "birth_year",
+                category: Category::Personal,
+                purpose: "L'âge approché quand la date de naissance n'est pas connue ; repérer \
+                          les doublons.",
+                pages: Shown::Partly("l'âge seulement"),
+                tablet: &["youth_index"],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("tranche d'âge au premier contact"),
+            },
+            FieldData {
+                field: "age_band",
+                category: Category::Personal,
+                purpose: "La tranche d'âge quand ni la date ni l'année de naissance ne sont \
+                          connues.",
+                pages: Shown::Partly("l'âge approché"),
+                tablet: &["youth_index"],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("tranche d'âge au premier contact"),
+            },
+            FieldData {
+                field: "sex",
+                category: Category::Personal,
+                purpose: "Les indicateurs du financeur par sexe.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: None,
+            },
+            FieldData {
+                field: "phone",
+                category: Category::Contact,
+                purpose: "Joindre le jeune.",
+                pages: Shown::No,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "email",
+                category: Category::Contact,
+                purpose: "Joindre le jeune.",
+                pages: Shown::No,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "other_contact",
+                category: Category::Contact,
+                purpose: "Un autre moyen de le joindre (réseau social, proche…) : peut nommer un \
+                          tiers.",
+                pages: Shown::No,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "home_commune",
+                category: Category::Location,
+                purpose: "Savoir où vit le jeune ; les indicateurs par commune et \
+                          intercommunalité.",
+                pages: Shown::Yes,
+                tablet: &["youth_index", "youth_fts"],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some(
+                    "code, nom et intercommunalité ; à défaut, la commune de la première visite",
+                ),
+            },
+            FieldData {
+                field: "referral_source",
+                category: Category::Activity,
+                purpose: "Savoir qui a signalé le jeune (mairie, commerce, institution \
+                          partenaire…) ; les indicateurs par source.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: None,
+            },
+            FieldData {
+                field: "referral_detail",
+                category: Category::FreeText,
+                purpose: "Préciser le signalement (qui, quelle structure) : peut nommer un tiers.",
+                pages: Shown::No,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "referral_date",
+                category: Category::Date,
+                purpose: "Dater le signalement.",
+                pages: Shown::No,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "profile_flags",
+                category: Category::Special,
+                purpose: "Adapter l'accompagnement et compter les publics prioritaires : sortie \
+                          de l'ASE, décrochage scolaire, handicap (MDPH/RQTH), mesure de justice \
+                          (PJJ/SPIP). Des cases, jamais de texte.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: None,
+            },
+            FieldData {
+                field: "situation",
+                category: Category::Activity,
+                purpose: "Savoir si le jeune est sans emploi, études ni formation au premier \
+                          contact (« invisible ») ; les indicateurs.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("réduite à « invisible » oui ou non"),
+            },
+            FieldData {
+                field: "followed_by",
+                category: Category::Activity,
+                purpose: "Savoir si un service public de l'emploi le suit déjà (Mission Locale, \
+                          France Travail, Cap emploi) ; les indicateurs.",
+                pages: Shown::Yes,
+                tablet: &[],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("réduit à « invisible » oui ou non"),
+            },
+            FieldData {
+                field: "first_contact_date",
+                category: Category::Date,
+                purpose: "Dater le repérage ; la période des indicateurs.",
+                pages: Shown::Yes,
+                tablet: &["youth_index"],
+                exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
+                exported_as: Some("la plus ancienne de cette date et des visites"),
+            },
+            FieldData {
+                field: "notice_given_on",
+                category: Category::Date,
+                purpose: "Prouver que l'information RGPD a été remise au jeune.",
+                pages: Shown::No,
+                tablet: &[],
+                exports: &[],
+                exported_as: None,
+            },
+            FieldData {
+                field: "status",
+                category: Category::Activity,
+                purpose: "Où en est l'accompagnement (repéré, mobilisé, coup de main, clos).",
+                pages: Shown::Yes,
+                tablet: &["youth_index"],
+                exports: &[Export::Pseudonymised, Export::Named],
+                exported_as: None,
+            },
+        ],
+    };
 
     const DERIVED: &'static [(&'static str, &'static str)] = &[("youth_index", "id")];
 
