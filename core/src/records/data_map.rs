@@ -224,6 +224,10 @@ champ, de page ou d'export.
   téléchargés, ils sont hors du logiciel : à garder dans un espace protégé et à supprimer après
   usage. La colonne dit dans quels exports va le champ, et sous quelle forme quand ce n'est pas
   tel quel.
+- **Droit d'accès** : le document d'un jeune (`/jeunes/{id}/acces`, page imprimable, et
+  `/jeunes/{id}/acces.json`) rassemble tous les champs de toutes ses fiches (fiche, visites,
+  actions, solutions, questions) avec leur historique et le journal des consultations ; il
+  demande la double authentification et chaque document produit est inscrit au journal.
 
 ## Qui le voit
 

@@ -186,6 +186,17 @@ impl RecordKind {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|k| k.as_str() == s)
     }
+
+    /// Kinds that other records refer to (a visit names young people and a tour; actions
+    /// and outcomes a young person) rank first: pushed and stored before the records that
+    /// name them, the server never sees a reference to a record still on its way.
+    pub fn push_rank(self) -> u8 {
+        match self {
+            RecordKind::Youth | RecordKind::Tour => 0,
+            RecordKind::Contact | RecordKind::Action | RecordKind::Outcome => 1,
+            RecordKind::ReviewTask => 2,
+        }
+    }
 }
 
 impl fmt::Display for RecordKind {

@@ -363,6 +363,9 @@ impl Store {
                     out.push((id, kind, heads));
                 }
             }
+            // Referenced kinds first, each kind in the order it was changed: a young person
+            // edited after their visit was recorded still reaches the server before it.
+            out.sort_by_key(|(_, kind, _)| kind.push_rank());
             out
         };
         for (id, kind, synced) in pending {

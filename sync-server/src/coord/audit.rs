@@ -33,6 +33,9 @@ pub const USER_ENABLED: &str = "user_enabled";
 pub const SESSIONS_REVOKED: &str = "sessions_revoked";
 /// An erasure (by an administrator's command): the record's id and what went with it.
 pub const ERASE_RECORD: &str = "erase_record";
+/// A right-of-access document made (page or JSON): the young person's id and the count.
+pub const ACCESS_FILE: &str = "access_file";
+pub const ACCESS_FILE_REFUSED: &str = "access_file_refused";
 /// A rectification: the record's id, its new generation and the names of the fields changed.
 pub const RECTIFY_RECORD: &str = "rectify_record";
 
@@ -62,6 +65,8 @@ pub fn action_label(action: &str) -> &'static str {
         SESSIONS_REVOKED => "Sessions fermées (administrateur)",
         ERASE_RECORD => "Effacement d'une fiche (et des fiches liées)",
         RECTIFY_RECORD => "Rectification d'une fiche (historique effacé)",
+        ACCESS_FILE => "Droit d'accès : document produit",
+        ACCESS_FILE_REFUSED => "Droit d'accès refusé (double authentification non activée)",
         _ => "Autre action",
     }
 }

@@ -1,6 +1,7 @@
 //! French labels of the record values, and date formats, for the pages.
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use repere_core::RecordKind;
 use repere_core::indicators::{Dimension, Granularity};
 use repere_core::records::{
     ActionKind, ActionStatus, ContactKind, IdentityLevel, Need, OutcomeKind, ProfileFlag,
@@ -202,6 +203,18 @@ pub fn dimension(d: Dimension) -> &'static str {
     }
 }
 
+/// A record kind's French name.
+pub fn record_kind(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Youth => "Fiche jeune",
+        RecordKind::Contact => "Visite",
+        RecordKind::Tour => "Tournée",
+        RecordKind::Action => "Action",
+        RecordKind::Outcome => "Solution",
+        RecordKind::ReviewTask => "Question de la coordination",
+    }
+}
+
 /// A record field's French name, for the history.
 pub fn field(name: &str) -> &str {
     match name {
@@ -219,6 +232,38 @@ pub fn field(name: &str) -> &str {
         "question" => "question",
         "answer" => "réponse",
         "status" => "statut",
+        "identity_level" => "identité connue",
+        "alias" => "surnom",
+        "first_name" => "prénom",
+        "last_name" => "nom",
+        "birth_date" => "date de naissance",
+        "birth_year" => "année de naissance",
+        "age_band" => "tranche d'âge",
+        "sex" => "sexe",
+        "phone" => "téléphone",
+        "email" => "courriel",
+        "other_contact" => "autre moyen de contact",
+        "home_commune" => "commune de résidence",
+        "referral_source" => "signalé par",
+        "referral_detail" => "précision sur le signalement",
+        "referral_date" => "date du signalement",
+        "profile_flags" => "profil",
+        "situation" => "situation au premier contact",
+        "followed_by" => "suivi par",
+        "first_contact_date" => "premier contact",
+        "notice_given_on" => "information RGPD donnée le",
+        "youth_id" => "jeune",
+        "start_date" => "début",
+        "end_date" => "fin",
+        "detail" => "précision",
+        "date" => "date",
+        "organisation" => "organisme",
+        "contact_id" => "visite",
+        "asked_by" => "posée par",
+        "asked_at" => "posée le",
+        "answered_by" => "répondue par",
+        "answered_at" => "répondue le",
+        "communes" => "communes",
         other => other,
     }
 }

@@ -6,6 +6,7 @@
 //! signed-in user's organisation, and every query is limited to them. A record of another
 //! organisation is answered exactly like an unknown id (`None`, shown as 404).
 
+pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod auth;

@@ -368,7 +368,13 @@ impl Hub {
             };
             // Records whose merged document the device already has entirely, by heads.
             let mut device_has: HashMap<Uuid, Vec<[u8; 32]>> = HashMap::new();
-            for (push, checked) in request.pushes.iter().zip(&checked) {
+            // Referenced kinds first (an older app sends in the order records changed).
+            let mut order: Vec<(&PushDoc, &Checked)> = request.pushes.iter().zip(&checked).collect();
+            order.sort_by_key(|(_, checked)| match checked {
+                Ok(first_look) => first_look.kind.push_rank(),
+                Err(_) => u8::MAX,
+            });
+            for (push, checked) in order {
                 let outcome = match checked {
                     Ok(first_look) => push_one(tx, device, push, first_look, &ctx)?,
                     Err((code, reason)) => Outcome::Rejected(*code, reason.clone()),

@@ -35,12 +35,13 @@ use maud::Markup;
 use repere_core::records::YouthStatus;
 use uuid::Uuid;
 
+use crate::coord::access::AccessFormat;
 use crate::coord::auth::{CurrentSession, SessionPolicy, tokens_match};
 use crate::coord::reports::{
     DashboardQuery, Export, granularity_id, parse_dimension, parse_granularity,
 };
 use crate::coord::view::{VisitQuery, YouthQuery};
-use crate::coord::{LoginError, Workspace, parse_day};
+use crate::coord::{LoginError, Workspace, parse_day, short_id};
 use crate::hub::HubError;
 use crate::secret;
 use crate::storage::VisitState;
@@ -102,6 +103,8 @@ pub fn router(ws: Arc<Workspace>, insecure_http: bool, trusted_proxy: Option<IpA
         .route("/questions/{id}/cloturer", post(close_task))
         .route("/jeunes", get(youth_list))
         .route("/jeunes/{id}", get(youth))
+        .route("/jeunes/{id}/acces", get(access_page))
+        .route("/jeunes/{id}/acces.json", get(access_json))
         .route("/tableau-de-bord", get(dashboard))
         .route("/exports", get(exports))
         .route("/exports/indicateurs.csv", get(export_indicators))
@@ -936,7 +939,7 @@ async fn youth_export(
         // No second factor in this session: the export with names is refused.
         Err(HubError::Unauthorized) => page(
             StatusCode::FORBIDDEN,
-            pages::second_factor_required_page(&nav(&session, "/exports")),
+            pages::second_factor_required_page(&nav(&session, "/exports"), &pages::NAMED_EXPORT),
         ),
         Err(e) => failure(e),
     }
@@ -1086,6 +1089,80 @@ async fn journal(
         ),
         Err(e) => failure(e),
     }
+}
+
+/// The right-of-access document of one young person, as a page or as JSON.
+async fn access(
+    state: Arc<WebState>,
+    headers: HeaderMap,
+    id: String,
+    format: AccessFormat,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.access_file(&who, id, format)).await {
+        Ok(Some(file)) => match format {
+            AccessFormat::Page => page(
+                StatusCode::OK,
+                pages::access_page(&nav(&session, "/jeunes"), &file),
+            ),
+            AccessFormat::Json => (
+                StatusCode::OK,
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json; charset=utf-8"),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        HeaderValue::from_str(&format!(
+                            "attachment; filename=\"droit-acces-{}.json\"",
+                            short_id(id)
+                        ))
+                        .unwrap_or(HeaderValue::from_static("attachment")),
+                    ),
+                ],
+                serde_json::to_string_pretty(&file.to_json()).unwrap_or_default(),
+            )
+                .into_response(),
+        },
+        Ok(None) => not_found(),
+        Err(HubError::Unauthorized) => page(
+            StatusCode::FORBIDDEN,
+            pages::second_factor_required_page(
+                &nav(&session, "/jeunes"),
+                &pages::SecondFactorFor {
+                    what: "Le document du droit d'accès (tout ce qui est détenu sur un jeune)",
+                    back_href: &format!("/jeunes/{id}"),
+                    back_label: "Retour à la fiche",
+                },
+            ),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn access_page(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    access(state, headers, id, AccessFormat::Page).await
+}
+
+async fn access_json(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    access(state, headers, id, AccessFormat::Json).await
 }
 
 async fn retention(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {

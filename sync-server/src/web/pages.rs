@@ -8,6 +8,7 @@ use repere_core::records::{ReviewTaskStatus, Youth};
 use uuid::Uuid;
 
 use super::chart;
+use crate::coord::access::AccessFile;
 use crate::coord::accounts::{RECOVERY_CODES, SecondFactorStatus, TotpSetup};
 use crate::coord::audit::{JournalLine, action_label};
 use crate::coord::labels;
@@ -65,6 +66,7 @@ meter{width:100%;height:1.2rem}
 .secret{font:1.1rem/1.6 ui-monospace,monospace;word-break:break-all;background:#eef1f5;padding:.5rem .75rem;display:block}
 ol.codes{font:1.05rem/1.8 ui-monospace,monospace;columns:2}
 @media (max-width:700px){header.top nav a{margin-right:.6rem}th,td{padding:.35rem}main{padding:.5rem}}
+@media print{header.top,.no-print{display:none}body{background:#fff}.table-wrap{overflow:visible}}
 "#;
 
 /// The signed-in header: who, where, the logout form.
@@ -650,6 +652,11 @@ pub fn youth_page(nav: &Nav<'_>, d: &YouthDetail) -> Markup {
         html! {
             p { a href="/jeunes" { "← Tous les jeunes" } }
             h1 data-testid="youth-name" { (y.display_name()) }
+            p.no-print {
+                a href=(format!("/jeunes/{}/acces", d.id)) data-testid="access-link" { "Droit d'accès : tout ce qui est détenu sur ce jeune" }
+                " · "
+                a href=(format!("/jeunes/{}/acces.json", d.id)) data-testid="access-json-link" { "en JSON" }
+            }
             section.card data-testid="youth-detail" data-youth-id=(d.id) {
                 dl {
                     dt { "Équipe" } dd { (d.team.name) }
@@ -985,18 +992,94 @@ pub fn recovery_codes_page(nav: &Nav<'_>, codes: &[String]) -> Markup {
 }
 
 /// The export with names, refused for want of a second factor.
-pub fn second_factor_required_page(nav: &Nav<'_>) -> Markup {
+/// What needs a second factor, and where to go back to.
+pub struct SecondFactorFor<'a> {
+    pub what: &'a str,
+    pub back_href: &'a str,
+    pub back_label: &'a str,
+}
+
+pub const NAMED_EXPORT: SecondFactorFor<'static> = SecondFactorFor {
+    what: "L'export avec les noms des jeunes",
+    back_href: "/exports",
+    back_label: "Retour aux exports",
+};
+
+pub fn second_factor_required_page(nav: &Nav<'_>, purpose: &SecondFactorFor<'_>) -> Markup {
     layout(
         "Double authentification requise",
         Some(nav),
         html! {
             section.card data-testid="second-factor-required" {
                 h1 { "Double authentification requise" }
-                p { "L'export avec les noms des jeunes n'est possible qu'avec la double authentification. "
-                    "Activez-la depuis « Mon compte », puis recommencez l'export." }
+                p { (purpose.what) " n'est possible qu'avec la double authentification. "
+                    "Activez-la depuis « Mon compte », puis recommencez." }
                 p { a href="/compte" data-testid="setup-second-factor-link" { "Activer la double authentification" } }
-                p { a href="/exports" { "Retour aux exports" } }
+                p { a href=(purpose.back_href) { (purpose.back_label) } }
             }
+        },
+    )
+}
+
+/// The right-of-access document, printable (GDPR art. 15).
+pub fn access_page(nav: &Nav<'_>, f: &AccessFile) -> Markup {
+    let name = f
+        .records
+        .first()
+        .and_then(crate::coord::access::read)
+        .and_then(|r| match r {
+            repere_core::AnyRecord::Youth(y) => Some(y.display_name()),
+            _ => None,
+        })
+        .unwrap_or_else(|| short_id(f.youth_id));
+    layout(
+        "Droit d'accès",
+        Some(nav),
+        html! {
+            p.no-print { a href=(format!("/jeunes/{}", f.youth_id)) { "← La fiche" } }
+            h1 data-testid="access-title" { "Droit d'accès — données détenues sur " (name) }
+            p data-testid="access-meta" {
+                (f.organisation) ", " (f.team.name) ". Document produit le " (labels::server_time(f.made_at))
+                " par " (f.made_by) " (cette production est inscrite au journal). "
+                "Il rassemble la fiche, les visites, actions et solutions qui la concernent, les questions "
+                "de la coordination sur ces visites, l'historique de chaque fiche (qui a modifié quels "
+                "champs, quand) et le journal des consultations, exports et actions."
+            }
+            p.muted.no-print { "Pour l'imprimer ou l'enregistrer en PDF : menu Imprimer du navigateur." }
+            @for r in &f.records {
+                section.card data-testid="access-record" data-kind=(r.kind.as_str()) data-id=(r.id) {
+                    h2 { (labels::record_kind(r.kind)) " " span.muted { (short_id(r.id)) } }
+                    @if r.generation > 0 {
+                        p.muted { "Fiche rectifiée " (r.generation) " fois : son historique commence à la dernière rectification." }
+                    }
+                    div.table-wrap { table {
+                        thead { tr { th scope="col" { "Champ" } th scope="col" { "Valeur" } } }
+                        tbody { @for (field, _) in r.kind.schema() { tr {
+                            td { (labels::field(field)) }
+                            td { (r.fields.get(*field).map_or_else(|| "(vide)".to_string(), json_value)) }
+                        } } }
+                    } }
+                    h3 { "Historique" }
+                    div.table-wrap { table data-testid="access-history" {
+                        thead { tr { th scope="col" { "Heure (appareil)" } th scope="col" { "Auteur" } th scope="col" { "Champs modifiés" } } }
+                        tbody { @for h in &r.history { tr {
+                            td { @match h.written_at { Some(t) => { (labels::server_time(t)) } None => { "—" } } }
+                            td { (h.author) }
+                            td { @for (i, field) in h.fields.iter().enumerate() { @if i > 0 { ", " } (labels::field(field)) } }
+                        } } }
+                    } }
+                }
+            }
+            h2 { "Journal : consultations, exports et actions" }
+            div.table-wrap { table data-testid="access-journal" {
+                thead { tr { th scope="col" { "Date" } th scope="col" { "Utilisateur" } th scope="col" { "Action" } th scope="col" { "Fiche" } } }
+                tbody { @for a in &f.audit { tr data-testid="access-journal-row" data-action=(a.entry.action) {
+                    td { (labels::server_time(a.entry.at)) }
+                    td { @match &a.user_name { Some(n) => { (n) } None => { "—" } } }
+                    td { (action_label(&a.entry.action)) }
+                    td { @if let Some(t) = a.entry.target_id { (short_id(t)) } }
+                } } }
+            } }
         },
     )
 }

@@ -724,3 +724,29 @@ fn a_tablet_with_thousands_of_new_records_pushes_them_in_rounds_the_server_accep
     assert!(report.rounds >= 3, "{report:?}");
     assert!(a.store.unsynced().expect("unsynced").is_empty());
 }
+
+#[test]
+fn a_push_naming_a_young_person_sent_later_in_the_same_request_is_accepted() {
+    let env = env();
+    let (device, _) = env.raw_device(&env.team_a);
+    let mut demo = repere_core::demo::DemoData::new(
+        9,
+        env.team_a.id,
+        [Uuid::now_v7(), Uuid::now_v7()],
+        chrono::Utc::now(),
+    );
+    let youth_id = Uuid::now_v7();
+    let youth = demo.youth();
+    let mut visit = demo.contact(&[youth_id]);
+    visit.tour_id = None;
+    let action = demo.action(youth_id);
+    // In the order an older app sends records that changed: the young person last.
+    let pushes = vec![
+        push(Uuid::now_v7(), &visit),
+        push(Uuid::now_v7(), &action),
+        push(youth_id, &youth),
+    ];
+    let resp = env.hub.sync(&device, request(0, pushes)).expect("sync");
+    assert_eq!(resp.rejections, vec![]);
+    assert_eq!(resp.acks.len(), 3);
+}

@@ -2,6 +2,7 @@
 //! HTTP adapter over real loopback sockets, and the coordinators' pages.
 #![allow(dead_code)]
 
+mod access;
 mod accounts;
 mod authorship;
 mod common;
