@@ -1,7 +1,9 @@
 // Exports (/exports, /exports/indicateurs.csv, /exports/jeunes.csv) and the journal
 // (/journal) that records them. CSV files are parsed as RFC 4180 (quotes, CRLF). The export
 // with names needs a second factor: a new coordinator of the demo organisation sets it up
-// (the demo login stays password-only, and so cannot tick the names box).
+// (the demo login stays password-only, and so cannot tick the names box). The pseudonymised
+// export's rules (no profile flag unless asked, months, small communes generalised) are
+// checked against the named export of the same young people.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -30,11 +32,18 @@ const INDICATOR_COLUMNS = [
   'outcome_cap_emploi_registration', 'outcome_job', 'outcome_training',
   'outcome_return_to_school', 'outcome_housing', 'outcome_health_care', 'outcome_other',
 ];
-const YOUTH_COLUMNS = [
+/** With the profile flags box ticked; without it, the same less `profile_flags`. */
+const FLAGGED_COLUMNS = [
   'pseudonym', 'team', 'status', 'age_band', 'sex', 'commune', 'commune_name', 'epci',
   'epci_name', 'referral_source', 'profile_flags', 'situation_invisible',
   'first_contact_date', 'contacts', 'actions', 'outcomes',
 ];
+const YOUTH_COLUMNS = FLAGGED_COLUMNS.filter((c) => c !== 'profile_flags');
+const FLAG_IDS = ['care_leaver', 'school_dropout', 'disability', 'justice_measure'];
+/** The fewest young people a shown commune or intercommunality holds. */
+const MIN_CELL = 5;
+const PSEUDONYMISED_FILE = /^donnees-personnelles-pseudonymisees-jeunes-\d{4}-\d{2}-\d{2}\.csv$/;
+const NAMED_FILE = /^donnees-personnelles-nominatives-jeunes-\d{4}-\d{2}-\d{2}\.csv$/;
 const NAME_COLUMNS = ['id', 'first_name', 'last_name', 'alias'];
 
 let browser;
@@ -150,13 +159,13 @@ test('the youth CSV is pseudonymised by default; the named export (box ticked) h
   // Pseudonymised: GET with the session.
   const response = await page.request.get('/exports/jeunes.csv');
   assert.equal(response.status(), 200);
-  assert.match(response.headers()['content-disposition'], /filename="jeunes-pseudonymise-\d{4}-\d{2}-\d{2}\.csv"/);
+  assert.match(response.headers()['content-disposition'], /filename="donnees-personnelles-pseudonymisees-jeunes-\d{4}-\d{2}-\d{2}\.csv"/);
   const plainText = await response.text();
   assertCrlf(plainText);
   const plain = csvRecords(plainText);
   assert.deepEqual(plain.header, YOUTH_COLUMNS);
   assert.equal(plain.records.length, total, 'one row per young person of the organisation');
-  for (const r of plain.records) assert.match(r.pseudonym, /^J-[0-9a-f]{8}$/);
+  for (const r of plain.records) assert.match(r.pseudonym, /^J-[0-9a-f]{16}$/, '64-bit pseudonyms');
   assert.equal(new Set(plain.records.map((r) => r.pseudonym)).size, total, 'pseudonyms are distinct');
   assert.ok(!plainText.includes(chosen.id), 'no record id');
   for (const y of named) {
@@ -172,7 +181,7 @@ test('the youth CSV is pseudonymised by default; the named export (box ticked) h
   await open(page, '/exports');
   assert.equal(await page.getByTestId('export-youth-names').isChecked(), false, 'the names box starts unticked');
   const formPlain = await download(page.getByTestId('export-youth-submit'));
-  assert.match(formPlain.name, /^jeunes-pseudonymise-\d{4}-\d{2}-\d{2}\.csv$/);
+  assert.match(formPlain.name, PSEUDONYMISED_FILE);
   assert.deepEqual(csvRecords(formPlain.text).header, YOUTH_COLUMNS);
   for (const y of named) assert.ok(!containsWord(formPlain.text, y.firstName));
 
@@ -183,7 +192,7 @@ test('the youth CSV is pseudonymised by default; the named export (box ticked) h
   await open(namedPage, '/exports');
   await namedPage.getByTestId('export-youth-names').check();
   const withNames = await download(namedPage.getByTestId('export-youth-submit'), namedPage);
-  assert.match(withNames.name, /^jeunes-avec-noms-\d{4}-\d{2}-\d{2}\.csv$/);
+  assert.match(withNames.name, NAMED_FILE);
   assertCrlf(withNames.text);
   const full = csvRecords(withNames.text);
   assert.deepEqual(full.header, [YOUTH_COLUMNS[0], ...NAME_COLUMNS, ...YOUTH_COLUMNS.slice(1)]);
@@ -215,6 +224,95 @@ test('the youth CSV is pseudonymised by default; the named export (box ticked) h
   assert.match(await namedRow.innerText(), new RegExp(namer.name.replace(/[()]/g, '\\$&')));
   const journalText = await page.getByTestId('audit-table').innerText();
   assert.ok(!containsWord(journalText, chosen.firstName), 'the journal holds no name');
+});
+
+test('the pseudonymised export leaves out profile flags unless asked, gives months and generalises small communes', { timeout: TEST_TIMEOUT }, async () => {
+  // The page says what the file is and what it removes.
+  await open(page, '/exports');
+  const notice = await page.getByTestId('export-youth-personal-data').innerText();
+  assert.match(notice, /n'est pas anonyme/);
+  assert.match(notice, /espace protégé/);
+  assert.match(notice, /supprimez-le après usage/);
+  const rules = await page.getByTestId('export-youth-rules').innerText();
+  assert.match(rules, /seul le mois reste/);
+  assert.match(rules, /moins de 5 jeunes/);
+  assert.match(rules, /profile_flags n'apparaît que si vous cochez/);
+  assert.equal(await page.getByTestId('export-youth-flags').isChecked(), false, 'the flags box starts unticked');
+
+  // Box not ticked: no flag anywhere, the first contact by month.
+  const plain = await download(page.getByTestId('export-youth-submit'));
+  assert.match(plain.name, PSEUDONYMISED_FILE);
+  const { header, records } = csvRecords(plain.text);
+  assert.deepEqual(header, YOUTH_COLUMNS);
+  for (const flag of FLAG_IDS) assert.ok(!plain.text.includes(flag), `no ${flag} in the file`);
+
+  // The named export of the same young people, by a colleague with a second factor: full days
+  // and communes, and no flags either without the box.
+  await open(namedPage, '/exports');
+  await namedPage.getByTestId('export-youth-names').check();
+  const namedFile = await download(namedPage.getByTestId('export-youth-submit'), namedPage);
+  assert.match(namedFile.name, NAMED_FILE);
+  const named = csvRecords(namedFile.text);
+  assert.deepEqual(named.header, [YOUTH_COLUMNS[0], ...NAME_COLUMNS, ...YOUTH_COLUMNS.slice(1)]);
+  for (const flag of FLAG_IDS) assert.ok(!namedFile.text.includes(flag), `no ${flag} in the named file`);
+  const truth = new Map(named.records.map((r) => [r.pseudonym, r]));
+  assert.equal(truth.size, records.length);
+
+  // A commune shown holds 5 young people of the file or more; else its intercommunality if
+  // 5 or more are generalised to it; else neither.
+  const count = (rows, key) => rows.reduce((m, r) => m.set(key(r), (m.get(key(r)) ?? 0) + 1), new Map());
+  const perCommune = count(named.records, (r) => r.commune);
+  const perEpci = count(named.records.filter((r) => perCommune.get(r.commune) < MIN_CELL), (r) => r.epci);
+  const seen = { commune: 0, epci: 0, nowhere: 0 };
+  const place = (r) => [r.commune, r.commune_name, r.epci, r.epci_name];
+  for (const r of records) {
+    const t = truth.get(r.pseudonym);
+    assert.ok(t, 'the same pseudonym in both exports');
+    assert.match(t.first_contact_date, /^\d{4}-\d{2}-\d{2}$/, 'the named export keeps the day');
+    assert.equal(r.first_contact_date, t.first_contact_date.slice(0, 7), 'the pseudonymised one the month');
+    if (perCommune.get(t.commune) >= MIN_CELL) {
+      seen.commune += 1;
+      assert.deepEqual(place(r), place(t));
+    } else if (t.epci && perEpci.get(t.epci) >= MIN_CELL) {
+      seen.epci += 1;
+      assert.deepEqual(place(r), ['', '', t.epci, t.epci_name]);
+    } else {
+      seen.nowhere += 1;
+      assert.deepEqual(place(r), ['', '', '', '']);
+    }
+  }
+  assert.ok(seen.commune > 0 && seen.epci > 0, `the demo has communes shown and generalised: ${JSON.stringify(seen)}`);
+
+  // Box ticked: the column, the same flags as the named export with its box ticked too.
+  await open(page, '/exports');
+  await page.getByTestId('export-youth-flags').check();
+  const flagged = await download(page.getByTestId('export-youth-submit'));
+  assert.match(flagged.name, PSEUDONYMISED_FILE);
+  const withFlags = csvRecords(flagged.text);
+  assert.deepEqual(withFlags.header, FLAGGED_COLUMNS);
+  assert.ok(withFlags.records.some((r) => r.profile_flags !== ''), 'some demo young people have flags');
+  for (const r of withFlags.records) {
+    assert.ok(r.profile_flags.split(';').every((f) => f === '' || FLAG_IDS.includes(f)), r.profile_flags);
+  }
+  await open(namedPage, '/exports');
+  await namedPage.getByTestId('export-youth-names').check();
+  await namedPage.getByTestId('export-youth-flags').check();
+  const namedFlags = csvRecords((await download(namedPage.getByTestId('export-youth-submit'), namedPage)).text);
+  assert.ok(namedFlags.header.includes('profile_flags'));
+  const flagsOf = new Map(namedFlags.records.map((r) => [r.pseudonym, r.profile_flags]));
+  for (const r of withFlags.records) assert.equal(r.profile_flags, flagsOf.get(r.pseudonym));
+
+  // The journal tells the exports with flags apart.
+  await open(page, '/journal');
+  const latest = await page.getByTestId('audit-row').evaluateAll((rows) =>
+    rows.slice(0, 4).map((r) => [r.getAttribute('data-action'), r.innerText.includes('avec indicateurs de profil')]),
+  );
+  assert.deepEqual(latest, [
+    ['export_youth_named', true],
+    ['export_youth_pseudonymised', true],
+    ['export_youth_named', false],
+    ['export_youth_pseudonymised', false],
+  ]);
 });
 
 /** Whether an action is anywhere in the journal (following its pages). */

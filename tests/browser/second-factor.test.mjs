@@ -131,7 +131,7 @@ test('the second factor is set up from « Mon compte » with a code, and shows 1
     assert.equal(await page.getByTestId('export-names-need-second-factor').count(), 0);
     await page.getByTestId('export-youth-names').check();
     const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-youth-submit').click()]);
-    assert.match(dl.suggestedFilename(), /^jeunes-avec-noms-/);
+    assert.match(dl.suggestedFilename(), /^donnees-personnelles-nominatives-jeunes-/);
     const named = csvRecords(fs.readFileSync(await dl.path(), 'utf8'));
     assert.ok(named.header.includes('first_name'));
     assert.ok(named.records.length > 0);

@@ -144,7 +144,9 @@ impl Record for Contact {
                 pages: Shown::Yes,
                 tablet: &["contact_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
-                exported_as: Some("date du premier contact du jeune"),
+                exported_as: Some(
+                    "date du premier contact du jeune ; pseudonymisé : son mois (AAAA-MM)",
+                ),
             },
             FieldData {
                 field: "commune",
@@ -154,7 +156,10 @@ impl Record for Contact {
                 pages: Shown::Yes,
                 tablet: &["contact_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
-                exported_as: Some("celle de la première visite, à défaut de commune de résidence"),
+                exported_as: Some(
+                    "celle de la première visite, à défaut de commune de résidence ; \
+                     pseudonymisé : généralisée comme la commune de résidence (moins de 5 jeunes)",
+                ),
             },
             FieldData {
                 field: "kind",

@@ -134,16 +134,23 @@ impl Export {
     fn describe(self) -> &'static str {
         match self {
             Export::Pseudonymised => {
-                "`/exports/jeunes.csv`, une ligne par jeune sous un pseudonyme stable (`J-` et 8 \
-                 chiffres hexadécimaux, HMAC-SHA256 de l'identifiant sous une clé dérivée de la \
-                 clé du serveur). Pseudonymisé, pas anonyme : commune, tranche d'âge, sexe, \
-                 indicateurs de profil et date du premier contact réunis peuvent désigner un \
-                 jeune. Tracé au journal."
+                "`/exports/jeunes.csv`, une ligne par jeune sous un pseudonyme stable (`J-` et 16 \
+                 chiffres hexadécimaux : 64 bits de HMAC-SHA256 de l'identifiant sous une clé \
+                 dérivée de la clé du serveur, gardée hors des données). Le premier contact au \
+                 mois ; une commune où vivent moins de 5 jeunes de l'export remplacée par son \
+                 intercommunalité, retirée aussi quand moins de 5 y sont ainsi regroupés ; les \
+                 indicateurs de profil seulement sur demande (case cochée, noté au journal). \
+                 Pseudonymisé, pas anonyme : équipe, tranche d'âge, sexe, statut, source du \
+                 signalement et nombres réunis peuvent encore désigner un jeune. Fichier \
+                 `donnees-personnelles-pseudonymisees-jeunes-DATE.csv`. Tracé au journal."
             }
             Export::Named => {
                 "`/exports/jeunes.csv` avec les noms demandés : le même export avec en plus \
-                 l'identifiant de la fiche, le prénom, le nom et le surnom. Demande une session confirmée par la double authentification ; tracé au \
-                 journal (« Export des jeunes AVEC les noms »)."
+                 l'identifiant de la fiche, le prénom, le nom et le surnom, la commune et la \
+                 date complète du premier contact ; les indicateurs de profil seulement sur \
+                 demande. Demande une session confirmée par la double authentification ; \
+                 fichier `donnees-personnelles-nominatives-jeunes-DATE.csv` ; tracé au journal \
+                 (« Export des jeunes AVEC les noms »)."
             }
             Export::Indicators => {
                 "`/exports/indicateurs.csv`, les chiffres du tableau de bord : des nombres de \

@@ -413,7 +413,9 @@ impl Record for Youth {
                 tablet: &["youth_index", "youth_fts"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some(
-                    "code, nom et intercommunalité ; à défaut, la commune de la première visite",
+                    "code, nom et intercommunalité ; à défaut, la commune de la première visite. \
+                     Pseudonymisé : l'intercommunalité seule quand moins de 5 jeunes de l'export \
+                     partagent la commune, rien quand moins de 5 y sont ainsi regroupés",
                 ),
             },
             FieldData {
@@ -453,7 +455,10 @@ impl Record for Youth {
                 pages: Shown::Yes,
                 tablet: &[],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
-                exported_as: None,
+                exported_as: Some(
+                    "pseudonymisé et nominatif : seulement si la case « indicateurs de profil » \
+                     est cochée, export noté au journal ; indicateurs : des nombres",
+                ),
             },
             FieldData {
                 field: "situation",
@@ -482,7 +487,10 @@ impl Record for Youth {
                 pages: Shown::Yes,
                 tablet: &["youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
-                exported_as: Some("la plus ancienne de cette date et des visites"),
+                exported_as: Some(
+                    "la plus ancienne de cette date et des visites ; pseudonymisé : le mois \
+                     (AAAA-MM)",
+                ),
             },
             FieldData {
                 field: "notice_given_on",

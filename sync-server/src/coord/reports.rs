@@ -1,8 +1,10 @@
 //! Funder figures over the organisation's records (core's `indicators`, the same code as
 //! the tablets), targets, and the CSV exports: indicators, and one row per young person
-//! under a stable pseudonym unless names are explicitly asked for.
+//! under a stable pseudonym unless names are explicitly asked for. The pseudonymised export
+//! is made not to re-identify: no profile flag unless asked for, dates to the month, small
+//! communes generalised to their intercommunality (docs/DATA-PROTECTION.md).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, NaiveDate};
 use hmac::{Hmac, KeyInit, Mac};
@@ -22,8 +24,12 @@ use super::{Coordinator, Workspace, accounts, csv};
 use crate::hub::{Hub, HubError};
 use crate::secret;
 
-/// The name of the pseudonym key in `server_secrets`.
-const PSEUDONYM_KEY: &str = "pseudonym_key";
+/// The name of the pseudonym key in `server_secrets` (only on a server without a key).
+pub const PSEUDONYM_KEY: &str = "pseudonym_key";
+
+/// The fewest young people of a pseudonymised export that a commune, or an intercommunality
+/// standing for small communes, may hold.
+pub const MIN_CELL: usize = 5;
 
 /// The dashboard's and the indicators export's filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,20 +120,20 @@ pub fn serde_id<T: Serialize>(value: &T) -> String {
     }
 }
 
-/// "J-" and 8 hex digits of HMAC-SHA256(key, id): stable for a server, meaningless without
-/// its key.
+/// "J-" and 16 hex digits (64 bits) of HMAC-SHA256(key, id): stable for a server,
+/// meaningless without its key, and too many to enumerate or to collide by chance.
 pub fn pseudonym(key: &[u8], id: Uuid) -> String {
     let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
-        return "J-????????".to_string();
+        return "J-????????????????".to_string();
     };
     mac.update(id.as_bytes());
     let bytes = mac.finalize().into_bytes();
-    let hex: String = bytes[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = bytes[..8].iter().map(|b| format!("{b:02x}")).collect();
     format!("J-{hex}")
 }
 
-/// Columns of the young people's export; the named export adds `NAMED_COLUMNS` after
-/// `pseudonym`.
+/// Columns of the young people's export; `profile_flags` only when asked for, and the
+/// named export adds `NAMED_COLUMNS` after `pseudonym`.
 pub const YOUTH_COLUMNS: [&str; 16] = [
     "pseudonym",
     "team",
@@ -147,6 +153,54 @@ pub const YOUTH_COLUMNS: [&str; 16] = [
     "outcomes",
 ];
 pub const NAMED_COLUMNS: [&str; 4] = ["id", "first_name", "last_name", "alias"];
+
+/// What a young people's export holds, and of which teams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct YouthExport {
+    /// One team of the organisation, or all of them.
+    pub team: Option<Uuid>,
+    /// Record ids and names, with full dates and communes (a second factor required).
+    pub names: bool,
+    /// The profile flags (GDPR art. 9 and 10): only when the coordinator asks for them.
+    pub profile_flags: bool,
+}
+
+/// Where a row of the pseudonymised export says the young person lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Commune,
+    Epci,
+    Nowhere,
+}
+
+/// Each row's place, from its commune and the commune's intercommunality: the commune when
+/// at least `MIN_CELL` rows share it; else the intercommunality when at least `MIN_CELL` rows
+/// so generalised share it — not all of its rows, or its total minus its shown communes
+/// would point at the few left; else neither.
+fn places(rows: &[(&str, Option<&str>)]) -> Vec<Place> {
+    let mut communes: HashMap<&str, usize> = HashMap::new();
+    for (commune, _) in rows {
+        *communes.entry(commune).or_default() += 1;
+    }
+    let small = |commune: &str| communes.get(commune).is_none_or(|n| *n < MIN_CELL);
+    let mut epcis: HashMap<&str, usize> = HashMap::new();
+    for (_, epci) in rows.iter().filter(|(c, _)| small(c)) {
+        if let Some(epci) = epci {
+            *epcis.entry(epci).or_default() += 1;
+        }
+    }
+    rows.iter()
+        .map(|(commune, epci)| {
+            if !small(commune) {
+                Place::Commune
+            } else if epci.is_some_and(|e| epcis.get(e).is_some_and(|n| *n >= MIN_CELL)) {
+                Place::Epci
+            } else {
+                Place::Nowhere
+            }
+        })
+        .collect()
+}
 
 /// A finished export.
 #[derive(Debug, Clone)]
@@ -304,8 +358,9 @@ impl Workspace {
         Ok(Export { csv, rows })
     }
 
-    /// The key of the pseudonyms: derived from the server key, or (without one: demo,
-    /// development) made on first use and kept in the database.
+    /// The key of the pseudonyms: derived from the server key, so kept apart from the data;
+    /// only a server without a key (`--demo`, tests) makes one on first use and keeps it in
+    /// the database, where it is no safer than the data.
     fn pseudonym_key(&self) -> Result<Vec<u8>, HubError> {
         if let Some(key) = self.hub().pseudonym_key() {
             return Ok(key.to_vec());
@@ -332,16 +387,13 @@ impl Workspace {
     }
 
     /// One row per young person of the organisation (or of one of its teams). Names appear
-    /// only when `with_names` (the coordinator ticked the box), and only for a session
-    /// confirmed with a second factor (`Unauthorized` otherwise); every case is audited.
-    /// Cells a spreadsheet would run as formulas are neutralised (`csv`).
-    pub fn youth_csv(
-        &self,
-        who: &Coordinator,
-        team: Option<Uuid>,
-        with_names: bool,
-    ) -> Result<Export, HubError> {
-        if with_names && !accounts::may_export_names(who) {
+    /// only when `export.names` (the coordinator ticked the box), and only for a session
+    /// confirmed with a second factor (`Unauthorized` otherwise); profile flags only when
+    /// `export.profile_flags`; every case is audited. Without names, the first contact is
+    /// given by month and small communes are generalised (`places`). Cells a spreadsheet
+    /// would run as formulas are neutralised (`csv`).
+    pub fn youth_csv(&self, who: &Coordinator, export: &YouthExport) -> Result<Export, HubError> {
+        if export.names && !accounts::may_export_names(who) {
             self.record(Audit::by(
                 who,
                 audit::EXPORT_YOUTH_NAMED_REFUSED,
@@ -353,7 +405,7 @@ impl Workspace {
         }
         self.refresh_view()?;
         let key = self.pseudonym_key()?;
-        let teams = who.scope(team);
+        let teams = who.scope(export.team);
         let records = self.counted_records(&teams)?;
         #[derive(Default)]
         struct Counts {
@@ -405,57 +457,109 @@ impl Workspace {
             }
         }
         let communes = Communes::global();
+        // Each young person's first contact and commune, before the rows are written: the
+        // small cells are known only once every commune is.
+        struct Facts<'a> {
+            id: Uuid,
+            team_id: Uuid,
+            youth: &'a Youth,
+            counts: &'a Counts,
+            entry: NaiveDate,
+            commune: String,
+        }
+        let empty = Counts::default();
+        let facts: Vec<Facts> = youth
+            .iter()
+            .map(|(id, (team_id, y))| {
+                let c = counts.get(id).unwrap_or(&empty);
+                let entry = c
+                    .first
+                    .as_ref()
+                    .map_or(y.first_contact_date, |f| f.0.min(y.first_contact_date));
+                let commune = y
+                    .home_commune
+                    .clone()
+                    .filter(|h| !h.trim().is_empty())
+                    .or_else(|| c.first.as_ref().map(|f| f.3.clone()))
+                    .unwrap_or_default();
+                Facts {
+                    id: *id,
+                    team_id: *team_id,
+                    youth: y,
+                    counts: c,
+                    entry,
+                    commune,
+                }
+            })
+            .collect();
+        let epci_of = |commune: &str| communes.get(commune).and_then(|f| f.epci_code);
+        let places = if export.names {
+            vec![Place::Commune; facts.len()]
+        } else {
+            let cells: Vec<(&str, Option<&str>)> = facts
+                .iter()
+                .map(|f| (f.commune.as_str(), epci_of(&f.commune)))
+                .collect();
+            places(&cells)
+        };
         let mut header: Vec<String> = Vec::new();
         for c in YOUTH_COLUMNS {
+            if c == "profile_flags" && !export.profile_flags {
+                continue;
+            }
             header.push(c.to_string());
-            if c == "pseudonym" && with_names {
+            if c == "pseudonym" && export.names {
                 header.extend(NAMED_COLUMNS.iter().map(|n| n.to_string()));
             }
         }
         let mut out = String::new();
         csv::push_line(&mut out, &header);
         let mut rows: Vec<(String, Vec<String>)> = Vec::new();
-        for (id, (team_id, y)) in &youth {
-            let empty = Counts::default();
-            let c = counts.get(id).unwrap_or(&empty);
-            let entry = c
-                .first
-                .as_ref()
-                .map_or(y.first_contact_date, |f| f.0.min(y.first_contact_date));
-            let commune = y
-                .home_commune
-                .clone()
-                .filter(|h| !h.trim().is_empty())
-                .or_else(|| c.first.as_ref().map(|f| f.3.clone()))
-                .unwrap_or_default();
-            let found = communes.get(&commune);
-            let epci = found.and_then(|f| f.epci_code).unwrap_or_default();
-            let flags: BTreeSet<String> = y.profile_flags.iter().map(serde_id).collect();
-            let pseudo = pseudonym(&key, *id);
+        for (f, place) in facts.iter().zip(places) {
+            let (y, c) = (f.youth, f.counts);
+            let pseudo = pseudonym(&key, f.id);
             let mut fields = vec![pseudo.clone()];
-            if with_names {
-                fields.push(id.to_string());
+            if export.names {
+                fields.push(f.id.to_string());
                 fields.push(y.first_name.clone().unwrap_or_default());
                 fields.push(y.last_name.clone().unwrap_or_default());
                 fields.push(y.alias.clone().unwrap_or_default());
             }
+            let (commune, epci) = match place {
+                Place::Commune => (f.commune.as_str(), epci_of(&f.commune)),
+                Place::Epci => ("", epci_of(&f.commune)),
+                Place::Nowhere => ("", None),
+            };
+            let epci = epci.unwrap_or_default();
             fields.extend([
-                who.team_name(*team_id),
+                who.team_name(f.team_id),
                 serde_id(&y.status),
-                age_band_at(y, entry).map_or_else(|| "unknown".to_string(), |b| serde_id(&b)),
+                age_band_at(y, f.entry).map_or_else(|| "unknown".to_string(), |b| serde_id(&b)),
                 y.sex
                     .map_or_else(|| "unknown".to_string(), |s| serde_id(&s)),
-                commune.clone(),
-                found.map(|f| f.name.to_string()).unwrap_or_default(),
+                commune.to_string(),
+                communes
+                    .get(commune)
+                    .map(|f| f.name.to_string())
+                    .unwrap_or_default(),
                 epci.to_string(),
                 communes
                     .epci_name(epci)
                     .map(str::to_string)
                     .unwrap_or_default(),
                 serde_id(&y.referral_source),
-                flags.into_iter().collect::<Vec<_>>().join(";"),
+            ]);
+            if export.profile_flags {
+                let flags: BTreeSet<String> = y.profile_flags.iter().map(serde_id).collect();
+                fields.push(flags.into_iter().collect::<Vec<_>>().join(";"));
+            }
+            fields.extend([
                 if y.is_invisible() { "yes" } else { "no" }.to_string(),
-                entry.to_string(),
+                if export.names {
+                    f.entry.to_string()
+                } else {
+                    f.entry.format("%Y-%m").to_string()
+                },
                 c.contacts.to_string(),
                 c.actions.to_string(),
                 c.outcomes.to_string(),
@@ -467,17 +571,24 @@ impl Workspace {
         for (_, fields) in &rows {
             csv::push_line(&mut out, fields);
         }
-        let action = if with_names {
+        let action = if export.names {
             audit::EXPORT_YOUTH_NAMED
         } else {
             audit::EXPORT_YOUTH_PSEUDONYMISED
         };
-        let scope = team.map_or_else(|| "toutes".to_string(), |t| t.to_string());
+        let scope = export
+            .team
+            .map_or_else(|| "toutes".to_string(), |t| t.to_string());
+        let flags = if export.profile_flags {
+            " ; avec indicateurs de profil (données sensibles)"
+        } else {
+            ""
+        };
         self.record(Audit::by(
             who,
             action,
             None,
-            format!("équipe {scope} ; {} lignes", rows.len()),
+            format!("équipe {scope} ; {} lignes{flags}", rows.len()),
         ))?;
         Ok(Export {
             csv: out,

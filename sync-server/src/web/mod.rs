@@ -4,9 +4,10 @@
 //! `/visites`, `/visites/{id}` and its review actions (POST `/approuver`, `/question`,
 //! `/signaler`), POST `/questions/{id}/cloturer`, `/jeunes`, `/jeunes/{id}`,
 //! `/tableau-de-bord`, `/exports`, `/exports/indicateurs.csv`, `/exports/jeunes.csv`
-//! (GET: pseudonymised; POST with the box ticked: with names, for a session confirmed
-//! with a second factor), `/journal`, `/connexion/code` (the second factor at sign-in) and
-//! `/compte` (setting up the second factor).
+//! (GET: pseudonymised, without profile flags; POST: the form's boxes, profile flags and
+//! names, the names only for a session confirmed with a second factor), `/journal`,
+//! `/connexion/code` (the second factor at sign-in) and `/compte` (setting up the second
+//! factor).
 //!
 //! Security: a session cookie `__Host-repere_session` (HttpOnly, SameSite=Strict, Path=/,
 //! Secure) and HSTS, as served behind TLS (plain `repere_session` and no HSTS only with
@@ -38,7 +39,7 @@ use uuid::Uuid;
 use crate::coord::access::AccessFormat;
 use crate::coord::auth::{CurrentSession, SessionPolicy, tokens_match};
 use crate::coord::reports::{
-    DashboardQuery, Export, granularity_id, parse_dimension, parse_granularity,
+    DashboardQuery, Export, YouthExport, granularity_id, parse_dimension, parse_granularity,
 };
 use crate::coord::view::{VisitQuery, YouthQuery};
 use crate::coord::{LoginError, Workspace, parse_day, short_id};
@@ -919,22 +920,20 @@ async fn export_indicators(
     }
 }
 
-async fn youth_export(
-    state: &WebState,
-    session: CurrentSession,
-    team: Option<Uuid>,
-    named: bool,
-) -> Response {
+async fn youth_export(state: &WebState, session: CurrentSession, export: YouthExport) -> Response {
     let ws = state.ws.clone();
     let today = ws.today();
     let who = session.coordinator.clone();
-    match blocking(move || ws.youth_csv(&who, team, named)).await {
-        Ok(export) => csv(
-            export,
-            &format!(
-                "jeunes-{}-{today}.csv",
-                if named { "avec-noms" } else { "pseudonymise" }
-            ),
+    // The name says what the file is wherever it is copied: personal data, even pseudonymised.
+    let kind = if export.names {
+        "nominatives"
+    } else {
+        "pseudonymisees"
+    };
+    match blocking(move || ws.youth_csv(&who, &export)).await {
+        Ok(file) => csv(
+            file,
+            &format!("donnees-personnelles-{kind}-jeunes-{today}.csv"),
         ),
         // No second factor in this session: the export with names is refused.
         Err(HubError::Unauthorized) => page(
@@ -951,7 +950,14 @@ async fn export_youth_get(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     match require(&state, &headers).await {
-        Ok((session, _)) => youth_export(&state, session, team_param(&q), false).await,
+        // A link can be followed from anywhere: the sensitive parts need the form.
+        Ok((session, _)) => {
+            let export = YouthExport {
+                team: team_param(&q),
+                ..YouthExport::default()
+            };
+            youth_export(&state, session, export).await
+        }
         Err(r) => r,
     }
 }
@@ -963,8 +969,13 @@ async fn export_youth_post(
 ) -> Response {
     match require_post(&state, &headers, &form).await {
         Ok((session, _)) => {
-            let named = form.get("avec_noms").is_some_and(|v| v == "oui");
-            youth_export(&state, session, team_param(&form), named).await
+            let ticked = |name: &str| form.get(name).is_some_and(|v| v == "oui");
+            let export = YouthExport {
+                team: team_param(&form),
+                names: ticked("avec_noms"),
+                profile_flags: ticked("indicateurs_profil"),
+            };
+            youth_export(&state, session, export).await
         }
         Err(r) => r,
     }

@@ -1100,15 +1100,32 @@ pub fn exports_page(nav: &Nav<'_>) -> Markup {
             }
             section.card {
                 h2 { "Jeunes, une ligne par jeune (CSV)" }
-                p { "Statut, tranche d'âge, sexe, commune, intercommunalité, origine du signalement, profils, date du premier contact, nombres de visites, d'actions et de solutions. "
-                    "Les noms sont remplacés par un pseudonyme stable (J-…)." }
+                p { "Équipe, statut, tranche d'âge, sexe, commune et intercommunalité, origine du signalement, situation, mois du premier contact, nombres de visites, d'actions et de solutions." }
+                p.notice.warn data-testid="export-youth-personal-data" {
+                    strong { "Données personnelles : " }
+                    "ce fichier, même pseudonymisé, n'est pas anonyme. Croisées avec d'autres informations, ses lignes peuvent désigner un jeune. "
+                    "Conservez-le dans un espace protégé, ne le transmettez pas (le financeur reçoit les indicateurs) et supprimez-le après usage. Chaque export est tracé dans le journal."
+                }
+                p { "L'export pseudonymisé retire :" }
+                ul data-testid="export-youth-rules" {
+                    li { "les noms et l'identifiant de la fiche, remplacés par un pseudonyme stable (J- suivi de 16 caractères) ;" }
+                    li { "le jour du premier contact : seul le mois reste (AAAA-MM) ;" }
+                    li { "la commune où vivent moins de " (crate::coord::reports::MIN_CELL) " jeunes de l'export : seule reste son intercommunalité, retirée aussi quand moins de " (crate::coord::reports::MIN_CELL) " jeunes y sont ainsi regroupés ;" }
+                    li { "les indicateurs de profil (sortie de l'ASE, décrochage scolaire, handicap, mesure de justice) : la colonne profile_flags n'apparaît que si vous cochez la case ci-dessous, et l'export est noté au journal « avec indicateurs de profil »." }
+                }
+                p.muted { "La tranche d'âge, le sexe, l'équipe et les autres colonnes restent : dans une petite commune, leur combinaison peut encore désigner quelqu'un." }
                 form method="post" action="/exports/jeunes.csv" data-testid="export-youth-form" {
                     input type="hidden" name="csrf" value=(nav.csrf);
                     (team_select(who, "", "export-team"))
+                    label.check for="indicateurs_profil" {
+                        input #indicateurs_profil type="checkbox" name="indicateurs_profil" value="oui"
+                            data-testid="export-youth-flags";
+                        "Inclure les indicateurs de profil (données sensibles)"
+                    }
                     p.notice.warn {
                         strong { "Attention : " }
-                        "un export avec les noms contient des données personnelles. Ne le demandez que si c'est nécessaire, "
-                        "conservez-le dans un espace protégé et supprimez-le après usage. L'export est tracé dans le journal."
+                        "un export avec les noms contient l'identité des jeunes, leur commune et la date complète du premier contact. "
+                        "Ne le demandez que si c'est nécessaire. Les indicateurs de profil n'y figurent que si la case ci-dessus est cochée."
                     }
                     @if !names_allowed {
                         p.notice data-testid="export-names-need-second-factor" {

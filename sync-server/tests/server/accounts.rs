@@ -10,6 +10,7 @@ use std::sync::{Arc, Barrier};
 use chrono::Duration;
 use repere_core::Clock;
 use repere_server::coord::auth::CHALLENGE_TTL;
+use repere_server::coord::reports::YouthExport;
 use repere_server::coord::throttle::{
     LOGIN_WINDOW, MAX_ATTEMPTS_PER_ACCOUNT, MAX_ATTEMPTS_PER_ADDRESS,
 };
@@ -761,7 +762,13 @@ fn the_export_with_names_needs_a_second_factor_in_the_session() {
         .expect("login")
         .coordinator;
     assert!(matches!(
-        ws.youth_csv(&who, None, true),
+        ws.youth_csv(
+            &who,
+            &YouthExport {
+                names: true,
+                ..YouthExport::default()
+            }
+        ),
         Err(HubError::Unauthorized)
     ));
 

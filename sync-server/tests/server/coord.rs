@@ -722,7 +722,7 @@ fn csv_exports_parse_and_carry_names_only_when_asked() {
     assert_eq!(rows.len(), 1 + youth.len());
     assert!(rows.iter().all(|r| r.len() == rows[0].len()));
     for row in &rows[1..] {
-        assert!(row[0].starts_with("J-") && row[0].len() == 10, "{}", row[0]);
+        assert!(row[0].starts_with("J-") && row[0].len() == 18, "{}", row[0]);
         assert!(row[0][2..].chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(row[1], "Binôme A");
     }

@@ -10,6 +10,7 @@ mod coord;
 mod encryption;
 mod enrol_limits;
 mod erasure;
+mod exports;
 mod http;
 mod hub;
 mod rectify;
