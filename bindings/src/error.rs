@@ -38,6 +38,10 @@ pub enum RepereError {
     NotEnrolled { user_message: String },
     #[error("{user_message}")]
     DeviceRevoked { user_message: String },
+    /// The coordination revoked this tablet and ordered its store deleted: it is now
+    /// empty and not enrolled.
+    #[error("{user_message}")]
+    Wiped { user_message: String },
     #[error("{user_message}")]
     InvalidEnrolmentCode { user_message: String },
     #[error("{user_message}")]
@@ -162,6 +166,11 @@ impl From<CoreError> for RepereError {
             CoreError::DeviceRevoked | CoreError::Unauthorized => RepereError::DeviceRevoked {
                 user_message: msg(
                     "L'accès de cette tablette a été révoqué : demandez un nouveau code d'inscription. Les saisies non envoyées restent sur la tablette.",
+                ),
+            },
+            CoreError::Wiped | CoreError::WipeOrdered => RepereError::Wiped {
+                user_message: msg(
+                    "La coordination a retiré cette tablette : ses fiches ont été effacées. Pour la réutiliser, demandez un nouveau code d'inscription.",
                 ),
             },
             CoreError::InvalidEnrolmentCode => RepereError::InvalidEnrolmentCode {

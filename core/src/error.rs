@@ -62,6 +62,13 @@ pub enum Error {
     NotEnrolled,
     #[error("this tablet's access was revoked: ask an administrator for a new enrolment code")]
     DeviceRevoked,
+    /// The server answered a sync with its order to delete this store (a revoked tablet).
+    #[error("this tablet was revoked with an order to delete its store")]
+    WipeOrdered,
+    /// This store was deleted at the coordination's order: it holds no record and is no
+    /// longer enrolled.
+    #[error("this tablet's store was deleted at the coordination's order")]
+    Wiped,
     #[error("the server refused this tablet's credentials")]
     Unauthorized,
     #[error("the enrolment code is unknown, already used or expired")]

@@ -310,6 +310,33 @@ impl Store {
         Ok(self.load_any_doc(id)?.history())
     }
 
+    /// Deletes every record and every trace of them (derived tables, search index, set-aside
+    /// documents, the enrolment): what a revoked tablet does when the server orders it, and
+    /// what an app offers to forget a tablet. The rows are zeroed (`secure_delete`), the
+    /// file rebuilt without free pages and the WAL cut; the store stays open, empty and not
+    /// enrolled (the app may then delete the file).
+    pub fn wipe(&mut self) -> Result<()> {
+        let tables: Vec<String> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT name FROM sqlite_master
+                  WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'youth_fts_%'",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for table in &tables {
+            tx.execute(&format!("DELETE FROM \"{table}\""), [])?;
+        }
+        tx.commit()?;
+        storage::scrub(&self.conn)?;
+        self.conn.execute_batch("VACUUM;")?;
+        storage::scrub(&self.conn)?;
+        Ok(())
+    }
+
     /// Every record in the store, by kind and id.
     pub fn ids(&self) -> Result<Vec<(RecordKind, Uuid)>> {
         self.kinds_and_ids("SELECT kind, id FROM documents ORDER BY id")

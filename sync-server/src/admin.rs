@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use crate::hub::{Hub, HubError};
 use crate::secret;
-use crate::storage::{Device, EnrolmentCode, Organisation, Role, Team, TeamCounts, User};
+use crate::storage::{
+    Device, EnrolmentCode, Organisation, Role, Team, TeamCounts, User, WipeOrder,
+};
 
 /// How long an enrolment code stays valid unless told otherwise.
 pub const DEFAULT_CODE_TTL: Duration = Duration::days(7);
@@ -171,6 +173,16 @@ impl Hub {
 
     /// Refuses the device's token from now on. Its unsent changes stay on the tablet.
     pub fn revoke_device(&self, device_id: Uuid) -> Result<Device, HubError> {
+        self.revoke_device_with(device_id, None)
+    }
+
+    /// Revokes the device and, with `wipe`, orders it to delete its store at its next
+    /// contact (after sending its unsent changes, unless the order is urgent).
+    pub fn revoke_device_with(
+        &self,
+        device_id: Uuid,
+        wipe: Option<WipeOrder>,
+    ) -> Result<Device, HubError> {
         let now = self.now();
         let device = self.storage().write_with(|tx| -> Result<_, HubError> {
             if !tx.revoke_device(device_id, now)? {
@@ -179,12 +191,15 @@ impl Hub {
                     id: device_id,
                 });
             }
+            if let Some(order) = wipe {
+                tx.order_wipe(device_id, order)?;
+            }
             tx.device(device_id)?.ok_or(HubError::NotFound {
                 what: "device",
                 id: device_id,
             })
         })?;
-        tracing::info!(device = %device_id, "device revoked");
+        tracing::info!(device = %device_id, wipe = ?wipe, "device revoked");
         Ok(device)
     }
 

@@ -15,8 +15,8 @@ use repere_server::http::{self, HttpConfig};
 use repere_server::hub::ErasureReason;
 use repere_server::keys::ServerKey;
 use repere_server::serve::{self, ServeLimits};
-use repere_server::storage::Role;
 use repere_server::storage::register::ErasureRegister;
+use repere_server::storage::{Role, WipeOrder};
 use repere_server::{Hub, SqliteStorage, demo};
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -252,6 +252,13 @@ enum AdminCommand {
     RevokeDevice {
         /// Device id (see list-devices)
         device_id: Uuid,
+        /// Also order the tablet to delete its store at its next contact, after sending
+        /// its unsent changes (a lost tablet)
+        #[arg(long)]
+        wipe: bool,
+        /// With --wipe: take nothing more from it, delete at once (a stolen tablet)
+        #[arg(long, requires = "wipe")]
+        urgent: bool,
     },
     /// Erase a record everywhere (data-protection request): its document is deleted, a
     /// content-free tombstone stays, and tablets delete their copy at their next sync
@@ -826,10 +833,11 @@ fn admin(args: AdminArgs) -> Result<(), String> {
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     d.id,
                     d.team_id,
-                    if d.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "active"
+                    match (d.revoked_at, d.wipe, d.wipe_sent_at) {
+                        (None, _, _) => "active",
+                        (Some(_), None, _) => "revoked",
+                        (Some(_), Some(_), Some(_)) => "revoked, wiped",
+                        (Some(_), Some(_), None) => "revoked, wipe ordered",
                     },
                     fmt_time(Some(d.enrolled_at)),
                     fmt_time(d.last_sync_at),
@@ -838,11 +846,29 @@ fn admin(args: AdminArgs) -> Result<(), String> {
             }
             eprintln!("{} device(s)", devices.len());
         }
-        AdminCommand::RevokeDevice { device_id } => {
-            let device = hub.revoke_device(device_id).map_err(err)?;
+        AdminCommand::RevokeDevice {
+            device_id,
+            wipe,
+            urgent,
+        } => {
+            let order = match (wipe, urgent) {
+                (false, _) => None,
+                (true, false) => Some(WipeOrder::AfterPush),
+                (true, true) => Some(WipeOrder::Urgent),
+            };
+            let device = hub.revoke_device_with(device_id, order).map_err(err)?;
             eprintln!(
-                "device revoked at {}; its unsent changes stay on the tablet",
-                fmt_time(device.revoked_at)
+                "device revoked at {}; {}",
+                fmt_time(device.revoked_at),
+                match order {
+                    None => "its unsent changes stay on the tablet",
+                    Some(WipeOrder::AfterPush) => {
+                        "at its next contact it sends its unsent changes, then deletes its store"
+                    }
+                    Some(WipeOrder::Urgent) => {
+                        "at its next contact it deletes its store, sending nothing more"
+                    }
+                }
             );
             println!("{}", device.id);
         }

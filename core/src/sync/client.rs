@@ -654,7 +654,15 @@ fn run_sync(
                 (batch, body, answer)
             }
         };
-        let (resp, resp_len) = answer?;
+        let (resp, resp_len) = match answer {
+            Ok(answered) => answered,
+            // A revoked tablet told to delete its store (after its last pushes were taken).
+            Err(Error::WipeOrdered) => {
+                with_store(&mut |s| s.wipe())?;
+                return Err(Error::Wiped);
+            }
+            Err(e) => return Err(e),
+        };
         version = batch.version;
         let pushed = batch.request.pushes.len();
         // While a pull-only page is applied, the next page is already asked for: the server
@@ -723,7 +731,10 @@ fn run_sync(
         report.pulled += resp.docs.len();
         report.erased += resp.erased.len();
         progress(&report);
-        if !resp.more && pushed == 0 && !push_again {
+        // Erasures applied are reported at once: the next request's cursor says they are
+        // done (the server's receipts of erasures count on it).
+        let report_erasures = !resp.erased.is_empty();
+        if !resp.more && pushed == 0 && !push_again && !report_erasures {
             return Ok(report);
         }
     }
@@ -827,6 +838,7 @@ fn map_transport_error(e: &TransportError) -> Error {
         TransportError::Network(m) => Error::Network(m.clone()),
         TransportError::Status { status, body } => match body.as_ref().map(|b| b.error) {
             Some(ErrorCode::DeviceRevoked) => Error::DeviceRevoked,
+            Some(ErrorCode::WipeOrdered) => Error::WipeOrdered,
             Some(ErrorCode::Unauthorized) => Error::Unauthorized,
             Some(ErrorCode::InvalidEnrolmentCode) => Error::InvalidEnrolmentCode,
             _ => Error::Server {

@@ -215,6 +215,8 @@ pub enum ErrorCode {
     TooLarge,
     Unauthorized,
     DeviceRevoked,
+    /// The device was revoked with an order to delete its store: it does so now.
+    WipeOrdered,
     InvalidEnrolmentCode,
     RateLimited,
     Internal,

@@ -35,6 +35,10 @@ pub const SESSIONS_REVOKED: &str = "sessions_revoked";
 pub const ERASE_RECORD: &str = "erase_record";
 /// A right-of-access document made (page or JSON): the young person's id and the count.
 pub const ACCESS_FILE: &str = "access_file";
+/// The erasure workflow: the record's id, and the request's short id (and reason).
+pub const ERASURE_REQUESTED: &str = "erasure_requested";
+pub const ERASURE_APPROVED: &str = "erasure_approved";
+pub const ERASURE_REFUSED: &str = "erasure_refused";
 pub const ACCESS_FILE_REFUSED: &str = "access_file_refused";
 /// A rectification: the record's id, its new generation and the names of the fields changed.
 pub const RECTIFY_RECORD: &str = "rectify_record";
@@ -66,6 +70,9 @@ pub fn action_label(action: &str) -> &'static str {
         ERASE_RECORD => "Effacement d'une fiche (et des fiches liées)",
         RECTIFY_RECORD => "Rectification d'une fiche (historique effacé)",
         ACCESS_FILE => "Droit d'accès : document produit",
+        ERASURE_REQUESTED => "Effacement demandé",
+        ERASURE_APPROVED => "Effacement approuvé et exécuté",
+        ERASURE_REFUSED => "Effacement refusé",
         ACCESS_FILE_REFUSED => "Droit d'accès refusé (double authentification non activée)",
         _ => "Autre action",
     }

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod csv;
+pub mod erasure;
 pub mod labels;
 pub mod reports;
 pub mod retention;

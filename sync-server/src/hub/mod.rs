@@ -24,6 +24,7 @@ use crate::secret::{self, RandomError};
 use crate::storage::register::{ErasureRegister, Rewrite};
 use crate::storage::{
     AuditEntry, Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone, Tx,
+    WipeOrder,
 };
 pub use rectify::Rectified;
 
@@ -50,6 +51,8 @@ pub enum HubError {
     Unauthorized,
     #[error("this device's access was revoked")]
     DeviceRevoked,
+    #[error("this device was revoked with an order to delete its store: delete it now")]
+    WipeOrdered,
     #[error("too many syncs from this tablet in a short time: try again in a few seconds")]
     RateLimited,
     #[error("{what} {id} does not exist")]
@@ -83,6 +86,7 @@ impl HubError {
             HubError::InvalidEnrolmentCode => ErrorCode::InvalidEnrolmentCode,
             HubError::Unauthorized => ErrorCode::Unauthorized,
             HubError::DeviceRevoked => ErrorCode::DeviceRevoked,
+            HubError::WipeOrdered => ErrorCode::WipeOrdered,
             HubError::RateLimited => ErrorCode::RateLimited,
             HubError::NotFound { .. } | HubError::BadInput(_) | HubError::WriterTaken => {
                 ErrorCode::MalformedRequest
@@ -98,6 +102,7 @@ impl HubError {
     pub fn http_status(&self) -> u16 {
         match self.code() {
             ErrorCode::Unauthorized | ErrorCode::DeviceRevoked => 401,
+            ErrorCode::WipeOrdered => 410,
             ErrorCode::InvalidEnrolmentCode => 403,
             ErrorCode::TooLarge => 413,
             ErrorCode::RateLimited => 429,
@@ -283,6 +288,9 @@ impl Hub {
                 revoked_at: None,
                 last_sync_at: None,
                 writer: request.writer,
+                applied_seq: 0,
+                wipe: None,
+                wipe_sent_at: None,
             };
             tx.insert_device(&device, &secret::token_hash(&token))?;
             if !tx.use_enrolment_code(&code_hash, device.id, now)? {
@@ -311,7 +319,8 @@ impl Hub {
             .read_with(|tx| Ok::<_, HubError>(tx.device_by_token(&hash)?))?;
         match device {
             None => Err(HubError::Unauthorized),
-            Some(d) if d.revoked_at.is_some() => Err(HubError::DeviceRevoked),
+            // A wipe order is delivered by the sync itself.
+            Some(d) if d.revoked_at.is_some() && d.wipe.is_none() => Err(HubError::DeviceRevoked),
             Some(d) => Ok(d),
         }
     }
@@ -346,13 +355,19 @@ impl Hub {
         // Everything that needs no stored data is done before the write lock is taken:
         // the bounded reading and the first look at each pushed record's bytes.
         let checked: Vec<Checked> = request.pushes.iter().map(check_push).collect();
-        self.storage().write_with(|tx| -> Result<_, HubError> {
-            // Revoked (or moved) since it authenticated: refuse before touching anything.
-            match tx.device(device.id)? {
-                Some(d) if d.revoked_at.is_some() => return Err(HubError::DeviceRevoked),
-                Some(d) if d.team_id == device.team_id => {}
-                _ => return Err(HubError::Unauthorized),
-            }
+        let answer = self.storage().write_with(|tx| -> Result<_, HubError> {
+            // Revoked (or moved) since it authenticated: refuse before touching anything. A
+            // wipe order takes the unsent changes first (not when urgent), then is delivered.
+            let taking_last_pushes = match tx.device(device.id)? {
+                Some(d) if d.team_id != device.team_id => return Err(HubError::Unauthorized),
+                Some(d) if d.revoked_at.is_none() => false,
+                Some(d) => match d.wipe {
+                    Some(WipeOrder::AfterPush) if !request.pushes.is_empty() => true,
+                    Some(_) => return Ok(None),
+                    None => return Err(HubError::DeviceRevoked),
+                },
+                None => return Err(HubError::Unauthorized),
+            };
             let mut response = SyncResponse {
                 acks: Vec::new(),
                 rejections: Vec::new(),
@@ -403,20 +418,32 @@ impl Hub {
                     }
                 }
             }
-            tx.touch_device(device.id, now)?;
+            tx.touch_device(device.id, now, request.cursor)?;
             let pulled = Pulled {
                 device,
                 version,
                 device_has: &device_has,
             };
-            pull(tx, &pulled, request.cursor, limit, &mut response)?;
-            send_rewritten(tx, &pulled, &mut response)?;
+            // A tablet about to be wiped is sent nothing more.
+            if !taking_last_pushes {
+                pull(tx, &pulled, request.cursor, limit, &mut response)?;
+                send_rewritten(tx, &pulled, &mut response)?;
+            }
             stats.acked = response.acks.len();
             stats.rejected = response.rejections.len();
             stats.pulled = response.docs.len();
             stats.erased = response.erased.len();
-            Ok((response, stats))
-        })
+            Ok(Some((response, stats)))
+        })?;
+        match answer {
+            Some(answer) => Ok(answer),
+            None => {
+                self.storage()
+                    .write_with(|tx| Ok::<_, HubError>(tx.wipe_sent(device.id, now)?))?;
+                tracing::warn!(device = %device.id, "wipe order delivered");
+                Err(HubError::WipeOrdered)
+            }
+        }
     }
 
     /// Takes one sync from the device's budget, or refuses: one tablet (or a stolen token)

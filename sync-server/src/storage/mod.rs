@@ -97,6 +97,67 @@ pub struct Device {
     /// The writer id the store named at enrolment (see `EnrolRequest::writer`): new changes
     /// from this device must be written under it. `None`: enrolled by an older app.
     pub writer: Option<Uuid>,
+    /// The log position up to which the device has applied everything (its last cursor).
+    pub applied_seq: u64,
+    /// Ordered with its revocation: the tablet deletes its store at its next contact.
+    pub wipe: Option<WipeOrder>,
+    /// When the order was delivered (the tablet then deleted its store).
+    pub wipe_sent_at: Option<DateTime<Utc>>,
+}
+
+/// How a revoked tablet is told to delete its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WipeOrder {
+    /// Its unsent changes are taken first, then the store goes.
+    AfterPush,
+    /// The store goes at once; nothing more is taken from it (a stolen tablet).
+    Urgent,
+}
+
+impl WipeOrder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WipeOrder::AfterPush => "after_push",
+            WipeOrder::Urgent => "urgent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<WipeOrder> {
+        [WipeOrder::AfterPush, WipeOrder::Urgent]
+            .into_iter()
+            .find(|w| w.as_str() == s)
+    }
+}
+
+/// An erasure asked for in the coordinators' pages (four eyes: decided by someone else).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureRequest {
+    pub id: Uuid,
+    pub organisation_id: Uuid,
+    pub team_id: Uuid,
+    pub record_id: Uuid,
+    pub record_kind: RecordKind,
+    /// `ErasureReason::as_str`.
+    pub reason: String,
+    pub requested_by: Uuid,
+    pub requested_at: DateTime<Utc>,
+    pub decision: Option<ErasureDecision>,
+    pub executed: Option<ErasureExecuted>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErasureDecision {
+    pub approved: bool,
+    pub by: Uuid,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErasureExecuted {
+    pub at: DateTime<Utc>,
+    pub tombstone_seq: u64,
+    pub also_erased: u32,
+    pub removed_from: u32,
 }
 
 /// A record's document as the server keeps it: compact bytes, at its latest log position.
@@ -349,6 +410,9 @@ pub trait ReadTx {
     fn devices_of_writer(&mut self, writer: Uuid) -> StorageResult<Vec<(Device, SecretHash)>>;
     /// Every device, or a team's, in enrolment order.
     fn devices(&mut self, team_id: Option<Uuid>) -> StorageResult<Vec<Device>>;
+    fn erasure_request(&mut self, id: Uuid) -> StorageResult<Option<ErasureRequest>>;
+    /// The organisation's erasure requests, newest first.
+    fn erasure_requests(&mut self, organisation_id: Uuid) -> StorageResult<Vec<ErasureRequest>>;
 
     fn document(&mut self, id: Uuid) -> StorageResult<Option<StoredDocument>>;
     fn tombstone(&mut self, id: Uuid) -> StorageResult<Option<Tombstone>>;
@@ -459,7 +523,19 @@ pub trait Tx: ReadTx {
     fn insert_device(&mut self, device: &Device, token_hash: &SecretHash) -> StorageResult<()>;
     /// `false` if the device does not exist; revoking twice keeps the first time.
     fn revoke_device(&mut self, id: Uuid, at: DateTime<Utc>) -> StorageResult<bool>;
-    fn touch_device(&mut self, id: Uuid, at: DateTime<Utc>) -> StorageResult<()>;
+    /// Orders a (revoked) device to wipe its store; an urgent order replaces a later one.
+    fn order_wipe(&mut self, id: Uuid, order: WipeOrder) -> StorageResult<()>;
+    fn wipe_sent(&mut self, id: Uuid, at: DateTime<Utc>) -> StorageResult<()>;
+    /// A sync from the device: when, and the cursor it sent (what it has applied).
+    fn touch_device(&mut self, id: Uuid, at: DateTime<Utc>, applied_seq: u64) -> StorageResult<()>;
+    fn insert_erasure_request(&mut self, request: &ErasureRequest) -> StorageResult<()>;
+    fn decide_erasure_request(&mut self, id: Uuid, decision: &ErasureDecision)
+    -> StorageResult<()>;
+    fn executed_erasure_request(
+        &mut self,
+        id: Uuid,
+        executed: &ErasureExecuted,
+    ) -> StorageResult<()>;
 
     /// Inserts or replaces a document, gives it the next log position and records the
     /// change in the change log. Returns the position.

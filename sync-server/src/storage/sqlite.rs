@@ -20,10 +20,11 @@ use rusqlite::{
 use uuid::Uuid;
 
 use super::{
-    AuditEntry, Credentials, Device, DocumentWrite, EnrolmentCode, LogEntry, LoginChallenge,
-    Organisation, ReadTx, RecordFields, Role, SecretHash, Session, Storage, StorageError,
-    StorageResult, StoredDocument, Team, TeamCounts, Tombstone, Tx, User, UserTotp, ViewRecord,
-    ViewWrite, VisitFilter, VisitReview, VisitRow, VisitState,
+    AuditEntry, Credentials, Device, DocumentWrite, EnrolmentCode, ErasureDecision,
+    ErasureExecuted, ErasureRequest, LogEntry, LoginChallenge, Organisation, ReadTx, RecordFields,
+    Role, SecretHash, Session, Storage, StorageError, StorageResult, StoredDocument, Team,
+    TeamCounts, Tombstone, Tx, User, UserTotp, ViewRecord, ViewWrite, VisitFilter, VisitReview,
+    VisitRow, VisitState, WipeOrder,
 };
 
 use crate::keys::ServerKey;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_device_writers.sql"),
     include_str!("../../migrations/0006_record_generations.sql"),
     include_str!("../../migrations/0007_retention.sql"),
+    include_str!("../../migrations/0008_erasure_requests.sql"),
 ];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
@@ -377,9 +379,11 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
+/// How many columns `DEVICE_COLUMNS` selects.
+const DEVICE_COLUMN_COUNT: usize = 11;
 const DEVICE_COLUMNS: &str =
     "d.id, d.team_id, t.organisation_id, d.label, d.enrolled_at, d.revoked_at, d.last_sync_at,
-     d.writer FROM devices d JOIN teams t ON t.id = d.team_id";
+     d.writer, d.applied_seq, d.wipe, d.wipe_sent_at FROM devices d JOIN teams t ON t.id = d.team_id";
 
 fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
     Ok(Device {
@@ -391,6 +395,54 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
         revoked_at: opt_time(r.get(5)?)?,
         last_sync_at: opt_time(r.get(6)?)?,
         writer: opt_uuid_at(r, 7)?,
+        applied_seq: seq_of(r.get(8)?)?,
+        wipe: r
+            .get::<_, Option<String>>(9)?
+            .map(|w| WipeOrder::parse(&w).ok_or_else(|| corrupt_col("unknown wipe order")))
+            .transpose()?,
+        wipe_sent_at: opt_time(r.get(10)?)?,
+    })
+}
+
+const ERASURE_REQUEST_COLUMNS: &str = "id, organisation_id, team_id, record_id, record_kind, \
+     reason, requested_by, requested_at, decision, decided_by, decided_at, executed_at, \
+     tombstone_seq, also_erased, removed_from FROM erasure_requests";
+
+fn erasure_request_row(r: &Row<'_>) -> rusqlite::Result<ErasureRequest> {
+    let kind: String = r.get(4)?;
+    let decision: Option<String> = r.get(8)?;
+    let decision = match (
+        decision.as_deref(),
+        opt_uuid_at(r, 9)?,
+        opt_time(r.get(10)?)?,
+    ) {
+        (Some(d), Some(by), Some(at)) => Some(ErasureDecision {
+            approved: d == "approved",
+            by,
+            at,
+        }),
+        _ => None,
+    };
+    let executed = match (opt_time(r.get(11)?)?, r.get::<_, Option<i64>>(12)?) {
+        (Some(at), Some(seq)) => Some(ErasureExecuted {
+            at,
+            tombstone_seq: seq_of(seq)?,
+            also_erased: r.get(13)?,
+            removed_from: r.get(14)?,
+        }),
+        _ => None,
+    };
+    Ok(ErasureRequest {
+        id: uuid_at(r, 0)?,
+        organisation_id: uuid_at(r, 1)?,
+        team_id: uuid_at(r, 2)?,
+        record_id: uuid_at(r, 3)?,
+        record_kind: RecordKind::parse(&kind).ok_or_else(|| corrupt_col("unknown record kind"))?,
+        reason: r.get(5)?,
+        requested_by: uuid_at(r, 6)?,
+        requested_at: time(r.get(7)?)?,
+        decision,
+        executed,
     })
 }
 
@@ -641,14 +693,13 @@ impl ReadTx for SqliteTx<'_> {
     }
 
     fn devices_of_writer(&mut self, writer: Uuid) -> StorageResult<Vec<(Device, SecretHash)>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT d.id, d.team_id, t.organisation_id, d.label, d.enrolled_at, d.revoked_at,
-                    d.last_sync_at, d.writer, d.token_hash
-             FROM devices d JOIN teams t ON t.id = d.team_id
-             WHERE d.writer = ?1 ORDER BY d.enrolled_at",
-        )?;
+        // The device's columns, then its token hash.
+        let columns = DEVICE_COLUMNS.replacen(" FROM devices", ", d.token_hash FROM devices", 1);
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {columns} WHERE d.writer = ?1 ORDER BY d.enrolled_at"
+        ))?;
         let rows = stmt.query_map([b(&writer)], |r| {
-            let hash: Vec<u8> = r.get(8)?;
+            let hash: Vec<u8> = r.get(DEVICE_COLUMN_COUNT)?;
             let hash = SecretHash::try_from(hash.as_slice())
                 .map_err(|_| corrupt_col("token hash is not 32 bytes"))?;
             Ok((device_row(r)?, hash))
@@ -661,6 +712,23 @@ impl ReadTx for SqliteTx<'_> {
             "SELECT {DEVICE_COLUMNS} WHERE ?1 IS NULL OR d.team_id = ?1 ORDER BY d.enrolled_at, d.id"
         ))?;
         let rows = stmt.query_map([team_id.as_ref().map(b)], device_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn erasure_request(&mut self, id: Uuid) -> StorageResult<Option<ErasureRequest>> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!("SELECT {ERASURE_REQUEST_COLUMNS} WHERE id = ?1"))?
+            .query_row([b(&id)], erasure_request_row)
+            .optional()?)
+    }
+
+    fn erasure_requests(&mut self, organisation_id: Uuid) -> StorageResult<Vec<ErasureRequest>> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {ERASURE_REQUEST_COLUMNS} WHERE organisation_id = ?1
+              ORDER BY requested_at DESC, id DESC"
+        ))?;
+        let rows = stmt.query_map([b(&organisation_id)], erasure_request_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -1257,10 +1325,87 @@ impl Tx for SqliteTx<'_> {
         Ok(n == 1)
     }
 
-    fn touch_device(&mut self, id: Uuid, at: DateTime<Utc>) -> StorageResult<()> {
+    fn order_wipe(&mut self, id: Uuid, order: WipeOrder) -> StorageResult<()> {
         self.tx
-            .prepare_cached("UPDATE devices SET last_sync_at = ?2 WHERE id = ?1")?
+            .prepare_cached(
+                "UPDATE devices SET wipe = CASE WHEN wipe = 'urgent' THEN wipe ELSE ?2 END
+                  WHERE id = ?1",
+            )?
+            .execute(params![b(&id), order.as_str()])?;
+        Ok(())
+    }
+
+    fn wipe_sent(&mut self, id: Uuid, at: DateTime<Utc>) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE devices SET wipe_sent_at = coalesce(wipe_sent_at, ?2) WHERE id = ?1",
+            )?
             .execute(params![b(&id), ms(at)])?;
+        Ok(())
+    }
+
+    fn touch_device(&mut self, id: Uuid, at: DateTime<Utc>, applied_seq: u64) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("UPDATE devices SET last_sync_at = ?2, applied_seq = ?3 WHERE id = ?1")?
+            .execute(params![b(&id), ms(at), to_i64(applied_seq)])?;
+        Ok(())
+    }
+
+    fn insert_erasure_request(&mut self, q: &ErasureRequest) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO erasure_requests (id, organisation_id, team_id, record_id, record_kind,
+                    reason, requested_by, requested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                b(&q.id),
+                b(&q.organisation_id),
+                b(&q.team_id),
+                b(&q.record_id),
+                q.record_kind.as_str(),
+                q.reason,
+                b(&q.requested_by),
+                ms(q.requested_at)
+            ])?;
+        Ok(())
+    }
+
+    fn decide_erasure_request(&mut self, id: Uuid, d: &ErasureDecision) -> StorageResult<()> {
+        let changed = self
+            .tx
+            .prepare_cached(
+                "UPDATE erasure_requests SET decision = ?2, decided_by = ?3, decided_at = ?4
+                  WHERE id = ?1 AND decision IS NULL",
+            )?
+            .execute(params![
+                b(&id),
+                if d.approved { "approved" } else { "refused" },
+                b(&d.by),
+                ms(d.at)
+            ])?;
+        if changed == 0 {
+            return Err(StorageError::NotFound {
+                what: "undecided erasure request",
+                id,
+            });
+        }
+        Ok(())
+    }
+
+    fn executed_erasure_request(&mut self, id: Uuid, e: &ErasureExecuted) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE erasure_requests SET executed_at = ?2, tombstone_seq = ?3,
+                    also_erased = ?4, removed_from = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                b(&id),
+                ms(e.at),
+                to_i64(e.tombstone_seq),
+                e.also_erased,
+                e.removed_from
+            ])?;
         Ok(())
     }
 

@@ -43,6 +43,7 @@ use crate::coord::reports::{
 };
 use crate::coord::view::{VisitQuery, YouthQuery};
 use crate::coord::{LoginError, Workspace, parse_day, short_id};
+use crate::hub::ErasureReason;
 use crate::hub::HubError;
 use crate::secret;
 use crate::storage::VisitState;
@@ -114,6 +115,10 @@ pub fn router(ws: Arc<Workspace>, insecure_http: bool, trusted_proxy: Option<IpA
             get(export_youth_get).post(export_youth_post),
         )
         .route("/conservation", get(retention))
+        .route("/effacements", get(erasure_list).post(erasure_request))
+        .route("/effacements/{id}", get(erasure_receipt))
+        .route("/effacements/{id}/approuver", post(erasure_approve))
+        .route("/effacements/{id}/refuser", post(erasure_refuse))
         .route("/journal", get(journal))
         // Unknown addresses get the French page, not an empty 404.
         .fallback(|| async { not_found() })
@@ -1174,6 +1179,120 @@ async fn access_json(
     Path(id): Path<String>,
 ) -> Response {
     access(state, headers, id, AccessFormat::Json).await
+}
+
+async fn erasure_list(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.erasure_requests(&who)).await {
+        Ok(items) => page(
+            StatusCode::OK,
+            pages::erasure_list_page(&nav(&session, "/effacements"), &items),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn erasure_request(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(record) = form.get("fiche").and_then(|f| Uuid::parse_str(f).ok()) else {
+        return not_found();
+    };
+    let Some(reason) = form.get("motif").and_then(|m| ErasureReason::parse(m)) else {
+        return failure(HubError::BadInput("Motif d'effacement inconnu.".into()));
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.request_erasure(&who, record, reason)).await {
+        Ok(id) => redirect(&format!("/effacements/{id}")),
+        Err(e) => failure(e),
+    }
+}
+
+async fn erasure_receipt(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.erasure_receipt(&who, id)).await {
+        Ok(Some(receipt)) => page(
+            StatusCode::OK,
+            pages::erasure_receipt_page(&nav(&session, "/effacements"), &receipt, None),
+        ),
+        Ok(None) => not_found(),
+        Err(e) => failure(e),
+    }
+}
+
+async fn erasure_decide(
+    state: Arc<WebState>,
+    headers: HeaderMap,
+    id: String,
+    form: HashMap<String, String>,
+    approve: bool,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let decided = blocking(move || {
+        let decided = ws.decide_erasure(&who, id, approve);
+        let receipt = ws.erasure_receipt(&who, id)?;
+        Ok((decided, receipt))
+    })
+    .await;
+    match decided {
+        Ok((Ok(()), _)) => redirect(&format!("/effacements/{id}")),
+        Ok((Err(HubError::BadInput(message)), Some(receipt))) => page(
+            StatusCode::FORBIDDEN,
+            pages::erasure_receipt_page(&nav(&session, "/effacements"), &receipt, Some(&message)),
+        ),
+        Ok((Err(e), _)) => failure(e),
+        Err(e) => failure(e),
+    }
+}
+
+async fn erasure_approve(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    erasure_decide(state, headers, id, form, true).await
+}
+
+async fn erasure_refuse(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    erasure_decide(state, headers, id, form, false).await
 }
 
 async fn retention(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {

@@ -11,11 +11,13 @@ use super::chart;
 use crate::coord::access::AccessFile;
 use crate::coord::accounts::{RECOVERY_CODES, SecondFactorStatus, TotpSetup};
 use crate::coord::audit::{JournalLine, action_label};
+use crate::coord::erasure::{ErasureItem, ErasureReceipt, TabletState};
 use crate::coord::labels;
 use crate::coord::reports::{DIMENSIONS, Dashboard, granularity_id};
 use crate::coord::retention::RetentionView;
 use crate::coord::view::{Paged, VisitDetail, VisitItem, YouthDetail, YouthItem, commune_name};
 use crate::coord::{Coordinator, short_id};
+use crate::hub::ErasureReason;
 use crate::storage::VisitState;
 
 /// The only stylesheet (its hash is in the Content-Security-Policy).
@@ -76,12 +78,13 @@ pub struct Nav<'a> {
     pub active: &'static str,
 }
 
-const NAV_ITEMS: [(&str, &str, &str); 6] = [
+const NAV_ITEMS: [(&str, &str, &str); 7] = [
     ("/visites", "Visites", "nav-visites"),
     ("/jeunes", "Jeunes", "nav-jeunes"),
     ("/tableau-de-bord", "Tableau de bord", "nav-tableau-de-bord"),
     ("/exports", "Exports", "nav-exports"),
     ("/conservation", "Conservation", "nav-conservation"),
+    ("/effacements", "Effacements", "nav-effacements"),
     ("/journal", "Journal", "nav-journal"),
 ];
 
@@ -546,6 +549,7 @@ pub fn visit_page(
                 }
             }
 
+            (erasure_request_form(nav, d.id, "Effacer cette visite (et les questions de la coordination sur elle)."))
             section {
                 h2 { "Historique de la fiche" }
                 p.muted { "Chaque modification avec son auteur et l'heure de l'appareil (indicative : les horloges des tablettes peuvent être fausses). La tablette est vérifiée par le serveur ; le membre de l'équipe et l'heure sont « déclarés par la tablette »." }
@@ -709,6 +713,7 @@ pub fn youth_page(nav: &Nav<'_>, d: &YouthDetail) -> Markup {
                     } } }
                 } }
             }
+            (erasure_request_form(nav, d.id, "Effacer ce jeune : sa fiche, ses actions, ses solutions et les visites où il était seul ; il est retiré des visites de groupe."))
         },
     )
 }
@@ -1139,6 +1144,144 @@ pub fn exports_page(nav: &Nav<'_>) -> Markup {
                         "Inclure les noms (prénom, nom, surnom)"
                     }
                     button type="submit" data-testid="export-youth-submit" { "Télécharger (CSV)" }
+                }
+            }
+        },
+    )
+}
+
+/// The form that asks for a record's erasure (decided by someone else).
+fn erasure_request_form(nav: &Nav<'_>, record: Uuid, what: &str) -> Markup {
+    html! {
+        section.card.no-print data-testid="erasure-request" {
+            h2 { "Demander l'effacement" }
+            p.muted { (what) " Un administrateur ou le délégué à la protection des données décide ; "
+                "l'effacement est alors exécuté sur le serveur et sur chaque tablette à sa prochaine synchronisation." }
+            form method="post" action="/effacements" {
+                input type="hidden" name="csrf" value=(nav.csrf);
+                input type="hidden" name="fiche" value=(record);
+                label for="motif-effacement" { "Motif"
+                    select #motif-effacement name="motif" data-testid="erasure-reason" {
+                        @for r in ErasureReason::ALL { option value=(r.as_str()) { (r.label()) } }
+                    }
+                }
+                button.danger type="submit" data-testid="erasure-request-button" { "Demander l'effacement" }
+            }
+        }
+    }
+}
+
+fn erasure_state(item: &ErasureItem) -> Markup {
+    match (&item.request.decision, &item.request.executed) {
+        (None, _) => html! { span.badge data-state="pending" { "en attente de décision" } },
+        (Some(d), _) if !d.approved => html! { span.badge data-state="refused" { "refusée" } },
+        (Some(_), Some(e)) => {
+            html! { span.badge data-state="executed" { "exécutée le " (labels::server_time(e.at)) } }
+        }
+        (Some(_), None) => {
+            html! { span.badge data-state="approved" { "approuvée, exécution à reprendre" } }
+        }
+    }
+}
+
+pub fn erasure_list_page(nav: &Nav<'_>, items: &[ErasureItem]) -> Markup {
+    layout(
+        "Effacements",
+        Some(nav),
+        html! {
+            h1 { "Demandes d'effacement" }
+            p.muted { "Une demande se fait depuis la fiche d'un jeune ou d'une visite. Elle est décidée par un "
+                "administrateur ou le délégué à la protection des données, jamais par la personne qui l'a faite "
+                "(quatre yeux), puis exécutée aussitôt ; son reçu dit quelles tablettes l'ont appliquée." }
+            @if items.is_empty() {
+                p data-testid="erasure-empty" { "Aucune demande." }
+            } @else {
+                div.table-wrap { table data-testid="erasure-table" {
+                    thead { tr {
+                        th scope="col" { "Demandée le" } th scope="col" { "Fiche" } th scope="col" { "Équipe" }
+                        th scope="col" { "Motif" } th scope="col" { "Demandée par" } th scope="col" { "État" } th scope="col" { "" }
+                    } }
+                    tbody { @for i in items {
+                        tr data-testid="erasure-row" data-id=(i.request.id) {
+                            td { (labels::server_time(i.request.requested_at)) }
+                            td { (i.label) }
+                            td { (i.team_name) }
+                            td { (i.reason.label()) }
+                            td { (i.requested_by) }
+                            td { (erasure_state(i)) }
+                            td { a href=(format!("/effacements/{}", i.request.id)) data-testid="erasure-receipt-link" { "Reçu" } }
+                        }
+                    } }
+                } }
+            }
+        },
+    )
+}
+
+pub fn erasure_receipt_page(nav: &Nav<'_>, r: &ErasureReceipt, error: Option<&str>) -> Markup {
+    let i = &r.item;
+    layout(
+        "Reçu d'effacement",
+        Some(nav),
+        html! {
+            p.no-print { a href="/effacements" { "← Toutes les demandes" } }
+            h1 { "Demande d'effacement " span.muted { (short_id(i.request.id)) } }
+            @if let Some(e) = error { p.error role="alert" data-testid="erasure-error" { (e) } }
+            section.card data-testid="erasure-receipt" data-state=(match (&i.request.decision, &i.request.executed) {
+                (None, _) => "pending", (Some(d), _) if !d.approved => "refused", (Some(_), Some(_)) => "executed", _ => "approved",
+            }) {
+                dl {
+                    dt { "Fiche" } dd { (i.label) }
+                    dt { "Équipe" } dd { (i.team_name) }
+                    dt { "Motif" } dd { (i.reason.label()) }
+                    dt { "Demandée" } dd { "le " (labels::server_time(i.request.requested_at)) " par " (i.requested_by) }
+                    dt { "Décision" } dd {
+                        @match (&i.request.decision, &i.decided_by) {
+                            (Some(d), Some(by)) => { (if d.approved { "approuvée" } else { "refusée" }) " le " (labels::server_time(d.at)) " par " (by) }
+                            _ => { "en attente d'un administrateur ou du délégué à la protection des données" }
+                        }
+                    }
+                    @if let Some(e) = &i.request.executed {
+                        dt { "Exécution" } dd data-testid="erasure-executed" {
+                            "le " (labels::server_time(e.at)) " sur le serveur ; " (e.also_erased) " fiche(s) liée(s) effacée(s), retiré de "
+                            (e.removed_from) " visite(s) de groupe"
+                        }
+                    }
+                }
+            }
+            @if r.may_decide {
+                section.card data-testid="erasure-decision" {
+                    h2 { "Décider" }
+                    p { "Approuver efface la fiche aussitôt, sans retour possible." }
+                    form method="post" action=(format!("/effacements/{}/approuver", i.request.id)) {
+                        input type="hidden" name="csrf" value=(nav.csrf);
+                        button.danger type="submit" data-testid="erasure-approve" { "Approuver et effacer" }
+                    }
+                    form method="post" action=(format!("/effacements/{}/refuser", i.request.id)) {
+                        input type="hidden" name="csrf" value=(nav.csrf);
+                        button type="submit" data-testid="erasure-refuse" { "Refuser" }
+                    }
+                }
+            }
+            @if i.request.executed.is_some() {
+                h2 { "Tablettes de l'équipe" }
+                p.muted { "Une tablette confirme l'effacement en se synchronisant : elle supprime alors sa copie. "
+                    "Une tablette révoquée ne se synchronise plus." }
+                @if r.tablets.is_empty() { p { "L'équipe n'a aucune tablette." } } @else {
+                    div.table-wrap { table data-testid="erasure-tablets" {
+                        thead { tr { th scope="col" { "Tablette" } th scope="col" { "État" } } }
+                        tbody { @for t in &r.tablets {
+                            tr data-testid="erasure-tablet" data-state=(match t.state { TabletState::Confirmed { .. } => "confirmed", TabletState::Waiting { .. } => "waiting", TabletState::Revoked { .. } => "revoked" }) {
+                                td { (t.label) }
+                                td { @match &t.state {
+                                    TabletState::Confirmed { at } => { "effacement appliqué" @if let Some(at) = at { " (synchronisée le " (labels::server_time(*at)) ")" } }
+                                    TabletState::Waiting { last_sync: Some(at) } => { "pas encore : dernière synchronisation le " (labels::server_time(*at)) }
+                                    TabletState::Waiting { last_sync: None } => { "pas encore : jamais synchronisée" }
+                                    TabletState::Revoked { at } => { "révoquée le " (labels::server_time(*at)) }
+                                } }
+                            }
+                        } }
+                    } }
                 }
             }
         },

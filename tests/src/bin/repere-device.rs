@@ -6,6 +6,8 @@
 //!   repere-device STORE_DIR tasks                 (JSON lines: id, contact_id, status, question, answer)
 //!   repere-device STORE_DIR answer TASK_ID TEXT
 //!   repere-device STORE_DIR indicators FROM TO    (JSON: the total row's figures)
+//!   repere-device STORE_DIR create-youth ALIAS    (a fictional young person; prints the id)
+//!   repere-device STORE_DIR has ID                (true or false)
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -20,7 +22,10 @@ const KEY: [u8; 32] = [5; 32];
 
 fn run(args: &[String]) -> Result<(), Error> {
     let usage = || {
-        Error::Network("usage: repere-device STORE_DIR enrol|sync|tasks|answer|indicators …".into())
+        Error::Network(
+            "usage: repere-device STORE_DIR enrol|sync|tasks|answer|indicators|create-youth|has …"
+                .into(),
+        )
     };
     let dir = args.first().ok_or_else(usage)?;
     std::fs::create_dir_all(dir)?;
@@ -72,6 +77,24 @@ fn run(args: &[String]) -> Result<(), Error> {
                 .find(|r| r.key.is_none())
                 .map(|r| &r.figures);
             println!("{}", serde_json::to_string(&total).unwrap_or_default());
+        }
+        "create-youth" => {
+            let team = store.enrolment()?.ok_or(Error::NotEnrolled)?.team_id;
+            let mut demo = repere_core::demo::DemoData::new(
+                7,
+                team,
+                [Uuid::from_u128(0xb1), Uuid::from_u128(0xb2)],
+                chrono::Utc::now(),
+            );
+            let mut youth = demo.youth();
+            youth.identity_level = repere_core::records::IdentityLevel::AliasOnly;
+            youth.alias = Some(arg(2)?.to_string());
+            store.set_member(Uuid::from_u128(0xb1));
+            println!("{}", store.create(&youth)?);
+        }
+        "has" => {
+            let id = Uuid::parse_str(arg(2)?).map_err(|_| usage())?;
+            println!("{}", store.ids()?.iter().any(|(_, i)| *i == id));
         }
         _ => return Err(usage()),
     }

@@ -432,6 +432,21 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             assertEquals(0, c.unsyncedCount())
         }
     },
+    "a lost tablet ordered wiped sends its unsent record, then empties its store" to {
+        openClient().use { c ->
+            val enrolled = c.enrol(env("REPERE_SERVER_URL"), issueCode(), "tablette égarée")
+            val synced = c.createYouth(kevin())
+            c.sync()
+            admin("revoke-device", enrolled.deviceId, "--wipe")
+            val unsent = c.createYouth(kevin().copy(firstName = "Léa"))
+            val e = assertFailsWith<RepereException.Wiped> { c.sync() }
+            assertTrue(e.userMessage.contains("effacées"))
+            assertEquals(0, c.unsyncedCount())
+            assertFailsWith<RepereException.NotFound> { c.youth(synced) }
+            assertFailsWith<RepereException.NotFound> { c.youth(unsent) }
+            assertFailsWith<RepereException.NotEnrolled> { c.sync() }
+        }
+    },
 )
 
 /**
