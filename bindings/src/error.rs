@@ -38,6 +38,10 @@ pub enum RepereError {
     NotEnrolled { user_message: String },
     #[error("{user_message}")]
     DeviceRevoked { user_message: String },
+    /// The tablet has not reached its server for `days` days: no record can be read or
+    /// written until a sync gets through (a lost tablet keeps nothing readable).
+    #[error("{user_message}")]
+    Locked { days: u32, user_message: String },
     /// The coordination revoked this tablet and ordered its store deleted: it is now
     /// empty and not enrolled.
     #[error("{user_message}")]
@@ -168,6 +172,12 @@ impl From<CoreError> for RepereError {
                     "L'accès de cette tablette a été révoqué : demandez un nouveau code d'inscription. Les saisies non envoyées restent sur la tablette.",
                 ),
             },
+            CoreError::Locked { days } => RepereError::Locked {
+                days,
+                user_message: format!(
+                    "Fiches verrouillées : la tablette n'a pas joint le serveur depuis plus de {days} jours. Synchronisez pour les déverrouiller."
+                ),
+            },
             CoreError::Wiped | CoreError::WipeOrdered => RepereError::Wiped {
                 user_message: msg(
                     "La coordination a retiré cette tablette : ses fiches ont été effacées. Pour la réutiliser, demandez un nouveau code d'inscription.",
@@ -226,7 +236,7 @@ impl From<CoreError> for RepereError {
                     "Les données de cette tablette sont endommagées. Ne supprimez pas l'application : signalez le problème à l'administrateur.",
                 ),
             },
-            CoreError::Unserializable(_) => RepereError::internal(),
+            CoreError::Unserializable(_) | CoreError::InvalidSetting(_) => RepereError::internal(),
             CoreError::CorruptDocument { .. }
             | CoreError::Storage(_)
             | CoreError::Automerge(_)

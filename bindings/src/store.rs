@@ -570,6 +570,18 @@ impl RepereStore {
         })
     }
 
+    /// Whether the records are locked: the server was not reached for longer than the
+    /// offline lock period (see `set_offline_lock_days`). A sync that gets through unlocks.
+    pub fn is_locked(&self) -> Result<bool, RepereError> {
+        guard(|| Ok(self.lock().is_locked()?))
+    }
+
+    /// Days without reaching the server before the records lock (30 unless set); `None`
+    /// never locks. For the device-management configuration of the app.
+    pub fn set_offline_lock_days(&self, days: Option<u32>) -> Result<(), RepereError> {
+        guard(|| Ok(self.lock().set_offline_lock_days(days)?))
+    }
+
     /// Calls `listener` after every committed change, local or from sync.
     pub fn subscribe(&self, listener: Arc<dyn StoreListener>) {
         self.lock().subscribe(Arc::new(move |e: &StoreEvent| {

@@ -65,6 +65,12 @@ pub enum Error {
     /// The server answered a sync with its order to delete this store (a revoked tablet).
     #[error("this tablet was revoked with an order to delete its store")]
     WipeOrdered,
+    /// The tablet has not reached its server for `days` days: its records are locked until
+    /// a sync gets through.
+    #[error("records locked: the server was not reached for more than {days} days")]
+    Locked { days: u32 },
+    #[error("invalid setting: {0}")]
+    InvalidSetting(String),
     /// This store was deleted at the coordination's order: it holds no record and is no
     /// longer enrolled.
     #[error("this tablet's store was deleted at the coordination's order")]

@@ -11,6 +11,7 @@ pub mod document;
 pub mod error;
 mod index;
 pub mod indicators;
+pub mod lock;
 pub mod records;
 mod review;
 mod search;

@@ -12,6 +12,7 @@ use crate::store::Store;
 impl Store {
     /// Coordinators' questions, oldest first; only those waiting for an answer if `open_only`.
     pub fn review_tasks(&self, open_only: bool) -> Result<Vec<(Uuid, ReviewTask)>> {
+        self.unlocked()?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT id FROM review_task_index WHERE (?1 = 0 OR status = 'open') ORDER BY asked_at, id",
         )?;
@@ -40,6 +41,7 @@ impl Store {
 
     /// Every record the indicators count, read from the documents.
     pub fn indicator_input(&self) -> Result<IndicatorInput> {
+        self.unlocked()?;
         let mut input = IndicatorInput::default();
         for (kind, id) in self.ids()? {
             if matches!(

@@ -127,6 +127,7 @@ impl Store {
     /// Young people whose first name, alias, last name or home commune starts with each
     /// word of `query`, ignoring accents and case ("kev sten" finds Kévin from Stenay).
     pub fn search_youth(&self, query: &str, limit: usize) -> Result<Vec<YouthSummary>> {
+        self.unlocked()?;
         let Some(fts) = fts_prefix_query(query) else {
             return Ok(Vec::new());
         };
@@ -157,6 +158,7 @@ impl Store {
         probe: &DuplicateProbe,
         limit: usize,
     ) -> Result<Vec<SimilarYouth>> {
+        self.unlocked()?;
         let probe_names: Vec<String> = [&probe.first_name, &probe.alias, &probe.last_name]
             .into_iter()
             .flatten()
@@ -243,6 +245,7 @@ impl Store {
 
     /// Contacts, most recent first.
     pub fn list_contacts(&self, offset: usize, limit: usize) -> Result<Vec<ContactSummary>> {
+        self.unlocked()?;
         let mut stmt = self.conn().prepare_cached(
             "SELECT c.id, c.occurred_at, c.commune, c.kind,
                     (SELECT group_concat(y.display_name, char(31))
@@ -277,6 +280,7 @@ impl Store {
 
     /// The contacts of one young person, most recent first.
     pub fn contacts_of_youth(&self, youth_id: Uuid) -> Result<Vec<Uuid>> {
+        self.unlocked()?;
         let mut stmt = self.conn().prepare_cached(
             "SELECT c.id FROM contact_youth cy JOIN contact_index c ON c.id = cy.contact_id
               WHERE cy.youth_id = ?1 ORDER BY c.occurred_at DESC",

@@ -213,6 +213,7 @@ impl Store {
 
     /// Runs several writes in one transaction: all are kept or none.
     pub fn batch<T>(&mut self, f: impl FnOnce(&mut Batch<'_>) -> Result<T>) -> Result<T> {
+        self.unlocked()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -258,11 +259,13 @@ impl Store {
 
     /// A record without its version, for display only (`read` for a form).
     pub fn get<R: Record>(&self, id: Uuid) -> Result<R> {
+        self.unlocked()?;
         load_doc(&self.conn, R::KIND, id, self.author)?.read()
     }
 
     /// A record with the version it was read at: what a form starts from.
     pub fn read<R: Record>(&self, id: Uuid) -> Result<Versioned<R>> {
+        self.unlocked()?;
         read_versioned(&self.conn, id, self.author)
     }
 
@@ -307,6 +310,7 @@ impl Store {
 
     /// Who changed which field of a record, and when.
     pub fn history(&self, id: Uuid) -> Result<Vec<crate::document::HistoryEntry>> {
+        self.unlocked()?;
         Ok(self.load_any_doc(id)?.history())
     }
 
@@ -359,12 +363,14 @@ impl Store {
 
     /// Any record, whatever its kind.
     pub fn record(&self, id: Uuid) -> Result<AnyRecord> {
+        self.unlocked()?;
         self.load_any_doc(id)?.read_record()
     }
 
     /// Fields of a record that hold several values after concurrent edits, each value with
     /// who wrote it and when.
     pub fn conflicts(&self, id: Uuid) -> Result<Vec<FieldConflict>> {
+        self.unlocked()?;
         let kind = self.existing_kind(id)?;
         Ok(load_doc(&self.conn, kind, id, self.author)?.conflicts())
     }
@@ -516,6 +522,7 @@ impl Store {
 
     /// A record's whole document, compact (for handing to another replica).
     pub fn export_document(&self, id: Uuid) -> Result<(RecordKind, Vec<u8>)> {
+        self.unlocked()?;
         let mut doc = self.load_any_doc(id)?;
         Ok((doc.kind, doc.save()))
     }

@@ -55,3 +55,59 @@ fn a_lost_tablet_sends_its_last_changes_then_leaves_no_byte_of_its_records() {
             .any(|(_, id)| *id == late)
     );
 }
+
+/// A clock the test moves.
+struct Moved(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl repere_core::Clock for Moved {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+
+#[test]
+fn a_tablet_out_of_reach_for_30_days_locks_its_records_until_a_sync_gets_through() {
+    use std::sync::Arc;
+
+    let server = TestServer::start();
+    let team = server.setup(1)[0];
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = Arc::new(Moved(std::sync::Mutex::new(chrono::Utc::now())));
+    let mut store = repere_core::Store::open_with(
+        dir.path().join("store.db"),
+        &KEY,
+        repere_core::StoreOptions {
+            clock: clock.clone(),
+        },
+    )
+    .expect("store");
+    let transport = repere_transport::HttpTransport::new(&server.url()).expect("transport");
+    store
+        .enrol(
+            &transport,
+            &server.url(),
+            &server.code(team),
+            "tablette isolée",
+            false,
+        )
+        .expect("enrol");
+    let mut demo = repere_core::demo::DemoData::new(
+        63,
+        team,
+        [uuid::Uuid::now_v7(), uuid::Uuid::now_v7()],
+        chrono::Utc::now(),
+    );
+    let youth = store.create(&demo.youth()).expect("youth");
+    store
+        .sync(&transport, &repere_tests::fast_retries(), &mut |_| {})
+        .expect("sync");
+    *clock.0.lock().expect("clock") += chrono::Duration::days(31);
+    assert!(matches!(
+        store.youth(youth),
+        Err(Error::Locked { days: 30 })
+    ));
+    store
+        .sync(&transport, &repere_tests::fast_retries(), &mut |_| {})
+        .expect("a locked tablet still syncs");
+    assert!(store.youth(youth).is_ok(), "unlocked by the sync");
+}

@@ -314,6 +314,7 @@ impl Store {
                 return Err(Error::UnsentChanges { count });
             }
         }
+        let now = self.now();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -326,6 +327,7 @@ impl Store {
         meta_put(&tx, CURSOR_KEY, &0u64.to_be_bytes())?;
         tx.prepare_cached("DELETE FROM meta WHERE key IN (?1, ?2)")?
             .execute([EPOCH_KEY, PENDING_ENROLMENT_KEY])?;
+        crate::lock::reached_server(&tx, now)?;
         tx.commit()?;
         notify(&self.listeners, Origin::Remote, left);
         Ok(stored.enrolment)
@@ -550,6 +552,7 @@ impl Store {
             }
         }
         meta_put(&tx, CURSOR_KEY, &resp.cursor.to_be_bytes())?;
+        crate::lock::reached_server(&tx, now)?;
         tx.commit()?;
         // Erased records and the old generations of rewritten ones leave no byte behind.
         let erased_here = !resp.erased.is_empty()

@@ -72,3 +72,78 @@ fn an_urgent_wipe_takes_nothing_more_and_a_plain_revocation_keeps_the_data() {
     assert!(matches!(revoked.sync(), Err(CoreError::DeviceRevoked)));
     assert_eq!(revoked.store.ids().expect("ids").len(), 1, "its data stays");
 }
+
+#[test]
+fn a_tablet_that_has_not_reached_the_server_for_30_days_locks_its_records_until_it_syncs() {
+    use std::sync::{Arc, Mutex};
+
+    use repere_core::{Store, StoreOptions};
+
+    let env = env();
+    let clock = Arc::new(crate::common::TestClock(Mutex::new(chrono::Utc::now())));
+    let mut store = Store::open_with(
+        env.dir.path().join("isolée.db"),
+        &crate::common::KEY,
+        StoreOptions {
+            clock: clock.clone(),
+        },
+    )
+    .expect("store");
+    assert!(
+        !store.is_locked().expect("lock"),
+        "never locked before enrolment"
+    );
+    let transport = crate::common::HubTransport(env.hub.clone());
+    store
+        .enrol(
+            &transport,
+            "http://hub.test",
+            &env.code(&env.team_a),
+            "isolée",
+            false,
+        )
+        .expect("enrol");
+    let mut demo = repere_core::demo::DemoData::new(
+        4,
+        env.team_a.id,
+        [uuid::Uuid::now_v7(), uuid::Uuid::now_v7()],
+        chrono::Utc::now(),
+    );
+    let youth = store.create(&demo.youth()).expect("youth");
+    let sync = |store: &mut Store| store.sync(&transport, &Default::default(), &mut |_| {});
+    sync(&mut store).expect("sync");
+
+    clock.advance(chrono::Duration::days(29));
+    assert!(store.youth(youth).is_ok(), "29 days: still open");
+    clock.advance(chrono::Duration::days(2));
+    assert!(store.is_locked().expect("lock"));
+    assert!(matches!(
+        store.youth(youth),
+        Err(CoreError::Locked { days: 30 })
+    ));
+    assert!(matches!(
+        store.search_youth("", 10),
+        Err(CoreError::Locked { .. })
+    ));
+    assert!(matches!(
+        store.create(&demo.youth()),
+        Err(CoreError::Locked { .. })
+    ));
+    assert!(matches!(
+        store.history(youth),
+        Err(CoreError::Locked { .. })
+    ));
+    // A sync that reaches the server unlocks.
+    sync(&mut store).expect("sync while locked");
+    assert!(!store.is_locked().expect("lock"));
+    assert!(store.youth(youth).is_ok());
+
+    // The app may set another period, or none.
+    store.set_offline_lock_days(Some(60)).expect("set");
+    clock.advance(chrono::Duration::days(40));
+    assert!(!store.is_locked().expect("lock"));
+    store.set_offline_lock_days(None).expect("set");
+    clock.advance(chrono::Duration::days(400));
+    assert!(!store.is_locked().expect("lock"));
+    assert!(store.set_offline_lock_days(Some(0)).is_err());
+}
