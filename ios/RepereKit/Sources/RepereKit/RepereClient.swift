@@ -116,6 +116,16 @@ public final class RepereClient: Sendable {
         try await run { try $0.setAside() }
     }
 
+    /// Whether the offline lock holds: no record can be read or written until `sync` gets through.
+    public func isLocked() async throws -> Bool {
+        try await run { try $0.isLocked() }
+    }
+
+    /// Days without reaching the server before the records lock (30 by default; `nil`: never).
+    public func setOfflineLockDays(_ days: UInt32?) async throws {
+        try await run { try $0.setOfflineLockDays(days: days) }
+    }
+
     // MARK: lists and search
 
     /// Accent- and case-insensitive ("kev sten" finds Kévin from Stenay).

@@ -13,6 +13,8 @@ public extension RepereError {
              .NoConflict(let message),
              .NotEnrolled(let message),
              .DeviceRevoked(let message),
+             .Wiped(let message),
+             .Locked(_, let message),
              .InvalidEnrolmentCode(let message),
              .NetworkUnavailable(let message),
              .ServerRejected(let message),

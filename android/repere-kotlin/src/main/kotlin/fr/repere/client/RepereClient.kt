@@ -145,6 +145,12 @@ class RepereClient private constructor(
     /** Documents kept on the tablet but out of the lists, each with a French `userMessage`. */
     suspend fun setAside(): List<SetAside> = io { setAside() }
 
+    /** Whether the offline lock holds: no record can be read or written until [sync] gets through. */
+    suspend fun isLocked(): Boolean = io { isLocked() }
+
+    /** Days without reaching the server before the records lock (30 by default; `null`: never). */
+    suspend fun setOfflineLockDays(days: UInt?) = io { setOfflineLockDays(days) }
+
     /** Coordinators' questions synced to this tablet. */
     suspend fun reviewTasks(openOnly: Boolean = true): List<ReviewTask> = io { reviewTasks(openOnly) }
     suspend fun answerReviewTask(id: String, answer: String): ReviewTask = io { answerReviewTask(id, answer) }
@@ -193,6 +199,8 @@ val RepereException.userMessage: String
         is RepereException.NoConflict -> userMessage
         is RepereException.NotEnrolled -> userMessage
         is RepereException.DeviceRevoked -> userMessage
+        is RepereException.Wiped -> userMessage
+        is RepereException.Locked -> userMessage
         is RepereException.InvalidEnrolmentCode -> userMessage
         is RepereException.NetworkUnavailable -> userMessage
         is RepereException.ServerRejected -> userMessage
