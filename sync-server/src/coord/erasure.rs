@@ -6,6 +6,8 @@
 //! it. A tablet's cursor is its report: it stores the cursor in the same transaction as the
 //! erasures it pulled, so a cursor at or past the tombstone's position means done.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use repere_core::RecordKind;
 use repere_core::records::Youth;
@@ -213,10 +215,11 @@ impl Workspace {
     pub fn erasure_requests(&self, who: &Coordinator) -> Result<Vec<ErasureItem>, HubError> {
         self.hub().storage().read_with(|tx| -> Result<_, HubError> {
             let requests = tx.erasure_requests(who.organisation.id)?;
+            let names = user_names(tx, who)?;
             requests
                 .into_iter()
                 .filter(|q| who.in_scope(q.team_id))
-                .map(|q| item(tx, who, q))
+                .map(|q| item(tx, who, &names, q))
                 .collect()
         })
     }
@@ -256,8 +259,9 @@ impl Workspace {
             let may_decide = request.decision.is_none()
                 && is_approver(who)
                 && request.requested_by != who.user.id;
+            let names = user_names(tx, who)?;
             Ok(Some(ErasureReceipt {
-                item: item(tx, who, request)?,
+                item: item(tx, who, &names, request)?,
                 tablets,
                 may_decide,
             }))
@@ -265,14 +269,23 @@ impl Workspace {
     }
 }
 
+/// The organisation's users by id, for the names on requests (loaded once per page).
+fn user_names(tx: &mut dyn ReadTx, who: &Coordinator) -> Result<HashMap<Uuid, String>, HubError> {
+    Ok(tx
+        .users()?
+        .into_iter()
+        .filter(|u| u.organisation_id == who.organisation.id)
+        .map(|u| (u.id, u.name))
+        .collect())
+}
+
 fn item(
     tx: &mut dyn ReadTx,
     who: &Coordinator,
+    names: &HashMap<Uuid, String>,
     request: ErasureRequest,
 ) -> Result<ErasureItem, HubError> {
-    let name_of = |tx: &mut dyn ReadTx, id: Uuid| -> Result<Option<String>, HubError> {
-        Ok(tx.users()?.into_iter().find(|u| u.id == id).map(|u| u.name))
-    };
+    let name_of = |id: Uuid| names.get(&id).cloned().unwrap_or_else(|| short_id(id));
     let kind = crate::coord::labels::record_kind(request.record_kind);
     let label = match request.record_kind {
         RecordKind::Youth if request.executed.is_none() => tx
@@ -287,12 +300,8 @@ fn item(
     Ok(ErasureItem {
         reason: ErasureReason::parse(&request.reason).unwrap_or(ErasureReason::Request),
         team_name: who.team_name(request.team_id),
-        requested_by: name_of(tx, request.requested_by)?
-            .unwrap_or_else(|| short_id(request.requested_by)),
-        decided_by: match request.decision {
-            Some(d) => Some(name_of(tx, d.by)?.unwrap_or_else(|| short_id(d.by))),
-            None => None,
-        },
+        requested_by: name_of(request.requested_by),
+        decided_by: request.decision.map(|d| name_of(d.by)),
         label,
         request,
     })

@@ -673,7 +673,7 @@ fn remove_from_visit(
     };
     contact.youth_ids.remove(&youth_id);
     let fields = repere_core::document::to_json_fields(&contact).map_err(internal)?;
-    let generation = rectify::rewrite(tx, stored, &fields, now)?;
+    let generation = rectify::rewrite(tx, stored, &fields, stored.generation + 1, now)?;
     Ok(Rewrite {
         id: stored.id,
         team_id: stored.team_id,

@@ -53,7 +53,7 @@ impl Hub {
                 ));
             }
             let changed = changed_names(stored.kind, &current, &fields);
-            let generation = rewrite(tx, &stored, &fields, now)?;
+            let generation = rewrite(tx, &stored, &fields, stored.generation + 1, now)?;
             if let Some(register) = &self.register {
                 register.append_rewrites(&[Rewrite {
                     id,
@@ -97,15 +97,15 @@ impl Hub {
     }
 }
 
-/// Stores `fields` as the next generation of a stored record: a new document whose only
-/// change is the server's, at the next log position. Returns the new generation.
+/// Stores `fields` as `generation` of a stored record: a new document whose only change is
+/// the server's, at the next log position. Returns the generation.
 pub(super) fn rewrite(
     tx: &mut dyn Tx,
     stored: &StoredDocument,
     fields: &JsonFields,
+    generation: u32,
     now: DateTime<Utc>,
 ) -> Result<u32, HubError> {
-    let generation = stored.generation + 1;
     let mut doc = RecordDoc::create(stored.kind, stored.id, server_author(), fields, now)
         .map_err(|e| HubError::Internal(format!("rewriting a record: {e}")))?;
     put_server_change(tx, &mut doc, stored.team_id, generation, now)?;
@@ -201,9 +201,7 @@ pub(super) fn rewrite_again(
             None => fields.remove(name),
         };
     }
-    let mut at_entry = stored.clone();
-    at_entry.generation = entry.generation.saturating_sub(1);
-    rewrite(tx, &at_entry, &fields, now)?;
+    rewrite(tx, stored, &fields, entry.generation, now)?;
     tracing::warn!(record = %stored.id, generation = entry.generation, "rectification applied again after a restore");
     Ok(())
 }

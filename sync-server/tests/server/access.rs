@@ -10,21 +10,12 @@ use repere_server::storage::Role;
 use crate::common::env;
 
 fn coordinator(env: &crate::common::Env, second_factor: bool) -> Coordinator {
-    let user = env
-        .hub
-        .create_user_with_login(env.org.id, "Camille Coordination", Role::Coordinator, None)
-        .expect("user");
-    Coordinator {
-        user,
-        organisation: env
-            .hub
-            .storage()
-            .read_with(|tx| tx.organisation(env.org.id))
-            .expect("read")
-            .expect("org"),
-        teams: vec![env.team_a.clone(), env.team_b.clone()],
+    crate::common::signed_in_user(
+        env,
+        "Camille Coordination",
+        Role::Coordinator,
         second_factor,
-    }
+    )
 }
 
 #[test]

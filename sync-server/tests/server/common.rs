@@ -247,3 +247,43 @@ pub fn pull_all(
         assert!(pages.len() < 1000, "paging never ends");
     }
 }
+
+/// A signed-in user of the environment's organisation, seeing both teams, as the pages
+/// would load them.
+pub fn signed_in_user(
+    env: &Env,
+    name: &str,
+    role: repere_server::storage::Role,
+    second_factor: bool,
+) -> repere_server::coord::Coordinator {
+    let user = env
+        .hub
+        .create_user_with_login(env.org.id, name, role, None)
+        .expect("user");
+    repere_server::coord::Coordinator {
+        user,
+        organisation: env
+            .hub
+            .storage()
+            .read_with(|tx| tx.organisation(env.org.id))
+            .expect("read")
+            .expect("org"),
+        teams: vec![env.team_a.clone(), env.team_b.clone()],
+        second_factor,
+    }
+}
+
+/// The files directly under `dir` that hold `needle`, byte for byte.
+pub fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| {
+            let path = e.expect("entry").path();
+            let bytes = std::fs::read(&path).ok()?;
+            bytes
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+                .then(|| path.display().to_string())
+        })
+        .collect()
+}

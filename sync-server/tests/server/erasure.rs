@@ -11,17 +11,7 @@ use repere_server::{Hub, SqliteStorage};
 use crate::common::{HubTransport, KEY};
 
 fn holds(dir: &Path, needle: &str) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .expect("dir")
-        .filter_map(|e| {
-            let path = e.expect("entry").path();
-            let bytes = std::fs::read(&path).ok()?;
-            bytes
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
-                .then(|| path.display().to_string())
-        })
-        .collect()
+    crate::common::files_holding(dir, needle)
 }
 
 #[test]

@@ -11,21 +11,7 @@ use repere_server::storage::Role;
 use crate::common::{Env, env};
 
 fn person(env: &Env, name: &str, role: Role) -> Coordinator {
-    let user = env
-        .hub
-        .create_user_with_login(env.org.id, name, role, None)
-        .expect("user");
-    Coordinator {
-        user,
-        organisation: env
-            .hub
-            .storage()
-            .read_with(|tx| tx.organisation(env.org.id))
-            .expect("read")
-            .expect("org"),
-        teams: vec![env.team_a.clone(), env.team_b.clone()],
-        second_factor: false,
-    }
+    crate::common::signed_in_user(env, name, role, false)
 }
 
 fn states(ws: &Workspace, who: &Coordinator, id: uuid::Uuid) -> Vec<(String, &'static str)> {

@@ -22,17 +22,7 @@ fn changes(pairs: &[(&str, serde_json::Value)]) -> JsonFields {
 }
 
 fn holds(dir: &Path, needle: &str) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .expect("dir")
-        .filter_map(|e| {
-            let path = e.expect("entry").path();
-            let bytes = std::fs::read(&path).ok()?;
-            bytes
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
-                .then(|| path.display().to_string())
-        })
-        .collect()
+    crate::common::files_holding(dir, needle)
 }
 
 fn stored_changes(hub: &Hub, id: uuid::Uuid) -> (u32, usize) {
