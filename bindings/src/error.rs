@@ -38,6 +38,10 @@ pub enum RepereError {
     NotEnrolled { user_message: String },
     #[error("{user_message}")]
     DeviceRevoked { user_message: String },
+    /// The sync was cancelled (`SyncCancellation::cancel`, or the Kotlin/Swift task was
+    /// cancelled). What it had applied stays; the next sync carries on.
+    #[error("{user_message}")]
+    Cancelled { user_message: String },
     /// The tablet has not reached its server for `days` days: no record can be read or
     /// written until a sync gets through (a lost tablet keeps nothing readable).
     #[error("{user_message}")]
@@ -167,6 +171,11 @@ impl From<CoreError> for RepereError {
                     "Tablette non inscrite : saisissez le code d'inscription fourni par l'administrateur.",
                 ),
             },
+            CoreError::Cancelled => RepereError::Cancelled {
+                user_message: msg(
+                    "Synchronisation interrompue. Ce qui a déjà été échangé est conservé ; la suite partira à la prochaine synchronisation.",
+                ),
+            },
             CoreError::DeviceRevoked | CoreError::Unauthorized => RepereError::DeviceRevoked {
                 user_message: msg(
                     "L'accès de cette tablette a été révoqué : demandez un nouveau code d'inscription. Les saisies non envoyées restent sur la tablette.",
@@ -268,6 +277,15 @@ impl From<SetupError> for RepereError {
                     "Serveur injoignable. Les saisies restent sur la tablette et partiront à la prochaine synchronisation.",
                 ),
             },
+        }
+    }
+}
+
+impl From<repere_transport::ClientError> for RepereError {
+    fn from(e: repere_transport::ClientError) -> Self {
+        match e {
+            repere_transport::ClientError::Core(e) => e.into(),
+            repere_transport::ClientError::Setup(e) => e.into(),
         }
     }
 }

@@ -1,12 +1,12 @@
 //! `RepereStore`: the encrypted device store as an object for Kotlin and Swift.
 //! Every method converts arguments, calls core under a panic guard, converts the result.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 
 use repere_core::records as model;
-use repere_core::sync::{SyncOptions, sync_shared};
+use repere_core::sync::Cancellation;
 use repere_core::{DuplicateProbe, Record, RecordKind, Store, StoreEvent, SyncState};
-use repere_transport::HttpTransport;
+use repere_transport::SyncClient;
 
 use crate::error::{RepereError, guard};
 use crate::records::{
@@ -161,16 +161,31 @@ pub trait SyncListener: Send + Sync {
     fn on_progress(&self, progress: SyncProgress);
 }
 
+/// Stops a running `sync` from another thread; one per sync call.
+#[derive(uniffi::Object, Default)]
+pub struct SyncCancellation(Cancellation);
+
+#[uniffi::export]
+impl SyncCancellation {
+    #[uniffi::constructor]
+    pub fn new() -> Arc<SyncCancellation> {
+        Arc::default()
+    }
+
+    /// The sync stops at once, even mid-request, with `RepereError::Cancelled`.
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
+}
+
 #[derive(uniffi::Object)]
 pub struct RepereStore {
-    store: Mutex<Store>,
+    client: SyncClient,
 }
 
 impl RepereStore {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Store> {
-        // A panic while the lock was held was already reported; the store itself is
-        // transactional, so carrying on is safe.
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+        self.client.store()
     }
 
     fn create<R: Record>(
@@ -238,10 +253,6 @@ fn enrolment(e: repere_core::sync::Enrolment) -> Enrolment {
     }
 }
 
-fn transport(url: &str) -> Result<HttpTransport, RepereError> {
-    Ok(HttpTransport::new(url)?)
-}
-
 #[uniffi::export]
 impl RepereStore {
     /// Opens (or creates) the encrypted store at `path` with the 32-byte key from the
@@ -250,7 +261,7 @@ impl RepereStore {
     pub fn open(path: String, key: Vec<u8>) -> Result<Arc<RepereStore>, RepereError> {
         guard(|| {
             Ok(Arc::new(RepereStore {
-                store: Mutex::new(Store::open(path, &key)?),
+                client: SyncClient::new(Store::open(path, &key)?),
             }))
         })
     }
@@ -535,9 +546,7 @@ impl RepereStore {
         force: bool,
     ) -> Result<Enrolment, RepereError> {
         guard(|| {
-            let t = transport(&server_url)?;
-            Ok(enrolment(self.lock().enrol(
-                &t,
+            Ok(enrolment(self.client.enrol(
                 &server_url,
                 &code,
                 &device_label,
@@ -550,18 +559,16 @@ impl RepereStore {
         guard(|| Ok(self.lock().enrolment()?.map(enrolment)))
     }
 
-    /// Pushes and pulls until up to date. The store stays usable during the network waits.
+    /// Pushes and pulls until up to date, or until `cancellation` is cancelled. The store
+    /// stays usable during the network waits; the HTTP connection is kept for the next sync.
     pub fn sync(
         &self,
         listener: Option<Arc<dyn SyncListener>>,
+        cancellation: Option<Arc<SyncCancellation>>,
     ) -> Result<SyncProgress, RepereError> {
         guard(|| {
-            let enrolled = self
-                .lock()
-                .enrolment()?
-                .ok_or(repere_core::Error::NotEnrolled)?;
-            let t = transport(&enrolled.server_url)?;
-            let report = sync_shared(&self.store, &t, &SyncOptions::default(), &mut |p| {
+            let cancel = cancellation.map(|c| c.0.clone()).unwrap_or_default();
+            let report = self.client.sync(&cancel, &mut |p| {
                 if let Some(l) = &listener {
                     l.on_progress(progress(p));
                 }

@@ -60,6 +60,9 @@ pub enum Error {
     Erased { id: uuid::Uuid },
     #[error("this tablet is not enrolled with a sync server")]
     NotEnrolled,
+    /// The sync was stopped by its caller; what was applied stays.
+    #[error("sync cancelled")]
+    Cancelled,
     #[error("this tablet's access was revoked: ask an administrator for a new enrolment code")]
     DeviceRevoked,
     /// The server answered a sync with its order to delete this store (a revoked tablet).

@@ -449,3 +449,77 @@ fn changing_team_with_unsent_changes_is_refused_unless_forced() {
     );
     assert!(tablet.store.unsynced().expect("unsynced").is_empty());
 }
+
+#[test]
+fn a_cancelled_sync_stops_between_rounds_and_during_backoff_keeping_what_was_applied() {
+    let team = Uuid::now_v7();
+    let cancel = repere_core::sync::Cancellation::new();
+    // The first answer is applied and asks for more; the caller cancels meanwhile.
+    let stop = cancel.clone();
+    let server = Scripted::new(
+        team,
+        vec![answer(move |version, req| {
+            stop.cancel();
+            Ok(protocol::encode_response(
+                version,
+                &SyncResponse {
+                    acks: Vec::new(),
+                    rejections: Vec::new(),
+                    docs: Vec::new(),
+                    erased: Vec::new(),
+                    cursor: req.cursor + 1,
+                    more: true,
+                    epoch: 1,
+                },
+            ))
+        })],
+    );
+    let mut tablet = open_store(7);
+    let store = &mut tablet.store;
+    enrolled(store, &server);
+    let options = SyncOptions {
+        cancel: cancel.clone(),
+        ..options()
+    };
+    assert!(matches!(
+        store.sync(&server, &options, &mut |_| {}),
+        Err(Error::Cancelled)
+    ));
+    // The page fetched ahead is dropped with the cancellation; no third request is made.
+    assert!(server.seen.lock().expect("lock").len() <= 2);
+
+    // A failing server is retried after a backoff, which a cancellation cuts short.
+    let cancel = repere_core::sync::Cancellation::new();
+    let stop = cancel.clone();
+    let failing = Scripted::new(
+        team,
+        vec![answer(move |_, _| {
+            stop.cancel();
+            Err(TransportError::Network("coupé".into()))
+        })],
+    );
+    let options = SyncOptions {
+        cancel,
+        max_attempts: 5,
+        initial_backoff: std::time::Duration::from_secs(600),
+        ..SyncOptions::default()
+    };
+    assert!(matches!(
+        store.sync(&failing, &options, &mut |_| {}),
+        Err(Error::Cancelled)
+    ));
+    assert_eq!(
+        failing.seen.lock().expect("lock").len(),
+        1,
+        "no retry after cancel"
+    );
+    // Cancelling never loses anything: the next sync goes through.
+    let report = store
+        .sync(
+            &Scripted::new(team, vec![ack_all(1)]),
+            &self::options(),
+            &mut |_| {},
+        )
+        .expect("sync");
+    assert_eq!(report.rounds, 1);
+}

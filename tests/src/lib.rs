@@ -3,6 +3,7 @@
 
 pub mod pages;
 pub mod proxy;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

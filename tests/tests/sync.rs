@@ -3,9 +3,12 @@
 use std::collections::BTreeSet;
 
 use repere_core::records::{Contact, Sex, Youth, YouthStatus};
+use repere_core::sync::Cancellation;
 use repere_core::{Error, RecordKind, SyncState};
 use repere_tests::proxy::{Cut, CutProxy, Direction};
+use repere_tests::tls::TlsRelay;
 use repere_tests::{Device, TestServer, snapshot, status_of};
+use repere_transport::SyncClient;
 use uuid::Uuid;
 
 fn new_youth(d: &mut Device) -> Uuid {
@@ -492,4 +495,52 @@ fn a_fresh_tablet_pulls_many_pages_in_order() {
     );
     // Nothing new: one round trip.
     assert_eq!(fresh.sync(&server).expect("sync").rounds, 1);
+}
+
+#[test]
+fn syncs_over_https_reuse_the_store_s_connection_without_a_new_handshake() {
+    let server = TestServer::start();
+    let team = server.setup(1)[0];
+    let relay = TlsRelay::start(server.port);
+    let Device {
+        dir: _dir,
+        store,
+        mut demo,
+        ..
+    } = Device::new(team, 41);
+    let client = SyncClient::with_extra_root(store, repere_tests::tls::CA_PEM);
+    client
+        .enrol(&relay.url(), &server.code(team), "tablette https", false)
+        .expect("enrols over https");
+    client.store().create(&demo.youth()).expect("youth");
+    let never = Cancellation::new();
+    let first = client.sync(&never, &mut |_| {}).expect("first sync");
+    assert_eq!(first.acknowledged, 1);
+    assert_eq!(
+        relay.handshakes(),
+        1,
+        "enrolment and sync on one TLS connection"
+    );
+    let second = client.sync(&never, &mut |_| {}).expect("empty sync");
+    assert_eq!(
+        (second.rounds, second.pushed, second.pulled),
+        (1, 0, 0),
+        "an empty sync is one round trip"
+    );
+    assert_eq!(
+        relay.handshakes(),
+        1,
+        "no new handshake for the second sync"
+    );
+    // The platform's trust store alone does not know the test authority: refused.
+    let Device {
+        dir: _d2, store, ..
+    } = Device::new(team, 42);
+    let untrusting = SyncClient::new(store);
+    assert!(matches!(
+        untrusting.enrol(&relay.url(), &server.code(team), "tablette", false),
+        Err(repere_transport::ClientError::Core(
+            repere_core::Error::Network(_)
+        ))
+    ));
 }

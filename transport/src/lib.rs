@@ -1,20 +1,27 @@
-//! The tablet's HTTP transport: core's [`Transport`] over reqwest (rustls). Core itself does
-//! no network I/O; this crate is the only network code on the device side.
+//! The tablet's HTTP transport: core's [`Transport`] over reqwest (rustls), and
+//! [`SyncClient`], a store with its one HTTP client. Core itself does no network I/O;
+//! this crate is the only network code on the device side.
 //!
-//! - One reqwest client per transport, so connections are kept alive and reused between
-//!   the requests of a sync.
+//! - One reqwest client per transport, and one transport per store ([`SyncClient`]), so
+//!   connections are kept alive and TLS sessions resumed from one sync to the next.
+//! - A request in flight stops as soon as its sync is cancelled.
 //! - HTTPS only: an `http://` address is refused unless it is this machine (127.0.0.0/8,
 //!   `::1`, `localhost`: tests and a server on the same host) or the caller opts in with
 //!   [`HttpTransport::allow_insecure_http_for_development`]. The bearer token and the
 //!   records never travel in clear to another machine by mistake.
 //! - Redirects are not followed: the protocol never redirects, and following one could
 //!   send the token somewhere else, or downgrade to `http://`.
+//! - Server certificates are checked by the platform's verifier (Android's and iOS's
+//!   trust stores; see android/README.md for the Android initialisation).
+
+mod client;
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub use client::{ClientError, SyncClient};
 use repere_core::sync::protocol::{CONTENT_TYPE, ErrorBody};
-use repere_core::sync::{Transport, TransportError};
+use repere_core::sync::{Cancellation, Transport, TransportError};
 use reqwest::Url;
 use reqwest::redirect::Policy;
 use url::Host;
@@ -29,7 +36,8 @@ pub enum SetupError {
     /// `http://` to another machine: the token and the records would travel in clear.
     #[error("the server address uses http:// to another machine: use https://")]
     InsecureAddress,
-    /// The HTTP client could not be set up (its TLS configuration).
+    /// The HTTP client could not be set up (its TLS configuration, an unreadable extra
+    /// root certificate, its worker thread).
     #[error("the HTTP client could not be set up: {0}")]
     Client(String),
 }
@@ -41,16 +49,21 @@ enum Cleartext {
     AllowedForDevelopment,
 }
 
+/// How often a request in flight looks at its cancellation flag.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
+
 pub struct HttpTransport {
     base_url: String,
-    client: reqwest::blocking::Client,
+    client: reqwest::Client,
+    /// One worker thread drives the requests; callers block on it, from any thread.
+    runtime: tokio::runtime::Runtime,
 }
 
 impl HttpTransport {
     /// A transport to the server at `base_url` (e.g. `https://sync.example.org`, maybe with
     /// a path prefix). `http://` is accepted only to this machine.
     pub fn new(base_url: &str) -> Result<HttpTransport, SetupError> {
-        HttpTransport::build(base_url, Cleartext::LoopbackOnly)
+        HttpTransport::build(base_url, Cleartext::LoopbackOnly, None)
     }
 
     /// Like [`HttpTransport::new`], but also accepts `http://` to another machine (a
@@ -59,7 +72,15 @@ impl HttpTransport {
     pub fn allow_insecure_http_for_development(
         base_url: &str,
     ) -> Result<HttpTransport, SetupError> {
-        HttpTransport::build(base_url, Cleartext::AllowedForDevelopment)
+        HttpTransport::build(base_url, Cleartext::AllowedForDevelopment, None)
+    }
+
+    /// Like [`HttpTransport::new`], also trusting the root certificate `pem` (a server
+    /// behind an organisation's own certificate authority, or a test endpoint).
+    pub fn with_extra_root(base_url: &str, pem: &[u8]) -> Result<HttpTransport, SetupError> {
+        let root =
+            reqwest::Certificate::from_pem(pem).map_err(|e| SetupError::Client(e.to_string()))?;
+        HttpTransport::build(base_url, Cleartext::LoopbackOnly, Some(root))
     }
 
     /// The server's address, without a trailing `/`.
@@ -67,20 +88,68 @@ impl HttpTransport {
         &self.base_url
     }
 
-    fn build(base_url: &str, cleartext: Cleartext) -> Result<HttpTransport, SetupError> {
+    fn build(
+        base_url: &str,
+        cleartext: Cleartext,
+        extra_root: Option<reqwest::Certificate>,
+    ) -> Result<HttpTransport, SetupError> {
         let base_url = base_url.trim().trim_end_matches('/');
         check_address(base_url, cleartext)?;
-        let client = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(Policy::none())
+            .redirect(Policy::none());
+        if let Some(root) = extra_root {
+            builder = builder.add_root_certificate(root);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| SetupError::Client(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("repere-http")
+            .enable_all()
             .build()
             .map_err(|e| SetupError::Client(e.to_string()))?;
         Ok(HttpTransport {
             base_url: base_url.to_string(),
             client,
+            runtime,
         })
+    }
+
+    async fn send(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, TransportError> {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base_url))
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .body(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| TransportError::Network(e.without_url().to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| TransportError::Network(e.without_url().to_string()))?;
+        if status.is_success() {
+            Ok(bytes.to_vec())
+        } else {
+            Err(TransportError::Status {
+                status: status.as_u16(),
+                body: serde_json::from_slice::<ErrorBody>(&bytes).ok(),
+            })
+        }
     }
 }
 
@@ -120,29 +189,29 @@ impl Transport for HttpTransport {
         token: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, TransportError> {
-        let mut req = self
-            .client
-            .post(format!("{}{path}", self.base_url))
-            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-            .body(body);
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        let resp = req
-            .send()
-            .map_err(|e| TransportError::Network(e.without_url().to_string()))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .map_err(|e| TransportError::Network(e.without_url().to_string()))?;
-        if status.is_success() {
-            Ok(bytes.to_vec())
-        } else {
-            Err(TransportError::Status {
-                status: status.as_u16(),
-                body: serde_json::from_slice::<ErrorBody>(&bytes).ok(),
-            })
-        }
+        self.runtime.block_on(self.send(path, token, body))
+    }
+
+    fn post_cancellable(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+        cancel: &Cancellation,
+    ) -> Result<Vec<u8>, TransportError> {
+        self.runtime.block_on(async {
+            tokio::select! {
+                answer = self.send(path, token, body) => answer,
+                () = cancelled(cancel) => Err(TransportError::Cancelled),
+            }
+        })
+    }
+}
+
+/// Resolves once `cancel` is set. Dropping the request future closes its connection.
+async fn cancelled(cancel: &Cancellation) {
+    while !cancel.is_cancelled() {
+        tokio::time::sleep(CANCEL_POLL).await;
     }
 }
 
@@ -335,5 +404,28 @@ mod tests {
         );
         assert!(requests[0].contains(CONTENT_TYPE));
         assert!(!requests[1].to_ascii_lowercase().contains("authorization"));
+    }
+
+    #[test]
+    fn a_cancelled_request_stops_waiting_for_its_answer() {
+        // A server that accepts and never answers: only the cancellation can end the post.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let silent = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+        let t = HttpTransport::new(&url).expect("loopback http");
+        let cancel = Cancellation::new();
+        let stopper = {
+            let cancel = cancel.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                cancel.cancel();
+            })
+        };
+        assert_eq!(
+            t.post_cancellable("/v1/sync", Some("tok"), vec![1], &cancel),
+            Err(TransportError::Cancelled)
+        );
+        stopper.join().expect("stopper");
+        drop(silent.join().expect("server"));
     }
 }

@@ -5,7 +5,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use automerge::ChangeHash;
@@ -34,6 +35,61 @@ pub trait Transport: Send + Sync {
         token: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, TransportError>;
+
+    /// `post` that gives up with [`TransportError::Cancelled`] as soon as `cancel` is set,
+    /// even while waiting for the answer. A transport that cannot be interrupted keeps the
+    /// default: the sync then stops when the request in flight ends.
+    fn post_cancellable(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+        cancel: &Cancellation,
+    ) -> Result<Vec<u8>, TransportError> {
+        let _ = cancel;
+        self.post(path, token, body)
+    }
+}
+
+/// Stops a running sync from another thread (the user left the screen, the app went to
+/// the background). Cloning shares the flag. Stopping is always safe: what was applied
+/// stays, what was not is sent or fetched again by the next sync.
+#[derive(Debug, Clone, Default)]
+pub struct Cancellation(Arc<AtomicBool>);
+
+impl Cancellation {
+    pub fn new() -> Cancellation {
+        Cancellation::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sleeps `delay`, waking early if cancelled.
+    fn sleep(&self, delay: Duration) -> Result<()> {
+        let step = Duration::from_millis(20);
+        let mut left = delay;
+        while !left.is_zero() {
+            self.check()?;
+            let nap = left.min(step);
+            std::thread::sleep(nap);
+            left -= nap;
+        }
+        self.check()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -47,6 +103,9 @@ pub enum TransportError {
         status: u16,
         body: Option<ErrorBody>,
     },
+    /// The sync was cancelled while the request was in flight.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// What the device knows of its enrolment (the token stays inside the store).
@@ -78,6 +137,8 @@ pub struct SyncOptions {
     pub max_attempts: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// Set from another thread to stop the sync (see [`Cancellation`]).
+    pub cancel: Cancellation,
 }
 
 impl Default for SyncOptions {
@@ -89,6 +150,7 @@ impl Default for SyncOptions {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
+            cancel: Cancellation::default(),
         }
     }
 }
@@ -640,6 +702,7 @@ fn run_sync(
     let mut ahead: Option<Exchanged> = None;
     let mut version = protocol::PROTOCOL_VERSION;
     loop {
+        options.cancel.check()?;
         let (batch, body, answer) = match ahead.take() {
             Some(exchanged) => exchanged,
             None => {
@@ -805,8 +868,14 @@ fn exchange(
     let mut delay = options.initial_backoff;
     let mut attempt = 1;
     loop {
-        let (transient, error) = match transport.post(SYNC_PATH, Some(batch.token()), batch.body())
-        {
+        options.cancel.check()?;
+        let sent = transport.post_cancellable(
+            SYNC_PATH,
+            Some(batch.token()),
+            batch.body(),
+            &options.cancel,
+        );
+        let (transient, error) = match sent {
             Ok(bytes) => match protocol::decode_response(&bytes) {
                 Ok(resp) => return Ok((resp, bytes.len())),
                 // A body damaged on the way is worth another try, like a cut connection.
@@ -823,7 +892,7 @@ fn exchange(
         if !transient || attempt >= options.max_attempts {
             return Err(error);
         }
-        std::thread::sleep(delay);
+        options.cancel.sleep(delay)?;
         delay = (delay * 2).min(options.max_backoff);
         attempt += 1;
     }
@@ -833,12 +902,14 @@ fn is_transient(e: &TransportError) -> bool {
     match e {
         TransportError::Network(_) => true,
         TransportError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+        TransportError::Cancelled => false,
     }
 }
 
 fn map_transport_error(e: &TransportError) -> Error {
     match e {
         TransportError::Network(m) => Error::Network(m.clone()),
+        TransportError::Cancelled => Error::Cancelled,
         TransportError::Status { status, body } => match body.as_ref().map(|b| b.error) {
             Some(ErrorCode::DeviceRevoked) => Error::DeviceRevoked,
             Some(ErrorCode::WipeOrdered) => Error::WipeOrdered,

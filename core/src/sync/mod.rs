@@ -6,7 +6,7 @@ mod client;
 pub mod protocol;
 
 pub use client::{
-    Applied, Enrolment, SyncBatch, SyncOptions, SyncProgress, SyncReport, Transport,
+    Applied, Cancellation, Enrolment, SyncBatch, SyncOptions, SyncProgress, SyncReport, Transport,
     TransportError, sync_shared,
 };
 pub use protocol::DecodeError;

@@ -177,11 +177,18 @@ public final class RepereClient: Sendable {
         try await run { try $0.enrolment() }
     }
 
-    /// Pushes and pulls until up to date. It cannot be interrupted once started (the core's
-    /// call is blocking); a sync cut short by the system loses nothing either.
+    /// Pushes and pulls until up to date, reporting records and bytes after each round; the
+    /// HTTP connection is kept for the next sync. Cancelling the calling task stops it at
+    /// once, even mid-request (it then throws `RepereError.Cancelled`); what it had applied
+    /// stays and the next sync carries on. A sync cut short by the system loses nothing either.
     public func sync(progress: @escaping @Sendable (SyncProgress) -> Void = { _ in }) async throws -> SyncProgress {
         let listener = ProgressForwarder(progress)
-        return try await run { try $0.sync(listener: listener) }
+        let cancellation = SyncCancellation()
+        return try await withTaskCancellationHandler {
+            try await run { try $0.sync(listener: listener, cancellation: cancellation) }
+        } onCancel: {
+            cancellation.cancel()
+        }
     }
 
     /// Every committed change, local or pulled by sync, for refreshing screens. Each call

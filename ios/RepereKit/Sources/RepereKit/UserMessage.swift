@@ -13,6 +13,7 @@ public extension RepereError {
              .NoConflict(let message),
              .NotEnrolled(let message),
              .DeviceRevoked(let message),
+             .Cancelled(let message),
              .Wiped(let message),
              .Locked(_, let message),
              .InvalidEnrolmentCode(let message),

@@ -34,7 +34,13 @@ import fr.repere.ffi.YouthSummary
 import fr.repere.ffi.communeByCode
 import fr.repere.ffi.communesByPostcode
 import fr.repere.ffi.searchCommunes
+import fr.repere.ffi.SyncCancellation
 import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.awaitCancellation
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.ensureActive
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.flow.MutableSharedFlow
@@ -176,13 +182,37 @@ class RepereClient private constructor(
     suspend fun enrolment(): Enrolment? = io { enrolment() }
 
     /**
-     * Pushes and pulls until up to date. The store stays usable meanwhile (the core holds
-     * its lock only around the local steps, not during the network waits).
+     * Pushes and pulls until up to date, reporting records and bytes after each round. The
+     * store stays usable meanwhile (the core holds its lock only around the local steps, not
+     * during the network waits), and the HTTP connection is kept for the next sync.
+     *
+     * Cancelling the calling coroutine stops the sync at once, even mid-request; what it
+     * had applied stays and the next sync carries on. The coroutine then ends with a
+     * `CancellationException`, as usual.
      */
-    suspend fun sync(onProgress: (SyncProgress) -> Unit = {}): SyncProgress = io {
-        sync(object : SyncListener {
-            override fun onProgress(progress: SyncProgress) = onProgress(progress)
-        })
+    suspend fun sync(onProgress: (SyncProgress) -> Unit = {}): SyncProgress = coroutineScope {
+        val cancellation = SyncCancellation()
+        // Waits for this coroutine's cancellation, and passes it on to the core.
+        val watcher = launch(start = CoroutineStart.UNDISPATCHED) {
+            try {
+                awaitCancellation()
+            } finally {
+                cancellation.cancel()
+            }
+        }
+        try {
+            withContext(io) {
+                store.sync(object : SyncListener {
+                    override fun onProgress(progress: SyncProgress) = onProgress(progress)
+                }, cancellation)
+            }
+        } catch (e: RepereException.Cancelled) {
+            // Stopped by this coroutine's cancellation: end as a cancelled coroutine does.
+            ensureActive()
+            throw e
+        } finally {
+            watcher.cancel()
+        }
     }
 
     override fun close() = store.close()
@@ -199,6 +229,7 @@ val RepereException.userMessage: String
         is RepereException.NoConflict -> userMessage
         is RepereException.NotEnrolled -> userMessage
         is RepereException.DeviceRevoked -> userMessage
+        is RepereException.Cancelled -> userMessage
         is RepereException.Wiped -> userMessage
         is RepereException.Locked -> userMessage
         is RepereException.InvalidEnrolmentCode -> userMessage

@@ -17,6 +17,7 @@ import fr.repere.ffi.ReviewTaskStatus
 import fr.repere.ffi.Situation
 import fr.repere.ffi.YouthStatus
 import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
@@ -196,6 +197,27 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             }
             assertTrue(insecure.userMessage.startsWith("Adresse du serveur non sécurisée : utilisez https://"))
             assertEquals(null, c.enrolment())
+        }
+    },
+    "a sync is cancelled with its coroutine, even mid-request, and the next one carries on" to {
+        StallingProxy(URI(env("REPERE_SERVER_URL")).port).use { proxy ->
+            openClient().use { c ->
+                c.enrol(proxy.url, admin("issue-code", "--team", teamId).trim(), "tablette lente")
+                c.createYouth(kevin())
+                // The server now never answers: only the cancellation can end the sync.
+                proxy.stalled = true
+                coroutineScopeTest { scope ->
+                    val running = scope.async { c.sync() }
+                    delay(300)
+                    running.cancel()
+                    withTimeout(5_000) { running.join() }
+                    assertTrue(running.isCancelled)
+                }
+                proxy.stalled = false
+                assertEquals(1, c.unsyncedCount(), "nothing lost")
+                assertEquals(1UL, c.sync().acknowledged)
+                assertEquals(0, c.unsyncedCount())
+            }
         }
     },
     "two tablets sync through the server and see a conflict" to {
@@ -498,6 +520,46 @@ private class CoordinatorPages(private val base: String) {
         val status = post("/visites/$contactId/question", mapOf("csrf" to csrf(page), "question" to question))
         assertEquals(303, status, "question")
     }
+}
+
+/**
+ * A loopback TCP relay to the live server that, once [stalled], swallows what it is sent
+ * and answers nothing: a server gone silent mid-request.
+ */
+private class StallingProxy(upstreamPort: Int) : AutoCloseable {
+    private val listener = java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())
+    @Volatile var stalled = false
+    val url = "http://127.0.0.1:${listener.localPort}"
+
+    init {
+        Thread {
+            while (!listener.isClosed) {
+                val client = try { listener.accept() } catch (e: java.io.IOException) { break }
+                val upstream = java.net.Socket("127.0.0.1", upstreamPort)
+                pump(client, upstream, swallowWhenStalled = true)
+                pump(upstream, client, swallowWhenStalled = false)
+            }
+        }.apply { isDaemon = true }.start()
+    }
+
+    private fun pump(from: java.net.Socket, to: java.net.Socket, swallowWhenStalled: Boolean) {
+        Thread {
+            val buffer = ByteArray(16 * 1024)
+            try {
+                while (true) {
+                    val n = from.getInputStream().read(buffer)
+                    if (n < 0) break
+                    if (!(swallowWhenStalled && stalled)) to.getOutputStream().write(buffer, 0, n)
+                }
+            } catch (e: java.io.IOException) {
+                // Either side closed: the relay of this connection ends.
+            } finally {
+                from.close(); to.close()
+            }
+        }.apply { isDaemon = true }.start()
+    }
+
+    override fun close() = listener.close()
 }
 
 private suspend fun coroutineScopeTest(block: suspend (kotlinx.coroutines.CoroutineScope) -> Unit) =
