@@ -60,7 +60,7 @@ impl Transport for Scripted {
             }));
         }
         let version = protocol::version_of(&body).expect("a message");
-        let request: SyncRequest = protocol::decode(&body).expect("a request");
+        let request: SyncRequest = protocol::decode_request(&body).expect("a request");
         self.seen
             .lock()
             .expect("lock")
@@ -98,6 +98,7 @@ fn ack_all(epoch: u64) -> Answer {
                 cursor: req.cursor.max(1),
                 more: false,
                 epoch,
+                team: Default::default(),
             },
         ))
     })
@@ -169,6 +170,7 @@ fn documents_this_version_cannot_read_are_set_aside_and_the_rest_goes_on() {
                     cursor: 3,
                     more: false,
                     epoch: 5,
+                    team: Default::default(),
                 },
             ))
         })],
@@ -237,6 +239,7 @@ fn a_restored_server_gets_everything_again_and_the_pull_restarts() {
                     cursor: 40,
                     more: false,
                     epoch: 5,
+                    team: Default::default(),
                 },
             ))
         })],
@@ -272,7 +275,7 @@ fn a_restored_server_gets_everything_again_and_the_pull_restarts() {
 fn an_older_server_is_spoken_to_in_its_version() {
     let mut tablet = open_store(4);
     let team = tablet.demo.youth().team_id;
-    // A server of the first release: refuses versions 4 to 2 without saying what it
+    // A server of the first release: refuses versions 5 to 2 without saying what it
     // speaks, and answers version 1.
     let transport = Scripted::new(
         team,
@@ -297,6 +300,7 @@ fn an_older_server_is_spoken_to_in_its_version() {
                     cursor: req.cursor + 1,
                     more: false,
                     epoch: 99,
+                    team: Default::default(),
                 },
             ))
         })],
@@ -313,7 +317,7 @@ fn an_older_server_is_spoken_to_in_its_version() {
         .iter()
         .map(|(v, _)| *v)
         .collect();
-    assert_eq!(versions, vec![4, 3, 2, 1]);
+    assert_eq!(versions, vec![5, 4, 3, 2, 1]);
 
     // A server that speaks nothing this app knows: a clear error, not "unreachable".
     let none = Scripted::new(
@@ -360,6 +364,7 @@ fn a_record_edited_while_its_push_was_refused_goes_back_to_pending() {
                     cursor: 1,
                     more: false,
                     epoch: 5,
+                    team: Default::default(),
                 },
             ))
         })],

@@ -470,6 +470,7 @@ mod tests {
                         cursor,
                         pushes: vec![],
                         pull_limit: 100,
+                        team: Default::default(),
                     },
                 )
                 .expect("pull");
