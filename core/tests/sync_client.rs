@@ -454,3 +454,95 @@ fn changing_team_with_unsent_changes_is_refused_unless_forced() {
     );
     assert!(tablet.store.unsynced().expect("unsynced").is_empty());
 }
+
+/// An answer that pulls nothing, with `team` news, in log `epoch`.
+fn with_news(epoch: u64, team: protocol::TeamNews) -> Answer {
+    answer(move |version, req| {
+        Ok(protocol::encode_response(
+            version,
+            &SyncResponse {
+                acks: Vec::new(),
+                rejections: Vec::new(),
+                docs: Vec::new(),
+                erased: Vec::new(),
+                cursor: req.cursor.max(1),
+                more: false,
+                epoch,
+                team: team.clone(),
+            },
+        ))
+    })
+}
+
+#[test]
+fn team_news_are_kept_until_the_server_restarts_its_log() {
+    use protocol::{Decision, DecisionState, Member, Roster, TeamNews, TeamSince};
+    let mut tablet = open_store(4);
+    let team = tablet.demo.youth().team_id;
+    let (amina, visit) = (Uuid::now_v7(), Uuid::now_v7());
+    let news = TeamNews {
+        roster: Some(Roster {
+            version: 3,
+            members: vec![Member {
+                id: amina,
+                name: "Amina".into(),
+                active: true,
+            }],
+        }),
+        decisions: vec![Decision {
+            contact_id: visit,
+            state: DecisionState::Flagged,
+            reason: "Commune à vérifier".into(),
+            at_ms: 1_780_000_000_000,
+        }],
+        decisions_cursor: 7,
+    };
+    let transport = Scripted::new(
+        team,
+        vec![
+            with_news(1, news),
+            with_news(1, TeamNews::default()),
+            with_news(2, TeamNews::default()),
+        ],
+    );
+    enrolled(&mut tablet.store, &transport);
+    let store = &mut tablet.store;
+    store
+        .sync(&transport, &options(), &mut |_| {})
+        .expect("sync");
+    assert_eq!(
+        store.member_name(amina).expect("read").as_deref(),
+        Some("Amina")
+    );
+    let decision = store.visit_decision(visit).expect("read").expect("stored");
+    assert_eq!(decision.reason, "Commune à vérifier");
+    assert!(decision.asks_for_action());
+    assert!(
+        store.flagged_visits(0, 10).expect("list").is_empty(),
+        "only visits this tablet has are listed"
+    );
+
+    // An answer with no news changes nothing; the request said where the tablet stands.
+    store
+        .sync(&transport, &options(), &mut |_| {})
+        .expect("sync");
+    assert_eq!(store.roster().expect("roster").len(), 1);
+    let seen = transport.seen.lock().expect("lock").clone();
+    assert_eq!(seen[0].1.team, TeamSince::default());
+    assert_eq!(
+        seen[1].1.team,
+        TeamSince {
+            roster: 3,
+            decisions: 7
+        }
+    );
+
+    // A server restored from a backup: both come again from the start.
+    store
+        .sync(&transport, &options(), &mut |_| {})
+        .expect("sync");
+    assert!(store.roster().expect("roster").is_empty());
+    assert_eq!(store.visit_decision(visit).expect("read"), None);
+    let seen = transport.seen.lock().expect("lock").clone();
+    assert_eq!(seen.last().expect("a request").1.team, TeamSince::default());
+}
