@@ -2080,3 +2080,47 @@ impl Tx for SqliteTx<'_> {
         Ok(n > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_made_before_schema_9_get_positions_in_the_order_they_were_made() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        {
+            let tx = conn.transaction().expect("tx");
+            for sql in &MIGRATIONS[..8] {
+                tx.execute_batch(sql).expect("migration");
+            }
+            tx.pragma_update(None, "user_version", 8).expect("version");
+            for (id, at) in [(3u8, 20i64), (1, 10), (2, 20)] {
+                tx.execute(
+                    "INSERT INTO visit_reviews (contact_id, state, reason, user_id, at)
+                     VALUES (?1, 'approved', NULL, ?2, ?3)",
+                    params![vec![id; 16], vec![9u8; 16], at],
+                )
+                .expect("review");
+            }
+            tx.commit().expect("commit");
+        }
+        migrate(&mut conn).expect("to the current schema");
+        let mut stmt = conn
+            .prepare("SELECT contact_id FROM visit_reviews ORDER BY seq")
+            .expect("query");
+        let order: Vec<u8> = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .expect("rows")
+            .map(|id| id.expect("id")[0])
+            .collect();
+        assert_eq!(order, vec![1, 2, 3]);
+        let next: i64 = conn
+            .query_row(
+                "SELECT value FROM counters WHERE name = 'decisions'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("counter");
+        assert_eq!(next, 3, "the next decision takes position 4");
+    }
+}
