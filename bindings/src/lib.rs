@@ -5,6 +5,7 @@ mod communes;
 mod error;
 mod records;
 mod review;
+mod roster;
 mod store;
 #[cfg(test)]
 mod tests;

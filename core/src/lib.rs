@@ -14,6 +14,7 @@ pub mod indicators;
 pub mod lock;
 pub mod records;
 mod review;
+pub mod roster;
 mod search;
 mod storage;
 mod store;
@@ -24,6 +25,7 @@ pub use communes::{Commune, Communes};
 pub use document::{Author, ConflictValue, FieldConflict, HistoryEntry};
 pub use error::{Error, FieldError, Problem, Result, ValidationErrors};
 pub use records::{AnyRecord, Record, RecordKind};
+pub use roster::{TeamMember, VisitDecision};
 pub use search::{ContactSummary, DuplicateProbe, SimilarYouth, YouthSummary};
 pub use storage::KEY_LEN;
 pub use store::{

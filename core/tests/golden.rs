@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use repere_core::RecordKind;
 use repere_core::sync::protocol::{
-    self, Ack, EnrolRequest, EnrolResponse, PulledDoc, PushDoc, RejectCode, Rejection, SyncRequest,
-    SyncResponse,
+    self, Ack, Decision, DecisionState, EnrolRequest, EnrolResponse, Member, PulledDoc, PushDoc,
+    RejectCode, Rejection, Roster, SyncRequest, SyncResponse, TeamNews, TeamSince,
 };
 use uuid::Uuid;
 
@@ -24,6 +24,7 @@ fn request() -> SyncRequest {
             changes: (0u8..40).collect(),
         }],
         pull_limit: 1000,
+        team: Default::default(),
     }
 }
 
@@ -49,6 +50,7 @@ fn response(epoch: u64) -> SyncResponse {
         cursor: 1240,
         more: true,
         epoch,
+        team: Default::default(),
     }
 }
 
@@ -95,7 +97,11 @@ fn golden(version: u8, name: &str, bytes: &[u8]) {
 #[test]
 fn version_1_messages_are_pinned_and_still_read() {
     let v1 = 1;
-    golden(v1, "sync_request", &protocol::encode_as(v1, &request()));
+    golden(
+        v1,
+        "sync_request",
+        &protocol::encode_request(v1, &request()),
+    );
     golden(
         v1,
         "sync_response",
@@ -114,14 +120,18 @@ fn version_1_messages_are_pinned_and_still_read() {
     // A version 1 answer reads with no epoch.
     let bytes = protocol::encode_response(v1, &response(77));
     assert_eq!(protocol::decode_response(&bytes), Ok(response(0)));
-    let req = protocol::encode_as(v1, &request());
-    assert_eq!(protocol::decode::<SyncRequest>(&req), Ok(request()));
+    let req = protocol::encode_request(v1, &request());
+    assert_eq!(protocol::decode_request(&req), Ok(request()));
 }
 
 #[test]
 fn version_2_messages_are_pinned() {
     let v2 = 2;
-    golden(v2, "sync_request", &protocol::encode_as(v2, &request()));
+    golden(
+        v2,
+        "sync_request",
+        &protocol::encode_request(v2, &request()),
+    );
     golden(
         v2,
         "sync_response",
@@ -149,7 +159,11 @@ fn version_2_messages_are_pinned() {
 #[test]
 fn version_3_messages_are_pinned() {
     let v3 = 3;
-    golden(v3, "sync_request", &protocol::encode_as(v3, &request()));
+    golden(
+        v3,
+        "sync_request",
+        &protocol::encode_request(v3, &request()),
+    );
     golden(
         v3,
         "sync_response",
@@ -187,7 +201,11 @@ fn version_4_messages_are_pinned_and_older_devices_are_told_erased() {
         code: RejectCode::Rewritten,
         reason: "rewritten".into(),
     });
-    golden(v4, "sync_request", &protocol::encode_as(v4, &request()));
+    golden(
+        v4,
+        "sync_request",
+        &protocol::encode_request(v4, &request()),
+    );
     let bytes = protocol::encode_response(v4, &rewritten);
     golden(v4, "sync_response", &bytes);
     assert_eq!(protocol::decode_response(&bytes), Ok(rewritten.clone()));
@@ -202,4 +220,78 @@ fn version_4_messages_are_pinned_and_older_devices_are_told_erased() {
     let old = protocol::decode_response(&protocol::encode_response(3, &rewritten)).expect("v3");
     assert_eq!(old.rejections[1].code, RejectCode::Erased);
     assert_eq!(old.rejections[0], rewritten.rejections[0]);
+}
+
+fn team_news() -> TeamNews {
+    TeamNews {
+        roster: Some(Roster {
+            version: 12,
+            members: vec![
+                Member {
+                    id: id(10),
+                    name: "Amina".into(),
+                    active: true,
+                },
+                Member {
+                    id: id(11),
+                    name: "Julien".into(),
+                    active: false,
+                },
+            ],
+        }),
+        decisions: vec![
+            Decision {
+                contact_id: id(12),
+                state: DecisionState::Flagged,
+                reason: "commune à vérifier".into(),
+                at_ms: 1_780_000_000_000,
+            },
+            Decision {
+                contact_id: id(13),
+                state: DecisionState::Approved,
+                reason: String::new(),
+                at_ms: 1_780_000_000_001,
+            },
+        ],
+        decisions_cursor: 31,
+    }
+}
+
+#[test]
+fn version_5_messages_are_pinned_and_older_devices_are_sent_no_team_news() {
+    let v5 = 5;
+    let mut req = request();
+    req.team = TeamSince {
+        roster: 11,
+        decisions: 30,
+    };
+    let bytes = protocol::encode_request(v5, &req);
+    golden(v5, "sync_request", &bytes);
+    assert_eq!(protocol::decode_request(&bytes), Ok(req.clone()));
+    let mut resp = response(77);
+    resp.team = team_news();
+    let bytes = protocol::encode_response(v5, &resp);
+    golden(v5, "sync_response", &bytes);
+    assert_eq!(protocol::decode_response(&bytes), Ok(resp.clone()));
+    golden(
+        v5,
+        "enrol_request",
+        &protocol::encode_enrol(v5, &enrol_request()),
+    );
+    golden(
+        v5,
+        "enrol_response",
+        &protocol::encode_as(v5, &enrol_response()),
+    );
+    // A version 4 device's request reads as knowing nothing of the team; its answer carries
+    // no team news and stays byte for byte what version 4 pinned.
+    let old = protocol::decode_request(&protocol::encode_request(4, &req)).expect("v4");
+    assert_eq!(old.team, TeamSince::default());
+    assert_eq!(old.cursor, req.cursor);
+    let old = protocol::decode_response(&protocol::encode_response(4, &resp)).expect("v4");
+    assert_eq!(old.team, TeamNews::default());
+    assert_eq!(
+        protocol::encode_response(4, &resp),
+        protocol::encode_response(4, &response(77))
+    );
 }

@@ -60,7 +60,7 @@ impl Transport for Scripted {
             }));
         }
         let version = protocol::version_of(&body).expect("a message");
-        let request: SyncRequest = protocol::decode(&body).expect("a request");
+        let request: SyncRequest = protocol::decode_request(&body).expect("a request");
         self.seen
             .lock()
             .expect("lock")
@@ -98,6 +98,7 @@ fn ack_all(epoch: u64) -> Answer {
                 cursor: req.cursor.max(1),
                 more: false,
                 epoch,
+                team: Default::default(),
             },
         ))
     })
@@ -169,6 +170,7 @@ fn documents_this_version_cannot_read_are_set_aside_and_the_rest_goes_on() {
                     cursor: 3,
                     more: false,
                     epoch: 5,
+                    team: Default::default(),
                 },
             ))
         })],
@@ -237,6 +239,7 @@ fn a_restored_server_gets_everything_again_and_the_pull_restarts() {
                     cursor: 40,
                     more: false,
                     epoch: 5,
+                    team: Default::default(),
                 },
             ))
         })],
@@ -272,7 +275,7 @@ fn a_restored_server_gets_everything_again_and_the_pull_restarts() {
 fn an_older_server_is_spoken_to_in_its_version() {
     let mut tablet = open_store(4);
     let team = tablet.demo.youth().team_id;
-    // A server of the first release: refuses versions 4 to 2 without saying what it
+    // A server of the first release: refuses versions 5 to 2 without saying what it
     // speaks, and answers version 1.
     let transport = Scripted::new(
         team,
@@ -297,6 +300,7 @@ fn an_older_server_is_spoken_to_in_its_version() {
                     cursor: req.cursor + 1,
                     more: false,
                     epoch: 99,
+                    team: Default::default(),
                 },
             ))
         })],
@@ -313,7 +317,7 @@ fn an_older_server_is_spoken_to_in_its_version() {
         .iter()
         .map(|(v, _)| *v)
         .collect();
-    assert_eq!(versions, vec![4, 3, 2, 1]);
+    assert_eq!(versions, vec![5, 4, 3, 2, 1]);
 
     // A server that speaks nothing this app knows: a clear error, not "unreachable".
     let none = Scripted::new(
@@ -360,6 +364,7 @@ fn a_record_edited_while_its_push_was_refused_goes_back_to_pending() {
                     cursor: 1,
                     more: false,
                     epoch: 5,
+                    team: Default::default(),
                 },
             ))
         })],
@@ -470,6 +475,7 @@ fn a_cancelled_sync_stops_between_rounds_and_during_backoff_keeping_what_was_app
                     cursor: req.cursor + 1,
                     more: true,
                     epoch: 1,
+                    team: Default::default(),
                 },
             ))
         })],
@@ -522,4 +528,95 @@ fn a_cancelled_sync_stops_between_rounds_and_during_backoff_keeping_what_was_app
         )
         .expect("sync");
     assert_eq!(report.rounds, 1);
+
+/// An answer that pulls nothing, with `team` news, in log `epoch`.
+fn with_news(epoch: u64, team: protocol::TeamNews) -> Answer {
+    answer(move |version, req| {
+        Ok(protocol::encode_response(
+            version,
+            &SyncResponse {
+                acks: Vec::new(),
+                rejections: Vec::new(),
+                docs: Vec::new(),
+                erased: Vec::new(),
+                cursor: req.cursor.max(1),
+                more: false,
+                epoch,
+                team: team.clone(),
+            },
+        ))
+    })
+}
+
+#[test]
+fn team_news_are_kept_until_the_server_restarts_its_log() {
+    use protocol::{Decision, DecisionState, Member, Roster, TeamNews, TeamSince};
+    let mut tablet = open_store(4);
+    let team = tablet.demo.youth().team_id;
+    let (amina, visit) = (Uuid::now_v7(), Uuid::now_v7());
+    let news = TeamNews {
+        roster: Some(Roster {
+            version: 3,
+            members: vec![Member {
+                id: amina,
+                name: "Amina".into(),
+                active: true,
+            }],
+        }),
+        decisions: vec![Decision {
+            contact_id: visit,
+            state: DecisionState::Flagged,
+            reason: "Commune à vérifier".into(),
+            at_ms: 1_780_000_000_000,
+        }],
+        decisions_cursor: 7,
+    };
+    let transport = Scripted::new(
+        team,
+        vec![
+            with_news(1, news),
+            with_news(1, TeamNews::default()),
+            with_news(2, TeamNews::default()),
+        ],
+    );
+    enrolled(&mut tablet.store, &transport);
+    let store = &mut tablet.store;
+    store
+        .sync(&transport, &options(), &mut |_| {})
+        .expect("sync");
+    assert_eq!(
+        store.member_name(amina).expect("read").as_deref(),
+        Some("Amina")
+    );
+    let decision = store.visit_decision(visit).expect("read").expect("stored");
+    assert_eq!(decision.reason, "Commune à vérifier");
+    assert!(decision.asks_for_action());
+    assert!(
+        store.flagged_visits(0, 10).expect("list").is_empty(),
+        "only visits this tablet has are listed"
+    );
+
+    // An answer with no news changes nothing; the request said where the tablet stands.
+    store
+        .sync(&transport, &options(), &mut |_| {})
+        .expect("sync");
+    assert_eq!(store.roster().expect("roster").len(), 1);
+    let seen = transport.seen.lock().expect("lock").clone();
+    assert_eq!(seen[0].1.team, TeamSince::default());
+    assert_eq!(
+        seen[1].1.team,
+        TeamSince {
+            roster: 3,
+            decisions: 7
+        }
+    );
+
+    // A server restored from a backup: both come again from the start.
+    store
+        .sync(&transport, &options(), &mut |_| {})
+        .expect("sync");
+    assert!(store.roster().expect("roster").is_empty());
+    assert_eq!(store.visit_decision(visit).expect("read"), None);
+    let seen = transport.seen.lock().expect("lock").clone();
+    assert_eq!(seen.last().expect("a request").1.team, TeamSince::default());
 }

@@ -6,7 +6,7 @@ use repere_core::sync::protocol::{self, EnrolResponse, SyncRequest};
 
 fuzz_target!(|bytes: &[u8]| {
     if protocol::version_of(bytes).is_ok() {
-        let _ = protocol::decode::<SyncRequest>(bytes);
+        let _ = protocol::decode_request(bytes);
         // The enrolment request as the server reads it from anyone on the network.
         if let Ok(enrol) = protocol::decode_enrol(bytes, 2048) {
             let again = protocol::encode_enrol(protocol::PROTOCOL_VERSION, &enrol);

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::hub::{Hub, HubError};
 use crate::secret;
 use crate::storage::{
-    Device, EnrolmentCode, Organisation, Role, Team, TeamCounts, User, WipeOrder,
+    Device, EnrolmentCode, Organisation, Role, Team, TeamCounts, TeamMember, User, WipeOrder,
 };
 
 /// How long an enrolment code stays valid unless told otherwise.
@@ -49,7 +49,92 @@ fn clean_name(what: &str, name: &str) -> Result<String, HubError> {
     Ok(name.to_string())
 }
 
+/// A display name shown on tablets: one line, bounded. Personal data: never in an error.
+fn clean_display_name(name: &str) -> Result<String, HubError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > DISPLAY_NAME_MAX_CHARS {
+        return Err(HubError::BadInput(format!(
+            "a member's display name has 1 to {DISPLAY_NAME_MAX_CHARS} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(HubError::BadInput(
+            "a member's display name contains control characters".into(),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Display names stay short: a first name, perhaps an initial.
+pub const DISPLAY_NAME_MAX_CHARS: usize = 60;
+
 impl Hub {
+    /// Adds a member to a team's roster (sent to its tablets at their next sync).
+    pub fn add_member(&self, team_id: Uuid, display_name: &str) -> Result<TeamMember, HubError> {
+        let display_name = clean_display_name(display_name)?;
+        let now = self.now();
+        let member = self.storage().write_with(|tx| -> Result<_, HubError> {
+            if tx.team(team_id)?.is_none() {
+                return Err(HubError::NotFound {
+                    what: "team",
+                    id: team_id,
+                });
+            }
+            let mut member = TeamMember {
+                id: Uuid::now_v7(),
+                team_id,
+                display_name: display_name.clone(),
+                active: true,
+                changed_at: now,
+                seq: 0,
+            };
+            member.seq = tx.put_team_member(&member)?;
+            Ok(member)
+        })?;
+        tracing::info!(member = %member.id, team = %team_id, "team member added");
+        Ok(member)
+    }
+
+    /// Renames a member (the tablets show the new name on every record).
+    pub fn rename_member(&self, id: Uuid, display_name: &str) -> Result<TeamMember, HubError> {
+        let display_name = clean_display_name(display_name)?;
+        self.change_member(id, "renamed", |m| m.display_name.clone_from(&display_name))
+    }
+
+    /// Marks a member inactive (left the team) or active again. Inactive members still
+    /// name their past records on the tablets but are no longer offered for new ones.
+    pub fn set_member_active(&self, id: Uuid, active: bool) -> Result<TeamMember, HubError> {
+        let what = if active { "reactivated" } else { "deactivated" };
+        self.change_member(id, what, |m| m.active = active)
+    }
+
+    fn change_member(
+        &self,
+        id: Uuid,
+        what: &'static str,
+        change: impl Fn(&mut TeamMember),
+    ) -> Result<TeamMember, HubError> {
+        let now = self.now();
+        let member = self.storage().write_with(|tx| -> Result<_, HubError> {
+            let mut member = tx.team_member(id)?.ok_or(HubError::NotFound {
+                what: "team member",
+                id,
+            })?;
+            change(&mut member);
+            member.changed_at = now;
+            member.seq = tx.put_team_member(&member)?;
+            Ok(member)
+        })?;
+        tracing::info!(member = %id, team = %member.team_id, "team member {what}");
+        Ok(member)
+    }
+
+    /// A team's roster, by name.
+    pub fn members(&self, team_id: Uuid) -> Result<Vec<TeamMember>, HubError> {
+        self.storage()
+            .read_with(|tx| Ok::<_, HubError>(tx.team_members(team_id)?))
+    }
+
     pub fn create_organisation(&self, name: &str) -> Result<Organisation, HubError> {
         let org = Organisation {
             id: Uuid::now_v7(),

@@ -17,10 +17,12 @@ use crate::coord::reports::random_password;
 use crate::hub::{Hub, HubError};
 use crate::pushed;
 use crate::secret;
-use crate::storage::{DocumentWrite, EnrolmentCode, Organisation, Role, Team, User};
+use crate::storage::{DocumentWrite, EnrolmentCode, Organisation, Role, Team, TeamMember, User};
 
 pub const ORGANISATION_NAME: &str = "Mission Locale du Nord Meusien (démo)";
 pub const TEAM_NAMES: [&str; 2] = ["Binôme Stenay", "Binôme Sedan"];
+/// The members of each demo team, in `TEAM_NAMES` order.
+const DEMO_MEMBERS: [[&str; 2]; 2] = [["Amina", "Julien"], ["Léa", "Karim"]];
 pub const COORDINATOR_NAME: &str = "Coordination (démo)";
 /// What the demo coordinator types to sign in.
 pub const COORDINATOR_LOGIN: &str = "coordination@demo";
@@ -159,6 +161,20 @@ pub fn seed_with_password(
     };
     let mut teams = Vec::new();
     let mut codes: Vec<EnrolmentCode> = Vec::new();
+    // Each team's two members, named on its tablets (fictional first names).
+    let mut roster: Vec<TeamMember> = Vec::new();
+    let mut name_members = |team: Uuid, ids: [Uuid; 2], names: [&str; 2]| {
+        for (id, name) in ids.into_iter().zip(names) {
+            roster.push(TeamMember {
+                id,
+                team_id: team,
+                display_name: name.to_string(),
+                active: true,
+                changed_at: now,
+                seq: 0,
+            });
+        }
+    };
     for (i, name) in TEAM_NAMES.iter().enumerate() {
         let team = Team {
             id: Uuid::now_v7(),
@@ -167,6 +183,7 @@ pub fn seed_with_password(
             created_at: now,
         };
         let members = [Uuid::now_v7(), Uuid::now_v7()];
+        name_members(team.id, members, DEMO_MEMBERS[i]);
         builder.author.member_id = members[0];
         let first = builder.docs.len();
         let mut data = DemoData::new(1000 + i as u64, team.id, members, now);
@@ -233,6 +250,7 @@ pub fn seed_with_password(
             created_at: now,
         };
         let members = [Uuid::now_v7(), Uuid::now_v7()];
+        name_members(team.id, members, ["Sophie", "Thomas"]);
         builder.author.member_id = members[0];
         let first = builder.docs.len();
         let mut data = DemoData::new(2000, team.id, members, now);
@@ -288,6 +306,9 @@ pub fn seed_with_password(
         tx.set_login(other_coordinator.id, Some(OTHER_COORDINATOR_LOGIN))?;
         tx.set_password_hash(other_coordinator.id, &other_hash, now)?;
         tx.insert_team(&other_team.team)?;
+        for member in &roster {
+            tx.put_team_member(member)?;
+        }
         for doc in &builder.docs {
             tx.put_document(DocumentWrite {
                 id: doc.id,
@@ -470,6 +491,7 @@ mod tests {
                         cursor,
                         pushes: vec![],
                         pull_limit: 100,
+                        team: Default::default(),
                     },
                 )
                 .expect("pull");

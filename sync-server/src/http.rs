@@ -296,7 +296,7 @@ async fn sync_inner(state: Arc<AppState>, request: Request) -> Result<Response, 
     let device_id = device.id;
     let (encoded, (cursor, more), stats) = blocking(move || {
         let version = protocol::version_of(&body)?;
-        let sync: SyncRequest = protocol::decode(&body)?;
+        let sync: SyncRequest = protocol::decode_request(&body)?;
         let (answer, stats) = hub.sync_with_stats(&device, sync, version)?;
         let encoded = protocol::encode_response(version, &answer);
         Ok::<_, ApiError>((encoded, (answer.cursor, answer.more), stats))

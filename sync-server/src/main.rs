@@ -165,6 +165,42 @@ enum AdminCommand {
         #[arg(long)]
         name: String,
     },
+    /// Add a member to a team's roster (sent to its tablets); prints the member's id
+    AddMember {
+        /// Team id
+        #[arg(long)]
+        team: Uuid,
+        /// The display name the tablets show (e.g. "Amina B."): personal data
+        #[arg(long)]
+        name: String,
+    },
+    /// Change a team member's display name
+    RenameMember {
+        /// Member id
+        #[arg(long)]
+        member: Uuid,
+        #[arg(long)]
+        name: String,
+    },
+    /// Mark a team member inactive (left the team): past records keep their name, the
+    /// tablets no longer offer them for new ones
+    DeactivateMember {
+        /// Member id
+        #[arg(long)]
+        member: Uuid,
+    },
+    /// Mark a team member active again
+    ReactivateMember {
+        /// Member id
+        #[arg(long)]
+        member: Uuid,
+    },
+    /// List a team's members: id, active or not, display name
+    ListMembers {
+        /// Team id
+        #[arg(long)]
+        team: Uuid,
+    },
     /// Create a user of an organisation; prints its id (then: set-password)
     CreateUser {
         /// Organisation id
@@ -738,6 +774,32 @@ fn admin(args: AdminArgs) -> Result<(), String> {
             let team = hub.create_team(org, &name).map_err(err)?;
             eprintln!("team created: {}", team.name);
             println!("{}", team.id);
+        }
+        AdminCommand::AddMember { team, name } => {
+            let member = hub.add_member(team, &name).map_err(err)?;
+            eprintln!("member added to team {team}");
+            println!("{}", member.id);
+        }
+        AdminCommand::RenameMember { member, name } => {
+            hub.rename_member(member, &name).map_err(err)?;
+            eprintln!("member {member} renamed");
+        }
+        AdminCommand::DeactivateMember { member } => {
+            hub.set_member_active(member, false).map_err(err)?;
+            eprintln!("member {member} deactivated");
+        }
+        AdminCommand::ReactivateMember { member } => {
+            hub.set_member_active(member, true).map_err(err)?;
+            eprintln!("member {member} reactivated");
+        }
+        AdminCommand::ListMembers { team } => {
+            let members = hub.members(team).map_err(err)?;
+            eprintln!("id	state	name");
+            for m in &members {
+                let state = if m.active { "active" } else { "inactive" };
+                println!("{}	{state}	{}", m.id, m.display_name);
+            }
+            eprintln!("{} member(s)", members.len());
         }
         AdminCommand::CreateUser {
             org,

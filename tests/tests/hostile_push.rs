@@ -57,6 +57,7 @@ fn push_alone(
             changes,
         }],
         pull_limit: 1,
+        team: Default::default(),
     });
     let (status, body) = post_sync(port, token, &body);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -113,6 +114,7 @@ fn a_deflated_string_bomb_is_refused_without_the_memory_it_would_take() {
             changes: bomb,
         }],
         pull_limit: 1,
+        team: Default::default(),
     });
     eprintln!("bomb request: {} bytes", envelope.len());
     assert!(envelope.len() < 1024 * 1024);
@@ -230,6 +232,7 @@ fn what_a_modified_app_writes_beyond_its_rights_is_refused_alone() {
         cursor: 0,
         pushes,
         pull_limit: 1,
+        team: Default::default(),
     });
     let (status, _) = post_sync(server.port, &token, &body);
     assert_eq!(status, 400);

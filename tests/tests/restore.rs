@@ -119,6 +119,7 @@ fn the_server_answers_a_version_1_tablet_in_version_1() {
             cursor: 0,
             pushes: vec![],
             pull_limit: 10,
+            team: Default::default(),
         },
     );
     let transport = HttpTransport::new(&server.url()).expect("transport");
@@ -135,6 +136,7 @@ fn the_server_answers_a_version_1_tablet_in_version_1() {
         cursor: 0,
         pushes: vec![],
         pull_limit: 10,
+        team: Default::default(),
     });
     future[2] = 9;
     match transport.post(protocol::SYNC_PATH, Some(&token), future) {

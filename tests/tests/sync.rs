@@ -351,6 +351,7 @@ fn garbage_truncated_oversized_and_replayed_requests_get_clear_errors() {
         cursor: 0,
         pushes: vec![],
         pull_limit: 100,
+        team: Default::default(),
     });
     let cases: Vec<(&str, Option<&str>, Vec<u8>, u16)> = vec![
         (

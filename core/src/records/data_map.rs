@@ -286,7 +286,15 @@ de la vérification par les tests) :
 
 - `visit_reviews` : la décision de la coordination sur une visite (approuvée, signalée, question)
   et le motif d'un signalement, texte libre qui peut nommer quelqu'un ; vue de la coordination
-  seulement ; effacée avec la visite.
+  et des tablettes de l'équipe de la visite (sans le nom de la personne qui a décidé, table
+  `visit_decisions` sur la tablette) ; effacée avec la visite, sur le serveur et les tablettes.
+- `team_members` : les membres d'une équipe, identifiant et nom affiché (donnée personnelle du
+  personnel, à réduire au prénom ou à un prénom et une initiale), actif ou non, date de
+  modification ; gérés par `repere-server admin add-member` et suivantes ; vus de la coordination
+  et des tablettes de l'équipe (table `team_members` sur la tablette, remplacée à chaque
+  changement, supprimée quand la tablette change d'équipe ou est effacée) ; jamais écrits dans
+  les journaux. Aucune durée de conservation n'est fixée par le logiciel : un membre parti est
+  désactivé (ses anciennes fiches restent nommées) et peut être renommé.
 - Comptes des pages de coordination (`users`) : nom, identifiant de connexion, empreinte
   Argon2id du mot de passe, secret de la double authentification, empreintes des codes de
   secours ; sessions (empreinte du jeton) ; tentatives de connexion (HMAC de l'identifiant tapé

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_sync.sql"),
     include_str!("../../migrations/0003_versions.sql"),
+    include_str!("../../migrations/0005_roster.sql"),
 ];
 
 pub const KEY_LEN: usize = 32;

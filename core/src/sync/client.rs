@@ -193,7 +193,7 @@ pub struct SyncBatch {
 
 impl SyncBatch {
     pub fn body(&self) -> Vec<u8> {
-        protocol::encode_as(self.version, &self.request)
+        protocol::encode_request(self.version, &self.request)
     }
 
     pub fn token(&self) -> &str {
@@ -389,6 +389,7 @@ impl Store {
         meta_put(&tx, CURSOR_KEY, &0u64.to_be_bytes())?;
         tx.prepare_cached("DELETE FROM meta WHERE key IN (?1, ?2)")?
             .execute([EPOCH_KEY, PENDING_ENROLMENT_KEY])?;
+        crate::roster::forget(&tx)?;
         crate::lock::reached_server(&tx, now)?;
         tx.commit()?;
         notify(&self.listeners, Origin::Remote, left);
@@ -456,6 +457,7 @@ impl Store {
                 cursor: cursor(&self.conn)?,
                 pushes,
                 pull_limit: options.pull_limit,
+                team: crate::roster::since(&self.conn)?,
             },
             token,
             version: protocol::PROTOCOL_VERSION,
@@ -613,6 +615,7 @@ impl Store {
                 .execute(params![rej.id.as_bytes().as_slice(), rej.reason])?;
             }
         }
+        crate::roster::apply(&tx, &resp.team)?;
         meta_put(&tx, CURSOR_KEY, &resp.cursor.to_be_bytes())?;
         crate::lock::reached_server(&tx, now)?;
         tx.commit()?;
@@ -646,6 +649,7 @@ impl Store {
         )?;
         meta_put(&tx, CURSOR_KEY, &0u64.to_be_bytes())?;
         meta_put(&tx, EPOCH_KEY, &epoch.to_be_bytes())?;
+        crate::roster::forget(&tx)?;
         tx.commit()?;
         Ok(())
     }
@@ -741,6 +745,7 @@ fn run_sync(
                         cursor: resp.cursor,
                         pushes: Vec::new(),
                         pull_limit: options.pull_limit,
+                        team: resp.team.since(batch.request.team),
                     },
                     token: batch.token.clone(),
                     version,
@@ -931,6 +936,7 @@ fn erase_local(tx: &Connection, id: Uuid) -> Result<Option<RecordKind>> {
         .query_row([bid], |r| r.get(0))
         .optional()?;
     index::remove(tx, id)?;
+    crate::roster::erase_decision(tx, id)?;
     tx.prepare_cached("DELETE FROM documents WHERE id = ?1")?
         .execute([bid])?;
     tx.prepare_cached("INSERT OR IGNORE INTO erased (id, erased_at) VALUES (?1, datetime('now'))")?

@@ -8,8 +8,10 @@
 //! 3 (the enrolment request names the store's writer id, and proves a re-enrolling
 //! store's earlier enrolment with its token) and 4 (a record can be rewritten as a new
 //! generation: a push built on an older one is refused as `Rewritten`; the device replaces
-//! its copy with the generation it pulls). The device speaks the highest version the
-//! server accepts; the server answers
+//! its copy with the generation it pulls) and 5 (the sync carries the team's roster and
+//! the coordinators' decisions on its visits, each from where the device stands: see
+//! [`TeamSince`] and [`TeamNews`]). The device speaks the highest version the server
+//! accepts; the server answers
 //! in the version it was asked in. Every change to a message bumps the version, and
 //! golden files of each version's messages (core/tests/golden/) pin the bytes.
 
@@ -21,9 +23,11 @@ use uuid::Uuid;
 use crate::records::RecordKind;
 
 /// The version this build speaks by default (the newest).
-pub const PROTOCOL_VERSION: u8 = 4;
+pub const PROTOCOL_VERSION: u8 = 5;
 /// The first version whose devices replace a rewritten record (see [`RejectCode::Rewritten`]).
 pub const REWRITE_VERSION: u8 = 4;
+/// The first version whose sync carries the roster and the coordinators' decisions.
+pub const TEAM_NEWS_VERSION: u8 = 5;
 /// The oldest version this build still speaks.
 pub const PROTOCOL_MIN_VERSION: u8 = 1;
 const MAGIC: &[u8; 2] = b"RP";
@@ -109,6 +113,111 @@ pub struct SyncRequest {
     pub pushes: Vec<PushDoc>,
     /// How many documents the device wants at most in this response's pull.
     pub pull_limit: u32,
+    /// What the device holds of its team's roster and decisions (version 5; zeros from
+    /// older devices, which are sent neither).
+    pub team: TeamSince,
+}
+
+/// The sync request of versions 1 to 4.
+#[derive(Serialize, Deserialize)]
+struct SyncRequestV1 {
+    cursor: u64,
+    pushes: Vec<PushDoc>,
+    pull_limit: u32,
+}
+
+/// Where the device stands with its team's roster and the coordinators' decisions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamSince {
+    /// The roster version the device holds (0: none). Another version on the server
+    /// (newer, or older after a restore) sends the whole roster.
+    pub roster: u64,
+    /// The decision position up to which the device has every decision (0 at first).
+    pub decisions: u64,
+}
+
+/// What changed in the team since [`TeamSince`] (version 5).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TeamNews {
+    /// The whole roster, when its version is not the one the device holds.
+    pub roster: Option<Roster>,
+    /// Decisions on the team's visits made or changed after the device's position, in
+    /// position order.
+    pub decisions: Vec<Decision>,
+    /// The device's new decision position, stored with the decisions it covers. When
+    /// more decisions wait past it, the answer's `more` is set.
+    pub decisions_cursor: u64,
+}
+
+impl TeamNews {
+    /// Where a device stands once it has stored this (it stood at `before`).
+    pub fn since(&self, before: TeamSince) -> TeamSince {
+        TeamSince {
+            roster: self.roster.as_ref().map_or(before.roster, |r| r.version),
+            decisions: if self.decisions_cursor > 0 {
+                self.decisions_cursor
+            } else {
+                before.decisions
+            },
+        }
+    }
+}
+
+/// A team's members, every one of them, active or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    pub version: u64,
+    pub members: Vec<Member>,
+}
+
+/// A team member as tablets know them: the id records name and a display name (personal
+/// data: shown, never logged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: Uuid,
+    pub name: String,
+    /// Inactive members stay named on past records but are not offered for new ones.
+    pub active: bool,
+}
+
+/// A coordinator's latest decision on a visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub contact_id: Uuid,
+    pub state: DecisionState,
+    /// Why the visit was flagged (empty otherwise); may name someone: personal data.
+    pub reason: String,
+    /// When it was decided, Unix milliseconds (server clock).
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DecisionState {
+    Approved,
+    /// Asks the binôme for action: the reason says what.
+    Flagged,
+    /// A question was asked (it comes as a `ReviewTask` record).
+    Question,
+}
+
+impl DecisionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionState::Approved => "approved",
+            DecisionState::Flagged => "flagged",
+            DecisionState::Question => "question",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DecisionState> {
+        [
+            DecisionState::Approved,
+            DecisionState::Flagged,
+            DecisionState::Question,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
 }
 
 /// Changes of one record, as Automerge bytes the server can `load_incremental`:
@@ -138,6 +247,21 @@ pub struct SyncResponse {
     /// server). It changes when the server is restored from a backup: the device then
     /// pushes everything the server may lack and pulls again from the start.
     pub epoch: u64,
+    /// The roster and decisions changed since the device's [`TeamSince`] (version 5;
+    /// empty from older servers).
+    pub team: TeamNews,
+}
+
+/// A sync answer in versions 2 to 4: no roster, no decisions.
+#[derive(Serialize, Deserialize)]
+struct SyncResponseV2 {
+    acks: Vec<Ack>,
+    rejections: Vec<Rejection>,
+    docs: Vec<PulledDoc>,
+    erased: Vec<Uuid>,
+    cursor: u64,
+    more: bool,
+    epoch: u64,
 }
 
 /// A sync answer in version 1: no epoch.
@@ -242,7 +366,7 @@ pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
 }
 
 /// Encodes a message whose layout is the same in every version (everything but the sync
-/// answer) in the envelope of `version`.
+/// request and answer and the enrolment request) in the envelope of `version`.
 pub fn encode_as<T: Serialize>(version: u8, message: &T) -> Vec<u8> {
     // postcard cannot fail on these types (no maps with non-string keys, no unsized data).
     let body = postcard::to_stdvec(message).unwrap_or_default();
@@ -270,8 +394,25 @@ pub fn encode_as<T: Serialize>(version: u8, message: &T) -> Vec<u8> {
 
 /// A sync answer in the layout of `version`.
 pub fn encode_response(version: u8, response: &SyncResponse) -> Vec<u8> {
-    if version >= REWRITE_VERSION {
+    if version >= TEAM_NEWS_VERSION {
         return encode_as(version, response);
+    }
+    // Before version 5 a device is sent no roster and no decisions (the hub builds none
+    // for it).
+    let more = response.more;
+    if version >= REWRITE_VERSION {
+        return encode_as(
+            version,
+            &SyncResponseV2 {
+                acks: response.acks.clone(),
+                rejections: response.rejections.clone(),
+                docs: response.docs.clone(),
+                erased: response.erased.clone(),
+                cursor: response.cursor,
+                more,
+                epoch: response.epoch,
+            },
+        );
     }
     // Before version 4 a device cannot replace a copy, only delete it.
     let rejections: Vec<Rejection> = response
@@ -289,9 +430,14 @@ pub fn encode_response(version: u8, response: &SyncResponse) -> Vec<u8> {
     if version >= 2 {
         return encode_as(
             version,
-            &SyncResponse {
+            &SyncResponseV2 {
+                acks: response.acks.clone(),
                 rejections,
-                ..response.clone()
+                docs: response.docs.clone(),
+                erased: response.erased.clone(),
+                cursor: response.cursor,
+                more,
+                epoch: response.epoch,
             },
         );
     }
@@ -301,9 +447,36 @@ pub fn encode_response(version: u8, response: &SyncResponse) -> Vec<u8> {
         docs: response.docs.clone(),
         erased: response.erased.clone(),
         cursor: response.cursor,
-        more: response.more,
+        more,
     };
     encode_as(1, &v1)
+}
+
+/// A sync request in the layout of `version` (before 5 it says nothing of the team).
+pub fn encode_request(version: u8, request: &SyncRequest) -> Vec<u8> {
+    if version >= TEAM_NEWS_VERSION {
+        return encode_as(version, request);
+    }
+    let v1 = SyncRequestV1 {
+        cursor: request.cursor,
+        pushes: request.pushes.clone(),
+        pull_limit: request.pull_limit,
+    };
+    encode_as(version, &v1)
+}
+
+/// Decodes a sync request of any version this side speaks.
+pub fn decode_request(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
+    if version_of(bytes)? >= TEAM_NEWS_VERSION {
+        return decode(bytes);
+    }
+    let v1: SyncRequestV1 = decode(bytes)?;
+    Ok(SyncRequest {
+        cursor: v1.cursor,
+        pushes: v1.pushes,
+        pull_limit: v1.pull_limit,
+        team: TeamSince::default(),
+    })
 }
 
 /// An enrolment request in the layout of `version` (before 3 it names no writer id).
@@ -363,8 +536,22 @@ pub fn decode_within<T: DeserializeOwned>(
 
 /// Decodes a sync answer of any version this side speaks.
 pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
-    if version_of(bytes)? >= 2 {
+    let version = version_of(bytes)?;
+    if version >= TEAM_NEWS_VERSION {
         return decode(bytes);
+    }
+    if version >= 2 {
+        let v2: SyncResponseV2 = decode(bytes)?;
+        return Ok(SyncResponse {
+            acks: v2.acks,
+            rejections: v2.rejections,
+            docs: v2.docs,
+            erased: v2.erased,
+            cursor: v2.cursor,
+            more: v2.more,
+            epoch: v2.epoch,
+            team: TeamNews::default(),
+        });
     }
     let v1: SyncResponseV1 = postcard::from_bytes(&inflate(bytes, MAX_MESSAGE_BYTES)?)
         .map_err(|e| DecodeError::Damaged(e.to_string()))?;
@@ -376,6 +563,7 @@ pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
         cursor: v1.cursor,
         more: v1.more,
         epoch: 0,
+        team: TeamNews::default(),
     })
 }
 
@@ -427,6 +615,7 @@ mod tests {
             cursor: 42,
             more: true,
             epoch: 7,
+            team: TeamNews::default(),
         }
     }
 
@@ -446,6 +635,7 @@ mod tests {
             cursor: 123_456,
             pushes: vec![],
             pull_limit: 500,
+            team: TeamSince::default(),
         };
         assert!(encode(&req).len() < 16);
         let resp = SyncResponse {
@@ -456,8 +646,9 @@ mod tests {
             cursor: 123_456,
             more: false,
             epoch: u64::MAX / 3,
+            team: TeamNews::default(),
         };
-        assert!(encode(&resp).len() < 24);
+        assert!(encode(&resp).len() < 28);
     }
 
     #[test]

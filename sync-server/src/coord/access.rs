@@ -178,6 +178,8 @@ fn order(kind: RecordKind) -> u8 {
 /// Who the ids of a history are.
 struct Names {
     users: HashMap<Uuid, String>,
+    /// The team's roster (members as the tablets name them).
+    members: HashMap<Uuid, String>,
     tablets: HashMap<Uuid, String>,
 }
 
@@ -189,6 +191,11 @@ impl Names {
                 .into_iter()
                 .filter(|u| u.organisation_id == who.organisation.id)
                 .map(|u| (u.id, u.name))
+                .collect(),
+            members: tx
+                .team_members(team)?
+                .into_iter()
+                .map(|m| (m.id, m.display_name))
                 .collect(),
             tablets: tx
                 .devices(Some(team))?
@@ -202,9 +209,10 @@ impl Names {
         let Some(a) = author else {
             return "inconnu".to_string();
         };
-        let member = match self.users.get(&a.member_id) {
-            Some(name) => format!("{name} (coordination)"),
-            None => format!("membre {} (déclaré par la tablette)", short_id(a.member_id)),
+        let member = match (self.users.get(&a.member_id), self.members.get(&a.member_id)) {
+            (Some(name), _) => format!("{name} (coordination)"),
+            (None, Some(name)) => format!("{name} (membre de l'équipe, déclaré par la tablette)"),
+            (None, None) => format!("membre {} (déclaré par la tablette)", short_id(a.member_id)),
         };
         if a.device_id.is_nil() {
             if self.users.contains_key(&a.member_id) {

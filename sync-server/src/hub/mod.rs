@@ -11,8 +11,9 @@ use repere_core::bounded::{self, Bounds};
 use repere_core::document::{Author, RecordDoc};
 use repere_core::records::ValidationContext;
 use repere_core::sync::protocol::{
-    Ack, EnrolRequest, EnrolResponse, ErrorCode, MAX_PUSHES, PROTOCOL_VERSION, PulledDoc, PushDoc,
-    REWRITE_VERSION, RejectCode, Rejection, SyncRequest, SyncResponse,
+    Ack, Decision, DecisionState, EnrolRequest, EnrolResponse, ErrorCode, MAX_PUSHES, Member,
+    PROTOCOL_VERSION, PulledDoc, PushDoc, REWRITE_VERSION, RejectCode, Rejection, Roster,
+    SyncRequest, SyncResponse, TEAM_NEWS_VERSION, TeamNews, TeamSince,
 };
 use repere_core::{AnyRecord, Clock, Communes, Error as CoreError, RecordKind, SystemClock};
 use uuid::Uuid;
@@ -24,7 +25,7 @@ use crate::secret::{self, RandomError};
 use crate::storage::register::{ErasureRegister, Rewrite};
 use crate::storage::{
     AuditEntry, Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone, Tx,
-    WipeOrder,
+    VisitState, WipeOrder,
 };
 pub use rectify::Rectified;
 
@@ -32,6 +33,8 @@ pub use rectify::Rectified;
 pub const MAX_PULL_LIMIT: u32 = 1000;
 /// Document bytes per response: well under what a device accepts (32 MiB inflated).
 pub const MAX_PULL_BYTES: usize = 16 * 1024 * 1024;
+/// Visit decisions per response (a reason is at most 1,000 characters).
+pub const MAX_PULL_DECISIONS: usize = 1000;
 /// Tombstones per response (16 bytes each).
 pub const MAX_PULL_TOMBSTONES: usize = 10_000;
 /// A record's merged document, saved (a visit with long notes is tens of kilobytes).
@@ -376,6 +379,7 @@ impl Hub {
                 cursor: request.cursor,
                 more: false,
                 epoch: log_epoch(tx, now)?,
+                team: TeamNews::default(),
             };
             let mut stats = SyncStats {
                 pushed: request.pushes.len(),
@@ -428,6 +432,9 @@ impl Hub {
             if !taking_last_pushes {
                 pull(tx, &pulled, request.cursor, limit, &mut response)?;
                 send_rewritten(tx, &pulled, &mut response)?;
+                if version >= TEAM_NEWS_VERSION {
+                    team_news(tx, device.team_id, request.team, &mut response)?;
+                }
             }
             stats.acked = response.acks.len();
             stats.rejected = response.rejections.len();
@@ -1252,6 +1259,66 @@ fn pull(
     }
     response.cursor = new_cursor;
     response.more = more;
+    Ok(())
+}
+
+/// The team's roster if the device holds another version of it, and the decisions on the
+/// team's visits after the device's position (those on erased visits are gone with them;
+/// other teams' never match). A position past the last one given means the server was
+/// restored from a backup: everything again.
+fn team_news(
+    tx: &mut dyn Tx,
+    team_id: Uuid,
+    since: TeamSince,
+    response: &mut SyncResponse,
+) -> Result<(), HubError> {
+    let members = tx.team_members(team_id)?;
+    let version = members.iter().map(|m| m.seq).max().unwrap_or(0);
+    if version != since.roster {
+        response.team.roster = Some(Roster {
+            version,
+            members: members
+                .into_iter()
+                .map(|m| Member {
+                    id: m.id,
+                    name: m.display_name,
+                    active: m.active,
+                })
+                .collect(),
+        });
+    }
+    let last = tx.last_decision_seq()?;
+    let from = if since.decisions > last {
+        0
+    } else {
+        since.decisions
+    };
+    let mut decisions = tx.decisions_after(team_id, from, MAX_PULL_DECISIONS + 1)?;
+    let more = decisions.len() > MAX_PULL_DECISIONS;
+    decisions.truncate(MAX_PULL_DECISIONS);
+    response.team.decisions_cursor = match decisions.last() {
+        Some((seq, _)) if more => *seq,
+        // Nothing of this team waits further: the positions of other teams' are skipped.
+        _ => last,
+    };
+    response.more |= more;
+    response.team.decisions = decisions
+        .into_iter()
+        .filter_map(|(_, r)| {
+            let state = match r.state {
+                VisitState::Approved => DecisionState::Approved,
+                VisitState::Flagged => DecisionState::Flagged,
+                VisitState::Question => DecisionState::Question,
+                VisitState::ToReview => return None,
+            };
+            Some(Decision {
+                contact_id: r.contact_id,
+                state,
+                reason: r.reason.unwrap_or_default(),
+                at_ms: r.at.timestamp_millis(),
+            })
+        })
+        .collect();
     Ok(())
 }
 

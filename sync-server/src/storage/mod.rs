@@ -314,6 +314,20 @@ pub struct VisitReview {
     pub at: DateTime<Utc>,
 }
 
+/// A member of a team: the id records name, and a display name (personal data: shown on
+/// the team's tablets and the coordinators' pages, never logged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamMember {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub display_name: String,
+    /// Inactive members still name past records; tablets offer only active ones.
+    pub active: bool,
+    pub changed_at: DateTime<Utc>,
+    /// The roster change that last touched it (a team's roster version is the highest).
+    pub seq: u64,
+}
+
 /// One entry of the change log of a document: when the server stored a change of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
@@ -481,6 +495,18 @@ pub trait ReadTx {
     /// A page of visits, newest first, each with its review, and how many match in all.
     fn visits(&mut self, filter: &VisitFilter) -> StorageResult<(Vec<VisitRow>, u64)>;
     fn visit_review(&mut self, contact_id: Uuid) -> StorageResult<Option<VisitReview>>;
+    /// Decisions on `team_id`'s visits at positions after `after`, by position.
+    fn decisions_after(
+        &mut self,
+        team_id: Uuid,
+        after: u64,
+        limit: usize,
+    ) -> StorageResult<Vec<(u64, VisitReview)>>;
+    /// The highest decision position ever given.
+    fn last_decision_seq(&mut self) -> StorageResult<u64>;
+    /// A team's members, active or not, by name.
+    fn team_members(&mut self, team_id: Uuid) -> StorageResult<Vec<TeamMember>>;
+    fn team_member(&mut self, id: Uuid) -> StorageResult<Option<TeamMember>>;
 
     // --- Coordinator accounts: throttling, disabled users, second factor ---
 
@@ -571,7 +597,10 @@ pub trait Tx: ReadTx {
     /// Deletes sessions expired at `now`; returns how many.
     fn delete_expired_sessions(&mut self, now: DateTime<Utc>) -> StorageResult<u64>;
     fn insert_audit(&mut self, entry: &AuditEntry) -> StorageResult<()>;
+    /// Stores a visit's latest decision at the next decision position.
     fn put_visit_review(&mut self, review: &VisitReview) -> StorageResult<()>;
+    /// Adds or changes a team member at the next roster position; returns it.
+    fn put_team_member(&mut self, member: &TeamMember) -> StorageResult<u64>;
     /// `NotFound` when the organisation does not exist.
     fn set_retention_months(
         &mut self,

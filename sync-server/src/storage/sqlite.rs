@@ -23,8 +23,8 @@ use super::{
     AuditEntry, Credentials, Device, DocumentWrite, EnrolmentCode, ErasureDecision,
     ErasureExecuted, ErasureRequest, LogEntry, LoginChallenge, Organisation, ReadTx, RecordFields,
     Role, SecretHash, Session, Storage, StorageError, StorageResult, StoredDocument, Team,
-    TeamCounts, Tombstone, Tx, User, UserTotp, ViewRecord, ViewWrite, VisitFilter, VisitReview,
-    VisitRow, VisitState, WipeOrder,
+    TeamCounts, TeamMember, Tombstone, Tx, User, UserTotp, ViewRecord, ViewWrite, VisitFilter,
+    VisitReview, VisitRow, VisitState, WipeOrder,
 };
 
 use crate::keys::ServerKey;
@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_record_generations.sql"),
     include_str!("../../migrations/0007_retention.sql"),
     include_str!("../../migrations/0008_erasure_requests.sql"),
+    include_str!("../../migrations/0009_team_members.sql"),
 ];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
@@ -514,6 +515,34 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
         target_id: opt_uuid_at(r, 5)?,
         detail: r.get(6)?,
     })
+}
+
+const MEMBER_COLUMNS: &str = "id, team_id, display_name, active, changed_at, seq FROM team_members";
+
+fn member_row(r: &Row<'_>) -> rusqlite::Result<TeamMember> {
+    Ok(TeamMember {
+        id: uuid_at(r, 0)?,
+        team_id: uuid_at(r, 1)?,
+        display_name: r.get(2)?,
+        active: r.get(3)?,
+        changed_at: time(r.get(4)?)?,
+        seq: seq_of(r.get(5)?)?,
+    })
+}
+
+fn counter(tx: &Transaction<'_>, name: &str) -> StorageResult<u64> {
+    let value: i64 = tx
+        .prepare_cached("SELECT value FROM counters WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))?;
+    Ok(seq_of(value)?)
+}
+
+/// Takes the next position of a counter (inside the write transaction).
+fn next_counter(tx: &Transaction<'_>, name: &str) -> StorageResult<u64> {
+    let value: i64 = tx
+        .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value")?
+        .query_row([name], |r| r.get(0))?;
+    Ok(seq_of(value)?)
 }
 
 fn review_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<VisitReview>> {
@@ -1095,6 +1124,50 @@ impl ReadTx for SqliteTx<'_> {
             .flatten())
     }
 
+    fn decisions_after(
+        &mut self,
+        team_id: Uuid,
+        after: u64,
+        limit: usize,
+    ) -> StorageResult<Vec<(u64, VisitReview)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT r.contact_id, r.state, r.reason, r.user_id, r.at, r.seq
+               FROM visit_reviews r JOIN documents d ON d.id = r.contact_id
+              WHERE d.team_id = ?1 AND r.seq > ?2 ORDER BY r.seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![b(&team_id), to_i64(after), to_i64(limit as u64)],
+            |r| Ok((seq_of(r.get(5)?)?, review_row(r, 0)?)),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let (seq, Some(review)) = row? {
+                out.push((seq, review));
+            }
+        }
+        Ok(out)
+    }
+
+    fn last_decision_seq(&mut self) -> StorageResult<u64> {
+        counter(&self.tx, "decisions")
+    }
+
+    fn team_members(&mut self, team_id: Uuid) -> StorageResult<Vec<TeamMember>> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {MEMBER_COLUMNS} WHERE team_id = ?1 ORDER BY display_name, id"
+        ))?;
+        let rows = stmt.query_map([b(&team_id)], member_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn team_member(&mut self, id: Uuid) -> StorageResult<Option<TeamMember>> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!("SELECT {MEMBER_COLUMNS} WHERE id = ?1"))?
+            .query_row([b(&id)], member_row)
+            .optional()?)
+    }
+
     fn login_attempt_counts(
         &mut self,
         account_key: &SecretHash,
@@ -1597,22 +1670,46 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn put_visit_review(&mut self, review: &VisitReview) -> StorageResult<()> {
+        let seq = next_counter(&self.tx, "decisions")?;
         self.tx
             .prepare_cached(
-                "INSERT INTO visit_reviews (contact_id, state, reason, user_id, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO visit_reviews (contact_id, state, reason, user_id, at, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (contact_id) DO UPDATE SET
                     state = excluded.state, reason = excluded.reason,
-                    user_id = excluded.user_id, at = excluded.at",
+                    user_id = excluded.user_id, at = excluded.at, seq = excluded.seq",
             )?
             .execute(params![
                 b(&review.contact_id),
                 review.state.as_str(),
                 review.reason,
                 b(&review.user_id),
-                ms(review.at)
+                ms(review.at),
+                to_i64(seq)
             ])?;
         Ok(())
+    }
+
+    fn put_team_member(&mut self, member: &TeamMember) -> StorageResult<u64> {
+        let seq = next_counter(&self.tx, "roster")?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO team_members (id, team_id, display_name, active, changed_at, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET
+                    team_id = excluded.team_id, display_name = excluded.display_name,
+                    active = excluded.active, changed_at = excluded.changed_at,
+                    seq = excluded.seq",
+            )?
+            .execute(params![
+                b(&member.id),
+                b(&member.team_id),
+                member.display_name,
+                member.active,
+                ms(member.changed_at),
+                to_i64(seq)
+            ])?;
+        Ok(seq)
     }
 
     fn set_retention_months(
@@ -1981,5 +2078,49 @@ impl Tx for SqliteTx<'_> {
             )?
             .execute(params![b(&user_id), code_hash.as_slice(), ms(at)])?;
         Ok(n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_made_before_schema_9_get_positions_in_the_order_they_were_made() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        {
+            let tx = conn.transaction().expect("tx");
+            for sql in &MIGRATIONS[..8] {
+                tx.execute_batch(sql).expect("migration");
+            }
+            tx.pragma_update(None, "user_version", 8).expect("version");
+            for (id, at) in [(3u8, 20i64), (1, 10), (2, 20)] {
+                tx.execute(
+                    "INSERT INTO visit_reviews (contact_id, state, reason, user_id, at)
+                     VALUES (?1, 'approved', NULL, ?2, ?3)",
+                    params![vec![id; 16], vec![9u8; 16], at],
+                )
+                .expect("review");
+            }
+            tx.commit().expect("commit");
+        }
+        migrate(&mut conn).expect("to the current schema");
+        let mut stmt = conn
+            .prepare("SELECT contact_id FROM visit_reviews ORDER BY seq")
+            .expect("query");
+        let order: Vec<u8> = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .expect("rows")
+            .map(|id| id.expect("id")[0])
+            .collect();
+        assert_eq!(order, vec![1, 2, 3]);
+        let next: i64 = conn
+            .query_row(
+                "SELECT value FROM counters WHERE name = 'decisions'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("counter");
+        assert_eq!(next, 3, "the next decision takes position 4");
     }
 }

@@ -176,7 +176,7 @@ impl Transport for HubTransport {
                     .authenticate(token.unwrap_or_default())
                     .map_err(|e| status(&e))?;
                 let version = protocol::version_of(&body).map_err(bad)?;
-                let req: SyncRequest = protocol::decode(&body).map_err(bad)?;
+                let req: SyncRequest = protocol::decode_request(&body).map_err(bad)?;
                 let (resp, _) = self
                     .0
                     .sync_with_stats(&device, req, version)
@@ -216,6 +216,7 @@ pub fn request(cursor: u64, pushes: Vec<PushDoc>) -> SyncRequest {
         cursor,
         pushes,
         pull_limit: 500,
+        team: Default::default(),
     }
 }
 
@@ -235,6 +236,7 @@ pub fn pull_all(
                     cursor,
                     pushes: vec![],
                     pull_limit: limit,
+                    team: Default::default(),
                 },
             )
             .expect("pull");

@@ -145,6 +145,7 @@ fn bad_requests_get_their_status_and_code_and_the_server_keeps_serving() {
         cursor: 0,
         pushes: vec![],
         pull_limit: 100,
+        team: Default::default(),
     });
 
     let health = client.get(url("/healthz")).send().expect("healthz");

@@ -514,6 +514,7 @@ fn pulls_page_with_more_and_resume_from_the_cursor() {
                 cursor: 0,
                 pushes: vec![],
                 pull_limit: 0,
+                team: Default::default(),
             },
         )
         .expect("sync");
@@ -527,6 +528,7 @@ fn pulls_page_with_more_and_resume_from_the_cursor() {
                 cursor: 0,
                 pushes: vec![],
                 pull_limit: u32::MAX,
+                team: Default::default(),
             },
         )
         .expect("sync");

@@ -16,5 +16,6 @@ mod http;
 mod hub;
 mod rectify;
 mod retention;
+mod roster;
 mod versions;
 mod wipe;

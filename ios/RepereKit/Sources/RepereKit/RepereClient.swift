@@ -157,6 +157,30 @@ public final class RepereClient: Sendable {
         try await run { try $0.resolveConflict(id: id, field: field, valueJson: valueJson) }
     }
 
+    // MARK: Team roster and coordination decisions (synced, read-only)
+
+    /// The team's members, active first, by name; offer only active ones as « membres présents ».
+    public func roster() async throws -> [TeamMember] {
+        try await run { try $0.roster() }
+    }
+
+    /// A member's display name (active or not), or nil for an id the roster does not know.
+    public func memberName(id: String) async throws -> String? {
+        try await run { try $0.memberName(id: id) }
+    }
+
+    /// The coordinators' latest decision on a visit (approved, flagged with its reason, question).
+    public func visitDecision(contactId: String) async throws -> VisitDecision? {
+        try await run { try $0.visitDecision(contactId: contactId) }
+    }
+
+    /// Flagged visits on this tablet, newest first: they ask the binôme for action.
+    public func flaggedVisits(offset: UInt32 = 0, limit: UInt32 = 50) async throws -> [VisitDecision] {
+        try await run { try $0.flaggedVisits(offset: offset, limit: limit) }
+    }
+
+    // MARK: end of team roster and coordination decisions
+
     public func syncState(id: String) async throws -> RecordSyncState {
         try await run { try $0.syncState(id: id) }
     }

@@ -1,6 +1,8 @@
 package fr.repere.client
 
 import fr.repere.ffi.Action
+import fr.repere.ffi.TeamMember
+import fr.repere.ffi.VisitDecision
 import fr.repere.ffi.ChangedRecord
 import fr.repere.ffi.Commune
 import fr.repere.ffi.Contact
@@ -160,6 +162,20 @@ class RepereClient private constructor(
     /** Coordinators' questions synced to this tablet. */
     suspend fun reviewTasks(openOnly: Boolean = true): List<ReviewTask> = io { reviewTasks(openOnly) }
     suspend fun answerReviewTask(id: String, answer: String): ReviewTask = io { answerReviewTask(id, answer) }
+
+    // --- Team roster and coordination decisions (synced, read-only) ---
+
+    /** The team's members, active first, by name; offer only active ones as « membres présents ». */
+    suspend fun roster(): List<TeamMember> = io { roster() }
+    /** A member's display name (active or not), or null for an id the roster does not know. */
+    suspend fun memberName(id: String): String? = io { memberName(id) }
+    /** The coordinators' latest decision on a visit (approved, flagged with its reason, question). */
+    suspend fun visitDecision(contactId: String): VisitDecision? = io { visitDecision(contactId) }
+    /** Flagged visits on this tablet, newest first: they ask the binôme for action. */
+    suspend fun flaggedVisits(offset: UInt = 0u, limit: UInt = 50u): List<VisitDecision> =
+        io { flaggedVisits(offset, limit) }
+
+    // --- end of team roster and coordination decisions ---
 
     /** The team's funder figures, computed offline by the same code as the dashboard. */
     suspend fun indicators(

@@ -1,5 +1,6 @@
 package fr.repere.client
 
+import fr.repere.ffi.DecisionState
 import fr.repere.ffi.ContactKind
 import fr.repere.ffi.Dimension
 import fr.repere.ffi.DuplicateQuery
@@ -438,6 +439,38 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             assertFailsWith<RepereException.Validation> { c.answerReviewTask(task.id, "  ") }
         }
     },
+    // --- Team roster and coordination decisions ---
+    "the team roster and a coordinator's flag reach the tablet" to {
+        val amina = admin("add-member", "--team", teamId, "--name", "Amina")
+        val julien = admin("add-member", "--team", teamId, "--name", "Julien")
+        admin("deactivate-member", "--member", julien)
+        openClient().use { c ->
+            c.setMember(amina)
+            c.enrol(env("REPERE_SERVER_URL"), issueCode(), "tablette équipe")
+            val youthId = c.createYouth(kevin())
+            val contactId = c.createContact(visit(youthId))
+            c.sync()
+            val roster = c.roster()
+            val aminaFirst = roster.indexOfFirst { it.id == amina }
+            val julienAt = roster.indexOfFirst { it.id == julien }
+            assertTrue(aminaFirst in 0 until julienAt, "active members first: $roster")
+            assertEquals(false, roster[julienAt].active)
+            assertEquals("Julien", c.memberName(julien))
+            assertEquals(null, c.visitDecision(contactId))
+            val web = CoordinatorPages(env("REPERE_SERVER_URL"))
+            web.login(env("REPERE_COORDINATOR_LOGIN"), env("REPERE_COORDINATOR_PASSWORD"))
+            web.flag(contactId, "Commune à vérifier")
+            admin("rename-member", "--member", julien, "--name", "Julien M.")
+            c.sync()
+            val decision = c.visitDecision(contactId) ?: error("the decision did not arrive")
+            assertEquals(DecisionState.FLAGGED, decision.state)
+            assertEquals("Commune à vérifier", decision.reason)
+            assertTrue(decision.asksForAction)
+            assertEquals(listOf(contactId), c.flaggedVisits().map { it.contactId })
+            assertEquals("Julien M.", c.memberName(julien))
+        }
+    },
+    // --- end of team roster and coordination decisions ---
     "a revoked tablet is refused, and keeps its unsent record for its next enrolment" to {
         openClient().use { c ->
             val enrolled = c.enrol(env("REPERE_SERVER_URL"), env("REPERE_CODE_REVOKE"), "tablette perdue")
@@ -514,6 +547,12 @@ private class CoordinatorPages(private val base: String) {
     }
 
     fun visitPage(contactId: String): String = get("/visites/$contactId")
+
+    fun flag(contactId: String, reason: String) {
+        val page = visitPage(contactId)
+        val status = post("/visites/$contactId/signaler", mapOf("csrf" to csrf(page), "motif" to reason))
+        assertEquals(303, status, "flag")
+    }
 
     fun ask(contactId: String, question: String) {
         val page = visitPage(contactId)
