@@ -3,6 +3,7 @@
 
 mod communes;
 mod error;
+mod lists;
 mod records;
 mod review;
 mod roster;

@@ -239,6 +239,86 @@ fn large_store(path: &Path, sizes: &Sizes) {
         sizes.youth,
         median(dup).as_secs_f64() * 1e3
     );
+    drop(store);
+    lists(path, sizes, &mut d);
+}
+
+/// The screens' lists (issue 11) on the same store, with a few tours, actions, outcomes
+/// and questions added, and one young person with a long file. Cold: the first call right
+/// after opening; warm: repeated calls on the open store.
+fn lists(path: &Path, sizes: &Sizes, d: &mut DemoData) {
+    use repere_core::records::{ReviewTask, ReviewTaskStatus};
+    let mut store = Store::open(path, &KEY).expect("open");
+    let heavy = store.create(&d.youth()).expect("youth");
+    let extra = sizes.contacts / 10;
+    store
+        .batch(|b| {
+            for _ in 0..extra {
+                b.create(&d.tour())?;
+                b.create(&d.action(heavy))?;
+            }
+            for _ in 0..40 {
+                let visit = b.create(&d.contact(&[heavy]))?;
+                b.create(&ReviewTask {
+                    team_id: Uuid::from_u128(1),
+                    contact_id: visit,
+                    question: "Quel club ?".into(),
+                    asked_by: "Coordination".into(),
+                    asked_at: (Utc::now() - chrono::Duration::hours(1)).fixed_offset(),
+                    answer: String::new(),
+                    answered_by: None,
+                    answered_at: None,
+                    status: ReviewTaskStatus::Open,
+                })?;
+                b.create(&d.outcome(heavy))?;
+            }
+            Ok(())
+        })
+        .expect("extras");
+    drop(store);
+    let today = Utc::now().date_naive();
+    type Query = fn(&Store, Uuid, chrono::NaiveDate) -> usize;
+    let queries: [(&str, Query); 5] = [
+        ("« à faire », first 50", |s, _, _| {
+            s.todo(0, 50).expect("todo").len()
+        }),
+        ("recent visits, first 50", |s, _, _| {
+            s.recent_visits(0, 50).expect("visits").len()
+        }),
+        ("tours of a day", |s, _, t| {
+            s.tours_on(t).expect("tours").len()
+        }),
+        ("tours of a year, first 50", |s, _, t| {
+            s.tours_between(t - chrono::Duration::days(365), t, 0, 50)
+                .expect("tours")
+                .len()
+        }),
+        (
+            "a young person's file (40 visits, actions, outcomes, questions; 20 of each)",
+            |s, y, _| s.youth_file(y, 20).expect("file").visits.len(),
+        ),
+    ];
+    for (name, query) in queries {
+        let mut cold = Vec::new();
+        for _ in 0..sizes.repeats.min(10) {
+            let store = Store::open(path, &KEY).expect("open");
+            let t = Instant::now();
+            std::hint::black_box(query(&store, heavy, today));
+            cold.push(t.elapsed());
+        }
+        let store = Store::open(path, &KEY).expect("open");
+        let mut warm = Vec::new();
+        for _ in 0..sizes.repeats {
+            let t = Instant::now();
+            std::hint::black_box(query(&store, heavy, today));
+            warm.push(t.elapsed());
+        }
+        println!(
+            "list {name}: cold {:.2} ms, warm {:.2} ms median (target ≤ 10 ms)",
+            median(cold).as_secs_f64() * 1e3,
+            median(warm).as_secs_f64() * 1e3
+        );
+    }
 }
 
 fn dir_size(path: &Path) -> u64 {

@@ -11,6 +11,7 @@ pub mod document;
 pub mod error;
 mod index;
 pub mod indicators;
+mod lists;
 pub mod lock;
 pub mod records;
 mod review;
@@ -24,6 +25,10 @@ pub mod text;
 pub use communes::{Commune, Communes};
 pub use document::{Author, ConflictValue, FieldConflict, HistoryEntry};
 pub use error::{Error, FieldError, Problem, Result, ValidationErrors};
+pub use lists::{
+    ActionSummary, DUPLICATES_SHOWN, FirstVisit, OutcomeSummary, QuestionSummary, TodoItem,
+    TodoReason, TourSummary, VisitSummary, YouthFile, probe_of,
+};
 pub use records::{AnyRecord, Record, RecordKind};
 pub use roster::{TeamMember, VisitDecision};
 pub use search::{ContactSummary, DuplicateProbe, SimilarYouth, YouthSummary};

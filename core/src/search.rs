@@ -82,10 +82,10 @@ impl SimilarYouth {
     }
 }
 
-const YOUTH_COLUMNS: &str =
+pub(crate) const YOUTH_COLUMNS: &str =
     "y.id, y.display_name, y.birth_date, y.birth_year, y.age_band, y.home_commune, y.status";
 
-fn youth_row(row: &Row<'_>, today: NaiveDate) -> rusqlite::Result<YouthSummary> {
+pub(crate) fn youth_row(row: &Row<'_>, today: NaiveDate) -> rusqlite::Result<YouthSummary> {
     let id = Uuid::from_slice(&row.get::<_, Vec<u8>>(0)?).unwrap_or_default();
     let birth_date: Option<NaiveDate> = row
         .get::<_, Option<String>>(2)?
@@ -233,7 +233,7 @@ impl Store {
         Ok(out)
     }
 
-    fn fill_contact_counts(&self, youth: &mut [YouthSummary]) -> Result<()> {
+    pub(crate) fn fill_contact_counts(&self, youth: &mut [YouthSummary]) -> Result<()> {
         let mut stmt = self
             .conn()
             .prepare_cached("SELECT count(*) FROM contact_youth WHERE youth_id = ?1")?;

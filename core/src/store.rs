@@ -180,6 +180,9 @@ impl Store {
             clock: options.clock,
             listeners: Vec::new(),
         };
+        if storage::needs_reindex(&store.conn)? {
+            store.rebuild_index()?;
+        }
         store.retry_set_aside()?;
         Ok(store)
     }
@@ -560,17 +563,25 @@ impl Store {
         let mut count = 0;
         {
             let mut stmt = tx.prepare("SELECT id, kind, doc FROM documents")?;
+            let mut conflicts = tx.prepare(
+                "UPDATE documents SET conflicts = ?2 WHERE id = ?1 AND conflicts IS NOT ?2",
+            )?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 let id = Uuid::from_slice(&row.get::<_, Vec<u8>>(0)?).unwrap_or_default();
                 let kind = RecordKind::parse(&row.get::<_, String>(1)?);
                 let bytes: Vec<u8> = row.get(2)?;
                 let Some(kind) = kind else { continue };
-                let doc = RecordDoc::load(kind, id, &bytes, author)?;
+                let mut doc = RecordDoc::load(kind, id, &bytes, author)?;
                 index::index(&tx, id, &read_any(&doc)?, true)?;
+                conflicts.execute(params![
+                    id.as_bytes().as_slice(),
+                    conflicted_fields(&mut doc)
+                ])?;
                 count += 1;
             }
         }
+        storage::reindexed(&tx)?;
         tx.commit()?;
         Ok(count)
     }
@@ -684,7 +695,7 @@ impl Batch<'_> {
             .prepare_cached(
                 "UPDATE documents SET doc = ?2, team_id = ?3,
                     sync_state = CASE sync_state WHEN 0 THEN 0 ELSE 1 END,
-                    reject_reason = NULL, problems = ?4,
+                    reject_reason = NULL, problems = ?4, conflicts = ?5,
                     local_seq = (SELECT max(local_seq) + 1 FROM documents)
                  WHERE id = ?1",
             )?
@@ -693,6 +704,7 @@ impl Batch<'_> {
                 doc.save(),
                 merged.team_id().as_bytes().as_slice(),
                 merge_problems(merged, self.now),
+                conflicted_fields(doc),
             ])?;
         Ok(())
     }
@@ -807,7 +819,7 @@ pub(crate) fn merge_decoded(
             };
             tx.prepare_cached(&format!(
                 "UPDATE documents SET doc = ?2, team_id = ?3, problems = ?4, sync_state = {state},
-                    local_seq = (SELECT max(local_seq) + 1 FROM documents)
+                    conflicts = ?5, local_seq = (SELECT max(local_seq) + 1 FROM documents)
                  WHERE id = ?1"
             ))?
             .execute(params![
@@ -815,11 +827,18 @@ pub(crate) fn merge_decoded(
                 local.save(),
                 record.team_id().as_bytes().as_slice(),
                 merge_problems(&record, now),
+                conflicted_fields(&mut local),
             ])?;
             index::index(tx, id, &record, false)?;
         }
         Err(Error::NotFound { .. }) => {
             insert_received(tx, kind, id, bytes, &remote.heads(), &record, source)?;
+            // A document can arrive already holding a conflict (two tablets' edits merged
+            // elsewhere); a new record is otherwise stored without one.
+            if let Some(fields) = conflicted_fields(&mut remote) {
+                tx.prepare_cached("UPDATE documents SET conflicts = ?2 WHERE id = ?1")?
+                    .execute(params![id.as_bytes().as_slice(), fields])?;
+            }
         }
         Err(e) => return Err(e),
     }
@@ -882,7 +901,7 @@ pub(crate) fn replace_generation(
     };
     tx.prepare_cached(
         "UPDATE documents SET doc = ?2, team_id = ?3, problems = ?4, sync_state = ?5,
-            synced_heads = ?6, reject_reason = NULL,
+            synced_heads = ?6, reject_reason = NULL, conflicts = ?7,
             local_seq = (SELECT max(local_seq) + 1 FROM documents)
          WHERE id = ?1",
     )?
@@ -893,6 +912,7 @@ pub(crate) fn replace_generation(
         merge_problems(&record, now),
         state,
         heads_to_bytes(&server_heads),
+        conflicted_fields(&mut remote),
     ])?;
     index::index(tx, id, &record, false)?;
     Ok(Merged::Replaced {
@@ -961,6 +981,14 @@ fn check_no_newer_values(kind: RecordKind, seen: &JsonFields, new: &JsonFields) 
         }
     }
     Ok(errs.into_result()?)
+}
+
+/// The fields of a document holding several values after concurrent edits, as stored in
+/// `documents.conflicts` (schema names joined by ", "); `None` when there is none. Only
+/// counts values: cheap enough for every write.
+pub(crate) fn conflicted_fields(doc: &mut RecordDoc) -> Option<String> {
+    let fields: Vec<String> = doc.conflicts().into_iter().map(|c| c.field).collect();
+    (!fields.is_empty()).then(|| fields.join(", "))
 }
 
 /// The validation problems of a record as merged (two valid edits can merge into an

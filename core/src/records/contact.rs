@@ -76,6 +76,28 @@ pub struct Contact {
     pub next_step_due: Option<NaiveDate>,
 }
 
+/// Recomputes which next steps of one young person's visits are still open: a next step
+/// closes once any young person of its visit was seen again at a later visit (that visit
+/// carries the current next step). Depends only on the visits stored, never on the order
+/// they were indexed in, so a rebuild gives the same rows.
+fn refresh_next_steps(conn: &Connection, youth_id: &[u8]) -> crate::error::Result<()> {
+    conn.prepare_cached(
+        "UPDATE next_step_index SET open_due = open
+           FROM (SELECT n.contact_id AS cid,
+                        CASE WHEN EXISTS (
+                            SELECT 1 FROM contact_youth a
+                              JOIN contact_youth b ON b.youth_id = a.youth_id
+                              JOIN contact_index c ON c.id = b.contact_id
+                             WHERE a.contact_id = n.contact_id AND c.occurred_at > n.occurred_at)
+                        THEN NULL ELSE n.due END AS open
+                   FROM contact_youth cy JOIN next_step_index n ON n.contact_id = cy.contact_id
+                  WHERE cy.youth_id = ?1)
+          WHERE contact_id = cid AND open_due IS NOT open",
+    )?
+    .execute([youth_id])?;
+    Ok(())
+}
+
 impl Record for Contact {
     const KIND: RecordKind = RecordKind::Contact;
     const SCHEMA: &'static [(&'static str, FieldKind)] = &[
@@ -142,7 +164,7 @@ impl Record for Contact {
                 purpose: "Dater la visite (l'heure saisie sur la tablette) ; le premier contact \
                           et la période des indicateurs.",
                 pages: Shown::Yes,
-                tablet: &["contact_index"],
+                tablet: &["contact_index", "next_step_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some(
                     "date du premier contact du jeune ; pseudonymisé : son mois (AAAA-MM)",
@@ -194,26 +216,31 @@ impl Record for Contact {
             FieldData {
                 field: "next_step",
                 category: Category::FreeText,
-                purpose: "La prochaine étape convenue avec le jeune.",
+                purpose: "La prochaine étape convenue avec le jeune ; la liste « à faire » quand \
+                          elle a une échéance.",
                 pages: Shown::Yes,
-                tablet: &[],
+                tablet: &["next_step_index"],
                 exports: &[],
                 exported_as: None,
             },
             FieldData {
                 field: "next_step_due",
                 category: Category::Date,
-                purpose: "L'échéance de la prochaine étape.",
+                purpose: "L'échéance de la prochaine étape ; la liste « à faire » (échues et \
+                          en retard).",
                 pages: Shown::Yes,
-                tablet: &[],
+                tablet: &["next_step_index"],
                 exports: &[],
                 exported_as: None,
             },
         ],
     };
 
-    const DERIVED: &'static [(&'static str, &'static str)] =
-        &[("contact_index", "id"), ("contact_youth", "contact_id")];
+    const DERIVED: &'static [(&'static str, &'static str)] = &[
+        ("contact_index", "id"),
+        ("contact_youth", "contact_id"),
+        ("next_step_index", "contact_id"),
+    ];
 
     fn write_derived(&self, conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
         let at = self
@@ -236,6 +263,32 @@ impl Record for Contact {
             .prepare_cached("INSERT INTO contact_youth (contact_id, youth_id) VALUES (?1, ?2)")?;
         for y in &self.youth_ids {
             stmt.execute(params![bid, y.as_bytes().as_slice()])?;
+        }
+        if let (Some(step), Some(due)) = (&self.next_step, self.next_step_due) {
+            conn.prepare_cached(
+                "INSERT INTO next_step_index (contact_id, next_step, due, occurred_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![bid, step, due.to_string(), at])?;
+        }
+        for y in &self.youth_ids {
+            refresh_next_steps(conn, y.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The young people's other next steps may open again once this visit is gone.
+    fn remove_derived(conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
+        let youth: Vec<Vec<u8>> = conn
+            .prepare_cached("SELECT youth_id FROM contact_youth WHERE contact_id = ?1")?
+            .query_map([bid], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (table, column) in Self::DERIVED {
+            conn.prepare_cached(&format!("DELETE FROM {table} WHERE {column} = ?1"))?
+                .execute([bid])?;
+        }
+        for y in &youth {
+            refresh_next_steps(conn, y)?;
         }
         Ok(())
     }

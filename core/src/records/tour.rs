@@ -75,7 +75,7 @@ impl Record for Tour {
                 category: Category::Location,
                 purpose: "Les communes à traverser, dans l'ordre.",
                 pages: Shown::No,
-                tablet: &[],
+                tablet: &["tour_index"],
                 exports: &[],
                 exported_as: None,
             },
@@ -95,13 +95,15 @@ impl Record for Tour {
 
     fn write_derived(&self, conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
         conn.prepare_cached(
-            "INSERT INTO tour_index (id, team_id, date, status) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO tour_index (id, team_id, date, status, communes)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
         .execute(params![
             bid,
             self.team_id.as_bytes().as_slice(),
             self.date.to_string(),
-            enum_str(&self.status)
+            enum_str(&self.status),
+            self.communes.join(","),
         ])?;
         Ok(())
     }

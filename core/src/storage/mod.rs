@@ -12,8 +12,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_sync.sql"),
     include_str!("../../migrations/0003_versions.sql"),
+    include_str!("../../migrations/0004_lists.sql"),
     include_str!("../../migrations/0005_roster.sql"),
 ];
+
+/// Migrations that add derived rows only the documents can fill: a store that existed
+/// before one of them is re-indexed when next opened (`Store::rebuild_index`).
+const REINDEX_AFTER: &[u32] = &[4];
+const REINDEX_KEY: &str = "reindex_pending";
 
 pub const KEY_LEN: usize = 32;
 
@@ -78,9 +84,30 @@ fn migrate(conn: &Connection) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
+        if found > 0 && REINDEX_AFTER.contains(&(i as u32 + 1)) {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, x'01')",
+                [REINDEX_KEY],
+            )?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as u32)?;
         tx.commit()?;
     }
+    Ok(())
+}
+
+/// Whether a migration asked for the derived tables to be rebuilt (see `REINDEX_AFTER`).
+pub(crate) fn needs_reindex(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM meta WHERE key = ?1)",
+        [REINDEX_KEY],
+        |r| r.get(0),
+    )?)
+}
+
+/// Clears the request, in the rebuild's own transaction.
+pub(crate) fn reindexed(conn: &Connection) -> Result<()> {
+    conn.execute("DELETE FROM meta WHERE key = ?1", [REINDEX_KEY])?;
     Ok(())
 }
 

@@ -147,6 +147,52 @@ public final class RepereClient: Sendable {
         try await run { try $0.contactsOfYouth(youthId: youthId) }
     }
 
+    // MARK: lists for the screens (issue 11)
+
+    /// « à faire », most urgent first.
+    public func todo(offset: UInt32 = 0, limit: UInt32 = 50) async throws -> [TodoItem] {
+        try await run { try $0.todo(offset: offset, limit: limit) }
+    }
+
+    /// Visits, most recent first, with who was met and what is pending.
+    public func recentVisits(offset: UInt32 = 0, limit: UInt32 = 50) async throws -> [VisitSummary] {
+        try await run { try $0.recentVisits(offset: offset, limit: limit) }
+    }
+
+    /// Tours from `from` to `to` (`YYYY-MM-DD`, inclusive), by date.
+    public func tours(from: String, to: String? = nil, offset: UInt32 = 0, limit: UInt32 = 50) async throws -> [TourSummary] {
+        try await run { try $0.toursBetween(from: from, to: to ?? from, offset: offset, limit: limit) }
+    }
+
+    public func youthVisits(youthId: String, offset: UInt32 = 0, limit: UInt32 = 50) async throws -> [VisitSummary] {
+        try await run { try $0.youthVisits(youthId: youthId, offset: offset, limit: limit) }
+    }
+
+    /// Creates the young person and their first visit in one transaction; unless
+    /// `confirmedNew`, possible duplicates come back instead and nothing is created.
+    public func createYouthWithFirstVisit(_ youth: NewYouth, visit: NewContact, confirmedNew: Bool = false) async throws -> FirstVisitResult {
+        try await run { try $0.createYouthWithFirstVisit(youth: youth, visit: visit, confirmedNew: confirmedNew) }
+    }
+
+    /// « à faire », then again after every change (one stream per screen).
+    public func todoUpdates(limit: UInt32 = 50) -> AsyncThrowingStream<[TodoItem], Error> {
+        let changes = self.changes()
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    continuation.yield(try await self.todo(limit: limit))
+                    for await _ in changes {
+                        continuation.yield(try await self.todo(limit: limit))
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
     // MARK: conflicts and sync
 
     public func conflicts(id: String) async throws -> [FieldConflict] {

@@ -33,6 +33,11 @@ import fr.repere.ffi.SyncProgress
 import fr.repere.ffi.Tour
 import fr.repere.ffi.Youth
 import fr.repere.ffi.YouthSummary
+import fr.repere.ffi.FirstVisitResult
+import fr.repere.ffi.RecordKind
+import fr.repere.ffi.TodoItem
+import fr.repere.ffi.TourSummary
+import fr.repere.ffi.VisitSummary
 import fr.repere.ffi.communeByCode
 import fr.repere.ffi.communesByPostcode
 import fr.repere.ffi.searchCommunes
@@ -47,7 +52,12 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.flow.SharedFlow
+import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.asSharedFlow
+import kotlinx.coroutines.flow.conflate
+import kotlinx.coroutines.flow.filter
+import kotlinx.coroutines.flow.map
+import kotlinx.coroutines.flow.onSubscription
 import kotlinx.coroutines.withContext
 
 /**
@@ -230,6 +240,51 @@ class RepereClient private constructor(
             watcher.cancel()
         }
     }
+
+    // ---- Lists for the screens (issue 11) ----------------------------------------------
+
+    /** « à faire », most urgent first (overdue next steps, due today, problems, refusals, questions, conflicts). */
+    suspend fun todo(offset: Int = 0, limit: Int = 50): List<TodoItem> =
+        io { todo(offset.toUInt(), limit.toUInt()) }
+
+    /** Visits, most recent first, with who was met and what is pending. */
+    suspend fun recentVisits(offset: Int = 0, limit: Int = 50): List<VisitSummary> =
+        io { recentVisits(offset.toUInt(), limit.toUInt()) }
+
+    /** Tours from [from] to [to] (`YYYY-MM-DD`, inclusive), by date. */
+    suspend fun tours(from: String, to: String = from, offset: Int = 0, limit: Int = 50): List<TourSummary> =
+        io { toursBetween(from, to, offset.toUInt(), limit.toUInt()) }
+
+    suspend fun youthVisits(youthId: String, offset: Int = 0, limit: Int = 50): List<VisitSummary> =
+        io { youthVisits(youthId, offset.toUInt(), limit.toUInt()) }
+
+    /**
+     * Creates [youth] and its first [visit] in one transaction. Unless [confirmedNew], the
+     * duplicate check runs first and its candidates come back instead (nothing created).
+     */
+    suspend fun createYouthWithFirstVisit(
+        youth: NewYouth,
+        visit: NewContact,
+        confirmedNew: Boolean = false,
+    ): FirstVisitResult = io { createYouthWithFirstVisit(youth, visit, confirmedNew) }
+
+    /** A list that queries again after every change of one of [kinds]. */
+    private fun <T> listFlow(kinds: Set<RecordKind>, query: suspend () -> T): Flow<T> =
+        changes.onSubscription { emit(emptyList()) }
+            .filter { changed -> changed.isEmpty() || changed.any { it.kind in kinds } }
+            .conflate()
+            .map { query() }
+
+    fun todoFlow(limit: Int = 50): Flow<List<TodoItem>> =
+        listFlow(RecordKind.values().toSet()) { todo(0, limit) }
+
+    fun recentVisitsFlow(limit: Int = 50): Flow<List<VisitSummary>> =
+        listFlow(setOf(RecordKind.CONTACT, RecordKind.YOUTH, RecordKind.REVIEW_TASK)) { recentVisits(0, limit) }
+
+    fun toursFlow(from: String, to: String = from): Flow<List<TourSummary>> =
+        listFlow(setOf(RecordKind.TOUR, RecordKind.CONTACT)) { tours(from, to) }
+
+    // ---- end of lists ---------------------------------------------------------------------
 
     override fun close() = store.close()
 }

@@ -504,6 +504,47 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
     },
 )
 
+// ---- Lists for the screens (issue 11) ---------------------------------------------------
+private val listTests = linkedMapOf<String, suspend () -> Unit>(
+    "creates a young person with their first visit in one call, after the duplicate check" to {
+        openClient().use { c ->
+            val created = c.createYouthWithFirstVisit(kevin(), visit("").copy(youthIds = emptyList()))
+                as fr.repere.ffi.FirstVisitResult.Created
+            val again = c.createYouthWithFirstVisit(kevin().copy(firstName = "Kevyn"), visit("").copy(youthIds = emptyList()))
+                as fr.repere.ffi.FirstVisitResult.PossibleDuplicates
+            assertEquals(created.youthId, again.candidates.first().youth.id)
+            assertFailsWith<RepereException.Validation> {
+                c.createYouthWithFirstVisit(kevin(), visit("").copy(youthIds = emptyList(), commune = "99999"), confirmedNew = true)
+            }
+            assertEquals(2, c.unsyncedCount(), "nothing more stored")
+            val visits = c.recentVisits()
+            assertEquals(listOf(created.visitId), visits.map { it.id })
+            assertEquals(listOf("Kévin"), visits[0].youthNames)
+            assertEquals(visits, c.youthVisits(created.youthId))
+            assertTrue(c.tours(today).isEmpty())
+        }
+    },
+    "lists overdue next steps in « à faire » and refreshes the flow" to {
+        openClient().use { c ->
+            val youthId = c.createYouth(kevin())
+            val yesterday = OffsetDateTime.now().minusDays(1).toLocalDate().toString()
+            val old = visit(youthId).copy(
+                occurredAt = OffsetDateTime.now().minusDays(3).truncatedTo(ChronoUnit.SECONDS)
+                    .format(DateTimeFormatter.ISO_OFFSET_DATE_TIME),
+                nextStep = "Appeler", nextStepDue = yesterday,
+            )
+            val first = withTimeout(5_000) { c.todoFlow().first() }
+            assertTrue(first.isEmpty())
+            val visitId = c.createContact(old)
+            val todo = c.todo()
+            assertEquals(listOf(fr.repere.ffi.TodoReason.NEXT_STEP_OVERDUE), todo.map { it.reason })
+            assertEquals(listOf(visitId, "Appeler", yesterday), listOf(todo[0].id, todo[0].detail, todo[0].date))
+            assertEquals(todo, withTimeout(5_000) { c.todoFlow().first() })
+        }
+    },
+)
+// ---- end of lists --------------------------------------------------------------------------
+
 /**
  * The coordinators' pages, driven over HTTP as a browser would (cookies, CSRF fields).
  * Cookies are kept by hand: java.net.CookieManager re-sends Max-Age cookies in RFC 2965 form.
@@ -608,7 +649,7 @@ private suspend fun coroutineScopeTest(block: suspend (kotlinx.coroutines.Corout
 fun main(args: Array<String>) {
     var passed = 0
     var failed = 0
-    for ((name, test) in tests) {
+    for ((name, test) in tests + listTests) {
         if (args.isNotEmpty() && args.none { name.contains(it) }) continue
         try {
             runBlocking { test() }

@@ -1,0 +1,237 @@
+//! The screens' lists and the one-call creation of a young person with their first visit.
+
+use chrono::NaiveDate;
+use repere_core::records as model;
+use repere_core::{FirstVisit, RecordKind, TodoReason};
+
+use crate::error::{FieldProblem, RepereError, guard};
+use crate::records::{NewContact, NewYouth, parse_id};
+use crate::store::{RepereStore, SimilarYouth, YouthSummary};
+
+#[uniffi::remote(Enum)]
+pub enum TodoReason {
+    NextStepOverdue,
+    NextStepDueToday,
+    Problems,
+    Rejected,
+    OpenQuestion,
+    Conflict,
+}
+
+/// One line of « à faire », most urgent first.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TodoItem {
+    pub reason: TodoReason,
+    pub kind: RecordKind,
+    pub id: String,
+    /// `YYYY-MM-DD`: the due date, the question's day, or the record's own date.
+    pub date: Option<String>,
+    pub detail: String,
+    pub youth_ids: Vec<String>,
+    pub youth_names: Vec<String>,
+    pub place: Option<String>,
+    pub visit_id: Option<String>,
+    pub asked_by: Option<String>,
+}
+
+/// A visit in the recent visits.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct VisitSummary {
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub occurred_at: String,
+    pub commune: String,
+    pub commune_name: String,
+    pub kind: String,
+    pub youth_ids: Vec<String>,
+    pub youth_names: Vec<String>,
+    pub tour_id: Option<String>,
+    pub next_step_due: Option<String>,
+    pub open_questions: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TourSummary {
+    pub id: String,
+    pub date: String,
+    pub status: String,
+    pub communes: Vec<String>,
+    pub commune_names: Vec<String>,
+    pub visit_count: u32,
+}
+
+/// What `create_youth_with_first_visit` did.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum FirstVisitResult {
+    Created {
+        youth_id: String,
+        visit_id: String,
+    },
+    /// Nothing was created: show these; call again with `confirmed_new` if it is someone else.
+    PossibleDuplicates {
+        candidates: Vec<SimilarYouth>,
+    },
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn parse_day(field: &str, s: &str) -> Result<NaiveDate, RepereError> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        RepereError::validation(vec![FieldProblem {
+            field: field.into(),
+            code: "bad_format".into(),
+            user_message: repere_core::Problem::BadFormat.to_string(),
+        }])
+    })
+}
+
+fn visit(v: repere_core::VisitSummary) -> VisitSummary {
+    VisitSummary {
+        id: v.id.to_string(),
+        occurred_at: v.occurred_at.to_rfc3339(),
+        commune: v.commune,
+        commune_name: v.commune_name,
+        kind: v.kind,
+        youth_ids: v.youth_ids.iter().map(ToString::to_string).collect(),
+        youth_names: v.youth_names,
+        tour_id: v.tour_id.map(|t| t.to_string()),
+        next_step_due: v.next_step_due.map(day),
+        open_questions: v.open_questions,
+    }
+}
+
+fn youth_summary(y: repere_core::YouthSummary) -> YouthSummary {
+    YouthSummary {
+        id: y.id.to_string(),
+        display_name: y.display_name,
+        age: y.age,
+        age_is_approximate: y.age_is_approximate,
+        home_commune: y.home_commune,
+        home_commune_name: y.home_commune_name,
+        status: y.status,
+        contact_count: y.contact_count,
+    }
+}
+
+#[uniffi::export]
+impl RepereStore {
+    /// « à faire », most urgent first.
+    pub fn todo(&self, offset: u32, limit: u32) -> Result<Vec<TodoItem>, RepereError> {
+        guard(|| {
+            Ok(self
+                .lock()
+                .todo(offset as usize, limit as usize)?
+                .into_iter()
+                .map(|i| TodoItem {
+                    reason: i.reason,
+                    kind: i.kind,
+                    id: i.id.to_string(),
+                    date: i.date.map(day),
+                    detail: i.detail,
+                    youth_ids: i.youth_ids.iter().map(ToString::to_string).collect(),
+                    youth_names: i.youth_names,
+                    place: i.place,
+                    visit_id: i.visit_id.map(|v| v.to_string()),
+                    asked_by: i.asked_by,
+                })
+                .collect())
+        })
+    }
+
+    /// Visits, most recent first.
+    pub fn recent_visits(&self, offset: u32, limit: u32) -> Result<Vec<VisitSummary>, RepereError> {
+        guard(|| {
+            Ok(self
+                .lock()
+                .recent_visits(offset as usize, limit as usize)?
+                .into_iter()
+                .map(visit)
+                .collect())
+        })
+    }
+
+    /// Tours from `from` to `to` (`YYYY-MM-DD`, inclusive), by date.
+    pub fn tours_between(
+        &self,
+        from: String,
+        to: String,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<TourSummary>, RepereError> {
+        guard(|| {
+            let (from, to) = (parse_day("from", &from)?, parse_day("to", &to)?);
+            Ok(self
+                .lock()
+                .tours_between(from, to, offset as usize, limit as usize)?
+                .into_iter()
+                .map(|t| TourSummary {
+                    id: t.id.to_string(),
+                    date: day(t.date),
+                    status: t.status,
+                    communes: t.communes,
+                    commune_names: t.commune_names,
+                    visit_count: t.visit_count,
+                })
+                .collect())
+        })
+    }
+
+    /// A young person's visits, most recent first.
+    pub fn youth_visits(
+        &self,
+        youth_id: String,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<VisitSummary>, RepereError> {
+        guard(|| {
+            let id = parse_id(&youth_id)?;
+            Ok(self
+                .lock()
+                .youth_visits(id, offset as usize, limit as usize)?
+                .into_iter()
+                .map(visit)
+                .collect())
+        })
+    }
+
+    /// Creates a young person and their first visit in one transaction, after the
+    /// duplicate check (skipped when `confirmed_new`).
+    pub fn create_youth_with_first_visit(
+        &self,
+        youth: NewYouth,
+        visit: NewContact,
+        confirmed_new: bool,
+    ) -> Result<FirstVisitResult, RepereError> {
+        guard(|| {
+            let youth: model::Youth = youth.try_into()?;
+            let visit: model::Contact = visit.try_into()?;
+            Ok(
+                match self
+                    .lock()
+                    .create_youth_with_first_visit(&youth, &visit, confirmed_new)?
+                {
+                    FirstVisit::Created { youth_id, visit_id } => FirstVisitResult::Created {
+                        youth_id: youth_id.to_string(),
+                        visit_id: visit_id.to_string(),
+                    },
+                    FirstVisit::PossibleDuplicates(similar) => {
+                        FirstVisitResult::PossibleDuplicates {
+                            candidates: similar
+                                .into_iter()
+                                .map(|s| SimilarYouth {
+                                    description: s.describe(),
+                                    youth: youth_summary(s.youth),
+                                    score: s.score,
+                                    same_commune: s.same_commune,
+                                    birth_year_close: s.birth_year_close,
+                                })
+                                .collect(),
+                        }
+                    }
+                },
+            )
+        })
+    }
+}
