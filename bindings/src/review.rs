@@ -150,13 +150,7 @@ impl RepereStore {
                     mobilised: r.figures.mobilised,
                     chantier_participants: r.figures.chantier_participants,
                     youth_with_outcome: r.figures.youth_with_outcome,
-                    outcomes: r
-                        .figures
-                        .outcomes
-                        .by_kind()
-                        .into_iter()
-                        .map(|(_, n)| n)
-                        .sum(),
+                    outcomes: r.figures.outcomes.total(),
                 })
                 .collect())
         })

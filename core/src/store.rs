@@ -180,6 +180,14 @@ impl Store {
             clock: options.clock,
             listeners: Vec::new(),
         };
+        let stale: bool = store.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM meta WHERE key = ?1)",
+            [storage::REBUILD_KEY],
+            |r| r.get(0),
+        )?;
+        if stale {
+            store.rebuild_index()?;
+        }
         store.retry_set_aside()?;
         Ok(store)
     }
@@ -550,7 +558,8 @@ impl Store {
         Ok(changed)
     }
 
-    /// Drops and rebuilds every derived table from the documents.
+    /// Drops and rebuilds every derived table from the documents (also done at opening
+    /// after a migration of an existing store, once: a few seconds at 60,000 records).
     pub fn rebuild_index(&mut self) -> Result<usize> {
         let author = self.author;
         let tx = self
@@ -571,6 +580,7 @@ impl Store {
                 count += 1;
             }
         }
+        tx.execute("DELETE FROM meta WHERE key = ?1", [storage::REBUILD_KEY])?;
         tx.commit()?;
         Ok(count)
     }

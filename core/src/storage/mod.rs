@@ -12,7 +12,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_sync.sql"),
     include_str!("../../migrations/0003_versions.sql"),
+    include_str!("../../migrations/0006_indicator_facts.sql"),
 ];
+
+/// The `meta` key set while the derived tables lag behind the schema: a migration of an
+/// existing store may add derived columns that only a rebuild fills (`Store::open`).
+pub const REBUILD_KEY: &str = "rebuild_index";
 
 pub const KEY_LEN: usize = 32;
 
@@ -78,6 +83,14 @@ fn migrate(conn: &Connection) -> Result<()> {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        // In the same transaction: a store migrated but not yet rebuilt is rebuilt at its
+        // next opening, even if the app is stopped in between. A new store has no rows.
+        if found > 0 {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, x'01')",
+                [REBUILD_KEY],
+            )?;
+        }
         tx.commit()?;
     }
     Ok(())
