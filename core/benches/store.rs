@@ -290,7 +290,6 @@ fn indicators_60k(path: &Path, sizes: &Sizes) {
             let mut a = d.action(ids[(i * 11) % n]);
             if i % 4 == 3 {
                 a.status = ActionStatus::Planned;
-                a.start_date += TimeDelta::days(400);
             }
             records.push(a.into());
         }

@@ -9,7 +9,7 @@
 //! records.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -412,10 +412,13 @@ pub fn compute(
     query: &IndicatorQuery,
 ) -> Result<IndicatorReport, QueryError> {
     let periods = periods(query.from, query.to, query.granularity)?;
-    let mut cells: BTreeMap<(usize, Option<String>), Figures> = (0..periods.len())
+    // Dimension values are numbered as first met (cheap cell keys), and sorted by key at
+    // the end; the first label met for a key is its label.
+    let mut cells: HashMap<(usize, Option<usize>), Figures> = (0..periods.len())
         .map(|p| ((p, None), Figures::default()))
         .collect();
-    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    let mut numbers: HashMap<String, usize> = HashMap::new();
+    let mut values: Vec<(String, String)> = Vec::new();
     let at = |day: NaiveDate| period_index(&periods, day);
 
     for f in facts(input, query.teams.as_ref()) {
@@ -425,13 +428,19 @@ pub fn compute(
             .map(|d| dimension_keys(d, &f))
             .unwrap_or_default()
         {
-            labels.entry(key.clone()).or_insert(label);
-            keys.push(Some(key));
+            let n = match numbers.entry(key) {
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(e) => {
+                    values.push((e.key().clone(), label));
+                    *e.insert(values.len() - 1)
+                }
+            };
+            keys.push(Some(n));
         }
         let mut add = |period: Option<usize>, figure: &dyn Fn(&mut Figures) -> &mut u32| {
             if let Some(p) = period {
                 for key in &keys {
-                    bump(figure(cells.entry((p, key.clone())).or_default()));
+                    bump(figure(cells.entry((p, *key)).or_default()));
                 }
             }
         };
@@ -458,12 +467,17 @@ pub fn compute(
         }
     }
 
+    let value = |n: Option<usize>| n.and_then(|n| values.get(n));
+    let mut cells: Vec<_> = cells.into_iter().collect();
+    cells.sort_by(|((p, a), _), ((q, b), _)| {
+        (p, value(*a).map(|v| &v.0)).cmp(&(q, value(*b).map(|v| &v.0)))
+    });
     let rows = cells
         .into_iter()
         .filter_map(|((p, key), figures)| {
-            let label = match &key {
-                None => "Total".to_string(),
-                Some(k) => labels.get(k).cloned().unwrap_or_else(|| k.clone()),
+            let (key, label) = match value(key) {
+                None => (None, "Total".to_string()),
+                Some((k, label)) => (Some(k.clone()), label.clone()),
             };
             let period = periods.get(p)?.clone();
             Some(IndicatorRow {

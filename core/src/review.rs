@@ -158,9 +158,27 @@ fn date(r: &Row<'_>, i: usize) -> Result<NaiveDate> {
     parse_date(required(text(r, i)?)?)
 }
 
+/// `NaiveDate`'s own text: `YYYY-MM-DD` read by hand (chrono's general parser is most of
+/// the time of reading the rows), any other form (a year past 9999) by chrono.
 fn parse_date(s: &str) -> Result<NaiveDate> {
-    s.parse()
-        .map_err(|_| Error::CorruptStore("malformed date in an index"))
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r).and_then(|d| {
+            d.iter().try_fold(0u32, |n, c| {
+                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+            })
+        })
+    };
+    let quick = match (b.len(), b.get(4), b.get(7)) {
+        (10, Some(b'-'), Some(b'-')) => match (digits(0..4), digits(5..7), digits(8..10)) {
+            (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(y as i32, m, d),
+            _ => None,
+        },
+        _ => None,
+    };
+    quick
+        .or_else(|| s.parse().ok())
+        .ok_or(Error::CorruptStore("malformed date in an index"))
 }
 
 /// An enum from the serde id `enum_str` wrote (a newer version's value reads back as such).
