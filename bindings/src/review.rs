@@ -1,7 +1,7 @@
 //! The tablet's side of the review loop, its own indicators, and a record's history.
 
 use chrono::NaiveDate;
-use repere_core::indicators::{Dimension, Granularity, IndicatorQuery};
+use repere_core::indicators::{self, Dimension, Granularity, IndicatorQuery};
 use repere_core::records::{ReviewTask as CoreTask, ReviewTaskStatus};
 
 use crate::error::{FieldProblem, RepereError, guard};
@@ -137,7 +137,9 @@ impl RepereStore {
                 teams: None,
                 dimension,
             };
-            let report = self.lock().indicators(&query)?;
+            // The store is held only while its rows are read; counting runs without it.
+            let input = self.lock().indicator_input()?;
+            let report = indicators::compute(&input, &query).map_err(repere_core::Error::from)?;
             Ok(report
                 .rows
                 .into_iter()
@@ -150,13 +152,7 @@ impl RepereStore {
                     mobilised: r.figures.mobilised,
                     chantier_participants: r.figures.chantier_participants,
                     youth_with_outcome: r.figures.youth_with_outcome,
-                    outcomes: r
-                        .figures
-                        .outcomes
-                        .by_kind()
-                        .into_iter()
-                        .map(|(_, n)| n)
-                        .sum(),
+                    outcomes: r.figures.outcomes.total(),
                 })
                 .collect())
         })

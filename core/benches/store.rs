@@ -1,14 +1,16 @@
-//! Store benchmarks: `cargo bench -p repere-core --bench store`.
+//! Store benchmarks: `cargo bench -p repere-core --bench store [-- NAME]`, NAME one of
+//! `create_contact`, `save_form`, `large_store`, `indicators_60k` (all when omitted).
 //! Under `cargo test` (no `--bench` argument) it runs a small smoke version instead.
 //! Figures and targets: docs/BENCHMARKS.md.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use repere_core::demo::DemoData;
-use repere_core::records::Contact;
-use repere_core::{DuplicateProbe, Store};
+use repere_core::indicators::{self, Dimension, Granularity, IndicatorInput, IndicatorQuery};
+use repere_core::records::{ActionStatus, Contact};
+use repere_core::{AnyRecord, DuplicateProbe, Store};
 use rusqlite::Connection;
 use uuid::Uuid;
 
@@ -19,6 +21,9 @@ struct Sizes {
     youth: usize,
     contacts: usize,
     repeats: usize,
+    /// The indicators' caseload: young people; twice as many visits, then actions and
+    /// outcomes, 60,000 records in all at full size.
+    caseload: usize,
 }
 
 fn main() {
@@ -29,6 +34,7 @@ fn main() {
             youth: 50_000,
             contacts: 10_000,
             repeats: 50,
+            caseload: 15_000,
         }
     } else {
         Sizes {
@@ -36,12 +42,25 @@ fn main() {
             youth: 500,
             contacts: 100,
             repeats: 3,
+            caseload: 150,
         }
     };
+    // The first argument that is not a flag picks the benchmarks whose name contains it.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let run = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     let dir = tempfile::tempdir().expect("temp dir");
-    create_contact_vs_plain_insert(&dir.path().join("compare.db"), sizes.compare_ops);
-    save_form(&dir.path().join("forms.db"), sizes.compare_ops / 4);
-    large_store(&dir.path().join("large.db"), &sizes);
+    if run("create_contact") {
+        create_contact_vs_plain_insert(&dir.path().join("compare.db"), sizes.compare_ops);
+    }
+    if run("save_form") {
+        save_form(&dir.path().join("forms.db"), sizes.compare_ops / 4);
+    }
+    if run("large_store") {
+        large_store(&dir.path().join("large.db"), &sizes);
+    }
+    if run("indicators_60k") {
+        indicators_60k(&dir.path().join("indicators.db"), &sizes);
+    }
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -319,6 +338,127 @@ fn lists(path: &Path, sizes: &Sizes, d: &mut DemoData) {
             median(warm).as_secs_f64() * 1e3
         );
     }
+}
+
+/// A caseload of `caseload` young people, two visits each (one in five a group visit of two
+/// or three), two actions for three young people (three in four done), one outcome for three.
+fn indicators_60k(path: &Path, sizes: &Sizes) {
+    let mut d = demo();
+    let n = sizes.caseload;
+    let t = Instant::now();
+    let mut ids = Vec::with_capacity(n);
+    {
+        let mut store = Store::open(path, &KEY).expect("store");
+        let youth: Vec<_> = (0..n).map(|_| d.youth()).collect();
+        for chunk in youth.chunks(1000) {
+            store
+                .batch(|b| {
+                    for y in chunk {
+                        ids.push(b.create(y)?);
+                    }
+                    Ok(())
+                })
+                .expect("youth batch");
+        }
+        let mut records: Vec<AnyRecord> = Vec::new();
+        for i in 0..2 * n {
+            let group = if i % 5 == 0 { 1 + i % 2 } else { 0 };
+            let who: Vec<_> = (0..=group).map(|g| ids[(i * 7 + g * 13) % n]).collect();
+            records.push(d.contact(&who).into());
+        }
+        for i in 0..2 * n / 3 {
+            let mut a = d.action(ids[(i * 11) % n]);
+            if i % 4 == 3 {
+                a.status = ActionStatus::Planned;
+            }
+            records.push(a.into());
+        }
+        for i in 0..n / 3 {
+            records.push(d.outcome(ids[(i * 5) % n]).into());
+        }
+        for chunk in records.chunks(1000) {
+            store
+                .batch(|b| {
+                    for r in chunk {
+                        match r {
+                            AnyRecord::Contact(c) => b.create(c).map(drop)?,
+                            AnyRecord::Action(a) => b.create(a).map(drop)?,
+                            AnyRecord::Outcome(o) => b.create(o).map(drop)?,
+                            _ => {}
+                        }
+                    }
+                    Ok(())
+                })
+                .expect("batch");
+        }
+    }
+    let records = n + 2 * n + 2 * n / 3 + n / 3;
+    println!(
+        "indicators_60k: built a caseload of {records} records ({n} young people) in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let today = Utc::now().date_naive();
+    let query = |dimension| IndicatorQuery {
+        from: today - TimeDelta::days(730),
+        to: today,
+        granularity: Granularity::Month,
+        teams: None,
+        dimension,
+    };
+    let (total, by_commune) = (query(None), query(Some(Dimension::Commune)));
+
+    // Cold: a store just opened (empty page cache: every page read is decrypted again).
+    let mut cold = Vec::new();
+    for _ in 0..sizes.repeats.min(20) {
+        let store = Store::open(path, &KEY).expect("open");
+        let t = Instant::now();
+        let report = store.indicators(&by_commune).expect("indicators");
+        cold.push(t.elapsed());
+        std::hint::black_box(report);
+    }
+    let store = Store::open(path, &KEY).expect("open");
+    let (mut read, mut counted, mut warm_total, mut warm_commune) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..sizes.repeats {
+        let t = Instant::now();
+        let input = store.indicator_input().expect("facts");
+        read.push(t.elapsed());
+        let t = Instant::now();
+        std::hint::black_box(indicators::compute(&input, &by_commune).expect("compute"));
+        counted.push(t.elapsed());
+        let t = Instant::now();
+        std::hint::black_box(store.indicators(&total).expect("indicators"));
+        warm_total.push(t.elapsed());
+        let t = Instant::now();
+        std::hint::black_box(store.indicators(&by_commune).expect("indicators"));
+        warm_commune.push(t.elapsed());
+    }
+    let ms = |v: Vec<Duration>| median(v).as_secs_f64() * 1e3;
+    println!(
+        "indicators_60k: tablet indicators over {records} records, 24 months by commune: cold {:.1} ms, warm {:.1} ms median (target ≤ 50 ms); totals only, warm {:.1} ms; of which reading the rows {:.1} ms, counting {:.1} ms",
+        ms(cold),
+        ms(warm_commune),
+        ms(warm_total),
+        ms(read),
+        ms(counted),
+    );
+
+    // The way before issue 11, for comparison: every document parsed.
+    let t = Instant::now();
+    let mut input = IndicatorInput::default();
+    for (_, id) in store.ids().expect("ids") {
+        input.add(id, store.record(id).expect("record"));
+    }
+    let report = indicators::compute(&input, &by_commune).expect("compute");
+    println!(
+        "indicators_60k: the same from the documents (every one parsed): {:.0} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    assert_eq!(
+        report,
+        store.indicators(&by_commune).expect("indicators"),
+        "the tablet's figures are the documents' figures"
+    );
 }
 
 fn dir_size(path: &Path) -> u64 {

@@ -1,41 +1,194 @@
 //! Funder indicators, computed the same way on the tablet and on the server.
 //! Definitions: docs/indicators.md.
 //!
-//! Pure functions of the records given: no SQL, no I/O, no clock (the caller passes
-//! `today`). The device and the server therefore agree whenever they hold the same records.
+//! Pure functions of the facts given: no SQL, no I/O, no clock (the caller passes `today`).
+//! Both sides build those facts from their records with the same `*Facts::of` functions:
+//! the server from its documents ([`IndicatorInput::add`]), the tablet from its derived
+//! tables, which its records' `write_derived` fill from the same fields (no document is
+//! parsed to count). The device and the server therefore agree whenever they hold the same
+//! records.
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Datelike, FixedOffset, Months, NaiveDate};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::communes::Communes;
 use crate::records::{
-    Action, ActionStatus, AgeBand, Contact, Outcome, OutcomeKind, ProfileFlag, ReferralSource, Sex,
-    Youth, youth_age_on,
+    Action, ActionStatus, AgeBand, AnyRecord, Contact, Outcome, OutcomeKind, ProfileFlag,
+    ReferralSource, Sex, Youth, youth_age_on,
 };
 
-/// The records to count, with their ids. Erased records are simply absent.
-#[derive(Debug, Clone, Default)]
+/// What counting reads of the records, one entry per record. Erased records are simply
+/// absent; tours and review tasks are not needed.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IndicatorInput {
-    pub youth: Vec<(Uuid, Youth)>,
-    pub contacts: Vec<(Uuid, Contact)>,
-    pub actions: Vec<(Uuid, Action)>,
-    pub outcomes: Vec<(Uuid, Outcome)>,
+    pub youth: Vec<YouthFacts>,
+    pub contacts: Vec<ContactFacts>,
+    pub actions: Vec<ActionFacts>,
+    pub outcomes: Vec<OutcomeFacts>,
 }
 
 impl IndicatorInput {
-    /// Adds a record; kinds that do not count (tours, review tasks) are ignored.
-    pub fn add(&mut self, id: Uuid, record: crate::records::AnyRecord) {
-        use crate::records::AnyRecord;
+    /// Adds a record's facts; kinds that do not count (tours, review tasks) are ignored.
+    pub fn add(&mut self, id: Uuid, record: AnyRecord) {
         match record {
-            AnyRecord::Youth(y) => self.youth.push((id, y)),
-            AnyRecord::Contact(c) => self.contacts.push((id, c)),
-            AnyRecord::Action(a) => self.actions.push((id, a)),
-            AnyRecord::Outcome(o) => self.outcomes.push((id, o)),
+            AnyRecord::Youth(y) => self.youth.push(YouthFacts::of(id, &y)),
+            AnyRecord::Contact(c) => self.contacts.push(ContactFacts::of(id, c)),
+            AnyRecord::Action(a) => self.actions.push(ActionFacts::of(&a)),
+            AnyRecord::Outcome(o) => self.outcomes.push(OutcomeFacts::of(&o)),
             AnyRecord::Tour(_) | AnyRecord::ReviewTask(_) => {}
+        }
+    }
+}
+
+/// What counting reads of a young person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YouthFacts {
+    pub id: Uuid,
+    /// The current team: every figure of the young person counts for it.
+    pub team_id: Uuid,
+    pub first_contact_date: NaiveDate,
+    /// `Youth::is_invisible()`.
+    pub invisible: bool,
+    /// Trimmed; `None` when absent or blank.
+    pub home_commune: Option<String>,
+    pub age: AgeBasis,
+    pub sex: Option<Sex>,
+    pub referral_source: ReferralSource,
+    pub profile_flags: BTreeSet<ProfileFlag>,
+}
+
+impl YouthFacts {
+    pub fn of(id: Uuid, y: &Youth) -> YouthFacts {
+        YouthFacts {
+            id,
+            team_id: y.team_id,
+            first_contact_date: y.first_contact_date,
+            invisible: y.is_invisible(),
+            home_commune: home_commune(y.home_commune.as_deref()),
+            age: AgeBasis::of(y),
+            sex: y.sex,
+            referral_source: y.referral_source,
+            profile_flags: y.profile_flags.clone(),
+        }
+    }
+}
+
+/// A home commune as counted: trimmed, and absent when blank.
+pub fn home_commune(commune: Option<&str>) -> Option<String> {
+    commune
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+}
+
+/// What gives a young person's age band: the first present of the birth date, the birth
+/// year and the recorded band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgeBasis {
+    BirthDate(NaiveDate),
+    BirthYear(i32),
+    Band(AgeBand),
+    Unknown,
+}
+
+impl AgeBasis {
+    pub fn of(y: &Youth) -> AgeBasis {
+        AgeBasis::from_fields(y.birth_date, y.birth_year, y.age_band)
+    }
+
+    pub fn from_fields(
+        birth_date: Option<NaiveDate>,
+        birth_year: Option<i32>,
+        band: Option<AgeBand>,
+    ) -> AgeBasis {
+        match (birth_date, birth_year, band) {
+            (Some(d), _, _) => AgeBasis::BirthDate(d),
+            (None, Some(y), _) => AgeBasis::BirthYear(y),
+            (None, None, Some(b)) => AgeBasis::Band(b),
+            (None, None, None) => AgeBasis::Unknown,
+        }
+    }
+
+    /// The age band on `day`.
+    pub fn band_on(self, day: NaiveDate) -> Option<AgeBand> {
+        match self {
+            AgeBasis::BirthDate(birth) => AgeBand::of_age(youth_age_on(birth, day)),
+            AgeBasis::BirthYear(year) => {
+                // The age reached during that calendar year; validation accepts a
+                // difference of 30 (29 before the birthday), so 30 reads as 29.
+                let reached = day.year().checked_sub(year)?;
+                AgeBand::of_age(reached).or_else(|| AgeBand::of_age(reached.checked_sub(1)?))
+            }
+            AgeBasis::Band(b) => Some(b),
+            AgeBasis::Unknown => None,
+        }
+    }
+}
+
+/// What counting reads of a visit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactFacts {
+    pub id: Uuid,
+    /// `occurred_at`'s date as entered on the device, in its own UTC offset.
+    pub day: NaiveDate,
+    /// The instant, to order two visits of one day.
+    pub at: DateTime<Utc>,
+    pub commune: String,
+    /// Sorted.
+    pub youth_ids: Vec<Uuid>,
+}
+
+impl ContactFacts {
+    pub fn of(id: Uuid, c: Contact) -> ContactFacts {
+        ContactFacts {
+            id,
+            day: c.occurred_at.date_naive(),
+            at: c.occurred_at.to_utc(),
+            commune: c.commune,
+            youth_ids: c.youth_ids.into_iter().collect(),
+        }
+    }
+}
+
+/// What counting reads of an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ActionFacts {
+    pub youth_id: Uuid,
+    pub start_date: NaiveDate,
+    /// Status `Done`: only those count.
+    pub done: bool,
+    pub chantier: bool,
+}
+
+impl ActionFacts {
+    pub fn of(a: &Action) -> ActionFacts {
+        ActionFacts {
+            youth_id: a.youth_id,
+            start_date: a.start_date,
+            done: a.status == ActionStatus::Done,
+            chantier: a.kind.is_chantier(),
+        }
+    }
+}
+
+/// What counting reads of an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutcomeFacts {
+    pub youth_id: Uuid,
+    pub kind: OutcomeKind,
+    pub date: NaiveDate,
+}
+
+impl OutcomeFacts {
+    pub fn of(o: &Outcome) -> OutcomeFacts {
+        OutcomeFacts {
+            youth_id: o.youth_id,
+            kind: o.kind,
+            date: o.date,
         }
     }
 }
@@ -150,6 +303,13 @@ impl OutcomeCounts {
         *copy.get_mut(kind)
     }
 
+    /// Outcome records of every kind (saturating, like every count here).
+    pub fn total(&self) -> u32 {
+        self.by_kind()
+            .into_iter()
+            .fold(0u32, |sum, (_, n)| sum.saturating_add(n))
+    }
+
     /// Every kind with its count, in a fixed order (the CSV's).
     pub fn by_kind(&self) -> [(&'static str, u32); 9] {
         // Destructured without `..`: a new field will not compile until it is listed here.
@@ -252,10 +412,13 @@ pub fn compute(
     query: &IndicatorQuery,
 ) -> Result<IndicatorReport, QueryError> {
     let periods = periods(query.from, query.to, query.granularity)?;
-    let mut cells: BTreeMap<(usize, Option<String>), Figures> = (0..periods.len())
+    // Dimension values are numbered as first met (cheap cell keys), and sorted by key at
+    // the end; the first label met for a key is its label.
+    let mut cells: HashMap<(usize, Option<usize>), Figures> = (0..periods.len())
         .map(|p| ((p, None), Figures::default()))
         .collect();
-    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    let mut numbers: HashMap<String, usize> = HashMap::new();
+    let mut values: Vec<(String, String)> = Vec::new();
     let at = |day: NaiveDate| period_index(&periods, day);
 
     for f in facts(input, query.teams.as_ref()) {
@@ -265,17 +428,23 @@ pub fn compute(
             .map(|d| dimension_keys(d, &f))
             .unwrap_or_default()
         {
-            labels.entry(key.clone()).or_insert(label);
-            keys.push(Some(key));
+            let n = match numbers.entry(key) {
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(e) => {
+                    values.push((e.key().clone(), label));
+                    *e.insert(values.len() - 1)
+                }
+            };
+            keys.push(Some(n));
         }
         let mut add = |period: Option<usize>, figure: &dyn Fn(&mut Figures) -> &mut u32| {
             if let Some(p) = period {
                 for key in &keys {
-                    bump(figure(cells.entry((p, key.clone())).or_default()));
+                    bump(figure(cells.entry((p, *key)).or_default()));
                 }
             }
         };
-        let invisible = f.youth.is_invisible();
+        let invisible = f.youth.invisible;
         if invisible {
             add(at(f.entry), &|c| &mut c.identified);
             add(f.first_done.and_then(at), &|c| &mut c.mobilised);
@@ -298,12 +467,17 @@ pub fn compute(
         }
     }
 
+    let value = |n: Option<usize>| n.and_then(|n| values.get(n));
+    let mut cells: Vec<_> = cells.into_iter().collect();
+    cells.sort_by(|((p, a), _), ((q, b), _)| {
+        (p, value(*a).map(|v| &v.0)).cmp(&(q, value(*b).map(|v| &v.0)))
+    });
     let rows = cells
         .into_iter()
         .filter_map(|((p, key), figures)| {
-            let label = match &key {
-                None => "Total".to_string(),
-                Some(k) => labels.get(k).cloned().unwrap_or_else(|| k.clone()),
+            let (key, label) = match value(key) {
+                None => (None, "Total".to_string()),
+                Some((k, label)) => (Some(k.clone()), label.clone()),
             };
             let period = periods.get(p)?.clone();
             Some(IndicatorRow {
@@ -333,10 +507,7 @@ pub fn progress(
     let last = today.min(targets.to);
     let in_window = |d: NaiveDate| targets.from <= d && d <= last;
     let (mut identified, mut mobilised) = (0u32, 0u32);
-    for f in facts(input, teams)
-        .iter()
-        .filter(|f| f.youth.is_invisible())
-    {
+    for f in facts(input, teams).iter().filter(|f| f.youth.invisible) {
         if in_window(f.entry) {
             bump(&mut identified);
         }
@@ -457,9 +628,8 @@ fn bump(n: &mut u32) {
 }
 
 /// What counting needs to know about one reached young person.
-struct Facts<'a> {
-    id: Uuid,
-    youth: &'a Youth,
+struct Reached<'a> {
+    youth: &'a YouthFacts,
     /// The first contact day: the earliest of `first_contact_date` and the contacts' days.
     entry: NaiveDate,
     /// The commune of the earliest Contact record.
@@ -471,65 +641,57 @@ struct Facts<'a> {
 }
 
 /// The young people of `teams` with at least one contact, with what their records say.
-fn facts<'a>(input: &'a IndicatorInput, teams: Option<&BTreeSet<Uuid>>) -> Vec<Facts<'a>> {
-    type FirstContact<'a> = (NaiveDate, DateTime<FixedOffset>, Uuid, &'a str);
-    let mut index: BTreeMap<Uuid, usize> = BTreeMap::new();
-    let mut youth: Vec<(Uuid, &Youth, Option<FirstContact<'a>>)> = Vec::new();
-    for (id, y) in &input.youth {
+fn facts<'a>(input: &'a IndicatorInput, teams: Option<&BTreeSet<Uuid>>) -> Vec<Reached<'a>> {
+    type FirstContact<'a> = (NaiveDate, DateTime<Utc>, Uuid, &'a str);
+    let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(input.youth.len());
+    let mut youth: Vec<(&YouthFacts, Option<FirstContact<'a>>)> = Vec::new();
+    for y in &input.youth {
         if teams.is_some_and(|t| !t.contains(&y.team_id)) {
             continue;
         }
         // Ids are unique in a store; should one repeat, the first record wins.
-        if let Entry::Vacant(e) = index.entry(*id) {
+        if let Entry::Vacant(e) = index.entry(y.id) {
             e.insert(youth.len());
-            youth.push((*id, y, None));
+            youth.push((y, None));
         }
     }
-    for (contact_id, c) in &input.contacts {
+    for c in &input.contacts {
         // The day as entered on the device (its own offset), then instant and id to break ties.
-        let candidate = (
-            c.occurred_at.date_naive(),
-            c.occurred_at,
-            *contact_id,
-            c.commune.as_str(),
-        );
+        let candidate = (c.day, c.at, c.id, c.commune.as_str());
         for youth_id in &c.youth_ids {
-            if let Some((_, _, first)) = index.get(youth_id).and_then(|&i| youth.get_mut(i))
+            if let Some((_, first)) = index.get(youth_id).and_then(|&i| youth.get_mut(i))
                 && first.is_none_or(|current| candidate < current)
             {
                 *first = Some(candidate);
             }
         }
     }
-    let mut facts: Vec<Facts<'a>> = youth
-        .into_iter()
-        .filter_map(|(id, y, first)| {
-            let (day, _, _, commune) = first?;
-            Some(Facts {
-                id,
-                youth: y,
-                entry: day.min(y.first_contact_date),
-                first_contact_commune: commune,
-                first_done: None,
-                chantiers: Vec::new(),
-                outcomes: Vec::new(),
-            })
-        })
-        .collect();
-    let position: BTreeMap<Uuid, usize> =
-        facts.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
-    for (_, a) in &input.actions {
+    let mut position: HashMap<Uuid, usize> = HashMap::with_capacity(youth.len());
+    let mut facts: Vec<Reached<'a>> = Vec::with_capacity(youth.len());
+    for (y, first) in youth {
+        let Some((day, _, _, commune)) = first else {
+            continue;
+        };
+        position.insert(y.id, facts.len());
+        facts.push(Reached {
+            youth: y,
+            entry: day.min(y.first_contact_date),
+            first_contact_commune: commune,
+            first_done: None,
+            chantiers: Vec::new(),
+            outcomes: Vec::new(),
+        });
+    }
+    for a in input.actions.iter().filter(|a| a.done) {
         let Some(f) = position.get(&a.youth_id).and_then(|&i| facts.get_mut(i)) else {
             continue;
         };
-        if a.status == ActionStatus::Done {
-            f.first_done = Some(f.first_done.map_or(a.start_date, |d| d.min(a.start_date)));
-            if a.kind.is_chantier() {
-                f.chantiers.push(a.start_date);
-            }
+        f.first_done = Some(f.first_done.map_or(a.start_date, |d| d.min(a.start_date)));
+        if a.chantier {
+            f.chantiers.push(a.start_date);
         }
     }
-    for (_, o) in &input.outcomes {
+    for o in &input.outcomes {
         if let Some(f) = position.get(&o.youth_id).and_then(|&i| facts.get_mut(i)) {
             f.outcomes.push((o.date, o.kind));
         }
@@ -540,15 +702,13 @@ fn facts<'a>(input: &'a IndicatorInput, teams: Option<&BTreeSet<Uuid>>) -> Vec<F
 const UNKNOWN: (&str, &str) = ("unknown", "Non renseigné");
 
 /// The (key, French label) pairs a young person counts under: one, or one per profile flag.
-fn dimension_keys(dimension: Dimension, f: &Facts<'_>) -> Vec<(String, String)> {
+fn dimension_keys(dimension: Dimension, f: &Reached<'_>) -> Vec<(String, String)> {
     let pair = |(key, label): (&str, &str)| (key.to_string(), label.to_string());
     let communes = Communes::global();
     let commune = f
         .youth
         .home_commune
         .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
         .unwrap_or(f.first_contact_commune);
     let one = match dimension {
         Dimension::Team => {
@@ -565,7 +725,7 @@ fn dimension_keys(dimension: Dimension, f: &Facts<'_>) -> Vec<(String, String)> 
             None => pair(UNKNOWN),
         },
         Dimension::ReferralSource => pair(referral_id(f.youth.referral_source)),
-        Dimension::AgeBand => pair(age_band_at(f.youth, f.entry).map_or(UNKNOWN, age_band_id)),
+        Dimension::AgeBand => pair(f.youth.age.band_on(f.entry).map_or(UNKNOWN, age_band_id)),
         Dimension::Sex => pair(f.youth.sex.map_or(UNKNOWN, sex_id)),
         Dimension::ProfileFlag if f.youth.profile_flags.is_empty() => pair(("none", "Aucun")),
         Dimension::ProfileFlag => {
@@ -582,16 +742,7 @@ fn dimension_keys(dimension: Dimension, f: &Facts<'_>) -> Vec<(String, String)> 
 
 /// Age band on `day`: from the birth date, else the birth year, else the recorded band.
 pub fn age_band_at(y: &Youth, day: NaiveDate) -> Option<AgeBand> {
-    if let Some(birth) = y.birth_date {
-        return AgeBand::of_age(youth_age_on(birth, day));
-    }
-    if let Some(year) = y.birth_year {
-        // The age reached during that calendar year; validation accepts a difference of 30
-        // (29 before the birthday), so 30 reads as 29.
-        let reached = day.year().checked_sub(year)?;
-        return AgeBand::of_age(reached).or_else(|| AgeBand::of_age(reached.checked_sub(1)?));
-    }
-    y.age_band
+    AgeBasis::of(y).band_on(day)
 }
 
 fn referral_id(r: ReferralSource) -> (&'static str, &'static str) {
@@ -766,8 +917,36 @@ mod tests {
         }
     }
 
+    /// Whole records, as a store or the server holds them.
+    #[derive(Debug, Clone, Default)]
+    struct Records {
+        youth: Vec<(Uuid, Youth)>,
+        contacts: Vec<(Uuid, Contact)>,
+        actions: Vec<(Uuid, Action)>,
+        outcomes: Vec<(Uuid, Outcome)>,
+    }
+
+    impl Records {
+        fn input(&self) -> IndicatorInput {
+            let mut input = IndicatorInput::default();
+            for (id, y) in &self.youth {
+                input.add(*id, y.clone().into());
+            }
+            for (id, c) in &self.contacts {
+                input.add(*id, c.clone().into());
+            }
+            for (id, a) in &self.actions {
+                input.add(*id, a.clone().into());
+            }
+            for (id, o) in &self.outcomes {
+                input.add(*id, o.clone().into());
+            }
+            input
+        }
+    }
+
     /// One youth per entry, each with one contact on their first-contact day in Stenay.
-    fn input_of(youth: Vec<(Uuid, Youth)>) -> IndicatorInput {
+    fn input_of(youth: Vec<(Uuid, Youth)>) -> Records {
         let contacts = youth
             .iter()
             .enumerate()
@@ -779,7 +958,7 @@ mod tests {
                 )
             })
             .collect();
-        IndicatorInput {
+        Records {
             youth,
             contacts,
             ..Default::default()
@@ -796,8 +975,8 @@ mod tests {
         }
     }
 
-    fn run(input: &IndicatorInput, q: &IndicatorQuery) -> IndicatorReport {
-        compute(input, q).expect("valid query")
+    fn run(records: &Records, q: &IndicatorQuery) -> IndicatorReport {
+        compute(&records.input(), q).expect("valid query")
     }
 
     fn cell(report: &IndicatorReport, period: &str, key: Option<&str>) -> Figures {
@@ -1331,7 +1510,7 @@ mod tests {
         };
         let teams = BTreeSet::from([TEAM_A]);
         // Day 365 of 730, before the 2026 contacts: half the targets expected.
-        let p = progress(&input, Some(&teams), &targets, day("2025-12-31"));
+        let p = progress(&input.input(), Some(&teams), &targets, day("2025-12-31"));
         assert_eq!((p.days_total, p.days_elapsed), (730, 365));
         let identified = p.identified.expect("target set");
         assert_eq!((identified.achieved, identified.expected_by_now), (30, 125));
@@ -1341,7 +1520,7 @@ mod tests {
         assert_eq!((mobilised.achieved, mobilised.expected_by_now), (15, 62));
 
         // Before the window: nothing expected, nothing achieved. After it: everything.
-        let before = progress(&input, Some(&teams), &targets, day("2024-06-01"));
+        let before = progress(&input.input(), Some(&teams), &targets, day("2024-06-01"));
         assert_eq!(before.days_elapsed, 0);
         assert_eq!(
             before
@@ -1349,7 +1528,7 @@ mod tests {
                 .map(|f| (f.achieved, f.expected_by_now, f.on_track)),
             Some((0, 0, true))
         );
-        let after = progress(&input, None, &targets, day("2030-01-01"));
+        let after = progress(&input.input(), None, &targets, day("2030-01-01"));
         assert_eq!(after.days_elapsed, 730);
         assert_eq!(
             after.identified.map(|f| (f.achieved, f.expected_by_now)),
@@ -1363,7 +1542,7 @@ mod tests {
             from: day("2026-01-01"),
             to: day("2025-01-01"),
         };
-        let p = progress(&input, None, &odd, day("2025-06-01"));
+        let p = progress(&input.input(), None, &odd, day("2025-06-01"));
         assert_eq!(p.days_total, 0);
         assert_eq!(p.identified.map(|f| f.percent), Some(100.0));
         assert!(p.mobilised.is_none());
@@ -1374,7 +1553,7 @@ mod tests {
         let input = input_of(vec![(id(1), youth(TEAM_A, "2025-01-10"))]);
         let backwards = query("2025-02-01", "2025-01-01", Granularity::Month);
         assert!(matches!(
-            compute(&input, &backwards),
+            compute(&input.input(), &backwards),
             Err(QueryError::EndBeforeStart { .. })
         ));
         let huge = IndicatorQuery {
@@ -1383,7 +1562,7 @@ mod tests {
             ..backwards.clone()
         };
         assert_eq!(
-            compute(&input, &huge),
+            compute(&input.input(), &huge),
             Err(QueryError::TooManyPeriods { max: MAX_PERIODS })
         );
         // The last representable days, month by month: the calendar's end is not a panic.

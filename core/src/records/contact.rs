@@ -248,8 +248,9 @@ impl Record for Contact {
             .with_timezone(&chrono::Utc)
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         conn.prepare_cached(
-            "INSERT INTO contact_index (id, team_id, occurred_at, commune, kind, tour_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO contact_index (id, team_id, occurred_at, commune, kind, tour_id,
+                local_day, at_secs, at_nanos)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             bid,
@@ -258,6 +259,10 @@ impl Record for Contact {
             self.commune,
             enum_str(&self.kind),
             self.tour_id.as_ref().map(|t| t.as_bytes().to_vec()),
+            // The indicators' day is the one entered, and ties go by the exact instant.
+            self.occurred_at.date_naive().to_string(),
+            self.occurred_at.timestamp(),
+            self.occurred_at.timestamp_subsec_nanos(),
         ])?;
         let mut stmt = conn
             .prepare_cached("INSERT INTO contact_youth (contact_id, youth_id) VALUES (?1, ?2)")?;

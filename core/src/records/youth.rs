@@ -372,7 +372,7 @@ impl Record for Youth {
                 category: Category::Personal,
                 purpose: "Les indicateurs du financeur par sexe.",
                 pages: Shown::Yes,
-                tablet: &[],
+                tablet: &["youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: None,
             },
@@ -424,7 +424,7 @@ impl Record for Youth {
                 purpose: "Savoir qui a signalé le jeune (mairie, commerce, institution \
                           partenaire…) ; les indicateurs par source.",
                 pages: Shown::Yes,
-                tablet: &[],
+                tablet: &["youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: None,
             },
@@ -453,7 +453,7 @@ impl Record for Youth {
                           de l'ASE, décrochage scolaire, handicap (MDPH/RQTH), mesure de justice \
                           (PJJ/SPIP). Des cases, jamais de texte.",
                 pages: Shown::Yes,
-                tablet: &[],
+                tablet: &["youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some(
                     "pseudonymisé et nominatif : seulement si la case « indicateurs de profil » \
@@ -466,7 +466,7 @@ impl Record for Youth {
                 purpose: "Savoir si le jeune est sans emploi, études ni formation au premier \
                           contact (« invisible ») ; les indicateurs.",
                 pages: Shown::Yes,
-                tablet: &[],
+                tablet: &["youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some("réduite à « invisible » oui ou non"),
             },
@@ -476,7 +476,7 @@ impl Record for Youth {
                 purpose: "Savoir si un service public de l'emploi le suit déjà (Mission Locale, \
                           France Travail, Cap emploi) ; les indicateurs.",
                 pages: Shown::Yes,
-                tablet: &[],
+                tablet: &["youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some("réduit à « invisible » oui ou non"),
             },
@@ -526,8 +526,10 @@ impl Record for Youth {
         conn.prepare_cached(
             "INSERT INTO youth_index (id, team_id, display_name, first_folded, alias_folded,
             last_folded, phon_first, phon_alias, phon_last, birth_date, birth_year, age_band,
-            home_commune, status, first_contact_date)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            home_commune, status, first_contact_date, invisible, sex, referral_source,
+            profile_flags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+            ?18, ?19)",
         )?
         .execute(params![
             bid,
@@ -546,6 +548,14 @@ impl Record for Youth {
             self.home_commune,
             enum_str(&self.status),
             self.first_contact_date.to_string(),
+            self.is_invisible(),
+            self.sex.as_ref().map(enum_str),
+            enum_str(&self.referral_source),
+            self.profile_flags
+                .iter()
+                .map(enum_str)
+                .collect::<Vec<_>>()
+                .join(" "),
         ])?;
         let rowid = conn.last_insert_rowid();
         let names = [first, alias, last]

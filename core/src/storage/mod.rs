@@ -14,11 +14,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_versions.sql"),
     include_str!("../../migrations/0004_lists.sql"),
     include_str!("../../migrations/0005_roster.sql"),
+    include_str!("../../migrations/0006_indicator_facts.sql"),
 ];
 
 /// Migrations that add derived rows only the documents can fill: a store that existed
 /// before one of them is re-indexed when next opened (`Store::rebuild_index`).
-const REINDEX_AFTER: &[u32] = &[4];
+const REINDEX_AFTER: &[u32] = &[4, 6];
 const REINDEX_KEY: &str = "reindex_pending";
 
 pub const KEY_LEN: usize = 32;

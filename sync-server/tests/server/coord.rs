@@ -965,6 +965,74 @@ fn dashboard_figures_equal_core_indicators_on_the_same_records() {
     assert!(bad.body.contains(r#"data-testid="dashboard-error""#));
 }
 
+/// Issue 11: the tablet counts from its derived tables, the server from its documents;
+/// for a team's tablet and the dashboard of that team the figures are the same, row for
+/// row, whatever the period and the breakdown.
+#[test]
+fn a_tablet_counts_what_the_dashboard_counts_for_its_team() {
+    let env = env();
+    coordinator(&env, "camille@ml.test");
+    let mut a = env.tablet(&env.team_a, "count-a");
+    let mut b = env.tablet(&env.team_b, "count-b");
+    let met = named_youth(&mut a, 14);
+    named_youth(&mut b, 8);
+    // A group visit entered late at night in another offset (the next day in UTC), and an
+    // action that did not take place.
+    let mut visit = a.demo.contact(&[met[0].0, met[1].0]);
+    visit.occurred_at = "2025-02-28T23:30:00-05:00".parse().expect("instant");
+    a.store.create(&visit).expect("group visit");
+    let mut planned = a.demo.action(met[2].0);
+    planned.status = repere_core::records::ActionStatus::NoShow;
+    a.store.create(&planned).expect("action");
+    a.sync_ok();
+
+    let ws = Workspace::new(env.hub.clone());
+    let who = ws
+        .login([127, 0, 0, 1].into(), "camille@ml.test", PASSWORD)
+        .expect("login")
+        .coordinator;
+    let from = NaiveDate::from_ymd_opt(2020, 1, 1).expect("date");
+    let to = Utc::now().date_naive();
+    for (tablet, team) in [(&a, env.team_a.id), (&b, env.team_b.id)] {
+        for granularity in [Granularity::Month, Granularity::Quarter, Granularity::Whole] {
+            // Team rows are labelled by name on the server: every other breakdown.
+            for dimension in std::iter::once(None).chain(
+                repere_server::coord::reports::DIMENSIONS
+                    .into_iter()
+                    .filter(|d| *d != indicators::Dimension::Team)
+                    .map(Some),
+            ) {
+                let dashboard = ws
+                    .dashboard(
+                        &who,
+                        &repere_server::coord::reports::DashboardQuery {
+                            from,
+                            to,
+                            granularity,
+                            dimension,
+                            team: Some(team),
+                        },
+                    )
+                    .expect("dashboard");
+                let own = tablet
+                    .store
+                    .indicators(&IndicatorQuery {
+                        from,
+                        to,
+                        granularity,
+                        teams: None,
+                        dimension,
+                    })
+                    .expect("tablet indicators");
+                assert_eq!(
+                    own.rows, dashboard.report.rows,
+                    "{granularity:?} {dimension:?}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn visits_filter_by_team_period_commune_and_state() {
     let env = env();
