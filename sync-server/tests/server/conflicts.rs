@@ -345,20 +345,14 @@ fn a_young_persons_file_shows_and_resolves_its_conflicts() {
     );
     assert!(page.body.contains(r#"data-testid="conflict-other""#));
     // The other value is chosen from the kind's statuses.
+    let typed = serde_json::to_value(others[2]).expect("id");
     let done = browser.post(
         &format!("/fiches/{youth_id}/conflit"),
         &[
             ("csrf", &token),
             ("champ", "status"),
             ("choix", "autre"),
-            (
-                "valeur",
-                &serde_json::to_value(others[2])
-                    .expect("id")
-                    .as_str()
-                    .expect("a string")
-                    .to_string(),
-            ),
+            ("valeur", typed.as_str().expect("a string")),
         ],
     );
     assert_eq!(done.status, 303);
