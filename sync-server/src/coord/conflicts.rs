@@ -51,8 +51,10 @@ pub struct ShownValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Text,
-    /// A date, typed as JJ/MM/AAAA (or chosen in the browser's date picker).
+    /// A date, typed as JJ/MM/AAAA.
     Date,
+    /// A date and time, typed as JJ/MM/AAAA HH:MM (at the offset of the value shown).
+    DateTime,
     /// One of the kind's known values: (serde id, French label).
     Select(Vec<(String, &'static str)>),
 }
@@ -194,6 +196,7 @@ fn input_for(kind: RecordKind, field: &str, sample: Option<&Json>) -> Input {
     match select {
         Some(options) => Input::Select(options),
         None if sample.is_some_and(|v| as_day(v).is_some()) => Input::Date,
+        None if sample.is_some_and(|v| as_time(v).is_some()) => Input::DateTime,
         None => Input::Text,
     }
 }

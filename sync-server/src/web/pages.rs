@@ -491,6 +491,9 @@ fn conflicts_section(
                                 Input::Date => {
                                     input #(other_id) type="text" name="valeur" value=(typed) placeholder="JJ/MM/AAAA" aria-label=(format!("Autre valeur pour {}", f.label)) data-testid="conflict-other";
                                 }
+                                Input::DateTime => {
+                                    input #(other_id) type="text" name="valeur" value=(typed) placeholder="JJ/MM/AAAA HH:MM" aria-label=(format!("Autre valeur pour {}", f.label)) data-testid="conflict-other";
+                                }
                                 Input::Text => {
                                     input #(other_id) type="text" name="valeur" value=(typed) maxlength="2000" aria-label=(format!("Autre valeur pour {}", f.label)) data-testid="conflict-other";
                                 }
