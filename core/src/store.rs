@@ -927,7 +927,11 @@ fn read_versioned<R: Record>(conn: &Connection, id: Uuid, author: Author) -> Res
 }
 
 /// A form may not write a value it only knows as "from a newer version".
-pub(crate) fn check_no_newer_values(kind: RecordKind, seen: &JsonFields, new: &JsonFields) -> Result<()> {
+pub(crate) fn check_no_newer_values(
+    kind: RecordKind,
+    seen: &JsonFields,
+    new: &JsonFields,
+) -> Result<()> {
     let mut errs = crate::error::ValidationErrors::default();
     for &(name, _) in kind.schema() {
         let (before, after) = (seen.get(name), new.get(name));
