@@ -17,7 +17,7 @@ use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::records::{FieldKind, Record, RecordKind};
+use crate::records::{AnyRecord, FieldKind, Record, RecordKind, ValidationContext};
 
 pub type JsonFields = Map<String, Json>;
 
@@ -536,6 +536,39 @@ impl RecordDoc {
         )?;
         self.commit(now);
         Ok(())
+    }
+
+    /// Resolves the conflict on `field` by choosing `value` (one of its values or another):
+    /// the record as it will read is checked (no value only known as "from a newer
+    /// version", the kind's validation) before the value is written as one change by this
+    /// document's actor. The same rule on a tablet (`Store::resolve_conflict`) and on the
+    /// coordinators' pages. Returns the record as it now reads.
+    pub fn resolve_conflict(
+        &mut self,
+        field: &str,
+        value: &Json,
+        ctx: &ValidationContext<'_>,
+    ) -> Result<AnyRecord> {
+        if !self.conflicts().iter().any(|c| c.field == field) {
+            return Err(Error::NoConflict {
+                id: self.id,
+                field: field.chars().take(64).collect(),
+            });
+        }
+        let seen = self.read_record()?;
+        let mut fields = self.read_fields();
+        fields.insert(field.to_string(), value.clone());
+        let record = crate::store::any_from_fields(self.kind, self.id, fields)?;
+        // Compared as the typed records write them, so a value read as "unknown" on both
+        // sides counts as unchanged.
+        crate::store::check_no_newer_values(
+            self.kind,
+            &crate::store::any_to_fields(&seen)?,
+            &crate::store::any_to_fields(&record)?,
+        )?;
+        record.validate(ctx)?;
+        self.overwrite_scalar(field, value, ctx.now)?;
+        Ok(record)
     }
 
     fn scalar_key(&self, field: &str) -> Result<&'static str> {

@@ -664,21 +664,7 @@ impl Batch<'_> {
         value: serde_json::Value,
     ) -> Result<()> {
         let mut doc = load_doc(&self.tx, kind, id, self.author)?;
-        if !doc.conflicts().iter().any(|c| c.field == field) {
-            return Err(Error::NoConflict {
-                id,
-                field: field.chars().take(64).collect(),
-            });
-        }
-        // Validate the record as it will read once the value is chosen; a value this
-        // version does not know may not be chosen.
-        let seen = doc.read_record()?;
-        let mut fields: JsonFields = doc.read_fields();
-        fields.insert(field.to_string(), value.clone());
-        let record = any_from_fields(kind, id, fields)?;
-        check_no_newer_values(kind, &any_to_fields(&seen)?, &any_to_fields(&record)?)?;
-        record.validate(&self.ctx())?;
-        doc.overwrite_scalar(field, &value, self.now)?;
+        let record = doc.resolve_conflict(field, &value, &self.ctx())?;
         self.store_local_change(id, &mut doc, &record)?;
         index::index(&self.tx, id, &record, false)?;
         self.changed.push((kind, id));
@@ -962,7 +948,11 @@ fn read_versioned<R: Record>(conn: &Connection, id: Uuid, author: Author) -> Res
 }
 
 /// A form may not write a value it only knows as "from a newer version".
-fn check_no_newer_values(kind: RecordKind, seen: &JsonFields, new: &JsonFields) -> Result<()> {
+pub(crate) fn check_no_newer_values(
+    kind: RecordKind,
+    seen: &JsonFields,
+    new: &JsonFields,
+) -> Result<()> {
     let mut errs = crate::error::ValidationErrors::default();
     for &(name, _) in kind.schema() {
         let (before, after) = (seen.get(name), new.get(name));
@@ -1065,7 +1055,7 @@ pub(crate) fn any_from_fields(kind: RecordKind, id: Uuid, fields: JsonFields) ->
     })
 }
 
-fn any_to_fields(record: &AnyRecord) -> Result<JsonFields> {
+pub(crate) fn any_to_fields(record: &AnyRecord) -> Result<JsonFields> {
     match record.to_json() {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         _ => Err(Error::Unserializable(record.kind())),

@@ -236,6 +236,10 @@ export function newTablet(teamName) {
         .map((l) => JSON.parse(l)),
     answer: (taskId, text) => runDevice(store, 'answer', taskId, text),
     indicators: (from, to) => JSON.parse(runDevice(store, 'indicators', from, to)),
+    createYouth: (alias) => runDevice(store, 'create-youth', alias).trim(),
+    setAlias: (id, alias) => runDevice(store, 'set-alias', id, alias),
+    /** { alias, conflicts: [field names] } of a young person on this tablet. */
+    youth: (id) => JSON.parse(runDevice(store, 'youth', id)),
   };
 }
 

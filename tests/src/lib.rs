@@ -210,6 +210,40 @@ impl TestServer {
             .collect()
     }
 
+    /// A coordinator of organisation `org` who signs in to the pages with `login` and
+    /// `password` (`create-user`, then `set-password` reading REPERE_PASSWORD).
+    pub fn coordinator(&self, org: &str, login: &str, password: &str) -> Uuid {
+        let id = self.admin(&[
+            "create-user",
+            "--org",
+            org,
+            "--name",
+            "Camille Coordination",
+            "--role",
+            "coordinator",
+            "--login",
+            login,
+        ]);
+        let out = Command::new(server_bin())
+            .arg("admin")
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .args(["set-password", "--user", &id])
+            .env_remove("REPERE_KEY")
+            .env_remove("REPERE_KEY_FILE")
+            .envs(self.key_env())
+            .env("REPERE_PASSWORD", password)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("admin runs");
+        assert!(
+            out.status.success(),
+            "set-password: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Uuid::parse_str(&id).expect("user id")
+    }
+
     pub fn code(&self, team: Uuid) -> String {
         self.admin(&["issue-code", "--team", &team.to_string()])
     }

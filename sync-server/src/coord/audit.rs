@@ -42,6 +42,9 @@ pub const ERASURE_REFUSED: &str = "erasure_refused";
 pub const ACCESS_FILE_REFUSED: &str = "access_file_refused";
 /// A rectification: the record's id, its new generation and the names of the fields changed.
 pub const RECTIFY_RECORD: &str = "rectify_record";
+/// A conflict resolved on the pages: the record's id, its kind and the field's name (never
+/// a value).
+pub const RESOLVE_CONFLICT: &str = "resolve_conflict";
 
 /// The French label of an action, for the journal page.
 pub fn action_label(action: &str) -> &'static str {
@@ -70,6 +73,7 @@ pub fn action_label(action: &str) -> &'static str {
         ERASE_RECORD => "Effacement d'une fiche (et des fiches liées)",
         RECTIFY_RECORD => "Rectification d'une fiche (historique effacé)",
         ACCESS_FILE => "Droit d'accès : document produit",
+        RESOLVE_CONFLICT => "Conflit résolu sur une fiche",
         ERASURE_REQUESTED => "Effacement demandé",
         ERASURE_APPROVED => "Effacement approuvé et exécuté",
         ERASURE_REFUSED => "Effacement refusé",

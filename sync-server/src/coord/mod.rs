@@ -10,6 +10,7 @@ pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod conflicts;
 pub mod csv;
 pub mod erasure;
 pub mod labels;

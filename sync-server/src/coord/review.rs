@@ -26,7 +26,7 @@ fn not_found(id: Uuid) -> HubError {
 }
 
 /// The coordinator as the author of what the server writes for them.
-fn author(who: &Coordinator) -> Author {
+pub(crate) fn author(who: &Coordinator) -> Author {
     Author {
         device_id: Uuid::nil(),
         member_id: who.user.id,

@@ -223,6 +223,12 @@ pub struct YouthDetail {
     pub contacts: Vec<(Uuid, Contact, VisitState)>,
     pub actions: Vec<(Uuid, Action)>,
     pub outcomes: Vec<(Uuid, Outcome)>,
+    /// The file's own conflicting fields (concurrent edits on two tablets).
+    pub conflicts: Vec<FieldConflict>,
+    /// Names of the organisation's users, and the team's tablets by writer id: who wrote
+    /// each conflicting value (as on the visit page).
+    pub users: HashMap<Uuid, String>,
+    pub tablets: HashMap<Uuid, String>,
 }
 
 fn state_of(review: Option<&VisitReview>) -> VisitState {
@@ -251,6 +257,28 @@ pub(crate) fn scoped_document(
     Ok(tx
         .document(id)?
         .filter(|d| d.kind == kind && who.in_scope(d.team_id)))
+}
+
+/// The organisation's users' names and the team's tablets' labels by writer id: how the
+/// pages name the authors of changes.
+#[allow(clippy::type_complexity)]
+fn authors(
+    tx: &mut dyn ReadTx,
+    who: &Coordinator,
+    team_id: Uuid,
+) -> Result<(HashMap<Uuid, String>, HashMap<Uuid, String>), HubError> {
+    let users = tx
+        .users()?
+        .into_iter()
+        .filter(|u| u.organisation_id == who.organisation.id)
+        .map(|u| (u.id, u.name))
+        .collect();
+    let tablets = tx
+        .devices(Some(team_id))?
+        .into_iter()
+        .filter_map(|d| Some((d.writer?, d.label)))
+        .collect();
+    Ok((users, tablets))
 }
 
 fn tasks_of(
@@ -428,17 +456,7 @@ impl Workspace {
                         )
                     })
                     .collect();
-                let users = tx
-                    .users()?
-                    .into_iter()
-                    .filter(|u| u.organisation_id == who.organisation.id)
-                    .map(|u| (u.id, u.name))
-                    .collect();
-                let tablets = tx
-                    .devices(Some(team.id))?
-                    .into_iter()
-                    .filter_map(|d| Some((d.writer?, d.label)))
-                    .collect();
+                let (users, tablets) = authors(tx, who, team.id)?;
                 Ok(Some(VisitDetail {
                     id,
                     team,
@@ -575,6 +593,13 @@ impl Workspace {
                 let Some(team) = who.team(view.team_id).cloned() else {
                     return Ok(None);
                 };
+                let conflicts = match tx.document(id)? {
+                    Some(stored) => RecordDoc::load(stored.kind, id, &stored.doc, reader())
+                        .map_err(|e| HubError::Internal(format!("stored youth unreadable: {e}")))?
+                        .conflicts(),
+                    None => Vec::new(),
+                };
+                let (users, tablets) = authors(tx, who, team.id)?;
                 let mut contacts = Vec::new();
                 for v in tx.view_contacts_of_youth(id)? {
                     if !who.in_scope(v.team_id) {
@@ -607,6 +632,9 @@ impl Workspace {
                     contacts,
                     actions,
                     outcomes,
+                    conflicts,
+                    users,
+                    tablets,
                 }))
             })?;
         if detail.is_some() {

@@ -33,11 +33,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use maud::Markup;
+use repere_core::RecordKind;
 use repere_core::records::YouthStatus;
 use uuid::Uuid;
 
 use crate::coord::access::AccessFormat;
 use crate::coord::auth::{CurrentSession, SessionPolicy, tokens_match};
+use crate::coord::conflicts::Resolution;
 use crate::coord::reports::{
     DashboardQuery, Export, YouthExport, granularity_id, parse_dimension, parse_granularity,
 };
@@ -103,6 +105,7 @@ pub fn router(ws: Arc<Workspace>, insecure_http: bool, trusted_proxy: Option<IpA
         .route("/visites/{id}/question", post(ask))
         .route("/visites/{id}/signaler", post(flag))
         .route("/questions/{id}/cloturer", post(close_task))
+        .route("/fiches/{id}/conflit", post(resolve_conflict))
         .route("/jeunes", get(youth_list))
         .route("/jeunes/{id}", get(youth))
         .route("/jeunes/{id}/acces", get(access_page))
@@ -636,6 +639,9 @@ fn flash(code: &str) -> Option<&'static str> {
         ),
         "signalee" => Some("Visite signalée."),
         "cloturee" => Some("Question close."),
+        "conflit" => Some(
+            "Conflit résolu : la valeur arrivera sur les tablettes de l'équipe à leur prochaine synchronisation.",
+        ),
         _ => None,
     }
 }
@@ -666,6 +672,7 @@ async fn visit(
                     &detail,
                     flash(&param(&q, "ok")),
                     error,
+                    None,
                 ),
             )
         }
@@ -796,6 +803,7 @@ async fn youth(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let (session, _) = match require(&state, &headers).await {
         Ok(s) => s,
@@ -809,7 +817,72 @@ async fn youth(
     match blocking(move || ws.youth(&who, id)).await {
         Ok(Some(detail)) => page(
             StatusCode::OK,
-            pages::youth_page(&nav(&session, "/jeunes"), &detail),
+            pages::youth_page(
+                &nav(&session, "/jeunes"),
+                &detail,
+                flash(&param(&q, "ok")),
+                None,
+            ),
+        ),
+        Ok(None) => not_found(),
+        Err(e) => failure(e),
+    }
+}
+
+/// Resolves a conflict of a visit or a young person's file (keep a value, or type
+/// another), then back to its page; a refused value shows the page again with the error
+/// and what was typed, nothing else changed.
+async fn resolve_conflict(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let field = form.get("champ").cloned().unwrap_or_default();
+    let typed = form.get("valeur").cloned().unwrap_or_default();
+    let resolution = match form.get("choix").map(String::as_str) {
+        Some("autre") | None => Resolution::Other(typed.clone()),
+        Some(json) => Resolution::Keep(json.to_string()),
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let work_field = field.clone();
+    let done = blocking(move || ws.resolve_conflict(&who, id, &work_field, &resolution)).await;
+    let message = match done {
+        Ok(RecordKind::Youth) => return redirect(&format!("/jeunes/{id}?ok=conflit")),
+        Ok(_) => return redirect(&format!("/visites/{id}?ok=conflit")),
+        Err(HubError::BadInput(message)) => message,
+        Err(e) => return failure(e),
+    };
+    let echo = pages::ConflictEcho {
+        field: &field,
+        typed: &typed,
+        error: &message,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let shown = blocking(move || {
+        Ok(match ws.visit(&who, id)? {
+            Some(visit) => Some(Ok(visit)),
+            None => ws.youth(&who, id)?.map(Err),
+        })
+    })
+    .await;
+    match shown {
+        Ok(Some(Ok(visit))) => page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::visit_page(&nav(&session, "/visites"), &visit, None, None, Some(&echo)),
+        ),
+        Ok(Some(Err(youth))) => page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::youth_page(&nav(&session, "/jeunes"), &youth, None, Some(&echo)),
         ),
         Ok(None) => not_found(),
         Err(e) => failure(e),

@@ -2,7 +2,11 @@
 //! small inline stylesheet, no script, no external resource. Key elements carry a stable
 //! `data-testid` for the browser tests (listed in sync-server/README.md).
 
+use std::collections::HashMap;
+
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use repere_core::RecordKind;
+use repere_core::document::Author;
 use repere_core::indicators::{Dimension, FigureProgress, Figures, Granularity, IndicatorRow};
 use repere_core::records::{ReviewTaskStatus, Youth};
 use uuid::Uuid;
@@ -11,6 +15,7 @@ use super::chart;
 use crate::coord::access::AccessFile;
 use crate::coord::accounts::{RECOVERY_CODES, SecondFactorStatus, TotpSetup};
 use crate::coord::audit::{JournalLine, action_label};
+use crate::coord::conflicts::{Input, OpenConflict, open_conflicts};
 use crate::coord::erasure::{ErasureItem, ErasureReceipt, TabletState};
 use crate::coord::labels;
 use crate::coord::reports::{DIMENSIONS, Dashboard, granularity_id};
@@ -388,7 +393,11 @@ pub fn visits_page(nav: &Nav<'_>, form: &VisitForm, page: &Paged<VisitItem>) -> 
 }
 
 fn author_name(d: &VisitDetail, member: Uuid) -> String {
-    match d.users.get(&member) {
+    member_name(&d.users, member)
+}
+
+fn member_name(users: &HashMap<Uuid, String>, member: Uuid) -> String {
+    match users.get(&member) {
         Some(name) => format!("{name} (coordination)"),
         None => format!("membre {}", short_id(member)),
     }
@@ -402,11 +411,108 @@ fn json_value(v: &serde_json::Value) -> String {
     }
 }
 
+/// A refused resolution, shown again on the page with what was typed.
+pub struct ConflictEcho<'a> {
+    pub field: &'a str,
+    pub typed: &'a str,
+    pub error: &'a str,
+}
+
+/// Who wrote a value: the team member (or coordinator) and the tablet (or the server).
+fn written_by(
+    users: &HashMap<Uuid, String>,
+    tablets: &HashMap<Uuid, String>,
+    author: Option<&Author>,
+) -> String {
+    match author {
+        None => "auteur inconnu".to_string(),
+        Some(a) if a.device_id.is_nil() => {
+            format!("{}, sur ces pages", member_name(users, a.member_id))
+        }
+        Some(a) => format!(
+            "{}, {}",
+            member_name(users, a.member_id),
+            match tablets.get(&a.device_id) {
+                Some(label) => format!("tablette « {label} »"),
+                None => format!("tablette {}", short_id(a.device_id)),
+            }
+        ),
+    }
+}
+
+/// A record's conflicting fields, each with a form to keep one value or type another.
+fn conflicts_section(
+    nav: &Nav<'_>,
+    record: Uuid,
+    conflicts: &[OpenConflict],
+    users: &HashMap<Uuid, String>,
+    tablets: &HashMap<Uuid, String>,
+    echo: Option<&ConflictEcho<'_>>,
+) -> Markup {
+    html! {
+        @if !conflicts.is_empty() {
+            section.card data-testid="conflicts-section" {
+                h2 { "Conflits à résoudre" }
+                p.muted { "Deux saisies simultanées sur des tablettes ont donné des valeurs différentes ; la première est celle affichée. "
+                    "Gardez l'une d'elles ou saisissez-en une autre : la résolution arrive sur les tablettes de l'équipe à leur prochaine synchronisation, comme toute modification." }
+                @for (n, f) in conflicts.iter().enumerate() {
+                    @let echoed = echo.filter(|e| e.field == f.field);
+                    @let other_id = format!("conflit-{n}-autre");
+                    form.card method="post" action=(format!("/fiches/{record}/conflit")) data-testid="conflict-row" data-field=(f.field) {
+                        input type="hidden" name="csrf" value=(nav.csrf);
+                        input type="hidden" name="champ" value=(f.field);
+                        fieldset {
+                            legend { strong { (f.label) } }
+                            @if let Some(e) = echoed {
+                                p.notice.error role="alert" data-testid="conflict-error" { (e.error) }
+                            }
+                            @for (i, v) in f.values.iter().enumerate() {
+                                @let value_id = format!("conflit-{n}-{i}");
+                                label.check for=(value_id) {
+                                    input #(value_id) type="radio" name="choix" value=(v.json) checked[i == 0 && echoed.is_none()] data-testid="conflict-choice";
+                                    span data-testid="conflict-value" { (v.label) }
+                                    span.muted { " — " (written_by(users, tablets, v.author.as_ref()))
+                                        @if let Some(t) = v.written_at { ", le " (labels::server_time(t)) " (horloge de l'appareil)" }
+                                    }
+                                }
+                            }
+                            label.check for=(format!("{other_id}-choix")) {
+                                input #(format!("{other_id}-choix")) type="radio" name="choix" value="autre" checked[echoed.is_some()] data-testid="conflict-choice-other";
+                                "Une autre valeur :"
+                            }
+                            @let typed = echoed.map_or("", |e| e.typed);
+                            @match &f.input {
+                                Input::Select(options) => {
+                                    select #(other_id) name="valeur" aria-label=(format!("Autre valeur pour {}", f.label)) data-testid="conflict-other" {
+                                        option value="" { "—" }
+                                        @for (value, label) in options { option value=(value) selected[typed == value] { (label) } }
+                                    }
+                                }
+                                Input::Date => {
+                                    input #(other_id) type="text" name="valeur" value=(typed) placeholder="JJ/MM/AAAA" aria-label=(format!("Autre valeur pour {}", f.label)) data-testid="conflict-other";
+                                }
+                                Input::DateTime => {
+                                    input #(other_id) type="text" name="valeur" value=(typed) placeholder="JJ/MM/AAAA HH:MM" aria-label=(format!("Autre valeur pour {}", f.label)) data-testid="conflict-other";
+                                }
+                                Input::Text => {
+                                    input #(other_id) type="text" name="valeur" value=(typed) maxlength="2000" aria-label=(format!("Autre valeur pour {}", f.label)) data-testid="conflict-other";
+                                }
+                            }
+                        }
+                        button type="submit" data-testid="conflict-resolve" { "Résoudre" }
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub fn visit_page(
     nav: &Nav<'_>,
     d: &VisitDetail,
     flash: Option<&str>,
     error: Option<&str>,
+    echo: Option<&ConflictEcho<'_>>,
 ) -> Markup {
     let c = &d.contact;
     let id = d.id;
@@ -468,26 +574,7 @@ pub fn visit_page(
                 }
             }
 
-            @if !d.conflicts.is_empty() {
-                section.card data-testid="conflicts-section" {
-                    h2 { "Conflits à résoudre sur la tablette" }
-                    p.muted { "Deux saisies simultanées ont donné des valeurs différentes ; la première est celle affichée." }
-                    table { thead { tr { th scope="col" { "Champ" } th scope="col" { "Valeurs" } } }
-                        tbody { @for f in &d.conflicts {
-                            tr data-testid="conflict-row" {
-                                td { (labels::field(&f.field)) }
-                                td { ul { @for v in &f.values { li {
-                                    (json_value(&v.value)) " "
-                                    span.muted { "— "
-                                        @match &v.author { Some(a) => { (author_name(d, a.member_id)) } None => { "auteur inconnu" } }
-                                        @if let Some(t) = v.written_at { ", " (labels::server_time(t)) " (horloge de l'appareil)" }
-                                    }
-                                } } } }
-                            }
-                        } }
-                    }
-                }
-            }
+            (conflicts_section(nav, id, &open_conflicts(RecordKind::Contact, &d.conflicts), &d.users, &d.tablets, echo))
 
             section data-testid="review-tasks" {
                 h2 { "Questions au binôme" }
@@ -648,7 +735,12 @@ pub fn youth_list_page(nav: &Nav<'_>, form: &YouthForm, page: &Paged<YouthItem>)
     )
 }
 
-pub fn youth_page(nav: &Nav<'_>, d: &YouthDetail) -> Markup {
+pub fn youth_page(
+    nav: &Nav<'_>,
+    d: &YouthDetail,
+    flash: Option<&str>,
+    echo: Option<&ConflictEcho<'_>>,
+) -> Markup {
     let y = &d.youth;
     layout(
         "Fiche jeune",
@@ -656,6 +748,9 @@ pub fn youth_page(nav: &Nav<'_>, d: &YouthDetail) -> Markup {
         html! {
             p { a href="/jeunes" { "← Tous les jeunes" } }
             h1 data-testid="youth-name" { (y.display_name()) }
+            @if let Some(flash) = flash {
+                p.notice.ok role="status" data-testid="review-message" { (flash) }
+            }
             p.no-print {
                 a href=(format!("/jeunes/{}/acces", d.id)) data-testid="access-link" { "Droit d'accès : tout ce qui est détenu sur ce jeune" }
                 " · "
@@ -679,6 +774,7 @@ pub fn youth_page(nav: &Nav<'_>, d: &YouthDetail) -> Markup {
                     dt { "Profil" } dd { (flags(y)) }
                 }
             }
+            (conflicts_section(nav, d.id, &open_conflicts(RecordKind::Youth, &d.conflicts), &d.users, &d.tablets, echo))
             h2 { "Visites" }
             div.table-wrap { table data-testid="youth-contacts" {
                 thead { tr { th scope="col" { "Date" } th scope="col" { "Commune" } th scope="col" { "Type" } th scope="col" { "Revue" } th scope="col" { "" } } }

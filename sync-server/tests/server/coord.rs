@@ -201,7 +201,7 @@ pub(crate) fn coordinator(env: &Env, login: &str) -> Uuid {
 }
 
 /// A second organisation with one team and its coordinator.
-fn other_organisation(env: &Env) -> (Team, String) {
+pub(crate) fn other_organisation(env: &Env) -> (Team, String) {
     let org = env
         .hub
         .create_organisation("Autre association")

@@ -6,6 +6,7 @@ mod access;
 mod accounts;
 mod authorship;
 mod common;
+mod conflicts;
 mod coord;
 mod encryption;
 mod enrol_limits;

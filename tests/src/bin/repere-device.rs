@@ -8,6 +8,8 @@
 //!   repere-device STORE_DIR indicators FROM TO    (JSON: the total row's figures)
 //!   repere-device STORE_DIR create-youth ALIAS    (a fictional young person; prints the id)
 //!   repere-device STORE_DIR has ID                (true or false)
+//!   repere-device STORE_DIR set-alias ID ALIAS    (edits a young person's alias)
+//!   repere-device STORE_DIR youth ID              (JSON: alias, conflicting fields)
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -23,7 +25,7 @@ const KEY: [u8; 32] = [5; 32];
 fn run(args: &[String]) -> Result<(), Error> {
     let usage = || {
         Error::Network(
-            "usage: repere-device STORE_DIR enrol|sync|tasks|answer|indicators|create-youth|has …"
+            "usage: repere-device STORE_DIR enrol|sync|tasks|answer|indicators|create-youth|has|set-alias|youth …"
                 .into(),
         )
     };
@@ -95,6 +97,21 @@ fn run(args: &[String]) -> Result<(), Error> {
         "has" => {
             let id = Uuid::parse_str(arg(2)?).map_err(|_| usage())?;
             println!("{}", store.ids()?.iter().any(|(_, i)| *i == id));
+        }
+        "set-alias" => {
+            let id = Uuid::parse_str(arg(2)?).map_err(|_| usage())?;
+            let alias = arg(3)?.to_string();
+            store.set_member(Uuid::from_u128(0xb1));
+            store.edit::<repere_core::records::Youth>(id, |y| y.alias = Some(alias))?;
+        }
+        "youth" => {
+            let id = Uuid::parse_str(arg(2)?).map_err(|_| usage())?;
+            let conflicts: Vec<String> =
+                store.conflicts(id)?.into_iter().map(|c| c.field).collect();
+            let line = serde_json::json!({
+                "alias": store.youth(id)?.alias, "conflicts": conflicts,
+            });
+            println!("{line}");
         }
         _ => return Err(usage()),
     }
