@@ -544,6 +544,7 @@ fn todo_lists_records_the_server_refused_with_its_reason_and_not_erased_ones() {
         cursor: 1,
         more: false,
         epoch: 1,
+        team: Default::default(),
     };
     t.store.sync_apply(&batch, &resp).expect("apply");
     let todo = t.store.todo(0, 10).expect("todo");

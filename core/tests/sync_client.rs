@@ -528,6 +528,7 @@ fn a_cancelled_sync_stops_between_rounds_and_during_backoff_keeping_what_was_app
         )
         .expect("sync");
     assert_eq!(report.rounds, 1);
+}
 
 /// An answer that pulls nothing, with `team` news, in log `epoch`.
 fn with_news(epoch: u64, team: protocol::TeamNews) -> Answer {
