@@ -245,24 +245,40 @@ record_pair! {
     {
         team_id: String,
         identity_level: IdentityLevel,
+        #[uniffi(default = None)]
         alias: Option<String>,
+        #[uniffi(default = None)]
         first_name: Option<String>,
+        #[uniffi(default = None)]
         last_name: Option<String>,
+        #[uniffi(default = None)]
         birth_date: Option<String>,
+        #[uniffi(default = None)]
         birth_year: Option<i32>,
+        #[uniffi(default = None)]
         age_band: Option<AgeBand>,
+        #[uniffi(default = None)]
         sex: Option<Sex>,
+        #[uniffi(default = None)]
         phone: Option<String>,
+        #[uniffi(default = None)]
         email: Option<String>,
+        #[uniffi(default = None)]
         other_contact: Option<String>,
+        #[uniffi(default = None)]
         home_commune: Option<String>,
         referral_source: ReferralSource,
+        #[uniffi(default = None)]
         referral_detail: Option<String>,
+        #[uniffi(default = None)]
         referral_date: Option<String>,
+        #[uniffi(default = [])]
         profile_flags: Vec<ProfileFlag>,
         situation: Situation,
+        #[uniffi(default = None)]
         followed_by: Option<Service>,
         first_contact_date: String,
+        #[uniffi(default = None)]
         notice_given_on: Option<String>,
         status: YouthStatus,
     }
@@ -276,15 +292,21 @@ record_pair! {
     read Contact;
     {
         team_id: String,
+        #[uniffi(default = [])]
         youth_ids: Vec<String>,
+        #[uniffi(default = None)]
         tour_id: Option<String>,
+        #[uniffi(default = [])]
         member_ids: Vec<String>,
         occurred_at: String,
         commune: String,
         kind: ContactKind,
         notes: String,
+        #[uniffi(default = [])]
         needs: Vec<Need>,
+        #[uniffi(default = None)]
         next_step: Option<String>,
+        #[uniffi(default = None)]
         next_step_due: Option<String>,
     }
 }
@@ -298,6 +320,7 @@ record_pair! {
     {
         team_id: String,
         date: String,
+        #[uniffi(default = [])]
         communes: Vec<String>,
         status: TourStatus,
     }
@@ -314,8 +337,10 @@ record_pair! {
         youth_id: String,
         kind: ActionKind,
         start_date: String,
+        #[uniffi(default = None)]
         end_date: Option<String>,
         status: ActionStatus,
+        #[uniffi(default = None)]
         detail: Option<String>,
     }
 }
@@ -331,6 +356,7 @@ record_pair! {
         youth_id: String,
         kind: OutcomeKind,
         date: String,
+        #[uniffi(default = None)]
         organisation: Option<String>,
     }
 }

@@ -55,13 +55,11 @@ private fun env(name: String): String = System.getenv(name) ?: error("$name is n
 private fun tempStorePath(): String =
     Files.createTempDirectory("repere-kotlin").resolve("store.db").toString()
 
+// Optional fields and lists have defaults: only what the form filled is named.
 private fun kevin() = NewYouth(
-    teamId = teamId, identityLevel = IdentityLevel.FIRST_NAME, alias = null,
-    firstName = "Kévin", lastName = null, birthDate = null,
-    birthYear = OffsetDateTime.now().year - 19, ageBand = null, sex = null,
-    phone = null, email = null, otherContact = null, homeCommune = "55502",
-    referralSource = ReferralSource.TOWN_HALL, referralDetail = null, referralDate = null,
-    profileFlags = emptyList(), situation = Situation.NEET, followedBy = null,
+    teamId = teamId, identityLevel = IdentityLevel.FIRST_NAME,
+    firstName = "Kévin", birthYear = OffsetDateTime.now().year - 19, homeCommune = "55502",
+    referralSource = ReferralSource.TOWN_HALL, situation = Situation.NEET,
     firstContactDate = today, noticeGivenOn = today, status = YouthStatus.IDENTIFIED,
 )
 
