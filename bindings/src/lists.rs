@@ -15,6 +15,7 @@ pub enum TodoReason {
     Problems,
     Rejected,
     OpenQuestion,
+    Flagged,
     Conflict,
 }
 

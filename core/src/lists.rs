@@ -105,6 +105,8 @@ pub enum TodoReason {
     Rejected,
     /// A coordinator's question waiting for the binôme's answer (the oldest first).
     OpenQuestion,
+    /// A visit the coordination flagged; `detail` is its reason (the newest first).
+    Flagged,
     /// Fields edited on two tablets at once (`Store::conflicts`): pick a value.
     Conflict,
 }
@@ -278,6 +280,17 @@ const TODO_SOURCES: &[TodoSource] = &[
         rows: "SELECT 'review_task', id, substr(asked_at, 1, 10), '' FROM review_task_index
                 WHERE status = 'open' ORDER BY asked_at, id LIMIT ?1 OFFSET ?2",
         count: "SELECT count(*) FROM review_task_index WHERE status = 'open'",
+        today: false,
+    },
+    // Only visits this tablet holds: a decision can arrive before its visit.
+    TodoSource {
+        reason: TodoReason::Flagged,
+        rows: "SELECT 'contact', contact_id, date(at_ms / 1000, 'unixepoch'), reason
+                 FROM visit_decisions
+                WHERE state = 'flagged' AND EXISTS (SELECT 1 FROM documents WHERE id = contact_id)
+                ORDER BY at_ms DESC, contact_id LIMIT ?1 OFFSET ?2",
+        count: "SELECT count(*) FROM visit_decisions
+                WHERE state = 'flagged' AND EXISTS (SELECT 1 FROM documents WHERE id = contact_id)",
         today: false,
     },
     TodoSource {

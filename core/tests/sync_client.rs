@@ -596,6 +596,13 @@ fn team_news_are_kept_until_the_server_restarts_its_log() {
         store.flagged_visits(0, 10).expect("list").is_empty(),
         "only visits this tablet has are listed"
     );
+    assert!(
+        !store
+            .todo(0, 10)
+            .expect("todo")
+            .iter()
+            .any(|i| i.reason == repere_core::TodoReason::Flagged)
+    );
 
     // An answer with no news changes nothing; the request said where the tablet stands.
     store
@@ -620,4 +627,57 @@ fn team_news_are_kept_until_the_server_restarts_its_log() {
     assert_eq!(store.visit_decision(visit).expect("read"), None);
     let seen = transport.seen.lock().expect("lock").clone();
     assert_eq!(seen.last().expect("a request").1.team, TeamSince::default());
+}
+
+#[test]
+fn a_flagged_visit_is_listed_in_the_binome_s_todo_with_its_reason() {
+    use protocol::{Decision, DecisionState, TeamNews};
+    let mut tablet = open_store(5);
+    let youth = tablet.demo.youth();
+    let team = youth.team_id;
+    let youth_id = tablet.store.create(&youth).expect("youth");
+    let visit = tablet
+        .store
+        .create(&tablet.demo.contact(&[youth_id]))
+        .expect("visit");
+    let approved = tablet
+        .store
+        .create(&tablet.demo.contact(&[youth_id]))
+        .expect("visit");
+    let decision = |contact_id, state, reason: &str| Decision {
+        contact_id,
+        state,
+        reason: reason.into(),
+        at_ms: 1_780_000_000_000,
+    };
+    let news = TeamNews {
+        roster: None,
+        decisions: vec![
+            decision(visit, DecisionState::Flagged, "Commune à vérifier"),
+            decision(approved, DecisionState::Approved, ""),
+        ],
+        decisions_cursor: 2,
+    };
+    let transport = Scripted::new(team, vec![with_news(1, news)]);
+    enrolled(&mut tablet.store, &transport);
+    tablet
+        .store
+        .sync(&transport, &options(), &mut |_| {})
+        .expect("sync");
+    let flagged: Vec<_> = tablet
+        .store
+        .todo(0, 50)
+        .expect("todo")
+        .into_iter()
+        .filter(|i| i.reason == repere_core::TodoReason::Flagged)
+        .collect();
+    assert_eq!(flagged.len(), 1, "an approved visit asks for nothing");
+    assert_eq!(flagged[0].id, visit);
+    assert_eq!(flagged[0].kind, RecordKind::Contact);
+    assert_eq!(flagged[0].detail, "Commune à vérifier");
+    assert_eq!(flagged[0].youth_ids, [youth_id]);
+    assert_eq!(
+        flagged[0].date,
+        chrono::NaiveDate::from_ymd_opt(2026, 5, 28)
+    );
 }

@@ -147,10 +147,8 @@ fn https_empty_sync(server: &TestServer, team: uuid::Uuid, repeats: usize) {
     use repere_core::sync::Cancellation;
     let relay = repere_tests::tls::TlsRelay::start(server.port);
     let device = Device::new(team, 77);
-    let client = repere_transport::SyncClient::with_extra_root(
-        device.store,
-        repere_tests::tls::CA_PEM,
-    );
+    let client =
+        repere_transport::SyncClient::with_extra_root(device.store, repere_tests::tls::CA_PEM);
     client
         .enrol(&relay.url(), &server.code(team), "tablette https", false)
         .expect("enrols over https");
