@@ -61,6 +61,49 @@ pub struct TourSummary {
     pub visit_count: u32,
 }
 
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ActionSummary {
+    pub id: String,
+    pub kind: String,
+    pub start_date: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct OutcomeSummary {
+    pub id: String,
+    pub kind: String,
+    pub date: String,
+}
+
+/// A coordinator's question waiting for an answer, with the visit it is about.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct QuestionSummary {
+    pub id: String,
+    pub visit_id: String,
+    /// RFC 3339, UTC; `None` if the visit is not on this tablet.
+    pub visit_occurred_at: Option<String>,
+    pub question: String,
+    pub asked_by: String,
+    /// RFC 3339, UTC.
+    pub asked_at: String,
+}
+
+/// A young person's file: who they are, the first page of each list and the totals (the
+/// further pages come from `youth_visits`, `youth_actions`…).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct YouthFile {
+    pub youth: YouthSummary,
+    pub visits: Vec<VisitSummary>,
+    pub visit_count: u32,
+    pub actions: Vec<ActionSummary>,
+    pub action_count: u32,
+    pub outcomes: Vec<OutcomeSummary>,
+    pub outcome_count: u32,
+    pub open_questions: Vec<QuestionSummary>,
+    pub open_question_count: u32,
+}
+
 /// What `create_youth_with_first_visit` did.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum FirstVisitResult {
@@ -100,6 +143,45 @@ fn visit(v: repere_core::VisitSummary) -> VisitSummary {
         tour_id: v.tour_id.map(|t| t.to_string()),
         next_step_due: v.next_step_due.map(day),
         open_questions: v.open_questions,
+    }
+}
+
+fn tour(t: repere_core::TourSummary) -> TourSummary {
+    TourSummary {
+        id: t.id.to_string(),
+        date: day(t.date),
+        status: t.status,
+        communes: t.communes,
+        commune_names: t.commune_names,
+        visit_count: t.visit_count,
+    }
+}
+
+fn action(a: repere_core::ActionSummary) -> ActionSummary {
+    ActionSummary {
+        id: a.id.to_string(),
+        kind: a.kind,
+        start_date: day(a.start_date),
+        status: a.status,
+    }
+}
+
+fn outcome(o: repere_core::OutcomeSummary) -> OutcomeSummary {
+    OutcomeSummary {
+        id: o.id.to_string(),
+        kind: o.kind,
+        date: day(o.date),
+    }
+}
+
+fn question(q: repere_core::QuestionSummary) -> QuestionSummary {
+    QuestionSummary {
+        id: q.id.to_string(),
+        visit_id: q.visit_id.to_string(),
+        visit_occurred_at: q.visit_occurred_at.map(|t| t.to_rfc3339()),
+        question: q.question,
+        asked_by: q.asked_by,
+        asked_at: q.asked_at.to_rfc3339(),
     }
 }
 
@@ -167,15 +249,83 @@ impl RepereStore {
                 .lock()
                 .tours_between(from, to, offset as usize, limit as usize)?
                 .into_iter()
-                .map(|t| TourSummary {
-                    id: t.id.to_string(),
-                    date: day(t.date),
-                    status: t.status,
-                    communes: t.communes,
-                    commune_names: t.commune_names,
-                    visit_count: t.visit_count,
-                })
+                .map(tour)
                 .collect())
+        })
+    }
+
+    /// The tours of one day (`YYYY-MM-DD`): the day's route for the tour screen.
+    pub fn tours_on(&self, date: String) -> Result<Vec<TourSummary>, RepereError> {
+        guard(|| {
+            let date = parse_day("date", &date)?;
+            Ok(self.lock().tours_on(date)?.into_iter().map(tour).collect())
+        })
+    }
+
+    /// A young person's file with the first `limit` of each list, in one call.
+    pub fn youth_file(&self, youth_id: String, limit: u32) -> Result<YouthFile, RepereError> {
+        guard(|| {
+            let id = parse_id(&youth_id)?;
+            let f = self.lock().youth_file(id, limit as usize)?;
+            Ok(YouthFile {
+                youth: youth_summary(f.youth),
+                visits: f.visits.into_iter().map(visit).collect(),
+                visit_count: f.visit_count,
+                actions: f.actions.into_iter().map(action).collect(),
+                action_count: f.action_count,
+                outcomes: f.outcomes.into_iter().map(outcome).collect(),
+                outcome_count: f.outcome_count,
+                open_questions: f.open_questions.into_iter().map(question).collect(),
+                open_question_count: f.open_question_count,
+            })
+        })
+    }
+
+    /// A young person's actions, latest start first.
+    pub fn youth_actions(
+        &self,
+        youth_id: String,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<ActionSummary>, RepereError> {
+        guard(|| {
+            let id = parse_id(&youth_id)?;
+            let page = self
+                .lock()
+                .youth_actions(id, offset as usize, limit as usize)?;
+            Ok(page.into_iter().map(action).collect())
+        })
+    }
+
+    /// A young person's outcomes, latest first.
+    pub fn youth_outcomes(
+        &self,
+        youth_id: String,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<OutcomeSummary>, RepereError> {
+        guard(|| {
+            let id = parse_id(&youth_id)?;
+            let page = self
+                .lock()
+                .youth_outcomes(id, offset as usize, limit as usize)?;
+            Ok(page.into_iter().map(outcome).collect())
+        })
+    }
+
+    /// The open coordination questions on a young person's visits, oldest first.
+    pub fn youth_questions(
+        &self,
+        youth_id: String,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<QuestionSummary>, RepereError> {
+        guard(|| {
+            let id = parse_id(&youth_id)?;
+            let page = self
+                .lock()
+                .youth_questions(id, offset as usize, limit as usize)?;
+            Ok(page.into_iter().map(question).collect())
         })
     }
 

@@ -164,8 +164,31 @@ public final class RepereClient: Sendable {
         try await run { try $0.toursBetween(from: from, to: to ?? from, offset: offset, limit: limit) }
     }
 
+    /// The tours of one day (`YYYY-MM-DD`): the tour of the day, shared by the binôme's tablets.
+    public func toursOn(_ date: String) async throws -> [TourSummary] {
+        try await run { try $0.toursOn(date: date) }
+    }
+
+    /// A young person's file: who, and the first `limit` visits, actions, outcomes and open
+    /// questions, with their totals.
+    public func youthFile(youthId: String, limit: UInt32 = 20) async throws -> YouthFile {
+        try await run { try $0.youthFile(youthId: youthId, limit: limit) }
+    }
+
     public func youthVisits(youthId: String, offset: UInt32 = 0, limit: UInt32 = 50) async throws -> [VisitSummary] {
         try await run { try $0.youthVisits(youthId: youthId, offset: offset, limit: limit) }
+    }
+
+    public func youthActions(youthId: String, offset: UInt32 = 0, limit: UInt32 = 50) async throws -> [ActionSummary] {
+        try await run { try $0.youthActions(youthId: youthId, offset: offset, limit: limit) }
+    }
+
+    public func youthOutcomes(youthId: String, offset: UInt32 = 0, limit: UInt32 = 50) async throws -> [OutcomeSummary] {
+        try await run { try $0.youthOutcomes(youthId: youthId, offset: offset, limit: limit) }
+    }
+
+    public func youthQuestions(youthId: String, offset: UInt32 = 0, limit: UInt32 = 50) async throws -> [QuestionSummary] {
+        try await run { try $0.youthQuestions(youthId: youthId, offset: offset, limit: limit) }
     }
 
     /// Creates the young person and their first visit in one transaction; unless

@@ -42,6 +42,10 @@ import fr.repere.ffi.communeByCode
 import fr.repere.ffi.communesByPostcode
 import fr.repere.ffi.searchCommunes
 import fr.repere.ffi.SyncCancellation
+import fr.repere.ffi.ActionSummary
+import fr.repere.ffi.OutcomeSummary
+import fr.repere.ffi.QuestionSummary
+import fr.repere.ffi.YouthFile
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.awaitCancellation
@@ -255,8 +259,24 @@ class RepereClient private constructor(
     suspend fun tours(from: String, to: String = from, offset: Int = 0, limit: Int = 50): List<TourSummary> =
         io { toursBetween(from, to, offset.toUInt(), limit.toUInt()) }
 
+    /** The tours of one day (`YYYY-MM-DD`): the tour of the day, shared by the binôme's tablets. */
+    suspend fun toursOn(date: String): List<TourSummary> = io { toursOn(date) }
+
+    /** A young person's file: who, and the first [limit] visits, actions, outcomes, open questions, with totals. */
+    suspend fun youthFile(youthId: String, limit: Int = 20): YouthFile = io { youthFile(youthId, limit.toUInt()) }
+
     suspend fun youthVisits(youthId: String, offset: Int = 0, limit: Int = 50): List<VisitSummary> =
         io { youthVisits(youthId, offset.toUInt(), limit.toUInt()) }
+    suspend fun youthActions(youthId: String, offset: Int = 0, limit: Int = 50): List<ActionSummary> =
+        io { youthActions(youthId, offset.toUInt(), limit.toUInt()) }
+    suspend fun youthOutcomes(youthId: String, offset: Int = 0, limit: Int = 50): List<OutcomeSummary> =
+        io { youthOutcomes(youthId, offset.toUInt(), limit.toUInt()) }
+    suspend fun youthQuestions(youthId: String, offset: Int = 0, limit: Int = 50): List<QuestionSummary> =
+        io { youthQuestions(youthId, offset.toUInt(), limit.toUInt()) }
+
+    /** The young person's file, queried again after every change that can alter it. */
+    fun youthFileFlow(youthId: String, limit: Int = 20): Flow<YouthFile> =
+        listFlow(RecordKind.values().toSet()) { youthFile(youthId, limit) }
 
     /**
      * Creates [youth] and its first [visit] in one transaction. Unless [confirmedNew], the

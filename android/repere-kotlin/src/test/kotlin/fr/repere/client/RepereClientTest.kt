@@ -522,6 +522,34 @@ private val listTests = linkedMapOf<String, suspend () -> Unit>(
             assertTrue(c.tours(today).isEmpty())
         }
     },
+    "the tour of the day, and a young person's file with its actions, outcomes and pages" to {
+        openClient().use { c ->
+            val tourId = c.createTour(fr.repere.ffi.NewTour(teamId = teamId, date = today,
+                communes = listOf("55502", "55029"), status = fr.repere.ffi.TourStatus.PLANNED))
+            val ofTheDay = c.toursOn(today)
+            assertEquals(listOf(tourId), ofTheDay.map { it.id })
+            assertEquals(listOf("55502", "55029"), ofTheDay[0].communes)
+            assertEquals("Stenay", ofTheDay[0].communeNames[0])
+            val youthId = c.createYouth(kevin())
+            c.createContact(visit(youthId).copy(tourId = tourId))
+            val actionId = c.createAction(fr.repere.ffi.NewAction(teamId = teamId, youthId = youthId,
+                kind = fr.repere.ffi.ActionKind.CHANTIER5_DAYS, startDate = today, status = fr.repere.ffi.ActionStatus.PLANNED))
+            // An action can be marked done once it happened: « mobilisé » counts it.
+            val done = c.updateAction(c.action(actionId).copy(status = fr.repere.ffi.ActionStatus.DONE))
+            assertEquals(fr.repere.ffi.ActionStatus.DONE, done.status)
+            val file = withTimeout(5_000) { c.youthFileFlow(youthId).first() }
+            assertEquals("Kévin", file.youth.displayName)
+            assertEquals(1u, file.visitCount)
+            assertEquals(listOf(actionId), file.actions.map { it.id })
+            assertEquals("done", file.actions[0].status)
+            assertEquals(0u, file.outcomeCount)
+            assertEquals(file.actions, c.youthActions(youthId))
+            assertTrue(c.youthActions(youthId, offset = 1).isEmpty())
+            assertTrue(c.youthOutcomes(youthId).isEmpty())
+            assertTrue(c.youthQuestions(youthId).isEmpty())
+            assertEquals(1u, c.toursOn(today)[0].visitCount)
+        }
+    },
     "lists overdue next steps in « à faire » and refreshes the flow" to {
         openClient().use { c ->
             val youthId = c.createYouth(kevin())
