@@ -72,8 +72,4 @@ class AppPrefs(context: Context) {
     var lastSyncError: String?
         get() = p.getString("last_sync_error", null)
         set(v) = p.edit().putString("last_sync_error", v).apply()
-
-    /** The core cannot list tours by date, so the id of the day's tour is remembered here. */
-    fun tourId(date: String): String? = p.getString("tour_$date", null)
-    fun setTourId(date: String, id: String) = p.edit().putString("tour_$date", id).apply()
 }

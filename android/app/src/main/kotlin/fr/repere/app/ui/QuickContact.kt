@@ -80,12 +80,11 @@ class QuickContactViewModel(app: Application) : CoreViewModel(app) {
         private set
 
     /** Set once the new person is stored, so a retry after a refused contact does not create them twice. */
-    private var createdYouthId: String? = null
 
     init {
         // Default commune: the first one of today's tour.
         launchCore {
-            val code = repere.prefs.tourId(today)?.let { tour(it).communes.firstOrNull() } ?: return@launchCore
+            val code = toursOn(today).firstOrNull()?.communes?.firstOrNull() ?: return@launchCore
             commune = withContext(Dispatchers.Default) { RepereClient.commune(code) }
         }
     }
@@ -116,17 +115,21 @@ class QuickContactViewModel(app: Application) : CoreViewModel(app) {
             error = "Tablette non inscrite : inscrivez-la depuis l'écran Synchro."
             return@launchCore
         }
-        val youthId = selected?.id ?: createdYouthId ?: createYouth(newYouth(team)).also { createdYouthId = it }
-        createContact(
-            NewContact(
-                teamId = team, youthIds = listOf(youthId), tourId = repere.prefs.tourId(today),
-                memberIds = listOf(repere.prefs.memberId),
-                // Always with seconds: OffsetDateTime.toString() drops ":00", which is not RFC 3339.
-                occurredAt = OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS).format(DateTimeFormatter.ISO_OFFSET_DATE_TIME),
-                commune = commune?.code.orEmpty(), kind = kind, notes = notes.trim(), needs = emptyList(),
-                nextStep = nextStep.ifBlank { null }, nextStepDue = null,
-            ),
+        val visit = NewContact(
+            teamId = team, youthIds = listOfNotNull(selected?.id), tourId = toursOn(today).firstOrNull()?.id,
+            memberIds = listOf(repere.prefs.memberId),
+            // Always with seconds: OffsetDateTime.toString() drops ":00", which is not RFC 3339.
+            occurredAt = OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS).format(DateTimeFormatter.ISO_OFFSET_DATE_TIME),
+            commune = commune?.code.orEmpty(), kind = kind, notes = notes.trim(),
+            nextStep = nextStep.ifBlank { null },
         )
+        if (selected != null) {
+            createContact(visit)
+        } else {
+            // One transaction: never a young person without the visit that found them. The
+            // screen showed the likely duplicates while typing, so the person is confirmed new.
+            createYouthWithFirstVisit(newYouth(team), visit, confirmedNew = true)
+        }
         saved = true
     }
 

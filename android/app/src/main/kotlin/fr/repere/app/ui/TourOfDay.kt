@@ -21,10 +21,10 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.viewmodel.compose.viewModel
 import fr.repere.ffi.Commune
-import fr.repere.ffi.ContactSummary
+import fr.repere.ffi.VisitSummary
 import fr.repere.ffi.Enrolment
 import fr.repere.ffi.NewTour
-import fr.repere.ffi.Tour
+import fr.repere.ffi.TourSummary
 import fr.repere.ffi.TourStatus
 import java.time.LocalDate
 
@@ -34,11 +34,9 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
         private set
     var checked by mutableStateOf(false)
         private set
-    var todayTour by mutableStateOf<Tour?>(null)
+    var todayTour by mutableStateOf<TourSummary?>(null)
         private set
-    var tourCommuneNames by mutableStateOf<List<String>>(emptyList())
-        private set
-    var todayContacts by mutableStateOf<List<ContactSummary>>(emptyList())
+    var todayContacts by mutableStateOf<List<VisitSummary>>(emptyList())
         private set
     var unsynced by mutableStateOf(0)
         private set
@@ -49,10 +47,10 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
         loadAndWatch {
             enrolled = enrolment()
             checked = true
-            todayTour = repere.prefs.tourId(today.toString())?.let { tour(it) }
-            tourCommuneNames = todayTour?.communes.orEmpty().map { communeName(it) }
-            // No "contacts of a day" query in the core: filter the newest page here.
-            todayContacts = contacts(limit = 100).filter { localDate(it.occurredAt) == today }
+            // The team's tour of the day, whichever of the binôme's tablets started it.
+            todayTour = toursOn(today.toString()).firstOrNull()
+            // The newest visits, kept to today's (a day's tour is well under a page).
+            todayContacts = recentVisits(limit = 100).filter { localDate(it.occurredAt) == today }
             unsynced = unsyncedCount()
         }
     }
@@ -60,13 +58,8 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
     fun startTour() = launchCore {
         val team = enrolled?.teamId ?: return@launchCore
         val tour = NewTour(teamId = team, date = today.toString(), communes = draftCommunes.map { it.code }, status = TourStatus.IN_PROGRESS)
-        repere.prefs.setTourId(today.toString(), createTour(tour))
+        createTour(tour)
         draftCommunes.clear()
-    }
-
-    /** Contact summaries carry names, not ids: fetch the contact to open its young person. */
-    fun openYouthOf(contactId: String, open: (String) -> Unit) = launchCore {
-        contact(contactId).youthIds.firstOrNull()?.let(open)
     }
 }
 
@@ -92,11 +85,11 @@ fun TourOfDayScreen(onNewContact: () -> Unit, onYouth: (String) -> Unit, onSync:
                 }
             }
         } else {
-            item { Text("Communes : " + vm.tourCommuneNames.joinToString(" · ")) }
+            item { Text("Communes : " + vm.todayTour?.communeNames.orEmpty().joinToString(" · ")) }
         }
         item { Text("Contacts du jour (${vm.todayContacts.size})", style = MaterialTheme.typography.titleMedium) }
         items(vm.todayContacts, key = { it.id }) { c ->
-            Card(Modifier.fillMaxWidth().clickable { vm.openYouthOf(c.id, onYouth) }) {
+            Card(Modifier.fillMaxWidth().clickable { c.youthIds.firstOrNull()?.let(onYouth) }) {
                 Column(Modifier.padding(12.dp)) {
                     Text(c.youthNames.joinToString(", "), style = MaterialTheme.typography.titleSmall)
                     Text("${formatTime(c.occurredAt)} · ${c.communeName} · ${enumLabel("kind", c.kind)}")
