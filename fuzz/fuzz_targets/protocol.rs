@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use repere_core::sync::protocol::{self, EnrolResponse, SyncRequest};
+use repere_core::sync::protocol::{self, EnrolResponse};
 
 fuzz_target!(|bytes: &[u8]| {
     if protocol::version_of(bytes).is_ok() {
