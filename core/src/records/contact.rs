@@ -82,17 +82,16 @@ pub struct Contact {
 /// they were indexed in, so a rebuild gives the same rows.
 fn refresh_next_steps(conn: &Connection, youth_id: &[u8]) -> crate::error::Result<()> {
     conn.prepare_cached(
-        "UPDATE next_step_index SET open_due = open
-           FROM (SELECT n.contact_id AS cid,
-                        CASE WHEN EXISTS (
-                            SELECT 1 FROM contact_youth a
-                              JOIN contact_youth b ON b.youth_id = a.youth_id
-                              JOIN contact_index c ON c.id = b.contact_id
-                             WHERE a.contact_id = n.contact_id AND c.occurred_at > n.occurred_at)
-                        THEN NULL ELSE n.due END AS open
-                   FROM contact_youth cy JOIN next_step_index n ON n.contact_id = cy.contact_id
-                  WHERE cy.youth_id = ?1)
-          WHERE contact_id = cid AND open_due IS NOT open",
+        // Only the young person's visits are visited (by index): an UPDATE … FROM here made
+        // SQLite scan every next step of the store at each visit written.
+        "UPDATE next_step_index AS n
+            SET open_due = CASE WHEN EXISTS (
+                    SELECT 1 FROM contact_youth a
+                      JOIN contact_youth b ON b.youth_id = a.youth_id
+                      JOIN contact_index c ON c.id = b.contact_id
+                     WHERE a.contact_id = n.contact_id AND c.occurred_at > n.occurred_at)
+                THEN NULL ELSE n.due END
+          WHERE n.contact_id IN (SELECT contact_id FROM contact_youth WHERE youth_id = ?1)",
     )?
     .execute([youth_id])?;
     Ok(())
