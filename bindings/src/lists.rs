@@ -6,7 +6,7 @@ use repere_core::{FirstVisit, RecordKind, TodoReason};
 
 use crate::error::{FieldProblem, RepereError, guard};
 use crate::records::{NewContact, NewYouth, parse_id};
-use crate::store::{RepereStore, SimilarYouth, YouthSummary};
+use crate::store::{RepereStore, SimilarYouth, YouthSummary, similar_youth, summary};
 
 #[uniffi::remote(Enum)]
 pub enum TodoReason {
@@ -185,19 +185,6 @@ fn question(q: repere_core::QuestionSummary) -> QuestionSummary {
     }
 }
 
-fn youth_summary(y: repere_core::YouthSummary) -> YouthSummary {
-    YouthSummary {
-        id: y.id.to_string(),
-        display_name: y.display_name,
-        age: y.age,
-        age_is_approximate: y.age_is_approximate,
-        home_commune: y.home_commune,
-        home_commune_name: y.home_commune_name,
-        status: y.status,
-        contact_count: y.contact_count,
-    }
-}
-
 #[uniffi::export]
 impl RepereStore {
     /// « à faire », most urgent first.
@@ -268,7 +255,7 @@ impl RepereStore {
             let id = parse_id(&youth_id)?;
             let f = self.lock().youth_file(id, limit as usize)?;
             Ok(YouthFile {
-                youth: youth_summary(f.youth),
+                youth: summary(f.youth),
                 visits: f.visits.into_iter().map(visit).collect(),
                 visit_count: f.visit_count,
                 actions: f.actions.into_iter().map(action).collect(),
@@ -369,16 +356,7 @@ impl RepereStore {
                     },
                     FirstVisit::PossibleDuplicates(similar) => {
                         FirstVisitResult::PossibleDuplicates {
-                            candidates: similar
-                                .into_iter()
-                                .map(|s| SimilarYouth {
-                                    description: s.describe(),
-                                    youth: youth_summary(s.youth),
-                                    score: s.score,
-                                    same_commune: s.same_commune,
-                                    birth_year_close: s.birth_year_close,
-                                })
-                                .collect(),
+                            candidates: similar.into_iter().map(similar_youth).collect(),
                         }
                     }
                 },

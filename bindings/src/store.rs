@@ -214,7 +214,7 @@ impl RepereStore {
     }
 }
 
-fn summary(y: repere_core::YouthSummary) -> YouthSummary {
+pub(crate) fn summary(y: repere_core::YouthSummary) -> YouthSummary {
     YouthSummary {
         id: y.id.to_string(),
         display_name: y.display_name,
@@ -224,6 +224,16 @@ fn summary(y: repere_core::YouthSummary) -> YouthSummary {
         home_commune_name: y.home_commune_name,
         status: y.status,
         contact_count: y.contact_count,
+    }
+}
+
+pub(crate) fn similar_youth(s: repere_core::SimilarYouth) -> SimilarYouth {
+    SimilarYouth {
+        description: s.describe(),
+        youth: summary(s.youth),
+        score: s.score,
+        same_commune: s.same_commune,
+        birth_year_close: s.birth_year_close,
     }
 }
 
@@ -381,13 +391,7 @@ impl RepereStore {
                 .lock()
                 .find_similar_youth(&probe, limit as usize)?
                 .into_iter()
-                .map(|s| SimilarYouth {
-                    description: s.describe(),
-                    youth: summary(s.youth),
-                    score: s.score,
-                    same_commune: s.same_commune,
-                    birth_year_close: s.birth_year_close,
-                })
+                .map(similar_youth)
                 .collect())
         })
     }

@@ -393,16 +393,7 @@ impl Store {
             "SELECT {VISIT_COLUMNS} FROM contact_youth v JOIN contact_index c ON c.id = v.contact_id
               WHERE v.youth_id = ?1 ORDER BY c.occurred_at DESC, c.id LIMIT ?2 OFFSET ?3"
         );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            params![
-                youth_id.as_bytes().as_slice(),
-                sql_limit(limit),
-                sql_limit(offset)
-            ],
-            visit_row,
-        )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.youth_page(&sql, youth_id, offset, limit, visit_row)
     }
 
     /// A young person's mobilisation actions, latest start first.
@@ -413,16 +404,12 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<ActionSummary>> {
         self.unlocked()?;
-        let mut stmt = self.conn().prepare_cached(
+        self.youth_page(
             "SELECT id, kind, start_date, status FROM action_index WHERE youth_id = ?1
               ORDER BY start_date DESC, id LIMIT ?2 OFFSET ?3",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                youth_id.as_bytes().as_slice(),
-                sql_limit(limit),
-                sql_limit(offset)
-            ],
+            youth_id,
+            offset,
+            limit,
             |r| {
                 Ok(ActionSummary {
                     id: uuid_col(r, 0)?,
@@ -431,8 +418,7 @@ impl Store {
                     status: r.get(3)?,
                 })
             },
-        )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        )
     }
 
     /// A young person's outcomes, latest first.
@@ -443,16 +429,12 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<OutcomeSummary>> {
         self.unlocked()?;
-        let mut stmt = self.conn().prepare_cached(
+        self.youth_page(
             "SELECT id, kind, date FROM outcome_index WHERE youth_id = ?1
               ORDER BY date DESC, id LIMIT ?2 OFFSET ?3",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                youth_id.as_bytes().as_slice(),
-                sql_limit(limit),
-                sql_limit(offset)
-            ],
+            youth_id,
+            offset,
+            limit,
             |r| {
                 Ok(OutcomeSummary {
                     id: uuid_col(r, 0)?,
@@ -460,8 +442,7 @@ impl Store {
                     date: date_col(r, 2)?.unwrap_or(NaiveDate::MIN),
                 })
             },
-        )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        )
     }
 
     /// Coordinators' questions waiting for an answer on a young person's visits, oldest
@@ -473,23 +454,16 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<QuestionSummary>> {
         self.unlocked()?;
-        let ids: Vec<(Uuid, Option<String>)> = {
-            let mut stmt = self.conn().prepare_cached(
-                "SELECT r.id, c.occurred_at FROM contact_youth v
-                   JOIN review_task_index r ON r.contact_id = v.contact_id AND r.status = 'open'
-                   LEFT JOIN contact_index c ON c.id = v.contact_id
-                  WHERE v.youth_id = ?1 ORDER BY r.asked_at, r.id LIMIT ?2 OFFSET ?3",
-            )?;
-            stmt.query_map(
-                params![
-                    youth_id.as_bytes().as_slice(),
-                    sql_limit(limit),
-                    sql_limit(offset)
-                ],
-                |r| Ok((uuid_col(r, 0)?, r.get(1)?)),
-            )?
-            .collect::<rusqlite::Result<_>>()?
-        };
+        let ids: Vec<(Uuid, Option<String>)> = self.youth_page(
+            "SELECT r.id, c.occurred_at FROM contact_youth v
+               JOIN review_task_index r ON r.contact_id = v.contact_id AND r.status = 'open'
+               LEFT JOIN contact_index c ON c.id = v.contact_id
+              WHERE v.youth_id = ?1 ORDER BY r.asked_at, r.id LIMIT ?2 OFFSET ?3",
+            youth_id,
+            offset,
+            limit,
+            |r| Ok((uuid_col(r, 0)?, r.get(1)?)),
+        )?;
         let mut out = Vec::with_capacity(ids.len());
         for (id, visit_at) in ids {
             let task: ReviewTask = self.get(id)?;
@@ -702,6 +676,27 @@ impl Store {
         Ok(())
     }
 
+    /// One page of a query over a young person's rows (`?1` the id, `?2` limit, `?3` offset).
+    fn youth_page<T>(
+        &self,
+        sql: &str,
+        youth_id: Uuid,
+        offset: usize,
+        limit: usize,
+        row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn().prepare_cached(sql)?;
+        let rows = stmt.query_map(
+            params![
+                youth_id.as_bytes().as_slice(),
+                sql_limit(limit),
+                sql_limit(offset)
+            ],
+            row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Creates a young person and their first visit in one transaction, as the creation
     /// screen does: the duplicate check (`find_similar_youth`) runs first and, unless the
     /// user confirmed it is a new person (`confirmed_new`), possible duplicates are returned
@@ -721,10 +716,11 @@ impl Store {
             communes: Communes::global(),
         };
         let mut errors = youth.validate(&ctx).err().unwrap_or_default();
-        // Validated as it will be stored: with the new young person among those met.
+        // Validated as it will be stored, with the new young person among those met: their
+        // id is made by the create below, so a stand-in takes its place until then.
         let mut visit = visit.clone();
-        let placeholder = Uuid::now_v7();
-        visit.youth_ids.insert(placeholder);
+        let stand_in = Uuid::now_v7();
+        visit.youth_ids.insert(stand_in);
         if let Err(e) = visit.validate(&ctx) {
             errors.0.extend(e.0);
         }
@@ -737,7 +733,7 @@ impl Store {
         }
         self.batch(|b| {
             let youth_id = b.create(youth)?;
-            visit.youth_ids.remove(&placeholder);
+            visit.youth_ids.remove(&stand_in);
             visit.youth_ids.insert(youth_id);
             let visit_id = b.create(&visit)?;
             Ok(FirstVisit::Created { youth_id, visit_id })

@@ -18,11 +18,7 @@ const LOCK_DAYS_KEY: &str = "offline_lock_days";
 const NEVER: u32 = 0;
 
 fn meta_u32(conn: &Connection, key: &str) -> Result<Option<u32>> {
-    let bytes: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()?;
-    Ok(bytes.and_then(|b| {
+    Ok(crate::storage::meta_get(conn, key)?.and_then(|b| {
         <[u8; 4]>::try_from(b.as_slice())
             .ok()
             .map(u32::from_be_bytes)

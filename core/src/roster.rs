@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::error::Result;
+use crate::storage::{meta_get, meta_put};
 use crate::store::Store;
 use crate::sync::protocol::{DecisionState, TeamNews, TeamSince};
 
@@ -41,19 +42,13 @@ impl VisitDecision {
 }
 
 fn meta_u64(conn: &Connection, key: &str) -> Result<u64> {
-    let value: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()?;
-    Ok(value
+    Ok(meta_get(conn, key)?
         .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
         .map_or(0, u64::from_be_bytes))
 }
 
 fn put_meta_u64(conn: &Connection, key: &str, value: u64) -> Result<()> {
-    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
-        .execute(params![key, value.to_be_bytes().as_slice()])?;
-    Ok(())
+    meta_put(conn, key, &value.to_be_bytes())
 }
 
 /// What the store holds, as the next request tells the server.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use crate::error::{Error, Result};
 
@@ -23,6 +23,20 @@ const REINDEX_AFTER: &[u32] = &[4, 6];
 const REINDEX_KEY: &str = "reindex_pending";
 
 pub const KEY_LEN: usize = 32;
+
+/// A value of the `meta` table (store-wide settings and sync positions).
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn meta_put(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+        .execute(rusqlite::params![key, value])?;
+    Ok(())
+}
 
 /// Opens (creating if needed) the store file with a raw 256-bit key. A raw key skips
 /// SQLCipher's passphrase derivation: the key already comes from the platform keystore,

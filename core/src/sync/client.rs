@@ -22,6 +22,7 @@ use crate::bounded::{self, Bounds};
 use crate::error::{Error, Result};
 use crate::index;
 use crate::records::RecordKind;
+use crate::storage::{meta_get, meta_put};
 use crate::store::{
     Decoded, Merged, Origin, Source, Store, decode, heads_from_bytes, heads_to_bytes,
     insert_received, load_doc, merge_decoded, notify,
@@ -282,19 +283,6 @@ pub enum Applied {
     /// The server's log epoch changed (it was restored from a backup): nothing of the
     /// answer was taken; every record is pending again and the pull restarts from 0.
     ServerRestored,
-}
-
-fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()?)
-}
-
-fn meta_put(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
-    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
-        .execute(params![key, value])?;
-    Ok(())
 }
 
 fn stored_enrolment(conn: &Connection) -> Result<Option<StoredEnrolment>> {
