@@ -11,7 +11,9 @@
 use std::collections::BTreeSet;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use automerge::{
+    ActorId, AutoCommit, AutomergeError, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value,
+};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
@@ -28,6 +30,17 @@ const SCHEMA_VERSION: i64 = 1;
 /// How a value written by a newer app version reads here (an enum variant this version
 /// does not know). It is never written: an unchanged field keeps its bytes.
 pub const UNKNOWN_VALUE: &str = "_unknown";
+
+/// Runs Automerge on bytes from elsewhere (a push, a pull, a peer). Automerge 0.12 can
+/// panic on crafted bytes (an unwrap on an actor it never registered, in its change import;
+/// found by fuzz/received_document): that panic is a refusal of the bytes, not the end of
+/// the server or of the app. Whatever `call` changed must be dropped when it fails.
+pub fn on_received<T>(
+    call: impl FnOnce() -> std::result::Result<T, AutomergeError>,
+) -> std::result::Result<T, AutomergeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
+        .unwrap_or(Err(AutomergeError::Fail))
+}
 
 /// The key a field is stored under: its position in the record's schema, as one letter.
 /// Positional keys keep each document small on the wire (a new contact travels in about
@@ -155,7 +168,7 @@ impl RecordDoc {
     /// Loads stored or received bytes, checking they hold a document of `kind`.
     pub fn load(kind: RecordKind, id: Uuid, bytes: &[u8], author: Author) -> Result<RecordDoc> {
         let corrupt = |reason: String| Error::CorruptDocument { kind, id, reason };
-        let doc = AutoCommit::load(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let doc = on_received(|| AutoCommit::load(bytes)).map_err(|e| corrupt(e.to_string()))?;
         let rec = RecordDoc {
             kind,
             id,
@@ -242,17 +255,17 @@ impl RecordDoc {
         self.knows(heads) && self.doc.get_changes(heads).is_empty()
     }
 
-    /// Applies pushed Automerge bytes (a whole document or changes). Returns `false` when
-    /// some changes wait for history this copy does not have.
-    pub fn apply_incremental(&mut self, bytes: &[u8]) -> Result<bool> {
-        self.doc
-            .load_incremental(bytes)
-            .map_err(|e| Error::CorruptDocument {
-                kind: self.kind,
-                id: self.id,
-                reason: e.to_string(),
-            })?;
-        Ok(self.doc.get_missing_deps(&[]).is_empty())
+    /// Applies pushed Automerge bytes (a whole document or changes). The flag is `false`
+    /// when some changes wait for history this copy does not have. The document is taken
+    /// by value: bytes refused halfway may have left it changed, so it goes with the error.
+    pub fn with_incremental(mut self, bytes: &[u8]) -> Result<(RecordDoc, bool)> {
+        on_received(|| self.doc.load_incremental(bytes)).map_err(|e| Error::CorruptDocument {
+            kind: self.kind,
+            id: self.id,
+            reason: e.to_string(),
+        })?;
+        let complete = self.doc.get_missing_deps(&[]).is_empty();
+        Ok((self, complete))
     }
 
     /// Reads the record whatever its kind.

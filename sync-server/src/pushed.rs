@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use automerge::{AutoCommit, AutomergeError, Change};
+use repere_core::document::on_received;
 
 /// Automerge's chunk magic bytes (binary format specification, "chunk container").
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
@@ -27,6 +28,10 @@ pub enum Shape {
 }
 
 pub fn inspect(bytes: &[u8]) -> Shape {
+    on_received(|| Ok(classify(bytes))).unwrap_or(Shape::Malformed)
+}
+
+fn classify(bytes: &[u8]) -> Shape {
     match AutoCommit::load(bytes) {
         Ok(mut doc) => Shape::Document {
             heads: sorted(doc.get_heads().iter().map(|h| h.0)),

@@ -823,14 +823,13 @@ fn push_one(
                 Shape::Document { heads } => Some(heads.clone()),
                 Shape::Changes { heads } => heads.clone(),
             };
-            let mut doc = load_stored(stored)?;
-            match doc.apply_incremental(&push.changes) {
+            let mut doc = match load_stored(stored)?.with_incremental(&push.changes) {
                 Err(_) => return reject(RejectCode::Malformed, malformed_reason(push)),
                 // Built on history a rewritten record no longer has: an older generation.
-                Ok(false) if stored.generation > 0 => return rewritten(),
-                Ok(false) => return missing_history(),
-                Ok(true) => {}
-            }
+                Ok((_, false)) if stored.generation > 0 => return rewritten(),
+                Ok((_, false)) => return missing_history(),
+                Ok((doc, true)) => doc,
+            };
             if starts_another_generation(&mut doc, &stored.heads) {
                 if stored.generation > 0 {
                     return rewritten();

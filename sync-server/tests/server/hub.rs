@@ -332,13 +332,25 @@ fn invalid_record_is_rejected_while_the_others_are_accepted() {
                         kind: RecordKind::Youth.into(),
                         changes: vec![1, 2, 3],
                     },
+                    // Bytes on which Automerge itself panics, as a new record and on a
+                    // stored one: refused, and the hub goes on.
+                    PushDoc {
+                        id: Uuid::now_v7(),
+                        kind: RecordKind::Youth.into(),
+                        changes: AUTOMERGE_PANICS_ON.to_vec(),
+                    },
+                    PushDoc {
+                        id: good_id,
+                        kind: RecordKind::Contact.into(),
+                        changes: AUTOMERGE_PANICS_ON.to_vec(),
+                    },
                 ],
             ),
         )
         .expect("sync");
     assert!(resp.acks.is_empty());
     let codes: Vec<RejectCode> = resp.rejections.iter().map(|r| r.code).collect();
-    assert_eq!(codes, vec![RejectCode::Malformed; 4]);
+    assert_eq!(codes, vec![RejectCode::Malformed; 6]);
 }
 
 #[test]
@@ -752,3 +764,14 @@ fn a_push_naming_a_young_person_sent_later_in_the_same_request_is_accepted() {
     assert_eq!(resp.rejections, vec![]);
     assert_eq!(resp.acks.len(), 3);
 }
+
+/// A change chunk naming an actor that authors nothing (found by fuzz/received_document):
+/// Automerge 0.12 unwraps the actor's index and panics while loading it.
+const AUTOMERGE_PANICS_ON: [u8; 123] = [
+    133, 111, 74, 131, 44, 87, 173, 62, 1, 113, 0, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12,
+    12, 12, 12, 124, 0, 0, 0, 0, 0, 0, 0, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 58, 0, 0, 0, 0,
+    0, 0, 0, 12, 12, 12, 12, 12, 12, 12, 12, 132, 133, 111, 86, 134, 1, 166, 1, 42, 0, 70, 255,
+    255, 255, 255, 247, 255, 255, 167, 167, 167, 167, 167, 167, 167, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 58, 0, 0, 0, 0, 0, 255, 255, 255, 255, 1, 2, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 16, 0, 0,
+];
