@@ -459,15 +459,12 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
     );
     drop(t.store);
 
-    // Back to the schema before the indicator columns: drop them, one version down.
+    // Back to schema 5, before the indicator columns (6) and the visits' times (7).
     let conn = rusqlite::Connection::open(t.dir.path().join("store.db")).expect("raw");
     let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
     conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))
         .expect("key");
-    let version: u32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .expect("version");
-    conn.execute_batch(&format!(
+    conn.execute_batch(
         "ALTER TABLE youth_index DROP COLUMN invisible;
          ALTER TABLE youth_index DROP COLUMN sex;
          ALTER TABLE youth_index DROP COLUMN referral_source;
@@ -475,9 +472,11 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
          ALTER TABLE contact_index DROP COLUMN local_day;
          ALTER TABLE contact_index DROP COLUMN at_secs;
          ALTER TABLE contact_index DROP COLUMN at_nanos;
-         PRAGMA user_version = {};",
-        version - 1
-    ))
+         DROP INDEX contact_youth_by_youth;
+         ALTER TABLE contact_youth DROP COLUMN occurred_at;
+         CREATE INDEX contact_youth_by_youth ON contact_youth(youth_id);
+         PRAGMA user_version = 5;",
+    )
     .expect("older schema");
     drop(conn);
 

@@ -618,3 +618,112 @@ fn a_young_person_and_their_first_visit_are_created_together_or_not_at_all() {
     ));
     assert_eq!(t.store.ids().expect("ids").len(), 4);
 }
+
+/// One step of the random sequences below: a visit created or edited, for some of three
+/// young people (bits of `youth`), at one of a few times (ties included), with or without
+/// a next step.
+#[derive(Debug, Clone)]
+enum VisitOp {
+    Create {
+        youth: u8,
+        slot: i64,
+        step: bool,
+    },
+    Edit {
+        visit: usize,
+        youth: u8,
+        slot: i64,
+        step: bool,
+    },
+}
+
+fn visit_op() -> impl proptest::strategy::Strategy<Value = VisitOp> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (1..8u8, 0..5i64, any::<bool>()).prop_map(|(youth, slot, step)| VisitOp::Create {
+            youth,
+            slot,
+            step
+        }),
+        (0..16usize, 1..8u8, 0..5i64, any::<bool>()).prop_map(|(visit, youth, slot, step)| {
+            VisitOp::Edit {
+                visit,
+                youth,
+                slot,
+                step,
+            }
+        }),
+    ]
+}
+
+fn visit_at(people: &[Uuid], youth: u8, slot: i64, step: bool) -> Contact {
+    let chosen: Vec<Uuid> = (0..3)
+        .filter(|b| youth & (1 << b) != 0)
+        .map(|b| people[b])
+        .collect();
+    let mut c = visit(&chosen, 0, 0);
+    c.occurred_at = (now() - Duration::days(10) + Duration::hours(slot)).fixed_offset();
+    if step {
+        c.next_step = Some("Rappeler".into());
+        c.next_step_due = Some(day(-1));
+    }
+    c
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("REPERE_SOAK").map_or(32, |_| 500),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// The open next steps kept up visit by visit are those a reading of all the visits
+    /// gives: a step is open while none of its young people has a later visit.
+    #[test]
+    fn open_next_steps_follow_every_write_as_a_rebuild_would(
+        ops in proptest::collection::vec(visit_op(), 1..24)
+    ) {
+        let mut t = open_store(21);
+        let people: Vec<Uuid> = ["Ana", "Bob", "Cem"]
+            .iter()
+            .map(|n| t.store.create(&youth(n, 2006)).expect("youth"))
+            .collect();
+        let mut visits: Vec<(Uuid, Contact)> = Vec::new();
+        for op in ops {
+            match op {
+                VisitOp::Create { youth, slot, step } => {
+                    let c = visit_at(&people, youth, slot, step);
+                    visits.push((t.store.create(&c).expect("visit"), c));
+                }
+                VisitOp::Edit { visit, youth, slot, step } if !visits.is_empty() => {
+                    let i = visit % visits.len();
+                    let c = visit_at(&people, youth, slot, step);
+                    let written = c.clone();
+                    t.store.edit::<Contact>(visits[i].0, move |old| *old = written).expect("edit");
+                    visits[i].1 = c;
+                }
+                VisitOp::Edit { .. } => {}
+            }
+        }
+        let expected: BTreeSet<Uuid> = visits
+            .iter()
+            .filter(|(_, s)| s.next_step.is_some())
+            .filter(|(_, s)| {
+                !visits.iter().any(|(_, o)| {
+                    o.occurred_at > s.occurred_at && !o.youth_ids.is_disjoint(&s.youth_ids)
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let open = |s: &Store| -> BTreeSet<Uuid> {
+            s.todo(0, 100)
+                .expect("todo")
+                .iter()
+                .filter(|i| i.reason == TodoReason::NextStepOverdue)
+                .map(|i| i.id)
+                .collect()
+        };
+        proptest::prop_assert_eq!(open(&t.store), expected.clone());
+        t.store.rebuild_index().expect("rebuild");
+        proptest::prop_assert_eq!(open(&t.store), expected);
+    }
+}

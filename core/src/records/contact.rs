@@ -76,23 +76,49 @@ pub struct Contact {
     pub next_step_due: Option<NaiveDate>,
 }
 
-/// Recomputes which next steps of one young person's visits are still open: a next step
-/// closes once any young person of its visit was seen again at a later visit (that visit
-/// carries the current next step). Depends only on the visits stored, never on the order
-/// they were indexed in, so a rebuild gives the same rows.
-fn refresh_next_steps(conn: &Connection, youth_id: &[u8]) -> crate::error::Result<()> {
+// A next step is open while none of its visit's young people was seen at a later visit
+// (that visit carries the current next step). So only the visits at a young person's latest
+// visit time can have an open next step, and a visit written or removed changes only those:
+// each refresh below is a few look-ups in `contact_youth_by_youth` (young person, time),
+// however many visits the person has. The rows depend only on the visits stored, never on
+// the order they were indexed in, so a rebuild gives the same rows.
+
+/// Before a visit at `at` is indexed: the next steps at the young person's latest visit
+/// time close if that time is earlier.
+fn close_next_steps_before(
+    conn: &Connection,
+    youth_id: &[u8],
+    at: &str,
+) -> crate::error::Result<()> {
     conn.prepare_cached(
-        // Only the young person's visits are visited (by index): an UPDATE … FROM here made
-        // SQLite scan every next step of the store at each visit written.
-        "UPDATE next_step_index AS n
-            SET open_due = CASE WHEN EXISTS (
-                    SELECT 1 FROM contact_youth a
-                      JOIN contact_youth b ON b.youth_id = a.youth_id
-                      JOIN contact_index c ON c.id = b.contact_id
-                     WHERE a.contact_id = n.contact_id AND c.occurred_at > n.occurred_at)
-                THEN NULL ELSE n.due END
-          WHERE n.contact_id IN (SELECT contact_id FROM contact_youth WHERE youth_id = ?1)",
+        "UPDATE next_step_index SET open_due = NULL
+          WHERE open_due IS NOT NULL AND contact_id IN (
+                SELECT contact_id FROM contact_youth
+                 WHERE youth_id = ?1 AND occurred_at < ?2 AND occurred_at =
+                       (SELECT max(occurred_at) FROM contact_youth WHERE youth_id = ?1))",
     )?
+    .execute(params![youth_id, at])?;
+    Ok(())
+}
+
+/// Whether a next step is open, for the `next_step_index` row `n`: no young person of its
+/// visit has a later visit.
+const NEXT_STEP_OPEN: &str = "CASE WHEN EXISTS (
+        SELECT 1 FROM contact_youth mine
+         WHERE mine.contact_id = n.contact_id AND n.occurred_at <
+               (SELECT max(o.occurred_at) FROM contact_youth o WHERE o.youth_id = mine.youth_id))
+    THEN NULL ELSE n.due END";
+
+/// After a visit was removed: the next steps at the young person's (new) latest visit time
+/// may open again.
+fn reopen_latest_next_steps(conn: &Connection, youth_id: &[u8]) -> crate::error::Result<()> {
+    conn.prepare_cached(&format!(
+        "UPDATE next_step_index AS n SET open_due = {NEXT_STEP_OPEN}
+          WHERE n.contact_id IN (
+                SELECT contact_id FROM contact_youth
+                 WHERE youth_id = ?1 AND occurred_at =
+                       (SELECT max(occurred_at) FROM contact_youth WHERE youth_id = ?1))"
+    ))?
     .execute([youth_id])?;
     Ok(())
 }
@@ -263,10 +289,12 @@ impl Record for Contact {
             self.occurred_at.timestamp(),
             self.occurred_at.timestamp_subsec_nanos(),
         ])?;
-        let mut stmt = conn
-            .prepare_cached("INSERT INTO contact_youth (contact_id, youth_id) VALUES (?1, ?2)")?;
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO contact_youth (contact_id, youth_id, occurred_at) VALUES (?1, ?2, ?3)",
+        )?;
         for y in &self.youth_ids {
-            stmt.execute(params![bid, y.as_bytes().as_slice()])?;
+            close_next_steps_before(conn, y.as_bytes(), &at)?;
+            stmt.execute(params![bid, y.as_bytes().as_slice(), at])?;
         }
         if let (Some(step), Some(due)) = (&self.next_step, self.next_step_due) {
             conn.prepare_cached(
@@ -274,9 +302,10 @@ impl Record for Contact {
                  VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![bid, step, due.to_string(), at])?;
-        }
-        for y in &self.youth_ids {
-            refresh_next_steps(conn, y.as_bytes())?;
+            conn.prepare_cached(&format!(
+                "UPDATE next_step_index AS n SET open_due = {NEXT_STEP_OPEN} WHERE n.contact_id = ?1"
+            ))?
+            .execute([bid])?;
         }
         Ok(())
     }
@@ -292,7 +321,7 @@ impl Record for Contact {
                 .execute([bid])?;
         }
         for y in &youth {
-            refresh_next_steps(conn, y)?;
+            reopen_latest_next_steps(conn, y)?;
         }
         Ok(())
     }

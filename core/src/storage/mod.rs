@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_lists.sql"),
     include_str!("../../migrations/0005_roster.sql"),
     include_str!("../../migrations/0006_indicator_facts.sql"),
+    include_str!("../../migrations/0007_visit_times.sql"),
 ];
 
 /// Migrations that add derived rows only the documents can fill: a store that existed
