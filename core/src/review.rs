@@ -77,32 +77,29 @@ impl Store {
                     .collect::<Result<_>>()?,
             });
         }
-        // Visits and their young people, both in contact id order: merged in one pass.
         let mut stmt = tx.prepare_cached(
-            "SELECT id, local_day, at_secs, at_nanos, commune FROM contact_index ORDER BY id",
+            "SELECT id, local_day, at_secs, at_nanos, commune, youth_ids FROM contact_index",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
+            let youth_ids = r.get_ref(5)?.as_blob().map_err(corrupt)?;
+            if youth_ids.len() % 16 != 0 {
+                return Err(Error::CorruptStore("malformed ids in an index"));
+            }
             input.contacts.push(ContactFacts {
                 id: uuid(r, 0)?,
                 day: date(r, 1)?,
                 at: DateTime::from_timestamp(r.get(2)?, r.get(3)?)
                     .ok_or(Error::CorruptStore("contact instant out of range"))?,
                 commune: r.get(4)?,
-                youth_ids: Vec::new(),
+                youth_ids: youth_ids
+                    .chunks_exact(16)
+                    .map(|b| {
+                        Uuid::from_slice(b)
+                            .map_err(|_| Error::CorruptStore("malformed id in an index"))
+                    })
+                    .collect::<Result<_>>()?,
             });
-        }
-        let mut stmt = tx.prepare_cached(
-            "SELECT contact_id, youth_id FROM contact_youth ORDER BY contact_id, youth_id",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut contacts = input.contacts.iter_mut().peekable();
-        while let Some(r) = rows.next()? {
-            let contact_id = uuid(r, 0)?;
-            while contacts.next_if(|c| c.id < contact_id).is_some() {}
-            if let Some(c) = contacts.peek_mut().filter(|c| c.id == contact_id) {
-                c.youth_ids.push(uuid(r, 1)?);
-            }
         }
         let mut stmt =
             tx.prepare_cached("SELECT youth_id, kind, start_date, status FROM action_index")?;

@@ -472,6 +472,7 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
          ALTER TABLE contact_index DROP COLUMN local_day;
          ALTER TABLE contact_index DROP COLUMN at_secs;
          ALTER TABLE contact_index DROP COLUMN at_nanos;
+         ALTER TABLE contact_index DROP COLUMN youth_ids;
          DROP INDEX contact_youth_by_youth;
          ALTER TABLE contact_youth DROP COLUMN occurred_at;
          CREATE INDEX contact_youth_by_youth ON contact_youth(youth_id);

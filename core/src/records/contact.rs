@@ -161,7 +161,7 @@ impl Record for Contact {
                 purpose: "Relier la visite au jeune rencontré, ou aux jeunes d'une rencontre de \
                           groupe.",
                 pages: Shown::Partly("les noms des jeunes"),
-                tablet: &["contact_youth"],
+                tablet: &["contact_youth", "contact_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some("nombre de visites et premier contact de chaque jeune"),
             },
@@ -274,8 +274,8 @@ impl Record for Contact {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         conn.prepare_cached(
             "INSERT INTO contact_index (id, team_id, occurred_at, commune, kind, tour_id,
-                local_day, at_secs, at_nanos)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                local_day, at_secs, at_nanos, youth_ids)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
         .execute(params![
             bid,
@@ -288,6 +288,10 @@ impl Record for Contact {
             self.occurred_at.date_naive().to_string(),
             self.occurred_at.timestamp(),
             self.occurred_at.timestamp_subsec_nanos(),
+            self.youth_ids
+                .iter()
+                .flat_map(|y| *y.as_bytes())
+                .collect::<Vec<u8>>(),
         ])?;
         let mut stmt = conn.prepare_cached(
             "INSERT INTO contact_youth (contact_id, youth_id, occurred_at) VALUES (?1, ?2, ?3)",

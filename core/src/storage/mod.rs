@@ -20,7 +20,7 @@ const MIGRATIONS: &[&str] = &[
 
 /// Migrations that add derived rows only the documents can fill: a store that existed
 /// before one of them is re-indexed when next opened (`Store::rebuild_index`).
-const REINDEX_AFTER: &[u32] = &[4, 6];
+const REINDEX_AFTER: &[u32] = &[4, 6, 7];
 const REINDEX_KEY: &str = "reindex_pending";
 
 pub const KEY_LEN: usize = 32;
