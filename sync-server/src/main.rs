@@ -109,6 +109,11 @@ struct ServeArgs {
     #[arg(long, env = "REPERE_MAX_CONNECTIONS", default_value_t = 512,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_connections: u32,
+    /// Connections open at once from one client address (the --trusted-proxy aside);
+    /// past it, a new connection from that address gets 503 and is closed
+    #[arg(long, env = "REPERE_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections_per_address: u32,
     /// Requests handled at once (/healthz aside); more wait for a turn
     #[arg(long, env = "REPERE_MAX_REQUESTS", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -629,6 +634,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         body_read_timeout: Duration::from_secs(args.body_read_timeout_secs),
         idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         max_connections: args.max_connections as usize,
+        max_connections_per_address: args.max_connections_per_address as usize,
+        shared_address: args.trusted_proxy,
         max_requests: args.max_requests as usize,
         queue_timeout: Duration::from_secs(args.queue_timeout_secs),
     };

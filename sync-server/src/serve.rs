@@ -16,13 +16,15 @@
 //! While a request is handled, its body must have arrived within `body_read_timeout` of
 //! its head ([`DeadlineBody`]; the handler's read fails with [`BodyTimeout`]).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -35,6 +37,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use repere_core::sync::protocol::{ErrorBody, ErrorCode};
+
+use crate::coord::throttle::address_bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -54,6 +58,12 @@ pub struct ServeLimits {
     pub idle_timeout: Duration,
     /// Connections open at once; past it, a new connection gets `503` and is closed.
     pub max_connections: usize,
+    /// Connections open at once from one address, so that one client cannot take them
+    /// all; past it, `503` as above. Not applied to `shared_address`.
+    pub max_connections_per_address: usize,
+    /// The reverse proxy's address (`--trusted-proxy`): every client comes from it, so
+    /// only the overall limit applies to it.
+    pub shared_address: Option<IpAddr>,
     /// Requests handled at once (`/healthz` aside); more wait for a turn.
     pub max_requests: usize,
     /// How long a request waits for a turn before it gets `503`.
@@ -67,6 +77,10 @@ impl Default for ServeLimits {
             body_read_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(20),
             max_connections: 512,
+            // Tablets behind one mobile operator's NAT share an address: room for a
+            // département's teams, not for one client to hold every connection.
+            max_connections_per_address: 64,
+            shared_address: None,
             max_requests: 64,
             queue_timeout: Duration::from_secs(10),
         }
@@ -87,7 +101,10 @@ impl ServeLimits {
                 return Err(format!("the {what} must be at least 1 second"));
             }
         }
-        if self.max_connections == 0 || self.max_requests == 0 {
+        if self.max_connections == 0
+            || self.max_requests == 0
+            || self.max_connections_per_address == 0
+        {
             return Err("the connection and request limits must be at least 1".into());
         }
         if self.max_requests > Semaphore::MAX_PERMITS || self.max_connections > (1 << 20) {
@@ -126,6 +143,7 @@ pub async fn serve(
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let graceful = GracefulShutdown::new();
     let refused_connections = Throttled::default();
+    let per_address = PerAddress::new(limits.max_connections_per_address, limits.shared_address);
     let refused_requests = Arc::new(Throttled::default());
     let mut shutdown = pin!(shutdown);
     loop {
@@ -147,12 +165,18 @@ pub async fn serve(
                     "connections refused: too many open"
                 );
             }
-            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
-                tokio::spawn(async move {
-                    refuse(stream).await;
-                    drop(refusal);
-                });
+            refuse_later(&refusals, stream, TOO_MANY_CONNECTIONS);
+            continue;
+        };
+        let Some(slot) = per_address.take(remote.ip()) else {
+            if let Some(refused) = refused_connections.tick() {
+                tracing::warn!(
+                    limit = limits.max_connections_per_address,
+                    refused,
+                    "connections refused: too many open from one address"
+                );
             }
+            refuse_later(&refusals, stream, TOO_MANY_FROM_ADDRESS);
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -179,7 +203,7 @@ pub async fn serve(
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            drop(permit);
+            drop((permit, slot));
         });
     }
     drop(listener);
@@ -206,12 +230,84 @@ async fn accept_failed(e: &io::Error) {
     }
 }
 
-/// `503` to a connection past the limit, then close; at most [`REFUSAL_TIME`].
-async fn refuse(mut stream: TcpStream) {
-    let body = error_json(
-        ErrorCode::RateLimited,
-        "the server has too many open connections: try again in a few seconds",
-    );
+const TOO_MANY_CONNECTIONS: &str =
+    "the server has too many open connections: try again in a few seconds";
+const TOO_MANY_FROM_ADDRESS: &str =
+    "too many connections are open from your address: try again in a few seconds";
+
+/// Writes a refusal in its own task, if fewer than [`MAX_REFUSALS`] are being written;
+/// else the connection is just closed.
+fn refuse_later(refusals: &Arc<Semaphore>, stream: TcpStream, message: &'static str) {
+    if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+        tokio::spawn(async move {
+            refuse(stream, message).await;
+            drop(refusal);
+        });
+    }
+}
+
+/// Connections open per client address.
+struct PerAddress {
+    open: Arc<Mutex<HashMap<Vec<u8>, usize>>>,
+    max: usize,
+    shared: Option<IpAddr>,
+}
+
+/// One connection counted against its address until dropped.
+struct AddressSlot {
+    open: Arc<Mutex<HashMap<Vec<u8>, usize>>>,
+    /// `None` for the shared address, which is not counted.
+    ip: Option<Vec<u8>>,
+}
+
+impl PerAddress {
+    fn new(max: usize, shared: Option<IpAddr>) -> PerAddress {
+        PerAddress {
+            open: Arc::default(),
+            max,
+            shared: shared.map(|ip| ip.to_canonical()),
+        }
+    }
+
+    fn take(&self, ip: IpAddr) -> Option<AddressSlot> {
+        let ip = ip.to_canonical();
+        if self.shared == Some(ip) {
+            return Some(AddressSlot {
+                open: self.open.clone(),
+                ip: None,
+            });
+        }
+        let ip = address_bytes(ip);
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(ip.clone()).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            open: self.open.clone(),
+            ip: Some(ip),
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let Some(ip) = self.ip.take() else { return };
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        // Entries go with their last connection: the map holds open addresses only.
+        if let Entry::Occupied(mut e) = open.entry(ip) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
+}
+
+/// `503` to a connection past a limit, then close; at most [`REFUSAL_TIME`].
+async fn refuse(mut stream: TcpStream, message: &str) {
+    let body = error_json(ErrorCode::RateLimited, message);
     let head = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          retry-after: 5\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
@@ -608,6 +704,42 @@ mod tests {
             ..ServeLimits::default()
         };
         assert!(no_connections.check().is_err());
+    }
+
+    #[test]
+    fn connections_are_counted_per_address_and_given_back() {
+        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let limit = PerAddress::new(2, Some(proxy));
+        let one: IpAddr = "192.0.2.7".parse().expect("ip");
+        let (a, b) = (limit.take(one), limit.take(one));
+        assert!(a.is_some() && b.is_some());
+        assert!(limit.take(one).is_none(), "a third from the same address");
+        assert!(limit.take("192.0.2.8".parse().expect("ip")).is_some());
+        drop(a);
+        let again = limit.take(one);
+        assert!(again.is_some(), "a slot given back");
+        // The same IPv4 address written as IPv6 is the same client; so is one /64.
+        assert!(
+            limit
+                .take("::ffff:192.0.2.7".parse().expect("ip"))
+                .is_none()
+        );
+        let v6 = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let _held = (limit.take(v6("2001:db8::1")), limit.take(v6("2001:db8::2")));
+        assert!(limit.take(v6("2001:db8::ffff:1")).is_none());
+        assert!(limit.take(v6("2001:db8:0:1::1")).is_some(), "another /64");
+        // The reverse proxy carries every client.
+        let through_proxy: Vec<_> = (0..10).map(|_| limit.take(proxy)).collect();
+        assert!(through_proxy.iter().all(Option::is_some));
+        drop(through_proxy);
+        assert!(
+            limit
+                .open
+                .lock()
+                .expect("lock")
+                .get(&address_bytes(proxy))
+                .is_none()
+        );
     }
 
     #[test]

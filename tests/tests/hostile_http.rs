@@ -156,7 +156,14 @@ fn a_slowloris_is_dropped_within_the_header_timeout_while_healthz_answers() {
 #[test]
 fn many_idle_connections_do_not_stop_healthz_nor_a_tablets_sync() {
     // A header timeout long enough for the checks below on a loaded 2-core machine.
-    let server = TestServer::start_with(&["--header-read-timeout-secs", "8"]);
+    // Every connection comes from this machine: the per-address limit is lifted here
+    // (it has its own test below).
+    let server = TestServer::start_with(&[
+        "--header-read-timeout-secs",
+        "8",
+        "--max-connections-per-address",
+        "512",
+    ]);
     let team = server.setup(1)[0];
     let mut tablet = Device::enrolled(&server, team, 1);
     let started = Instant::now();
@@ -344,6 +351,42 @@ fn connections_past_the_limit_get_503_at_once() {
         assert!(closed_by_server(s, left.max(Duration::from_millis(10))));
     }
     healthz_within_a_second(server.port);
+}
+
+#[test]
+fn one_address_cannot_hold_more_than_its_share_of_connections() {
+    let server = TestServer::start_with(&[
+        "--max-connections-per-address",
+        "5",
+        "--header-read-timeout-secs",
+        "3",
+    ]);
+    let mut open: Vec<TcpStream> = (0..5).map(|_| connect(server.port)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let answer = raw_request(server.port, HEALTHZ).expect("connects");
+    assert_eq!(status_of(&answer), 503, "{answer}");
+    assert!(answer.contains("from your address"), "{answer}");
+    // A slot is given back when its connection ends.
+    drop(open.pop());
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        status_of(&raw_request(server.port, HEALTHZ).expect("connects")),
+        200
+    );
+    drop(open);
+
+    // Behind a reverse proxy every client comes from the proxy: only the overall limit
+    // applies to it.
+    let proxied = TestServer::start_with(&[
+        "--max-connections-per-address",
+        "5",
+        "--trusted-proxy",
+        "127.0.0.1",
+    ]);
+    let _open: Vec<TcpStream> = (0..8).map(|_| connect(proxied.port)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let answer = raw_request(proxied.port, HEALTHZ).expect("connects");
+    assert_eq!(status_of(&answer), 200, "{answer}");
 }
 
 #[test]
