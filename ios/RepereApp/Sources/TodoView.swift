@@ -4,6 +4,8 @@ import SwiftUI
 /// « À faire »: the core's list, most urgent first, queried again after every change.
 @MainActor
 struct TodoView: View {
+    /// How many lines the screen and the tour's button show.
+    static let limit: UInt32 = 100
     let client: RepereClient
     @EnvironmentObject private var model: AppModel
     @State private var items: [TodoItem] = []
@@ -47,7 +49,7 @@ struct TodoView: View {
         }
         .task {
             do {
-                for try await latest in client.todoUpdates() {
+                for try await latest in client.todoUpdates(limit: Self.limit) {
                     items = latest
                     loaded = true
                 }

@@ -27,6 +27,9 @@ import fr.repere.ffi.TodoReason
 import kotlinx.coroutines.launch
 import java.time.LocalDate
 
+/** How many lines of « à faire » the screen and the tour's button show. */
+const val TODO_LIMIT = 100
+
 /** « À faire »: the core's list, most urgent first, queried again after every change. */
 class TodoViewModel(app: Application) : CoreViewModel(app) {
     var items by mutableStateOf<List<TodoItem>>(emptyList())
@@ -39,7 +42,7 @@ class TodoViewModel(app: Application) : CoreViewModel(app) {
     init {
         viewModelScope.launch {
             safely {
-                todoFlow().collect {
+                todoFlow(TODO_LIMIT).collect {
                     items = it
                     loaded = true
                 }

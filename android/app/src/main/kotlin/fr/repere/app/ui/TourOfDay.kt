@@ -40,7 +40,7 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
         private set
     var unsynced by mutableStateOf(0)
         private set
-    /** Lines of « à faire », up to [TODO_SHOWN] (beyond that the button says "99+"). */
+    /** Lines of « à faire », up to [TODO_LIMIT] (beyond that the button says "99+"). */
     var todoCount by mutableStateOf(0)
         private set
     /** Communes picked before the tour is started. */
@@ -55,7 +55,7 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
             // The newest visits, kept to today's (a day's tour is well under a page).
             todayContacts = recentVisits(limit = 100).filter { localDate(it.occurredAt) == today }
             unsynced = unsyncedCount()
-            todoCount = todo(limit = TODO_SHOWN).size
+            todoCount = todo(limit = TODO_LIMIT).size
         }
     }
 
@@ -67,8 +67,6 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
     }
 }
 
-private const val TODO_SHOWN = 100
-
 @Composable
 fun TourOfDayScreen(onNewContact: () -> Unit, onYouth: (String) -> Unit, onTodo: () -> Unit, onSync: () -> Unit, vm: TourOfDayViewModel = viewModel()) {
     ScreenScaffold(
@@ -76,7 +74,7 @@ fun TourOfDayScreen(onNewContact: () -> Unit, onYouth: (String) -> Unit, onTodo:
         error = vm.error,
         actions = {
             TextButton(onClick = onTodo) {
-                Text(if (vm.todoCount >= TODO_SHOWN) "À faire (99+)" else "À faire (${vm.todoCount})")
+                Text(if (vm.todoCount >= TODO_LIMIT) "À faire (99+)" else "À faire (${vm.todoCount})")
             }
             TextButton(onClick = onSync) { Text(if (vm.unsynced > 0) "Synchro (${vm.unsynced})" else "Synchro") }
         },
