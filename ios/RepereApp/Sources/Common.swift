@@ -164,8 +164,40 @@ enum Labels {
         "neet": "Sans emploi, études ni formation", "in_education": "Scolarisé(e)", "in_employment": "En emploi",
         "in_training": "En formation", "unknown": "Inconnue",
         "identified": "Repéré(e)", "mobilised": "Mobilisé(e)", "helped": "Coup de main", "closed": "Suivi terminé",
+        // Actions (kind, status) and outcomes, as the youth file's summaries spell them.
+        "chantier5_days": "Chantier de 5 jours", "chantier_month": "Chantier d'un mois", "sport": "Sport",
+        "culture": "Culture", "appointment": "Rendez-vous",
+        "planned": "Prévue", "done": "Faite", "no_show": "Absent(e)", "cancelled": "Annulée",
+        "mission_locale_registration": "Inscription à la Mission Locale",
+        "france_travail_registration": "Inscription à France Travail",
+        "cap_emploi_registration": "Inscription à Cap emploi", "job": "Emploi", "training": "Formation",
+        "return_to_school": "Retour en études", "housing": "Logement", "health_care": "Soins",
         "_unknown": newerVersion,
     ]
+
+    /// Shown for a member id the roster does not know (or no member at all).
+    static let unknownMember = "membre inconnu"
+
+    /// Why a line is « à faire ».
+    static func todoReason(_ reason: TodoReason) -> String {
+        switch reason {
+        case .nextStepOverdue: return "Prochaine étape en retard"
+        case .nextStepDueToday: return "Prochaine étape pour aujourd'hui"
+        case .problems: return "Fiche à corriger"
+        case .rejected: return "Refusée par le serveur"
+        case .openQuestion: return "Question de la coordination"
+        case .flagged: return "Signalée par la coordination"
+        case .conflict: return "Conflit à résoudre"
+        }
+    }
+
+    static func decision(_ state: DecisionState) -> String {
+        switch state {
+        case .approved: return "Validée par la coordination"
+        case .flagged: return "Signalée par la coordination"
+        case .question: return "Question de la coordination"
+        }
+    }
 
     static let fields: [String: String] = [
         "first_name": "Prénom", "alias": "Surnom", "last_name": "Nom", "birth_year": "Année de naissance",

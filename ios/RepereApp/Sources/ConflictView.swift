@@ -11,6 +11,8 @@ struct ConflictView: View {
     @Environment(\.dismiss) private var dismiss
     @State private var fields: [FieldConflict] = []
     @State private var loaded = false
+    /// Roster names of the members who wrote the values (names are personal data: never logged).
+    @State private var names: [String: String] = [:]
     @State private var error: String?
 
     var body: some View {
@@ -52,7 +54,13 @@ struct ConflictView: View {
 
     private func load() async {
         await attempt($error) {
-            fields = try await client.conflicts(id: id)
+            let found = try await client.conflicts(id: id)
+            var named: [String: String] = [:]
+            for memberId in Set(found.flatMap { $0.values.compactMap(\.memberId) }) {
+                named[memberId] = try await client.memberName(id: memberId)
+            }
+            names = named
+            fields = found
             loaded = true
         }
     }
@@ -63,10 +71,15 @@ struct ConflictView: View {
         }
     }
 
-    /// Who wrote the value and when. The core gives a member id, no name (there is no team
-    /// roster yet), and the writer's device clock, which may be wrong: said so on screen.
+    /// Who wrote the value and when: the member's name from the roster, and the writer's
+    /// device clock, which may be wrong: said so on screen.
     private func describe(_ value: ConflictValue) -> String {
-        let who = value.memberId == model.memberId ? "vous" : "un autre membre de l'équipe"
+        let who: String
+        if let member = value.memberId {
+            who = member == model.memberId ? "vous" : (names[member] ?? Labels.unknownMember)
+        } else {
+            who = Labels.unknownMember
+        }
         guard let written = value.writtenAt else {
             return "Saisi par \(who), à une date inconnue"
         }

@@ -28,6 +28,9 @@ struct QuickContactView: View {
     @State private var commune: Commune?
     @State private var notes = ""
     @State private var nextStep = ""
+    /// « Présents »: the team's active members (the roster comes with sync).
+    @State private var members: [TeamMember] = []
+    @State private var present: Set<String> = []
     @State private var saving = false
     @State private var error: String?
 
@@ -66,6 +69,23 @@ struct QuickContactView: View {
                 TextField("Notes", text: $notes, axis: .vertical).lineLimit(3...8)
                 TextField("Prochaine étape", text: $nextStep)
             }
+            Section("Présents") {
+                if members.isEmpty {
+                    Text("Équipe pas encore reçue (première synchronisation) : la visite est attribuée à cette tablette.")
+                }
+                ForEach(members, id: \.id) { member in
+                    Toggle(member.name, isOn: Binding(
+                        get: { present.contains(member.id) },
+                        set: { isOn in
+                            if isOn {
+                                present.insert(member.id)
+                            } else {
+                                present.remove(member.id)
+                            }
+                        }
+                    ))
+                }
+            }
             Button("Enregistrer") { Task { await save() } }
                 .disabled(saving || (selected == nil && !creatingNew))
         }
@@ -73,6 +93,7 @@ struct QuickContactView: View {
         .task(id: query) { await search() }
         .task(id: duplicateQuery) { await checkDuplicates() }
         .task { await defaultCommune() }
+        .task { await loadMembers() }
     }
 
     @ViewBuilder
@@ -134,6 +155,16 @@ struct QuickContactView: View {
         similar = found ?? []
     }
 
+    private func loadMembers() async {
+        await attempt($error) {
+            members = try await client.roster().filter(\.active)
+            // This tablet's member, if the roster knows it.
+            if members.contains(where: { $0.id == model.memberId }) {
+                present = [model.memberId]
+            }
+        }
+    }
+
     /// The first commune of today's tour.
     private func defaultCommune() async {
         guard commune == nil, let id = model.tourId(for: Day.today) else {
@@ -164,7 +195,8 @@ struct QuickContactView: View {
             }
             let contact = NewContact(
                 teamId: team, youthIds: [youthId], tourId: model.tourId(for: today),
-                memberIds: [model.memberId], occurredAt: Day.now(), commune: commune?.code ?? "",
+                // Before the first sync there is no roster: the visit is this tablet's member's.
+                memberIds: members.isEmpty ? [model.memberId] : Array(present), occurredAt: Day.now(), commune: commune?.code ?? "",
                 kind: kind, notes: notes, needs: [],
                 nextStep: nextStep.isEmpty ? nil : nextStep, nextStepDue: nil
             )

@@ -23,6 +23,7 @@ struct RepereApp: App {
 
 enum Route: Hashable {
     case quickContact
+    case todo
     case youth(String)
     case conflict(String)
     case visit(String)
@@ -43,8 +44,9 @@ final class AppModel: ObservableObject {
 
     private let defaults = UserDefaults.standard
 
-    /// The person using this tablet, recorded by the core as author of each edit. The core
-    /// has no team roster yet, so an id is made here once per installation.
+    /// The person using this tablet, recorded by the core as author of each edit. The synced
+    /// roster does not say which member holds this tablet, so an id is made here once per
+    /// installation (preselected in « Présents » only if the roster knows it).
     var memberId: String {
         if let id = defaults.string(forKey: "fr.repere.memberId") {
             return id
@@ -118,6 +120,8 @@ struct RootView: View {
                         switch route {
                         case .quickContact:
                             QuickContactView(client: client)
+                        case .todo:
+                            TodoView(client: client)
                         case .youth(let id):
                             YouthFileView(client: client, id: id)
                         case .conflict(let id):

@@ -13,6 +13,8 @@ struct TourOfDayView: View {
     @State private var draft: [Commune] = []
     @State private var contacts: [ContactSummary] = []
     @State private var unsynced = 0
+    /// Lines of « à faire », up to `TodoView.limit` (beyond that the button says "99+").
+    @State private var todoCount = 0
     @State private var error: String?
     private let today = Day.today
 
@@ -60,6 +62,9 @@ struct TourOfDayView: View {
                 }
                 .disabled(enrolment == nil)
             }
+            ToolbarItem(placement: .primaryAction) {
+                NavigationLink(todoCount >= Int(TodoView.limit) ? "À faire (99+)" : "À faire (\(todoCount))", value: Route.todo)
+            }
             ToolbarItem(placement: .secondaryAction) {
                 NavigationLink(unsynced > 0 ? "Synchro (\(unsynced))" : "Synchro", value: Route.syncStatus)
             }
@@ -92,6 +97,7 @@ struct TourOfDayView: View {
             let recent = try await client.contacts(limit: 100)
             contacts = recent.filter { Day.day(of: $0.occurredAt) == today }
             unsynced = try await client.unsyncedCount()
+            todoCount = try await client.todo(limit: TodoView.limit).count
         }
     }
 

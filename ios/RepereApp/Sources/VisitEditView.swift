@@ -18,6 +18,8 @@ struct VisitEditView: View {
     @State private var nextStep = ""
     @State private var problems: [String] = []
     @State private var changedElsewhere = false
+    /// The coordination's latest decision on this visit (a flag says what to do).
+    @State private var decision: VisitDecision?
     @State private var saving = false
     @State private var error: String?
 
@@ -29,6 +31,10 @@ struct VisitEditView: View {
             if changedElsewhere {
                 Text("Cette visite a été modifiée sur une autre tablette depuis l'ouverture du formulaire : vos changements s'y ajouteront sans effacer les siens (un même champ changé des deux côtés sera signalé en conflit).")
                     .foregroundStyle(.blue)
+            }
+            if let decision {
+                Text(Labels.decision(decision.state) + (decision.reason.isEmpty ? "" : " : \(decision.reason)") + " (\(Day.display(instant: decision.at)))")
+                    .foregroundStyle(decision.asksForAction ? Color.red : Color.accentColor)
             }
             if !problems.isEmpty {
                 Section("À corriger (modifications de deux tablettes fusionnées)") {
@@ -70,6 +76,7 @@ struct VisitEditView: View {
             await attempt($error) {
                 let contact = try await client.contact(id: id)
                 let text = try await client.problems(id: id)
+                decision = try await client.visitDecision(contactId: id)
                 fill(contact)
                 problems = Labels.problems(text)
             }

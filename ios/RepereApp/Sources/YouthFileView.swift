@@ -1,29 +1,22 @@
 import RepereKit
 import SwiftUI
 
-/// Fiche jeune: identity, contacts, and the sync state of each record.
+/// Fiche jeune: the core's youth file (visits, actions, outcomes, open questions, with their
+/// totals) in one query, queried again after every change; plus the person's own record for
+/// the identity card, its sync state, conflicts and problems.
 @MainActor
 struct YouthFileView: View {
     let client: RepereClient
     let id: String
-    @EnvironmentObject private var model: AppModel
+    @State private var file: YouthFile?
     @State private var youth: Youth?
     @State private var homeCommuneName: String?
     @State private var sync: RecordSyncState?
     @State private var conflictCount = 0
     @State private var problems: [String] = []
-    @State private var lines: [ContactLine] = []
+    @State private var answering: PendingQuestion?
+    @State private var busy = false
     @State private var error: String?
-
-    struct ContactLine: Identifiable {
-        let id: String
-        let contact: Contact
-        let communeName: String
-        let sync: RecordSyncState
-        let conflicts: Int
-        /// Problems of the visit as merged from two tablets' edits, to correct in its form.
-        let problems: [String]
-    }
 
     var body: some View {
         List {
@@ -52,48 +45,91 @@ struct YouthFileView: View {
                     NavigationLink("\(conflictCount) conflit(s) à résoudre", value: Route.conflict(id))
                 }
             }
-            Section("Contacts (\(lines.count))") {
-                ForEach(lines) { line in
-                    VStack(alignment: .leading, spacing: 4) {
-                        Text("\(Day.display(instant: line.contact.occurredAt)) · \(line.communeName) · \(Labels.contactKind(line.contact.kind))")
-                            .font(.headline)
-                        if !line.contact.notes.isEmpty {
-                            Text(line.contact.notes).lineLimit(4)
-                        }
-                        if !line.contact.needs.isEmpty {
-                            Text("Besoins : " + line.contact.needs.map { Labels.need($0) }.joined(separator: ", "))
-                        }
-                        if let next = line.contact.nextStep {
-                            Text("Prochaine étape : \(next)")
-                        }
-                        SyncBadge(state: line.sync)
-                        ForEach(line.problems, id: \.self) { problem in
-                            ErrorRow(message: "À corriger : \(problem)")
-                        }
-                        NavigationLink(line.problems.isEmpty ? "Modifier" : "Corriger", value: Route.visit(line.id))
-                        if line.conflicts > 0 {
-                            NavigationLink("Conflit à résoudre", value: Route.conflict(line.id))
-                        }
-                    }
-                }
+            if let file {
+                fileSections(file)
             }
         }
-        .navigationTitle(youth?.firstName ?? youth?.alias ?? "Fiche jeune")
+        .navigationTitle(file?.youth.displayName ?? "Fiche jeune")
+        .sheet(item: $answering) { question in
+            NavigationStack {
+                AnswerView(client: client, taskId: question.id, question: question.question) { answering = nil }
+            }
+        }
         .task {
+            // Subscribe before loading so no change slips in between; any record may belong
+            // to this file (change events do not say whose).
             let changes = client.changes()
             await load()
-            // Any contact may be a new one of this person (contact events do not say whose).
-            for await batch in changes {
-                let relevant = batch.contains { $0.id == id || $0.kind == .contact }
-                if relevant {
-                    await load()
-                }
+            for await _ in changes {
+                await load()
             }
         }
     }
 
+    @ViewBuilder
+    private func fileSections(_ file: YouthFile) -> some View {
+        if file.openQuestionCount > 0 {
+            Section(title("Questions de la coordination", file.openQuestions.count, file.openQuestionCount)) {
+                ForEach(file.openQuestions, id: \.id) { question in
+                    VStack(alignment: .leading, spacing: 4) {
+                        Text(question.question).font(.headline)
+                        Text("Posée par \(question.askedBy) le \(Day.display(instant: question.askedAt))").font(.caption)
+                        if let at = question.visitOccurredAt {
+                            Text("Visite du \(Day.display(instant: at))").font(.caption)
+                        }
+                        Button("Répondre") { answering = PendingQuestion(id: question.id, question: question.question) }
+                    }
+                }
+            }
+        }
+        Section(title("Visites", file.visits.count, file.visitCount)) {
+            ForEach(file.visits, id: \.id) { visit in
+                VStack(alignment: .leading, spacing: 4) {
+                    Text("\(Day.display(instant: visit.occurredAt)) · \(visit.communeName) · \(Labels.rawValues[visit.kind] ?? visit.kind)")
+                        .font(.headline)
+                    // Others met at the same visit (the summary names everyone, this person included).
+                    let others = zip(visit.youthIds, visit.youthNames).filter { $0.0 != id }.map(\.1)
+                    if !others.isEmpty {
+                        Text("Avec : " + others.joined(separator: ", "))
+                    }
+                    if let due = visit.nextStepDue {
+                        Text("Prochaine étape pour le \(Day.display(day: due))")
+                    }
+                    if visit.openQuestions > 0 {
+                        Text("\(visit.openQuestions) question(s) de la coordination").foregroundStyle(Color.accentColor)
+                    }
+                    NavigationLink("Ouvrir", value: Route.visit(visit.id))
+                }
+            }
+        }
+        Section(title("Actions", file.actions.count, file.actionCount)) {
+            ForEach(file.actions, id: \.id) { action in
+                VStack(alignment: .leading, spacing: 4) {
+                    Text("\(Labels.rawValues[action.kind] ?? action.kind) · à partir du \(Day.display(day: action.startDate))")
+                        .font(.headline)
+                    Text(Labels.rawValues[action.status] ?? action.status)
+                    if action.status == "planned" {
+                        Button("Marquer fait") { Task { await markDone(action.id) } }
+                            .disabled(busy)
+                    }
+                }
+            }
+        }
+        Section(title("Résultats", file.outcomes.count, file.outcomeCount)) {
+            ForEach(file.outcomes, id: \.id) { outcome in
+                Text("\(Day.display(day: outcome.date)) · \(Labels.rawValues[outcome.kind] ?? outcome.kind)")
+            }
+        }
+    }
+
+    /// "Visites (20 sur 34)" when the file shows only the first page.
+    private func title(_ name: String, _ shown: Int, _ total: UInt32) -> String {
+        shown < Int(total) ? "\(name) (\(shown) sur \(total))" : "\(name) (\(total))"
+    }
+
     private func load() async {
         await attempt($error) {
+            let loaded = try await client.youthFile(youthId: id)
             let record = try await client.youth(id: id)
             var name: String?
             if let code = record.homeCommune {
@@ -102,25 +138,23 @@ struct YouthFileView: View {
             let state = try await client.syncState(id: id)
             let conflicts = try await client.conflicts(id: id)
             let recordProblems = try await client.problems(id: id)
-            // The core gives contact ids only: one call per contact for the line, its state
-            // and its conflicts.
-            var loaded: [ContactLine] = []
-            let ids = try await client.contactIds(ofYouth: id)
-            for contactId in ids {
-                let contact = try await client.contact(id: contactId)
-                let communeName = await RepereClient.commune(code: contact.commune)?.name ?? contact.commune
-                let contactState = try await client.syncState(id: contactId)
-                let contactConflicts = try await client.conflicts(id: contactId)
-                let contactProblems = try await client.problems(id: contactId)
-                loaded.append(ContactLine(id: contactId, contact: contact, communeName: communeName, sync: contactState, conflicts: contactConflicts.count, problems: Labels.problems(contactProblems)))
-            }
-            loaded.sort { (Day.instant($0.contact.occurredAt) ?? .distantPast) > (Day.instant($1.contact.occurredAt) ?? .distantPast) }
+            file = loaded
             youth = record
             homeCommuneName = name
             sync = state
             conflictCount = conflicts.count
             problems = Labels.problems(recordProblems)
-            lines = loaded
+        }
+    }
+
+    /// « Marquer fait »: an ordinary edit of the action as read, only its status changed.
+    private func markDone(_ actionId: String) async {
+        busy = true
+        defer { busy = false }
+        await attempt($error) {
+            var action = try await client.action(id: actionId)
+            action.status = .done
+            _ = try await client.updateAction(action)
         }
     }
 }

@@ -25,3 +25,4 @@ object CardDefaults { @Composable fun cardColors(containerColor: Color): CardCol
 @Composable fun OutlinedTextField(value: String, onValueChange: (String) -> Unit, modifier: Modifier = Modifier, label: @Composable (() -> Unit)? = null, singleLine: Boolean = false, minLines: Int = 1, keyboardOptions: KeyboardOptions? = null) {}
 @Composable fun Scaffold(modifier: Modifier = Modifier, topBar: @Composable () -> Unit = {}, floatingActionButton: @Composable () -> Unit = {}, content: @Composable (PaddingValues) -> Unit) {}
 @ExperimentalMaterial3Api @Composable fun TopAppBar(title: @Composable () -> Unit, modifier: Modifier = Modifier, actions: @Composable RowScope.() -> Unit = {}) {}
+@Composable fun AlertDialog(onDismissRequest: () -> Unit, confirmButton: @Composable () -> Unit, modifier: Modifier = Modifier, dismissButton: (@Composable () -> Unit)? = null, title: (@Composable () -> Unit)? = null, text: (@Composable () -> Unit)? = null) {}

@@ -250,6 +250,18 @@ public final class RepereClient: Sendable {
 
     // MARK: end of team roster and coordination decisions
 
+    // MARK: coordinators' questions
+
+    /// Coordinators' questions synced to this tablet.
+    public func reviewTasks(openOnly: Bool = true) async throws -> [ReviewTask] {
+        try await run { try $0.reviewTasks(openOnly: openOnly) }
+    }
+
+    /// Answers a coordinator's question; the answer syncs like any edit.
+    public func answerReviewTask(id: String, answer: String) async throws -> ReviewTask {
+        try await run { try $0.answerReviewTask(id: id, answer: answer) }
+    }
+
     public func syncState(id: String) async throws -> RecordSyncState {
         try await run { try $0.syncState(id: id) }
     }

@@ -58,8 +58,9 @@ class AppPrefs(context: Context) {
     private val p = context.getSharedPreferences("repere", Context.MODE_PRIVATE)
 
     /**
-     * The person using this tablet, recorded by the core as author of each edit. The core has
-     * no team roster yet, so an id is made here once per installation.
+     * The person using this tablet, recorded by the core as author of each edit. The synced
+     * roster does not say which member holds this tablet, so an id is made here once per
+     * installation (preselected in « Présents » only if the roster knows it).
      */
     val memberId: String
         @Synchronized get() = p.getString("member_id", null)

@@ -26,11 +26,16 @@ import androidx.compose.runtime.remember
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
+import fr.repere.ffi.ActionKind
+import fr.repere.ffi.ActionStatus
 import fr.repere.ffi.Commune
 import fr.repere.ffi.ContactKind
+import fr.repere.ffi.DecisionState
+import fr.repere.ffi.OutcomeKind
 import fr.repere.ffi.Need
 import fr.repere.ffi.RecordSyncState
 import fr.repere.ffi.Situation
+import fr.repere.ffi.TodoReason
 import fr.repere.ffi.YouthStatus
 import java.time.LocalDate
 import java.time.OffsetDateTime
@@ -147,6 +152,57 @@ fun YouthStatus.label(): String = when (this) {
     YouthStatus.FROM_NEWER_VERSION -> NEWER_VERSION_LABEL
 }
 
+fun ActionKind.label(): String = when (this) {
+    ActionKind.CHANTIER5_DAYS -> "Chantier de 5 jours"
+    ActionKind.CHANTIER_MONTH -> "Chantier d'un mois"
+    ActionKind.SPORT -> "Sport"
+    ActionKind.CULTURE -> "Culture"
+    ActionKind.APPOINTMENT -> "Rendez-vous"
+    ActionKind.OTHER -> "Autre"
+    ActionKind.FROM_NEWER_VERSION -> NEWER_VERSION_LABEL
+}
+
+fun ActionStatus.label(): String = when (this) {
+    ActionStatus.PLANNED -> "Prévue"
+    ActionStatus.DONE -> "Faite"
+    ActionStatus.NO_SHOW -> "Absent(e)"
+    ActionStatus.CANCELLED -> "Annulée"
+    ActionStatus.FROM_NEWER_VERSION -> NEWER_VERSION_LABEL
+}
+
+fun OutcomeKind.label(): String = when (this) {
+    OutcomeKind.MISSION_LOCALE_REGISTRATION -> "Inscription à la Mission Locale"
+    OutcomeKind.FRANCE_TRAVAIL_REGISTRATION -> "Inscription à France Travail"
+    OutcomeKind.CAP_EMPLOI_REGISTRATION -> "Inscription à Cap emploi"
+    OutcomeKind.JOB -> "Emploi"
+    OutcomeKind.TRAINING -> "Formation"
+    OutcomeKind.RETURN_TO_SCHOOL -> "Retour en études"
+    OutcomeKind.HOUSING -> "Logement"
+    OutcomeKind.HEALTH_CARE -> "Soins"
+    OutcomeKind.OTHER -> "Autre"
+    OutcomeKind.FROM_NEWER_VERSION -> NEWER_VERSION_LABEL
+}
+
+/** Why a line is « à faire ». */
+fun TodoReason.label(): String = when (this) {
+    TodoReason.NEXT_STEP_OVERDUE -> "Prochaine étape en retard"
+    TodoReason.NEXT_STEP_DUE_TODAY -> "Prochaine étape pour aujourd'hui"
+    TodoReason.PROBLEMS -> "Fiche à corriger"
+    TodoReason.REJECTED -> "Refusée par le serveur"
+    TodoReason.OPEN_QUESTION -> "Question de la coordination"
+    TodoReason.FLAGGED -> "Signalée par la coordination"
+    TodoReason.CONFLICT -> "Conflit à résoudre"
+}
+
+fun DecisionState.label(): String = when (this) {
+    DecisionState.APPROVED -> "Validée par la coordination"
+    DecisionState.FLAGGED -> "Signalée par la coordination"
+    DecisionState.QUESTION -> "Question de la coordination"
+}
+
+/** Shown for a member id the roster does not know (or no member at all). */
+const val UNKNOWN_MEMBER_LABEL = "membre inconnu"
+
 /**
  * Summaries and conflicts carry enum values as snake_case strings ("town_hall"), not as the
  * enums: map them back by name, or show them as they are.
@@ -155,6 +211,9 @@ fun enumLabel(field: String, raw: String): String = if (raw == NEWER_VERSION_RAW
     "kind" -> ContactKind.entries.find { it.name.lowercase() == raw }?.label()
     "situation" -> Situation.entries.find { it.name.lowercase() == raw }?.label()
     "status" -> YouthStatus.entries.find { it.name.lowercase() == raw }?.label()
+    "action_kind" -> ActionKind.entries.find { it.name.lowercase() == raw }?.label()
+    "action_status" -> ActionStatus.entries.find { it.name.lowercase() == raw }?.label()
+    "outcome_kind" -> OutcomeKind.entries.find { it.name.lowercase() == raw }?.label()
     else -> null
 } ?: raw
 

@@ -27,10 +27,14 @@ class ConflictViewModel(app: Application, handle: SavedStateHandle) : CoreViewMo
         private set
     var loaded by mutableStateOf(false)
         private set
+    /** Roster names of the members who wrote the values (names are personal data: never logged). */
+    private var names by mutableStateOf<Map<String, String?>>(emptyMap())
 
     init {
         loadAndWatch({ it.id == id }) {
-            fields = conflicts(id)
+            val found = conflicts(id)
+            names = found.flatMap { c -> c.values.mapNotNull { it.memberId } }.distinct().associateWith { memberName(it) }
+            fields = found
             loaded = true
         }
     }
@@ -38,11 +42,15 @@ class ConflictViewModel(app: Application, handle: SavedStateHandle) : CoreViewMo
     fun keep(field: String, value: ConflictValue) = launchCore { resolveConflict(id, field, value.valueJson) }
 
     /**
-     * Who wrote the value and when. The core gives a member id, no name (there is no team
-     * roster yet), and the writer's device clock, which may be wrong: said so on screen.
+     * Who wrote the value and when: the member's name from the roster, and the writer's
+     * device clock, which may be wrong: said so on screen.
      */
     fun describe(value: ConflictValue): String {
-        val who = if (value.memberId == repere.prefs.memberId) "vous" else "un autre membre de l'équipe"
+        val who = when (val member = value.memberId) {
+            null -> UNKNOWN_MEMBER_LABEL
+            repere.prefs.memberId -> "vous"
+            else -> names[member] ?: UNKNOWN_MEMBER_LABEL
+        }
         val at = value.writtenAt?.let { "le ${formatDateTime(it)} (heure de sa tablette)" } ?: "à une date inconnue"
         return "Saisi par $who, $at"
     }

@@ -31,8 +31,18 @@ private fun RepereNavHost() {
             TourOfDayScreen(
                 onNewContact = { nav.navigate("contact") },
                 onYouth = { id -> nav.navigate("youth/$id") },
+                onTodo = { nav.navigate("todo") },
                 onSync = { nav.navigate("sync") },
             )
+        }
+        composable("todo") {
+            TodoScreen(onOpen = { target ->
+                when (target) {
+                    is TodoTarget.YouthFile -> nav.navigate("youth/${target.youthId}")
+                    is TodoTarget.Visit -> nav.navigate("visit/${target.visitId}")
+                    is TodoTarget.Conflict -> nav.navigate("conflict/${target.recordId}")
+                }
+            })
         }
         composable("contact") { QuickContactScreen(onSaved = { nav.popBackStack() }) }
         composable("youth/{id}") {

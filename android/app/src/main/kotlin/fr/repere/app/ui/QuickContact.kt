@@ -42,6 +42,7 @@ import fr.repere.ffi.NewYouth
 import fr.repere.ffi.ReferralSource
 import fr.repere.ffi.SimilarYouth
 import fr.repere.ffi.Situation
+import fr.repere.ffi.TeamMember
 import fr.repere.ffi.YouthStatus
 import fr.repere.ffi.YouthSummary
 import kotlinx.coroutines.Dispatchers
@@ -79,14 +80,24 @@ class QuickContactViewModel(app: Application) : CoreViewModel(app) {
     var saved by mutableStateOf(false)
         private set
 
-    /** Set once the new person is stored, so a retry after a refused contact does not create them twice. */
+    /** « Présents »: the team's active members (the roster comes with sync). */
+    var members by mutableStateOf<List<TeamMember>>(emptyList())
+        private set
+    var present by mutableStateOf<Set<String>>(emptySet())
 
     init {
-        // Default commune: the first one of today's tour.
         launchCore {
+            members = roster().filter { it.active }
+            // This tablet's member, if the roster knows it.
+            present = members.map { it.id }.filter { it == repere.prefs.memberId }.toSet()
+            // Default commune: the first one of today's tour.
             val code = toursOn(today).firstOrNull()?.communes?.firstOrNull() ?: return@launchCore
             commune = withContext(Dispatchers.Default) { RepereClient.commune(code) }
         }
+    }
+
+    fun toggle(member: TeamMember) {
+        present = if (member.id in present) present - member.id else present + member.id
     }
 
     // Called from LaunchedEffect keyed on the input: typing again cancels the pending call.
@@ -117,7 +128,8 @@ class QuickContactViewModel(app: Application) : CoreViewModel(app) {
         }
         val visit = NewContact(
             teamId = team, youthIds = listOfNotNull(selected?.id), tourId = toursOn(today).firstOrNull()?.id,
-            memberIds = listOf(repere.prefs.memberId),
+            // Before the first sync there is no roster: the visit is this tablet's member's.
+            memberIds = if (members.isEmpty()) listOf(repere.prefs.memberId) else present.toList(),
             // Always with seconds: OffsetDateTime.toString() drops ":00", which is not RFC 3339.
             occurredAt = OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS).format(DateTimeFormatter.ISO_OFFSET_DATE_TIME),
             commune = commune?.code.orEmpty(), kind = kind, notes = notes.trim(),
@@ -213,6 +225,16 @@ fun QuickContactScreen(onSaved: () -> Unit, vm: QuickContactViewModel = viewMode
             OutlinedTextField(vm.notes, { vm.notes = it }, Modifier.fillMaxWidth(), label = { Text("Notes") }, minLines = 3)
         }
         item { TextInput("Prochaine étape", vm.nextStep) { vm.nextStep = it } }
+        item { Text("Présents", style = MaterialTheme.typography.titleMedium) }
+        if (vm.members.isEmpty()) item { Text("Équipe pas encore reçue (première synchronisation) : la visite est attribuée à cette tablette.") }
+        vm.members.forEach { m ->
+            item(key = m.id) {
+                Row(verticalAlignment = Alignment.CenterVertically) {
+                    Checkbox(m.id in vm.present, { vm.toggle(m) })
+                    Text(m.name)
+                }
+            }
+        }
         item {
             Button(onClick = { vm.save() }, enabled = !vm.busy && (vm.selected != null || vm.creatingNew)) {
                 Text("Enregistrer")

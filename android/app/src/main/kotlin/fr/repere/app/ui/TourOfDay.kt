@@ -40,6 +40,9 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
         private set
     var unsynced by mutableStateOf(0)
         private set
+    /** Lines of « à faire », up to [TODO_LIMIT] (beyond that the button says "99+"). */
+    var todoCount by mutableStateOf(0)
+        private set
     /** Communes picked before the tour is started. */
     val draftCommunes = mutableStateListOf<Commune>()
 
@@ -52,6 +55,7 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
             // The newest visits, kept to today's (a day's tour is well under a page).
             todayContacts = recentVisits(limit = 100).filter { localDate(it.occurredAt) == today }
             unsynced = unsyncedCount()
+            todoCount = todo(limit = TODO_LIMIT).size
         }
     }
 
@@ -64,11 +68,16 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
 }
 
 @Composable
-fun TourOfDayScreen(onNewContact: () -> Unit, onYouth: (String) -> Unit, onSync: () -> Unit, vm: TourOfDayViewModel = viewModel()) {
+fun TourOfDayScreen(onNewContact: () -> Unit, onYouth: (String) -> Unit, onTodo: () -> Unit, onSync: () -> Unit, vm: TourOfDayViewModel = viewModel()) {
     ScreenScaffold(
         title = "Tournée du ${formatDay(vm.today)}",
         error = vm.error,
-        actions = { TextButton(onClick = onSync) { Text(if (vm.unsynced > 0) "Synchro (${vm.unsynced})" else "Synchro") } },
+        actions = {
+            TextButton(onClick = onTodo) {
+                Text(if (vm.todoCount >= TODO_LIMIT) "À faire (99+)" else "À faire (${vm.todoCount})")
+            }
+            TextButton(onClick = onSync) { Text(if (vm.unsynced > 0) "Synchro (${vm.unsynced})" else "Synchro") }
+        },
         fab = { if (vm.enrolled != null) ExtendedFloatingActionButton(onClick = onNewContact) { Text("Nouveau contact") } },
     ) {
         if (vm.checked && vm.enrolled == null) {

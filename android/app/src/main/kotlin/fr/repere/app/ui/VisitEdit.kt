@@ -27,6 +27,7 @@ import androidx.lifecycle.viewmodel.compose.viewModel
 import fr.repere.ffi.Contact
 import fr.repere.ffi.ContactKind
 import fr.repere.ffi.Need
+import fr.repere.ffi.VisitDecision
 import kotlinx.coroutines.flow.filter
 import kotlinx.coroutines.launch
 
@@ -51,6 +52,9 @@ class VisitEditViewModel(app: Application, handle: SavedStateHandle) : CoreViewM
         private set
     var changedElsewhere by mutableStateOf(false)
         private set
+    /** The coordination's latest decision on this visit (a flag says what to do). */
+    var decision by mutableStateOf<VisitDecision?>(null)
+        private set
     var saved by mutableStateOf(false)
         private set
 
@@ -58,6 +62,7 @@ class VisitEditViewModel(app: Application, handle: SavedStateHandle) : CoreViewM
         launchCore {
             fill(contact(id))
             problemLines = describeProblems(problems(id))
+            decision = visitDecision(id)
         }
         viewModelScope.launch {
             val client = safely { this } ?: return@launch
@@ -104,6 +109,12 @@ fun VisitEditScreen(onSaved: () -> Unit, vm: VisitEditViewModel = viewModel()) {
                     "vos changements s'y ajouteront sans effacer les siens (un même champ changé des deux côtés sera signalé en conflit).",
                 color = MaterialTheme.colorScheme.primary,
             )
+        }
+        vm.decision?.let { d ->
+            item {
+                val color = if (d.asksForAction) MaterialTheme.colorScheme.error else MaterialTheme.colorScheme.primary
+                Text(d.state.label() + (if (d.reason.isBlank()) "" else " : ${d.reason}") + " (${formatDateTime(d.at)})", color = color)
+            }
         }
         if (vm.problemLines.isNotEmpty()) item {
             Text("À corriger (modifications de deux tablettes fusionnées) :", color = MaterialTheme.colorScheme.error)

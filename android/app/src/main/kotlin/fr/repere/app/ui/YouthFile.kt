@@ -16,26 +16,25 @@ import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.SavedStateHandle
+import androidx.lifecycle.viewModelScope
 import androidx.lifecycle.viewmodel.compose.viewModel
-import fr.repere.ffi.Contact
-import fr.repere.ffi.RecordKind
+import fr.repere.ffi.ActionStatus
+import fr.repere.ffi.QuestionSummary
 import fr.repere.ffi.RecordSyncState
 import fr.repere.ffi.Youth
+import fr.repere.ffi.YouthFile
+import kotlinx.coroutines.launch
 import java.time.LocalDate
-import java.time.OffsetDateTime
 
-data class ContactLine(
-    val id: String,
-    val contact: Contact,
-    val communeName: String,
-    val sync: RecordSyncState,
-    val conflicts: Int,
-    /** Problems of the visit as merged from two tablets' edits, to correct in its form. */
-    val problems: List<String>,
-)
-
+/**
+ * Fiche jeune: the core's youth file (visits, actions, outcomes, open questions, with their
+ * totals) in one query, queried again after every change; plus the person's own record for
+ * the identity card, its sync state, conflicts and problems.
+ */
 class YouthFileViewModel(app: Application, handle: SavedStateHandle) : CoreViewModel(app) {
     val id: String = checkNotNull(handle["id"])
+    var file by mutableStateOf<YouthFile?>(null)
+        private set
     var record by mutableStateOf<Youth?>(null)
         private set
     var homeCommuneName by mutableStateOf<String?>(null)
@@ -46,33 +45,42 @@ class YouthFileViewModel(app: Application, handle: SavedStateHandle) : CoreViewM
         private set
     var problemLines by mutableStateOf<List<String>>(emptyList())
         private set
-    var contactLines by mutableStateOf<List<ContactLine>>(emptyList())
-        private set
+    /** The coordinator's question being answered, if any. */
+    var answering by mutableStateOf<QuestionSummary?>(null)
 
     init {
-        // Any contact may be a new one of this person (contact events do not say whose).
-        loadAndWatch({ it.id == id || it.kind == RecordKind.CONTACT }) {
-            val y = youth(id)
-            record = y
-            homeCommuneName = y.homeCommune?.let { communeName(it) }
-            sync = syncState(id)
-            conflictCount = conflicts(id).size
-            problemLines = describeProblems(problems(id))
-            // The core gives contact ids only: one call per contact for the line, its state
-            // and its conflicts.
-            contactLines = contactsOf(id).map { cid ->
-                val c = contact(cid)
-                ContactLine(cid, c, communeName(c.commune), syncState(cid), conflicts(cid).size, describeProblems(problems(cid)))
-            }.sortedByDescending { OffsetDateTime.parse(it.contact.occurredAt).toInstant() }
+        viewModelScope.launch {
+            safely {
+                youthFileFlow(id).collect { loaded ->
+                    val y = youth(id)
+                    record = y
+                    homeCommuneName = y.homeCommune?.let { communeName(it) }
+                    sync = syncState(id)
+                    conflictCount = conflicts(id).size
+                    problemLines = describeProblems(problems(id))
+                    file = loaded
+                }
+            }
         }
+    }
+
+    /** « Marquer fait »: an ordinary edit of the action as read, only its status changed. */
+    fun markDone(actionId: String) = launchCore {
+        updateAction(action(actionId).copy(status = ActionStatus.DONE))
+    }
+
+    fun answer(taskId: String, text: String) = launchCore {
+        answerReviewTask(taskId, text.trim())
+        answering = null
     }
 }
 
 @Composable
 fun YouthFileScreen(onConflict: (String) -> Unit, onEditVisit: (String) -> Unit, vm: YouthFileViewModel = viewModel()) {
     val y = vm.record
-    ScreenScaffold(title = y?.firstName ?: y?.alias ?: "Fiche jeune", error = vm.error) {
-        if (y == null) return@ScreenScaffold
+    val file = vm.file
+    ScreenScaffold(title = file?.youth?.displayName ?: "Fiche jeune", error = vm.error) {
+        if (y == null || file == null) return@ScreenScaffold
         item {
             Card(Modifier.fillMaxWidth()) {
                 Column(Modifier.padding(12.dp)) {
@@ -90,21 +98,60 @@ fun YouthFileScreen(onConflict: (String) -> Unit, onEditVisit: (String) -> Unit,
         if (vm.conflictCount > 0) item {
             OutlinedButton(onClick = { onConflict(vm.id) }) { Text("${vm.conflictCount} conflit(s) à résoudre") }
         }
-        item { Text("Contacts (${vm.contactLines.size})", style = MaterialTheme.typography.titleMedium) }
-        items(vm.contactLines, key = { it.id }) { line ->
-            Card(Modifier.fillMaxWidth()) {
-                Column(Modifier.padding(12.dp)) {
-                    val c = line.contact
-                    Text("${formatDateTime(c.occurredAt)} · ${line.communeName} · ${c.kind.label()}", style = MaterialTheme.typography.titleSmall)
-                    if (c.notes.isNotBlank()) Text(c.notes, maxLines = 4)
-                    if (c.needs.isNotEmpty()) Text("Besoins : " + c.needs.joinToString { it.label() })
-                    c.nextStep?.let { Text("Prochaine étape : $it") }
-                    SyncBadge(line.sync)
-                    line.problems.forEach { Text("À corriger : $it", color = MaterialTheme.colorScheme.error) }
-                    OutlinedButton(onClick = { onEditVisit(line.id) }) { Text(if (line.problems.isEmpty()) "Modifier" else "Corriger") }
-                    if (line.conflicts > 0) OutlinedButton(onClick = { onConflict(line.id) }) { Text("Conflit à résoudre") }
+
+        if (file.openQuestionCount > 0u) {
+            item { SectionTitle("Questions de la coordination", file.openQuestions.size, file.openQuestionCount) }
+            items(file.openQuestions, key = { it.id }) { q ->
+                Card(Modifier.fillMaxWidth()) {
+                    Column(Modifier.padding(12.dp)) {
+                        Text(q.question, style = MaterialTheme.typography.titleSmall)
+                        Text("Posée par ${q.askedBy} le ${formatDateTime(q.askedAt)}", style = MaterialTheme.typography.bodySmall)
+                        q.visitOccurredAt?.let { Text("Visite du ${formatDateTime(it)}", style = MaterialTheme.typography.bodySmall) }
+                        OutlinedButton(onClick = { vm.answering = q }) { Text("Répondre") }
+                    }
                 }
             }
         }
+
+        item { SectionTitle("Visites", file.visits.size, file.visitCount) }
+        items(file.visits, key = { it.id }) { v ->
+            Card(Modifier.fillMaxWidth()) {
+                Column(Modifier.padding(12.dp)) {
+                    Text("${formatDateTime(v.occurredAt)} · ${v.communeName} · ${enumLabel("kind", v.kind)}", style = MaterialTheme.typography.titleSmall)
+                    // Others met at the same visit (the summary names everyone, this person included).
+                    val others = v.youthNames.filterIndexed { i, _ -> v.youthIds.getOrNull(i) != vm.id }
+                    if (others.isNotEmpty()) Text("Avec : " + others.joinToString(", "))
+                    v.nextStepDue?.let { Text("Prochaine étape pour le ${formatDay(LocalDate.parse(it))}") }
+                    if (v.openQuestions > 0u) Text("${v.openQuestions} question(s) de la coordination", color = MaterialTheme.colorScheme.primary)
+                    OutlinedButton(onClick = { onEditVisit(v.id) }) { Text("Ouvrir") }
+                }
+            }
+        }
+
+        item { SectionTitle("Actions", file.actions.size, file.actionCount) }
+        items(file.actions, key = { it.id }) { a ->
+            Card(Modifier.fillMaxWidth()) {
+                Column(Modifier.padding(12.dp)) {
+                    Text("${enumLabel("action_kind", a.kind)} · à partir du ${formatDay(LocalDate.parse(a.startDate))}", style = MaterialTheme.typography.titleSmall)
+                    Text(enumLabel("action_status", a.status))
+                    if (a.status == "planned") OutlinedButton(onClick = { vm.markDone(a.id) }, enabled = !vm.busy) { Text("Marquer fait") }
+                }
+            }
+        }
+
+        item { SectionTitle("Résultats", file.outcomes.size, file.outcomeCount) }
+        items(file.outcomes, key = { it.id }) { o ->
+            Text("${formatDay(LocalDate.parse(o.date))} · ${enumLabel("outcome_kind", o.kind)}")
+        }
     }
+    vm.answering?.let { q ->
+        AnswerDialog(q.question, vm.error, vm.busy, onDismiss = { vm.answering = null }) { vm.answer(q.id, it) }
+    }
+}
+
+/** "Visites (20 sur 34)" when the file shows only the first page. */
+@Composable
+private fun SectionTitle(title: String, shown: Int, total: UInt) {
+    val count = if (shown.toUInt() < total) "$shown sur $total" else "$total"
+    Text("$title ($count)", style = MaterialTheme.typography.titleMedium)
 }
