@@ -15,7 +15,7 @@ export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 (cd fuzz && cargo fuzz build -s none -O)
 total=0
-for target in protocol received_document record_fields; do
+for target in protocol received_document record_fields login_form; do
   mkdir -p "build/fuzz-corpus/$target"
   log="build/fuzz-$target.log"
   if ! (cd fuzz && cargo fuzz run -s none -O "$target" "../build/fuzz-corpus/$target" "corpus/$target" -- \
