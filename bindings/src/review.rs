@@ -138,8 +138,8 @@ impl RepereStore {
                 dimension,
             };
             // The store is held only while its rows are read; counting runs without it.
-            let input = self.lock().indicator_input()?;
-            let report = indicators::compute(&input, &query).map_err(repere_core::Error::from)?;
+            let facts = self.lock().indicator_facts()?;
+            let report = indicators::count(&facts, &query).map_err(repere_core::Error::from)?;
             Ok(report
                 .rows
                 .into_iter()

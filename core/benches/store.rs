@@ -421,10 +421,10 @@ fn indicators_60k(path: &Path, sizes: &Sizes) {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..sizes.repeats {
         let t = Instant::now();
-        let input = store.indicator_input().expect("facts");
+        let facts = store.indicator_facts().expect("facts");
         read.push(t.elapsed());
         let t = Instant::now();
-        std::hint::black_box(indicators::compute(&input, &by_commune).expect("compute"));
+        std::hint::black_box(indicators::count(&facts, &by_commune).expect("count"));
         counted.push(t.elapsed());
         let t = Instant::now();
         std::hint::black_box(store.indicators(&total).expect("indicators"));

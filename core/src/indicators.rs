@@ -411,6 +411,11 @@ pub fn compute(
     input: &IndicatorInput,
     query: &IndicatorQuery,
 ) -> Result<IndicatorReport, QueryError> {
+    count(&reached(input), query)
+}
+
+/// The figures of `query` over young people whose facts are already joined.
+pub fn count(reached: &[Reached], query: &IndicatorQuery) -> Result<IndicatorReport, QueryError> {
     let periods = periods(query.from, query.to, query.granularity)?;
     // Dimension values are numbered as first met (cheap cell keys), and sorted by key at
     // the end; the first label met for a key is its label.
@@ -421,11 +426,12 @@ pub fn compute(
     let mut values: Vec<(String, String)> = Vec::new();
     let at = |day: NaiveDate| period_index(&periods, day);
 
-    for f in facts(input, query.teams.as_ref()) {
+    for f in in_teams(reached, query.teams.as_ref()) {
+        let entry = f.entry();
         let mut keys = vec![None];
         for (key, label) in query
             .dimension
-            .map(|d| dimension_keys(d, &f))
+            .map(|d| dimension_keys(d, f, entry))
             .unwrap_or_default()
         {
             let n = match numbers.entry(key) {
@@ -446,10 +452,10 @@ pub fn compute(
         };
         let invisible = f.youth.invisible;
         if invisible {
-            add(at(f.entry), &|c| &mut c.identified);
+            add(at(entry), &|c| &mut c.identified);
             add(f.first_done.and_then(at), &|c| &mut c.mobilised);
         } else {
-            add(at(f.entry), &|c| &mut c.helped);
+            add(at(entry), &|c| &mut c.helped);
         }
         // Distinct young people per period: collect the periods first.
         let chantier_periods: BTreeSet<usize> = f.chantiers.iter().filter_map(|d| at(*d)).collect();
@@ -501,14 +507,24 @@ pub fn progress(
     targets: &Targets,
     today: NaiveDate,
 ) -> TargetProgress {
+    progress_of(&reached(input), teams, targets, today)
+}
+
+/// [`progress`] over young people whose facts are already joined.
+pub fn progress_of(
+    reached: &[Reached],
+    teams: Option<&BTreeSet<Uuid>>,
+    targets: &Targets,
+    today: NaiveDate,
+) -> TargetProgress {
     let days_total = (targets.to.signed_duration_since(targets.from).num_days() + 1).max(0);
     let days_elapsed =
         (today.signed_duration_since(targets.from).num_days() + 1).clamp(0, days_total);
     let last = today.min(targets.to);
     let in_window = |d: NaiveDate| targets.from <= d && d <= last;
     let (mut identified, mut mobilised) = (0u32, 0u32);
-    for f in facts(input, teams).iter().filter(|f| f.youth.invisible) {
-        if in_window(f.entry) {
+    for f in in_teams(reached, teams).filter(|f| f.youth.invisible) {
+        if in_window(f.entry()) {
             bump(&mut identified);
         }
         if f.first_done.is_some_and(in_window) {
@@ -627,28 +643,47 @@ fn bump(n: &mut u32) {
     *n = n.saturating_add(1);
 }
 
-/// What counting needs to know about one reached young person.
-struct Reached<'a> {
-    youth: &'a YouthFacts,
-    /// The first contact day: the earliest of `first_contact_date` and the contacts' days.
-    entry: NaiveDate,
-    /// The commune of the earliest Contact record.
-    first_contact_commune: &'a str,
+/// What counting needs to know about one reached young person (one with a visit): their
+/// own facts joined with those of their records. The server joins them from its
+/// documents ([`reached`]); the tablet keeps them joined in each young person's index row
+/// as records are written, and reads them back as they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reached {
+    pub youth: YouthFacts,
+    /// The day of the earliest visit: by day as entered, then instant, then id.
+    pub first_visit_day: NaiveDate,
+    /// The commune of that visit.
+    pub first_visit_commune: String,
     /// The earliest start of a Done action.
-    first_done: Option<NaiveDate>,
-    chantiers: Vec<NaiveDate>,
-    outcomes: Vec<(NaiveDate, OutcomeKind)>,
+    pub first_done: Option<NaiveDate>,
+    /// The starts of Done chantiers, in any order.
+    pub chantiers: Vec<NaiveDate>,
+    /// The outcomes' dates and kinds, in any order.
+    pub outcomes: Vec<(NaiveDate, OutcomeKind)>,
 }
 
-/// The young people of `teams` with at least one contact, with what their records say.
-fn facts<'a>(input: &'a IndicatorInput, teams: Option<&BTreeSet<Uuid>>) -> Vec<Reached<'a>> {
-    type FirstContact<'a> = (NaiveDate, DateTime<Utc>, Uuid, &'a str);
+impl Reached {
+    /// The first contact day: the earliest of `first_contact_date` and the first visit.
+    pub fn entry(&self) -> NaiveDate {
+        self.first_visit_day.min(self.youth.first_contact_date)
+    }
+}
+
+fn in_teams<'a>(
+    reached: &'a [Reached],
+    teams: Option<&'a BTreeSet<Uuid>>,
+) -> impl Iterator<Item = &'a Reached> {
+    reached
+        .iter()
+        .filter(move |f| teams.is_none_or(|t| t.contains(&f.youth.team_id)))
+}
+
+/// The young people with at least one visit, with what their records say.
+pub fn reached(input: &IndicatorInput) -> Vec<Reached> {
+    type FirstVisit<'a> = (NaiveDate, DateTime<Utc>, Uuid, &'a str);
     let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(input.youth.len());
-    let mut youth: Vec<(&YouthFacts, Option<FirstContact<'a>>)> = Vec::new();
+    let mut youth: Vec<(&YouthFacts, Option<FirstVisit<'_>>)> = Vec::new();
     for y in &input.youth {
-        if teams.is_some_and(|t| !t.contains(&y.team_id)) {
-            continue;
-        }
         // Ids are unique in a store; should one repeat, the first record wins.
         if let Entry::Vacant(e) = index.entry(y.id) {
             e.insert(youth.len());
@@ -667,23 +702,23 @@ fn facts<'a>(input: &'a IndicatorInput, teams: Option<&BTreeSet<Uuid>>) -> Vec<R
         }
     }
     let mut position: HashMap<Uuid, usize> = HashMap::with_capacity(youth.len());
-    let mut facts: Vec<Reached<'a>> = Vec::with_capacity(youth.len());
+    let mut reached: Vec<Reached> = Vec::with_capacity(youth.len());
     for (y, first) in youth {
         let Some((day, _, _, commune)) = first else {
             continue;
         };
-        position.insert(y.id, facts.len());
-        facts.push(Reached {
-            youth: y,
-            entry: day.min(y.first_contact_date),
-            first_contact_commune: commune,
+        position.insert(y.id, reached.len());
+        reached.push(Reached {
+            youth: y.clone(),
+            first_visit_day: day,
+            first_visit_commune: commune.to_string(),
             first_done: None,
             chantiers: Vec::new(),
             outcomes: Vec::new(),
         });
     }
     for a in input.actions.iter().filter(|a| a.done) {
-        let Some(f) = position.get(&a.youth_id).and_then(|&i| facts.get_mut(i)) else {
+        let Some(f) = position.get(&a.youth_id).and_then(|&i| reached.get_mut(i)) else {
             continue;
         };
         f.first_done = Some(f.first_done.map_or(a.start_date, |d| d.min(a.start_date)));
@@ -692,24 +727,24 @@ fn facts<'a>(input: &'a IndicatorInput, teams: Option<&BTreeSet<Uuid>>) -> Vec<R
         }
     }
     for o in &input.outcomes {
-        if let Some(f) = position.get(&o.youth_id).and_then(|&i| facts.get_mut(i)) {
+        if let Some(f) = position.get(&o.youth_id).and_then(|&i| reached.get_mut(i)) {
             f.outcomes.push((o.date, o.kind));
         }
     }
-    facts
+    reached
 }
 
 const UNKNOWN: (&str, &str) = ("unknown", "Non renseigné");
 
 /// The (key, French label) pairs a young person counts under: one, or one per profile flag.
-fn dimension_keys(dimension: Dimension, f: &Reached<'_>) -> Vec<(String, String)> {
+fn dimension_keys(dimension: Dimension, f: &Reached, entry: NaiveDate) -> Vec<(String, String)> {
     let pair = |(key, label): (&str, &str)| (key.to_string(), label.to_string());
     let communes = Communes::global();
     let commune = f
         .youth
         .home_commune
         .as_deref()
-        .unwrap_or(f.first_contact_commune);
+        .unwrap_or(&f.first_visit_commune);
     let one = match dimension {
         Dimension::Team => {
             let id = f.youth.team_id.to_string();
@@ -725,7 +760,7 @@ fn dimension_keys(dimension: Dimension, f: &Reached<'_>) -> Vec<(String, String)
             None => pair(UNKNOWN),
         },
         Dimension::ReferralSource => pair(referral_id(f.youth.referral_source)),
-        Dimension::AgeBand => pair(f.youth.age.band_on(f.entry).map_or(UNKNOWN, age_band_id)),
+        Dimension::AgeBand => pair(f.youth.age.band_on(entry).map_or(UNKNOWN, age_band_id)),
         Dimension::Sex => pair(f.youth.sex.map_or(UNKNOWN, sex_id)),
         Dimension::ProfileFlag if f.youth.profile_flags.is_empty() => pair(("none", "Aucun")),
         Dimension::ProfileFlag => {

@@ -1,6 +1,6 @@
 //! The tablet's side of the review loop and its own indicators.
 
-use chrono::{DateTime, Local, NaiveDate};
+use chrono::{Local, NaiveDate};
 use rusqlite::Row;
 use rusqlite::params;
 use rusqlite::types::FromSqlError;
@@ -9,11 +9,8 @@ use serde::de::value::StrDeserializer;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::indicators::{
-    self, ActionFacts, AgeBasis, ContactFacts, IndicatorInput, IndicatorQuery, IndicatorReport,
-    OutcomeFacts, YouthFacts,
-};
-use crate::records::{ActionKind, ActionStatus, ReviewTask, ReviewTaskStatus};
+use crate::indicators::{self, AgeBasis, IndicatorQuery, IndicatorReport, Reached, YouthFacts};
+use crate::records::{ReviewTask, ReviewTaskStatus};
 use crate::store::Store;
 
 impl Store {
@@ -46,91 +43,66 @@ impl Store {
         })
     }
 
-    /// What the indicators count, read from the derived tables in one read transaction:
-    /// four table scans, no document parsed (docs/indicators.md, "On the tablet").
-    pub fn indicator_input(&self) -> Result<IndicatorInput> {
+    /// What the indicators count, one row per young person with a visit: their facts and
+    /// their records' already joined in their index row (`records/reach.rs`), so no
+    /// document is parsed and no visit, action or outcome row is read
+    /// (docs/indicators.md, "On the tablet").
+    pub fn indicator_facts(&self) -> Result<Vec<Reached>> {
         self.unlocked()?;
-        let tx = self.conn.unchecked_transaction()?;
-        let mut input = IndicatorInput::default();
-        let mut stmt = tx.prepare_cached(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT id, team_id, first_contact_date, invisible, home_commune, birth_date,
-                birth_year, age_band, sex, referral_source, profile_flags FROM youth_index",
+                birth_year, age_band, sex, referral_source, profile_flags, first_visit_day,
+                first_visit_commune, first_done, chantier_days, outcomes
+             FROM youth_index WHERE first_visit_day IS NOT NULL",
         )?;
         let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            input.youth.push(YouthFacts {
-                id: uuid(r, 0)?,
-                team_id: uuid(r, 1)?,
-                first_contact_date: date(r, 2)?,
-                invisible: r.get(3)?,
-                home_commune: indicators::home_commune(text(r, 4)?),
-                age: AgeBasis::from_fields(
-                    text(r, 5)?.map(parse_date).transpose()?,
-                    r.get(6)?,
-                    text(r, 7)?.map(parse_enum).transpose()?,
-                ),
-                sex: text(r, 8)?.map(parse_enum).transpose()?,
-                referral_source: parse_enum(required(text(r, 9)?)?)?,
-                profile_flags: required(text(r, 10)?)?
+            out.push(Reached {
+                youth: YouthFacts {
+                    id: uuid(r, 0)?,
+                    team_id: uuid(r, 1)?,
+                    first_contact_date: date(r, 2)?,
+                    invisible: r.get(3)?,
+                    home_commune: indicators::home_commune(text(r, 4)?),
+                    age: AgeBasis::from_fields(
+                        text(r, 5)?.map(parse_date).transpose()?,
+                        r.get(6)?,
+                        text(r, 7)?.map(parse_enum).transpose()?,
+                    ),
+                    sex: text(r, 8)?.map(parse_enum).transpose()?,
+                    referral_source: parse_enum(required(text(r, 9)?)?)?,
+                    profile_flags: required(text(r, 10)?)?
+                        .split_whitespace()
+                        .map(parse_enum)
+                        .collect::<Result<_>>()?,
+                },
+                first_visit_day: date(r, 11)?,
+                first_visit_commune: required(text(r, 12)?)?.to_string(),
+                first_done: text(r, 13)?.map(parse_date).transpose()?,
+                chantiers: required(text(r, 14)?)?
                     .split_whitespace()
-                    .map(parse_enum)
+                    .map(parse_date)
                     .collect::<Result<_>>()?,
-            });
-        }
-        let mut stmt = tx.prepare_cached(
-            "SELECT id, local_day, at_secs, at_nanos, commune, youth_ids FROM contact_index",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let youth_ids = r.get_ref(5)?.as_blob().map_err(corrupt)?;
-            if youth_ids.len() % 16 != 0 {
-                return Err(Error::CorruptStore("malformed ids in an index"));
-            }
-            input.contacts.push(ContactFacts {
-                id: uuid(r, 0)?,
-                day: date(r, 1)?,
-                at: DateTime::from_timestamp(r.get(2)?, r.get(3)?)
-                    .ok_or(Error::CorruptStore("contact instant out of range"))?,
-                commune: r.get(4)?,
-                youth_ids: youth_ids
-                    .chunks_exact(16)
-                    .map(|b| {
-                        Uuid::from_slice(b)
-                            .map_err(|_| Error::CorruptStore("malformed id in an index"))
+                outcomes: required(text(r, 15)?)?
+                    .split_whitespace()
+                    .map(|o| {
+                        let (kind, day) = o
+                            .split_once('@')
+                            .ok_or(Error::CorruptStore("malformed outcome in an index"))?;
+                        Ok((parse_date(day)?, parse_enum(kind)?))
                     })
                     .collect::<Result<_>>()?,
             });
         }
-        let mut stmt =
-            tx.prepare_cached("SELECT youth_id, kind, start_date, status FROM action_index")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let kind: ActionKind = parse_enum(required(text(r, 1)?)?)?;
-            let status: ActionStatus = parse_enum(required(text(r, 3)?)?)?;
-            input.actions.push(ActionFacts {
-                youth_id: uuid(r, 0)?,
-                start_date: date(r, 2)?,
-                done: status == ActionStatus::Done,
-                chantier: kind.is_chantier(),
-            });
-        }
-        let mut stmt = tx.prepare_cached("SELECT youth_id, kind, date FROM outcome_index")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            input.outcomes.push(OutcomeFacts {
-                youth_id: uuid(r, 0)?,
-                kind: parse_enum(required(text(r, 1)?)?)?,
-                date: date(r, 2)?,
-            });
-        }
-        Ok(input)
+        Ok(out)
     }
 
     /// The funder figures over the records on this tablet (its own team's caseload),
     /// computed by the same code as the server's dashboard. Holds the store (and so the
-    /// FFI's lock) only while the rows are read: tens of milliseconds at 60,000 records.
+    /// FFI's lock) only while the rows are read.
     pub fn indicators(&self, query: &IndicatorQuery) -> Result<IndicatorReport> {
-        Ok(indicators::compute(&self.indicator_input()?, query)?)
+        Ok(indicators::count(&self.indicator_facts()?, query)?)
     }
 }
 

@@ -10,11 +10,12 @@ use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone};
 use proptest::prelude::*;
 use repere_core::Store;
 use repere_core::indicators::{
-    self, Dimension, Granularity, IndicatorInput, IndicatorQuery, IndicatorReport, Targets,
+    self, Dimension, Granularity, IndicatorInput, IndicatorQuery, IndicatorReport, Reached, Targets,
 };
 use repere_core::records::{
     Action, ActionKind, ActionStatus, AgeBand, Contact, ContactKind, IdentityLevel, Outcome,
-    OutcomeKind, ProfileFlag, ReferralSource, Service, Sex, Situation, Youth, YouthStatus,
+    OutcomeKind, ProfileFlag, RecordKind, ReferralSource, Service, Sex, Situation, Youth,
+    YouthStatus,
 };
 use uuid::Uuid;
 
@@ -168,41 +169,54 @@ fn from_documents(store: &Store) -> IndicatorInput {
     input
 }
 
-fn sorted(mut input: IndicatorInput) -> IndicatorInput {
-    input.youth.sort_by_key(|y| y.id);
-    input.contacts.sort_by_key(|c| c.id);
-    input.actions.sort();
-    input
-        .outcomes
-        .sort_by_key(|o| (o.youth_id, o.date, format!("{:?}", o.kind)));
-    input
+/// In one order, lists included, to compare two sides.
+fn sorted(mut reached: Vec<Reached>) -> Vec<Reached> {
+    reached.sort_by_key(|f| f.youth.id);
+    for f in &mut reached {
+        f.chantiers.sort();
+        f.outcomes.sort_by_key(|(d, k)| (*d, format!("{k:?}")));
+    }
+    reached
 }
 
-fn reports(input: &IndicatorInput) -> Vec<IndicatorReport> {
+fn queries() -> Vec<IndicatorQuery> {
     let mut out = Vec::new();
     for granularity in [Granularity::Month, Granularity::Quarter, Granularity::Whole] {
         for dimension in std::iter::once(None).chain(DIMENSIONS.map(Some)) {
             for teams in [None, Some([team()].into()), Some(BTreeSet::new())] {
-                let q = IndicatorQuery {
+                out.push(IndicatorQuery {
                     from: day("2024-12-15"),
                     to: day("2026-11-20"),
                     granularity,
                     teams,
                     dimension,
-                };
-                out.push(indicators::compute(input, &q).expect("valid query"));
+                });
             }
         }
     }
     out
 }
 
+fn reports(reached: &[Reached]) -> Vec<IndicatorReport> {
+    queries()
+        .iter()
+        .map(|q| indicators::count(reached, q).expect("valid query"))
+        .collect()
+}
+
 /// The tablet's figures equal the documents' figures, query by query, and its facts too.
 fn assert_same_as_documents(store: &Store) {
-    let tablet = store.indicator_input().expect("tablet facts");
-    let documents = from_documents(store);
+    let tablet = store.indicator_facts().expect("tablet facts");
+    let input = from_documents(store);
+    let documents = indicators::reached(&input);
     assert_eq!(sorted(tablet.clone()), sorted(documents.clone()));
     assert_eq!(reports(&tablet), reports(&documents));
+    // The server's entry point, from the documents, gives the same figures.
+    let server: Vec<IndicatorReport> = queries()
+        .iter()
+        .map(|q| indicators::compute(&input, q).expect("valid query"))
+        .collect();
+    assert_eq!(reports(&tablet), server);
     let targets = Targets {
         identified: Some(40),
         mobilised: Some(20),
@@ -210,8 +224,8 @@ fn assert_same_as_documents(store: &Store) {
         to: day("2026-12-31"),
     };
     assert_eq!(
-        indicators::progress(&tablet, None, &targets, day("2026-06-30")),
-        indicators::progress(&documents, None, &targets, day("2026-06-30"))
+        indicators::progress_of(&tablet, None, &targets, day("2026-06-30")),
+        indicators::progress(&input, None, &targets, day("2026-06-30"))
     );
 }
 
@@ -301,6 +315,61 @@ proptest! {
         let mut t = open_store(3);
         fill(&mut t.store, &d);
         assert_same_as_documents(&t.store);
+    }
+
+    /// The young people's joined facts follow edits that move a visit, an action or an
+    /// outcome to someone else, change its day, kind or status, or re-index the person,
+    /// and a rebuild gives the same.
+    #[test]
+    fn joined_facts_follow_every_edit_as_a_rebuild_would(
+        d in dataset(),
+        edits in prop::collection::vec((any::<u8>(), any::<u8>(), any::<[u8; 10]>()), 1..16),
+    ) {
+        let mut t = open_store(4);
+        fill(&mut t.store, &d);
+        let ids = t.store.ids().expect("ids");
+        let of = |kind| ids.iter().filter(|(k, _)| *k == kind).map(|(_, id)| *id).collect::<Vec<_>>();
+        let (people, visits, actions, outcomes) = (
+            of(RecordKind::Youth),
+            of(RecordKind::Contact),
+            of(RecordKind::Action),
+            of(RecordKind::Outcome),
+        );
+        let pick = |p: u8| people[usize::from(p) % people.len()];
+        for (what, which, c) in edits {
+            let nth = |list: &[Uuid]| list.get(usize::from(which) % list.len().max(1)).copied();
+            let n = u16::from_le_bytes([c[1], c[2]]);
+            match what % 4 {
+                0 => if let Some(id) = nth(&visits) {
+                    let who: Vec<Uuid> = c[3..3 + 1 + usize::from(c[0] % 3)].iter().map(|p| pick(*p)).collect();
+                    let moved = contact(team(), &who, n, u16::from_le_bytes([c[7], c[8]]), c[9]);
+                    t.store.edit::<Contact>(id, move |v| *v = moved).expect("visit");
+                },
+                1 => if let Some(id) = nth(&actions) {
+                    t.store.edit::<Action>(id, |a| {
+                        a.youth_id = pick(c[0]);
+                        a.kind = ACTION_KINDS[usize::from(c[3]) % 6];
+                        a.status = STATUSES[usize::from(c[4]) % 4];
+                        a.start_date = nth_day(n);
+                    }).expect("action");
+                },
+                2 => if let Some(id) = nth(&outcomes) {
+                    t.store.edit::<Outcome>(id, |o| {
+                        o.youth_id = pick(c[0]);
+                        o.kind = OUTCOMES[usize::from(c[3]) % 9];
+                        o.date = nth_day(n);
+                    }).expect("outcome");
+                },
+                _ => if let Some(id) = nth(&people) {
+                    let team_id = t.store.youth(id).expect("youth").team_id;
+                    t.store.edit::<Youth>(id, |y| *y = youth(team_id, c)).expect("youth");
+                },
+            }
+        }
+        assert_same_as_documents(&t.store);
+        let kept = sorted(t.store.indicator_facts().expect("facts"));
+        t.store.rebuild_index().expect("rebuild");
+        prop_assert_eq!(sorted(t.store.indicator_facts().expect("facts")), kept);
     }
 }
 
@@ -451,7 +520,7 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
         outcomes: (0..4u8).map(|i| (i, i, u16::from(i) * 70)).collect(),
     };
     fill(&mut t.store, &d);
-    let before = reports(&t.store.indicator_input().expect("facts"));
+    let before = reports(&t.store.indicator_facts().expect("facts"));
     assert!(
         before
             .iter()
@@ -459,7 +528,8 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
     );
     drop(t.store);
 
-    // Back to schema 5, before the indicator columns (6) and the visits' times (7).
+    // Back to schema 5, before the indicator columns (6), the visits' times (7) and the
+    // young people's joined facts (8).
     let conn = rusqlite::Connection::open(t.dir.path().join("store.db")).expect("raw");
     let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
     conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))
@@ -476,13 +546,21 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
          DROP INDEX contact_youth_by_youth;
          ALTER TABLE contact_youth DROP COLUMN occurred_at;
          CREATE INDEX contact_youth_by_youth ON contact_youth(youth_id);
+         ALTER TABLE youth_index DROP COLUMN first_visit_day;
+         ALTER TABLE youth_index DROP COLUMN first_visit_secs;
+         ALTER TABLE youth_index DROP COLUMN first_visit_nanos;
+         ALTER TABLE youth_index DROP COLUMN first_visit_id;
+         ALTER TABLE youth_index DROP COLUMN first_visit_commune;
+         ALTER TABLE youth_index DROP COLUMN first_done;
+         ALTER TABLE youth_index DROP COLUMN chantier_days;
+         ALTER TABLE youth_index DROP COLUMN outcomes;
          PRAGMA user_version = 5;",
     )
     .expect("older schema");
     drop(conn);
 
     let store = open_at(&t.dir, &KEY);
-    assert_eq!(reports(&store.indicator_input().expect("facts")), before);
+    assert_eq!(reports(&store.indicator_facts().expect("facts")), before);
     assert_same_as_documents(&store);
     // Rebuilt once: the flag is gone, a second opening does not rebuild.
     drop(store);
@@ -491,7 +569,7 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
         .expect("key");
     let pending: i64 = conn
         .query_row(
-            "SELECT count(*) FROM meta WHERE key = 'rebuild_index'",
+            "SELECT count(*) FROM meta WHERE key = 'reindex_pending'",
             [],
             |r| r.get(0),
         )

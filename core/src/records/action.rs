@@ -1,11 +1,11 @@
 use chrono::NaiveDate;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::data_map::{Category, Export, FieldData, KindData, Shown};
 use super::validate::{SHORT_TEXT_MAX, ValidationContext, check_opt_text};
-use super::{FieldKind, Record, RecordKind};
+use super::{FieldKind, Record, RecordKind, reach};
 use crate::error::{Problem, ValidationErrors};
 use crate::index::enum_str;
 
@@ -93,7 +93,7 @@ impl Record for Action {
                 category: Category::TechnicalId,
                 purpose: "Relier l'action au jeune.",
                 pages: Shown::Partly("l'action figure sur la fiche du jeune"),
-                tablet: &["action_index"],
+                tablet: &["action_index", "youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some("nombre d'actions du jeune ; jeunes mobilisés"),
             },
@@ -102,7 +102,7 @@ impl Record for Action {
                 category: Category::Activity,
                 purpose: "Le type d'action ; les chantiers sont comptés pour le financeur.",
                 pages: Shown::Yes,
-                tablet: &["action_index"],
+                tablet: &["action_index", "youth_index"],
                 exports: &[Export::Indicators],
                 exported_as: None,
             },
@@ -111,7 +111,7 @@ impl Record for Action {
                 category: Category::Date,
                 purpose: "Dater l'action ; la période où le jeune est compté mobilisé.",
                 pages: Shown::Yes,
-                tablet: &["action_index"],
+                tablet: &["action_index", "youth_index"],
                 exports: &[Export::Indicators],
                 exported_as: None,
             },
@@ -130,7 +130,7 @@ impl Record for Action {
                 purpose: "Prévue, faite, absence ou annulée : « faite » compte comme \
                           mobilisation.",
                 pages: Shown::Yes,
-                tablet: &["action_index"],
+                tablet: &["action_index", "youth_index"],
                 exports: &[Export::Indicators],
                 exported_as: None,
             },
@@ -161,7 +161,18 @@ impl Record for Action {
             self.start_date.to_string(),
             enum_str(&self.status)
         ])?;
-        Ok(())
+        reach::actions_changed(conn, self.youth_id.as_bytes())
+    }
+
+    /// The young person's done actions are read again once this one is gone.
+    fn remove_derived(conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
+        let youth = youth_of(conn, "action_index", bid)?;
+        conn.prepare_cached("DELETE FROM action_index WHERE id = ?1")?
+            .execute([bid])?;
+        match youth {
+            Some(y) => reach::actions_changed(conn, &y),
+            None => Ok(()),
+        }
     }
 
     fn team_id(&self) -> Uuid {
@@ -246,7 +257,7 @@ impl Record for Outcome {
                 category: Category::TechnicalId,
                 purpose: "Relier la solution au jeune.",
                 pages: Shown::Partly("la solution figure sur la fiche du jeune"),
-                tablet: &["outcome_index"],
+                tablet: &["outcome_index", "youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some("nombre de solutions du jeune ; jeunes avec une solution"),
             },
@@ -256,7 +267,7 @@ impl Record for Outcome {
                 purpose: "La solution atteinte, comptée par type pour le financeur ; « accès aux \
                           soins » révèle une démarche de santé.",
                 pages: Shown::Yes,
-                tablet: &["outcome_index"],
+                tablet: &["outcome_index", "youth_index"],
                 exports: &[Export::Indicators],
                 exported_as: None,
             },
@@ -265,7 +276,7 @@ impl Record for Outcome {
                 category: Category::Date,
                 purpose: "Dater la solution ; la période où elle est comptée.",
                 pages: Shown::Yes,
-                tablet: &["outcome_index"],
+                tablet: &["outcome_index", "youth_index"],
                 exports: &[Export::Indicators],
                 exported_as: None,
             },
@@ -295,7 +306,18 @@ impl Record for Outcome {
             enum_str(&self.kind),
             self.date.to_string()
         ])?;
-        Ok(())
+        reach::outcomes_changed(conn, self.youth_id.as_bytes())
+    }
+
+    /// The young person's outcomes are read again once this one is gone.
+    fn remove_derived(conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
+        let youth = youth_of(conn, "outcome_index", bid)?;
+        conn.prepare_cached("DELETE FROM outcome_index WHERE id = ?1")?
+            .execute([bid])?;
+        match youth {
+            Some(y) => reach::outcomes_changed(conn, &y),
+            None => Ok(()),
+        }
     }
 
     fn team_id(&self) -> Uuid {
@@ -313,4 +335,12 @@ impl Record for Outcome {
         );
         errs.into_result()
     }
+}
+
+/// The young person an action's or outcome's index row names, if the record is indexed.
+fn youth_of(conn: &Connection, table: &str, bid: &[u8]) -> crate::error::Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT youth_id FROM {table} WHERE id = ?1"))?
+        .query_row([bid], |r| r.get(0))
+        .optional()?)
 }

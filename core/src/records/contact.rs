@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::data_map::{Category, Export, FieldData, KindData, Shown};
 use super::validate::{NOTES_MAX, SHORT_TEXT_MAX, ValidationContext, check_opt_text, check_text};
-use super::{FieldKind, Record, RecordKind};
+use super::{FieldKind, Record, RecordKind, reach};
 use crate::error::{Problem, ValidationErrors};
 use crate::index::enum_str;
 
@@ -161,7 +161,7 @@ impl Record for Contact {
                 purpose: "Relier la visite au jeune rencontré, ou aux jeunes d'une rencontre de \
                           groupe.",
                 pages: Shown::Partly("les noms des jeunes"),
-                tablet: &["contact_youth", "contact_index"],
+                tablet: &["contact_youth", "contact_index", "youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some("nombre de visites et premier contact de chaque jeune"),
             },
@@ -189,7 +189,7 @@ impl Record for Contact {
                 purpose: "Dater la visite (l'heure saisie sur la tablette) ; le premier contact \
                           et la période des indicateurs.",
                 pages: Shown::Yes,
-                tablet: &["contact_index", "next_step_index"],
+                tablet: &["contact_index", "next_step_index", "youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some(
                     "date du premier contact du jeune ; pseudonymisé : son mois (AAAA-MM)",
@@ -201,7 +201,7 @@ impl Record for Contact {
                 purpose: "Le lieu de la visite ; la commune comptée pour un jeune sans commune \
                           de résidence.",
                 pages: Shown::Yes,
-                tablet: &["contact_index"],
+                tablet: &["contact_index", "youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some(
                     "celle de la première visite, à défaut de commune de résidence ; \
@@ -272,6 +272,8 @@ impl Record for Contact {
             .occurred_at
             .with_timezone(&chrono::Utc)
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        // The indicators' day is the one entered, and ties go by the exact instant.
+        let local_day = self.occurred_at.date_naive().to_string();
         conn.prepare_cached(
             "INSERT INTO contact_index (id, team_id, occurred_at, commune, kind, tour_id,
                 local_day, at_secs, at_nanos, youth_ids)
@@ -284,8 +286,7 @@ impl Record for Contact {
             self.commune,
             enum_str(&self.kind),
             self.tour_id.as_ref().map(|t| t.as_bytes().to_vec()),
-            // The indicators' day is the one entered, and ties go by the exact instant.
-            self.occurred_at.date_naive().to_string(),
+            local_day,
             self.occurred_at.timestamp(),
             self.occurred_at.timestamp_subsec_nanos(),
             self.youth_ids
@@ -296,9 +297,17 @@ impl Record for Contact {
         let mut stmt = conn.prepare_cached(
             "INSERT INTO contact_youth (contact_id, youth_id, occurred_at) VALUES (?1, ?2, ?3)",
         )?;
+        let first = reach::Visit {
+            day: &local_day,
+            secs: self.occurred_at.timestamp(),
+            nanos: self.occurred_at.timestamp_subsec_nanos(),
+            id: bid,
+            commune: &self.commune,
+        };
         for y in &self.youth_ids {
             close_next_steps_before(conn, y.as_bytes(), &at)?;
             stmt.execute(params![bid, y.as_bytes().as_slice(), at])?;
+            reach::visit_added(conn, y.as_bytes(), &first)?;
         }
         if let (Some(step), Some(due)) = (&self.next_step, self.next_step_due) {
             conn.prepare_cached(
@@ -326,6 +335,7 @@ impl Record for Contact {
         }
         for y in &youth {
             reopen_latest_next_steps(conn, y)?;
+            reach::visits_changed(conn, y)?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 mod action;
 mod contact;
 pub mod data_map;
+mod reach;
 mod review;
 mod tour;
 mod validate;

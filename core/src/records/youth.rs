@@ -9,7 +9,7 @@ use super::data_map::{Category, Export, FieldData, KindData, Shown};
 use super::validate::{
     NAME_MAX, SHORT_TEXT_MAX, ValidationContext, check_email, check_opt_text, check_phone,
 };
-use super::{FieldKind, Record, RecordKind};
+use super::{FieldKind, Record, RecordKind, reach};
 use crate::communes::Communes;
 use crate::error::{Problem, ValidationErrors};
 use crate::index::enum_str;
@@ -571,7 +571,7 @@ impl Record for Youth {
             .unwrap_or_default();
         conn.prepare_cached("INSERT INTO youth_fts (rowid, names, place) VALUES (?1, ?2, ?3)")?
             .execute(params![rowid, names, place])?;
-        Ok(())
+        reach::youth_written(conn, bid)
     }
 
     /// The search rows go first: `youth_fts` is keyed by the index row's rowid.

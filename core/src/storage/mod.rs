@@ -16,11 +16,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_roster.sql"),
     include_str!("../../migrations/0006_indicator_facts.sql"),
     include_str!("../../migrations/0007_visit_times.sql"),
+    include_str!("../../migrations/0008_youth_reach.sql"),
 ];
 
 /// Migrations that add derived rows only the documents can fill: a store that existed
 /// before one of them is re-indexed when next opened (`Store::rebuild_index`).
-const REINDEX_AFTER: &[u32] = &[4, 6, 7];
+const REINDEX_AFTER: &[u32] = &[4, 6, 7, 8];
 const REINDEX_KEY: &str = "reindex_pending";
 
 pub const KEY_LEN: usize = 32;
