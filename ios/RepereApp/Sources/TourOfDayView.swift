@@ -11,7 +11,7 @@ struct TourOfDayView: View {
     @State private var tour: Tour?
     @State private var tourCommuneNames: [String] = []
     @State private var draft: [Commune] = []
-    @State private var contacts: [ContactSummary] = []
+    @State private var contacts: [VisitSummary] = []
     @State private var unsynced = 0
     /// Lines of « à faire », up to `TodoView.limit` (beyond that the button says "99+").
     @State private var todoCount = 0
@@ -43,12 +43,15 @@ struct TourOfDayView: View {
             Section("Contacts du jour (\(contacts.count))") {
                 ForEach(contacts, id: \.id) { contact in
                     Button {
-                        Task { await openYouth(of: contact.id) }
+                        if let youthId = contact.youthIds.first {
+                            model.path.append(.youth(youthId))
+                        }
                     } label: {
                         VStack(alignment: .leading) {
                             Text(contact.youthNames.joined(separator: ", ")).font(.headline)
                             Text("\(Day.time(contact.occurredAt)) · \(contact.communeName) · \(Labels.rawValues[contact.kind] ?? contact.kind)")
                                 .font(.subheadline)
+                            DecisionLine(decision: contact.decision)
                         }
                     }
                 }
@@ -93,8 +96,8 @@ struct TourOfDayView: View {
                 tour = found
                 tourCommuneNames = names
             }
-            // No "contacts of a day" query in the core: filter the newest page here.
-            let recent = try await client.contacts(limit: 100)
+            // The newest visits, kept to today's (a day's tour is well under a page).
+            let recent = try await client.recentVisits(limit: 100)
             contacts = recent.filter { Day.day(of: $0.occurredAt) == today }
             unsynced = try await client.unsyncedCount()
             todoCount = try await client.todo(limit: TodoView.limit).count
@@ -110,16 +113,6 @@ struct TourOfDayView: View {
             let id = try await client.createTour(newTour)
             model.setTourId(id, for: today)
             draft = []
-        }
-    }
-
-    /// Contact summaries carry names, not ids: fetch the contact to open its young person.
-    private func openYouth(of contactId: String) async {
-        await attempt($error) {
-            let contact = try await client.contact(id: contactId)
-            if let youthId = contact.youthIds.first {
-                model.path.append(.youth(youthId))
-            }
         }
     }
 }

@@ -98,6 +98,7 @@ struct YouthFileView: View {
                     if visit.openQuestions > 0 {
                         Text("\(visit.openQuestions) question(s) de la coordination").foregroundStyle(Color.accentColor)
                     }
+                    DecisionLine(decision: visit.decision)
                     NavigationLink("Ouvrir", value: Route.visit(visit.id))
                 }
             }

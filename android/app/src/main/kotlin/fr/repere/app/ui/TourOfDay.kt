@@ -102,6 +102,7 @@ fun TourOfDayScreen(onNewContact: () -> Unit, onYouth: (String) -> Unit, onTodo:
                 Column(Modifier.padding(12.dp)) {
                     Text(c.youthNames.joinToString(", "), style = MaterialTheme.typography.titleSmall)
                     Text("${formatTime(c.occurredAt)} · ${c.communeName} · ${enumLabel("kind", c.kind)}")
+                    DecisionLine(c.decision)
                 }
             }
         }

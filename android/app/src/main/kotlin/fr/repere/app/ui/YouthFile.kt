@@ -123,6 +123,7 @@ fun YouthFileScreen(onConflict: (String) -> Unit, onEditVisit: (String) -> Unit,
                     if (others.isNotEmpty()) Text("Avec : " + others.joinToString(", "))
                     v.nextStepDue?.let { Text("Prochaine étape pour le ${formatDay(LocalDate.parse(it))}") }
                     if (v.openQuestions > 0u) Text("${v.openQuestions} question(s) de la coordination", color = MaterialTheme.colorScheme.primary)
+                    DecisionLine(v.decision)
                     OutlinedButton(onClick = { onEditVisit(v.id) }) { Text("Ouvrir") }
                 }
             }
