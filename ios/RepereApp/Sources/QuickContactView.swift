@@ -74,7 +74,7 @@ struct QuickContactView: View {
                     Text("Équipe pas encore reçue (première synchronisation) : la visite est attribuée à cette tablette.")
                 }
                 ForEach(members, id: \.id) { member in
-                    Toggle(member.name, isOn: Binding(
+                    Toggle(member.id == model.memberId ? "\(member.name) (vous)" : member.name, isOn: Binding(
                         get: { present.contains(member.id) },
                         set: { isOn in
                             if isOn {

@@ -13,6 +13,8 @@ struct TourOfDayView: View {
     @State private var draft: [Commune] = []
     @State private var contacts: [VisitSummary] = []
     @State private var unsynced = 0
+    /// The roster's active members, for « Qui utilise la tablette ? ».
+    @State private var members: [TeamMember] = []
     /// Lines of « à faire », up to `TodoView.limit` (beyond that the button says "99+").
     @State private var todoCount = 0
     @State private var error: String?
@@ -28,17 +30,14 @@ struct TourOfDayView: View {
                     Text("Tablette non inscrite : inscrivez-la avant la première tournée.")
                     NavigationLink("Inscrire la tablette", value: Route.enrol)
                 }
-            } else if tour != nil {
-                Section("Communes") {
-                    ForEach(tourCommuneNames, id: \.self) { Text($0) }
-                }
             } else {
-                Section("Communes de la tournée") {
-                    ForEach(draft, id: \.code) { Text($0.name) }
-                    CommuneSearch(title: "Ajouter une commune") { draft.append($0) }
-                    Button("Démarrer la tournée") { Task { await startTour() } }
-                        .disabled(draft.isEmpty)
+                // The roster has come and nobody on it was chosen (or the chosen one left the team).
+                if !members.isEmpty && !members.contains(where: { $0.id == model.chosenMemberId }) {
+                    Section("Qui utilise la tablette ?") {
+                        MemberChoice(members: members)
+                    }
                 }
+                tourSection
             }
             Section("Contacts du jour (\(contacts.count))") {
                 ForEach(contacts, id: \.id) { contact in
@@ -68,10 +67,19 @@ struct TourOfDayView: View {
             ToolbarItem(placement: .primaryAction) {
                 NavigationLink(todoCount >= Int(TodoView.limit) ? "À faire (99+)" : "À faire (\(todoCount))", value: Route.todo)
             }
+            // « Qui utilise la tablette ? » again, to change who is « vous ».
+            ToolbarItem(placement: .secondaryAction) {
+                if let me = members.first(where: { $0.id == model.chosenMemberId }) {
+                    NavigationLink("\(me.name) (vous)", value: Route.member)
+                }
+            }
             ToolbarItem(placement: .secondaryAction) {
                 NavigationLink(unsynced > 0 ? "Synchro (\(unsynced))" : "Synchro", value: Route.syncStatus)
             }
         }
+        // Back from the sync screen: a roster may have come with no record changed (a sync
+        // that brings only the roster reports no change).
+        .onAppear { Task { await load() } }
         .task {
             // Subscribe before loading so no change slips in between.
             let changes = client.changes()
@@ -82,10 +90,27 @@ struct TourOfDayView: View {
         }
     }
 
+    @ViewBuilder
+    private var tourSection: some View {
+        if tour != nil {
+            Section("Communes") {
+                ForEach(tourCommuneNames, id: \.self) { Text($0) }
+            }
+        } else {
+            Section("Communes de la tournée") {
+                ForEach(draft, id: \.code) { Text($0.name) }
+                CommuneSearch(title: "Ajouter une commune") { draft.append($0) }
+                Button("Démarrer la tournée") { Task { await startTour() } }
+                    .disabled(draft.isEmpty)
+            }
+        }
+    }
+
     private func load() async {
         await attempt($error) {
             enrolment = try await client.enrolment()
             checked = true
+            members = try await client.roster().filter(\.active)
             if let id = model.tourId(for: today) {
                 let found = try await client.tour(id: id)
                 var names: [String] = []
