@@ -33,7 +33,7 @@ enum Route: Hashable {
 }
 
 /// Opens the store once and keeps the few facts the core does not (see ios/README.md,
-/// "API gaps"): who uses the tablet and the id of the day's tour.
+/// "API gaps"): who uses the tablet.
 @MainActor
 final class AppModel: ObservableObject {
     static let shared = AppModel()
@@ -73,15 +73,6 @@ final class AppModel: ObservableObject {
         try await client?.setMember(id)
         defaults.set(id, forKey: "fr.repere.chosenMemberId")
         chosenMemberId = id
-    }
-
-    /// The core cannot list tours by date, so the day's tour id is remembered here.
-    func tourId(for day: String) -> String? {
-        defaults.string(forKey: "fr.repere.tour.\(day)")
-    }
-
-    func setTourId(_ id: String, for day: String) {
-        defaults.set(id, forKey: "fr.repere.tour.\(day)")
     }
 
     func open() async {

@@ -1,15 +1,16 @@
 import RepereKit
 import SwiftUI
 
-/// Tournée du jour: the day's communes and the contacts made today.
+/// Tournée du jour: the team's tour of the day (`toursOn(today)`, shared by the binôme's
+/// tablets), the contacts made today, and « Qui utilise la tablette ? » while nobody is chosen.
 @MainActor
 struct TourOfDayView: View {
     let client: RepereClient
     @EnvironmentObject private var model: AppModel
     @State private var enrolment: Enrolment?
     @State private var checked = false
-    @State private var tour: Tour?
-    @State private var tourCommuneNames: [String] = []
+    /// The team's tour of the day, whichever of the binôme's tablets started it.
+    @State private var tour: TourSummary?
     @State private var draft: [Commune] = []
     @State private var contacts: [VisitSummary] = []
     @State private var unsynced = 0
@@ -92,9 +93,13 @@ struct TourOfDayView: View {
 
     @ViewBuilder
     private var tourSection: some View {
-        if tour != nil {
+        if let tour {
             Section("Communes") {
-                ForEach(tourCommuneNames, id: \.self) { Text($0) }
+                // The core names the route's communes ("" for a code its list does not know).
+                ForEach(tour.communes.indices, id: \.self) { i in
+                    let name = i < tour.communeNames.count ? tour.communeNames[i] : ""
+                    Text(name.isEmpty ? tour.communes[i] : name)
+                }
             }
         } else {
             Section("Communes de la tournée") {
@@ -111,16 +116,7 @@ struct TourOfDayView: View {
             enrolment = try await client.enrolment()
             checked = true
             members = try await client.roster().filter(\.active)
-            if let id = model.tourId(for: today) {
-                let found = try await client.tour(id: id)
-                var names: [String] = []
-                for code in found.communes {
-                    let commune = await RepereClient.commune(code: code)
-                    names.append(commune?.name ?? code)
-                }
-                tour = found
-                tourCommuneNames = names
-            }
+            tour = try await client.toursOn(today).first
             // The newest visits, kept to today's (a day's tour is well under a page).
             let recent = try await client.recentVisits(limit: 100)
             contacts = recent.filter { Day.day(of: $0.occurredAt) == today }
@@ -135,8 +131,7 @@ struct TourOfDayView: View {
         }
         await attempt($error) {
             let newTour = NewTour(teamId: team, date: today, communes: draft.map(\.code), status: .inProgress)
-            let id = try await client.createTour(newTour)
-            model.setTourId(id, for: today)
+            _ = try await client.createTour(newTour)
             draft = []
         }
     }
