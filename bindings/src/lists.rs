@@ -6,6 +6,7 @@ use repere_core::{FirstVisit, RecordKind, TodoReason};
 
 use crate::error::{FieldProblem, RepereError, guard};
 use crate::records::{NewContact, NewYouth, parse_id};
+use crate::roster::{VisitDecision, decision};
 use crate::store::{RepereStore, SimilarYouth, YouthSummary, similar_youth, summary};
 
 #[uniffi::remote(Enum)]
@@ -35,7 +36,7 @@ pub struct TodoItem {
     pub asked_by: Option<String>,
 }
 
-/// A visit in the recent visits.
+/// A visit in the recent visits and in a young person's file.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct VisitSummary {
     pub id: String,
@@ -49,6 +50,8 @@ pub struct VisitSummary {
     pub tour_id: Option<String>,
     pub next_step_due: Option<String>,
     pub open_questions: u32,
+    /// The coordination's latest decision on the visit (the same as `visit_decision`).
+    pub decision: Option<VisitDecision>,
 }
 
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -143,6 +146,7 @@ fn visit(v: repere_core::VisitSummary) -> VisitSummary {
         tour_id: v.tour_id.map(|t| t.to_string()),
         next_step_due: v.next_step_due.map(day),
         open_questions: v.open_questions,
+        decision: v.decision.map(decision),
     }
 }
 

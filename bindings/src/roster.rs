@@ -45,7 +45,7 @@ fn member(m: CoreMember) -> TeamMember {
     }
 }
 
-fn decision(d: CoreDecision) -> VisitDecision {
+pub(crate) fn decision(d: CoreDecision) -> VisitDecision {
     VisitDecision {
         asks_for_action: d.asks_for_action(),
         contact_id: d.contact_id.to_string(),

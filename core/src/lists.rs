@@ -10,8 +10,10 @@ use uuid::Uuid;
 use crate::communes::Communes;
 use crate::error::{Error, Result};
 use crate::records::{Contact, Record, RecordKind, ReviewTask, ValidationContext, Youth};
+use crate::roster::VisitDecision;
 use crate::search::{DuplicateProbe, SimilarYouth, YOUTH_COLUMNS, YouthSummary, youth_row};
 use crate::store::Store;
+use crate::sync::protocol::DecisionState;
 
 /// A tour as shown in the list of a day or a period.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +44,9 @@ pub struct VisitSummary {
     pub next_step_due: Option<NaiveDate>,
     /// Coordinators' questions on this visit waiting for an answer.
     pub open_questions: u32,
+    /// The coordination's latest decision on it (approved, or flagged with its reason), as
+    /// `Store::visit_decision` gives it; `None` before any.
+    pub decision: Option<VisitDecision>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,14 +155,19 @@ pub enum FirstVisit {
 pub const DUPLICATES_SHOWN: usize = 5;
 
 /// Joins each visit's young people (id as hex, name) in name order: one subquery, so
-/// the ids and names keep the same order.
+/// the ids and names keep the same order. The decision's columns come from
+/// `VISIT_DECISION_JOIN`, which every query of these columns adds after `contact_index c`.
 const VISIT_COLUMNS: &str = "c.id, c.occurred_at, c.commune, c.kind, c.tour_id,
     (SELECT group_concat(hex(y.id) || char(30) || y.display_name, char(31))
        FROM (SELECT y.id, y.display_name FROM contact_youth cy
                JOIN youth_index y ON y.id = cy.youth_id
               WHERE cy.contact_id = c.id ORDER BY y.display_name, y.id) y),
     (SELECT n.due FROM next_step_index n WHERE n.contact_id = c.id),
-    (SELECT count(*) FROM review_task_index r WHERE r.contact_id = c.id AND r.status = 'open')";
+    (SELECT count(*) FROM review_task_index r WHERE r.contact_id = c.id AND r.status = 'open'),
+    d.state, d.reason, d.at_ms";
+
+/// At most one row per visit (`contact_id` is the table's key).
+const VISIT_DECISION_JOIN: &str = "LEFT JOIN visit_decisions d ON d.contact_id = c.id";
 
 fn uuid_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
     Ok(Uuid::from_slice(&row.get::<_, Vec<u8>>(i)?).unwrap_or_default())
@@ -198,10 +208,27 @@ fn youth_pairs(joined: Option<String>) -> (Vec<Uuid>, Vec<String>) {
 }
 
 fn visit_row(row: &Row<'_>) -> rusqlite::Result<VisitSummary> {
+    let id = uuid_col(row, 0)?;
     let commune: String = row.get(2)?;
     let (youth_ids, youth_names) = youth_pairs(row.get(5)?);
+    // A state this version cannot name is left out, as `Store::visit_decision` does.
+    let decision = match (
+        row.get::<_, Option<String>>(8)?,
+        row.get::<_, Option<String>>(9)?,
+        row.get::<_, Option<i64>>(10)?,
+    ) {
+        (Some(state), Some(reason), Some(at_ms)) => DecisionState::parse(&state)
+            .zip(DateTime::from_timestamp_millis(at_ms))
+            .map(|(state, at)| VisitDecision {
+                contact_id: id,
+                state,
+                reason,
+                at,
+            }),
+        _ => None,
+    };
     Ok(VisitSummary {
-        id: uuid_col(row, 0)?,
+        id,
         occurred_at: instant(&row.get::<_, String>(1)?).unwrap_or(DateTime::<Utc>::MIN_UTC),
         commune_name: commune_name(&commune),
         commune,
@@ -213,6 +240,7 @@ fn visit_row(row: &Row<'_>) -> rusqlite::Result<VisitSummary> {
         youth_names,
         next_step_due: date_col(row, 6)?,
         open_questions: row.get(7)?,
+        decision,
     })
 }
 
@@ -345,7 +373,7 @@ impl Store {
     pub fn recent_visits(&self, offset: usize, limit: usize) -> Result<Vec<VisitSummary>> {
         self.unlocked()?;
         let sql = format!(
-            "SELECT {VISIT_COLUMNS} FROM contact_index c
+            "SELECT {VISIT_COLUMNS} FROM contact_index c {VISIT_DECISION_JOIN}
               ORDER BY c.occurred_at DESC, c.id LIMIT ?1 OFFSET ?2"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
@@ -391,6 +419,7 @@ impl Store {
         self.unlocked()?;
         let sql = format!(
             "SELECT {VISIT_COLUMNS} FROM contact_youth v JOIN contact_index c ON c.id = v.contact_id
+              {VISIT_DECISION_JOIN}
               WHERE v.youth_id = ?1 ORDER BY c.occurred_at DESC, c.id LIMIT ?2 OFFSET ?3"
         );
         self.youth_page(&sql, youth_id, offset, limit, visit_row)
@@ -661,7 +690,9 @@ impl Store {
 
     /// Who a visit met and where, for a « à faire » line about it (or about its question).
     fn fill_from_visit(&self, item: &mut TodoItem, visit_id: Uuid) -> Result<()> {
-        let sql = format!("SELECT {VISIT_COLUMNS} FROM contact_index c WHERE c.id = ?1");
+        let sql = format!(
+            "SELECT {VISIT_COLUMNS} FROM contact_index c {VISIT_DECISION_JOIN} WHERE c.id = ?1"
+        );
         let visit = self
             .conn()
             .prepare_cached(&sql)?

@@ -559,6 +559,85 @@ fn todo_lists_records_the_server_refused_with_its_reason_and_not_erased_ones() {
 }
 
 #[test]
+fn visit_summaries_carry_the_coordination_s_decision() {
+    use protocol::{Decision, DecisionState, TeamNews};
+    let mut t = open_store(13);
+    t.store
+        .enrol(&EnrolOnly, "https://sync.test", "CODE", "tablette", false)
+        .expect("enrols");
+    let kevin = t.store.create(&youth("Kévin", 2007)).expect("youth");
+    let flagged = t.store.create(&visit(&[kevin], 3, 0)).expect("visit");
+    let approved = t.store.create(&visit(&[kevin], 2, 0)).expect("visit");
+    let undecided = t.store.create(&visit(&[kevin], 1, 0)).expect("visit");
+    t.store
+        .create(&with_step(visit(&[kevin], 4, 0), "Appeler", day(-1)))
+        .expect("visit");
+    let decision = |contact_id, state, reason: &str| Decision {
+        contact_id,
+        state,
+        reason: reason.into(),
+        at_ms: 1_780_000_000_000,
+    };
+    let batch = t
+        .store
+        .sync_prepare(&SyncOptions::default(), &HashSet::new())
+        .expect("prepare");
+    let resp = SyncResponse {
+        acks: vec![],
+        rejections: vec![],
+        docs: vec![],
+        erased: vec![],
+        cursor: 1,
+        more: false,
+        epoch: 1,
+        team: TeamNews {
+            roster: None,
+            decisions: vec![
+                decision(flagged, DecisionState::Flagged, "Commune à vérifier"),
+                decision(approved, DecisionState::Approved, ""),
+            ],
+            decisions_cursor: 2,
+        },
+    };
+    t.store.sync_apply(&batch, &resp).expect("apply");
+
+    let states =
+        |visits: &[repere_core::VisitSummary]| -> Vec<(Uuid, Option<(DecisionState, String)>)> {
+            visits
+                .iter()
+                .map(|v| {
+                    let d = v.decision.as_ref();
+                    assert!(d.is_none_or(|d| d.contact_id == v.id), "its own decision");
+                    (v.id, d.map(|d| (d.state, d.reason.clone())))
+                })
+                .collect()
+        };
+    let expected = [
+        (undecided, None),
+        (approved, Some((DecisionState::Approved, String::new()))),
+        (
+            flagged,
+            Some((DecisionState::Flagged, "Commune à vérifier".to_string())),
+        ),
+    ];
+    let recent = t.store.recent_visits(0, 3).expect("visits");
+    assert_eq!(states(&recent), expected);
+    assert_eq!(
+        recent[1].decision,
+        t.store.visit_decision(approved).expect("decision"),
+        "the same decision as the visit's own call"
+    );
+    let file = t.store.youth_file(kevin, 3).expect("file");
+    assert_eq!(states(&file.visits), expected);
+    assert_eq!(
+        states(&t.store.youth_visits(kevin, 2, 1).expect("visits")),
+        [expected[2].clone()]
+    );
+    assert_eq!(file.visit_count, 4, "the join adds no row");
+    assert_eq!(t.store.recent_visits(0, 10).expect("visits").len(), 4);
+}
+
+#[test]
 fn a_young_person_and_their_first_visit_are_created_together_or_not_at_all() {
     let mut t = open_store(12);
     let kevin = youth("Kévin", 2007);

@@ -20,6 +20,19 @@ struct ErrorRow: View {
     }
 }
 
+/// The decision's line under a visit, in red when it asks the binôme for action.
+struct DecisionLine: View {
+    let decision: VisitDecision?
+
+    var body: some View {
+        if let decision {
+            Text(Labels.visitDecision(decision))
+                .font(.caption)
+                .foregroundStyle(decision.asksForAction ? Color.red : Color.accentColor)
+        }
+    }
+}
+
 struct SyncBadge: View {
     let state: RecordSyncState
 
@@ -195,6 +208,15 @@ enum Labels {
         switch state {
         case .approved: return "Validée par la coordination"
         case .flagged: return "Signalée par la coordination"
+        case .question: return "Question de la coordination"
+        }
+    }
+
+    /// A visit line's word on the coordination's decision: « Validée », « À revoir : raison ».
+    static func visitDecision(_ decision: VisitDecision) -> String {
+        switch decision.state {
+        case .approved: return "Validée"
+        case .flagged: return decision.reason.isEmpty ? "À revoir" : "À revoir : \(decision.reason)"
         case .question: return "Question de la coordination"
         }
     }

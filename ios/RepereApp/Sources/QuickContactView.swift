@@ -21,8 +21,6 @@ struct QuickContactView: View {
     @State private var homeCommune: Commune?
     @State private var noticeGiven = false
     @State private var similar: [SimilarYouth] = []
-    /// Set once the new person is stored, so a retry after a refused contact does not create them twice.
-    @State private var createdYouthId: String?
 
     @State private var kind: ContactKind = .street
     @State private var commune: Commune?
@@ -74,7 +72,7 @@ struct QuickContactView: View {
                     Text("Équipe pas encore reçue (première synchronisation) : la visite est attribuée à cette tablette.")
                 }
                 ForEach(members, id: \.id) { member in
-                    Toggle(member.name, isOn: Binding(
+                    Toggle(member.id == model.memberId ? "\(member.name) (vous)" : member.name, isOn: Binding(
                         get: { present.contains(member.id) },
                         set: { isOn in
                             if isOn {
@@ -167,11 +165,11 @@ struct QuickContactView: View {
 
     /// The first commune of today's tour.
     private func defaultCommune() async {
-        guard commune == nil, let id = model.tourId(for: Day.today) else {
+        guard commune == nil else {
             return
         }
-        let tour = try? await client.tour(id: id)
-        if let code = tour?.communes.first {
+        let tours = try? await client.toursOn(Day.today)
+        if let code = tours?.first?.communes.first {
             commune = await RepereClient.commune(code: code)
         }
     }
@@ -186,21 +184,22 @@ struct QuickContactView: View {
                 return
             }
             let today = Day.today
-            let youthId: String
-            if let known = selected?.id ?? createdYouthId {
-                youthId = known
-            } else {
-                youthId = try await client.createYouth(newYouth(team: team, today: today))
-                createdYouthId = youthId
-            }
+            // The team's tour of the day, whichever of the binôme's tablets started it.
+            let tourId = try await client.toursOn(today).first?.id
             let contact = NewContact(
-                teamId: team, youthIds: [youthId], tourId: model.tourId(for: today),
+                teamId: team, youthIds: selected.map { [$0.id] } ?? [], tourId: tourId,
                 // Before the first sync there is no roster: the visit is this tablet's member's.
                 memberIds: members.isEmpty ? [model.memberId] : Array(present), occurredAt: Day.now(), commune: commune?.code ?? "",
                 kind: kind, notes: notes, needs: [],
                 nextStep: nextStep.isEmpty ? nil : nextStep, nextStepDue: nil
             )
-            _ = try await client.createContact(contact)
+            if selected != nil {
+                _ = try await client.createContact(contact)
+            } else {
+                // One transaction: never a young person without the visit that found them. The
+                // screen showed the likely duplicates while typing, so the person is confirmed new.
+                _ = try await client.createYouthWithFirstVisit(newYouth(team: team, today: today), visit: contact, confirmedNew: true)
+            }
             dismiss()
         }
     }

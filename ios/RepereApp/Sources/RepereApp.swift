@@ -29,10 +29,11 @@ enum Route: Hashable {
     case visit(String)
     case syncStatus
     case enrol
+    case member
 }
 
 /// Opens the store once and keeps the few facts the core does not (see ios/README.md,
-/// "API gaps"): who uses the tablet and the id of the day's tour.
+/// "API gaps"): who uses the tablet.
 @MainActor
 final class AppModel: ObservableObject {
     static let shared = AppModel()
@@ -44,10 +45,21 @@ final class AppModel: ObservableObject {
 
     private let defaults = UserDefaults.standard
 
-    /// The person using this tablet, recorded by the core as author of each edit. The synced
-    /// roster does not say which member holds this tablet, so an id is made here once per
-    /// installation (preselected in « Présents » only if the roster knows it).
+    /// The roster member who said « c'est moi » on this tablet (« Qui utilise la tablette ? »),
+    /// or nil before anyone did: the tour of the day asks while it is nil (or no longer an
+    /// active member) and the roster has come.
+    @Published private(set) var chosenMemberId: String?
+
+    private init() {
+        chosenMemberId = UserDefaults.standard.string(forKey: "fr.repere.chosenMemberId")
+    }
+
+    /// The author of the next edits, given to `setMember`: the chosen member, or before anyone
+    /// was chosen (no roster yet, before the first sync) an id made here once per installation.
     var memberId: String {
+        if let chosen = chosenMemberId {
+            return chosen
+        }
         if let id = defaults.string(forKey: "fr.repere.memberId") {
             return id
         }
@@ -56,13 +68,11 @@ final class AppModel: ObservableObject {
         return id
     }
 
-    /// The core cannot list tours by date, so the day's tour id is remembered here.
-    func tourId(for day: String) -> String? {
-        defaults.string(forKey: "fr.repere.tour.\(day)")
-    }
-
-    func setTourId(_ id: String, for day: String) {
-        defaults.set(id, forKey: "fr.repere.tour.\(day)")
+    /// Makes `id` this tablet's member: the core's author of the next edits, and remembered.
+    func chooseMember(_ id: String) async throws {
+        try await client?.setMember(id)
+        defaults.set(id, forKey: "fr.repere.chosenMemberId")
+        chosenMemberId = id
     }
 
     func open() async {
@@ -132,6 +142,8 @@ struct RootView: View {
                             SyncStatusView(client: client)
                         case .enrol:
                             EnrolView(client: client)
+                        case .member:
+                            MemberView(client: client)
                         }
                     }
             }

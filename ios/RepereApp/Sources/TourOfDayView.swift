@@ -1,18 +1,21 @@
 import RepereKit
 import SwiftUI
 
-/// Tournée du jour: the day's communes and the contacts made today.
+/// Tournée du jour: the team's tour of the day (`toursOn(today)`, shared by the binôme's
+/// tablets), the contacts made today, and « Qui utilise la tablette ? » while nobody is chosen.
 @MainActor
 struct TourOfDayView: View {
     let client: RepereClient
     @EnvironmentObject private var model: AppModel
     @State private var enrolment: Enrolment?
     @State private var checked = false
-    @State private var tour: Tour?
-    @State private var tourCommuneNames: [String] = []
+    /// The team's tour of the day, whichever of the binôme's tablets started it.
+    @State private var tour: TourSummary?
     @State private var draft: [Commune] = []
-    @State private var contacts: [ContactSummary] = []
+    @State private var contacts: [VisitSummary] = []
     @State private var unsynced = 0
+    /// The roster's active members, for « Qui utilise la tablette ? ».
+    @State private var members: [TeamMember] = []
     /// Lines of « à faire », up to `TodoView.limit` (beyond that the button says "99+").
     @State private var todoCount = 0
     @State private var error: String?
@@ -28,27 +31,27 @@ struct TourOfDayView: View {
                     Text("Tablette non inscrite : inscrivez-la avant la première tournée.")
                     NavigationLink("Inscrire la tablette", value: Route.enrol)
                 }
-            } else if tour != nil {
-                Section("Communes") {
-                    ForEach(tourCommuneNames, id: \.self) { Text($0) }
-                }
             } else {
-                Section("Communes de la tournée") {
-                    ForEach(draft, id: \.code) { Text($0.name) }
-                    CommuneSearch(title: "Ajouter une commune") { draft.append($0) }
-                    Button("Démarrer la tournée") { Task { await startTour() } }
-                        .disabled(draft.isEmpty)
+                // The roster has come and nobody on it was chosen (or the chosen one left the team).
+                if !members.isEmpty && !members.contains(where: { $0.id == model.chosenMemberId }) {
+                    Section("Qui utilise la tablette ?") {
+                        MemberChoice(members: members)
+                    }
                 }
+                tourSection
             }
             Section("Contacts du jour (\(contacts.count))") {
                 ForEach(contacts, id: \.id) { contact in
                     Button {
-                        Task { await openYouth(of: contact.id) }
+                        if let youthId = contact.youthIds.first {
+                            model.path.append(.youth(youthId))
+                        }
                     } label: {
                         VStack(alignment: .leading) {
                             Text(contact.youthNames.joined(separator: ", ")).font(.headline)
                             Text("\(Day.time(contact.occurredAt)) · \(contact.communeName) · \(Labels.rawValues[contact.kind] ?? contact.kind)")
                                 .font(.subheadline)
+                            DecisionLine(decision: contact.decision)
                         }
                     }
                 }
@@ -65,10 +68,19 @@ struct TourOfDayView: View {
             ToolbarItem(placement: .primaryAction) {
                 NavigationLink(todoCount >= Int(TodoView.limit) ? "À faire (99+)" : "À faire (\(todoCount))", value: Route.todo)
             }
+            // « Qui utilise la tablette ? » again, to change who is « vous ».
+            ToolbarItem(placement: .secondaryAction) {
+                if let me = members.first(where: { $0.id == model.chosenMemberId }) {
+                    NavigationLink("\(me.name) (vous)", value: Route.member)
+                }
+            }
             ToolbarItem(placement: .secondaryAction) {
                 NavigationLink(unsynced > 0 ? "Synchro (\(unsynced))" : "Synchro", value: Route.syncStatus)
             }
         }
+        // Back from the sync screen: a roster may have come with no record changed (a sync
+        // that brings only the roster reports no change).
+        .onAppear { Task { await load() } }
         .task {
             // Subscribe before loading so no change slips in between.
             let changes = client.changes()
@@ -79,22 +91,34 @@ struct TourOfDayView: View {
         }
     }
 
+    @ViewBuilder
+    private var tourSection: some View {
+        if let tour {
+            Section("Communes") {
+                // The core names the route's communes ("" for a code its list does not know).
+                ForEach(tour.communes.indices, id: \.self) { i in
+                    let name = i < tour.communeNames.count ? tour.communeNames[i] : ""
+                    Text(name.isEmpty ? tour.communes[i] : name)
+                }
+            }
+        } else {
+            Section("Communes de la tournée") {
+                ForEach(draft, id: \.code) { Text($0.name) }
+                CommuneSearch(title: "Ajouter une commune") { draft.append($0) }
+                Button("Démarrer la tournée") { Task { await startTour() } }
+                    .disabled(draft.isEmpty)
+            }
+        }
+    }
+
     private func load() async {
         await attempt($error) {
             enrolment = try await client.enrolment()
             checked = true
-            if let id = model.tourId(for: today) {
-                let found = try await client.tour(id: id)
-                var names: [String] = []
-                for code in found.communes {
-                    let commune = await RepereClient.commune(code: code)
-                    names.append(commune?.name ?? code)
-                }
-                tour = found
-                tourCommuneNames = names
-            }
-            // No "contacts of a day" query in the core: filter the newest page here.
-            let recent = try await client.contacts(limit: 100)
+            members = try await client.roster().filter(\.active)
+            tour = try await client.toursOn(today).first
+            // The newest visits, kept to today's (a day's tour is well under a page).
+            let recent = try await client.recentVisits(limit: 100)
             contacts = recent.filter { Day.day(of: $0.occurredAt) == today }
             unsynced = try await client.unsyncedCount()
             todoCount = try await client.todo(limit: TodoView.limit).count
@@ -107,19 +131,8 @@ struct TourOfDayView: View {
         }
         await attempt($error) {
             let newTour = NewTour(teamId: team, date: today, communes: draft.map(\.code), status: .inProgress)
-            let id = try await client.createTour(newTour)
-            model.setTourId(id, for: today)
+            _ = try await client.createTour(newTour)
             draft = []
-        }
-    }
-
-    /// Contact summaries carry names, not ids: fetch the contact to open its young person.
-    private func openYouth(of contactId: String) async {
-        await attempt($error) {
-            let contact = try await client.contact(id: contactId)
-            if let youthId = contact.youthIds.first {
-                model.path.append(.youth(youthId))
-            }
         }
     }
 }

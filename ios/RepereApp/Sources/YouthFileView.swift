@@ -3,12 +3,21 @@ import SwiftUI
 
 /// Fiche jeune: the core's youth file (visits, actions, outcomes, open questions, with their
 /// totals) in one query, queried again after every change; plus the person's own record for
-/// the identity card, its sync state, conflicts and problems.
+/// the identity card, its sync state, conflicts and problems. « Voir plus » reads the next
+/// page of a list (`youthVisits`, `youthActions`, `youthOutcomes`); a reload keeps as many
+/// lines as were shown.
 @MainActor
 struct YouthFileView: View {
+    /// How many lines of each list the file shows at first, and each « Voir plus » adds.
+    static let page: UInt32 = 20
+
     let client: RepereClient
     let id: String
     @State private var file: YouthFile?
+    /// The lines shown: the file's first page, then the pages « Voir plus » added.
+    @State private var visits: [VisitSummary] = []
+    @State private var actions: [ActionSummary] = []
+    @State private var outcomes: [OutcomeSummary] = []
     @State private var youth: Youth?
     @State private var homeCommuneName: String?
     @State private var sync: RecordSyncState?
@@ -82,8 +91,8 @@ struct YouthFileView: View {
                 }
             }
         }
-        Section(title("Visites", file.visits.count, file.visitCount)) {
-            ForEach(file.visits, id: \.id) { visit in
+        Section(title("Visites", visits.count, file.visitCount)) {
+            ForEach(visits, id: \.id) { visit in
                 VStack(alignment: .leading, spacing: 4) {
                     Text("\(Day.display(instant: visit.occurredAt)) · \(visit.communeName) · \(Labels.rawValues[visit.kind] ?? visit.kind)")
                         .font(.headline)
@@ -98,12 +107,17 @@ struct YouthFileView: View {
                     if visit.openQuestions > 0 {
                         Text("\(visit.openQuestions) question(s) de la coordination").foregroundStyle(Color.accentColor)
                     }
+                    DecisionLine(decision: visit.decision)
                     NavigationLink("Ouvrir", value: Route.visit(visit.id))
                 }
             }
+            if visits.count < Int(file.visitCount) {
+                Button("Voir plus") { Task { await more { visits += try await client.youthVisits(youthId: id, offset: UInt32(visits.count), limit: Self.page) } } }
+                    .disabled(busy)
+            }
         }
-        Section(title("Actions", file.actions.count, file.actionCount)) {
-            ForEach(file.actions, id: \.id) { action in
+        Section(title("Actions", actions.count, file.actionCount)) {
+            ForEach(actions, id: \.id) { action in
                 VStack(alignment: .leading, spacing: 4) {
                     Text("\(Labels.rawValues[action.kind] ?? action.kind) · à partir du \(Day.display(day: action.startDate))")
                         .font(.headline)
@@ -114,22 +128,40 @@ struct YouthFileView: View {
                     }
                 }
             }
+            if actions.count < Int(file.actionCount) {
+                Button("Voir plus") { Task { await more { actions += try await client.youthActions(youthId: id, offset: UInt32(actions.count), limit: Self.page) } } }
+                    .disabled(busy)
+            }
         }
-        Section(title("Résultats", file.outcomes.count, file.outcomeCount)) {
-            ForEach(file.outcomes, id: \.id) { outcome in
+        Section(title("Résultats", outcomes.count, file.outcomeCount)) {
+            ForEach(outcomes, id: \.id) { outcome in
                 Text("\(Day.display(day: outcome.date)) · \(Labels.rawValues[outcome.kind] ?? outcome.kind)")
+            }
+            if outcomes.count < Int(file.outcomeCount) {
+                Button("Voir plus") { Task { await more { outcomes += try await client.youthOutcomes(youthId: id, offset: UInt32(outcomes.count), limit: Self.page) } } }
+                    .disabled(busy)
             }
         }
     }
 
-    /// "Visites (20 sur 34)" when the file shows only the first page.
+    /// "Visites (20 sur 34)" while the file shows only part of the list.
     private func title(_ name: String, _ shown: Int, _ total: UInt32) -> String {
         shown < Int(total) ? "\(name) (\(shown) sur \(total))" : "\(name) (\(total))"
     }
 
     private func load() async {
         await attempt($error) {
-            let loaded = try await client.youthFile(youthId: id)
+            let loaded = try await client.youthFile(youthId: id, limit: Self.page)
+            // As many lines as were shown before the change, read again.
+            let shownVisits = try await upTo(loaded.visits, visits.count, loaded.visitCount) {
+                try await client.youthVisits(youthId: id, offset: $0, limit: $1)
+            }
+            let shownActions = try await upTo(loaded.actions, actions.count, loaded.actionCount) {
+                try await client.youthActions(youthId: id, offset: $0, limit: $1)
+            }
+            let shownOutcomes = try await upTo(loaded.outcomes, outcomes.count, loaded.outcomeCount) {
+                try await client.youthOutcomes(youthId: id, offset: $0, limit: $1)
+            }
             let record = try await client.youth(id: id)
             var name: String?
             if let code = record.homeCommune {
@@ -139,12 +171,30 @@ struct YouthFileView: View {
             let conflicts = try await client.conflicts(id: id)
             let recordProblems = try await client.problems(id: id)
             file = loaded
+            visits = shownVisits
+            actions = shownActions
+            outcomes = shownOutcomes
             youth = record
             homeCommuneName = name
             sync = state
             conflictCount = conflicts.count
             problems = Labels.problems(recordProblems)
         }
+    }
+
+    /// The file's first page of a list, followed by the next ones up to `shown` lines.
+    private func upTo<T>(_ first: [T], _ shown: Int, _ total: UInt32, _ page: (UInt32, UInt32) async throws -> [T]) async throws -> [T] {
+        guard shown > first.count, first.count < Int(total) else {
+            return first
+        }
+        return try await first + page(UInt32(first.count), UInt32(shown - first.count))
+    }
+
+    /// « Voir plus »: reads the next page of a list.
+    private func more(_ body: () async throws -> Void) async {
+        busy = true
+        defer { busy = false }
+        await attempt($error, body)
     }
 
     /// « Marquer fait »: an ordinary edit of the action as read, only its status changed.

@@ -5,6 +5,8 @@ import android.content.Context
 import fr.repere.app.sync.SyncScheduler
 import fr.repere.client.RepereClient
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.sync.Mutex
 import kotlinx.coroutines.sync.withLock
 import kotlinx.coroutines.withContext
@@ -58,11 +60,27 @@ class AppPrefs(context: Context) {
     private val p = context.getSharedPreferences("repere", Context.MODE_PRIVATE)
 
     /**
-     * The person using this tablet, recorded by the core as author of each edit. The synced
-     * roster does not say which member holds this tablet, so an id is made here once per
-     * installation (preselected in « Présents » only if the roster knows it).
+     * The roster member who said « c'est moi » on this tablet (« Qui utilise la tablette ? »),
+     * or null before anyone did. Screens watch it: the tour of the day asks while it is null
+     * (or no longer an active member) and the roster has come.
+     */
+    val chosenMemberId: StateFlow<String?> get() = chosen
+    private val chosen = MutableStateFlow(p.getString("chosen_member_id", null))
+
+    /** Remembers [id] as this tablet's member; the caller also gives it to `setMember`. */
+    fun chooseMember(id: String) {
+        p.edit().putString("chosen_member_id", id).apply()
+        chosen.value = id
+    }
+
+    /**
+     * The author of the next edits, given to `setMember`: the chosen member, or before anyone
+     * was chosen (no roster yet, before the first sync) an id made here once per installation.
      */
     val memberId: String
+        get() = chosen.value ?: installationId
+
+    private val installationId: String
         @Synchronized get() = p.getString("member_id", null)
             ?: UUID.randomUUID().toString().also { p.edit().putString("member_id", it).commit() }
 

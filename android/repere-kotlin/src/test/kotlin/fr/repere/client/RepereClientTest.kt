@@ -466,6 +466,12 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             assertTrue(decision.asksForAction)
             assertEquals(listOf(contactId), c.flaggedVisits().map { it.contactId })
             assertEquals("Julien M.", c.memberName(julien))
+            // The lists carry it too: the recent visits and the youth file, in the same query.
+            assertEquals(decision, c.recentVisits().single { it.id == contactId }.decision)
+            val fileVisit = c.youthFile(youthId).visits.single()
+            assertEquals(DecisionState.FLAGGED, fileVisit.decision?.state)
+            assertEquals("Commune à vérifier", fileVisit.decision?.reason)
+            assertEquals(decision, c.youthVisits(youthId).single().decision)
         }
     },
     // --- end of team roster and coordination decisions ---

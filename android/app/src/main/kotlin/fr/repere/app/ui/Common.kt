@@ -36,6 +36,7 @@ import fr.repere.ffi.Need
 import fr.repere.ffi.RecordSyncState
 import fr.repere.ffi.Situation
 import fr.repere.ffi.TodoReason
+import fr.repere.ffi.VisitDecision
 import fr.repere.ffi.YouthStatus
 import java.time.LocalDate
 import java.time.OffsetDateTime
@@ -198,6 +199,21 @@ fun DecisionState.label(): String = when (this) {
     DecisionState.APPROVED -> "Validée par la coordination"
     DecisionState.FLAGGED -> "Signalée par la coordination"
     DecisionState.QUESTION -> "Question de la coordination"
+}
+
+/** A visit line's word on the coordination's decision: « Validée », « À revoir : raison ». */
+fun VisitDecision.line(): String = when (state) {
+    DecisionState.APPROVED -> "Validée"
+    DecisionState.FLAGGED -> if (reason.isBlank()) "À revoir" else "À revoir : $reason"
+    DecisionState.QUESTION -> "Question de la coordination"
+}
+
+/** The decision's line under a visit, in red when it asks the binôme for action. */
+@Composable
+fun DecisionLine(decision: VisitDecision?) {
+    if (decision == null) return
+    val color = if (decision.asksForAction) MaterialTheme.colorScheme.error else MaterialTheme.colorScheme.primary
+    Text(decision.line(), style = MaterialTheme.typography.bodySmall, color = color)
 }
 
 /** Shown for a member id the roster does not know (or no member at all). */

@@ -33,6 +33,7 @@ private fun RepereNavHost() {
                 onYouth = { id -> nav.navigate("youth/$id") },
                 onTodo = { nav.navigate("todo") },
                 onSync = { nav.navigate("sync") },
+                onMember = { nav.navigate("member") },
             )
         }
         composable("todo") {
@@ -44,6 +45,7 @@ private fun RepereNavHost() {
                 }
             })
         }
+        composable("member") { MemberScreen(onDone = { nav.popBackStack() }) }
         composable("contact") { QuickContactScreen(onSaved = { nav.popBackStack() }) }
         composable("youth/{id}") {
             YouthFileScreen(

@@ -84,12 +84,14 @@ class QuickContactViewModel(app: Application) : CoreViewModel(app) {
     var members by mutableStateOf<List<TeamMember>>(emptyList())
         private set
     var present by mutableStateOf<Set<String>>(emptySet())
+    /** This tablet's member (« vous »), as chosen in « Qui utilise la tablette ? ». */
+    val me: String = repere.prefs.memberId
 
     init {
         launchCore {
             members = roster().filter { it.active }
             // This tablet's member, if the roster knows it.
-            present = members.map { it.id }.filter { it == repere.prefs.memberId }.toSet()
+            present = members.map { it.id }.filter { it == me }.toSet()
             // Default commune: the first one of today's tour.
             val code = toursOn(today).firstOrNull()?.communes?.firstOrNull() ?: return@launchCore
             commune = withContext(Dispatchers.Default) { RepereClient.commune(code) }
@@ -129,7 +131,7 @@ class QuickContactViewModel(app: Application) : CoreViewModel(app) {
         val visit = NewContact(
             teamId = team, youthIds = listOfNotNull(selected?.id), tourId = toursOn(today).firstOrNull()?.id,
             // Before the first sync there is no roster: the visit is this tablet's member's.
-            memberIds = if (members.isEmpty()) listOf(repere.prefs.memberId) else present.toList(),
+            memberIds = if (members.isEmpty()) listOf(me) else present.toList(),
             // Always with seconds: OffsetDateTime.toString() drops ":00", which is not RFC 3339.
             occurredAt = OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS).format(DateTimeFormatter.ISO_OFFSET_DATE_TIME),
             commune = commune?.code.orEmpty(), kind = kind, notes = notes.trim(),
@@ -231,7 +233,7 @@ fun QuickContactScreen(onSaved: () -> Unit, vm: QuickContactViewModel = viewMode
             item(key = m.id) {
                 Row(verticalAlignment = Alignment.CenterVertically) {
                     Checkbox(m.id in vm.present, { vm.toggle(m) })
-                    Text(m.name)
+                    Text(if (m.id == vm.me) "${m.name} (vous)" else m.name)
                 }
             }
         }

@@ -13,6 +13,7 @@ import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateListOf
 import androidx.compose.runtime.mutableStateOf
@@ -68,11 +69,23 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
 }
 
 @Composable
-fun TourOfDayScreen(onNewContact: () -> Unit, onYouth: (String) -> Unit, onTodo: () -> Unit, onSync: () -> Unit, vm: TourOfDayViewModel = viewModel()) {
+fun TourOfDayScreen(
+    onNewContact: () -> Unit,
+    onYouth: (String) -> Unit,
+    onTodo: () -> Unit,
+    onSync: () -> Unit,
+    onMember: () -> Unit,
+    vm: TourOfDayViewModel = viewModel(),
+    member: MemberViewModel = viewModel(),
+) {
+    // Back from the sync screen: a roster may have come with no record changed.
+    LaunchedEffect(Unit) { member.refresh() }
     ScreenScaffold(
         title = "Tournée du ${formatDay(vm.today)}",
         error = vm.error,
         actions = {
+            // « Qui utilise la tablette ? » again, to change who is « vous ».
+            member.chosenName?.let { TextButton(onClick = onMember) { Text("$it (vous)") } }
             TextButton(onClick = onTodo) {
                 Text(if (vm.todoCount >= TODO_LIMIT) "À faire (99+)" else "À faire (${vm.todoCount})")
             }
@@ -84,6 +97,7 @@ fun TourOfDayScreen(onNewContact: () -> Unit, onYouth: (String) -> Unit, onTodo:
             item { Text("Tablette non inscrite : inscrivez-la depuis l'écran Synchro avant la première tournée.") }
             return@ScreenScaffold
         }
+        if (member.needsChoice) item { MemberChoice(member) }
         if (vm.todayTour == null) {
             item { Text("Communes de la tournée", style = MaterialTheme.typography.titleMedium) }
             items(vm.draftCommunes.toList()) { Text(it.name) }
@@ -102,6 +116,7 @@ fun TourOfDayScreen(onNewContact: () -> Unit, onYouth: (String) -> Unit, onTodo:
                 Column(Modifier.padding(12.dp)) {
                     Text(c.youthNames.joinToString(", "), style = MaterialTheme.typography.titleSmall)
                     Text("${formatTime(c.occurredAt)} · ${c.communeName} · ${enumLabel("kind", c.kind)}")
+                    DecisionLine(c.decision)
                 }
             }
         }

@@ -9,6 +9,7 @@ import androidx.compose.material3.Card
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
@@ -19,17 +20,25 @@ import androidx.lifecycle.SavedStateHandle
 import androidx.lifecycle.viewModelScope
 import androidx.lifecycle.viewmodel.compose.viewModel
 import fr.repere.ffi.ActionStatus
+import fr.repere.ffi.ActionSummary
+import fr.repere.ffi.OutcomeSummary
 import fr.repere.ffi.QuestionSummary
 import fr.repere.ffi.RecordSyncState
+import fr.repere.ffi.VisitSummary
 import fr.repere.ffi.Youth
 import fr.repere.ffi.YouthFile
 import kotlinx.coroutines.launch
 import java.time.LocalDate
 
+/** How many lines of each list the file shows at first, and each « Voir plus » adds. */
+private const val PAGE = 20
+
 /**
  * Fiche jeune: the core's youth file (visits, actions, outcomes, open questions, with their
  * totals) in one query, queried again after every change; plus the person's own record for
- * the identity card, its sync state, conflicts and problems.
+ * the identity card, its sync state, conflicts and problems. « Voir plus » reads the next
+ * page of a list (`youthVisits`, `youthActions`, `youthOutcomes`); a reload keeps as many
+ * lines as were shown.
  */
 class YouthFileViewModel(app: Application, handle: SavedStateHandle) : CoreViewModel(app) {
     val id: String = checkNotNull(handle["id"])
@@ -47,11 +56,22 @@ class YouthFileViewModel(app: Application, handle: SavedStateHandle) : CoreViewM
         private set
     /** The coordinator's question being answered, if any. */
     var answering by mutableStateOf<QuestionSummary?>(null)
+    /** The lines shown: the file's first page, then the pages « Voir plus » added. */
+    var visits by mutableStateOf<List<VisitSummary>>(emptyList())
+        private set
+    var actions by mutableStateOf<List<ActionSummary>>(emptyList())
+        private set
+    var outcomes by mutableStateOf<List<OutcomeSummary>>(emptyList())
+        private set
 
     init {
         viewModelScope.launch {
             safely {
-                youthFileFlow(id).collect { loaded ->
+                youthFileFlow(id, PAGE).collect { loaded ->
+                    // As many lines as were shown before the change, read again.
+                    visits = upTo(loaded.visits, visits.size, loaded.visitCount) { from, n -> youthVisits(id, from, n) }
+                    actions = upTo(loaded.actions, actions.size, loaded.actionCount) { from, n -> youthActions(id, from, n) }
+                    outcomes = upTo(loaded.outcomes, outcomes.size, loaded.outcomeCount) { from, n -> youthOutcomes(id, from, n) }
                     val y = youth(id)
                     record = y
                     homeCommuneName = y.homeCommune?.let { communeName(it) }
@@ -63,6 +83,14 @@ class YouthFileViewModel(app: Application, handle: SavedStateHandle) : CoreViewM
             }
         }
     }
+
+    fun moreVisits() = launchCore { visits = visits + youthVisits(id, visits.size, PAGE) }
+    fun moreActions() = launchCore { actions = actions + youthActions(id, actions.size, PAGE) }
+    fun moreOutcomes() = launchCore { outcomes = outcomes + youthOutcomes(id, outcomes.size, PAGE) }
+
+    /** The file's first page of a list, followed by the next ones up to [shown] lines. */
+    private suspend fun <T> upTo(first: List<T>, shown: Int, total: UInt, page: suspend (Int, Int) -> List<T>): List<T> =
+        if (shown <= first.size || first.size.toUInt() >= total) first else first + page(first.size, shown - first.size)
 
     /** « Marquer fait »: an ordinary edit of the action as read, only its status changed. */
     fun markDone(actionId: String) = launchCore {
@@ -113,8 +141,8 @@ fun YouthFileScreen(onConflict: (String) -> Unit, onEditVisit: (String) -> Unit,
             }
         }
 
-        item { SectionTitle("Visites", file.visits.size, file.visitCount) }
-        items(file.visits, key = { it.id }) { v ->
+        item { SectionTitle("Visites", vm.visits.size, file.visitCount) }
+        items(vm.visits, key = { it.id }) { v ->
             Card(Modifier.fillMaxWidth()) {
                 Column(Modifier.padding(12.dp)) {
                     Text("${formatDateTime(v.occurredAt)} · ${v.communeName} · ${enumLabel("kind", v.kind)}", style = MaterialTheme.typography.titleSmall)
@@ -123,13 +151,16 @@ fun YouthFileScreen(onConflict: (String) -> Unit, onEditVisit: (String) -> Unit,
                     if (others.isNotEmpty()) Text("Avec : " + others.joinToString(", "))
                     v.nextStepDue?.let { Text("Prochaine étape pour le ${formatDay(LocalDate.parse(it))}") }
                     if (v.openQuestions > 0u) Text("${v.openQuestions} question(s) de la coordination", color = MaterialTheme.colorScheme.primary)
+                    DecisionLine(v.decision)
                     OutlinedButton(onClick = { onEditVisit(v.id) }) { Text("Ouvrir") }
                 }
             }
         }
 
-        item { SectionTitle("Actions", file.actions.size, file.actionCount) }
-        items(file.actions, key = { it.id }) { a ->
+        if (vm.visits.size.toUInt() < file.visitCount) item { MoreButton(vm.busy) { vm.moreVisits() } }
+
+        item { SectionTitle("Actions", vm.actions.size, file.actionCount) }
+        items(vm.actions, key = { it.id }) { a ->
             Card(Modifier.fillMaxWidth()) {
                 Column(Modifier.padding(12.dp)) {
                     Text("${enumLabel("action_kind", a.kind)} · à partir du ${formatDay(LocalDate.parse(a.startDate))}", style = MaterialTheme.typography.titleSmall)
@@ -139,17 +170,25 @@ fun YouthFileScreen(onConflict: (String) -> Unit, onEditVisit: (String) -> Unit,
             }
         }
 
-        item { SectionTitle("Résultats", file.outcomes.size, file.outcomeCount) }
-        items(file.outcomes, key = { it.id }) { o ->
+        if (vm.actions.size.toUInt() < file.actionCount) item { MoreButton(vm.busy) { vm.moreActions() } }
+
+        item { SectionTitle("Résultats", vm.outcomes.size, file.outcomeCount) }
+        items(vm.outcomes, key = { it.id }) { o ->
             Text("${formatDay(LocalDate.parse(o.date))} · ${enumLabel("outcome_kind", o.kind)}")
         }
+        if (vm.outcomes.size.toUInt() < file.outcomeCount) item { MoreButton(vm.busy) { vm.moreOutcomes() } }
     }
     vm.answering?.let { q ->
         AnswerDialog(q.question, vm.error, vm.busy, onDismiss = { vm.answering = null }) { vm.answer(q.id, it) }
     }
 }
 
-/** "Visites (20 sur 34)" when the file shows only the first page. */
+@Composable
+private fun MoreButton(busy: Boolean, onClick: () -> Unit) {
+    TextButton(onClick = onClick, enabled = !busy) { Text("Voir plus") }
+}
+
+/** "Visites (20 sur 34)" while the file shows only part of the list. */
 @Composable
 private fun SectionTitle(title: String, shown: Int, total: UInt) {
     val count = if (shown.toUInt() < total) "$shown sur $total" else "$total"
