@@ -33,13 +33,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use maud::Markup;
-use repere_core::RecordKind;
 use repere_core::records::YouthStatus;
 use uuid::Uuid;
 
 use crate::coord::access::AccessFormat;
 use crate::coord::auth::{CurrentSession, SessionPolicy, tokens_match};
-use crate::coord::conflicts::Resolution;
+use crate::coord::conflicts::{ConflictPage, Resolution};
 use crate::coord::reports::{
     DashboardQuery, Export, YouthExport, granularity_id, parse_dimension, parse_granularity,
 };
@@ -829,9 +828,10 @@ async fn youth(
     }
 }
 
-/// Resolves a conflict of a visit or a young person's file (keep a value, or type
-/// another), then back to its page; a refused value shows the page again with the error
-/// and what was typed, nothing else changed.
+/// Resolves a conflict of a visit, a young person's file or one of their actions or
+/// outcomes (keep a value, or type another), then back to the page that shows it; a
+/// refused value shows that page again with the error and what was typed, nothing else
+/// changed.
 async fn resolve_conflict(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
@@ -856,12 +856,13 @@ async fn resolve_conflict(
     let work_field = field.clone();
     let done = blocking(move || ws.resolve_conflict(&who, id, &work_field, &resolution)).await;
     let message = match done {
-        Ok(RecordKind::Youth) => return redirect(&format!("/jeunes/{id}?ok=conflit")),
-        Ok(_) => return redirect(&format!("/visites/{id}?ok=conflit")),
+        Ok(ConflictPage::Youth(youth)) => return redirect(&format!("/jeunes/{youth}?ok=conflit")),
+        Ok(ConflictPage::Visit(visit)) => return redirect(&format!("/visites/{visit}?ok=conflit")),
         Err(HubError::BadInput(message)) => message,
         Err(e) => return failure(e),
     };
     let echo = pages::ConflictEcho {
+        record: id,
         field: &field,
         typed: &typed,
         error: &message,
@@ -869,9 +870,10 @@ async fn resolve_conflict(
     let ws = state.ws.clone();
     let who = session.coordinator.clone();
     let shown = blocking(move || {
-        Ok(match ws.visit(&who, id)? {
-            Some(visit) => Some(Ok(visit)),
-            None => ws.youth(&who, id)?.map(Err),
+        Ok(match ws.conflict_page(&who, id)? {
+            Some(ConflictPage::Visit(visit)) => ws.visit(&who, visit)?.map(Ok),
+            Some(ConflictPage::Youth(youth)) => ws.youth(&who, youth)?.map(Err),
+            None => None,
         })
     })
     .await;
