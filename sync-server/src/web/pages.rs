@@ -248,15 +248,29 @@ fn pager<T>(page: &Paged<T>, base: &str, params: &[(&str, &str)]) -> Markup {
         format!("{base}?{}", query_string(&pairs))
     };
     html! {
-        nav.pager aria-label="Pagination" {
-            @if page.page > 1 {
-                a href=(link(page.page - 1)) rel="prev" data-testid="pagination-prev" { "← Précédente" }
+        @if page.page > page.pages {
+            p.notice.error role="alert" data-testid="page-missing" {
+                "Cette page n'existe pas : il y a " (page.pages) " page" @if page.pages > 1 { "s" } ". "
+                a href=(link(page.pages)) data-testid="pagination-last" { "Aller à la dernière page" }
             }
-            span data-testid="pagination-info" { "Page " (page.page) " sur " (page.pages) }
-            @if page.page < page.pages {
-                a href=(link(page.page + 1)) rel="next" data-testid="pagination-next" { "Suivante →" }
+        } @else {
+            nav.pager aria-label="Pagination" {
+                @if page.page > 1 {
+                    a href=(link(page.page - 1)) rel="prev" data-testid="pagination-prev" { "← Précédente" }
+                }
+                span data-testid="pagination-info" { "Page " (page.page) " sur " (page.pages) }
+                @if page.page < page.pages {
+                    a href=(link(page.page + 1)) rel="next" data-testid="pagination-next" { "Suivante →" }
+                }
             }
         }
+    }
+}
+
+/// A list's invalid filters, said above where the list would be.
+fn filter_error(message: &str) -> Markup {
+    html! {
+        p.notice.error role="alert" data-testid="filter-error" { (message) " Rien n'est affiché : corrigez la demande." }
     }
 }
 
@@ -309,7 +323,12 @@ pub struct VisitForm {
     pub etat: String,
 }
 
-pub fn visits_page(nav: &Nav<'_>, form: &VisitForm, page: &Paged<VisitItem>) -> Markup {
+/// The visits list, or (`Err`) the form with what was wrong with its filters.
+pub fn visits_page(
+    nav: &Nav<'_>,
+    form: &VisitForm,
+    list: Result<&Paged<VisitItem>, &str>,
+) -> Markup {
     let who = nav.who;
     let params = [
         ("equipe", form.equipe.as_str()),
@@ -344,10 +363,20 @@ pub fn visits_page(nav: &Nav<'_>, form: &VisitForm, page: &Paged<VisitItem>) -> 
                 }
                 button type="submit" data-testid="filter-submit" { "Filtrer" }
             }
+            @match list {
+                Err(message) => { (filter_error(message)) }
+                Ok(page) => { (visits_list(who, page, &params)) }
+            }
+        },
+    )
+}
+
+fn visits_list(who: &Coordinator, page: &Paged<VisitItem>, params: &[(&str, &str)]) -> Markup {
+    html! {
             p data-testid="visits-total" data-total=(page.total) {
                 (page.total) " visite" @if page.total > 1 { "s" }
             }
-            @if page.items.is_empty() {
+            @if page.items.is_empty() && page.page <= page.pages {
                 p.notice data-testid="visits-empty" { "Aucune visite ne correspond à ces critères." }
             } @else {
                 div.table-wrap {
@@ -387,9 +416,8 @@ pub fn visits_page(nav: &Nav<'_>, form: &VisitForm, page: &Paged<VisitItem>) -> 
                     }
                 }
             }
-            (pager(page, "/visites", &params))
-        },
-    )
+            (pager(page, "/visites", params))
+    }
 }
 
 fn author_name(d: &VisitDetail, member: Uuid) -> String {
@@ -694,7 +722,12 @@ pub struct YouthForm {
     pub q: String,
 }
 
-pub fn youth_list_page(nav: &Nav<'_>, form: &YouthForm, page: &Paged<YouthItem>) -> Markup {
+/// The young people's list, or (`Err`) the form with what was wrong with its filters.
+pub fn youth_list_page(
+    nav: &Nav<'_>,
+    form: &YouthForm,
+    list: Result<&Paged<YouthItem>, &str>,
+) -> Markup {
     let who = nav.who;
     let params = [
         ("equipe", form.equipe.as_str()),
@@ -722,6 +755,16 @@ pub fn youth_list_page(nav: &Nav<'_>, form: &YouthForm, page: &Paged<YouthItem>)
                 }
                 button type="submit" data-testid="filter-submit" { "Filtrer" }
             }
+            @match list {
+                Err(message) => { (filter_error(message)) }
+                Ok(page) => { (youth_list(who, page, &params)) }
+            }
+        },
+    )
+}
+
+fn youth_list(who: &Coordinator, page: &Paged<YouthItem>, params: &[(&str, &str)]) -> Markup {
+    html! {
             p data-testid="youth-total" data-total=(page.total) { (page.total) " jeune" @if page.total > 1 { "s" } }
             div.table-wrap { table data-testid="youth-table" {
                 thead { tr {
@@ -743,9 +786,8 @@ pub fn youth_list_page(nav: &Nav<'_>, form: &YouthForm, page: &Paged<YouthItem>)
                     }
                 } }
             } }
-            (pager(page, "/jeunes", &params))
-        },
-    )
+            (pager(page, "/jeunes", params))
+    }
 }
 
 /// « conflit » on a row of an action or outcome with conflicting fields.
@@ -1223,7 +1265,8 @@ pub fn access_page(nav: &Nav<'_>, f: &AccessFile) -> Markup {
     )
 }
 
-pub fn exports_page(nav: &Nav<'_>) -> Markup {
+/// The exports page; `error`: why the export asked for was refused (an invalid filter).
+pub fn exports_page(nav: &Nav<'_>, error: Option<&str>) -> Markup {
     let who = nav.who;
     let names_allowed = who.second_factor;
     layout(
@@ -1231,6 +1274,9 @@ pub fn exports_page(nav: &Nav<'_>) -> Markup {
         Some(nav),
         html! {
             h1 { "Exports" }
+            @if let Some(message) = error {
+                p.notice.error role="alert" data-testid="filter-error" { (message) " Rien n'a été exporté." }
+            }
             section.card {
                 h2 { "Indicateurs (CSV)" }
                 p { "Les chiffres du tableau de bord, avec les mêmes filtres. Choisissez-les sur le "
@@ -1468,13 +1514,24 @@ pub fn retention_page(nav: &Nav<'_>, view: &RetentionView) -> Markup {
     )
 }
 
-pub fn journal_page(nav: &Nav<'_>, page: &Paged<JournalLine>) -> Markup {
+/// The journal, or (`Err`) what was wrong with the page asked for.
+pub fn journal_page(nav: &Nav<'_>, list: Result<&Paged<JournalLine>, &str>) -> Markup {
     layout(
         "Journal",
         Some(nav),
         html! {
             h1 { "Journal des accès et des actions" }
             p.muted { "Connexions, consultations, actions de revue et exports des coordinateurs de " (nav.who.organisation.name) "." }
+            @match list {
+                Err(message) => { (filter_error(message)) }
+                Ok(page) => { (journal_list(page)) }
+            }
+        },
+    )
+}
+
+fn journal_list(page: &Paged<JournalLine>) -> Markup {
+    html! {
             div.table-wrap { table data-testid="audit-table" {
                 thead { tr {
                     th scope="col" { "Date" } th scope="col" { "Utilisateur" } th scope="col" { "Action" }
@@ -1491,6 +1548,5 @@ pub fn journal_page(nav: &Nav<'_>, page: &Paged<JournalLine>) -> Markup {
                 } }
             } }
             (pager(page, "/journal", &[]))
-        },
-    )
+    }
 }
