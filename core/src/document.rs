@@ -531,7 +531,9 @@ impl RecordDoc {
     }
 
     /// Writes `value` to a scalar field even if it is already the winning value, which
-    /// supersedes every concurrent value: this is how a conflict is resolved.
+    /// supersedes every concurrent value: this is how a conflict is resolved. An empty
+    /// value (`null`) is written too (not skipped as when creating), so keeping a field
+    /// cleared on one tablet resolves its conflict.
     pub fn overwrite_scalar(
         &mut self,
         field: &str,
@@ -545,7 +547,7 @@ impl RecordDoc {
             FieldKind::Scalar,
             None,
             Some(value),
-            true,
+            false,
         )?;
         self.commit(now);
         Ok(())

@@ -485,6 +485,34 @@ fn concurrent_edits_merge_field_by_field_and_conflicts_are_visible() {
 }
 
 #[test]
+fn a_conflict_with_a_cleared_value_resolves_to_the_empty_value() {
+    let mut a = open_store(30);
+    let mut b = open_store(31);
+    let id = a.store.create(&kevin()).expect("valid");
+    let mut v = visit(id);
+    v.next_step = Some("Rappeler la mission locale".into());
+    let cid = a.store.create(&v).expect("valid");
+    exchange(&mut a.store, &mut b.store, cid);
+    a.store
+        .edit::<Contact>(cid, |c| c.next_step = None)
+        .expect("edit");
+    b.store
+        .edit::<Contact>(cid, |c| c.next_step = Some("Passer au local jeudi".into()))
+        .expect("edit");
+    exchange(&mut a.store, &mut b.store, cid);
+    let conflicts = a.store.conflicts(cid).expect("conflicts");
+    assert_eq!(conflicts.len(), 1);
+    assert!(conflicts[0].values.iter().any(|v| v.value.is_null()));
+    a.store
+        .resolve_conflict(cid, "next_step", serde_json::Value::Null)
+        .expect("resolve");
+    assert!(a.store.conflicts(cid).expect("conflicts").is_empty());
+    exchange(&mut a.store, &mut b.store, cid);
+    assert!(b.store.conflicts(cid).expect("conflicts").is_empty());
+    assert_eq!(b.store.contact(cid).expect("reads").next_step, None);
+}
+
+#[test]
 fn merge_refuses_unreadable_documents_without_storing() {
     let mut t = open_store(10);
     let id = Uuid::now_v7();

@@ -1,7 +1,8 @@
-// A conflict resolved on a young person's page: two tablets of a team (target/debug/
+// Conflicts resolved on a young person's page: two tablets of a team (target/debug/
 // repere-device) change the same alias offline and sync, the page shows both values with
 // their tablets, an empty "other value" is refused in French with nothing lost, another
 // value is typed and saved, and a tablet's next sync brings it with no conflict left.
+// Then the same for the status of one of their actions, chosen from the French list.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -61,4 +62,42 @@ test('a conflict made on two tablets is resolved on the young person\'s page and
   // Journaled.
   await open(page, '/journal');
   assert.match(await page.locator('main').innerText(), /Conflit résolu sur une fiche/);
+});
+
+test('an action\'s conflict is resolved on its young person\'s page, from the list of statuses', { timeout: TEST_TIMEOUT }, async () => {
+  const a = newTablet('Binôme Stenay');
+  const youthId = a.createYouth(`Pseudo-Action-${process.pid}`);
+  const id = a.createAction(youthId);
+  a.syncAll();
+  const b = newTablet('Binôme Stenay');
+  b.syncAll();
+  a.setActionStatus(id, 'no_show');
+  b.setActionStatus(id, 'cancelled');
+  a.sync();
+  b.sync();
+  assert.deepEqual(b.action(id).conflicts, ['status']);
+
+  const page = await signedInPage(browser);
+  const youthUrl = `/jeunes/${youthId}`;
+  await open(page, youthUrl);
+  assert.equal(await page.locator(`[data-testid="action-row"][data-action-id="${id}"] [data-testid="record-conflict"]`).count(), 1);
+  const section = page.locator(`[data-testid="conflicts-section"][data-record-id="${id}"]`);
+  await section.waitFor();
+  assert.match(await section.locator('h2').innerText(), /Activité sportive/);
+  const row = section.locator('[data-testid="conflict-row"][data-field="status"]');
+  const values = (await row.getByTestId('conflict-value').allInnerTexts()).map((v) => v.trim()).sort();
+  assert.deepEqual(values, ['Absence', 'Annulée']);
+  await screenshot(page, 'conflit-action.png');
+
+  await row.getByTestId('conflict-choice-other').check();
+  await row.getByTestId('conflict-other').selectOption({ label: 'Réalisée' });
+  await clickAndWait(page, row.getByTestId('conflict-resolve'), (u) => u.pathname === youthUrl && u.search === '?ok=conflit');
+  assert.match(await page.getByTestId('review-message').innerText(), /Conflit résolu/);
+  assert.equal(await page.getByTestId('conflicts-section').count(), 0, 'no conflict left on the page');
+  assert.match(await page.locator(`[data-testid="action-row"][data-action-id="${id}"]`).innerText(), /Réalisée/);
+
+  a.sync();
+  assert.deepEqual(a.action(id), { status: 'done', conflicts: [] });
+  b.sync();
+  assert.deepEqual(b.action(id), { status: 'done', conflicts: [] });
 });

@@ -167,6 +167,18 @@ test('a period ending before it starts shows the dashboard error', { timeout: TE
   assert.equal(await page.getByTestId('totals').count(), 0);
 });
 
+test('an unknown breakdown or a malformed date is said on the dashboard, with the form as typed', { timeout: TEST_TIMEOUT }, async () => {
+  await open(page, '/tableau-de-bord?du=2025-01-01&granularite=semaine&dimension=couleur', 400);
+  const error = await page.getByTestId('dashboard-error').innerText();
+  assert.match(error, /Le découpage demandé/);
+  assert.match(error, /Le détail demandé/);
+  assert.equal(await page.getByTestId('totals').count(), 0);
+  assert.equal(await page.getByTestId('filter-from').inputValue(), '2025-01-01');
+  // The indicators' CSV with the same filters: refused on the dashboard, no file.
+  await open(page, '/exports/indicateurs.csv?du=2025-01-01&granularite=semaine', 400);
+  assert.match(await page.getByTestId('dashboard-error').innerText(), /Le découpage demandé/);
+});
+
 test('dashboard screenshot (all teams, by quarter, by commune)', { timeout: TEST_TIMEOUT }, async () => {
   const { from, to } = wholeDemoWindow();
   await showDashboard({ from, to, granularity: 'quarter', dimension: 'commune' });

@@ -240,6 +240,11 @@ export function newTablet(teamName) {
     setAlias: (id, alias) => runDevice(store, 'set-alias', id, alias),
     /** { alias, conflicts: [field names] } of a young person on this tablet. */
     youth: (id) => JSON.parse(runDevice(store, 'youth', id)),
+    /** A past sport action of the young person, done; its id. */
+    createAction: (youthId) => runDevice(store, 'create-action', youthId).trim(),
+    setActionStatus: (id, status) => runDevice(store, 'set-action-status', id, status),
+    /** { status, conflicts: [field names] } of an action on this tablet. */
+    action: (id) => JSON.parse(runDevice(store, 'action', id)),
   };
 }
 

@@ -107,6 +107,10 @@ test('ask a question on a visit, answer it on a tablet of its team, see the answ
   assert.equal(await answered.getAttribute('data-status'), 'closed');
   assert.equal(await answered.getByTestId('close-task-button').count(), 0, 'a closed question has no close button');
   assert.equal((await answered.getByTestId('review-task-answer').innerText()).trim(), answer, 'the answer stays');
+  assert.equal((await answered.getByTestId('review-task-question').innerText()).trim(), question, 'the question stays');
+  const events = await page.getByTestId('review-events').innerText();
+  assert.match(events, /Question posée au binôme/);
+  assert.match(events, /Question close/);
 
   // The close is an edit of the task, synced to the tablets.
   tablet.syncAll();

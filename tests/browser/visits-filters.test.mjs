@@ -10,6 +10,7 @@ import {
   clickAndWait,
   dataTotal,
   launchBrowser,
+  open,
   openVisits,
   signedInPage,
   visitRows,
@@ -137,4 +138,24 @@ test('filtering by review state: each state lists its own, and they add up', { t
   assert.equal(sum, all, 'every visit is in exactly one state');
   const toReview = await filter({ state: 'to_review' });
   assert.ok(toReview > 0, 'the demo starts with visits to review');
+});
+
+test('an invalid filter is said on the page, not ignored; a page past the last one links to it', { timeout: TEST_TIMEOUT }, async () => {
+  await open(page, '/visites?du=2025-02-30&etat=archivee', 400);
+  const error = await page.getByTestId('filter-error').innerText();
+  assert.match(error, /La date « Du » n'est pas une date valide/);
+  assert.match(error, /L'état de revue demandé n'existe pas/);
+  assert.equal(await page.getByTestId('visits-table').count(), 0, 'no list under a refused filter');
+  await page.getByTestId('visits-filter-form').waitFor();
+
+  await openVisits(page);
+  const pages = Math.ceil((await dataTotal(page, 'visits-total')) / 25);
+  await open(page, `/visites?etat=&page=${pages + 5}`, 404);
+  assert.equal(
+    (await page.getByTestId('page-missing').innerText()).split('.')[0] + '.',
+    `Cette page n'existe pas : il y a ${pages} page${pages > 1 ? 's' : ''}.`,
+  );
+  await clickAndWait(page, page.getByTestId('pagination-last'), (u) => u.searchParams.get('page') === String(pages));
+  assert.ok((await visitRows(page)).length > 0, 'the last page has visits');
+  assert.match(await page.getByTestId('pagination-info').innerText(), new RegExp(`Page ${pages} sur ${pages}`));
 });

@@ -13,7 +13,8 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use repere_core::document::{Author, FieldConflict, RecordDoc};
 use repere_core::records::{
-    ContactKind, IdentityLevel, ReferralSource, Service, Sex, Situation, ValidationContext,
+    ActionKind, ActionStatus, AnyRecord, ContactKind, IdentityLevel, OutcomeKind, ReferralSource,
+    Service, Sex, Situation, ValidationContext,
 };
 use repere_core::{Communes, Error as CoreError, RecordKind};
 use serde::de::DeserializeOwned;
@@ -24,12 +25,38 @@ use super::audit::{self, Audit};
 use super::labels;
 use super::reports::serde_id;
 use super::review::author;
-use super::view::{commune_name, resolve_communes};
+use super::view::{commune_name, decode_any, resolve_communes};
 use super::{Coordinator, Workspace, short_id};
 use crate::hub::{HubError, put_server_change};
 
-/// The kinds whose pages show their conflicts: a visit, a young person's file.
-pub const PAGE_KINDS: [RecordKind; 2] = [RecordKind::Contact, RecordKind::Youth];
+/// The kinds whose pages show their conflicts: a visit (on its page), a young person's
+/// file and its actions and outcomes (on the young person's page).
+pub const PAGE_KINDS: [RecordKind; 4] = [
+    RecordKind::Contact,
+    RecordKind::Youth,
+    RecordKind::Action,
+    RecordKind::Outcome,
+];
+
+/// The page that shows a record's conflicts (where to go back after resolving one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictPage {
+    Visit(Uuid),
+    /// The young person's page: their file, or one of their actions or outcomes.
+    Youth(Uuid),
+}
+
+impl ConflictPage {
+    fn of(id: Uuid, record: &AnyRecord) -> Option<ConflictPage> {
+        match record {
+            AnyRecord::Contact(_) => Some(ConflictPage::Visit(id)),
+            AnyRecord::Youth(_) => Some(ConflictPage::Youth(id)),
+            AnyRecord::Action(a) => Some(ConflictPage::Youth(a.youth_id)),
+            AnyRecord::Outcome(o) => Some(ConflictPage::Youth(o.youth_id)),
+            AnyRecord::Tour(_) | AnyRecord::ReviewTask(_) => None,
+        }
+    }
+}
 
 /// Typed text longer than this is refused before anything else (the kinds' own limits
 /// are smaller).
@@ -96,9 +123,19 @@ pub fn open_conflicts(kind: RecordKind, conflicts: &[FieldConflict]) -> Vec<Open
                     written_at: v.written_at,
                 })
                 .collect(),
-            input: input_for(kind, &c.field, c.values.first().map(|v| &v.value)),
+            input: input_for(kind, &c.field, sample(c)),
         })
         .collect()
+}
+
+/// The value whose shape another value is typed in: the first one that is not empty (a
+/// field cleared on one tablet and set on the other is still a date, a number…).
+fn sample(c: &FieldConflict) -> Option<&Json> {
+    c.values
+        .iter()
+        .map(|v| &v.value)
+        .find(|v| !v.is_null())
+        .or_else(|| c.values.first().map(|v| &v.value))
 }
 
 fn label_of<T: DeserializeOwned>(v: &Json, label: fn(T) -> &'static str) -> Option<String> {
@@ -117,6 +154,9 @@ fn enum_label(kind: RecordKind, field: &str, v: &Json) -> Option<String> {
         (RecordKind::Youth, "situation") => label_of(v, labels::situation),
         (RecordKind::Youth, "followed_by") => label_of(v, labels::service),
         (RecordKind::Youth, "status") => label_of(v, labels::youth_status),
+        (RecordKind::Action, "kind") => label_of(v, labels::action_kind),
+        (RecordKind::Action, "status") => label_of(v, labels::action_status),
+        (RecordKind::Outcome, "kind") => label_of(v, labels::outcome_kind),
         _ => None,
     }
 }
@@ -191,6 +231,40 @@ fn input_for(kind: RecordKind, field: &str, sample: Option<&Json>) -> Input {
         (RecordKind::Youth, "status") => {
             Some(options(&labels::YOUTH_STATUSES, labels::youth_status))
         }
+        (RecordKind::Action, "kind") => Some(options(
+            &[
+                ActionKind::Chantier5Days,
+                ActionKind::ChantierMonth,
+                ActionKind::Sport,
+                ActionKind::Culture,
+                ActionKind::Appointment,
+                ActionKind::Other,
+            ],
+            labels::action_kind,
+        )),
+        (RecordKind::Action, "status") => Some(options(
+            &[
+                ActionStatus::Planned,
+                ActionStatus::Done,
+                ActionStatus::NoShow,
+                ActionStatus::Cancelled,
+            ],
+            labels::action_status,
+        )),
+        (RecordKind::Outcome, "kind") => Some(options(
+            &[
+                OutcomeKind::MissionLocaleRegistration,
+                OutcomeKind::FranceTravailRegistration,
+                OutcomeKind::CapEmploiRegistration,
+                OutcomeKind::Job,
+                OutcomeKind::Training,
+                OutcomeKind::ReturnToSchool,
+                OutcomeKind::Housing,
+                OutcomeKind::HealthCare,
+                OutcomeKind::Other,
+            ],
+            labels::outcome_kind,
+        )),
         _ => None,
     };
     match select {
@@ -241,10 +315,10 @@ fn refused(message: &str) -> HubError {
     HubError::BadInput(message.to_string())
 }
 
-/// A kept value as the form sent it: one scalar.
+/// A kept value as the form sent it: one scalar, or empty (a field cleared on a tablet).
 fn kept(json: &str) -> Result<Json, HubError> {
     match serde_json::from_str::<Json>(json) {
-        Ok(v @ (Json::String(_) | Json::Number(_) | Json::Bool(_))) => Ok(v),
+        Ok(v @ (Json::Null | Json::String(_) | Json::Number(_) | Json::Bool(_))) => Ok(v),
         _ => Err(refused(
             "La valeur choisie est illisible : rechargez la page.",
         )),
@@ -324,38 +398,39 @@ fn no_longer() -> HubError {
 }
 
 impl Workspace {
-    /// Resolves the conflict on `field` of a visit or a young person's file of the
-    /// coordinator's teams: one change by the coordinator on the server's copy, synced to
-    /// the tablets, journaled (the field's name, never a value). Returns the record's kind
-    /// (which page to go back to). A refused value is `BadInput` with a French message.
+    /// Resolves the conflict on `field` of a visit, a young person's file or one of their
+    /// actions or outcomes, of the coordinator's teams: one change by the coordinator on
+    /// the server's copy, synced to the tablets, journaled (the record's kind and the
+    /// field's name, never a value). Returns the page to go back to. A refused value is
+    /// `BadInput` with a French message.
     pub fn resolve_conflict(
         &self,
         who: &Coordinator,
         id: Uuid,
         field: &str,
         resolution: &Resolution,
-    ) -> Result<RecordKind, HubError> {
+    ) -> Result<ConflictPage, HubError> {
         let now = self.now();
         let ctx = ValidationContext {
             now,
             communes: Communes::global(),
         };
-        let kind = self
+        let back = self
             .hub()
             .storage()
-            .write_with(|tx| -> Result<RecordKind, HubError> {
+            .write_with(|tx| -> Result<ConflictPage, HubError> {
                 let stored = tx
                     .document(id)?
                     .filter(|d| PAGE_KINDS.contains(&d.kind) && who.in_scope(d.team_id))
                     .ok_or(HubError::NotFound { what: "record", id })?;
                 let mut doc = RecordDoc::load(stored.kind, id, &stored.doc, author(who))
                     .map_err(|e| HubError::Internal(format!("stored record unreadable: {e}")))?;
-                let Some(sample) = doc
-                    .conflicts()
-                    .into_iter()
+                let conflicts = doc.conflicts();
+                let Some(sample) = conflicts
+                    .iter()
                     .find(|c| c.field == field)
-                    .and_then(|c| c.values.into_iter().next())
-                    .map(|v| v.value)
+                    .and_then(sample)
+                    .cloned()
                 else {
                     return Err(no_longer());
                 };
@@ -381,11 +456,29 @@ impl Workspace {
                     )
                     .entry(now),
                 )?;
-                Ok(stored.kind)
+                ConflictPage::of(id, &record).ok_or(HubError::NotFound { what: "record", id })
             })?;
         tracing::info!(record = %id, "conflict resolved by a coordinator");
         self.refresh_view()?;
-        Ok(kind)
+        Ok(back)
+    }
+
+    /// The page that shows the conflicts of a record of the coordinator's teams (`None`
+    /// when unknown, out of scope or of a kind without one).
+    pub fn conflict_page(
+        &self,
+        who: &Coordinator,
+        id: Uuid,
+    ) -> Result<Option<ConflictPage>, HubError> {
+        self.refresh_view()?;
+        self.hub().storage().read_with(|tx| -> Result<_, HubError> {
+            Ok(tx
+                .view_record(id)?
+                .filter(|v| PAGE_KINDS.contains(&v.kind) && who.in_scope(v.team_id))
+                .as_ref()
+                .and_then(decode_any)
+                .and_then(|r| ConflictPage::of(id, &r)))
+        })
     }
 }
 
@@ -421,6 +514,7 @@ mod tests {
     #[test]
     fn kept_values_are_scalars() {
         assert_eq!(kept("\"street\"").unwrap(), Json::String("street".into()));
+        assert_eq!(kept("null").unwrap(), Json::Null);
         assert!(kept("{\"a\":1}").is_err());
         assert!(kept("not json").is_err());
     }
@@ -442,6 +536,18 @@ mod tests {
                 &Json::String("2004-01-02".into())
             ),
             "02/01/2004"
+        );
+        assert_eq!(
+            shown(
+                RecordKind::Action,
+                "status",
+                &Json::String("no_show".into())
+            ),
+            "Absence"
+        );
+        assert_eq!(
+            shown(RecordKind::Outcome, "kind", &Json::String("job".into())),
+            "Emploi"
         );
     }
 }

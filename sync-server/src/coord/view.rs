@@ -225,8 +225,12 @@ pub struct YouthDetail {
     pub outcomes: Vec<(Uuid, Outcome)>,
     /// The file's own conflicting fields (concurrent edits on two tablets).
     pub conflicts: Vec<FieldConflict>,
-    /// Names of the organisation's users, and the team's tablets by writer id: who wrote
-    /// each conflicting value (as on the visit page).
+    /// The conflicting fields of its actions and outcomes, by record id (only those with
+    /// some).
+    pub record_conflicts: HashMap<Uuid, Vec<FieldConflict>>,
+    /// Names of the organisation's users, and the tablets of the teams of the file, its
+    /// actions and outcomes by writer id: who wrote each conflicting value (as on the
+    /// visit page).
     pub users: HashMap<Uuid, String>,
     pub tablets: HashMap<Uuid, String>,
 }
@@ -279,6 +283,16 @@ fn authors(
         .filter_map(|d| Some((d.writer?, d.label)))
         .collect();
     Ok((users, tablets))
+}
+
+/// A stored record's conflicting fields (none when it is not stored).
+fn conflicts_of(tx: &mut dyn ReadTx, id: Uuid) -> Result<Vec<FieldConflict>, HubError> {
+    Ok(match tx.document(id)? {
+        Some(stored) => RecordDoc::load(stored.kind, id, &stored.doc, reader())
+            .map_err(|e| HubError::Internal(format!("stored record unreadable: {e}")))?
+            .conflicts(),
+        None => Vec::new(),
+    })
 }
 
 fn tasks_of(
@@ -593,13 +607,8 @@ impl Workspace {
                 let Some(team) = who.team(view.team_id).cloned() else {
                     return Ok(None);
                 };
-                let conflicts = match tx.document(id)? {
-                    Some(stored) => RecordDoc::load(stored.kind, id, &stored.doc, reader())
-                        .map_err(|e| HubError::Internal(format!("stored youth unreadable: {e}")))?
-                        .conflicts(),
-                    None => Vec::new(),
-                };
-                let (users, tablets) = authors(tx, who, team.id)?;
+                let conflicts = conflicts_of(tx, id)?;
+                let (users, mut tablets) = authors(tx, who, team.id)?;
                 let mut contacts = Vec::new();
                 for v in tx.view_contacts_of_youth(id)? {
                     if !who.in_scope(v.team_id) {
@@ -624,6 +633,24 @@ impl Workspace {
                     .filter_map(|v| Some((v.id, decode::<Outcome>(&v)?)))
                     .collect();
                 outcomes.sort_by_key(|(i, o)| (std::cmp::Reverse(o.date), *i));
+                let mut record_conflicts = HashMap::new();
+                let mut other_teams = Vec::new();
+                let linked = actions
+                    .iter()
+                    .map(|(i, a)| (*i, a.team_id))
+                    .chain(outcomes.iter().map(|(i, o)| (*i, o.team_id)));
+                for (record, team_id) in linked {
+                    let found = conflicts_of(tx, record)?;
+                    if !found.is_empty() {
+                        record_conflicts.insert(record, found);
+                        if team_id != team.id && !other_teams.contains(&team_id) {
+                            other_teams.push(team_id);
+                        }
+                    }
+                }
+                for team_id in other_teams {
+                    tablets.extend(authors(tx, who, team_id)?.1);
+                }
                 Ok(Some(YouthDetail {
                     id,
                     team,
@@ -633,6 +660,7 @@ impl Workspace {
                     actions,
                     outcomes,
                     conflicts,
+                    record_conflicts,
                     users,
                     tablets,
                 }))

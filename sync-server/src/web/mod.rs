@@ -33,13 +33,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use maud::Markup;
-use repere_core::RecordKind;
 use repere_core::records::YouthStatus;
 use uuid::Uuid;
 
 use crate::coord::access::AccessFormat;
 use crate::coord::auth::{CurrentSession, SessionPolicy, tokens_match};
-use crate::coord::conflicts::Resolution;
+use crate::coord::conflicts::{ConflictPage, Resolution};
 use crate::coord::reports::{
     DashboardQuery, Export, YouthExport, granularity_id, parse_dimension, parse_granularity,
 };
@@ -49,6 +48,7 @@ use crate::hub::ErasureReason;
 use crate::hub::HubError;
 use crate::secret;
 use crate::storage::VisitState;
+use chrono::NaiveDate;
 use pages::Nav;
 
 pub const SESSION_COOKIE: &str = "repere_session";
@@ -385,16 +385,86 @@ fn param(q: &HashMap<String, String>, name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn page_number(q: &HashMap<String, String>) -> usize {
-    param(q, "page")
-        .parse::<usize>()
-        .ok()
-        .filter(|p| *p >= 1)
-        .unwrap_or(1)
+/// A page's filters read from its query string (or form), with what was wrong with them:
+/// an invalid value is said on the page in French (400, the form as typed) rather than
+/// silently ignored. Empty values mean "no filter".
+#[derive(Default)]
+struct Filters(Vec<String>);
+
+impl Filters {
+    fn refuse(&mut self, message: &str) {
+        self.0.push(message.to_string());
+    }
+
+    /// A `du`/`au` date as the date inputs send it (`AAAA-MM-JJ`).
+    fn day(&mut self, raw: &str, label: &str) -> Option<NaiveDate> {
+        if raw.is_empty() {
+            return None;
+        }
+        let day = parse_day(raw);
+        if day.is_none() {
+            self.0.push(format!(
+                "La date « {label} » n'est pas une date valide : choisissez-la dans le calendrier (AAAA-MM-JJ)."
+            ));
+        }
+        day
+    }
+
+    /// Refuses an end before the start.
+    fn period(&mut self, from: Option<NaiveDate>, to: Option<NaiveDate>) {
+        if from.zip(to).is_some_and(|(f, t)| t < f) {
+            self.refuse("La date de fin précède la date de début.");
+        }
+    }
+
+    /// A team id. A well-formed id that is not one of the coordinator's teams is kept: it
+    /// matches nothing, exactly like an unknown one (`Coordinator::scope`).
+    fn team(&mut self, raw: &str) -> Option<Uuid> {
+        if raw.is_empty() {
+            return None;
+        }
+        let team = Uuid::parse_str(raw).ok();
+        if team.is_none() {
+            self.refuse("L'équipe demandée n'existe pas : choisissez-en une dans la liste.");
+        }
+        team
+    }
+
+    /// One of a list's values (`parsed` is `raw` read, `None` when unknown).
+    fn choice<T>(&mut self, raw: &str, parsed: Option<T>, message: &str) -> Option<T> {
+        if !raw.is_empty() && parsed.is_none() {
+            self.refuse(message);
+        }
+        parsed
+    }
+
+    /// The 1-based page number (at most `u32::MAX`, so offsets never overflow).
+    fn page(&mut self, raw: &str) -> usize {
+        if raw.is_empty() {
+            return 1;
+        }
+        match raw.parse::<u32>() {
+            Ok(n) if n >= 1 => n as usize,
+            _ => {
+                self.refuse("Le numéro de page doit être un nombre entier, 1 ou plus.");
+                1
+            }
+        }
+    }
+
+    /// The French message for the page, if anything was wrong.
+    fn problem(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| self.0.join(" "))
+    }
 }
 
-fn team_param(q: &HashMap<String, String>) -> Option<Uuid> {
-    Uuid::parse_str(&param(q, "equipe")).ok()
+/// A list page whose page number is past its last page says so (404, with a link to it).
+fn list_status<T>(list: &crate::coord::Paged<T>) -> StatusCode {
+    if list.page > list.pages {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    }
 }
 
 async fn root() -> Response {
@@ -612,20 +682,32 @@ async fn visits(
         commune: param(&q, "commune"),
         etat: param(&q, "etat"),
     };
+    let mut filters = Filters::default();
     let query = VisitQuery {
-        team: team_param(&q),
-        from: parse_day(&form.du),
-        to: parse_day(&form.au),
+        team: filters.team(&form.equipe),
+        from: filters.day(&form.du, "Du"),
+        to: filters.day(&form.au, "Au"),
         commune: Some(form.commune.clone()).filter(|c| !c.is_empty()),
-        state: VisitState::parse(&form.etat),
-        page: page_number(&q),
+        state: filters.choice(
+            &form.etat,
+            VisitState::parse(&form.etat),
+            "L'état de revue demandé n'existe pas : choisissez-en un dans la liste.",
+        ),
+        page: filters.page(&param(&q, "page")),
     };
+    filters.period(query.from, query.to);
+    if let Some(problem) = filters.problem() {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::visits_page(&nav(&session, "/visites"), &form, Err(&problem)),
+        );
+    }
     let ws = state.ws.clone();
     let who = session.coordinator.clone();
     match blocking(move || ws.visits(&who, &query)).await {
         Ok(list) => page(
-            StatusCode::OK,
-            pages::visits_page(&nav(&session, "/visites"), &form, &list),
+            list_status(&list),
+            pages::visits_page(&nav(&session, "/visites"), &form, Ok(&list)),
         ),
         Err(e) => failure(e),
     }
@@ -778,22 +860,33 @@ async fn youth_list(
         statut: param(&q, "statut"),
         q: param(&q, "q"),
     };
+    let mut filters = Filters::default();
     let query = YouthQuery {
-        team: team_param(&q),
-        // Only the statuses this version knows (an empty or unknown one filters nothing:
-        // serde's catch-all would otherwise read it as « from a newer version »).
-        status: serde_json::from_value(serde_json::Value::String(form.statut.clone()))
-            .ok()
-            .filter(|s| *s != YouthStatus::FromNewerVersion),
+        team: filters.team(&form.equipe),
+        // Only the statuses this version knows (serde's catch-all would otherwise read an
+        // unknown one as « from a newer version »).
+        status: filters.choice(
+            &form.statut,
+            serde_json::from_value(serde_json::Value::String(form.statut.clone()))
+                .ok()
+                .filter(|s| *s != YouthStatus::FromNewerVersion),
+            "Le statut demandé n'existe pas : choisissez-en un dans la liste.",
+        ),
         search: Some(form.q.clone()).filter(|s| !s.is_empty()),
-        page: page_number(&q),
+        page: filters.page(&param(&q, "page")),
     };
+    if let Some(problem) = filters.problem() {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::youth_list_page(&nav(&session, "/jeunes"), &form, Err(&problem)),
+        );
+    }
     let ws = state.ws.clone();
     let who = session.coordinator.clone();
     match blocking(move || ws.youth_list(&who, &query)).await {
         Ok(list) => page(
-            StatusCode::OK,
-            pages::youth_list_page(&nav(&session, "/jeunes"), &form, &list),
+            list_status(&list),
+            pages::youth_list_page(&nav(&session, "/jeunes"), &form, Ok(&list)),
         ),
         Err(e) => failure(e),
     }
@@ -829,9 +922,10 @@ async fn youth(
     }
 }
 
-/// Resolves a conflict of a visit or a young person's file (keep a value, or type
-/// another), then back to its page; a refused value shows the page again with the error
-/// and what was typed, nothing else changed.
+/// Resolves a conflict of a visit, a young person's file or one of their actions or
+/// outcomes (keep a value, or type another), then back to the page that shows it; a
+/// refused value shows that page again with the error and what was typed, nothing else
+/// changed.
 async fn resolve_conflict(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
@@ -856,12 +950,13 @@ async fn resolve_conflict(
     let work_field = field.clone();
     let done = blocking(move || ws.resolve_conflict(&who, id, &work_field, &resolution)).await;
     let message = match done {
-        Ok(RecordKind::Youth) => return redirect(&format!("/jeunes/{id}?ok=conflit")),
-        Ok(_) => return redirect(&format!("/visites/{id}?ok=conflit")),
+        Ok(ConflictPage::Youth(youth)) => return redirect(&format!("/jeunes/{youth}?ok=conflit")),
+        Ok(ConflictPage::Visit(visit)) => return redirect(&format!("/visites/{visit}?ok=conflit")),
         Err(HubError::BadInput(message)) => message,
         Err(e) => return failure(e),
     };
     let echo = pages::ConflictEcho {
+        record: id,
         field: &field,
         typed: &typed,
         error: &message,
@@ -869,9 +964,10 @@ async fn resolve_conflict(
     let ws = state.ws.clone();
     let who = session.coordinator.clone();
     let shown = blocking(move || {
-        Ok(match ws.visit(&who, id)? {
-            Some(visit) => Some(Ok(visit)),
-            None => ws.youth(&who, id)?.map(Err),
+        Ok(match ws.conflict_page(&who, id)? {
+            Some(ConflictPage::Visit(visit)) => ws.visit(&who, visit)?.map(Ok),
+            Some(ConflictPage::Youth(youth)) => ws.youth(&who, youth)?.map(Err),
+            None => None,
         })
     })
     .await;
@@ -889,17 +985,42 @@ async fn resolve_conflict(
     }
 }
 
-/// The dashboard's filters from the query string, over the defaults; and the form echo.
+/// The dashboard's filters from the query string, over the defaults, and the form echo;
+/// or what was wrong with them, and the form as typed.
 fn dashboard_query(
     defaults: DashboardQuery,
     q: &HashMap<String, String>,
-) -> (DashboardQuery, pages::DashboardForm) {
+) -> (Result<DashboardQuery, String>, pages::DashboardForm) {
+    let typed = pages::DashboardForm {
+        du: param(q, "du"),
+        au: param(q, "au"),
+        granularite: param(q, "granularite"),
+        dimension: param(q, "dimension"),
+        equipe: param(q, "equipe"),
+    };
+    let mut filters = Filters::default();
+    let from = filters.day(&typed.du, "Du");
+    let to = filters.day(&typed.au, "Au");
+    let granularity = filters.choice(
+        &typed.granularite,
+        parse_granularity(&typed.granularite),
+        "Le découpage demandé (« Par ») n'existe pas : choisissez-en un dans la liste.",
+    );
+    let dimension = filters.choice(
+        &typed.dimension,
+        parse_dimension(&typed.dimension),
+        "Le détail demandé n'existe pas : choisissez-en un dans la liste.",
+    );
+    let team = filters.team(&typed.equipe);
+    if let Some(problem) = filters.problem() {
+        return (Err(problem), typed);
+    }
     let query = DashboardQuery {
-        from: parse_day(&param(q, "du")).unwrap_or(defaults.from),
-        to: parse_day(&param(q, "au")).unwrap_or(defaults.to),
-        granularity: parse_granularity(&param(q, "granularite")).unwrap_or(defaults.granularity),
-        dimension: parse_dimension(&param(q, "dimension")),
-        team: team_param(q),
+        from: from.unwrap_or(defaults.from),
+        to: to.unwrap_or(defaults.to),
+        granularity: granularity.unwrap_or(defaults.granularity),
+        dimension,
+        team,
     };
     let form = pages::DashboardForm {
         du: query.from.to_string(),
@@ -911,7 +1032,19 @@ fn dashboard_query(
             .unwrap_or_default(),
         equipe: query.team.map(|t| t.to_string()).unwrap_or_default(),
     };
-    (query, form)
+    (Ok(query), form)
+}
+
+/// The dashboard drawn with a refusal: its invalid filters, or a period it cannot count.
+fn dashboard_refused(
+    session: &CurrentSession,
+    form: &pages::DashboardForm,
+    message: &str,
+) -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        pages::dashboard_page(&nav(session, "/tableau-de-bord"), form, Err(message)),
+    )
 }
 
 async fn dashboard(
@@ -927,7 +1060,15 @@ async fn dashboard(
     let who = session.coordinator.clone();
     let result = blocking(move || {
         let (query, form) = dashboard_query(ws.default_dashboard_query(&who)?, &q);
-        Ok((ws.dashboard(&who, &query), form))
+        let shown = match query {
+            Ok(query) => match ws.dashboard(&who, &query) {
+                Ok(d) => Ok(d),
+                Err(HubError::BadInput(message)) => Err(message),
+                Err(e) => return Err(e),
+            },
+            Err(problem) => Err(problem),
+        };
+        Ok((shown, form))
     })
     .await;
     match result {
@@ -935,11 +1076,8 @@ async fn dashboard(
             StatusCode::OK,
             pages::dashboard_page(&nav(&session, "/tableau-de-bord"), &form, Ok(&d)),
         ),
-        Ok((Err(HubError::BadInput(message)), form)) => page(
-            StatusCode::BAD_REQUEST,
-            pages::dashboard_page(&nav(&session, "/tableau-de-bord"), &form, Err(&message)),
-        ),
-        Ok((Err(e), _)) | Err(e) => failure(e),
+        Ok((Err(message), form)) => dashboard_refused(&session, &form, &message),
+        Err(e) => failure(e),
     }
 }
 
@@ -947,10 +1085,25 @@ async fn exports(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Resp
     match require(&state, &headers).await {
         Ok((session, _)) => page(
             StatusCode::OK,
-            pages::exports_page(&nav(&session, "/exports")),
+            pages::exports_page(&nav(&session, "/exports"), None),
         ),
         Err(r) => r,
     }
+}
+
+/// The youth export's team, or why it is not one.
+fn export_team(raw: &str) -> Result<Option<Uuid>, String> {
+    let mut filters = Filters::default();
+    let team = filters.team(raw.trim());
+    filters.problem().map_or(Ok(team), Err)
+}
+
+/// The exports page saying why the export asked for was refused (400).
+fn export_refused(session: &CurrentSession, problem: &str) -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        pages::exports_page(&nav(session, "/exports"), Some(problem)),
+    )
 }
 
 fn csv(export: Export, filename: &str) -> Response {
@@ -983,17 +1136,26 @@ async fn export_indicators(
     };
     let ws = state.ws.clone();
     let who = session.coordinator.clone();
+    // Refused filters show the dashboard (where the link comes from) with the message.
     let result = blocking(move || {
-        let (query, _) = dashboard_query(ws.default_dashboard_query(&who)?, &q);
-        let export = ws.indicators_csv(&who, &query)?;
-        Ok((export, query))
+        let (query, form) = dashboard_query(ws.default_dashboard_query(&who)?, &q);
+        let file = match query {
+            Ok(query) => match ws.indicators_csv(&who, &query) {
+                Ok(export) => Ok((export, query)),
+                Err(HubError::BadInput(message)) => Err(message),
+                Err(e) => return Err(e),
+            },
+            Err(problem) => Err(problem),
+        };
+        Ok((file, form))
     })
     .await;
     match result {
-        Ok((export, query)) => csv(
+        Ok((Ok((export, query)), _)) => csv(
             export,
             &format!("indicateurs-{}-{}.csv", query.from, query.to),
         ),
+        Ok((Err(message), form)) => dashboard_refused(&session, &form, &message),
         Err(e) => failure(e),
     }
 }
@@ -1030,8 +1192,12 @@ async fn export_youth_get(
     match require(&state, &headers).await {
         // A link can be followed from anywhere: the sensitive parts need the form.
         Ok((session, _)) => {
+            let team = match export_team(&param(&q, "equipe")) {
+                Ok(team) => team,
+                Err(problem) => return export_refused(&session, &problem),
+            };
             let export = YouthExport {
-                team: team_param(&q),
+                team,
                 ..YouthExport::default()
             };
             youth_export(&state, session, export).await
@@ -1047,9 +1213,13 @@ async fn export_youth_post(
 ) -> Response {
     match require_post(&state, &headers, &form).await {
         Ok((session, _)) => {
+            let team = match export_team(&param(&form, "equipe")) {
+                Ok(team) => team,
+                Err(problem) => return export_refused(&session, &problem),
+            };
             let ticked = |name: &str| form.get(name).is_some_and(|v| v == "oui");
             let export = YouthExport {
-                team: team_param(&form),
+                team,
                 names: ticked("avec_noms"),
                 profile_flags: ticked("indicateurs_profil"),
             };
@@ -1168,13 +1338,20 @@ async fn journal(
         Ok(s) => s,
         Err(r) => return r,
     };
+    let mut filters = Filters::default();
+    let n = filters.page(&param(&q, "page"));
+    if let Some(problem) = filters.problem() {
+        return page(
+            StatusCode::BAD_REQUEST,
+            pages::journal_page(&nav(&session, "/journal"), Err(&problem)),
+        );
+    }
     let ws = state.ws.clone();
     let who = session.coordinator.clone();
-    let n = page_number(&q);
     match blocking(move || ws.journal(&who, n)).await {
         Ok(list) => page(
-            StatusCode::OK,
-            pages::journal_page(&nav(&session, "/journal"), &list),
+            list_status(&list),
+            pages::journal_page(&nav(&session, "/journal"), Ok(&list)),
         ),
         Err(e) => failure(e),
     }

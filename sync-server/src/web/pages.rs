@@ -248,15 +248,29 @@ fn pager<T>(page: &Paged<T>, base: &str, params: &[(&str, &str)]) -> Markup {
         format!("{base}?{}", query_string(&pairs))
     };
     html! {
-        nav.pager aria-label="Pagination" {
-            @if page.page > 1 {
-                a href=(link(page.page - 1)) rel="prev" data-testid="pagination-prev" { "← Précédente" }
+        @if page.page > page.pages {
+            p.notice.error role="alert" data-testid="page-missing" {
+                "Cette page n'existe pas : il y a " (page.pages) " page" @if page.pages > 1 { "s" } ". "
+                a href=(link(page.pages)) data-testid="pagination-last" { "Aller à la dernière page" }
             }
-            span data-testid="pagination-info" { "Page " (page.page) " sur " (page.pages) }
-            @if page.page < page.pages {
-                a href=(link(page.page + 1)) rel="next" data-testid="pagination-next" { "Suivante →" }
+        } @else {
+            nav.pager aria-label="Pagination" {
+                @if page.page > 1 {
+                    a href=(link(page.page - 1)) rel="prev" data-testid="pagination-prev" { "← Précédente" }
+                }
+                span data-testid="pagination-info" { "Page " (page.page) " sur " (page.pages) }
+                @if page.page < page.pages {
+                    a href=(link(page.page + 1)) rel="next" data-testid="pagination-next" { "Suivante →" }
+                }
             }
         }
+    }
+}
+
+/// A list's invalid filters, said above where the list would be.
+fn filter_error(message: &str) -> Markup {
+    html! {
+        p.notice.error role="alert" data-testid="filter-error" { (message) " Rien n'est affiché : corrigez la demande." }
     }
 }
 
@@ -309,7 +323,12 @@ pub struct VisitForm {
     pub etat: String,
 }
 
-pub fn visits_page(nav: &Nav<'_>, form: &VisitForm, page: &Paged<VisitItem>) -> Markup {
+/// The visits list, or (`Err`) the form with what was wrong with its filters.
+pub fn visits_page(
+    nav: &Nav<'_>,
+    form: &VisitForm,
+    list: Result<&Paged<VisitItem>, &str>,
+) -> Markup {
     let who = nav.who;
     let params = [
         ("equipe", form.equipe.as_str()),
@@ -344,10 +363,20 @@ pub fn visits_page(nav: &Nav<'_>, form: &VisitForm, page: &Paged<VisitItem>) -> 
                 }
                 button type="submit" data-testid="filter-submit" { "Filtrer" }
             }
+            @match list {
+                Err(message) => { (filter_error(message)) }
+                Ok(page) => { (visits_list(who, page, &params)) }
+            }
+        },
+    )
+}
+
+fn visits_list(who: &Coordinator, page: &Paged<VisitItem>, params: &[(&str, &str)]) -> Markup {
+    html! {
             p data-testid="visits-total" data-total=(page.total) {
                 (page.total) " visite" @if page.total > 1 { "s" }
             }
-            @if page.items.is_empty() {
+            @if page.items.is_empty() && page.page <= page.pages {
                 p.notice data-testid="visits-empty" { "Aucune visite ne correspond à ces critères." }
             } @else {
                 div.table-wrap {
@@ -387,9 +416,8 @@ pub fn visits_page(nav: &Nav<'_>, form: &VisitForm, page: &Paged<VisitItem>) -> 
                     }
                 }
             }
-            (pager(page, "/visites", &params))
-        },
-    )
+            (pager(page, "/visites", params))
+    }
 }
 
 fn author_name(d: &VisitDetail, member: Uuid) -> String {
@@ -413,6 +441,9 @@ fn json_value(v: &serde_json::Value) -> String {
 
 /// A refused resolution, shown again on the page with what was typed.
 pub struct ConflictEcho<'a> {
+    /// The record the form was about (a young person's page shows their actions' and
+    /// outcomes' conflicts too).
+    pub record: Uuid,
     pub field: &'a str,
     pub typed: &'a str,
     pub error: &'a str,
@@ -440,24 +471,34 @@ fn written_by(
     }
 }
 
+/// Who wrote the values of a page's conflicts.
+struct Writers<'a> {
+    users: &'a HashMap<Uuid, String>,
+    tablets: &'a HashMap<Uuid, String>,
+}
+
 /// A record's conflicting fields, each with a form to keep one value or type another.
 fn conflicts_section(
     nav: &Nav<'_>,
     record: Uuid,
+    title: &str,
     conflicts: &[OpenConflict],
-    users: &HashMap<Uuid, String>,
-    tablets: &HashMap<Uuid, String>,
+    writers: &Writers<'_>,
     echo: Option<&ConflictEcho<'_>>,
 ) -> Markup {
+    let (users, tablets) = (writers.users, writers.tablets);
+    let echo = echo.filter(|e| e.record == record);
+    // Element ids stay unique on a page showing several records' conflicts.
+    let prefix = short_id(record);
     html! {
         @if !conflicts.is_empty() {
-            section.card data-testid="conflicts-section" {
-                h2 { "Conflits à résoudre" }
+            section.card data-testid="conflicts-section" data-record-id=(record) {
+                h2 { (title) }
                 p.muted { "Deux saisies simultanées sur des tablettes ont donné des valeurs différentes ; la première est celle affichée. "
                     "Gardez l'une d'elles ou saisissez-en une autre : la résolution arrive sur les tablettes de l'équipe à leur prochaine synchronisation, comme toute modification." }
                 @for (n, f) in conflicts.iter().enumerate() {
                     @let echoed = echo.filter(|e| e.field == f.field);
-                    @let other_id = format!("conflit-{n}-autre");
+                    @let other_id = format!("conflit-{prefix}-{n}-autre");
                     form.card method="post" action=(format!("/fiches/{record}/conflit")) data-testid="conflict-row" data-field=(f.field) {
                         input type="hidden" name="csrf" value=(nav.csrf);
                         input type="hidden" name="champ" value=(f.field);
@@ -467,7 +508,7 @@ fn conflicts_section(
                                 p.notice.error role="alert" data-testid="conflict-error" { (e.error) }
                             }
                             @for (i, v) in f.values.iter().enumerate() {
-                                @let value_id = format!("conflit-{n}-{i}");
+                                @let value_id = format!("conflit-{prefix}-{n}-{i}");
                                 label.check for=(value_id) {
                                     input #(value_id) type="radio" name="choix" value=(v.json) checked[i == 0 && echoed.is_none()] data-testid="conflict-choice";
                                     span data-testid="conflict-value" { (v.label) }
@@ -574,7 +615,7 @@ pub fn visit_page(
                 }
             }
 
-            (conflicts_section(nav, id, &open_conflicts(RecordKind::Contact, &d.conflicts), &d.users, &d.tablets, echo))
+            (conflicts_section(nav, id, "Conflits à résoudre", &open_conflicts(RecordKind::Contact, &d.conflicts), &Writers { users: &d.users, tablets: &d.tablets }, echo))
 
             section data-testid="review-tasks" {
                 h2 { "Questions au binôme" }
@@ -681,7 +722,12 @@ pub struct YouthForm {
     pub q: String,
 }
 
-pub fn youth_list_page(nav: &Nav<'_>, form: &YouthForm, page: &Paged<YouthItem>) -> Markup {
+/// The young people's list, or (`Err`) the form with what was wrong with its filters.
+pub fn youth_list_page(
+    nav: &Nav<'_>,
+    form: &YouthForm,
+    list: Result<&Paged<YouthItem>, &str>,
+) -> Markup {
     let who = nav.who;
     let params = [
         ("equipe", form.equipe.as_str()),
@@ -709,6 +755,16 @@ pub fn youth_list_page(nav: &Nav<'_>, form: &YouthForm, page: &Paged<YouthItem>)
                 }
                 button type="submit" data-testid="filter-submit" { "Filtrer" }
             }
+            @match list {
+                Err(message) => { (filter_error(message)) }
+                Ok(page) => { (youth_list(who, page, &params)) }
+            }
+        },
+    )
+}
+
+fn youth_list(who: &Coordinator, page: &Paged<YouthItem>, params: &[(&str, &str)]) -> Markup {
+    html! {
             p data-testid="youth-total" data-total=(page.total) { (page.total) " jeune" @if page.total > 1 { "s" } }
             div.table-wrap { table data-testid="youth-table" {
                 thead { tr {
@@ -730,9 +786,17 @@ pub fn youth_list_page(nav: &Nav<'_>, form: &YouthForm, page: &Paged<YouthItem>)
                     }
                 } }
             } }
-            (pager(page, "/jeunes", &params))
-        },
-    )
+            (pager(page, "/jeunes", params))
+    }
+}
+
+/// « conflit » on a row of an action or outcome with conflicting fields.
+fn conflict_badge(d: &YouthDetail, record: Uuid) -> Markup {
+    html! {
+        @if d.record_conflicts.contains_key(&record) {
+            span.badge.flagged data-testid="record-conflict" { "conflit à résoudre" }
+        }
+    }
 }
 
 pub fn youth_page(
@@ -742,6 +806,10 @@ pub fn youth_page(
     echo: Option<&ConflictEcho<'_>>,
 ) -> Markup {
     let y = &d.youth;
+    let writers = Writers {
+        users: &d.users,
+        tablets: &d.tablets,
+    };
     layout(
         "Fiche jeune",
         Some(nav),
@@ -774,7 +842,7 @@ pub fn youth_page(
                     dt { "Profil" } dd { (flags(y)) }
                 }
             }
-            (conflicts_section(nav, d.id, &open_conflicts(RecordKind::Youth, &d.conflicts), &d.users, &d.tablets, echo))
+            (conflicts_section(nav, d.id, "Conflits à résoudre", &open_conflicts(RecordKind::Youth, &d.conflicts), &writers, echo))
             h2 { "Visites" }
             div.table-wrap { table data-testid="youth-contacts" {
                 thead { tr { th scope="col" { "Date" } th scope="col" { "Commune" } th scope="col" { "Type" } th scope="col" { "Revue" } th scope="col" { "" } } }
@@ -789,25 +857,37 @@ pub fn youth_page(
             h2 { "Actions" }
             @if d.actions.is_empty() { p.muted { "Aucune action." } } @else {
                 div.table-wrap { table data-testid="youth-actions" {
-                    thead { tr { th scope="col" { "Début" } th scope="col" { "Fin" } th scope="col" { "Action" } th scope="col" { "Statut" } } }
-                    tbody { @for (_, a) in &d.actions { tr {
+                    thead { tr { th scope="col" { "Début" } th scope="col" { "Fin" } th scope="col" { "Action" } th scope="col" { "Statut" } th scope="col" { "" } } }
+                    tbody { @for (id, a) in &d.actions { tr data-testid="action-row" data-action-id=(id) {
                         td { (labels::day(a.start_date)) }
                         td { @if let Some(e) = a.end_date { (labels::day(e)) } }
                         td { (labels::action_kind(a.kind)) }
                         td { (labels::action_status(a.status)) }
+                        td { (conflict_badge(d, *id)) }
                     } } }
                 } }
+                @for (id, a) in &d.actions {
+                    @if let Some(found) = d.record_conflicts.get(id) {
+                        (conflicts_section(nav, *id, &format!("Conflits à résoudre sur l'action « {} » du {}", labels::action_kind(a.kind), labels::day(a.start_date)), &open_conflicts(RecordKind::Action, found), &writers, echo))
+                    }
+                }
             }
             h2 { "Solutions" }
             @if d.outcomes.is_empty() { p.muted { "Aucune solution enregistrée." } } @else {
                 div.table-wrap { table data-testid="youth-outcomes" {
-                    thead { tr { th scope="col" { "Date" } th scope="col" { "Solution" } th scope="col" { "Organisme" } } }
-                    tbody { @for (_, o) in &d.outcomes { tr {
+                    thead { tr { th scope="col" { "Date" } th scope="col" { "Solution" } th scope="col" { "Organisme" } th scope="col" { "" } } }
+                    tbody { @for (id, o) in &d.outcomes { tr data-testid="outcome-row" data-outcome-id=(id) {
                         td { (labels::day(o.date)) }
                         td { (labels::outcome_kind(o.kind)) }
                         td { @if let Some(org) = &o.organisation { (org) } }
+                        td { (conflict_badge(d, *id)) }
                     } } }
                 } }
+                @for (id, o) in &d.outcomes {
+                    @if let Some(found) = d.record_conflicts.get(id) {
+                        (conflicts_section(nav, *id, &format!("Conflits à résoudre sur la solution « {} » du {}", labels::outcome_kind(o.kind), labels::day(o.date)), &open_conflicts(RecordKind::Outcome, found), &writers, echo))
+                    }
+                }
             }
             (erasure_request_form(nav, d.id, "Effacer ce jeune : sa fiche, ses actions, ses solutions et les visites où il était seul ; il est retiré des visites de groupe."))
         },
@@ -1185,7 +1265,8 @@ pub fn access_page(nav: &Nav<'_>, f: &AccessFile) -> Markup {
     )
 }
 
-pub fn exports_page(nav: &Nav<'_>) -> Markup {
+/// The exports page; `error`: why the export asked for was refused (an invalid filter).
+pub fn exports_page(nav: &Nav<'_>, error: Option<&str>) -> Markup {
     let who = nav.who;
     let names_allowed = who.second_factor;
     layout(
@@ -1193,6 +1274,9 @@ pub fn exports_page(nav: &Nav<'_>) -> Markup {
         Some(nav),
         html! {
             h1 { "Exports" }
+            @if let Some(message) = error {
+                p.notice.error role="alert" data-testid="filter-error" { (message) " Rien n'a été exporté." }
+            }
             section.card {
                 h2 { "Indicateurs (CSV)" }
                 p { "Les chiffres du tableau de bord, avec les mêmes filtres. Choisissez-les sur le "
@@ -1430,13 +1514,24 @@ pub fn retention_page(nav: &Nav<'_>, view: &RetentionView) -> Markup {
     )
 }
 
-pub fn journal_page(nav: &Nav<'_>, page: &Paged<JournalLine>) -> Markup {
+/// The journal, or (`Err`) what was wrong with the page asked for.
+pub fn journal_page(nav: &Nav<'_>, list: Result<&Paged<JournalLine>, &str>) -> Markup {
     layout(
         "Journal",
         Some(nav),
         html! {
             h1 { "Journal des accès et des actions" }
             p.muted { "Connexions, consultations, actions de revue et exports des coordinateurs de " (nav.who.organisation.name) "." }
+            @match list {
+                Err(message) => { (filter_error(message)) }
+                Ok(page) => { (journal_list(page)) }
+            }
+        },
+    )
+}
+
+fn journal_list(page: &Paged<JournalLine>) -> Markup {
+    html! {
             div.table-wrap { table data-testid="audit-table" {
                 thead { tr {
                     th scope="col" { "Date" } th scope="col" { "Utilisateur" } th scope="col" { "Action" }
@@ -1453,6 +1548,5 @@ pub fn journal_page(nav: &Nav<'_>, page: &Paged<JournalLine>) -> Markup {
                 } }
             } }
             (pager(page, "/journal", &[]))
-        },
-    )
+    }
 }

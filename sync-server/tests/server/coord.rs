@@ -617,6 +617,9 @@ fn a_question_reaches_the_tablet_and_its_answer_comes_back_to_the_visit_page() {
     let page = browser.get(&format!("/visites/{contact_id}"));
     assert!(page.body.contains(r#"data-status="closed""#));
     assert!(!page.body.contains(r#"data-testid="close-task-button""#));
+    // A closed question stays on the page with its answer, and in the review's history.
+    assert!(page.body.contains(question) && page.body.contains(answer));
+    assert!(page.body.contains("Question posée au binôme") && page.body.contains("Question close"));
 
     // Flag with a reason: shown on the page, never in the journal.
     let reason = "Notes à compléter : Kévin Martin";
@@ -742,11 +745,14 @@ fn csv_exports_parse_and_carry_names_only_when_asked() {
     assert!(rows[1..].iter().all(|r| r[contacts] == "1"));
     // The same pseudonyms every time.
     assert_eq!(browser.get("/exports/jeunes.csv").body, pseudonymised.body);
-    // The list shows them all when no known status is chosen (empty or unknown).
-    for statut in ["", "pas-un-statut", "_unknown"] {
+    // The list shows them all when no status is chosen; an unknown one is refused.
+    let list = browser.get("/jeunes?statut=");
+    let shown = testid_number_attr(&list.body, "youth-total");
+    assert_eq!(shown, youth.len() as u32);
+    for statut in ["pas-un-statut", "_unknown"] {
         let list = browser.get(&format!("/jeunes?statut={statut}"));
-        let shown = testid_number_attr(&list.body, "youth-total");
-        assert_eq!(shown, youth.len() as u32, "statut={statut}");
+        assert_eq!(list.status, 400, "statut={statut}");
+        assert!(list.body.contains(r#"data-testid="filter-error""#));
     }
 
     // Names only when the box is ticked, through the form (CSRF required).

@@ -13,6 +13,7 @@ mod enrol_limits;
 mod erasure;
 mod erasure_workflow;
 mod exports;
+mod filters;
 mod hostile_forms;
 mod http;
 mod hub;

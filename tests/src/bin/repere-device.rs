@@ -10,11 +10,15 @@
 //!   repere-device STORE_DIR has ID                (true or false)
 //!   repere-device STORE_DIR set-alias ID ALIAS    (edits a young person's alias)
 //!   repere-device STORE_DIR youth ID              (JSON: alias, conflicting fields)
+//!   repere-device STORE_DIR create-action YOUTH_ID (a past sport action, done; prints the id)
+//!   repere-device STORE_DIR set-action-status ID STATUS   (planned, done, no_show, cancelled)
+//!   repere-device STORE_DIR action ID             (JSON: status, conflicting fields)
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use repere_core::indicators::{Granularity, IndicatorQuery};
+use repere_core::records::{Action, ActionKind, ActionStatus};
 use repere_core::sync::SyncOptions;
 use repere_core::{Error, Store};
 use repere_transport::HttpTransport;
@@ -25,7 +29,7 @@ const KEY: [u8; 32] = [5; 32];
 fn run(args: &[String]) -> Result<(), Error> {
     let usage = || {
         Error::Network(
-            "usage: repere-device STORE_DIR enrol|sync|tasks|answer|indicators|create-youth|has|set-alias|youth …"
+            "usage: repere-device STORE_DIR enrol|sync|tasks|answer|indicators|create-youth|has|set-alias|youth|create-action|set-action-status|action …"
                 .into(),
         )
     };
@@ -110,6 +114,38 @@ fn run(args: &[String]) -> Result<(), Error> {
                 store.conflicts(id)?.into_iter().map(|c| c.field).collect();
             let line = serde_json::json!({
                 "alias": store.youth(id)?.alias, "conflicts": conflicts,
+            });
+            println!("{line}");
+        }
+        "create-action" => {
+            let youth_id = Uuid::parse_str(arg(2)?).map_err(|_| usage())?;
+            let team = store.enrolment()?.ok_or(Error::NotEnrolled)?.team_id;
+            let action = Action {
+                team_id: team,
+                youth_id,
+                kind: ActionKind::Sport,
+                start_date: chrono::Utc::now().date_naive() - chrono::Duration::days(7),
+                end_date: None,
+                status: ActionStatus::Done,
+                detail: None,
+            };
+            store.set_member(Uuid::from_u128(0xb1));
+            println!("{}", store.create(&action)?);
+        }
+        "set-action-status" => {
+            let id = Uuid::parse_str(arg(2)?).map_err(|_| usage())?;
+            let status: ActionStatus =
+                serde_json::from_value(serde_json::Value::String(arg(3)?.to_string()))
+                    .map_err(|_| usage())?;
+            store.set_member(Uuid::from_u128(0xb1));
+            store.edit::<Action>(id, |a| a.status = status)?;
+        }
+        "action" => {
+            let id = Uuid::parse_str(arg(2)?).map_err(|_| usage())?;
+            let conflicts: Vec<String> =
+                store.conflicts(id)?.into_iter().map(|c| c.field).collect();
+            let line = serde_json::json!({
+                "status": store.get::<Action>(id)?.status, "conflicts": conflicts,
             });
             println!("{line}");
         }
