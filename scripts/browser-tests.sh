@@ -29,8 +29,8 @@ cd "$root"
 
 scripts/install-tools.sh >/dev/null
 
-server_bin="$root/target/debug/repere-server"
-device_bin="$root/target/debug/repere-device"
+server_bin="${CARGO_TARGET_DIR:-$root/target}/debug/repere-server"
+device_bin="${CARGO_TARGET_DIR:-$root/target}/debug/repere-device"
 for b in "$server_bin" "$device_bin"; do
   [ -x "$b" ] || { echo "browser-tests: $b missing; build first: cargo build --workspace" >&2; exit 1; }
 done

@@ -39,7 +39,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 name=""
-lib_dir="$REPERE_ROOT/target/debug"
+lib_dir="${CARGO_TARGET_DIR:-$REPERE_ROOT/target}/debug"
 werror=1
 run=1
 jvm_opts=()

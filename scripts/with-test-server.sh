@@ -9,7 +9,7 @@
 # REPERE_COORDINATOR_LOGIN and REPERE_COORDINATOR_PASSWORD (a coordinator of the organisation).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="$root/target/debug/repere-server"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/repere-server"
 [ -x "$bin" ] || { echo "build the workspace first ($bin missing)" >&2; exit 1; }
 data="$(mktemp -d)"
 # The server key lives apart from the data, as in service.

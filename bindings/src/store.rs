@@ -152,7 +152,10 @@ pub struct ChangedRecord {
 /// Told of every committed change (for refreshing screens).
 #[uniffi::export(with_foreign)]
 pub trait StoreListener: Send + Sync {
+    /// Records written, here or by sync (a visit a coordinator decided on is listed too).
     fn on_change(&self, changes: Vec<ChangedRecord>);
+    /// The team's roster changed: names and « membres présents » are to be read again.
+    fn on_roster_change(&self);
 }
 
 /// Told after each sync round.
@@ -608,7 +611,12 @@ impl RepereStore {
                 .collect();
             // A listener that panics must not take the store down with it.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                listener.on_change(changes)
+                if !e.changed.is_empty() {
+                    listener.on_change(changes);
+                }
+                if e.roster_changed {
+                    listener.on_roster_change();
+                }
             }));
         }));
     }

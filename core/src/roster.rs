@@ -59,9 +59,16 @@ pub(crate) fn since(conn: &Connection) -> Result<TeamSince> {
     })
 }
 
+/// What an answer's team news changed on this tablet, for the store's listeners.
+pub(crate) struct NewsApplied {
+    pub roster_changed: bool,
+    /// The visits held here that a decision is about.
+    pub decided: Vec<Uuid>,
+}
+
 /// Stores what an answer brought, inside the answer's transaction. An answer from an
 /// older server (no news, position 0) leaves everything as it is.
-pub(crate) fn apply(tx: &Connection, news: &TeamNews) -> Result<()> {
+pub(crate) fn apply(tx: &Connection, news: &TeamNews) -> Result<NewsApplied> {
     if let Some(roster) = &news.roster {
         tx.prepare_cached("DELETE FROM team_members")?.execute([])?;
         let mut insert = tx.prepare_cached(
@@ -76,18 +83,22 @@ pub(crate) fn apply(tx: &Connection, news: &TeamNews) -> Result<()> {
         "INSERT OR REPLACE INTO visit_decisions (contact_id, state, reason, at_ms)
          VALUES (?1, ?2, ?3, ?4)",
     )?;
+    let mut held = tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM documents WHERE id = ?1)")?;
+    let mut decided = Vec::new();
     for d in &news.decisions {
-        upsert.execute(params![
-            d.contact_id.as_bytes().as_slice(),
-            d.state.as_str(),
-            d.reason,
-            d.at_ms
-        ])?;
+        let id = d.contact_id.as_bytes().as_slice();
+        upsert.execute(params![id, d.state.as_str(), d.reason, d.at_ms])?;
+        if held.query_row([id], |r| r.get(0))? {
+            decided.push(d.contact_id);
+        }
     }
     if news.decisions_cursor > 0 {
         put_meta_u64(tx, DECISIONS_CURSOR_KEY, news.decisions_cursor)?;
     }
-    Ok(())
+    Ok(NewsApplied {
+        roster_changed: news.roster.is_some(),
+        decided,
+    })
 }
 
 /// Forgets the roster and every decision: the store enrolled again (perhaps in another

@@ -116,7 +116,20 @@ pub struct SetAside {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreEvent {
     pub origin: Origin,
+    /// Records written; from sync, also the visits a coordinator's decision is about.
     pub changed: Vec<(RecordKind, Uuid)>,
+    /// The team's roster changed (a sync brought it, or re-enrolment forgot it).
+    pub roster_changed: bool,
+}
+
+impl StoreEvent {
+    pub(crate) fn records(origin: Origin, changed: Vec<(RecordKind, Uuid)>) -> StoreEvent {
+        StoreEvent {
+            origin,
+            changed,
+            roster_changed: false,
+        }
+    }
 }
 
 pub type Listener = Arc<dyn Fn(&StoreEvent) + Send + Sync>;
@@ -229,7 +242,7 @@ impl Store {
         let out = f(&mut batch)?;
         let Batch { tx, changed, .. } = batch;
         tx.commit()?;
-        notify(&self.listeners, Origin::Local, changed);
+        notify(&self.listeners, StoreEvent::records(Origin::Local, changed));
         Ok(out)
     }
 
@@ -548,7 +561,10 @@ impl Store {
         let changed = merge_in(&tx, self.author, kind, id, bytes, now)?;
         tx.commit()?;
         if changed {
-            notify(&self.listeners, Origin::Remote, vec![(kind, id)]);
+            notify(
+                &self.listeners,
+                StoreEvent::records(Origin::Remote, vec![(kind, id)]),
+            );
         }
         Ok(changed)
     }
@@ -1008,11 +1024,11 @@ pub(crate) fn heads_from_bytes(bytes: &[u8]) -> Vec<automerge::ChangeHash> {
         .collect()
 }
 
-pub(crate) fn notify(listeners: &[Listener], origin: Origin, changed: Vec<(RecordKind, Uuid)>) {
-    if changed.is_empty() {
+/// Tells the listeners of a committed change; nothing when nothing changed.
+pub(crate) fn notify(listeners: &[Listener], event: StoreEvent) {
+    if event.changed.is_empty() && !event.roster_changed {
         return;
     }
-    let event = StoreEvent { origin, changed };
     for l in listeners {
         l(&event);
     }

@@ -582,9 +582,24 @@ fn team_news_are_kept_until_the_server_restarts_its_log() {
     );
     enrolled(&mut tablet.store, &transport);
     let store = &mut tablet.store;
+    // What the screens are told: (roster changed, records listed), event by event.
+    let events = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let seen_events = events.clone();
+    store.subscribe(std::sync::Arc::new(move |e| {
+        seen_events
+            .lock()
+            .expect("lock")
+            .push((e.roster_changed, e.changed.len()));
+    }));
+    let told = || std::mem::take(&mut *events.lock().expect("lock"));
     store
         .sync(&transport, &options(), &mut |_| {})
         .expect("sync");
+    assert_eq!(
+        told(),
+        [(true, 0)],
+        "news alone are told; a decision on a visit not held lists no record"
+    );
     assert_eq!(
         store.member_name(amina).expect("read").as_deref(),
         Some("Amina")
@@ -609,6 +624,7 @@ fn team_news_are_kept_until_the_server_restarts_its_log() {
         .sync(&transport, &options(), &mut |_| {})
         .expect("sync");
     assert_eq!(store.roster().expect("roster").len(), 1);
+    assert_eq!(told(), [], "nothing new, nothing told");
     let seen = transport.seen.lock().expect("lock").clone();
     assert_eq!(seen[0].1.team, TeamSince::default());
     assert_eq!(
@@ -624,6 +640,7 @@ fn team_news_are_kept_until_the_server_restarts_its_log() {
         .sync(&transport, &options(), &mut |_| {})
         .expect("sync");
     assert!(store.roster().expect("roster").is_empty());
+    assert_eq!(told(), [(true, 0)], "the roster forgotten is told");
     assert_eq!(store.visit_decision(visit).expect("read"), None);
     let seen = transport.seen.lock().expect("lock").clone();
     assert_eq!(seen.last().expect("a request").1.team, TeamSince::default());
@@ -660,10 +677,27 @@ fn a_flagged_visit_is_listed_in_the_binome_s_todo_with_its_reason() {
     };
     let transport = Scripted::new(team, vec![with_news(1, news)]);
     enrolled(&mut tablet.store, &transport);
+    let told = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let seen = told.clone();
+    tablet.store.subscribe(std::sync::Arc::new(move |e| {
+        seen.lock().expect("lock").extend(e.changed.clone());
+    }));
     tablet
         .store
         .sync(&transport, &options(), &mut |_| {})
         .expect("sync");
+    // The scripted server repeats its answer each round, so they may be told more than once.
+    let decided: std::collections::BTreeSet<_> =
+        told.lock().expect("lock").iter().copied().collect();
+    assert_eq!(
+        decided,
+        [
+            (RecordKind::Contact, visit),
+            (RecordKind::Contact, approved)
+        ]
+        .into(),
+        "the decided visits are told as changed"
+    );
     let flagged: Vec<_> = tablet
         .store
         .todo(0, 50)

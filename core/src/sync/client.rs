@@ -24,7 +24,7 @@ use crate::index;
 use crate::records::RecordKind;
 use crate::storage::{meta_get, meta_put};
 use crate::store::{
-    Decoded, Merged, Origin, Source, Store, decode, heads_from_bytes, heads_to_bytes,
+    Decoded, Merged, Origin, Source, Store, StoreEvent, decode, heads_from_bytes, heads_to_bytes,
     insert_received, load_doc, merge_decoded, notify,
 };
 
@@ -380,7 +380,14 @@ impl Store {
         crate::roster::forget(&tx)?;
         crate::lock::reached_server(&tx, now)?;
         tx.commit()?;
-        notify(&self.listeners, Origin::Remote, left);
+        notify(
+            &self.listeners,
+            StoreEvent {
+                origin: Origin::Remote,
+                changed: left,
+                roster_changed: true,
+            },
+        );
         Ok(stored.enrolment)
     }
 
@@ -603,7 +610,8 @@ impl Store {
                 .execute(params![rej.id.as_bytes().as_slice(), rej.reason])?;
             }
         }
-        crate::roster::apply(&tx, &resp.team)?;
+        let news = crate::roster::apply(&tx, &resp.team)?;
+        changed.extend(news.decided.into_iter().map(|id| (RecordKind::Contact, id)));
         meta_put(&tx, CURSOR_KEY, &resp.cursor.to_be_bytes())?;
         crate::lock::reached_server(&tx, now)?;
         tx.commit()?;
@@ -614,7 +622,14 @@ impl Store {
         if erased_here {
             crate::storage::scrub(&self.conn)?;
         }
-        notify(&self.listeners, Origin::Remote, changed);
+        notify(
+            &self.listeners,
+            StoreEvent {
+                origin: Origin::Remote,
+                changed,
+                roster_changed: news.roster_changed,
+            },
+        );
         Ok(Applied::Stored {
             set_aside: set_aside_count,
             rewritten: replaced.len(),
@@ -639,6 +654,14 @@ impl Store {
         meta_put(&tx, EPOCH_KEY, &epoch.to_be_bytes())?;
         crate::roster::forget(&tx)?;
         tx.commit()?;
+        notify(
+            &self.listeners,
+            StoreEvent {
+                origin: Origin::Remote,
+                changed: Vec::new(),
+                roster_changed: true,
+            },
+        );
         Ok(())
     }
 

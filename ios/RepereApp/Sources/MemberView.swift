@@ -51,7 +51,9 @@ struct MemberView: View {
         .navigationTitle("Qui utilise la tablette ?")
         .task {
             await attempt($error) {
-                members = try await client.roster().filter(\.active)
+                for try await roster in client.rosterUpdates() {
+                    members = roster.filter(\.active)
+                }
             }
         }
     }

@@ -78,15 +78,20 @@ struct TourOfDayView: View {
                 NavigationLink(unsynced > 0 ? "Synchro (\(unsynced))" : "Synchro", value: Route.syncStatus)
             }
         }
-        // Back from the sync screen: a roster may have come with no record changed (a sync
-        // that brings only the roster reports no change).
-        .onAppear { Task { await load() } }
         .task {
             // Subscribe before loading so no change slips in between.
             let changes = client.changes()
             await load()
             for await _ in changes {
                 await load()
+            }
+        }
+        .task {
+            // A sync may bring a new roster with no record changed: it has its own stream.
+            await attempt($error) {
+                for try await roster in client.rosterUpdates() {
+                    members = roster.filter(\.active)
+                }
             }
         }
     }
@@ -115,7 +120,6 @@ struct TourOfDayView: View {
         await attempt($error) {
             enrolment = try await client.enrolment()
             checked = true
-            members = try await client.roster().filter(\.active)
             tour = try await client.toursOn(today).first
             // The newest visits, kept to today's (a day's tour is well under a page).
             let recent = try await client.recentVisits(limit: 100)

@@ -233,6 +233,25 @@ public final class RepereClient: Sendable {
         try await run { try $0.roster() }
     }
 
+    /// The roster now, then again each time a sync brings a new one (or re-enrolment forgets it).
+    public func rosterUpdates() -> AsyncThrowingStream<[TeamMember], Error> {
+        let changes = fanOut.rosterStream()
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    continuation.yield(try await self.roster())
+                    for await _ in changes {
+                        continuation.yield(try await self.roster())
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
     /// A member's display name (active or not), or nil for an id the roster does not know.
     public func memberName(id: String) async throws -> String? {
         try await run { try $0.memberName(id: id) }
@@ -326,23 +345,44 @@ private func perform<T: Sendable>(on queue: DispatchQueue, _ body: @escaping @Se
     }
 }
 
-/// Fans the core's change callbacks (made on a core thread) out to one AsyncStream per
-/// listening screen.
+/// Fans the core's callbacks (made on a core thread) out to one AsyncStream per listening
+/// screen: record changes, and roster changes apart.
 final class ChangeFanOut: StoreListener, @unchecked Sendable {
-    // @unchecked: `continuations` is only touched under `lock`.
-    private let lock = NSLock()
-    private var continuations: [UUID: AsyncStream<[ChangedRecord]>.Continuation] = [:]
+    private let records = FanOut<[ChangedRecord]>()
+    private let roster = FanOut<Void>()
 
     func onChange(changes: [ChangedRecord]) {
+        records.yield(changes)
+    }
+
+    func onRosterChange() {
+        roster.yield(())
+    }
+
+    func stream() -> AsyncStream<[ChangedRecord]> {
+        records.stream()
+    }
+
+    func rosterStream() -> AsyncStream<Void> {
+        roster.stream()
+    }
+}
+
+final class FanOut<Element>: @unchecked Sendable {
+    // @unchecked: `continuations` is only touched under `lock`.
+    private let lock = NSLock()
+    private var continuations: [UUID: AsyncStream<Element>.Continuation] = [:]
+
+    func yield(_ element: Element) {
         lock.lock()
         let targets = Array(continuations.values)
         lock.unlock()
         for continuation in targets {
-            continuation.yield(changes)
+            continuation.yield(element)
         }
     }
 
-    func stream() -> AsyncStream<[ChangedRecord]> {
+    func stream() -> AsyncStream<Element> {
         AsyncStream(bufferingPolicy: .bufferingNewest(16)) { continuation in
             let id = UUID()
             lock.lock()

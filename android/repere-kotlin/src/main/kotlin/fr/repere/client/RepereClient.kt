@@ -91,10 +91,19 @@ class RepereClient private constructor(
     /** Every committed change, local or from sync. */
     val changes: SharedFlow<List<ChangedRecord>> = changeFlow.asSharedFlow()
 
+    private val rosterChanges = MutableSharedFlow<Unit>(
+        extraBufferCapacity = 1,
+        onBufferOverflow = BufferOverflow.DROP_OLDEST,
+    )
+
     init {
         store.subscribe(object : StoreListener {
             override fun onChange(changes: List<ChangedRecord>) {
                 changeFlow.tryEmit(changes)
+            }
+
+            override fun onRosterChange() {
+                rosterChanges.tryEmit(Unit)
             }
         })
     }
@@ -181,6 +190,9 @@ class RepereClient private constructor(
 
     /** The team's members, active first, by name; offer only active ones as « membres présents ». */
     suspend fun roster(): List<TeamMember> = io { roster() }
+    /** The roster now, then again each time a sync brings a new one (or re-enrolment forgets it). */
+    fun rosterFlow(): Flow<List<TeamMember>> =
+        rosterChanges.onSubscription { emit(Unit) }.conflate().map { roster() }
     /** A member's display name (active or not), or null for an id the roster does not know. */
     suspend fun memberName(id: String): String? = io { memberName(id) }
     /** The coordinators' latest decision on a visit (approved, flagged with its reason, question). */

@@ -459,7 +459,20 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             web.login(env("REPERE_COORDINATOR_LOGIN"), env("REPERE_COORDINATOR_PASSWORD"))
             web.flag(contactId, "Commune à vérifier")
             admin("rename-member", "--member", julien, "--name", "Julien M.")
-            c.sync()
+            coroutineScopeTest { scope ->
+                // A sync that brings only team news still tells the screens: the new roster
+                // on rosterFlow, the decided visit on the changes.
+                val renamed = scope.async {
+                    c.rosterFlow().first { members -> members.any { it.name == "Julien M." } }
+                }
+                val decided = scope.async { c.changes.first { changed -> changed.any { it.id == contactId } } }
+                kotlinx.coroutines.yield()
+                c.sync()
+                assertEquals(roster.size, withTimeout(5_000) { renamed.await() }.size)
+                val visit = withTimeout(5_000) { decided.await() }.single { it.id == contactId }
+                assertEquals(RecordKind.CONTACT, visit.kind)
+                assertTrue(visit.remote)
+            }
             val decision = c.visitDecision(contactId) ?: error("the decision did not arrive")
             assertEquals(DecisionState.FLAGGED, decision.state)
             assertEquals("Commune à vérifier", decision.reason)

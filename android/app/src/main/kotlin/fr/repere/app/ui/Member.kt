@@ -30,15 +30,10 @@ class MemberViewModel(app: Application) : CoreViewModel(app) {
         private set
 
     init {
-        loadAndWatch { members = roster().filter { it.active } }
+        // The roster now, then each one a sync brings (it comes with no record changed).
+        viewModelScope.launch { safely { rosterFlow().collect { list -> members = list.filter { it.active } } } }
         viewModelScope.launch { repere.prefs.chosenMemberId.collect { chosen = it } }
     }
-
-    /**
-     * Reads the roster again. A sync that brings only the roster reports no changed record,
-     * so the screens call this when they come back into view (after the sync screen).
-     */
-    fun refresh() = viewModelScope.launch { safely { members = roster().filter { it.active } } }
 
     /** The roster has come and nobody on it was chosen (or the chosen one left the team). */
     val needsChoice: Boolean get() = members.isNotEmpty() && members.none { it.id == chosen }
@@ -69,7 +64,6 @@ fun MemberChoice(vm: MemberViewModel) {
 @Composable
 fun MemberScreen(onDone: () -> Unit, vm: MemberViewModel = viewModel()) {
     LaunchedEffect(vm.done) { if (vm.done) onDone() }
-    LaunchedEffect(Unit) { vm.refresh() }
     ScreenScaffold(title = "Qui utilise la tablette ?", error = vm.error) {
         item { MemberChoice(vm) }
     }

@@ -13,7 +13,6 @@ import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
-import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateListOf
 import androidx.compose.runtime.mutableStateOf
@@ -78,8 +77,6 @@ fun TourOfDayScreen(
     vm: TourOfDayViewModel = viewModel(),
     member: MemberViewModel = viewModel(),
 ) {
-    // Back from the sync screen: a roster may have come with no record changed.
-    LaunchedEffect(Unit) { member.refresh() }
     ScreenScaffold(
         title = "Tournée du ${formatDay(vm.today)}",
         error = vm.error,
