@@ -540,6 +540,28 @@ impl RepereStore {
         guard(|| Ok(self.lock().unsynced()?.len() as u32))
     }
 
+    /// The records with changes the server has not acknowledged, oldest change first: the
+    /// sync screen's « pas encore sur le serveur » list (`sync_state` says why for each).
+    pub fn unsynced(&self) -> Result<Vec<RecordRef>, RepereError> {
+        guard(|| {
+            Ok(self
+                .lock()
+                .unsynced()?
+                .into_iter()
+                .map(|(kind, id)| RecordRef {
+                    kind,
+                    id: id.to_string(),
+                })
+                .collect())
+        })
+    }
+
+    /// When the tablet last got an answer from its server (RFC 3339, UTC), or `None` if it
+    /// never did: the sync screen's « dernière synchronisation ».
+    pub fn last_server_contact(&self) -> Result<Option<String>, RepereError> {
+        guard(|| Ok(self.lock().last_server_contact()?.map(|t| t.to_rfc3339())))
+    }
+
     /// Exchanges a one-time code for this tablet's credentials. Into the same team, every
     /// record and unsent change stays. Into another team, unsent changes are first sent with
     /// the current credentials; if some cannot be, this fails with `UnsentChanges` and the

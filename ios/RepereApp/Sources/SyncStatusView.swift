@@ -1,8 +1,8 @@
 import RepereKit
 import SwiftUI
 
-/// État de synchro: enrolment, unsent count, last sync, the manual button, and the state of
-/// the latest records.
+/// État de synchro: enrolment, unsent count, last answer from the server, the manual button,
+/// and the records not on the server yet.
 @MainActor
 struct SyncStatusView: View {
     let client: RepereClient
@@ -10,6 +10,9 @@ struct SyncStatusView: View {
     @State private var enrolment: Enrolment?
     @State private var unsynced = 0
     @State private var records: [RecordLine] = []
+    @State private var lastContact: String?
+    /// The unsent records listed at most (the count says how many in all).
+    private static let shown = 50
     @State private var problemCount = 0
     @State private var setAside: [SetAside] = []
     @State private var error: String?
@@ -35,7 +38,7 @@ struct SyncStatusView: View {
             }
             Section("Synchronisation") {
                 LabeledContent("Saisies non envoyées", value: "\(unsynced)")
-                LabeledContent("Dernière synchro", value: scheduler.lastSync.map { Day.display($0) } ?? "jamais")
+                LabeledContent("Dernière synchro", value: lastContact.map { Day.display(instant: $0) } ?? "jamais")
                 LabeledContent("Réseau", value: scheduler.isOnline ? "disponible" : "hors ligne")
                 if let message = scheduler.lastError {
                     ErrorRow(message: message)
@@ -55,8 +58,7 @@ struct SyncStatusView: View {
                     }
                 }
             }
-            // The core has no "records not yet synced" list: show the latest contacts' state.
-            Section("État par fiche (derniers contacts)") {
+            Section(unsynced > Self.shown ? "Pas encore sur le serveur (les \(Self.shown) plus anciennes)" : "Pas encore sur le serveur") {
                 ForEach(records) { record in
                     HStack {
                         Text(record.label)
@@ -82,18 +84,32 @@ struct SyncStatusView: View {
         }
     }
 
+    private func describe(_ ref: RecordRef) async throws -> String {
+        switch ref.kind {
+        case .youth:
+            let youth = try await client.youth(id: ref.id)
+            return "Jeune · \(youth.firstName ?? youth.alias ?? "sans nom")"
+        case .contact:
+            return "Visite · \(Day.display(instant: try await client.contact(id: ref.id).occurredAt))"
+        case .tour: return "Tournée"
+        case .action: return "Action"
+        case .outcome: return "Solution"
+        case .reviewTask: return "Réponse à la coordination"
+        }
+    }
+
     private func load() async {
         await attempt($error) {
             enrolment = try await client.enrolment()
             unsynced = try await client.unsyncedCount()
             problemCount = try await client.withProblems().count
             setAside = try await client.setAside()
+            lastContact = try await client.lastServerContact()
+            // What is not on the server yet, oldest change first, with why (pending, refused…).
             var lines: [RecordLine] = []
-            let recent = try await client.contacts(limit: 30)
-            for contact in recent {
-                let state = try await client.syncState(id: contact.id)
-                let label = "\(Day.display(instant: contact.occurredAt)) · \(contact.youthNames.joined(separator: ", ")) · \(contact.communeName)"
-                lines.append(RecordLine(id: contact.id, label: label, state: state))
+            for ref in try await client.unsynced().prefix(Self.shown) {
+                let state = try await client.syncState(id: ref.id)
+                lines.append(RecordLine(id: ref.id, label: try await describe(ref), state: state))
             }
             records = lines
         }

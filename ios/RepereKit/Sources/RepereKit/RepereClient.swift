@@ -290,6 +290,16 @@ public final class RepereClient: Sendable {
         return Int(count)
     }
 
+    /// Records the server has not acknowledged yet, oldest change first (`syncState` says why).
+    public func unsynced() async throws -> [RecordRef] {
+        try await run { try $0.unsynced() }
+    }
+
+    /// When the tablet last got an answer from its server (RFC 3339, UTC); nil if never.
+    public func lastServerContact() async throws -> String? {
+        try await run { try $0.lastServerContact() }
+    }
+
     /// Into another team, unsent changes are sent first with the current credentials; if some
     /// cannot be, this throws `RepereError.UnsentChanges`: call again with the same code and
     /// `force` to set them aside (see `setAside()`).

@@ -84,10 +84,6 @@ class AppPrefs(context: Context) {
         @Synchronized get() = p.getString("member_id", null)
             ?: UUID.randomUUID().toString().also { p.edit().putString("member_id", it).commit() }
 
-    var lastSyncAt: String?
-        get() = p.getString("last_sync_at", null)
-        set(v) = p.edit().putString("last_sync_at", v).apply()
-
     var lastSyncError: String?
         get() = p.getString("last_sync_error", null)
         set(v) = p.edit().putString("last_sync_error", v).apply()

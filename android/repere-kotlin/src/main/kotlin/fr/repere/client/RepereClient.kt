@@ -213,6 +213,10 @@ class RepereClient private constructor(
 
     suspend fun syncState(id: String): RecordSyncState = io { syncState(id) }
     suspend fun unsyncedCount(): Int = io { unsyncedCount().toInt() }
+    /** Records the server has not acknowledged yet, oldest change first ([syncState] says why). */
+    suspend fun unsynced(): List<RecordRef> = io { unsynced() }
+    /** When the tablet last got an answer from its server (RFC 3339, UTC); null if never. */
+    suspend fun lastServerContact(): String? = io { lastServerContact() }
 
     /**
      * Enrols (or re-enrols) the tablet. Into another team, unsent changes are sent first with

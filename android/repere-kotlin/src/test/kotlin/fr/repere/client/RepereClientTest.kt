@@ -147,6 +147,21 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             assertEquals("Kévin, ~19 ans, Stenay — vu 3 fois", similar.first().description)
         }
     },
+    "lists what is not on the server yet, and when the server last answered" to {
+        openClient().use { c ->
+            assertEquals(null, c.lastServerContact(), "never reached a server")
+            val youthId = c.createYouth(kevin())
+            val contactId = c.createContact(visit(youthId))
+            assertEquals(listOf(youthId, contactId), c.unsynced().map { it.id })
+            assertEquals(RecordKind.CONTACT, c.unsynced().last().kind)
+            c.enrol(env("REPERE_SERVER_URL"), issueCode(), "tablette synchro")
+            val enrolledAt = OffsetDateTime.parse(c.lastServerContact() ?: error("no contact time"))
+            assertTrue(enrolledAt.isAfter(OffsetDateTime.now().minusMinutes(5)))
+            c.sync()
+            assertTrue(c.unsynced().isEmpty())
+            assertEquals(0, c.unsyncedCount())
+        }
+    },
     "emits changes on the flow" to {
         openClient().use { c ->
             coroutineScopeTest { scope ->

@@ -20,7 +20,6 @@ import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.sync.Mutex
 import kotlinx.coroutines.sync.withLock
 import java.security.GeneralSecurityException
-import java.time.Instant
 import java.util.concurrent.TimeUnit
 
 /**
@@ -37,7 +36,6 @@ class SyncWorker(context: Context, params: WorkerParameters) : CoroutineWorker(c
             if (client.enrolment() == null) return Result.success() // nothing to sync with yet
             // Periodic and on-demand work may overlap: one sync at a time in the process.
             lock.withLock { client.sync() }
-            app.prefs.lastSyncAt = Instant.now().toString()
             app.prefs.lastSyncError = null
             Result.success()
         } catch (e: RepereException) {

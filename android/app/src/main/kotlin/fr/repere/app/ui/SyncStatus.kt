@@ -23,6 +23,8 @@ import androidx.work.WorkInfo
 import fr.repere.app.sync.SyncScheduler
 import fr.repere.client.RepereClient
 import fr.repere.ffi.Enrolment
+import fr.repere.ffi.RecordKind
+import fr.repere.ffi.RecordRef
 import fr.repere.ffi.RecordSyncState
 import fr.repere.ffi.RepereException
 import kotlinx.coroutines.flow.SharingStarted
@@ -30,6 +32,9 @@ import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.launch
 
 data class RecordLine(val id: String, val label: String, val sync: RecordSyncState)
+
+/** The sync screen lists this many unsent records at most (the count says how many in all). */
+const val UNSYNCED_SHOWN = 50
 
 class SyncStatusViewModel(app: Application) : CoreViewModel(app) {
     var enrolled by mutableStateOf<Enrolment?>(null)
@@ -54,14 +59,21 @@ class SyncStatusViewModel(app: Application) : CoreViewModel(app) {
     private val load: suspend RepereClient.() -> Unit = {
         enrolled = enrolment()
         unsynced = unsyncedCount()
-        lastSyncAt = repere.prefs.lastSyncAt
+        lastSyncAt = lastServerContact()
         lastSyncError = repere.prefs.lastSyncError
         problemCount = withProblems().size
         setAsideLines = setAside().map { it.userMessage }
-        // The core has no "records not yet synced" list: show the state of the latest contacts.
-        records = contacts(limit = 30).map {
-            RecordLine(it.id, "${formatDateTime(it.occurredAt)} · ${it.youthNames.joinToString()} · ${it.communeName}", syncState(it.id))
-        }
+        // What is not on the server yet, oldest change first, with why (pending, refused…).
+        records = unsynced().take(UNSYNCED_SHOWN).map { RecordLine(it.id, describe(it), syncState(it.id)) }
+    }
+
+    private suspend fun RepereClient.describe(ref: RecordRef): String = when (ref.kind) {
+        RecordKind.YOUTH -> youth(ref.id).let { "Jeune · ${it.firstName ?: it.alias ?: "sans nom"}" }
+        RecordKind.CONTACT -> "Visite · ${formatDateTime(contact(ref.id).occurredAt)}"
+        RecordKind.TOUR -> "Tournée"
+        RecordKind.ACTION -> "Action"
+        RecordKind.OUTCOME -> "Solution"
+        RecordKind.REVIEW_TASK -> "Réponse à la coordination"
     }
 
     init {
@@ -96,7 +108,8 @@ fun SyncStatusScreen(onEnrol: () -> Unit, vm: SyncStatusViewModel = viewModel())
                 Text("Synchroniser")
             }
         }
-        item { Text("État par fiche (derniers contacts)", style = MaterialTheme.typography.titleMedium) }
+        item { Text("Pas encore sur le serveur", style = MaterialTheme.typography.titleMedium) }
+        if (vm.unsynced > UNSYNCED_SHOWN) item { Text("(les $UNSYNCED_SHOWN plus anciennes sur ${vm.unsynced})") }
         items(vm.records, key = { it.id }) { r ->
             Row(Modifier.fillMaxWidth()) {
                 Text(r.label, Modifier.weight(1f))
