@@ -37,7 +37,41 @@ android {
 
 kotlin { jvmToolchain(17) }
 
+// The verifier's Kotlin component must be exactly the version of the Rust crate
+// `rustls-platform-verifier-android` that librepere_ffi.so was built with: read it from the
+// workspace's Cargo.lock.
+abstract class RustlsVerifierVersion : ValueSource<String, RustlsVerifierVersion.Params> {
+    interface Params : ValueSourceParameters {
+        val lockFile: RegularFileProperty
+    }
+
+    override fun obtain(): String {
+        val lines = parameters.lockFile.get().asFile.readLines()
+        val at = lines.indexOfFirst { it.trim() == "name = \"rustls-platform-verifier-android\"" }
+        return lines.drop(at + 1).takeIf { at >= 0 }
+            ?.firstOrNull { it.trimStart().startsWith("version = ") }
+            ?.substringAfter('"')?.substringBefore('"')
+            ?: error("rustls-platform-verifier-android not found in Cargo.lock")
+    }
+}
+
+val rustlsVerifierVersion = providers.of(RustlsVerifierVersion::class.java) {
+    parameters.lockFile.set(rootProject.layout.projectDirectory.file("../Cargo.lock"))
+}
+
+configurations.configureEach {
+    resolutionStrategy.eachDependency {
+        if (requested.group == "rustls" && requested.name == "rustls-platform-verifier") {
+            useVersion(rustlsVerifierVersion.get())
+            because("the Kotlin component must match the Rust crate in librepere_ffi.so")
+        }
+    }
+}
+
 dependencies {
+    // HTTPS through Android's trust manager (AndroidTls.init): versioned from Cargo.lock above.
+    implementation("rustls:rustls-platform-verifier")
+
     // The client and bindings, without the desktop JNA jar: on Android JNA comes as an AAR
     // that carries libjnidispatch.so for each ABI (two JNA copies would clash).
     implementation(project(":repere-kotlin")) { exclude(group = "net.java.dev.jna") }

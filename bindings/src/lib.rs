@@ -1,6 +1,8 @@
 //! The uniffi skin of repere-core: type and error conversion, nothing else.
 //! Kotlin package `fr.repere.ffi`, Swift module `RepereFFI` (see uniffi.toml).
 
+#[cfg(target_os = "android")]
+mod android;
 mod communes;
 mod error;
 mod lists;

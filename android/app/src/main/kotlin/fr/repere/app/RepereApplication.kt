@@ -19,6 +19,8 @@ class RepereApplication : Application() {
 
     override fun onCreate() {
         super.onCreate()
+        // Before any enrolment or sync: HTTPS is verified by Android's own trust manager.
+        AndroidTls.init(this)
         // Sync whenever a network is there: every 15 minutes, and once at start (the binôme
         // often opens the app when back in signal). Both wait for connectivity.
         SyncScheduler.schedulePeriodic(this)
