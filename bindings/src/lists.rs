@@ -226,6 +226,24 @@ impl RepereStore {
         })
     }
 
+    /// The visits of one day (`YYYY-MM-DD`, as entered on the tablet), in order of time.
+    pub fn visits_on(
+        &self,
+        date: String,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<VisitSummary>, RepereError> {
+        guard(|| {
+            let day = parse_day("date", &date)?;
+            Ok(self
+                .lock()
+                .visits_on(day, offset as usize, limit as usize)?
+                .into_iter()
+                .map(visit)
+                .collect())
+        })
+    }
+
     /// Tours from `from` to `to` (`YYYY-MM-DD`, inclusive), by date.
     pub fn tours_between(
         &self,

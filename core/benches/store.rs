@@ -297,12 +297,17 @@ fn lists(path: &Path, sizes: &Sizes, d: &mut DemoData) {
     drop(store);
     let today = Utc::now().date_naive();
     type Query = fn(&Store, Uuid, chrono::NaiveDate) -> usize;
-    let queries: [(&str, Query); 5] = [
+    let queries: [(&str, Query); 6] = [
         ("« à faire », first 50", |s, _, _| {
             s.todo(0, 50).expect("todo").len()
         }),
         ("recent visits, first 50", |s, _, _| {
             s.recent_visits(0, 50).expect("visits").len()
+        }),
+        ("visits of a day (yesterday's)", |s, _, t| {
+            s.visits_on(t - chrono::Duration::days(1), 0, 100)
+                .expect("visits")
+                .len()
         }),
         ("tours of a day", |s, _, t| {
             s.tours_on(t).expect("tours").len()

@@ -381,6 +381,28 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The visits of `day` (as entered on the tablet, in its own time zone), in order of
+    /// time: the tour screen's « visites du jour ».
+    pub fn visits_on(
+        &self,
+        day: NaiveDate,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<VisitSummary>> {
+        self.unlocked()?;
+        let sql = format!(
+            "SELECT {VISIT_COLUMNS} FROM contact_index c {VISIT_DECISION_JOIN}
+              WHERE c.local_day = ?1
+              ORDER BY c.at_secs, c.at_nanos, c.id LIMIT ?2 OFFSET ?3"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![day.to_string(), sql_limit(limit), sql_limit(offset)],
+            visit_row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// A young person's file: their summary and the first `limit` items of each list.
     pub fn youth_file(&self, youth_id: Uuid, limit: usize) -> Result<YouthFile> {
         self.unlocked()?;

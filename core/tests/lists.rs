@@ -806,3 +806,54 @@ proptest::proptest! {
         proptest::prop_assert_eq!(open(&t.store), expected);
     }
 }
+
+/// A day's visits are those entered on that day in the tablet's own time zone, in order of
+/// time, whatever day it was in UTC; other days are not read.
+#[test]
+fn visits_of_a_day_are_by_the_day_entered_in_order_of_time() {
+    let mut t = open_store(14);
+    let kevin = t.store.create(&youth("Kévin", 2007)).expect("youth");
+    let at = |s: &str| -> chrono::DateTime<chrono::FixedOffset> { s.parse().expect("instant") };
+    let on = |when: &str| Contact {
+        occurred_at: at(when),
+        ..visit(&[kevin], 0, 0)
+    };
+    // 23:30 in UTC−5 on 2 May is 3 May in UTC: still a visit of 2 May.
+    let late = t
+        .store
+        .create(&on("2026-05-02T23:30:00-05:00"))
+        .expect("visit");
+    let morning = t
+        .store
+        .create(&on("2026-05-02T09:15:00+02:00"))
+        .expect("visit");
+    let noon = t
+        .store
+        .create(&on("2026-05-02T12:00:00+02:00"))
+        .expect("visit");
+    t.store
+        .create(&on("2026-05-03T08:00:00+02:00"))
+        .expect("visit");
+    t.store
+        .create(&on("2026-05-01T18:00:00+02:00"))
+        .expect("visit");
+    let day: NaiveDate = "2026-05-02".parse().expect("day");
+    let ids = |offset, limit| -> Vec<Uuid> {
+        t.store
+            .visits_on(day, offset, limit)
+            .expect("visits")
+            .iter()
+            .map(|v| v.id)
+            .collect()
+    };
+    assert_eq!(ids(0, 10), [morning, noon, late]);
+    assert_eq!(ids(1, 1), [noon], "paged");
+    let first = &t.store.visits_on(day, 0, 1).expect("visits")[0];
+    assert_eq!(first.youth_ids, [kevin]);
+    assert!(
+        t.store
+            .visits_on("2026-05-04".parse().expect("day"), 0, 10)
+            .expect("visits")
+            .is_empty()
+    );
+}

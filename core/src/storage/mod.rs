@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_indicator_facts.sql"),
     include_str!("../../migrations/0007_visit_times.sql"),
     include_str!("../../migrations/0008_youth_reach.sql"),
+    include_str!("../../migrations/0009_visits_by_day.sql"),
 ];
 
 /// Migrations that add derived rows only the documents can fill: a store that existed

@@ -299,7 +299,6 @@ enum Day {
     static func instant(_ rfc3339: String) -> Date? {
         instantFormat.date(from: rfc3339) ?? fractionalFormat.date(from: rfc3339)
     }
-    static func day(of rfc3339: String) -> String? { instant(rfc3339).map { dayFormat.string(from: $0) } }
 
     static func display(day: String) -> String {
         guard let date = dayFormat.date(from: day) else {

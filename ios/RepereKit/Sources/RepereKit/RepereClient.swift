@@ -159,6 +159,11 @@ public final class RepereClient: Sendable {
         try await run { try $0.recentVisits(offset: offset, limit: limit) }
     }
 
+    /// The visits of `date` (`YYYY-MM-DD`, as entered on the tablet), in order of time.
+    public func visitsOn(_ date: String, offset: UInt32 = 0, limit: UInt32 = 100) async throws -> [VisitSummary] {
+        try await run { try $0.visitsOn(date: date, offset: offset, limit: limit) }
+    }
+
     /// Tours from `from` to `to` (`YYYY-MM-DD`, inclusive), by date.
     public func tours(from: String, to: String? = nil, offset: UInt32 = 0, limit: UInt32 = 50) async throws -> [TourSummary] {
         try await run { try $0.toursBetween(from: from, to: to ?? from, offset: offset, limit: limit) }

@@ -314,6 +314,13 @@ class RepereClient private constructor(
     fun todoFlow(limit: Int = 50): Flow<List<TodoItem>> =
         listFlow(RecordKind.values().toSet()) { todo(0, limit) }
 
+    /** The visits of [date] (`YYYY-MM-DD`, as entered on the tablet), in order of time. */
+    suspend fun visitsOn(date: String, offset: Int = 0, limit: Int = 100): List<VisitSummary> =
+        io { visitsOn(date, offset.toUInt(), limit.toUInt()) }
+
+    fun visitsOnFlow(date: String, limit: Int = 100): Flow<List<VisitSummary>> =
+        listFlow(setOf(RecordKind.CONTACT, RecordKind.YOUTH, RecordKind.REVIEW_TASK)) { visitsOn(date, 0, limit) }
+
     fun recentVisitsFlow(limit: Int = 50): Flow<List<VisitSummary>> =
         listFlow(setOf(RecordKind.CONTACT, RecordKind.YOUTH, RecordKind.REVIEW_TASK)) { recentVisits(0, limit) }
 

@@ -565,7 +565,13 @@ private val listTests = linkedMapOf<String, suspend () -> Unit>(
             assertEquals(listOf("55502", "55029"), ofTheDay[0].communes)
             assertEquals("Stenay", ofTheDay[0].communeNames[0])
             val youthId = c.createYouth(kevin())
-            c.createContact(visit(youthId).copy(tourId = tourId))
+            val met = visit(youthId).copy(tourId = tourId)
+            val visitId = c.createContact(met)
+            // The day's visits by the day entered (an hour ago may be yesterday just after midnight).
+            val metOn = OffsetDateTime.parse(met.occurredAt).toLocalDate()
+            assertEquals(listOf(visitId), c.visitsOn(metOn.toString()).map { it.id })
+            assertTrue(c.visitsOn(metOn.plusDays(1).toString()).isEmpty())
+            assertEquals(listOf(visitId), withTimeout(5_000) { c.visitsOnFlow(metOn.toString()).first() }.map { it.id })
             val actionId = c.createAction(fr.repere.ffi.NewAction(teamId = teamId, youthId = youthId,
                 kind = fr.repere.ffi.ActionKind.CHANTIER5_DAYS, startDate = today, status = fr.repere.ffi.ActionStatus.PLANNED))
             // An action can be marked done once it happened: « mobilisé » counts it.

@@ -266,7 +266,6 @@ private val dateTimeFormat = DateTimeFormatter.ofPattern("dd/MM/yyyy HH:mm")
 /** Core instants are RFC 3339; show them in the tablet's time zone. */
 private fun local(rfc3339: String) = OffsetDateTime.parse(rfc3339).atZoneSameInstant(ZoneId.systemDefault())
 
-fun localDate(rfc3339: String): LocalDate = local(rfc3339).toLocalDate()
 fun formatTime(rfc3339: String): String = local(rfc3339).format(timeFormat)
 fun formatDateTime(rfc3339: String): String = local(rfc3339).format(dateTimeFormat)
 fun formatDay(date: LocalDate): String = date.format(dayFormat)

@@ -52,8 +52,8 @@ class TourOfDayViewModel(app: Application) : CoreViewModel(app) {
             checked = true
             // The team's tour of the day, whichever of the binôme's tablets started it.
             todayTour = toursOn(today.toString()).firstOrNull()
-            // The newest visits, kept to today's (a day's tour is well under a page).
-            todayContacts = recentVisits(limit = 100).filter { localDate(it.occurredAt) == today }
+            // Today's visits, in order of time (a day's tour is well under a page).
+            todayContacts = visitsOn(today.toString())
             unsynced = unsyncedCount()
             todoCount = todo(limit = TODO_LIMIT).size
         }
