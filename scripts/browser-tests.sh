@@ -63,8 +63,10 @@ trap 'exit 143' TERM
 port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 url="http://127.0.0.1:$port"
 
+# Every scripted tablet enrols from 127.0.0.1: the per-address enrolment limit (tested
+# in-process, sync-server/tests/server/enrol_limits.rs) would refuse the suite's own tablets.
 "$server_bin" serve --demo --insecure-http --demo-password "$password" --listen "127.0.0.1:$port" \
-  --data-dir "$data" >"$work/server.out" 2>"$work/server.err" &
+  --enrol-per-minute 1000 --data-dir "$data" >"$work/server.out" 2>"$work/server.err" &
 pid=$!
 
 # /healthz answers once the server listens; the demo text is printed before that.
