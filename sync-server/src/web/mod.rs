@@ -189,6 +189,13 @@ fn redirect(to: &str) -> Response {
         .into_response()
 }
 
+/// The answer to an address that does not exist, as the pages' fallback gives it (same
+/// page, same headers): for routes that must not reveal themselves to whoever may not use
+/// them (`/metrics`).
+pub(crate) fn not_found_response(tls: bool) -> Response {
+    security_headers(not_found(), tls)
+}
+
 fn not_found() -> Response {
     page(
         StatusCode::NOT_FOUND,
@@ -296,7 +303,7 @@ impl Cookies {
 
 /// The last address of the `X-Forwarded-For` headers (the one the proxy itself added; the
 /// ones before it are the client's to choose).
-fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
+pub(crate) fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
     let last = headers
         .get_all("x-forwarded-for")
         .iter()
