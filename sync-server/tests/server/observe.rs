@@ -1,6 +1,7 @@
 //! Observability (issue 12): `/metrics` counted by real syncs and refused to whoever may not
 //! read it, `/healthz` over the real database and its write lock, and the JSON log lines
-//! of a real server process.
+//! of a real server process; the consortium's figures for an administrator and for a
+//! coordinator.
 
 use std::io::Read as _;
 use std::net::IpAddr;
@@ -439,5 +440,125 @@ fn a_server_started_with_log_format_json_writes_json_lines_only() {
                 .as_str()
                 .is_some_and(|e| e.contains("another repere-server"))),
         "{second:?}"
+    );
+}
+
+/// The number in the element with this `data-testid` after `from` in `html`.
+fn number_after(html: &str, from: &str, testid: &str) -> u32 {
+    let start = html.find(from).unwrap_or_else(|| panic!("no {from}"));
+    let marker = format!(r#"data-testid="{testid}">"#);
+    let at = html[start..]
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {testid} after {from}"))
+        + start
+        + marker.len();
+    html[at..]
+        .split('<')
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{testid} is not a number"))
+}
+
+const FIGURE_IDS: [&str; 6] = [
+    "identified",
+    "helped",
+    "mobilised",
+    "chantier_participants",
+    "youth_with_outcome",
+    "outcomes",
+];
+
+#[test]
+fn the_consortium_figures_show_every_organisation_to_an_administrator_and_their_own_to_a_coordinator()
+ {
+    use crate::coord::{Browser, PASSWORD, coordinator, other_organisation, server, visit};
+    use repere_server::storage::Role;
+
+    let env = env();
+    coordinator(&env, "camille@ml.test");
+    let admin = env
+        .hub
+        .create_user_with_login(env.org.id, "Alex Admin", Role::Admin, Some("alex@ml.test"))
+        .expect("admin");
+    env.hub
+        .set_password(admin.id, PASSWORD, None)
+        .expect("password");
+    let (other_team, other_login) = other_organisation(&env);
+    let other_org = other_team.organisation_id;
+    let mut ours = env.tablet(&env.team_a, "ours");
+    visit(&mut ours);
+    visit(&mut ours);
+    let mut theirs = env.tablet(&other_team, "theirs");
+    visit(&mut theirs);
+    let server = server(&env);
+    let row = |org: Uuid| format!(r#"data-organisation-id="{org}""#);
+
+    // The administrator: one row per organisation of the server, and their total.
+    let mut alex = Browser::new(&server);
+    alex.signed_in("alex@ml.test", PASSWORD);
+    assert!(
+        alex.get("/tableau-de-bord")
+            .body
+            .contains(r#"data-testid="consortium-link""#)
+    );
+    let page = alex.get("/tableau-de-bord/consortium");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Autre association") && page.body.contains("Mission Locale test"));
+    // Each young person with a visit in the period is identified or helped.
+    let met = |html: &str, org: Uuid| {
+        number_after(html, &row(org), "org-identified")
+            + number_after(html, &row(org), "org-helped")
+    };
+    assert_eq!(met(&page.body, env.org.id), 2);
+    assert_eq!(met(&page.body, other_org), 1);
+    for id in FIGURE_IDS {
+        assert_eq!(
+            number_after(&page.body, "consortium-total", &format!("consortium-{id}")),
+            number_after(&page.body, &row(env.org.id), &format!("org-{id}"))
+                + number_after(&page.body, &row(other_org), &format!("org-{id}")),
+            "{id}"
+        );
+    }
+
+    // Each organisation's row holds what its coordinators' dashboard shows; a coordinator's
+    // consortium page holds their organisation alone.
+    for (login, org, other) in [
+        ("camille@ml.test", env.org.id, other_org),
+        (other_login.as_str(), other_org, env.org.id),
+    ] {
+        let mut browser = Browser::new(&server);
+        browser.signed_in(login, PASSWORD);
+        let dashboard = browser.get("/tableau-de-bord");
+        assert!(!dashboard.body.contains(r#"data-testid="consortium-link""#));
+        for id in FIGURE_IDS {
+            assert_eq!(
+                number_after(&dashboard.body, "totals", &format!("total-{id}")),
+                number_after(&page.body, &row(org), &format!("org-{id}")),
+                "{login}: {id}"
+            );
+        }
+        let own = browser.get("/tableau-de-bord/consortium");
+        assert_eq!(own.status, 200);
+        assert!(own.body.contains(&row(org)));
+        assert!(!own.body.contains(&row(other)) && !own.body.contains(&other.to_string()));
+        assert!(!own.body.contains(r#"data-testid="consortium-total""#));
+        assert_eq!(
+            own.body.matches(r#"data-testid="consortium-row""#).count(),
+            1
+        );
+    }
+
+    // The period: a wrong date or an end before the start is said (400); a period before
+    // the visits counts nothing.
+    let bad = alex.get("/tableau-de-bord/consortium?du=hier");
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains(r#"data-testid="consortium-error""#));
+    let reversed = alex.get("/tableau-de-bord/consortium?du=2024-05-01&au=2024-04-01");
+    assert_eq!(reversed.status, 400);
+    let before = alex.get("/tableau-de-bord/consortium?du=2020-01-01&au=2020-12-31");
+    assert_eq!(before.status, 200);
+    assert_eq!(
+        met(&before.body, env.org.id) + met(&before.body, other_org),
+        0
     );
 }
