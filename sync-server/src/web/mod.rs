@@ -3,7 +3,8 @@
 //! Routes (French paths): `/connexion` (GET form, POST sign-in), `/deconnexion` (POST),
 //! `/visites`, `/visites/{id}` and its review actions (POST `/approuver`, `/question`,
 //! `/signaler`), POST `/questions/{id}/cloturer`, `/jeunes`, `/jeunes/{id}`,
-//! `/tableau-de-bord`, `/exports`, `/exports/indicateurs.csv`, `/exports/jeunes.csv`
+//! `/tableau-de-bord`, `/tableau-de-bord/consortium` (every organisation's totals for an
+//! administrator), `/exports`, `/exports/indicateurs.csv`, `/exports/jeunes.csv`
 //! (GET: pseudonymised, without profile flags; POST: the form's boxes, profile flags and
 //! names, the names only for a session confirmed with a second factor), `/journal`,
 //! `/connexion/code` (the second factor at sign-in) and `/compte` (setting up the second
