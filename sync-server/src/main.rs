@@ -157,6 +157,11 @@ struct ServeArgs {
     /// JSON object per line) for a log collector
     #[arg(long, env = "REPERE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Seconds /healthz waits for the database's write lock before it answers 503 (a
+    /// request may hold it that long without the server being stuck)
+    #[arg(long, env = "REPERE_HEALTH_LOCK_TIMEOUT_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    health_lock_timeout_secs: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -662,6 +667,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             token: args.metrics_token.clone().filter(|t| !t.is_empty()),
             silent_days: args.silent_tablet_days,
         },
+        health_lock_timeout: Duration::from_secs(args.health_lock_timeout_secs),
     };
     // The coordinators' view of the records follows the log; catching up now spares the
     // first page view after a restart.

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use repere_core::demo::DemoData;
 use repere_core::sync::protocol::{self, SyncRequest, SyncResponse};
+use repere_server::Storage as _;
 use repere_server::http::{HttpConfig, MetricsConfig};
 use repere_server::web::PagesConfig;
 use uuid::Uuid;
 
-use crate::common::{env, push};
+use crate::common::{env, push, server_key};
 use crate::http::start;
 
 /// The value of one series (name with its labels, exactly as written).
@@ -279,9 +280,14 @@ fn metrics_are_refused_like_an_unknown_address_without_the_token_or_from_elsewhe
 }
 
 #[test]
-fn health_is_503_while_the_write_lock_is_held_and_200_again_once_released() {
+fn health_is_503_while_the_write_lock_is_held_here_or_in_the_file_and_200_once_released() {
     let env = env();
-    let server = start(env.hub.clone(), HttpConfig::default());
+    let within = Duration::from_secs(1);
+    let config = HttpConfig {
+        health_lock_timeout: within,
+        ..HttpConfig::default()
+    };
+    let server = start(env.hub.clone(), config);
     let client = reqwest::blocking::Client::new();
     let health = || {
         let resp = client
@@ -310,7 +316,31 @@ fn health_is_503_while_the_write_lock_is_held_and_200_again_once_released() {
     let (status, reason) = health();
     assert_eq!(status, 503);
     assert_eq!(reason, "database write lock held too long");
-    assert!(started.elapsed() >= repere_server::http::HEALTH_LOCK_TIMEOUT);
+    assert!(started.elapsed() >= within);
+    release.send(()).expect("release");
+    writer.join().expect("writer");
+    assert_eq!(health(), (200, "ok".to_string()));
+
+    // The same in the file: another process's write transaction (an admin command opens
+    // the data directory the same way).
+    let other =
+        repere_server::SqliteStorage::open_dir(&env.dir.path().join("server"), Some(&server_key()))
+            .expect("second opening");
+    let (held_tx, held) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        other
+            .write(&mut |_tx| {
+                held_tx.send(()).expect("held");
+                let _ = released.recv();
+                Ok(())
+            })
+            .expect("write");
+    });
+    held.recv().expect("lock held");
+    let (status, reason) = health();
+    assert_eq!(status, 503);
+    assert_eq!(reason, "database write lock held too long");
     release.send(()).expect("release");
     writer.join().expect("writer");
     assert_eq!(health(), (200, "ok".to_string()));
