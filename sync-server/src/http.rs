@@ -112,6 +112,10 @@ struct AppState {
     metrics: Arc<Metrics>,
     metrics_config: MetricsConfig,
     health_lock_timeout: Duration,
+    /// The last health check's end and result; held while a check runs, so that checks
+    /// run one at a time however many probes come (`/healthz` is open to anyone and
+    /// outside the request limit).
+    health: tokio::sync::Mutex<Option<(Instant, Result<(), &'static str>)>>,
     trusted_proxy: Option<IpAddr>,
     /// Pages served behind TLS (for the disguised 404's headers).
     tls: bool,
@@ -127,6 +131,7 @@ pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
         metrics: metrics.clone(),
         metrics_config: config.metrics.clone(),
         health_lock_timeout: config.health_lock_timeout,
+        health: tokio::sync::Mutex::new(None),
         trusted_proxy: config.pages.trusted_proxy.map(|ip| ip.to_canonical()),
         tls: !config.insecure_http,
     });
@@ -167,17 +172,29 @@ async fn timed(State(metrics): State<Arc<Metrics>>, request: Request, next: Next
 
 /// `200 ok`, or `503` with a short reason: the database does not answer, or its write
 /// lock has been held past `health_lock_timeout`. Open to anyone: it says nothing else.
+/// A probe that arrives while a check runs gets that check's result.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let hub = state.hub.clone();
-    let within = state.health_lock_timeout;
-    let checked = tokio::task::spawn_blocking(move || hub.storage().health(within));
-    match checked.await {
-        Ok(Ok(())) => "ok".into_response(),
-        Ok(Err(reason)) => {
-            tracing::warn!(reason, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, reason).into_response()
+    let arrived = Instant::now();
+    let mut last = state.health.lock().await;
+    let result = match *last {
+        Some((ended, result)) if ended >= arrived => result,
+        _ => {
+            let hub = state.hub.clone();
+            let within = state.health_lock_timeout;
+            let checked = tokio::task::spawn_blocking(move || hub.storage().health(within))
+                .await
+                .unwrap_or(Err("health check failed"));
+            if let Err(reason) = checked {
+                tracing::warn!(reason, "health check failed");
+            }
+            *last = Some((Instant::now(), checked));
+            checked
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "health check failed").into_response(),
+    };
+    drop(last);
+    match result {
+        Ok(()) => "ok".into_response(),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason).into_response(),
     }
 }
 
