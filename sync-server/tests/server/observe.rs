@@ -422,6 +422,10 @@ fn a_server_started_with_log_format_json_writes_json_lines_only() {
         if up {
             break;
         }
+        if child.try_wait().expect("wait").is_some() {
+            let stderr = std::fs::read_to_string(&logs).unwrap_or_default();
+            panic!("the server stopped before answering /healthz:\n{stderr}");
+        }
         assert!(Instant::now() < deadline, "server did not answer /healthz");
         std::thread::sleep(Duration::from_millis(100));
     }
