@@ -84,7 +84,7 @@ impl Default for MetricsConfig {
 }
 
 impl std::fmt::Debug for MetricsConfig {
-    /// Without the token: configurations get logged.
+    /// Without the token, so that no debug print of a configuration shows it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetricsConfig")
             .field("token", &self.token.as_ref().map(|_| "…"))
