@@ -2,8 +2,10 @@
 //! limit on enrolment, and the mapping of hub errors to status codes with core's JSON
 //! `ErrorBody`. Protocol logic lives in `hub`; this file only moves bytes, and every
 //! decoding, Automerge or SQLite step runs on the blocking pool, off the async workers.
-//! The coordinators' pages (`web`) are merged into the same router. Connection limits
-//! and timeouts are in `serve`.
+//! The coordinators' pages (`web`) are merged into the same router, and every request's
+//! time to answer is measured there (`metrics`), as are the outcomes of syncs and
+//! enrolments; `/metrics` serves them to a token or to loopback only, `/healthz` says
+//! whether the database answers. Connection limits and timeouts are in `serve`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -15,18 +17,25 @@ use axum::body::Bytes;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use repere_core::sync::protocol::{
-    self, CONTENT_TYPE, DecodeError, ENROL_PATH, EnrolRequest, ErrorBody, ErrorCode, SYNC_PATH,
-    SyncRequest,
+    self, CONTENT_TYPE, DecodeError, ENROL_PATH, EnrolRequest, ErrorBody, ErrorCode, RejectCode,
+    SYNC_PATH, SyncRequest,
 };
+use subtle::ConstantTimeEq;
 
 use crate::coord::Workspace;
-use crate::hub::{Hub, HubError, LABEL_MAX_CHARS};
+use crate::hub::{Hub, HubError, LABEL_MAX_CHARS, SyncStats};
+use crate::metrics::{DatabaseFigures, Metrics, RouteGroup, silent_tablets};
 use crate::web;
 use crate::{secret, serve};
+
+/// Ops probes: not counted in the latency of any route group.
+const HEALTH_PATH: &str = "/healthz";
+const METRICS_PATH: &str = "/metrics";
 
 /// The largest enrolment request body: a code and a device label fit in it several times
 /// over. Larger ones get 413 `too_large`, before anything is decoded.
@@ -46,6 +55,42 @@ pub struct HttpConfig {
     pub insecure_http: bool,
     /// The coordinators' pages: trusted reverse proxy, session lifetimes.
     pub pages: web::PagesConfig,
+    /// Who may read `/metrics`, and what counts as a silent tablet.
+    pub metrics: MetricsConfig,
+    /// How long `/healthz` waits for the database's locks before it calls them stuck
+    /// (`--health-lock-timeout-secs`). A push of 1,000 records holds the write lock about
+    /// half a second; the default leaves room for the largest request on a loaded machine.
+    pub health_lock_timeout: Duration,
+}
+
+/// `/metrics`: with a token, only a request bearing it; without one, only a client on
+/// loopback (not one relayed by the trusted proxy from elsewhere). Anyone else gets the
+/// same 404 as an unknown address.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `--metrics-token`.
+    pub token: Option<String>,
+    /// A tablet is silent after this many days without a sync (`--silent-tablet-days`).
+    pub silent_days: u32,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            token: None,
+            silent_days: 7,
+        }
+    }
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    /// Without the token, so that no debug print of a configuration shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("silent_days", &self.silent_days)
+            .finish()
+    }
 }
 
 impl Default for HttpConfig {
@@ -55,6 +100,8 @@ impl Default for HttpConfig {
             enrol_per_minute: 10,
             insecure_http: false,
             pages: web::PagesConfig::default(),
+            metrics: MetricsConfig::default(),
+            health_lock_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -62,17 +109,36 @@ impl Default for HttpConfig {
 struct AppState {
     hub: Arc<Hub>,
     enrol_limiter: RateLimiter,
+    metrics: Arc<Metrics>,
+    metrics_config: MetricsConfig,
+    health_lock_timeout: Duration,
+    /// The last health check's end and result; held while a check runs, so that checks
+    /// run one at a time however many probes come (`/healthz` is open to anyone and
+    /// outside the request limit).
+    health: tokio::sync::Mutex<Option<(Instant, Result<(), &'static str>)>>,
+    trusted_proxy: Option<IpAddr>,
+    /// Pages served behind TLS (for the disguised 404's headers).
+    tls: bool,
 }
 
 /// The sync API and, on the same port, the coordinators' pages (`web`).
 pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
     let workspace = Arc::new(Workspace::with_sessions(hub.clone(), config.pages.sessions));
+    let metrics = Arc::new(Metrics::default());
     let state = Arc::new(AppState {
         hub,
         enrol_limiter: RateLimiter::new(config.enrol_per_minute, Duration::from_secs(60)),
+        metrics: metrics.clone(),
+        metrics_config: config.metrics.clone(),
+        health_lock_timeout: config.health_lock_timeout,
+        health: tokio::sync::Mutex::new(None),
+        trusted_proxy: config.pages.trusted_proxy.map(|ip| ip.to_canonical()),
+        tls: !config.insecure_http,
     });
     Router::new()
-        .route("/healthz", get(healthz))
+        .route(HEALTH_PATH, get(healthz))
+        // Every method: a refused one must look like an unknown address, not a 405.
+        .route(METRICS_PATH, any(metrics_page))
         .route(
             ENROL_PATH,
             post(enrol).layer(DefaultBodyLimit::max(ENROL_MAX_BODY_BYTES)),
@@ -85,10 +151,106 @@ pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
             config.insecure_http,
             config.pages.trusted_proxy,
         ))
+        .layer(middleware::from_fn_with_state(metrics, timed))
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// Measures each request's time to its answer's head (a CSV export's body streams after).
+async fn timed(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let group = match request.uri().path() {
+        SYNC_PATH => Some(RouteGroup::Sync),
+        ENROL_PATH => Some(RouteGroup::Enrol),
+        HEALTH_PATH | METRICS_PATH => None,
+        _ => Some(RouteGroup::Pages),
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    if let Some(group) = group {
+        metrics.observe(group, started.elapsed());
+    }
+    response
+}
+
+/// `200 ok`, or `503` with a short reason: the database does not answer, or its write
+/// lock has been held past `health_lock_timeout`. Open to anyone: it says nothing else.
+/// A probe that arrives while a check runs gets that check's result.
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let arrived = Instant::now();
+    let mut last = state.health.lock().await;
+    let result = match *last {
+        Some((ended, result)) if ended >= arrived => result,
+        _ => {
+            let hub = state.hub.clone();
+            let within = state.health_lock_timeout;
+            let checked = tokio::task::spawn_blocking(move || hub.storage().health(within))
+                .await
+                .unwrap_or(Err("health check failed"));
+            if let Err(reason) = checked {
+                tracing::warn!(reason, "health check failed");
+            }
+            *last = Some((Instant::now(), checked));
+            checked
+        }
+    };
+    drop(last);
+    match result {
+        Ok(()) => "ok".into_response(),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason).into_response(),
+    }
+}
+
+/// Whether this request may read the metrics (see [`MetricsConfig`]).
+fn metrics_allowed(state: &AppState, headers: &HeaderMap, extensions: &Extensions) -> bool {
+    if let Some(token) = &state.metrics_config.token {
+        // Compared as hashes: in constant time whatever the lengths.
+        let given = bearer(headers).map(|t| secret::sha256(t.as_bytes()));
+        return given.is_some_and(|g| bool::from(g.ct_eq(&secret::sha256(token.as_bytes()))));
+    }
+    let Some(peer) = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical())
+    else {
+        return false;
+    };
+    let client = if state.trusted_proxy == Some(peer) {
+        // Relayed: the client is whoever the proxy says, and nobody if it says nothing.
+        web::forwarded_for(headers).map(|ip| ip.to_canonical())
+    } else {
+        Some(peer)
+    };
+    client.is_some_and(|ip| ip.is_loopback())
+}
+
+async fn metrics_page(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let readable = matches!(*request.method(), Method::GET | Method::HEAD)
+        && metrics_allowed(&state, request.headers(), request.extensions());
+    if !readable {
+        return web::not_found_response(state.tls);
+    }
+    let hub = state.hub.clone();
+    let days = state.metrics_config.silent_days;
+    let figures = blocking(move || {
+        let size_bytes = hub.storage().size_bytes()?;
+        let devices = hub.storage().read_with(|tx| tx.devices(None))?;
+        Ok::<_, HubError>(DatabaseFigures {
+            size_bytes,
+            silent_tablets: silent_tablets(&devices, hub.now(), days),
+        })
+    })
+    .await;
+    match figures {
+        Ok(figures) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            state.metrics.render(figures, days),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics not read from the database");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// An error answer: a status and core's JSON body.
@@ -223,6 +385,7 @@ async fn enrol(State(state): State<Arc<AppState>>, request: Request) -> Response
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     if !state.enrol_limiter.allow(ip) {
         tracing::warn!("enrolment attempts rate-limited");
+        state.metrics.enrolment(Some(ErrorCode::RateLimited));
         return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,
@@ -230,12 +393,17 @@ async fn enrol(State(state): State<Arc<AppState>>, request: Request) -> Response
         )
         .into_response();
     }
+    let metrics = state.metrics.clone();
     match enrol_inner(state, request).await {
-        Ok(response) => response,
+        Ok(response) => {
+            metrics.enrolment(None);
+            response
+        }
         Err(e) => {
             if e.code == ErrorCode::InvalidEnrolmentCode {
                 tracing::info!("enrolment refused: invalid code");
             }
+            metrics.enrolment(Some(e.code));
             e.into_response()
         }
     }
@@ -276,13 +444,24 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn sync(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let metrics = state.metrics.clone();
     match sync_inner(state, request).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
+        Ok((response, stats, rejected)) => {
+            metrics.sync_answered(stats.pushed, stats.pulled, &rejected);
+            response
+        }
+        Err(e) => {
+            metrics.sync_refused(e.code);
+            e.into_response()
+        }
     }
 }
 
-async fn sync_inner(state: Arc<AppState>, request: Request) -> Result<Response, ApiError> {
+/// The answer, its counts, and the code of each record it rejected.
+async fn sync_inner(
+    state: Arc<AppState>,
+    request: Request,
+) -> Result<(Response, SyncStats, Vec<RejectCode>), ApiError> {
     let started = Instant::now();
     // Authenticate before reading the body: unknown clients cost no buffering.
     let token = bearer(request.headers())
@@ -294,12 +473,13 @@ async fn sync_inner(state: Arc<AppState>, request: Request) -> Result<Response, 
     let bytes_in = body.len();
     let hub = state.hub.clone();
     let device_id = device.id;
-    let (encoded, (cursor, more), stats) = blocking(move || {
+    let (encoded, (cursor, more), stats, rejected) = blocking(move || {
         let version = protocol::version_of(&body)?;
         let sync: SyncRequest = protocol::decode_request(&body)?;
         let (answer, stats) = hub.sync_with_stats(&device, sync, version)?;
         let encoded = protocol::encode_response(version, &answer);
-        Ok::<_, ApiError>((encoded, (answer.cursor, answer.more), stats))
+        let rejected = answer.rejections.iter().map(|r| r.code).collect();
+        Ok::<_, ApiError>((encoded, (answer.cursor, answer.more), stats, rejected))
     })
     .await?;
     let response = protocol_response(encoded);
@@ -317,7 +497,7 @@ async fn sync_inner(state: Arc<AppState>, request: Request) -> Result<Response, 
         ms = started.elapsed().as_millis() as u64,
         "sync"
     );
-    Ok(response)
+    Ok((response, stats, rejected))
 }
 
 /// A fixed-window counter per client address.

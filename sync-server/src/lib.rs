@@ -4,6 +4,7 @@
 //! - [`keys`]: the master key (database encryption, pseudonyms), kept outside the data;
 //! - [`storage`]: that trait and its embedded SQLite implementation;
 //! - [`http`]: the thin axum adapter;
+//! - [`metrics`]: the counters `/metrics` serves (Prometheus text);
 //! - [`serve`]: serving it over TCP within connection limits and timeouts;
 //! - [`admin`], [`demo`]: administration and demo seeding over the same hub;
 //! - [`coord`]: the coordinators' workspace (sign-in, review, indicators, exports, audit);
@@ -15,6 +16,7 @@ pub mod demo;
 pub mod http;
 pub mod hub;
 pub mod keys;
+pub mod metrics;
 mod pushed;
 pub mod retention;
 pub mod secret;

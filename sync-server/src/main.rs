@@ -1,6 +1,7 @@
 //! `repere-server`: runs the sync hub (`serve`, the default) or administers its data
-//! directory (`admin …`). Logs go to stderr (RUST_LOG, default `info`); commands print
-//! what scripts need (ids, codes) alone on stdout.
+//! directory (`admin …`). Logs go to stderr (RUST_LOG, default `info`; the server's as
+//! JSON lines with `--log-format json`); commands print what scripts need (ids, codes)
+//! alone on stdout.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use repere_server::coord::Workspace;
-use repere_server::http::{self, HttpConfig};
+use repere_server::http::{self, HttpConfig, MetricsConfig};
 use repere_server::hub::ErasureReason;
 use repere_server::keys::ServerKey;
 use repere_server::serve::{self, ServeLimits};
@@ -143,6 +144,30 @@ struct ServeArgs {
     #[arg(long, env = "REPERE_SESSION_MAX_HOURS", default_value_t = 12,
           value_parser = clap::value_parser!(u32).range(1..=168))]
     session_max_hours: u32,
+    /// The bearer token that /metrics asks for (give it in REPERE_METRICS_TOKEN rather than
+    /// on the command line). Without one, /metrics answers only clients on loopback
+    #[arg(long, env = "REPERE_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// A tablet that has not synced for more than this many days counts as silent in
+    /// /metrics (repere_tablets_silent)
+    #[arg(long, env = "REPERE_SILENT_TABLET_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    silent_tablet_days: u32,
+    /// How the server's log lines are written on stderr: `text` for people, `json` (one
+    /// JSON object per line) for a log collector
+    #[arg(long, env = "REPERE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Seconds /healthz waits for the database's write lock before it answers 503 (a
+    /// request may hold it that long without the server being stuck)
+    #[arg(long, env = "REPERE_HEALTH_LOCK_TIMEOUT_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    health_lock_timeout_secs: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args)]
@@ -403,13 +428,28 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let format = match &cli.command {
+        None => cli.serve.log_format,
+        Some(Command::Serve(args)) => args.log_format,
+        Some(Command::Admin(_)) => LogFormat::Text,
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
+        // One object per line: time, level, target, and the event's fields (`message`
+        // and the ids and counts) at the top level.
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
     let result = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
@@ -418,10 +458,24 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            if format == LogFormat::Json {
+                // Stderr stays JSON lines for the collector.
+                tracing::error!(error = %message, "repere-server stopped on an error");
+            } else {
+                eprintln!("error: {message}");
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// A warning nobody should miss: on stderr as is, and in the log (only there in JSON, so
+/// that stderr stays JSON lines).
+fn warn_operator(format: LogFormat, text: &str) {
+    if format == LogFormat::Text {
+        eprintln!("{text}");
+    }
+    tracing::warn!("{text}");
 }
 
 /// Takes the data directory's lock file (`server.lock`), held while the returned file is
@@ -570,9 +624,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             .to_string());
     }
     if key.is_none() {
-        eprintln!(
+        warn_operator(
+            args.log_format,
             "ATTENTION : démo sans clé : la base n'est pas chiffrée. / WARNING: demo without a \
-             server key: the database is not encrypted."
+             server key: the database is not encrypted.",
         );
     }
     let hub = Arc::new(open_hub(&args.data.data_dir, key.as_ref())?);
@@ -608,6 +663,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 lifetime: chrono::Duration::hours(i64::from(args.session_max_hours)),
             },
         },
+        metrics: MetricsConfig {
+            token: args.metrics_token.clone().filter(|t| !t.is_empty()),
+            silent_days: args.silent_tablet_days,
+        },
+        health_lock_timeout: Duration::from_secs(args.health_lock_timeout_secs),
     };
     // The coordinators' view of the records follows the log; catching up now spares the
     // first page view after a restart.
@@ -650,13 +710,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         tracing::info!(address = %local, data_dir = %args.data.data_dir.display(), "repere-server listening");
         if args.insecure_http {
-            // On stderr as well as in the log: nobody should run this way by accident.
-            eprintln!(
+            // Nobody should run this way by accident.
+            warn_operator(
+                args.log_format,
                 "ATTENTION : --insecure-http : pages servies en HTTP simple, cookies sans Secure, \
                  sans HSTS. Pour un essai local seulement ; en service, placez le serveur derrière \
-                 TLS (README). / WARNING: plain HTTP for the coordinators' pages: local trials only."
+                 TLS (README). / WARNING: plain HTTP for the coordinators' pages: local trials only.",
             );
-            tracing::warn!("--insecure-http: the coordinators' pages are served without TLS protections");
         } else if args.demo {
             println!(
                 "Les pages attendent HTTPS (cookies Secure) : derrière un proxy TLS, ouvrez son adresse https ; \

@@ -23,6 +23,7 @@ use super::view::{decode, decode_any};
 use super::{Coordinator, Workspace, accounts, csv};
 use crate::hub::{Hub, HubError};
 use crate::secret;
+use crate::storage::{Organisation, Role};
 
 /// The name of the pseudonym key in `server_secrets` (only on a server without a key).
 pub const PSEUDONYM_KEY: &str = "pseudonym_key";
@@ -101,6 +102,15 @@ pub struct Dashboard {
     /// The organisation's targets and its progress today (all its teams).
     pub targets: Option<Targets>,
     pub progress: Option<TargetProgress>,
+}
+
+/// One organisation's line on the consortium page.
+#[derive(Debug, Clone)]
+pub struct OrganisationFigures {
+    pub organisation: Organisation,
+    pub teams: usize,
+    /// Its dashboard over the whole period, without a dimension.
+    pub dashboard: Dashboard,
 }
 
 fn query_error(e: QueryError) -> HubError {
@@ -332,6 +342,61 @@ impl Workspace {
             targets,
             progress,
         })
+    }
+
+    /// The figures of the consortium page (`/tableau-de-bord/consortium`) over `from..=to`:
+    /// the dashboard's totals and target progress of each organisation the user may see
+    /// figures of — every organisation on this server for an administrator (the server's
+    /// organisations are the consortium: the data model has no other), their own for a
+    /// coordinator. Each is the organisation's own dashboard, counted with its teams as
+    /// scope, so the figures are the ones its coordinators see; no record is shown.
+    pub fn consortium(
+        &self,
+        who: &Coordinator,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<OrganisationFigures>, HubError> {
+        let scopes = if who.user.role == Role::Admin {
+            self.hub()
+                .storage()
+                .read_with(|tx| -> Result<_, HubError> {
+                    let teams = tx.teams()?;
+                    Ok(tx
+                        .organisations()?
+                        .into_iter()
+                        .map(|organisation| Coordinator {
+                            user: who.user.clone(),
+                            teams: teams
+                                .iter()
+                                .filter(|t| t.organisation_id == organisation.id)
+                                .cloned()
+                                .collect(),
+                            organisation,
+                            second_factor: who.second_factor,
+                        })
+                        .collect::<Vec<_>>())
+                })?
+        } else {
+            vec![who.clone()]
+        };
+        let query = DashboardQuery {
+            from,
+            to,
+            granularity: Granularity::Whole,
+            dimension: None,
+            team: None,
+        };
+        scopes
+            .into_iter()
+            .map(|scope| {
+                let dashboard = self.dashboard(&scope, &query)?;
+                Ok(OrganisationFigures {
+                    teams: scope.teams.len(),
+                    organisation: scope.organisation,
+                    dashboard,
+                })
+            })
+            .collect()
     }
 
     /// The indicators as CSV (core's `to_csv`, formula cells neutralised), audited.

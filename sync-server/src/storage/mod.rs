@@ -741,6 +741,12 @@ pub trait Storage: Send + Sync {
     fn scrub(&self) -> StorageResult<()>;
     fn read(&self, work: &mut dyn FnMut(&mut dyn ReadTx) -> StorageResult<()>)
     -> StorageResult<()>;
+    /// The database's size in bytes (for the metrics).
+    fn size_bytes(&self) -> StorageResult<u64>;
+    /// Whether the database answers a real query and its write lock can be taken within
+    /// `within` (nothing is written). The error is a short reason safe to tell anyone (no
+    /// path, no data); the details go to the log.
+    fn health(&self, within: std::time::Duration) -> Result<(), &'static str>;
 }
 
 impl dyn Storage + '_ {

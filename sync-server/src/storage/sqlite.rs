@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use repere_core::RecordKind;
@@ -289,6 +289,68 @@ impl Storage for SqliteStorage {
         // Nothing to keep: ending the read.
         stx.tx.rollback()?;
         Ok(())
+    }
+
+    fn size_bytes(&self) -> StorageResult<u64> {
+        // The files' lengths (SQLCipher answers `PRAGMA page_size` with its own setting).
+        let path = lock(&self.reader)
+            .path()
+            .map(std::path::PathBuf::from)
+            .ok_or_else(|| StorageError::Backend("the database has no file".into()))?;
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| StorageError::Backend(format!("cannot read the database's size: {e}")))?;
+        // Recent writes live in the write-ahead log until a checkpoint moves them.
+        let mut wal = path.into_os_string();
+        wal.push("-wal");
+        let wal = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        Ok(meta.len() + wal)
+    }
+
+    fn health(&self, within: Duration) -> Result<(), &'static str> {
+        let deadline = Instant::now() + within;
+        let Some(reader) = lock_before(&self.reader, deadline) else {
+            return Err("database reads blocked");
+        };
+        // A read of a real table: the key still opens the file and the schema is there.
+        if let Err(e) = reader.query_row("SELECT count(*) FROM organisations", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
+            tracing::warn!(error = %e, "health check: database query failed");
+            return Err("database query failed");
+        }
+        drop(reader);
+        // The write lock, in this process (a transaction running) and in the file (another
+        // process, e.g. an admin command): taken and given back, within what is left.
+        let Some(writer) = lock_before(&self.writer, deadline) else {
+            return Err("database write lock held too long");
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let taken = writer
+            .busy_timeout(left)
+            .and_then(|()| writer.execute_batch("BEGIN IMMEDIATE; ROLLBACK;"));
+        let restored = writer.busy_timeout(BUSY_TIMEOUT);
+        match (taken, restored) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "health check: write lock not taken");
+                Err("database write lock held too long")
+            }
+        }
+    }
+}
+
+/// The mutex once it is free, polled until `deadline`; `None` if still held then. (A
+/// health check must answer even when a request holds the connection.)
+fn lock_before(m: &Mutex<Connection>, deadline: Instant) -> Option<MutexGuard<'_, Connection>> {
+    loop {
+        match m.try_lock() {
+            Ok(guard) => return Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
     }
 }
 

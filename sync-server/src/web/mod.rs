@@ -3,7 +3,8 @@
 //! Routes (French paths): `/connexion` (GET form, POST sign-in), `/deconnexion` (POST),
 //! `/visites`, `/visites/{id}` and its review actions (POST `/approuver`, `/question`,
 //! `/signaler`), POST `/questions/{id}/cloturer`, `/jeunes`, `/jeunes/{id}`,
-//! `/tableau-de-bord`, `/exports`, `/exports/indicateurs.csv`, `/exports/jeunes.csv`
+//! `/tableau-de-bord`, `/tableau-de-bord/consortium` (every organisation's totals for an
+//! administrator), `/exports`, `/exports/indicateurs.csv`, `/exports/jeunes.csv`
 //! (GET: pseudonymised, without profile flags; POST: the form's boxes, profile flags and
 //! names, the names only for a session confirmed with a second factor), `/journal`,
 //! `/connexion/code` (the second factor at sign-in) and `/compte` (setting up the second
@@ -111,6 +112,7 @@ pub fn router(ws: Arc<Workspace>, insecure_http: bool, trusted_proxy: Option<IpA
         .route("/jeunes/{id}/acces", get(access_page))
         .route("/jeunes/{id}/acces.json", get(access_json))
         .route("/tableau-de-bord", get(dashboard))
+        .route("/tableau-de-bord/consortium", get(consortium))
         .route("/exports", get(exports))
         .route("/exports/indicateurs.csv", get(export_indicators))
         .route(
@@ -187,6 +189,13 @@ fn redirect(to: &str) -> Response {
         )],
     )
         .into_response()
+}
+
+/// The answer to an address that does not exist, as the pages' fallback gives it (same
+/// page, same headers): for routes that must not reveal themselves to whoever may not use
+/// them (`/metrics`).
+pub(crate) fn not_found_response(tls: bool) -> Response {
+    security_headers(not_found(), tls)
 }
 
 fn not_found() -> Response {
@@ -296,7 +305,7 @@ impl Cookies {
 
 /// The last address of the `X-Forwarded-For` headers (the one the proxy itself added; the
 /// ones before it are the client's to choose).
-fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
+pub(crate) fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
     let last = headers
         .get_all("x-forwarded-for")
         .iter()
@@ -1077,6 +1086,58 @@ async fn dashboard(
             pages::dashboard_page(&nav(&session, "/tableau-de-bord"), &form, Ok(&d)),
         ),
         Ok((Err(message), form)) => dashboard_refused(&session, &form, &message),
+        Err(e) => failure(e),
+    }
+}
+
+/// The consortium's figures, one row per organisation the user may see figures of
+/// (`Workspace::consortium`), over the period of the form.
+async fn consortium(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let result = blocking(move || {
+        let typed = pages::ConsortiumForm {
+            du: param(&q, "du"),
+            au: param(&q, "au"),
+        };
+        let mut filters = Filters::default();
+        let from = filters.day(&typed.du, "Du");
+        let to = filters.day(&typed.au, "Au");
+        filters.period(from, to);
+        if let Some(problem) = filters.problem() {
+            return Ok((Err(problem), typed));
+        }
+        let defaults = ws.default_dashboard_query(&who)?;
+        let (from, to) = (from.unwrap_or(defaults.from), to.unwrap_or(defaults.to));
+        let form = pages::ConsortiumForm {
+            du: from.to_string(),
+            au: to.to_string(),
+        };
+        match ws.consortium(&who, from, to) {
+            Ok(figures) => Ok((Ok(figures), form)),
+            Err(HubError::BadInput(message)) => Ok((Err(message), form)),
+            Err(e) => Err(e),
+        }
+    })
+    .await;
+    let nav = nav(&session, "/tableau-de-bord");
+    match result {
+        Ok((Ok(figures), form)) => page(
+            StatusCode::OK,
+            pages::consortium_page(&nav, &form, Ok(&figures)),
+        ),
+        Ok((Err(message), form)) => page(
+            StatusCode::BAD_REQUEST,
+            pages::consortium_page(&nav, &form, Err(&message)),
+        ),
         Err(e) => failure(e),
     }
 }

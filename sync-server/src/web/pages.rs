@@ -18,12 +18,12 @@ use crate::coord::audit::{JournalLine, action_label};
 use crate::coord::conflicts::{Input, OpenConflict, open_conflicts};
 use crate::coord::erasure::{ErasureItem, ErasureReceipt, TabletState};
 use crate::coord::labels;
-use crate::coord::reports::{DIMENSIONS, Dashboard, granularity_id};
+use crate::coord::reports::{DIMENSIONS, Dashboard, OrganisationFigures, granularity_id};
 use crate::coord::retention::RetentionView;
 use crate::coord::view::{Paged, VisitDetail, VisitItem, YouthDetail, YouthItem, commune_name};
 use crate::coord::{Coordinator, short_id};
 use crate::hub::ErasureReason;
-use crate::storage::VisitState;
+use crate::storage::{Role, VisitState};
 
 /// The only stylesheet (its hash is in the Content-Security-Policy).
 pub const CSS: &str = r#"
@@ -993,6 +993,9 @@ pub fn dashboard_page(
         Some(nav),
         html! {
             h1 { "Tableau de bord" }
+            @if who.user.role == Role::Admin {
+                p { a href="/tableau-de-bord/consortium" data-testid="consortium-link" { "Chiffres de toutes les organisations du consortium" } }
+            }
             form.filters method="get" action="/tableau-de-bord" data-testid="dashboard-filter-form" {
                 label for="du" { "Du" input #du type="date" name="du" value=(form.du) data-testid="filter-from"; }
                 label for="au" { "Au" input #au type="date" name="au" value=(form.au) data-testid="filter-to"; }
@@ -1018,6 +1021,130 @@ pub fn dashboard_page(
                 Err(message) => { p.notice.error role="alert" data-testid="dashboard-error" { (message) } }
                 Ok(d) => { (dashboard_body(nav, form, d)) }
             }
+        },
+    )
+}
+
+/// The consortium page's period, as typed or as counted.
+pub struct ConsortiumForm {
+    pub du: String,
+    pub au: String,
+}
+
+/// The consortium's figures: one row per organisation (all of them for an administrator,
+/// their own for a coordinator), a total row when there are several, and each one's
+/// progress against its targets.
+pub fn consortium_page(
+    nav: &Nav<'_>,
+    form: &ConsortiumForm,
+    figures: Result<&[OrganisationFigures], &str>,
+) -> Markup {
+    let everyone = nav.who.user.role == Role::Admin;
+    layout(
+        "Consortium",
+        Some(nav),
+        html! {
+            h1 { "Chiffres du consortium" }
+            p.muted {
+                @if everyone {
+                    "Toutes les organisations de ce serveur (le consortium), chacune sur ses propres équipes."
+                } @else {
+                    "Votre organisation : les chiffres des autres organisations du consortium sont réservés aux administrateurs."
+                }
+            }
+            form.filters method="get" action="/tableau-de-bord/consortium" data-testid="consortium-filter-form" {
+                label for="du" { "Du" input #du type="date" name="du" value=(form.du) data-testid="filter-from"; }
+                label for="au" { "Au" input #au type="date" name="au" value=(form.au) data-testid="filter-to"; }
+                button type="submit" data-testid="filter-submit" { "Afficher" }
+            }
+            @match figures {
+                Err(message) => { p.notice.error role="alert" data-testid="consortium-error" { (message) } }
+                Ok(rows) => { (consortium_body(rows)) }
+            }
+        },
+    )
+}
+
+fn consortium_body(rows: &[OrganisationFigures]) -> Markup {
+    let total = |id: &str| -> u32 { rows.iter().map(|r| figure(&r.dashboard.totals, id)).sum() };
+    let outcomes: u32 = rows
+        .iter()
+        .map(|r| outcomes_total(&r.dashboard.totals))
+        .sum();
+    let with_targets: Vec<&OrganisationFigures> = rows
+        .iter()
+        .filter(|r| r.dashboard.progress.is_some())
+        .collect();
+    html! {
+        @if let Some(first) = rows.first() {
+            p.muted { "Du " (labels::day(first.dashboard.query.from)) " au " (labels::day(first.dashboard.query.to)) "." }
+        }
+        div.table-wrap { table data-testid="consortium-table" {
+            caption { "Totaux de la période par organisation" }
+            thead { tr {
+                th scope="col" { "Organisation" }
+                th.num scope="col" { "Équipes" }
+                @for (_, label) in FIGURES { th.num scope="col" { (label) } }
+                th.num scope="col" { "Solutions (toutes)" }
+            } }
+            tbody {
+                @for r in rows {
+                    tr data-testid="consortium-row" data-organisation-id=(r.organisation.id) {
+                        th scope="row" data-testid="consortium-organisation" { (r.organisation.name) }
+                        td.num { (r.teams) }
+                        @for (id, _) in FIGURES {
+                            td.num data-testid=(format!("org-{id}")) { (figure(&r.dashboard.totals, id)) }
+                        }
+                        td.num data-testid="org-outcomes" { (outcomes_total(&r.dashboard.totals)) }
+                    }
+                }
+                @if rows.len() > 1 {
+                    tr.total data-testid="consortium-total" {
+                        th scope="row" { "Consortium" }
+                        td.num { (rows.iter().map(|r| r.teams).sum::<usize>()) }
+                        @for (id, _) in FIGURES {
+                            td.num data-testid=(format!("consortium-{id}")) { (total(id)) }
+                        }
+                        td.num data-testid="consortium-outcomes" { (outcomes) }
+                    }
+                }
+            }
+        } }
+        @if !with_targets.is_empty() {
+            h2 { "Objectifs des conventions" }
+            div.table-wrap { table data-testid="consortium-targets" {
+                thead { tr {
+                    th scope="col" { "Organisation" }
+                    th scope="col" { "Convention" }
+                    th.num scope="col" { "Jeunes repérés" }
+                    th.num scope="col" { "Jeunes mobilisés" }
+                } }
+                tbody { @for r in with_targets {
+                    @if let (Some(t), Some(p)) = (&r.dashboard.targets, &r.dashboard.progress) {
+                        tr data-testid="consortium-target-row" data-organisation-id=(r.organisation.id) {
+                            th scope="row" { (r.organisation.name) }
+                            td { "du " (labels::day(t.from)) " au " (labels::day(t.to)) }
+                            td.num { (progress_cell(p.identified.as_ref())) }
+                            td.num { (progress_cell(p.mobilised.as_ref())) }
+                        }
+                    }
+                } }
+            } }
+        }
+    }
+}
+
+/// "achieved / target (percent %)", or a dash without a target.
+fn progress_cell(p: Option<&FigureProgress>) -> String {
+    p.map_or_else(
+        || "—".to_string(),
+        |p| {
+            format!(
+                "{} / {} ({} %)",
+                p.achieved,
+                p.target,
+                format!("{:.1}", p.percent).replace('.', ",")
+            )
         },
     )
 }

@@ -17,6 +17,7 @@ mod filters;
 mod hostile_forms;
 mod http;
 mod hub;
+mod observe;
 mod rectify;
 mod retention;
 mod roster;
