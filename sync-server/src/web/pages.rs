@@ -23,7 +23,7 @@ use crate::coord::retention::RetentionView;
 use crate::coord::view::{Paged, VisitDetail, VisitItem, YouthDetail, YouthItem, commune_name};
 use crate::coord::{Coordinator, short_id};
 use crate::hub::ErasureReason;
-use crate::storage::VisitState;
+use crate::storage::{Role, VisitState};
 
 /// The only stylesheet (its hash is in the Content-Security-Policy).
 pub const CSS: &str = r#"
@@ -111,6 +111,10 @@ pub fn layout(title: &str, nav: Option<&Nav<'_>>, content: Markup) -> Markup {
                             @for (href, label, testid) in NAV_ITEMS {
                                 a href=(href) data-testid=(testid)
                                     aria-current=[(nav.active == href).then_some("page")] { (label) }
+                            }
+                            @if nav.who.user.role == Role::Admin {
+                                a href="/administration" data-testid="nav-administration"
+                                    aria-current=[(nav.active == "/administration").then_some("page")] { "Administration" }
                             }
                         }
                         div.who {
@@ -1074,7 +1078,13 @@ fn dashboard_body(nav: &Nav<'_>, form: &DashboardForm, d: &Dashboard) -> Markup 
 }
 
 /// The user's account: the second factor, and how to set it up.
-pub fn account_page(nav: &Nav<'_>, status: &SecondFactorStatus, message: Option<&str>) -> Markup {
+/// `more`: the password and sessions sections (`web::account`).
+pub fn account_page(
+    nav: &Nav<'_>,
+    status: &SecondFactorStatus,
+    message: Option<&str>,
+    more: Markup,
+) -> Markup {
     layout(
         "Mon compte",
         Some(nav),
@@ -1113,6 +1123,7 @@ pub fn account_page(nav: &Nav<'_>, status: &SecondFactorStatus, message: Option<
                     }
                 }
             }
+            (more)
         },
     )
 }
