@@ -18,12 +18,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::Duration;
-use maud::{Markup, PreEscaped, html};
-use qrcode::QrCode;
-use qrcode::render::svg;
+use maud::{Markup, html};
 use uuid::Uuid;
 
-use super::pages::{self, Nav, enc, layout};
+use super::pages::{self, Nav, enc, layout, qr_svg};
 use super::{WebState, blocking, failure, nav, page, param, redirect, require, require_post};
 use crate::admin::{DEFAULT_CODE_TTL, IssuedCode, MAX_CODE_TTL};
 use crate::coord::administration::{Account, NewAccount};
@@ -57,22 +55,6 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
 /// The enrolment link a tablet reads from the QR code (sync-server/README.md).
 pub fn enrolment_uri(server: &str, code: &str) -> String {
     format!("repere://enrol?server={}&code={}", enc(server), enc(code))
-}
-
-/// The QR code of `text` as inline SVG (no script, no image request: the CSP allows it).
-fn qr_svg(text: &str) -> Result<String, HubError> {
-    let code = QrCode::new(text.as_bytes())
-        .map_err(|e| HubError::Internal(format!("QR code not made: {e}")))?;
-    let svg = code
-        .render::<svg::Color<'_>>()
-        .min_dimensions(240, 240)
-        .quiet_zone(true)
-        .build();
-    // The XML declaration has no place inside an HTML page.
-    Ok(match svg.find("<svg") {
-        Some(start) => svg[start..].to_string(),
-        None => svg,
-    })
 }
 
 /// The server's address as the browser reached it (scheme from how cookies are served):
@@ -826,7 +808,6 @@ fn code_issued_page(
     issued: &IssuedCode,
     server: &str,
     uri: &str,
-    qr: &str,
 ) -> Markup {
     layout(
         "Code d'enrôlement",
@@ -840,7 +821,7 @@ fn code_issued_page(
                 div.grid {
                     div {
                         h2 { "Avec l'appareil photo de la tablette" }
-                        figure data-testid="enrolment-qr" { (PreEscaped(qr)) }
+                        figure data-testid="enrolment-qr" { (qr_svg(uri)) }
                     }
                     div {
                         h2 { "Ou à la main" }
@@ -921,13 +902,10 @@ async fn issue_code(
             };
             let server = server_address(&state, &headers);
             let uri = enrolment_uri(&server, &issued.code);
-            match qr_svg(&uri) {
-                Ok(qr) => page(
-                    StatusCode::OK,
-                    code_issued_page(&nav, team, &issued, &server, &uri, &qr),
-                ),
-                Err(e) => failure(e),
-            }
+            page(
+                StatusCode::OK,
+                code_issued_page(&nav, team, &issued, &server, &uri),
+            )
         }
         Err(HubError::BadInput(message)) => page(
             StatusCode::BAD_REQUEST,
@@ -946,18 +924,6 @@ mod tests {
         assert_eq!(
             enrolment_uri("https://repere.example.fr:8443", "ABCD-EFGH-JK"),
             "repere://enrol?server=https%3A%2F%2Frepere.example.fr%3A8443&code=ABCD-EFGH-JK"
-        );
-    }
-
-    #[test]
-    fn the_qr_code_is_inline_svg_without_xml_declaration() {
-        let svg = qr_svg("repere://enrol?server=x&code=y").expect("svg");
-        assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
-        assert!(svg.ends_with("</svg>"));
-        assert!(!svg.contains("<?xml"));
-        assert!(
-            !svg.contains("style"),
-            "no inline style: the CSP allows none"
         );
     }
 }

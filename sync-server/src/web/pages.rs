@@ -221,6 +221,25 @@ pub fn message_page(nav: Option<&Nav<'_>>, title: &str, message: &str, testid: &
     )
 }
 
+/// The QR code of `text` as inline SVG (drawn with attributes only: no script, no style,
+/// no image request, so the CSP needs nothing more). Text too long for a QR code gives a
+/// note instead; the pages always show the same text beside it.
+pub fn qr_svg(text: &str) -> Markup {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(240, 240)
+                .quiet_zone(true)
+                .build();
+            // The XML declaration has no place inside an HTML page.
+            let svg = svg.find("<svg").map_or(svg.as_str(), |at| &svg[at..]);
+            PreEscaped(svg.to_string())
+        }
+        Err(_) => html! { p.muted { "(code QR impossible : utilisez le texte)" } },
+    }
+}
+
 /// Percent-encodes a query value (everything but unreserved characters).
 pub fn enc(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -1142,6 +1161,8 @@ pub fn totp_setup_page(nav: &Nav<'_>, setup: &TotpSetup, error: Option<&str>) ->
                 p { "Ou donnez-lui cette adresse otpauth:// (depuis ce téléphone ou cette tablette : "
                     a href=(setup.uri) data-testid="totp-link" { "ouvrir dans l'application d'authentification" } ") :" }
                 code.secret data-testid="totp-uri" { (setup.uri) }
+                p { "Ou scannez ce code QR avec l'application :" }
+                figure data-testid="totp-qr" { (qr_svg(&setup.uri)) }
                 h2 { "2. Saisissez le code affiché" }
                 @if let Some(error) = error {
                     p.notice.error role="alert" data-testid="totp-error" { (error) }
@@ -1559,5 +1580,22 @@ fn journal_list(page: &Paged<JournalLine>) -> Markup {
                 } }
             } }
             (pager(page, "/journal", &[]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_qr_code_is_inline_svg_without_xml_declaration_nor_style() {
+        let svg = qr_svg("repere://enrol?server=x&code=y").into_string();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
+        assert!(svg.ends_with("</svg>"));
+        assert!(!svg.contains("<?xml"));
+        assert!(
+            !svg.contains("style"),
+            "no inline style: the CSP allows none"
+        );
     }
 }
