@@ -13,7 +13,7 @@ use super::reports::random_password;
 use super::{Coordinator, Workspace};
 use crate::admin::IssuedCode;
 use crate::hub::HubError;
-use crate::storage::{Device, Role, Team, TeamCounts, User, WipeOrder};
+use crate::storage::{Device, Role, StorageError, Team, TeamCounts, User, WipeOrder};
 
 /// A user account as the administration pages list it (no secret of any kind).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +139,13 @@ impl Workspace {
                 (!login.is_empty()).then_some(login.as_str()),
                 Some(who.user.id),
             )
-            .map_err(french_name_error)?;
+            .map_err(|e| match e {
+                // Taken meanwhile by a concurrent creation.
+                HubError::Storage(StorageError::Duplicate { .. }) => HubError::BadInput(
+                    "Cet identifiant est déjà utilisé : choisissez-en un autre.".into(),
+                ),
+                e => french_name_error(e),
+            })?;
         let password = if signs_in {
             let password = random_password()?;
             self.hub()
