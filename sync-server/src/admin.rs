@@ -4,6 +4,7 @@
 use chrono::Duration;
 use uuid::Uuid;
 
+use crate::coord::audit::{self, Audit};
 use crate::hub::{Hub, HubError};
 use crate::secret;
 use crate::storage::{
@@ -148,14 +149,30 @@ impl Hub {
     }
 
     pub fn create_team(&self, organisation_id: Uuid, name: &str) -> Result<Team, HubError> {
+        self.create_team_by(organisation_id, name, None)
+    }
+
+    /// A new team, journaled in its organisation (`author`: the administrator on the
+    /// pages, `None` for `repere-server admin`).
+    pub fn create_team_by(
+        &self,
+        organisation_id: Uuid,
+        name: &str,
+        author: Option<Uuid>,
+    ) -> Result<Team, HubError> {
         let team = Team {
             id: Uuid::now_v7(),
             organisation_id,
             name: clean_name("team", name)?,
             created_at: self.now(),
         };
-        self.storage()
-            .write_with(|tx| Ok::<_, HubError>(tx.insert_team(&team)?))?;
+        self.storage().write_with(|tx| -> Result<(), HubError> {
+            tx.insert_team(&team)?;
+            let audit =
+                Audit::administration(organisation_id, author, audit::TEAM_CREATED, team.id, "");
+            tx.insert_audit(&audit.entry(team.created_at))?;
+            Ok(())
+        })?;
         tracing::info!(team = %team.id, organisation = %organisation_id, "team created");
         Ok(team)
     }
@@ -166,17 +183,7 @@ impl Hub {
         name: &str,
         role: Role,
     ) -> Result<User, HubError> {
-        let user = User {
-            id: Uuid::now_v7(),
-            organisation_id,
-            name: clean_name("user", name)?,
-            role,
-            created_at: self.now(),
-        };
-        self.storage()
-            .write_with(|tx| Ok::<_, HubError>(tx.insert_user(&user)?))?;
-        tracing::info!(user = %user.id, organisation = %organisation_id, role = role.as_str(), "user created");
-        Ok(user)
+        self.create_user_by(organisation_id, name, role, None, None)
     }
 
     /// A user with a login for the coordinators' pages (then `set_password`).
@@ -187,15 +194,30 @@ impl Hub {
         role: Role,
         login: Option<&str>,
     ) -> Result<User, HubError> {
-        let Some(login) = login else {
-            return self.create_user(organisation_id, name, role);
-        };
-        let login = crate::coord::auth::normalize_login(login);
-        if login.is_empty() || login.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(HubError::BadInput(
-                "a login must not be empty nor contain spaces".into(),
-            ));
-        }
+        self.create_user_by(organisation_id, name, role, login, None)
+    }
+
+    /// A new user, with a login if given, journaled in its organisation (its role; never
+    /// the name or the login). `author` as for [`Hub::create_team_by`].
+    pub fn create_user_by(
+        &self,
+        organisation_id: Uuid,
+        name: &str,
+        role: Role,
+        login: Option<&str>,
+        author: Option<Uuid>,
+    ) -> Result<User, HubError> {
+        let login = login
+            .map(|login| {
+                let login = crate::coord::auth::normalize_login(login);
+                if login.is_empty() || login.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                    return Err(HubError::BadInput(
+                        "a login must not be empty nor contain spaces".into(),
+                    ));
+                }
+                Ok(login)
+            })
+            .transpose()?;
         let user = User {
             id: Uuid::now_v7(),
             organisation_id,
@@ -205,7 +227,17 @@ impl Hub {
         };
         self.storage().write_with(|tx| -> Result<(), HubError> {
             tx.insert_user(&user)?;
-            tx.set_login(user.id, Some(&login))?;
+            if let Some(login) = &login {
+                tx.set_login(user.id, Some(login))?;
+            }
+            let audit = Audit::administration(
+                organisation_id,
+                author,
+                audit::USER_CREATED,
+                user.id,
+                format!("rôle {}", role.as_str()),
+            );
+            tx.insert_audit(&audit.entry(user.created_at))?;
             Ok(())
         })?;
         tracing::info!(user = %user.id, organisation = %organisation_id, role = role.as_str(), "user created");
@@ -227,6 +259,17 @@ impl Hub {
 
     /// A new one-time enrolment code for a team, valid for `ttl`.
     pub fn issue_code(&self, team_id: Uuid, ttl: Duration) -> Result<IssuedCode, HubError> {
+        self.issue_code_by(team_id, ttl, None)
+    }
+
+    /// [`Hub::issue_code`], journaled in the team's organisation (the team and the expiry;
+    /// never the code). `author` as for [`Hub::create_team_by`].
+    pub fn issue_code_by(
+        &self,
+        team_id: Uuid,
+        ttl: Duration,
+        author: Option<Uuid>,
+    ) -> Result<IssuedCode, HubError> {
         if ttl <= Duration::zero() || ttl > MAX_CODE_TTL {
             return Err(HubError::BadInput(format!(
                 "a code's lifetime must be positive and at most {} days",
@@ -245,8 +288,25 @@ impl Hub {
             used_at: None,
             device_id: None,
         };
-        self.storage()
-            .write_with(|tx| Ok::<_, HubError>(tx.insert_enrolment_code(&stored)?))?;
+        self.storage().write_with(|tx| -> Result<(), HubError> {
+            let team = tx.team(team_id)?.ok_or(HubError::NotFound {
+                what: "team",
+                id: team_id,
+            })?;
+            tx.insert_enrolment_code(&stored)?;
+            let audit = Audit::administration(
+                team.organisation_id,
+                author,
+                audit::CODE_ISSUED,
+                team_id,
+                format!(
+                    "valable jusqu'au {}",
+                    stored.expires_at.format("%Y-%m-%d %H:%M UTC")
+                ),
+            );
+            tx.insert_audit(&audit.entry(now))?;
+            Ok(())
+        })?;
         tracing::info!(team = %team_id, expires_at = %stored.expires_at, "enrolment code issued");
         Ok(IssuedCode { code, stored })
     }
@@ -268,6 +328,17 @@ impl Hub {
         device_id: Uuid,
         wipe: Option<WipeOrder>,
     ) -> Result<Device, HubError> {
+        self.revoke_device_by(device_id, wipe, None)
+    }
+
+    /// [`Hub::revoke_device_with`], journaled in the device's organisation (the device and
+    /// the wipe order). `author` as for [`Hub::create_team_by`].
+    pub fn revoke_device_by(
+        &self,
+        device_id: Uuid,
+        wipe: Option<WipeOrder>,
+        author: Option<Uuid>,
+    ) -> Result<Device, HubError> {
         let now = self.now();
         let device = self.storage().write_with(|tx| -> Result<_, HubError> {
             if !tx.revoke_device(device_id, now)? {
@@ -279,10 +350,23 @@ impl Hub {
             if let Some(order) = wipe {
                 tx.order_wipe(device_id, order)?;
             }
-            tx.device(device_id)?.ok_or(HubError::NotFound {
+            let device = tx.device(device_id)?.ok_or(HubError::NotFound {
                 what: "device",
                 id: device_id,
-            })
+            })?;
+            let audit = Audit::administration(
+                device.organisation_id,
+                author,
+                audit::DEVICE_REVOKED,
+                device_id,
+                match wipe {
+                    None => "sans effacement",
+                    Some(WipeOrder::AfterPush) => "effacement après envoi",
+                    Some(WipeOrder::Urgent) => "effacement urgent",
+                },
+            );
+            tx.insert_audit(&audit.entry(now))?;
+            Ok(device)
         })?;
         tracing::info!(device = %device_id, wipe = ?wipe, "device revoked");
         Ok(device)

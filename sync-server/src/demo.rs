@@ -26,6 +26,9 @@ const DEMO_MEMBERS: [[&str; 2]; 2] = [["Amina", "Julien"], ["Léa", "Karim"]];
 pub const COORDINATOR_NAME: &str = "Coordination (démo)";
 /// What the demo coordinator types to sign in.
 pub const COORDINATOR_LOGIN: &str = "coordination@demo";
+pub const ADMIN_NAME: &str = "Administration (démo)";
+/// What the demo organisation's administrator types to sign in.
+pub const ADMIN_LOGIN: &str = "administration@demo";
 pub const OTHER_ORGANISATION_NAME: &str = "Association Prévention Ardennes (démo)";
 pub const OTHER_TEAM_NAME: &str = "Binôme Rethel";
 pub const OTHER_COORDINATOR_NAME: &str = "Coordination Ardennes (démo)";
@@ -46,6 +49,9 @@ pub struct DemoSummary {
     pub teams: Vec<DemoTeam>,
     /// Shown once: only its Argon2id hash is stored.
     pub coordinator_password: String,
+    /// The demo organisation's administrator (same password rules).
+    pub administrator: User,
+    pub administrator_password: String,
     pub targets: repere_core::indicators::Targets,
     /// The second organisation, its binôme and its coordinator (same password rules).
     pub other_organisation: Organisation,
@@ -135,7 +141,12 @@ pub fn seed_with_password(
         Some(p) => p.to_string(),
         None => random_password()?,
     };
+    let administrator_password = match password {
+        Some(p) => p.to_string(),
+        None => random_password()?,
+    };
     let coordinator_hash = hash_password(&coordinator_password)?;
+    let administrator_hash = hash_password(&administrator_password)?;
     let other_hash = hash_password(&other_coordinator_password)?;
     let now = hub.now();
     let organisation = Organisation {
@@ -148,6 +159,13 @@ pub fn seed_with_password(
         organisation_id: organisation.id,
         name: COORDINATOR_NAME.to_string(),
         role: Role::Coordinator,
+        created_at: now,
+    };
+    let administrator = User {
+        id: Uuid::now_v7(),
+        organisation_id: organisation.id,
+        name: ADMIN_NAME.to_string(),
+        role: Role::Admin,
         created_at: now,
     };
     let mut builder = Builder {
@@ -297,6 +315,9 @@ pub fn seed_with_password(
         tx.insert_user(&coordinator)?;
         tx.set_login(coordinator.id, Some(COORDINATOR_LOGIN))?;
         tx.set_password_hash(coordinator.id, &coordinator_hash, now)?;
+        tx.insert_user(&administrator)?;
+        tx.set_login(administrator.id, Some(ADMIN_LOGIN))?;
+        tx.set_password_hash(administrator.id, &administrator_hash, now)?;
         tx.set_targets(organisation.id, &targets, now)?;
         for t in &teams {
             tx.insert_team(&t.team)?;
@@ -341,6 +362,8 @@ pub fn seed_with_password(
         coordinator,
         teams,
         coordinator_password,
+        administrator,
+        administrator_password,
         targets,
         other_organisation,
         other_coordinator,
@@ -386,6 +409,8 @@ pub fn instructions(summary: &DemoSummary, server_url: &str, data_dir: &str) -> 
         "\nPages de coordination / coordinators' pages: {server_url}/connexion\n\
          \x20   « {} » : identifiant / login {COORDINATOR_LOGIN}   mot de passe / password {}\n\
          \x20   (objectifs / targets: {} repérés, {} mobilisés, du {} au {})\n\
+         \x20   « {} » (administrateur / administrator, {server_url}/administration) :\n\
+         \x20   identifiant / login {ADMIN_LOGIN}   mot de passe / password {}\n\
          \x20   Autre organisation / second organisation « {} » (binôme « {} », {} jeunes) :\n\
          \x20   identifiant / login {OTHER_COORDINATOR_LOGIN}   mot de passe / password {}\n\
          \x20   Les mots de passe ne sont affichés qu'une fois / passwords are shown only now:\n\
@@ -396,6 +421,8 @@ pub fn instructions(summary: &DemoSummary, server_url: &str, data_dir: &str) -> 
         summary.targets.mobilised.unwrap_or(0),
         summary.targets.from,
         summary.targets.to,
+        summary.administrator.name,
+        summary.administrator_password,
         summary.other_organisation.name,
         summary.other_team.team.name,
         summary.other_team.youth,
@@ -434,7 +461,7 @@ mod tests {
         );
         let overview = hub.overview().expect("overview");
         assert_eq!(overview.len(), 2, "the demo organisation and a second one");
-        assert_eq!(overview[0].users, 1);
+        assert_eq!(overview[0].users, 2, "a coordinator and an administrator");
         assert_eq!(overview[1].users, 1);
         assert_eq!(overview[1].teams.len(), 1);
         let text = instructions(&summary, "http://127.0.0.1:8080", "./repere-data");
@@ -442,6 +469,8 @@ mod tests {
         assert!(text.contains(COORDINATOR_LOGIN));
         assert!(text.contains(&summary.coordinator_password));
         assert!(text.contains(&summary.other_coordinator_password));
+        assert!(text.contains(ADMIN_LOGIN));
+        assert!(text.contains(&summary.administrator_password));
         assert_eq!(
             hub.targets(summary.organisation.id).expect("targets"),
             Some(summary.targets.clone())
@@ -456,6 +485,11 @@ mod tests {
             .login(ip, COORDINATOR_LOGIN, &summary.coordinator_password)
             .expect("demo coordinator signs in");
         assert_eq!(signed.coordinator.teams.len(), 2);
+        let admin = ws
+            .login(ip, ADMIN_LOGIN, &summary.administrator_password)
+            .expect("demo administrator signs in");
+        assert_eq!(admin.coordinator.user.role, Role::Admin);
+        assert_eq!(admin.coordinator.organisation.id, summary.organisation.id);
         let other = ws
             .login(
                 ip,

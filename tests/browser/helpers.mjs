@@ -42,6 +42,8 @@ export const SCREENSHOT_DIR = process.env.REPERE_SCREENSHOT_DIR || path.join(ROO
 
 export const COORDINATOR = 'coordination@demo';
 export const OTHER_COORDINATOR = 'coordination@autre-demo';
+/** The demo organisation's administrator (same password). */
+export const ADMIN = 'administration@demo';
 
 export function teamByName(name) {
   const team = TEAMS.find((t) => t.name === name);

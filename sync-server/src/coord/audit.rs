@@ -45,6 +45,18 @@ pub const RECTIFY_RECORD: &str = "rectify_record";
 /// A conflict resolved on the pages: the record's id, its kind and the field's name (never
 /// a value).
 pub const RESOLVE_CONFLICT: &str = "resolve_conflict";
+/// Administration (the `admin` commands and the administration pages): the object's id
+/// (team, user or tablet) and fixed words (a role, a wipe order, an expiry), never a
+/// name, a login, a password or a code.
+pub const TEAM_CREATED: &str = "team_created";
+pub const USER_CREATED: &str = "user_created";
+pub const ROLE_CHANGED: &str = "role_changed";
+pub const PASSWORD_SET: &str = "password_set";
+pub const CODE_ISSUED: &str = "enrolment_code_issued";
+pub const DEVICE_REVOKED: &str = "device_revoked";
+/// Self-service: the user's own password changed, one of their sessions ended.
+pub const PASSWORD_CHANGED: &str = "password_changed";
+pub const SESSION_ENDED: &str = "session_ended";
 
 /// The French label of an action, for the journal page.
 pub fn action_label(action: &str) -> &'static str {
@@ -78,6 +90,14 @@ pub fn action_label(action: &str) -> &'static str {
         ERASURE_APPROVED => "Effacement approuvé et exécuté",
         ERASURE_REFUSED => "Effacement refusé",
         ACCESS_FILE_REFUSED => "Droit d'accès refusé (double authentification non activée)",
+        TEAM_CREATED => "Équipe créée (administrateur)",
+        USER_CREATED => "Compte créé (administrateur)",
+        ROLE_CHANGED => "Rôle modifié (administrateur)",
+        PASSWORD_SET => "Mot de passe défini (administrateur)",
+        CODE_ISSUED => "Code d'enrôlement émis (administrateur)",
+        DEVICE_REVOKED => "Tablette révoquée (administrateur)",
+        PASSWORD_CHANGED => "Mot de passe changé par son titulaire",
+        SESSION_ENDED => "Session fermée par son titulaire",
         _ => "Autre action",
     }
 }
@@ -125,14 +145,31 @@ impl Audit {
         }
     }
 
-    /// An administration command about a user (`repere-server admin …`): in the user's
-    /// organisation's journal, with no signed-in author and the user as its object.
-    pub fn by_administrator(user: &User, action: &'static str, detail: impl Into<String>) -> Audit {
+    /// An administration command about a user: in the user's organisation's journal, with
+    /// the user as its object and the administrator as author (`None`: `repere-server
+    /// admin …`, which has no signed-in author).
+    pub fn by_administrator(
+        user: &User,
+        author: Option<Uuid>,
+        action: &'static str,
+        detail: impl Into<String>,
+    ) -> Audit {
+        Audit::administration(user.organisation_id, author, action, user.id, detail)
+    }
+
+    /// An administration command about an organisation's team, user or tablet.
+    pub fn administration(
+        organisation_id: Uuid,
+        author: Option<Uuid>,
+        action: &'static str,
+        target_id: Uuid,
+        detail: impl Into<String>,
+    ) -> Audit {
         Audit {
-            organisation_id: Some(user.organisation_id),
-            user_id: None,
+            organisation_id: Some(organisation_id),
+            user_id: author,
             action,
-            target_id: Some(user.id),
+            target_id: Some(target_id),
             detail: detail.into(),
         }
     }

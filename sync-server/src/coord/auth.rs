@@ -141,6 +141,18 @@ impl Hub {
         password: &str,
         login: Option<&str>,
     ) -> Result<Credentials, HubError> {
+        self.set_password_by(user_id, password, login, None)
+    }
+
+    /// [`Hub::set_password`], journaled in the user's organisation (never the password).
+    /// `author`: the administrator on the pages, `None` for `repere-server admin`.
+    pub fn set_password_by(
+        &self,
+        user_id: Uuid,
+        password: &str,
+        login: Option<&str>,
+        author: Option<Uuid>,
+    ) -> Result<Credentials, HubError> {
         check_new_password(password)?;
         let login = login.map(check_login).transpose()?;
         let hash = hash_password(password)?;
@@ -156,7 +168,7 @@ impl Hub {
                 tx.set_login(user_id, Some(login))?;
             }
             tx.set_password_hash(user_id, &hash, now)?;
-            tx.revoke_user_sessions(user_id)?;
+            let ended = tx.revoke_user_sessions(user_id)?;
             let credentials = tx.credentials(user_id)?.ok_or(HubError::NotFound {
                 what: "user",
                 id: user_id,
@@ -166,6 +178,15 @@ impl Hub {
                     "this user has no login yet: give one with --login".into(),
                 ));
             }
+            tx.insert_audit(
+                &Audit::by_administrator(
+                    &credentials.user,
+                    author,
+                    audit::PASSWORD_SET,
+                    format!("{ended} sessions fermées"),
+                )
+                .entry(now),
+            )?;
             Ok(credentials)
         })?;
         tracing::info!(user = %user_id, "password set");

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod administration;
 pub mod audit;
 pub mod auth;
 pub mod conflicts;

@@ -460,6 +460,8 @@ pub trait ReadTx {
     /// `login` lowercased.
     fn credentials_by_login(&mut self, login: &str) -> StorageResult<Option<Credentials>>;
     fn session(&mut self, token_hash: &SecretHash) -> StorageResult<Option<Session>>;
+    /// A user's sessions, newest first (expired ones included until they are swept).
+    fn user_sessions(&mut self, user_id: Uuid) -> StorageResult<Vec<Session>>;
     /// An organisation's audit entries, newest first (only those about `target` if given),
     /// with the total count.
     fn audit_entries(
@@ -576,6 +578,8 @@ pub trait Tx: ReadTx {
 
     // --- Coordinators' workspace ---
 
+    /// Changes a user's role; `false` when the user does not exist.
+    fn set_user_role(&mut self, user_id: Uuid, role: Role) -> StorageResult<bool>;
     /// Sets (or clears) a user's login; `Duplicate` if another user has it.
     fn set_login(&mut self, user_id: Uuid, login: Option<&str>) -> StorageResult<()>;
     /// `NotFound` when the user does not exist.

@@ -944,6 +944,15 @@ impl ReadTx for SqliteTx<'_> {
             .optional()?)
     }
 
+    fn user_sessions(&mut self, user_id: Uuid) -> StorageResult<Vec<Session>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at
+               FROM sessions WHERE user_id = ?1 ORDER BY created_at DESC, token_hash",
+        )?;
+        let rows = stmt.query_map([b(&user_id)], session_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn audit_entries(
         &mut self,
         organisation_id: Uuid,
@@ -1607,6 +1616,14 @@ impl Tx for SqliteTx<'_> {
             seq,
             erased_at: at,
         })
+    }
+
+    fn set_user_role(&mut self, user_id: Uuid, role: Role) -> StorageResult<bool> {
+        let n = self
+            .tx
+            .prepare_cached("UPDATE users SET role = ?2 WHERE id = ?1")?
+            .execute(params![b(&user_id), role.as_str()])?;
+        Ok(n == 1)
     }
 
     fn set_login(&mut self, user_id: Uuid, login: Option<&str>) -> StorageResult<()> {

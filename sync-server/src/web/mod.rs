@@ -7,8 +7,9 @@
 //! administrator), `/exports`, `/exports/indicateurs.csv`, `/exports/jeunes.csv`
 //! (GET: pseudonymised, without profile flags; POST: the form's boxes, profile flags and
 //! names, the names only for a session confirmed with a second factor), `/journal`,
-//! `/connexion/code` (the second factor at sign-in) and `/compte` (setting up the second
-//! factor).
+//! `/connexion/code` (the second factor at sign-in), `/compte` (the user's own account:
+//! second factor, password, sessions; `account`) and `/administration/…` (the
+//! administrators' pages; `admin`).
 //!
 //! Security: a session cookie `__Host-repere_session` (HttpOnly, SameSite=Strict, Path=/,
 //! Secure) and HSTS, as served behind TLS (plain `repere_session` and no HSTS only with
@@ -18,6 +19,8 @@
 //! client address (for the sign-in throttle) is the connection's, or the last
 //! `X-Forwarded-For` entry when the connection comes from the `--trusted-proxy`.
 
+mod account;
+pub mod admin;
 pub mod chart;
 pub mod pages;
 
@@ -91,7 +94,6 @@ pub fn router(ws: Arc<Workspace>, insecure_http: bool, trusted_proxy: Option<IpA
         .route("/connexion", get(login_form).post(login_submit))
         .route("/connexion/code", get(code_form).post(code_submit))
         .route("/deconnexion", post(logout))
-        .route("/compte", get(account))
         .route(
             "/compte/double-authentification",
             get(totp_setup).post(totp_start),
@@ -125,6 +127,8 @@ pub fn router(ws: Arc<Workspace>, insecure_http: bool, trusted_proxy: Option<IpA
         .route("/effacements/{id}/approuver", post(erasure_approve))
         .route("/effacements/{id}/refuser", post(erasure_refuse))
         .route("/journal", get(journal))
+        .merge(account::routes())
+        .merge(admin::routes())
         // Unknown addresses get the French page, not an empty 404.
         .fallback(|| async { not_found() })
         .layer(middleware::map_response(move |response| async move {
@@ -1287,30 +1291,6 @@ async fn export_youth_post(
             youth_export(&state, session, export).await
         }
         Err(r) => r,
-    }
-}
-
-async fn account(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let (session, _) = match require(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let ws = state.ws.clone();
-    let who = session.coordinator.clone();
-    match blocking(move || ws.second_factor_status(&who)).await {
-        Ok(status) => {
-            let message = (param(&q, "erreur") == "deja-active")
-                .then_some("La double authentification est déjà activée sur ce compte.");
-            page(
-                StatusCode::OK,
-                pages::account_page(&nav(&session, "/compte"), &status, message),
-            )
-        }
-        Err(e) => failure(e),
     }
 }
 

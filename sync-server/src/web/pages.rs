@@ -112,6 +112,10 @@ pub fn layout(title: &str, nav: Option<&Nav<'_>>, content: Markup) -> Markup {
                                 a href=(href) data-testid=(testid)
                                     aria-current=[(nav.active == href).then_some("page")] { (label) }
                             }
+                            @if nav.who.user.role == Role::Admin {
+                                a href="/administration" data-testid="nav-administration"
+                                    aria-current=[(nav.active == "/administration").then_some("page")] { "Administration" }
+                            }
                         }
                         div.who {
                             span data-testid="current-user" {
@@ -215,6 +219,25 @@ pub fn message_page(nav: Option<&Nav<'_>>, title: &str, message: &str, testid: &
             }
         },
     )
+}
+
+/// The QR code of `text` as inline SVG (drawn with attributes only: no script, no style,
+/// no image request, so the CSP needs nothing more). Text too long for a QR code gives a
+/// note instead; the pages always show the same text beside it.
+pub fn qr_svg(text: &str) -> Markup {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(240, 240)
+                .quiet_zone(true)
+                .build();
+            // The XML declaration has no place inside an HTML page.
+            let svg = svg.find("<svg").map_or(svg.as_str(), |at| &svg[at..]);
+            PreEscaped(svg.to_string())
+        }
+        Err(_) => html! { p.muted { "(code QR impossible : utilisez le texte)" } },
+    }
 }
 
 /// Percent-encodes a query value (everything but unreserved characters).
@@ -1201,7 +1224,13 @@ fn dashboard_body(nav: &Nav<'_>, form: &DashboardForm, d: &Dashboard) -> Markup 
 }
 
 /// The user's account: the second factor, and how to set it up.
-pub fn account_page(nav: &Nav<'_>, status: &SecondFactorStatus, message: Option<&str>) -> Markup {
+/// `more`: the password and sessions sections (`web::account`).
+pub fn account_page(
+    nav: &Nav<'_>,
+    status: &SecondFactorStatus,
+    message: Option<&str>,
+    more: Markup,
+) -> Markup {
     layout(
         "Mon compte",
         Some(nav),
@@ -1240,6 +1269,7 @@ pub fn account_page(nav: &Nav<'_>, status: &SecondFactorStatus, message: Option<
                     }
                 }
             }
+            (more)
         },
     )
 }
@@ -1258,6 +1288,8 @@ pub fn totp_setup_page(nav: &Nav<'_>, setup: &TotpSetup, error: Option<&str>) ->
                 p { "Ou donnez-lui cette adresse otpauth:// (depuis ce téléphone ou cette tablette : "
                     a href=(setup.uri) data-testid="totp-link" { "ouvrir dans l'application d'authentification" } ") :" }
                 code.secret data-testid="totp-uri" { (setup.uri) }
+                p { "Ou scannez ce code QR avec l'application :" }
+                figure data-testid="totp-qr" { (qr_svg(&setup.uri)) }
                 h2 { "2. Saisissez le code affiché" }
                 @if let Some(error) = error {
                     p.notice.error role="alert" data-testid="totp-error" { (error) }
@@ -1675,5 +1707,22 @@ fn journal_list(page: &Paged<JournalLine>) -> Markup {
                 } }
             } }
             (pager(page, "/journal", &[]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_qr_code_is_inline_svg_without_xml_declaration_nor_style() {
+        let svg = qr_svg("repere://enrol?server=x&code=y").into_string();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
+        assert!(svg.ends_with("</svg>"));
+        assert!(!svg.contains("<?xml"));
+        assert!(
+            !svg.contains("style"),
+            "no inline style: the CSP allows none"
+        );
     }
 }

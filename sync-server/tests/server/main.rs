@@ -4,6 +4,7 @@
 
 mod access;
 mod accounts;
+mod admin_pages;
 mod authorship;
 mod common;
 mod conflicts;

@@ -1,0 +1,929 @@
+//! The administration pages (issue 12), for the `admin` role only: the organisation's
+//! teams, accounts, tablets and enrolment codes (`coord::administration`, which calls the
+//! same hub functions as `repere-server admin`). Same layout, CSRF tokens and headers as
+//! the coordinators' pages; a coordinator gets 403, another organisation's id 404.
+//!
+//! Routes: `/administration` (teams; POST `/administration/equipes`),
+//! `/administration/comptes` (list; POST: create), `/administration/comptes/{id}` and its
+//! POST actions `/role`, `/desactiver`, `/reactiver`, `/mot-de-passe`, `/sessions`,
+//! `/double-authentification`, `/administration/tablettes` (POST
+//! `/administration/tablettes/{id}/revoquer`), `/administration/codes` (POST: issue).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::Duration;
+use maud::{Markup, html};
+use uuid::Uuid;
+
+use super::pages::{self, Nav, enc, layout, qr_svg};
+use super::{WebState, blocking, failure, nav, page, param, redirect, require, require_post};
+use crate::admin::{DEFAULT_CODE_TTL, IssuedCode, MAX_CODE_TTL};
+use crate::coord::administration::{Account, NewAccount};
+use crate::coord::auth::CurrentSession;
+use crate::coord::{Coordinator, labels, short_id};
+use crate::hub::HubError;
+use crate::storage::{Device, Role, Team, TeamCounts, WipeOrder};
+
+/// The routes of the administration pages (merged into the pages' router).
+pub(super) fn routes() -> Router<Arc<WebState>> {
+    Router::new()
+        .route("/administration", get(overview))
+        .route("/administration/equipes", post(create_team))
+        .route(
+            "/administration/comptes",
+            get(accounts).post(create_account),
+        )
+        .route("/administration/comptes/{id}", get(account))
+        .route(
+            "/administration/comptes/{id}/{action}",
+            post(account_action),
+        )
+        .route("/administration/tablettes", get(devices))
+        .route(
+            "/administration/tablettes/{id}/revoquer",
+            post(revoke_device),
+        )
+        .route("/administration/codes", get(codes).post(issue_code))
+}
+
+/// The enrolment link a tablet reads from the QR code (sync-server/README.md).
+pub fn enrolment_uri(server: &str, code: &str) -> String {
+    format!("repere://enrol?server={}&code={}", enc(server), enc(code))
+}
+
+/// The server's address as the browser reached it (scheme from how cookies are served):
+/// behind the TLS proxy, the https address the tablets use too.
+fn server_address(state: &WebState, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or("localhost");
+    let scheme = if state.cookies.tls { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Coordinator => "Coordination",
+        Role::Admin => "Administration",
+        Role::Field => "Terrain (sans accès aux pages)",
+    }
+}
+
+fn parse_role(raw: &str) -> Option<Role> {
+    Role::parse(raw.trim())
+}
+
+fn flash(code: &str) -> Option<&'static str> {
+    match code {
+        "equipe" => Some("Équipe créée."),
+        "role" => Some("Rôle modifié ; les sessions du compte sont fermées."),
+        "desactive" => Some("Compte désactivé ; ses sessions sont fermées."),
+        "reactive" => Some("Compte réactivé : il peut se connecter à nouveau."),
+        "sessions" => Some("Toutes les sessions du compte sont fermées."),
+        "double-authentification" => Some(
+            "Double authentification supprimée ; le titulaire la réactive depuis « Mon compte ».",
+        ),
+        "revoquee" => Some("Tablette révoquée : ses fiches non envoyées restent sur la tablette."),
+        "effacement" => Some(
+            "Tablette révoquée avec ordre d'effacement : elle supprimera ses données à son prochain contact.",
+        ),
+        _ => None,
+    }
+}
+
+/// The answer to a refused action: 403 for a non-administrator, 404 for an id outside
+/// the organisation, the French message otherwise.
+fn refused(session: &CurrentSession, e: HubError) -> Response {
+    match e {
+        HubError::Unauthorized => {
+            tracing::warn!(user = %session.coordinator.user.id, "administration page refused: not an administrator");
+            page(
+                StatusCode::FORBIDDEN,
+                pages::message_page(
+                    Some(&nav(session, "")),
+                    "Accès réservé",
+                    "Ces pages sont réservées aux administrateurs de l'organisation.",
+                    "admin-only",
+                ),
+            )
+        }
+        e => failure(e),
+    }
+}
+
+fn messages(notice: Option<&str>, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(notice) = notice {
+            p.notice.ok role="status" data-testid="admin-message" { (notice) }
+        }
+        @if let Some(error) = error {
+            p.notice.error role="alert" data-testid="admin-error" { (error) }
+        }
+    }
+}
+
+fn admin_nav() -> Markup {
+    html! {
+        p.muted {
+            a href="/administration" data-testid="admin-nav-teams" { "Équipes" } " · "
+            a href="/administration/comptes" data-testid="admin-nav-accounts" { "Comptes" } " · "
+            a href="/administration/tablettes" data-testid="admin-nav-devices" { "Tablettes" } " · "
+            a href="/administration/codes" data-testid="admin-nav-codes" { "Codes d'enrôlement" }
+        }
+    }
+}
+
+fn parse_id(raw: &str) -> Option<Uuid> {
+    Uuid::parse_str(raw).ok()
+}
+
+// ---- teams ----------------------------------------------------------------------------
+
+fn overview_page(
+    nav: &Nav<'_>,
+    teams: &[(Team, TeamCounts)],
+    notice: Option<&str>,
+    error: Option<&str>,
+    typed: &str,
+) -> Markup {
+    layout(
+        "Administration",
+        Some(nav),
+        html! {
+            h1 { "Administration — " (nav.who.organisation.name) }
+            (admin_nav())
+            (messages(notice, error))
+            h2 { "Équipes" }
+            div.table-wrap {
+                table data-testid="teams-table" {
+                    thead { tr { th { "Équipe" } th.num { "Fiches" } th.num { "Tablettes actives" } th { "" } } }
+                    tbody {
+                        @for (team, counts) in teams {
+                            tr data-testid="team-row" data-team-id=(team.id) {
+                                td { (team.name) }
+                                td.num { (counts.documents) }
+                                td.num { (counts.active_devices) }
+                                td { a href={ "/administration/tablettes#equipe-" (team.id) } { "Tablettes" } " · "
+                                     a href={ "/administration/codes?equipe=" (team.id) } { "Enrôler une tablette" } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if teams.is_empty() { p.muted data-testid="teams-empty" { "Aucune équipe pour l'instant." } }
+            form.filters method="post" action="/administration/equipes" data-testid="team-create-form" {
+                input type="hidden" name="csrf" value=(nav.csrf);
+                label for="nom" { "Nouvelle équipe (binôme)"
+                    input #nom type="text" name="nom" required maxlength="200" value=(typed) data-testid="team-name";
+                }
+                button type="submit" data-testid="team-create" { "Créer l'équipe" }
+            }
+            p.muted { "Une nouvelle organisation se crée en ligne de commande : "
+                code { "repere-server admin create-org --name …" } "." }
+        },
+    )
+}
+
+async fn overview(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.admin_teams(&who)).await {
+        Ok(teams) => page(
+            StatusCode::OK,
+            overview_page(
+                &nav(&session, "/administration"),
+                &teams,
+                flash(&param(&q, "ok")),
+                None,
+                "",
+            ),
+        ),
+        Err(e) => refused(&session, e),
+    }
+}
+
+async fn create_team(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let name = form.get("nom").cloned().unwrap_or_default();
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let typed = name.clone();
+    let done = blocking(move || {
+        let created = ws.admin_create_team(&who, &name);
+        let teams = ws.admin_teams(&who)?;
+        Ok((created, teams))
+    })
+    .await;
+    match done {
+        Ok((Ok(_), _)) => {
+            // The new team is in scope from the next request on (the scope is per request).
+            redirect("/administration?ok=equipe")
+        }
+        Ok((Err(HubError::BadInput(message)), teams)) => page(
+            StatusCode::BAD_REQUEST,
+            overview_page(
+                &nav(&session, "/administration"),
+                &teams,
+                None,
+                Some(&message),
+                &typed,
+            ),
+        ),
+        Ok((Err(e), _)) | Err(e) => refused(&session, e),
+    }
+}
+
+// ---- accounts -------------------------------------------------------------------------
+
+fn account_state(a: &Account) -> (&'static str, &'static str) {
+    if a.disabled_at.is_some() {
+        ("disabled", "Désactivé")
+    } else if a.user.role == Role::Field {
+        ("field", "Sans accès aux pages")
+    } else if !a.has_password {
+        ("no-password", "Sans mot de passe")
+    } else {
+        ("active", "Actif")
+    }
+}
+
+struct Typed<'a> {
+    name: &'a str,
+    login: &'a str,
+    role: Option<Role>,
+}
+
+fn role_options(selected: Option<Role>) -> Markup {
+    html! {
+        @for role in [Role::Coordinator, Role::Admin, Role::Field] {
+            option value=(role.as_str()) selected[selected == Some(role)] { (role_label(role)) }
+        }
+    }
+}
+
+fn accounts_page(
+    nav: &Nav<'_>,
+    accounts: &[Account],
+    error: Option<&str>,
+    typed: &Typed<'_>,
+) -> Markup {
+    layout(
+        "Comptes",
+        Some(nav),
+        html! {
+            h1 { "Comptes — " (nav.who.organisation.name) }
+            (admin_nav())
+            (messages(None, error))
+            div.table-wrap {
+                table data-testid="accounts-table" {
+                    thead { tr { th { "Nom" } th { "Identifiant" } th { "Rôle" } th { "État" } th { "Double authentification" } th { "" } } }
+                    tbody {
+                        @for a in accounts {
+                            @let (state, label) = account_state(a);
+                            tr data-testid="account-row" data-user-id=(a.user.id) data-state=(state) data-role=(a.user.role.as_str()) {
+                                td { (a.user.name) }
+                                td { (a.login.as_deref().unwrap_or("—")) }
+                                td { (role_label(a.user.role)) }
+                                td { span.badge { (label) } }
+                                td { @if a.second_factor { "activée" } @else { "non" } }
+                                td { a href={ "/administration/comptes/" (a.user.id) } data-testid="account-link" { "Gérer" } }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Créer un compte" }
+            form.filters method="post" action="/administration/comptes" data-testid="account-create-form" {
+                input type="hidden" name="csrf" value=(nav.csrf);
+                label for="nom" { "Nom"
+                    input #nom type="text" name="nom" required maxlength="200" value=(typed.name) data-testid="account-name";
+                }
+                label for="identifiant" { "Identifiant (par exemple l'adresse e-mail)"
+                    input #identifiant type="text" name="identifiant" maxlength="200" autocomplete="off"
+                        value=(typed.login) data-testid="account-login";
+                }
+                label for="role" { "Rôle"
+                    select #role name="role" data-testid="account-role" { (role_options(typed.role.or(Some(Role::Coordinator)))) }
+                }
+                button type="submit" data-testid="account-create" { "Créer le compte" }
+            }
+            p.muted { "Un mot de passe est généré et affiché une seule fois : transmettez-le à la personne, "
+                "qui le change depuis « Mon compte »." }
+        },
+    )
+}
+
+/// A generated password, shown once.
+fn password_shown(password: &str) -> Markup {
+    html! {
+        p { strong { "Mot de passe (affiché une seule fois) :" } }
+        code.secret data-testid="new-password" { (password) }
+        p.muted { "Transmettez-le par un autre canal que l'identifiant ; la personne le change depuis « Mon compte »." }
+    }
+}
+
+fn created_page(nav: &Nav<'_>, created: &NewAccount) -> Markup {
+    layout(
+        "Compte créé",
+        Some(nav),
+        html! {
+            h1 { "Compte créé" }
+            (admin_nav())
+            section.card data-testid="account-created" data-user-id=(created.user.id) {
+                p { (created.user.name) " — " (role_label(created.user.role)) }
+                @match &created.password {
+                    Some(password) => { (password_shown(password)) }
+                    None => { p.muted { "Un compte de terrain ne se connecte pas aux pages : pas de mot de passe." } }
+                }
+                p { a href={ "/administration/comptes/" (created.user.id) } { "Gérer ce compte" } " · "
+                    a href="/administration/comptes" { "Retour aux comptes" } }
+            }
+        },
+    )
+}
+
+async fn accounts(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.admin_accounts(&who)).await {
+        Ok(list) => page(
+            StatusCode::OK,
+            accounts_page(
+                &nav(&session, "/administration"),
+                &list,
+                None,
+                &Typed {
+                    name: "",
+                    login: "",
+                    role: None,
+                },
+            ),
+        ),
+        Err(e) => refused(&session, e),
+    }
+}
+
+async fn create_account(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let name = form.get("nom").cloned().unwrap_or_default();
+    let login = form.get("identifiant").cloned().unwrap_or_default();
+    let role = parse_role(&param(&form, "role"));
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let (n, l) = (name.clone(), login.clone());
+    let done = blocking(move || {
+        let created = match role {
+            Some(role) => ws.admin_create_account(&who, &n, role, &l),
+            None => Err(HubError::BadInput("Choisissez un rôle de la liste.".into())),
+        };
+        let list = ws.admin_accounts(&who)?;
+        Ok((created, list))
+    })
+    .await;
+    let nav = nav(&session, "/administration");
+    match done {
+        Ok((Ok(created), _)) => page(StatusCode::OK, created_page(&nav, &created)),
+        Ok((Err(HubError::BadInput(message)), list)) => page(
+            StatusCode::BAD_REQUEST,
+            accounts_page(
+                &nav,
+                &list,
+                Some(&message),
+                &Typed {
+                    name: &name,
+                    login: &login,
+                    role,
+                },
+            ),
+        ),
+        Ok((Err(e), _)) | Err(e) => refused(&session, e),
+    }
+}
+
+fn account_page(
+    nav: &Nav<'_>,
+    a: &Account,
+    notice: Option<&str>,
+    error: Option<&str>,
+    password: Option<&str>,
+) -> Markup {
+    let base = format!("/administration/comptes/{}", a.user.id);
+    let own = a.user.id == nav.who.user.id;
+    let (state, label) = account_state(a);
+    let action = |name: &str, testid: &str, text: &str, danger: bool| {
+        html! {
+            form method="post" action={ (base) "/" (name) } data-testid={ (testid) "-form" } {
+                input type="hidden" name="csrf" value=(nav.csrf);
+                @if danger {
+                    button.danger type="submit" data-testid=(testid) { (text) }
+                } @else {
+                    button.secondary type="submit" data-testid=(testid) { (text) }
+                }
+            }
+        }
+    };
+    layout(
+        "Compte",
+        Some(nav),
+        html! {
+            h1 { (a.user.name) }
+            (admin_nav())
+            (messages(notice, error))
+            @if let Some(password) = password {
+                section.card data-testid="password-reset" { (password_shown(password)) }
+            }
+            section.card data-testid="account-detail" data-user-id=(a.user.id) data-state=(state) data-role=(a.user.role.as_str()) {
+                dl {
+                    dt { "Identifiant" } dd data-testid="account-login" { (a.login.as_deref().unwrap_or("—")) }
+                    dt { "Rôle" } dd data-testid="account-role" { (role_label(a.user.role)) }
+                    dt { "État" } dd data-testid="account-state" { (label)
+                        @if let Some(at) = a.disabled_at { " depuis le " (labels::server_time(at)) } }
+                    dt { "Double authentification" } dd data-testid="account-second-factor" { @if a.second_factor { "activée" } @else { "non activée" } }
+                    dt { "Sessions ouvertes" } dd data-testid="account-sessions" { (a.sessions) }
+                    dt { "Créé le" } dd { (labels::server_time(a.user.created_at)) }
+                }
+            }
+            @if own {
+                p.muted data-testid="account-own" { "C'est votre compte : son rôle et sa désactivation se changent par un autre administrateur. Votre mot de passe et vos sessions se gèrent depuis « Mon compte »." }
+            }
+            div.actions {
+                @if !own {
+                    form method="post" action={ (base) "/role" } data-testid="role-form" {
+                        input type="hidden" name="csrf" value=(nav.csrf);
+                        label for="role" { "Rôle"
+                            select #role name="role" data-testid="role-select" { (role_options(Some(a.user.role))) }
+                        }
+                        button type="submit" data-testid="role-submit" { "Changer le rôle" }
+                    }
+                    @if a.disabled_at.is_some() {
+                        (action("reactiver", "enable-button", "Réactiver le compte", false))
+                    } @else {
+                        (action("desactiver", "disable-button", "Désactiver le compte", true))
+                    }
+                }
+                @if a.login.is_some() {
+                    (action("mot-de-passe", "reset-password-button", "Générer un nouveau mot de passe", false))
+                }
+                (action("sessions", "revoke-sessions-button", "Fermer toutes ses sessions", false))
+                @if a.second_factor {
+                    (action("double-authentification", "reset-second-factor-button", "Supprimer la double authentification (téléphone perdu)", true))
+                }
+            }
+            p { a href="/administration/comptes" { "Retour aux comptes" } }
+        },
+    )
+}
+
+async fn account(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let found = blocking(move || {
+        let account = ws.admin_account(&who, parse_id(&id).unwrap_or_default())?;
+        Ok(account)
+    })
+    .await;
+    match found {
+        Ok(a) => page(
+            StatusCode::OK,
+            account_page(
+                &nav(&session, "/administration"),
+                &a,
+                flash(&param(&q, "ok")),
+                None,
+                None,
+            ),
+        ),
+        Err(e) => refused(&session, e),
+    }
+}
+
+/// What an account's POST action did: where to go, or a password to show once.
+enum Done {
+    Flash(&'static str),
+    Password(String),
+}
+
+async fn account_action(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let id = parse_id(&id).unwrap_or_default();
+    let role = param(&form, "role");
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let done = blocking(move || {
+        let done = match action.as_str() {
+            "role" => match parse_role(&role) {
+                Some(role) => ws
+                    .admin_set_role(&who, id, role)
+                    .map(|()| Done::Flash("role")),
+                None => {
+                    // Checked like the others: an unknown or foreign id stays a 404.
+                    ws.admin_account(&who, id)?;
+                    Err(HubError::BadInput("Choisissez un rôle de la liste.".into()))
+                }
+            },
+            "desactiver" => ws.admin_disable(&who, id).map(|_| Done::Flash("desactive")),
+            "reactiver" => ws.admin_enable(&who, id).map(|()| Done::Flash("reactive")),
+            "sessions" => ws
+                .admin_revoke_sessions(&who, id)
+                .map(|_| Done::Flash("sessions")),
+            "double-authentification" => ws
+                .admin_reset_second_factor(&who, id)
+                .map(|_| Done::Flash("double-authentification")),
+            "mot-de-passe" => ws.admin_reset_password(&who, id).map(Done::Password),
+            _ => Err(HubError::NotFound { what: "page", id }),
+        };
+        // The page drawn after: the account as it is now (a 404 for a foreign id).
+        let account = ws.admin_account(&who, id);
+        Ok((done, account))
+    })
+    .await;
+    let nav = nav(&session, "/administration");
+    match done {
+        Ok((Ok(Done::Flash(code)), Ok(_))) => {
+            redirect(&format!("/administration/comptes/{id}?ok={code}"))
+        }
+        Ok((Ok(Done::Password(password)), Ok(a))) => page(
+            StatusCode::OK,
+            account_page(&nav, &a, None, None, Some(&password)),
+        ),
+        Ok((Err(HubError::BadInput(message)), Ok(a))) => page(
+            StatusCode::BAD_REQUEST,
+            account_page(&nav, &a, None, Some(&message), None),
+        ),
+        Ok((Err(e), _) | (Ok(_), Err(e))) | Err(e) => refused(&session, e),
+    }
+}
+
+// ---- tablets --------------------------------------------------------------------------
+
+fn device_state(d: &Device) -> (&'static str, &'static str) {
+    match (d.revoked_at, d.wipe, d.wipe_sent_at) {
+        (None, _, _) => ("active", "Active"),
+        (Some(_), None, _) => ("revoked", "Révoquée"),
+        (Some(_), Some(_), Some(_)) => ("wiped", "Révoquée, données effacées"),
+        (Some(_), Some(WipeOrder::Urgent), None) => {
+            ("wipe-ordered", "Révoquée, effacement urgent ordonné")
+        }
+        (Some(_), Some(WipeOrder::AfterPush), None) => {
+            ("wipe-ordered", "Révoquée, effacement ordonné")
+        }
+    }
+}
+
+fn devices_page(
+    nav: &Nav<'_>,
+    who: &Coordinator,
+    devices: &[Device],
+    notice: Option<&str>,
+) -> Markup {
+    layout(
+        "Tablettes",
+        Some(nav),
+        html! {
+            h1 { "Tablettes — " (who.organisation.name) }
+            (admin_nav())
+            (messages(notice, None))
+            p.muted data-testid="devices-known" {
+                "Pour chaque tablette le serveur connaît sa dernière synchronisation et la position du journal "
+                "qu'elle a reçue. La version de l'application et le nombre de fiches non envoyées ne lui sont pas "
+                "transmis : voyez-les sur la tablette."
+            }
+            @for team in &who.teams {
+                @let rows: Vec<&Device> = devices.iter().filter(|d| d.team_id == team.id).collect();
+                section.card id={ "equipe-" (team.id) } data-testid="devices-team" data-team-id=(team.id) {
+                    h2 { (team.name) }
+                    @if rows.is_empty() {
+                        p.muted data-testid="devices-empty" { "Aucune tablette enrôlée. "
+                            a href={ "/administration/codes?equipe=" (team.id) } { "Émettre un code d'enrôlement" } }
+                    } @else {
+                        div.table-wrap {
+                            table {
+                                thead { tr { th { "Tablette" } th { "Enrôlée le" } th { "Dernière synchronisation" } th.num { "Position reçue" } th { "État" } th { "" } } }
+                                tbody {
+                                    @for d in rows {
+                                        @let (state, label) = device_state(d);
+                                        tr data-testid="device-row" data-device-id=(d.id) data-state=(state) {
+                                            td { (d.label) br; span.muted { "n° " (short_id(d.id)) } }
+                                            td { (labels::server_time(d.enrolled_at)) }
+                                            td data-testid="device-last-sync" { @match d.last_sync_at { Some(t) => { (labels::server_time(t)) } None => { "jamais" } } }
+                                            td.num { (d.applied_seq) }
+                                            td data-testid="device-state" { span.badge { (label) } }
+                                            td {
+                                                @if d.revoked_at.is_none() {
+                                                    form method="post" action={ "/administration/tablettes/" (d.id) "/revoquer" } data-testid="revoke-form" {
+                                                        input type="hidden" name="csrf" value=(nav.csrf);
+                                                        button.secondary type="submit" data-testid="revoke-button" { "Révoquer" }
+                                                    }
+                                                    form method="post" action={ "/administration/tablettes/" (d.id) "/revoquer" } data-testid="wipe-form" {
+                                                        input type="hidden" name="csrf" value=(nav.csrf);
+                                                        input type="hidden" name="effacer" value="oui";
+                                                        label.check { input type="checkbox" name="urgent" value="oui" data-testid="wipe-urgent";
+                                                            "urgent (tablette volée : ne rien recevoir de plus)" }
+                                                        button.danger type="submit" data-testid="wipe-button" { "Révoquer et effacer" }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p.muted { "Révoquer : la tablette ne peut plus se synchroniser ; ses fiches non envoyées restent sur elle. "
+                "Révoquer et effacer : à son prochain contact, elle envoie ses fiches non envoyées puis supprime ses données "
+                "(urgent : elle les supprime sans rien envoyer)." }
+        },
+    )
+}
+
+async fn devices(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.admin_devices(&who)).await {
+        Ok(list) => page(
+            StatusCode::OK,
+            devices_page(
+                &nav(&session, "/administration"),
+                &session.coordinator,
+                &list,
+                flash(&param(&q, "ok")),
+            ),
+        ),
+        Err(e) => refused(&session, e),
+    }
+}
+
+async fn revoke_device(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let id = parse_id(&id).unwrap_or_default();
+    let wipe = match (
+        param(&form, "effacer") == "oui",
+        param(&form, "urgent") == "oui",
+    ) {
+        (false, _) => None,
+        (true, false) => Some(WipeOrder::AfterPush),
+        (true, true) => Some(WipeOrder::Urgent),
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.admin_revoke_device(&who, id, wipe)).await {
+        Ok(_) => redirect(&format!(
+            "/administration/tablettes?ok={}#equipe-{}",
+            if wipe.is_some() {
+                "effacement"
+            } else {
+                "revoquee"
+            },
+            id
+        )),
+        Err(e) => refused(&session, e),
+    }
+}
+
+// ---- enrolment codes ------------------------------------------------------------------
+
+/// The validity choices offered, in hours.
+const CODE_TTLS: [(i64, &str); 5] = [
+    (24, "1 jour"),
+    (72, "3 jours"),
+    (168, "7 jours"),
+    (720, "30 jours"),
+    (2160, "90 jours"),
+];
+
+fn codes_page(nav: &Nav<'_>, who: &Coordinator, team: Option<Uuid>, error: Option<&str>) -> Markup {
+    let default_hours = DEFAULT_CODE_TTL.num_hours();
+    layout(
+        "Codes d'enrôlement",
+        Some(nav),
+        html! {
+            h1 { "Enrôler une tablette" }
+            (admin_nav())
+            (messages(None, error))
+            @if who.teams.is_empty() {
+                p.muted { "Créez d'abord une équipe." }
+            } @else {
+                form.filters method="post" action="/administration/codes" data-testid="code-form" {
+                    input type="hidden" name="csrf" value=(nav.csrf);
+                    label for="equipe" { "Équipe"
+                        select #equipe name="equipe" data-testid="code-team" {
+                            @for t in &who.teams {
+                                option value=(t.id) selected[team == Some(t.id)] { (t.name) }
+                            }
+                        }
+                    }
+                    label for="duree" { "Valable"
+                        select #duree name="duree_heures" data-testid="code-ttl" {
+                            @for (hours, label) in CODE_TTLS {
+                                option value=(hours) selected[hours == default_hours] { (label) }
+                            }
+                        }
+                    }
+                    button type="submit" data-testid="code-issue" { "Émettre un code" }
+                }
+            }
+            p.muted { "Chaque code ne sert qu'une fois, pour une tablette de l'équipe choisie. Il est affiché une seule fois "
+                "(le serveur n'en garde qu'une empreinte)." }
+        },
+    )
+}
+
+fn code_issued_page(
+    nav: &Nav<'_>,
+    team: &Team,
+    issued: &IssuedCode,
+    server: &str,
+    uri: &str,
+) -> Markup {
+    layout(
+        "Code d'enrôlement",
+        Some(nav),
+        html! {
+            h1 { "Code d'enrôlement — " (team.name) }
+            (admin_nav())
+            section.card data-testid="code-issued" data-team-id=(team.id) {
+                p { strong { "Affiché une seule fois." } " Valable jusqu'au "
+                    span data-testid="code-expires" { (labels::server_time(issued.stored.expires_at)) } ", pour une seule tablette." }
+                div.grid {
+                    div {
+                        h2 { "Avec l'appareil photo de la tablette" }
+                        figure data-testid="enrolment-qr" { (qr_svg(uri)) }
+                    }
+                    div {
+                        h2 { "Ou à la main" }
+                        dl {
+                            dt { "Adresse du serveur" } dd data-testid="enrolment-server" { (server) }
+                            dt { "Code" } dd { code.secret data-testid="enrolment-code" { (issued.code) } }
+                        }
+                        p.muted { "Lien du code QR :" }
+                        code.secret data-testid="enrolment-uri" { (uri) }
+                    }
+                }
+            }
+            p { a href={ "/administration/codes?equipe=" (team.id) } { "Émettre un autre code" } " · "
+                a href="/administration/tablettes" { "Voir les tablettes" } }
+        },
+    )
+}
+
+async fn codes(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    // The same check as every administration page (403 for a coordinator).
+    if let Err(e) = blocking(move || ws.admin_teams(&who)).await {
+        return refused(&session, e);
+    }
+    let team = parse_id(&param(&q, "equipe"));
+    page(
+        StatusCode::OK,
+        codes_page(
+            &nav(&session, "/administration"),
+            &session.coordinator,
+            team,
+            None,
+        ),
+    )
+}
+
+async fn issue_code(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let team = parse_id(&param(&form, "equipe")).unwrap_or_default();
+    let hours = param(&form, "duree_heures")
+        .parse::<i64>()
+        .ok()
+        .filter(|h| *h > 0 && *h <= MAX_CODE_TTL.num_hours());
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let issued = blocking(move || match hours {
+        Some(h) => ws.admin_issue_code(&who, team, Duration::hours(h)),
+        None => {
+            ws.admin_teams(&who)?;
+            Err(HubError::BadInput(format!(
+                "La durée de validité va de 1 heure à {} jours.",
+                MAX_CODE_TTL.num_days()
+            )))
+        }
+    })
+    .await;
+    let nav = nav(&session, "/administration");
+    match issued {
+        Ok(issued) => {
+            let Some(team) = session.coordinator.team(issued.stored.team_id) else {
+                return failure(HubError::Internal("issued code's team not in scope".into()));
+            };
+            let server = server_address(&state, &headers);
+            let uri = enrolment_uri(&server, &issued.code);
+            page(
+                StatusCode::OK,
+                code_issued_page(&nav, team, &issued, &server, &uri),
+            )
+        }
+        Err(HubError::BadInput(message)) => page(
+            StatusCode::BAD_REQUEST,
+            codes_page(&nav, &session.coordinator, Some(team), Some(&message)),
+        ),
+        Err(e) => refused(&session, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_enrolment_link_encodes_the_address_and_the_code() {
+        assert_eq!(
+            enrolment_uri("https://repere.example.fr:8443", "ABCD-EFGH-JK"),
+            "repere://enrol?server=https%3A%2F%2Frepere.example.fr%3A8443&code=ABCD-EFGH-JK"
+        );
+    }
+}
