@@ -45,6 +45,12 @@ pub const RECTIFY_RECORD: &str = "rectify_record";
 /// A conflict resolved on the pages: the record's id, its kind and the field's name (never
 /// a value).
 pub const RESOLVE_CONFLICT: &str = "resolve_conflict";
+/// A young person's transfer to another team: their id, the transfer's short id and the
+/// two teams' short ids; written in both organisations' journals.
+pub const TRANSFER_REQUESTED: &str = "transfer_requested";
+pub const TRANSFER_ACCEPTED: &str = "transfer_accepted";
+pub const TRANSFER_REFUSED: &str = "transfer_refused";
+pub const TRANSFER_CANCELLED: &str = "transfer_cancelled";
 
 /// The French label of an action, for the journal page.
 pub fn action_label(action: &str) -> &'static str {
@@ -78,6 +84,10 @@ pub fn action_label(action: &str) -> &'static str {
         ERASURE_APPROVED => "Effacement approuvé et exécuté",
         ERASURE_REFUSED => "Effacement refusé",
         ACCESS_FILE_REFUSED => "Droit d'accès refusé (double authentification non activée)",
+        TRANSFER_REQUESTED => "Transfert vers une autre équipe demandé",
+        TRANSFER_ACCEPTED => "Transfert accepté : le jeune a changé d'équipe",
+        TRANSFER_REFUSED => "Transfert refusé",
+        TRANSFER_CANCELLED => "Transfert annulé",
         _ => "Autre action",
     }
 }
