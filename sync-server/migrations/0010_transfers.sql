@@ -31,3 +31,22 @@ CREATE TABLE departures (
     PRIMARY KEY (id, team_id)
 );
 CREATE INDEX departures_team ON departures (team_id, seq);
+
+-- A departure takes a log position of its own: the log learns the `leave` operation. SQLite
+-- cannot change a CHECK constraint in place, so the log is copied into a new table that
+-- keeps the highest position ever given (AUTOINCREMENT's counter, even when the row that
+-- held it is gone), so no position is ever given twice.
+CREATE TABLE change_log_new (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id       BLOB NOT NULL,
+    op           TEXT NOT NULL CHECK (op IN ('change', 'erase', 'leave')),
+    device_id    BLOB,
+    received_at  INTEGER NOT NULL
+);
+INSERT INTO change_log_new (seq, doc_id, op, device_id, received_at)
+    SELECT seq, doc_id, op, device_id, received_at FROM change_log;
+DELETE FROM sqlite_sequence WHERE name = 'change_log_new';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'change_log_new', seq FROM sqlite_sequence WHERE name = 'change_log';
+DROP TABLE change_log;
+ALTER TABLE change_log_new RENAME TO change_log;

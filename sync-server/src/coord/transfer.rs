@@ -98,22 +98,27 @@ fn audit_both_sides(
 }
 
 impl Workspace {
-    /// The teams a young person of the coordinator's scope may go to: every team of the
-    /// server but their own (a young person moving to another canton may change
-    /// organisation). Team and organisation names only.
-    pub fn transfer_destinations(
+    /// What the request form shows: the young person's name and the teams they may go
+    /// to, every team of the server but their own (moving to another canton may mean
+    /// another organisation), by team and organisation name. `None` if the young person
+    /// is not in the coordinator's scope.
+    pub fn transfer_form(
         &self,
         who: &Coordinator,
         youth_id: Uuid,
-    ) -> Result<Vec<Destination>, HubError> {
+    ) -> Result<Option<(String, Vec<Destination>)>, HubError> {
         self.hub().storage().read_with(|tx| -> Result<_, HubError> {
             let Some(current) = tx
                 .document(youth_id)?
                 .filter(|d| d.kind == RecordKind::Youth && who.in_scope(d.team_id))
                 .map(|d| d.team_id)
             else {
-                return Ok(Vec::new());
+                return Ok(None);
             };
+            let name = youth_of(tx, youth_id)?.map_or_else(
+                || format!("Jeune {}", short_id(youth_id)),
+                |y| y.display_name(),
+            );
             let organisations = tx.organisations()?;
             let org_name = |id: Uuid| {
                 organisations
@@ -121,7 +126,7 @@ impl Workspace {
                     .find(|o| o.id == id)
                     .map_or_else(String::new, |o| o.name.clone())
             };
-            Ok(tx
+            let destinations = tx
                 .teams()?
                 .into_iter()
                 .filter(|t| t.id != current)
@@ -129,7 +134,8 @@ impl Workspace {
                     team_id: t.id,
                     label: format!("{} — {}", org_name(t.organisation_id), t.name),
                 })
-                .collect())
+                .collect();
+            Ok(Some((name, destinations)))
         })
     }
 

@@ -2221,6 +2221,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn schema_10_keeps_the_highest_log_position_ever_given() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        let tx = conn.transaction().expect("tx");
+        for sql in &MIGRATIONS[..9] {
+            tx.execute_batch(sql).expect("migration");
+        }
+        for _ in 0..3 {
+            tx.execute(
+                "INSERT INTO change_log (doc_id, op, received_at) VALUES (x'01', 'change', 1)",
+                [],
+            )
+            .expect("log");
+        }
+        // The row holding the highest position is gone (an erased record's, say).
+        tx.execute("DELETE FROM change_log WHERE seq = 3", [])
+            .expect("delete");
+        tx.execute_batch(MIGRATIONS[9]).expect("schema 10");
+        tx.execute(
+            "INSERT INTO change_log (doc_id, op, received_at) VALUES (x'02', 'leave', 2)",
+            [],
+        )
+        .expect("a departure is logged");
+        let last: i64 = tx
+            .query_row("SELECT max(seq) FROM change_log", [], |r| r.get(0))
+            .expect("seq");
+        assert_eq!(last, 4, "position 3 is not given again");
+        let kept: i64 = tx
+            .query_row("SELECT count(*) FROM change_log", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(kept, 3);
+    }
+
+    #[test]
     fn decisions_made_before_schema_9_get_positions_in_the_order_they_were_made() {
         let mut conn = Connection::open_in_memory().expect("db");
         {

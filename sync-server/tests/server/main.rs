@@ -20,5 +20,6 @@ mod hub;
 mod rectify;
 mod retention;
 mod roster;
+mod transfer;
 mod versions;
 mod wipe;
