@@ -23,8 +23,8 @@ use crate::storage::{AuditEntry, ReadTx, Transfer, TransferState, Tx};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferItem {
     pub transfer: Transfer,
-    /// The young person's display name while the transfer waits or once it is accepted;
-    /// only their short id after a refusal or a cancellation on the destination's side.
+    /// The young person's display name while the transfer waits, or for the team that
+    /// holds them; else only their short id.
     pub youth_label: String,
     pub from_team: String,
     pub to_team: String,
@@ -319,13 +319,12 @@ fn transfer_item(
             .map_or_else(|| "équipe inconnue".to_string(), |t| t.name))
     };
     let incoming = who.in_scope(t.to_team);
-    // The destination learns who is coming while it decides, and has them once accepted;
-    // not after a refusal or a cancellation. The source has them until they leave.
-    let named = match t.state {
-        TransferState::Pending | TransferState::Accepted => true,
-        TransferState::Refused | TransferState::Cancelled => who.in_scope(t.from_team),
-    };
-    let name = if named {
+    // Both sides see whom it is about while it waits (the destination must know whom it
+    // accepts); afterwards only the team that holds the young person does.
+    let holds = tx
+        .document(t.youth_id)?
+        .is_some_and(|d| who.in_scope(d.team_id));
+    let name = if t.state == TransferState::Pending || holds {
         youth_of(tx, t.youth_id)?.map(|y| y.display_name())
     } else {
         None

@@ -224,6 +224,15 @@ fn an_accepted_transfer_moves_the_young_person_and_their_path_and_the_old_team_d
     );
     let item = ws.transfer_item(&source, id).expect("item").expect("seen");
     assert_eq!(item.transfer.state, TransferState::Accepted);
+    assert!(
+        !item.youth_label.contains("Zéphyrine"),
+        "the old team no longer sees the name"
+    );
+    let item = ws
+        .transfer_item(&destination, id)
+        .expect("item")
+        .expect("seen");
+    assert!(item.youth_label.contains("Zéphyrine"));
 
     // The move is the coordinator's own change, read back by every replica.
     let youth_doc = env
