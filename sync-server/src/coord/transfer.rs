@@ -240,6 +240,13 @@ impl Workspace {
                             .into(),
                     ));
                 }
+                if erasure_waits(tx, &t)? {
+                    return Err(HubError::BadInput(
+                        "Une demande d'effacement attend pour ce jeune ou son parcours : elle \
+                         doit être décidée avant le transfert."
+                            .into(),
+                    ));
+                }
                 if !tx.end_transfer(id, TransferState::Accepted, who.user.id, now)? {
                     return Err(no_longer_pending());
                 }
@@ -291,6 +298,26 @@ fn visible(tx: &mut dyn ReadTx, who: &Coordinator, id: Uuid) -> Result<Option<Tr
     Ok(tx
         .transfer(id)?
         .filter(|t| who.in_scope(t.from_team) || who.in_scope(t.to_team)))
+}
+
+/// Whether the source organisation waits to decide the erasure of the young person or of
+/// a record that would move with them: decided after the move, it would erase another
+/// organisation's record.
+fn erasure_waits(tx: &mut dyn Tx, t: &Transfer) -> Result<bool, HubError> {
+    let Some(team) = tx.team(t.from_team)? else {
+        return Ok(false);
+    };
+    let mut moving = vec![t.youth_id];
+    moving.extend(
+        tx.records_of_youth(t.youth_id)?
+            .into_iter()
+            .filter(|d| transfer::moves_with_youth(d.kind))
+            .map(|d| d.id),
+    );
+    Ok(tx
+        .erasure_requests(team.organisation_id)?
+        .iter()
+        .any(|q| q.decision.is_none() && moving.contains(&q.record_id)))
 }
 
 /// Only the destination's side accepts or refuses.

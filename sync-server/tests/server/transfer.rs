@@ -345,6 +345,17 @@ fn a_refused_or_cancelled_transfer_moves_nothing() {
         .request_transfer(&source, p.youth, env.team_b.id)
         .expect("asked again");
     assert_ne!(again, id);
+    // An erasure waiting for a decision about their path holds the transfer back.
+    let erasure = ws
+        .request_erasure(&source, p.action, repere_server::hub::ErasureReason::Error)
+        .expect("erasure asked");
+    let held = ws
+        .accept_transfer(&destination, again)
+        .expect_err("held back");
+    assert!(held.to_string().contains("effacement"), "{held}");
+    let admin = crate::common::signed_in_user(&env, "DPO", Role::Admin, false);
+    ws.decide_erasure(&admin, erasure, false)
+        .expect("erasure refused");
     ws.cancel_transfer(&source, again)
         .expect("cancelled by the source");
     let third = ws
