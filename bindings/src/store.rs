@@ -98,6 +98,9 @@ pub struct SyncProgress {
     pub rejected: u64,
     pub pulled: u64,
     pub erased: u64,
+    /// Records that left this tablet's team (a young person transferred to another team):
+    /// deleted here but not erased; say « transféré à une autre équipe », not « effacé ».
+    pub transferred: u64,
     /// Received documents this version cannot read (a record kind from a newer version,
     /// damaged bytes): kept aside, see `set_aside`. They never block the sync.
     pub set_aside: u64,
@@ -248,6 +251,7 @@ fn progress(p: &repere_core::sync::SyncProgress) -> SyncProgress {
         rejected: p.rejected as u64,
         pulled: p.pulled as u64,
         erased: p.erased as u64,
+        transferred: p.transferred as u64,
         set_aside: p.set_aside as u64,
         rewritten: p.rewritten as u64,
         edits_dropped: p.edits_dropped as u64,

@@ -51,6 +51,7 @@ fn response(epoch: u64) -> SyncResponse {
         more: true,
         epoch,
         team: Default::default(),
+        moved: Vec::new(),
     }
 }
 
@@ -294,4 +295,45 @@ fn version_5_messages_are_pinned_and_older_devices_are_sent_no_team_news() {
         protocol::encode_response(4, &resp),
         protocol::encode_response(4, &response(77))
     );
+}
+
+#[test]
+fn version_6_messages_are_pinned_and_older_devices_are_told_a_transfer_as_an_erasure() {
+    let v6 = 6;
+    let req = request();
+    let bytes = protocol::encode_request(v6, &req);
+    golden(v6, "sync_request", &bytes);
+    assert_eq!(protocol::decode_request(&bytes), Ok(req));
+    let mut resp = response(77);
+    resp.team = team_news();
+    resp.moved = vec![id(5)];
+    resp.rejections.push(Rejection {
+        id: id(6),
+        code: RejectCode::Transferred,
+        reason: "transféré à une autre équipe".into(),
+    });
+    let bytes = protocol::encode_response(v6, &resp);
+    golden(v6, "sync_response", &bytes);
+    assert_eq!(protocol::decode_response(&bytes), Ok(resp.clone()));
+    golden(
+        v6,
+        "enrol_request",
+        &protocol::encode_enrol(v6, &enrol_request()),
+    );
+    golden(
+        v6,
+        "enrol_response",
+        &protocol::encode_as(v6, &enrol_response()),
+    );
+    // A version 5 device drops a moved record the only way it knows: as erased.
+    for old in 1..=5 {
+        let told = protocol::decode_response(&protocol::encode_response(old, &resp)).expect("old");
+        assert!(told.moved.is_empty());
+        assert_eq!(told.erased, vec![id(4), id(5)], "version {old}");
+        assert_eq!(
+            told.rejections.iter().map(|r| r.code).collect::<Vec<_>>(),
+            vec![RejectCode::Invalid, RejectCode::Erased],
+            "version {old}"
+        );
+    }
 }

@@ -545,6 +545,7 @@ fn todo_lists_records_the_server_refused_with_its_reason_and_not_erased_ones() {
         more: false,
         epoch: 1,
         team: Default::default(),
+        moved: vec![],
     };
     t.store.sync_apply(&batch, &resp).expect("apply");
     let todo = t.store.todo(0, 10).expect("todo");
@@ -598,6 +599,7 @@ fn visit_summaries_carry_the_coordination_s_decision() {
             ],
             decisions_cursor: 2,
         },
+        moved: vec![],
     };
     t.store.sync_apply(&batch, &resp).expect("apply");
 

@@ -99,6 +99,7 @@ fn ack_all(epoch: u64) -> Answer {
                 more: false,
                 epoch,
                 team: Default::default(),
+                moved: Vec::new(),
             },
         ))
     })
@@ -171,6 +172,7 @@ fn documents_this_version_cannot_read_are_set_aside_and_the_rest_goes_on() {
                     more: false,
                     epoch: 5,
                     team: Default::default(),
+                    moved: Vec::new(),
                 },
             ))
         })],
@@ -240,6 +242,7 @@ fn a_restored_server_gets_everything_again_and_the_pull_restarts() {
                     more: false,
                     epoch: 5,
                     team: Default::default(),
+                    moved: Vec::new(),
                 },
             ))
         })],
@@ -275,7 +278,7 @@ fn a_restored_server_gets_everything_again_and_the_pull_restarts() {
 fn an_older_server_is_spoken_to_in_its_version() {
     let mut tablet = open_store(4);
     let team = tablet.demo.youth().team_id;
-    // A server of the first release: refuses versions 5 to 2 without saying what it
+    // A server of the first release: refuses versions 6 to 2 without saying what it
     // speaks, and answers version 1.
     let transport = Scripted::new(
         team,
@@ -301,6 +304,7 @@ fn an_older_server_is_spoken_to_in_its_version() {
                     more: false,
                     epoch: 99,
                     team: Default::default(),
+                    moved: Vec::new(),
                 },
             ))
         })],
@@ -317,7 +321,7 @@ fn an_older_server_is_spoken_to_in_its_version() {
         .iter()
         .map(|(v, _)| *v)
         .collect();
-    assert_eq!(versions, vec![5, 4, 3, 2, 1]);
+    assert_eq!(versions, vec![6, 5, 4, 3, 2, 1]);
 
     // A server that speaks nothing this app knows: a clear error, not "unreachable".
     let none = Scripted::new(
@@ -365,6 +369,7 @@ fn a_record_edited_while_its_push_was_refused_goes_back_to_pending() {
                     more: false,
                     epoch: 5,
                     team: Default::default(),
+                    moved: Vec::new(),
                 },
             ))
         })],
@@ -476,6 +481,7 @@ fn a_cancelled_sync_stops_between_rounds_and_during_backoff_keeping_what_was_app
                     more: true,
                     epoch: 1,
                     team: Default::default(),
+                    moved: Vec::new(),
                 },
             ))
         })],
@@ -544,6 +550,7 @@ fn with_news(epoch: u64, team: protocol::TeamNews) -> Answer {
                 more: false,
                 epoch,
                 team: team.clone(),
+                moved: Vec::new(),
             },
         ))
     })

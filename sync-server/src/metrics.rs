@@ -77,13 +77,14 @@ fn error_label(code: ErrorCode) -> &'static str {
     }
 }
 
-const REJECT_CODES: [RejectCode; 6] = [
+const REJECT_CODES: [RejectCode; 7] = [
     RejectCode::Invalid,
     RejectCode::OutOfScope,
     RejectCode::Erased,
     RejectCode::Malformed,
     RejectCode::MissingHistory,
     RejectCode::Rewritten,
+    RejectCode::Transferred,
 ];
 
 fn reject_label(code: RejectCode) -> &'static str {
@@ -94,6 +95,7 @@ fn reject_label(code: RejectCode) -> &'static str {
         RejectCode::Malformed => "malformed",
         RejectCode::MissingHistory => "missing_history",
         RejectCode::Rewritten => "rewritten",
+        RejectCode::Transferred => "transferred",
     }
 }
 

@@ -1,6 +1,7 @@
 //! Harness for the end-to-end tests: a real `repere-server` process on loopback, device
 //! stores in temporary directories, and a TCP proxy that cuts connections.
 
+pub mod browser;
 pub mod pages;
 pub mod proxy;
 pub mod tls;

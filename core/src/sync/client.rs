@@ -165,6 +165,10 @@ pub struct SyncProgress {
     pub rejected: usize,
     pub pulled: usize,
     pub erased: usize,
+    /// Records that left this tablet's team (a young person transferred to another team,
+    /// with what moved with them): deleted here, not erased (« transféré à une autre
+    /// équipe »). Unsent changes to them are dropped with them.
+    pub transferred: usize,
     /// Received documents this version cannot read (a newer record kind, damaged bytes):
     /// kept aside byte for byte, see `Store::set_aside`; they never block the sync.
     pub set_aside: usize,
@@ -526,6 +530,11 @@ impl Store {
                 changed.push((kind, *id));
             }
         }
+        for id in &resp.moved {
+            if let Some(kind) = drop_local(&tx, *id)? {
+                changed.push((kind, *id));
+            }
+        }
         for (d, reason) in unknown {
             set_aside(&tx, d.id, &d.kind.to_string(), &d.doc, reason)?;
         }
@@ -578,6 +587,10 @@ impl Store {
                 if let Some(kind) = erase_local(&tx, rej.id)? {
                     changed.push((kind, rej.id));
                 }
+            } else if rej.code == RejectCode::Transferred {
+                if let Some(kind) = drop_local(&tx, rej.id)? {
+                    changed.push((kind, rej.id));
+                }
             } else if rej.code == RejectCode::Rewritten {
                 // The server sends the new generation with the refusal; a copy already
                 // replaced above is left as it is. Otherwise the next push offers it whole
@@ -617,8 +630,12 @@ impl Store {
         tx.commit()?;
         // Erased records and the old generations of rewritten ones leave no byte behind.
         let erased_here = !resp.erased.is_empty()
+            || !resp.moved.is_empty()
             || !replaced.is_empty()
-            || resp.rejections.iter().any(|r| r.code == RejectCode::Erased);
+            || resp
+                .rejections
+                .iter()
+                .any(|r| matches!(r.code, RejectCode::Erased | RejectCode::Transferred));
         if erased_here {
             crate::storage::scrub(&self.conn)?;
         }
@@ -812,6 +829,12 @@ fn run_sync(
         report.rejected += resp.rejections.len();
         report.pulled += resp.docs.len();
         report.erased += resp.erased.len();
+        report.transferred += resp.moved.len()
+            + resp
+                .rejections
+                .iter()
+                .filter(|r| r.code == RejectCode::Transferred)
+                .count();
         progress(&report);
         // Erasures applied are reported at once: the next request's cursor says they are
         // done (the server's receipts of erasures count on it).
@@ -941,6 +964,16 @@ fn map_transport_error(e: &TransportError) -> Error {
 
 /// Deletes every local trace of an erased record and remembers the id.
 fn erase_local(tx: &Connection, id: Uuid) -> Result<Option<RecordKind>> {
+    let kind = drop_local(tx, id)?;
+    tx.prepare_cached("INSERT OR IGNORE INTO erased (id, erased_at) VALUES (?1, datetime('now'))")?
+        .execute([id.as_bytes().as_slice()])?;
+    Ok(kind)
+}
+
+/// Deletes every local trace of a record that left this tablet's team (transferred with
+/// its young person), unsent changes included. The id is not remembered as erased: the
+/// record lives on in its new team and may come back one day.
+fn drop_local(tx: &Connection, id: Uuid) -> Result<Option<RecordKind>> {
     let bid = id.as_bytes().as_slice();
     let kind: Option<String> = tx
         .prepare_cached("SELECT kind FROM documents WHERE id = ?1")?
@@ -949,8 +982,6 @@ fn erase_local(tx: &Connection, id: Uuid) -> Result<Option<RecordKind>> {
     index::remove(tx, id)?;
     crate::roster::erase_decision(tx, id)?;
     tx.prepare_cached("DELETE FROM documents WHERE id = ?1")?
-        .execute([bid])?;
-    tx.prepare_cached("INSERT OR IGNORE INTO erased (id, erased_at) VALUES (?1, datetime('now'))")?
         .execute([bid])?;
     Ok(kind.as_deref().and_then(RecordKind::parse))
 }

@@ -23,11 +23,14 @@ use uuid::Uuid;
 use crate::records::RecordKind;
 
 /// The version this build speaks by default (the newest).
-pub const PROTOCOL_VERSION: u8 = 5;
+pub const PROTOCOL_VERSION: u8 = 6;
 /// The first version whose devices replace a rewritten record (see [`RejectCode::Rewritten`]).
 pub const REWRITE_VERSION: u8 = 4;
 /// The first version whose sync carries the roster and the coordinators' decisions.
 pub const TEAM_NEWS_VERSION: u8 = 5;
+/// The first version whose sync tells a record transferred to another team
+/// ([`SyncResponse::moved`], [`RejectCode::Transferred`]) from an erased one.
+pub const TRANSFER_VERSION: u8 = 6;
 /// The oldest version this build still speaks.
 pub const PROTOCOL_MIN_VERSION: u8 = 1;
 const MAGIC: &[u8; 2] = b"RP";
@@ -250,6 +253,23 @@ pub struct SyncResponse {
     /// The roster and decisions changed since the device's [`TeamSince`] (version 5;
     /// empty from older servers).
     pub team: TeamNews,
+    /// Records that left the device's team since the cursor (a young person transferred
+    /// to another team, and what moved with them): delete every local copy, but they are
+    /// not erased (version 6; older devices get them among `erased`).
+    pub moved: Vec<Uuid>,
+}
+
+/// A sync answer in version 5: no moved records.
+#[derive(Serialize, Deserialize)]
+struct SyncResponseV5 {
+    acks: Vec<Ack>,
+    rejections: Vec<Rejection>,
+    docs: Vec<PulledDoc>,
+    erased: Vec<Uuid>,
+    cursor: u64,
+    more: bool,
+    epoch: u64,
+    team: TeamNews,
 }
 
 /// A sync answer in versions 2 to 4: no roster, no decisions.
@@ -297,6 +317,10 @@ pub enum RejectCode {
     /// on an older one: the device replaces its copy with the one in this answer's pull
     /// (version 4; older devices are told `Erased`, since they cannot replace a copy).
     Rewritten,
+    /// The record left the device's team (its young person was transferred to another
+    /// team): the device deletes its copy, unsent changes included (version 6; older
+    /// devices are told `Erased`).
+    Transferred,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -394,8 +418,44 @@ pub fn encode_as<T: Serialize>(version: u8, message: &T) -> Vec<u8> {
 
 /// A sync answer in the layout of `version`.
 pub fn encode_response(version: u8, response: &SyncResponse) -> Vec<u8> {
-    if version >= TEAM_NEWS_VERSION {
+    if version >= TRANSFER_VERSION {
         return encode_as(version, response);
+    }
+    // Before version 6 a device only knows erasure to drop a record.
+    let mut erased = response.erased.clone();
+    erased.extend(&response.moved);
+    let transferred_as_erased = |r: &Rejection| match r.code {
+        RejectCode::Transferred => Rejection {
+            id: r.id,
+            code: RejectCode::Erased,
+            reason: r.reason.clone(),
+        },
+        _ => r.clone(),
+    };
+    let response = &SyncResponse {
+        rejections: response
+            .rejections
+            .iter()
+            .map(transferred_as_erased)
+            .collect(),
+        erased,
+        moved: Vec::new(),
+        ..response.clone()
+    };
+    if version >= TEAM_NEWS_VERSION {
+        return encode_as(
+            version,
+            &SyncResponseV5 {
+                acks: response.acks.clone(),
+                rejections: response.rejections.clone(),
+                docs: response.docs.clone(),
+                erased: response.erased.clone(),
+                cursor: response.cursor,
+                more: response.more,
+                epoch: response.epoch,
+                team: response.team.clone(),
+            },
+        );
     }
     // Before version 5 a device is sent no roster and no decisions (the hub builds none
     // for it).
@@ -537,8 +597,22 @@ pub fn decode_within<T: DeserializeOwned>(
 /// Decodes a sync answer of any version this side speaks.
 pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
     let version = version_of(bytes)?;
-    if version >= TEAM_NEWS_VERSION {
+    if version >= TRANSFER_VERSION {
         return decode(bytes);
+    }
+    if version >= TEAM_NEWS_VERSION {
+        let v5: SyncResponseV5 = decode(bytes)?;
+        return Ok(SyncResponse {
+            acks: v5.acks,
+            rejections: v5.rejections,
+            docs: v5.docs,
+            erased: v5.erased,
+            cursor: v5.cursor,
+            more: v5.more,
+            epoch: v5.epoch,
+            team: v5.team,
+            moved: Vec::new(),
+        });
     }
     if version >= 2 {
         let v2: SyncResponseV2 = decode(bytes)?;
@@ -551,6 +625,7 @@ pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
             more: v2.more,
             epoch: v2.epoch,
             team: TeamNews::default(),
+            moved: Vec::new(),
         });
     }
     let v1: SyncResponseV1 = postcard::from_bytes(&inflate(bytes, MAX_MESSAGE_BYTES)?)
@@ -564,6 +639,7 @@ pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
         more: v1.more,
         epoch: 0,
         team: TeamNews::default(),
+        moved: Vec::new(),
     })
 }
 
@@ -616,6 +692,7 @@ mod tests {
             more: true,
             epoch: 7,
             team: TeamNews::default(),
+            moved: Vec::new(),
         }
     }
 
@@ -647,6 +724,7 @@ mod tests {
             more: false,
             epoch: u64::MAX / 3,
             team: TeamNews::default(),
+            moved: Vec::new(),
         };
         assert!(encode(&resp).len() < 28);
     }

@@ -57,6 +57,12 @@ pub const DEVICE_REVOKED: &str = "device_revoked";
 /// Self-service: the user's own password changed, one of their sessions ended.
 pub const PASSWORD_CHANGED: &str = "password_changed";
 pub const SESSION_ENDED: &str = "session_ended";
+/// A young person's transfer to another team: their id, the transfer's short id and the
+/// two teams' short ids; written in both organisations' journals.
+pub const TRANSFER_REQUESTED: &str = "transfer_requested";
+pub const TRANSFER_ACCEPTED: &str = "transfer_accepted";
+pub const TRANSFER_REFUSED: &str = "transfer_refused";
+pub const TRANSFER_CANCELLED: &str = "transfer_cancelled";
 
 /// The French label of an action, for the journal page.
 pub fn action_label(action: &str) -> &'static str {
@@ -98,6 +104,10 @@ pub fn action_label(action: &str) -> &'static str {
         DEVICE_REVOKED => "Tablette révoquée (administrateur)",
         PASSWORD_CHANGED => "Mot de passe changé par son titulaire",
         SESSION_ENDED => "Session fermée par son titulaire",
+        TRANSFER_REQUESTED => "Transfert vers une autre équipe demandé",
+        TRANSFER_ACCEPTED => "Transfert accepté : le jeune a changé d'équipe",
+        TRANSFER_REFUSED => "Transfert refusé",
+        TRANSFER_CANCELLED => "Transfert annulé",
         _ => "Autre action",
     }
 }

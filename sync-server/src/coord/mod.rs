@@ -20,6 +20,7 @@ pub mod retention;
 pub mod review;
 pub mod throttle;
 pub mod totp;
+pub mod transfer;
 pub mod view;
 
 use std::collections::BTreeSet;

@@ -23,7 +23,7 @@ use super::view::{decode, decode_any};
 use super::{Coordinator, Workspace, accounts, csv};
 use crate::hub::{Hub, HubError};
 use crate::secret;
-use crate::storage::{Organisation, Role};
+use crate::storage::{Organisation, Role, TransferState};
 
 /// The name of the pseudonym key in `server_secrets` (only on a server without a key).
 pub const PSEUDONYM_KEY: &str = "pseudonym_key";
@@ -265,7 +265,26 @@ impl Workspace {
     pub fn indicator_input(&self, who: &Coordinator) -> Result<IndicatorInput, HubError> {
         self.refresh_view()?;
         let teams = who.team_ids();
-        let records = self.counted_records(&teams)?;
+        let mut records = self.counted_records(&teams)?;
+        // A young person transferred in from another organisation keeps the visits their
+        // old team made (they stay with it): they count here all the same.
+        let visits_elsewhere = self
+            .hub()
+            .storage()
+            .read_with(|tx| -> Result<_, HubError> {
+                let mut visits = Vec::new();
+                for t in tx.transfers_of(&teams)? {
+                    if t.state == TransferState::Accepted
+                        && who.in_scope(t.to_team)
+                        && !who.in_scope(t.from_team)
+                    {
+                        visits.extend(tx.view_contacts_of_youth(t.youth_id)?);
+                    }
+                }
+                Ok(visits)
+            })?;
+        let mut seen: BTreeSet<Uuid> = records.iter().map(|v| v.id).collect();
+        records.extend(visits_elsewhere.into_iter().filter(|v| seen.insert(v.id)));
         let mut input = IndicatorInput::default();
         for v in &records {
             if let Some(record) = decode_any(v) {

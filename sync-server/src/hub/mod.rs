@@ -21,11 +21,12 @@ use uuid::Uuid;
 use crate::pushed::{self, Shape};
 
 mod rectify;
+pub mod transfer;
 use crate::secret::{self, RandomError};
 use crate::storage::register::{ErasureRegister, Rewrite};
 use crate::storage::{
-    AuditEntry, Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone, Tx,
-    VisitState, WipeOrder,
+    AuditEntry, Departure, Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone,
+    Tx, VisitState, WipeOrder,
 };
 pub use rectify::Rectified;
 
@@ -380,6 +381,7 @@ impl Hub {
                 more: false,
                 epoch: log_epoch(tx, now)?,
                 team: TeamNews::default(),
+                moved: Vec::new(),
             };
             let mut stats = SyncStats {
                 pushed: request.pushes.len(),
@@ -808,8 +810,12 @@ fn push_one(
     let stored = tx.document(id)?;
     let (mut doc, before, pushed_heads) = match &stored {
         Some(stored) => {
-            // Scope first: nothing about another team's record is looked at or revealed.
+            // Scope first: nothing about another team's record is looked at or revealed,
+            // but a record that left this very team is said so (the team knew it).
             if stored.team_id != device.team_id {
+                if tx.departed(id, device.team_id)? {
+                    return transferred();
+                }
                 return out_of_scope();
             }
             if stored.kind != kind {
@@ -889,6 +895,11 @@ fn push_one(
     }
     // A stale tablet's new record about young people erased since: erased on arrival, as
     // the erasure's cascade would have done, so it never reaches another tablet.
+    // A stale tablet's new action or outcome of a young person transferred away since:
+    // their path is the new team's now.
+    if stored.is_none() && about_departed_youth(tx, device, &record)? {
+        return transferred();
+    }
     if stored.is_none() && about_erased_youth_only(tx, device, &record)? {
         tx.bury(id, device.team_id, ctx.now)?;
         return reject(
@@ -1029,8 +1040,12 @@ fn kind_rules(
         AnyRecord::Youth(_) | AnyRecord::Tour(_) => Vec::new(),
     };
     for (id, kind) in references {
+        // A visit stays with the team that made it when its young person is transferred.
         let known = match tx.document(id)? {
-            Some(d) => d.team_id == device.team_id && d.kind == kind,
+            Some(d) => {
+                d.kind == kind
+                    && (d.team_id == device.team_id || tx.departed(id, device.team_id)?)
+            }
             None => tx
                 .tombstone(id)?
                 .is_some_and(|t| t.team_id == device.team_id),
@@ -1068,6 +1083,30 @@ fn about_erased_youth_only(
         }
     }
     Ok(true)
+}
+
+/// Whether a new action or outcome names a young person who left this team.
+fn about_departed_youth(
+    tx: &mut dyn Tx,
+    device: &Device,
+    record: &AnyRecord,
+) -> Result<bool, HubError> {
+    let youth = match record {
+        AnyRecord::Action(a) => a.youth_id,
+        AnyRecord::Outcome(o) => o.youth_id,
+        _ => return Ok(false),
+    };
+    Ok(tx.departed(youth, device.team_id)?
+        && tx
+            .document(youth)?
+            .is_some_and(|d| d.team_id != device.team_id))
+}
+
+fn transferred() -> Result<Outcome, HubError> {
+    reject(
+        RejectCode::Transferred,
+        "transféré à une autre équipe : cette fiche n'est plus sur cette tablette",
+    )
 }
 
 /// Whether the changes merged in past `known_heads` include a first change (one with no
@@ -1122,6 +1161,7 @@ fn has_kind(doc: &mut RecordDoc, kind: repere_core::RecordKind) -> bool {
 enum Entry {
     Doc(StoredDocument),
     Gone(Tombstone),
+    Left(Departure),
 }
 
 impl Entry {
@@ -1129,6 +1169,7 @@ impl Entry {
         match self {
             Entry::Doc(d) => d.seq,
             Entry::Gone(t) => t.seq,
+            Entry::Left(d) => d.seq,
         }
     }
 }
@@ -1213,18 +1254,29 @@ fn pull(
     } else {
         None
     };
-    let mut tombstones = tx.tombstones_after(team, from, doc_cut, MAX_PULL_TOMBSTONES + 1)?;
+    // Every kind of entry stops at the lowest position where one of them was cut.
+    let mut cut = doc_cut;
+    let mut tombstones = tx.tombstones_after(team, from, cut, MAX_PULL_TOMBSTONES + 1)?;
     if tombstones.len() > MAX_PULL_TOMBSTONES {
         more = true;
         tombstones.truncate(MAX_PULL_TOMBSTONES);
-        if let Some(cut) = tombstones.last().map(|t| t.seq) {
-            docs.retain(|d| d.seq <= cut);
-        }
+        cut = tombstones.last().map(|t| t.seq);
+    }
+    let mut departures = tx.departures_after(team, from, cut, MAX_PULL_TOMBSTONES + 1)?;
+    if departures.len() > MAX_PULL_TOMBSTONES {
+        more = true;
+        departures.truncate(MAX_PULL_TOMBSTONES);
+        cut = departures.last().map(|d| d.seq);
+    }
+    if let Some(cut) = cut {
+        docs.retain(|d| d.seq <= cut);
+        tombstones.retain(|t| t.seq <= cut);
     }
     let mut entries: Vec<Entry> = docs
         .into_iter()
         .map(Entry::Doc)
         .chain(tombstones.into_iter().map(Entry::Gone))
+        .chain(departures.into_iter().map(Entry::Left))
         .collect();
     entries.sort_by_key(Entry::seq);
 
@@ -1253,6 +1305,10 @@ fn pull(
             Entry::Gone(t) => {
                 response.erased.push(t.id);
                 new_cursor = t.seq;
+            }
+            Entry::Left(d) => {
+                response.moved.push(d.id);
+                new_cursor = d.seq;
             }
         }
     }

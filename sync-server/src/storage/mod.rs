@@ -197,6 +197,68 @@ pub struct Tombstone {
     pub erased_at: DateTime<Utc>,
 }
 
+/// Where a young person's transfer to another team stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferState {
+    Pending,
+    Accepted,
+    Refused,
+    Cancelled,
+}
+
+impl TransferState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferState::Pending => "pending",
+            TransferState::Accepted => "accepted",
+            TransferState::Refused => "refused",
+            TransferState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TransferState> {
+        [
+            TransferState::Pending,
+            TransferState::Accepted,
+            TransferState::Refused,
+            TransferState::Cancelled,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TransferState::Pending => "en attente",
+            TransferState::Accepted => "accepté",
+            TransferState::Refused => "refusé",
+            TransferState::Cancelled => "annulé",
+        }
+    }
+}
+
+/// A young person's transfer from their team to another (ids only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub id: Uuid,
+    pub youth_id: Uuid,
+    pub from_team: Uuid,
+    pub to_team: Uuid,
+    pub requested_by: Uuid,
+    pub requested_at: DateTime<Utc>,
+    pub state: TransferState,
+    pub decided_by: Option<Uuid>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// A record that left a team (moved with a transferred young person), at its log position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Departure {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub seq: u64,
+}
+
 /// A document to store at the next log position.
 #[derive(Debug, Clone, Copy)]
 pub struct DocumentWrite<'a> {
@@ -454,6 +516,21 @@ pub trait ReadTx {
         limit: usize,
     ) -> StorageResult<Vec<Tombstone>>;
 
+    /// A team's departures with `after < seq <= up_to` (no upper bound when `None`), in
+    /// `seq` order, at most `limit`.
+    fn departures_after(
+        &mut self,
+        team_id: Uuid,
+        after: u64,
+        up_to: Option<u64>,
+        limit: usize,
+    ) -> StorageResult<Vec<Departure>>;
+    /// Whether the record left this team (and has not come back).
+    fn departed(&mut self, id: Uuid, team_id: Uuid) -> StorageResult<bool>;
+    fn transfer(&mut self, id: Uuid) -> StorageResult<Option<Transfer>>;
+    /// The transfers from or to any of these teams, newest first.
+    fn transfers_of(&mut self, teams: &[Uuid]) -> StorageResult<Vec<Transfer>>;
+
     // --- Coordinators' workspace ---
 
     fn credentials(&mut self, user_id: Uuid) -> StorageResult<Option<Credentials>>;
@@ -575,6 +652,20 @@ pub trait Tx: ReadTx {
     /// A tombstone for a record the server never stored (one that arrives naming only
     /// erased young people), at the next log position.
     fn bury(&mut self, id: Uuid, team_id: Uuid, at: DateTime<Utc>) -> StorageResult<Tombstone>;
+
+    /// Records that `id` left `team_id`, at the next log position; a record coming back to
+    /// a team it had left loses that departure.
+    fn put_departure(&mut self, id: Uuid, team_id: Uuid, at: DateTime<Utc>) -> StorageResult<u64>;
+    fn delete_departure(&mut self, id: Uuid, team_id: Uuid) -> StorageResult<()>;
+    fn insert_transfer(&mut self, transfer: &Transfer) -> StorageResult<()>;
+    /// Ends a pending transfer; `false` if it was no longer pending.
+    fn end_transfer(
+        &mut self,
+        id: Uuid,
+        state: TransferState,
+        by: Uuid,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool>;
 
     // --- Coordinators' workspace ---
 

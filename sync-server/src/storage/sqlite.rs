@@ -20,11 +20,11 @@ use rusqlite::{
 use uuid::Uuid;
 
 use super::{
-    AuditEntry, Credentials, Device, DocumentWrite, EnrolmentCode, ErasureDecision,
+    AuditEntry, Credentials, Departure, Device, DocumentWrite, EnrolmentCode, ErasureDecision,
     ErasureExecuted, ErasureRequest, LogEntry, LoginChallenge, Organisation, ReadTx, RecordFields,
     Role, SecretHash, Session, Storage, StorageError, StorageResult, StoredDocument, Team,
-    TeamCounts, TeamMember, Tombstone, Tx, User, UserTotp, ViewRecord, ViewWrite, VisitFilter,
-    VisitReview, VisitRow, VisitState, WipeOrder,
+    TeamCounts, TeamMember, Tombstone, Transfer, TransferState, Tx, User, UserTotp, ViewRecord,
+    ViewWrite, VisitFilter, VisitReview, VisitRow, VisitState, WipeOrder,
 };
 
 use crate::keys::ServerKey;
@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_retention.sql"),
     include_str!("../../migrations/0008_erasure_requests.sql"),
     include_str!("../../migrations/0009_team_members.sql"),
+    include_str!("../../migrations/0010_transfers.sql"),
 ];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
@@ -473,6 +474,24 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
 const ERASURE_REQUEST_COLUMNS: &str = "id, organisation_id, team_id, record_id, record_kind, \
      reason, requested_by, requested_at, decision, decided_by, decided_at, executed_at, \
      tombstone_seq, also_erased, removed_from FROM erasure_requests";
+
+const TRANSFER_COLUMNS: &str = "id, youth_id, from_team, to_team, requested_by, requested_at, \
+     state, decided_by, decided_at FROM transfers";
+
+fn transfer_row(r: &Row<'_>) -> rusqlite::Result<Transfer> {
+    let state: String = r.get(6)?;
+    Ok(Transfer {
+        id: uuid_at(r, 0)?,
+        youth_id: uuid_at(r, 1)?,
+        from_team: uuid_at(r, 2)?,
+        to_team: uuid_at(r, 3)?,
+        requested_by: uuid_at(r, 4)?,
+        requested_at: time(r.get(5)?)?,
+        state: TransferState::parse(&state).ok_or_else(|| corrupt_col("unknown transfer state"))?,
+        decided_by: opt_uuid_at(r, 7)?,
+        decided_at: opt_time(r.get(8)?)?,
+    })
+}
 
 fn erasure_request_row(r: &Row<'_>) -> rusqlite::Result<ErasureRequest> {
     let kind: String = r.get(4)?;
@@ -914,6 +933,66 @@ impl ReadTx for SqliteTx<'_> {
             ],
             tombstone_row,
         )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn departures_after(
+        &mut self,
+        team_id: Uuid,
+        after: u64,
+        up_to: Option<u64>,
+        limit: usize,
+    ) -> StorageResult<Vec<Departure>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, team_id, seq FROM departures
+              WHERE team_id = ?1 AND seq > ?2 AND (?3 IS NULL OR seq <= ?3)
+              ORDER BY seq LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                b(&team_id),
+                to_i64(after),
+                up_to.map(to_i64),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                Ok(Departure {
+                    id: uuid_at(r, 0)?,
+                    team_id: uuid_at(r, 1)?,
+                    seq: seq_of(r.get(2)?)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn departed(&mut self, id: Uuid, team_id: Uuid) -> StorageResult<bool> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM departures WHERE id = ?1 AND team_id = ?2")?
+            .query_row(params![b(&id), b(&team_id)], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn transfer(&mut self, id: Uuid) -> StorageResult<Option<Transfer>> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!("SELECT {TRANSFER_COLUMNS} WHERE id = ?1"))?
+            .query_row([b(&id)], transfer_row)
+            .optional()?)
+    }
+
+    fn transfers_of(&mut self, teams: &[Uuid]) -> StorageResult<Vec<Transfer>> {
+        let sql = format!(
+            "SELECT {TRANSFER_COLUMNS} WHERE from_team IN ({0}) OR to_team IN ({0})
+              ORDER BY requested_at DESC, id DESC",
+            placeholders(teams.len())
+        );
+        let mut stmt = self.tx.prepare(&sql)?;
+        let mut values = id_values(teams);
+        values.extend(id_values(teams));
+        let rows = stmt.query_map(params_from_iter(values), transfer_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -1626,6 +1705,62 @@ impl Tx for SqliteTx<'_> {
         Ok(n == 1)
     }
 
+    fn put_departure(&mut self, id: Uuid, team_id: Uuid, at: DateTime<Utc>) -> StorageResult<u64> {
+        let seq = self.next_seq(id, "leave", None, at)?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO departures (id, team_id, seq, left_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id, team_id) DO UPDATE SET seq = excluded.seq, left_at = excluded.left_at",
+            )?
+            .execute(params![b(&id), b(&team_id), to_i64(seq), ms(at)])?;
+        Ok(seq)
+    }
+
+    fn delete_departure(&mut self, id: Uuid, team_id: Uuid) -> StorageResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM departures WHERE id = ?1 AND team_id = ?2")?
+            .execute(params![b(&id), b(&team_id)])?;
+        Ok(())
+    }
+
+    fn insert_transfer(&mut self, t: &Transfer) -> StorageResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO transfers (id, youth_id, from_team, to_team, requested_by,
+                    requested_at, state, decided_by, decided_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                b(&t.id),
+                b(&t.youth_id),
+                b(&t.from_team),
+                b(&t.to_team),
+                b(&t.requested_by),
+                ms(t.requested_at),
+                t.state.as_str(),
+                t.decided_by.as_ref().map(b),
+                t.decided_at.map(ms)
+            ])?;
+        Ok(())
+    }
+
+    fn end_transfer(
+        &mut self,
+        id: Uuid,
+        state: TransferState,
+        by: Uuid,
+        at: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let changed = self
+            .tx
+            .prepare_cached(
+                "UPDATE transfers SET state = ?2, decided_by = ?3, decided_at = ?4
+                  WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![b(&id), state.as_str(), b(&by), ms(at)])?;
+        Ok(changed == 1)
+    }
+
     fn set_login(&mut self, user_id: Uuid, login: Option<&str>) -> StorageResult<()> {
         if let Some(login) = login {
             let other: Option<Vec<u8>> = self
@@ -2163,6 +2298,39 @@ impl Tx for SqliteTx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_10_keeps_the_highest_log_position_ever_given() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        let tx = conn.transaction().expect("tx");
+        for sql in &MIGRATIONS[..9] {
+            tx.execute_batch(sql).expect("migration");
+        }
+        for _ in 0..3 {
+            tx.execute(
+                "INSERT INTO change_log (doc_id, op, received_at) VALUES (x'01', 'change', 1)",
+                [],
+            )
+            .expect("log");
+        }
+        // The row holding the highest position is gone (an erased record's, say).
+        tx.execute("DELETE FROM change_log WHERE seq = 3", [])
+            .expect("delete");
+        tx.execute_batch(MIGRATIONS[9]).expect("schema 10");
+        tx.execute(
+            "INSERT INTO change_log (doc_id, op, received_at) VALUES (x'02', 'leave', 2)",
+            [],
+        )
+        .expect("a departure is logged");
+        let last: i64 = tx
+            .query_row("SELECT max(seq) FROM change_log", [], |r| r.get(0))
+            .expect("seq");
+        assert_eq!(last, 4, "position 3 is not given again");
+        let kept: i64 = tx
+            .query_row("SELECT count(*) FROM change_log", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(kept, 3);
+    }
 
     #[test]
     fn decisions_made_before_schema_9_get_positions_in_the_order_they_were_made() {

@@ -7,6 +7,8 @@
 //! administrator), `/exports`, `/exports/indicateurs.csv`, `/exports/jeunes.csv`
 //! (GET: pseudonymised, without profile flags; POST: the form's boxes, profile flags and
 //! names, the names only for a session confirmed with a second factor), `/journal`,
+//! `/transferts` (a young person's transfers to another team: GET the list, POST a request
+//! from `/jeunes/{id}/transfert`, POST `/accepter`, `/refuser`, `/annuler`),
 //! `/connexion/code` (the second factor at sign-in), `/compte` (the user's own account:
 //! second factor, password, sessions; `account`) and `/administration/…` (the
 //! administrators' pages; `admin`).
@@ -126,6 +128,11 @@ pub fn router(ws: Arc<Workspace>, insecure_http: bool, trusted_proxy: Option<IpA
         .route("/effacements/{id}", get(erasure_receipt))
         .route("/effacements/{id}/approuver", post(erasure_approve))
         .route("/effacements/{id}/refuser", post(erasure_refuse))
+        .route("/jeunes/{id}/transfert", get(transfer_form))
+        .route("/transferts", get(transfer_list).post(transfer_request))
+        .route("/transferts/{id}/accepter", post(transfer_accept))
+        .route("/transferts/{id}/refuser", post(transfer_refuse))
+        .route("/transferts/{id}/annuler", post(transfer_cancel))
         .route("/journal", get(journal))
         .merge(account::routes())
         .merge(admin::routes())
@@ -1584,6 +1591,141 @@ async fn erasure_refuse(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     erasure_decide(state, headers, id, form, false).await
+}
+
+async fn transfer_form(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.transfer_form(&who, id)).await {
+        Ok(Some((name, destinations))) => page(
+            StatusCode::OK,
+            pages::transfer_request_page(&nav(&session, "/jeunes"), id, &name, &destinations),
+        ),
+        Ok(None) => not_found(),
+        Err(e) => failure(e),
+    }
+}
+
+async fn transfer_list(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.transfers(&who)).await {
+        Ok(items) => page(
+            StatusCode::OK,
+            pages::transfer_list_page(&nav(&session, "/transferts"), &items, None),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn transfer_request(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(youth) = form.get("fiche").and_then(|f| Uuid::parse_str(f).ok()) else {
+        return not_found();
+    };
+    let Some(team) = form.get("equipe").and_then(|t| Uuid::parse_str(t).ok()) else {
+        return failure(HubError::BadInput(
+            "L'équipe d'arrivée n'existe pas : choisissez-la dans la liste.".into(),
+        ));
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.request_transfer(&who, youth, team)).await {
+        Ok(_) => redirect("/transferts"),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum TransferStep {
+    Accept,
+    Refuse,
+    Cancel,
+}
+
+async fn transfer_step(
+    state: Arc<WebState>,
+    headers: HeaderMap,
+    id: String,
+    form: HashMap<String, String>,
+    step: TransferStep,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let done = blocking(move || {
+        let done = match step {
+            TransferStep::Accept => ws.accept_transfer(&who, id).map(|_| ()),
+            TransferStep::Refuse => ws.refuse_transfer(&who, id),
+            TransferStep::Cancel => ws.cancel_transfer(&who, id),
+        };
+        Ok((done, ws.transfers(&who)?))
+    })
+    .await;
+    match done {
+        Ok((Ok(()), _)) => redirect("/transferts"),
+        Ok((Err(HubError::BadInput(message)), items)) => page(
+            StatusCode::FORBIDDEN,
+            pages::transfer_list_page(&nav(&session, "/transferts"), &items, Some(&message)),
+        ),
+        Ok((Err(e), _)) => failure(e),
+        Err(e) => failure(e),
+    }
+}
+
+async fn transfer_accept(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    transfer_step(state, headers, id, form, TransferStep::Accept).await
+}
+
+async fn transfer_refuse(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    transfer_step(state, headers, id, form, TransferStep::Refuse).await
+}
+
+async fn transfer_cancel(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    transfer_step(state, headers, id, form, TransferStep::Cancel).await
 }
 
 async fn retention(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {

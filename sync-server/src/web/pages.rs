@@ -20,10 +20,11 @@ use crate::coord::erasure::{ErasureItem, ErasureReceipt, TabletState};
 use crate::coord::labels;
 use crate::coord::reports::{DIMENSIONS, Dashboard, OrganisationFigures, granularity_id};
 use crate::coord::retention::RetentionView;
+use crate::coord::transfer::{Destination, TransferItem};
 use crate::coord::view::{Paged, VisitDetail, VisitItem, YouthDetail, YouthItem, commune_name};
 use crate::coord::{Coordinator, short_id};
 use crate::hub::ErasureReason;
-use crate::storage::{Role, VisitState};
+use crate::storage::{Role, TransferState, VisitState};
 
 /// The only stylesheet (its hash is in the Content-Security-Policy).
 pub const CSS: &str = r#"
@@ -83,13 +84,14 @@ pub struct Nav<'a> {
     pub active: &'static str,
 }
 
-const NAV_ITEMS: [(&str, &str, &str); 7] = [
+const NAV_ITEMS: [(&str, &str, &str); 8] = [
     ("/visites", "Visites", "nav-visites"),
     ("/jeunes", "Jeunes", "nav-jeunes"),
     ("/tableau-de-bord", "Tableau de bord", "nav-tableau-de-bord"),
     ("/exports", "Exports", "nav-exports"),
     ("/conservation", "Conservation", "nav-conservation"),
     ("/effacements", "Effacements", "nav-effacements"),
+    ("/transferts", "Transferts", "nav-transferts"),
     ("/journal", "Journal", "nav-journal"),
 ];
 
@@ -912,7 +914,93 @@ pub fn youth_page(
                     }
                 }
             }
+            section.card.no-print data-testid="transfer-link" {
+                h2 { "Changement d'équipe" }
+                p { a href=(format!("/jeunes/{}/transfert", d.id)) { "Transférer ce jeune à une autre équipe" } " (il a déménagé)." }
+            }
             (erasure_request_form(nav, d.id, "Effacer ce jeune : sa fiche, ses actions, ses solutions et les visites où il était seul ; il est retiré des visites de groupe."))
+        },
+    )
+}
+
+/// The form that asks for a young person's transfer (accepted by the destination).
+pub fn transfer_request_page(
+    nav: &Nav<'_>,
+    youth_id: Uuid,
+    name: &str,
+    destinations: &[Destination],
+) -> Markup {
+    layout(
+        "Transférer un jeune",
+        Some(nav),
+        html! {
+            p.no-print { a href=(format!("/jeunes/{youth_id}")) { "← La fiche" } }
+            h1 { "Transférer " (name) " à une autre équipe" }
+            p.muted { "La coordination de l'équipe d'arrivée accepte ou refuse. Une fois accepté, la fiche, les actions "
+                "et les solutions du jeune passent à cette équipe et quittent les tablettes de la vôtre à leur "
+                "prochaine synchronisation ; les visites restent à votre équipe, qui les a faites." }
+            form.card method="post" action="/transferts" data-testid="transfer-request" {
+                input type="hidden" name="csrf" value=(nav.csrf);
+                input type="hidden" name="fiche" value=(youth_id);
+                label for="equipe-arrivee" { "Équipe d'arrivée"
+                    select #equipe-arrivee name="equipe" data-testid="transfer-destination" {
+                        @for d in destinations { option value=(d.team_id) { (d.label) } }
+                    }
+                }
+                button type="submit" data-testid="transfer-request-button" { "Demander le transfert" }
+            }
+        },
+    )
+}
+
+pub fn transfer_list_page(nav: &Nav<'_>, items: &[TransferItem], error: Option<&str>) -> Markup {
+    layout(
+        "Transferts",
+        Some(nav),
+        html! {
+            h1 { "Transferts entre équipes" }
+            p.muted { "Un transfert se demande depuis la fiche d'un jeune qui a déménagé. La coordination de l'équipe "
+                "d'arrivée l'accepte ou le refuse ; chacune des deux équipes peut l'annuler tant qu'il attend." }
+            @if let Some(e) = error { p.error role="alert" data-testid="transfer-error" { (e) } }
+            @if items.is_empty() {
+                p data-testid="transfer-empty" { "Aucun transfert." }
+            } @else {
+                div.table-wrap { table data-testid="transfer-table" {
+                    thead { tr {
+                        th scope="col" { "Demandé le" } th scope="col" { "Jeune" } th scope="col" { "De" }
+                        th scope="col" { "Vers" } th scope="col" { "État" } th scope="col" { "" }
+                    } }
+                    tbody { @for i in items {
+                        tr data-testid="transfer-row" data-id=(i.transfer.id) data-state=(i.transfer.state.as_str()) {
+                            td { (labels::server_time(i.transfer.requested_at)) }
+                            td { (i.youth_label) }
+                            td { (i.from_team) }
+                            td { (i.to_team) }
+                            td { span.badge data-state=(i.transfer.state.as_str()) { (i.transfer.state.label())
+                                @if let (TransferState::Accepted | TransferState::Refused | TransferState::Cancelled, Some(at)) = (i.transfer.state, i.transfer.decided_at) {
+                                    " le " (labels::server_time(at))
+                                }
+                            } }
+                            td { @if i.pending() {
+                                @if i.incoming {
+                                    form method="post" action=(format!("/transferts/{}/accepter", i.transfer.id)) {
+                                        input type="hidden" name="csrf" value=(nav.csrf);
+                                        button type="submit" data-testid="transfer-accept" { "Accepter" }
+                                    }
+                                    form method="post" action=(format!("/transferts/{}/refuser", i.transfer.id)) {
+                                        input type="hidden" name="csrf" value=(nav.csrf);
+                                        button type="submit" data-testid="transfer-refuse" { "Refuser" }
+                                    }
+                                }
+                                form method="post" action=(format!("/transferts/{}/annuler", i.transfer.id)) {
+                                    input type="hidden" name="csrf" value=(nav.csrf);
+                                    button type="submit" data-testid="transfer-cancel" { "Annuler" }
+                                }
+                            } }
+                        }
+                    } }
+                } }
+            }
         },
     )
 }

@@ -22,5 +22,6 @@ mod observe;
 mod rectify;
 mod retention;
 mod roster;
+mod transfer;
 mod versions;
 mod wipe;

@@ -452,6 +452,32 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             assertFailsWith<RepereException.Validation> { c.answerReviewTask(task.id, "  ") }
         }
     },
+    // --- Transfers between teams ---
+    "a young person transferred to the other team leaves this tablet, not as an erasure" to {
+        val url = env("REPERE_SERVER_URL")
+        val other = env("REPERE_OTHER_TEAM_ID")
+        openClient().use { a ->
+            openClient().use { b ->
+                a.setMember("0190a5c0-0000-7000-8000-0000000000a1")
+                b.setMember("0190a5c0-0000-7000-8000-0000000000b2")
+                a.enrol(url, issueCode(), "tablette départ")
+                b.enrol(url, issueCode(other), "tablette arrivée")
+                val youthId = a.createYouth(kevin())
+                val contactId = a.createContact(visit(youthId))
+                a.sync()
+                val web = CoordinatorPages(url)
+                web.login(env("REPERE_COORDINATOR_LOGIN"), env("REPERE_COORDINATOR_PASSWORD"))
+                web.transfer(youthId, other)
+                val left = a.sync()
+                assertEquals(1uL, left.transferred, "the young person left: $left")
+                assertEquals(0uL, left.erased, "not an erasure")
+                assertFailsWith<RepereException.NotFound> { a.youth(youthId) }
+                assertEquals(listOf(youthId), a.contact(contactId).youthIds, "the visit stays")
+                b.sync()
+                assertEquals(other, b.youth(youthId).teamId)
+            }
+        }
+    },
     // --- Team roster and coordination decisions ---
     "the team roster and a coordinator's flag reach the tablet" to {
         val amina = admin("add-member", "--team", teamId, "--name", "Amina")
@@ -659,6 +685,17 @@ private class CoordinatorPages(private val base: String) {
         val page = visitPage(contactId)
         val status = post("/visites/$contactId/signaler", mapOf("csrf" to csrf(page), "motif" to reason))
         assertEquals(303, status, "flag")
+    }
+
+    /** Asks for a young person's transfer to [team] and accepts it (the coordinator sees both teams). */
+    fun transfer(youthId: String, team: String) {
+        val form = get("/jeunes/$youthId/transfert")
+        val asked = post("/transferts", mapOf("csrf" to csrf(form), "fiche" to youthId, "equipe" to team))
+        assertEquals(303, asked, "transfer asked")
+        val list = get("/transferts")
+        val id = Regex("""data-testid="transfer-row" data-id="([^"]+)"""").find(list)?.groupValues?.get(1)
+            ?: error("the transfer is not listed")
+        assertEquals(303, post("/transferts/$id/accepter", mapOf("csrf" to csrf(list))), "transfer accepted")
     }
 
     fun ask(contactId: String, question: String) {
