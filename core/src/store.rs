@@ -151,6 +151,8 @@ pub struct Store {
     pub(crate) author: Author,
     clock: Arc<dyn Clock>,
     pub(crate) listeners: Vec<Listener>,
+    /// Reported to the server at each sync (see [`Store::set_app_version`]).
+    pub(crate) app_version: String,
 }
 
 const DEVICE_ID_KEY: &str = "device_id";
@@ -192,6 +194,7 @@ impl Store {
             },
             clock: options.clock,
             listeners: Vec::new(),
+            app_version: env!("CARGO_PKG_VERSION").to_string(),
         };
         if storage::needs_reindex(&store.conn)? {
             store.rebuild_index()?;
@@ -207,6 +210,25 @@ impl Store {
     /// The team member using the tablet; recorded as the author of every later edit.
     pub fn set_member(&mut self, member_id: Uuid) {
         self.author.member_id = member_id;
+    }
+
+    /// The app's version as the shell names it (Android `versionName`, iOS
+    /// `CFBundleShortVersionString`), told to the server at each sync for the
+    /// administrators' tablets page; until set, this core's version. Refused unless it
+    /// is a short version string (`protocol::app_version`): never anything personal.
+    pub fn set_app_version(&mut self, version: &str) -> Result<()> {
+        let version = crate::sync::protocol::app_version(version).ok_or_else(|| {
+            Error::InvalidSetting(format!(
+                "an app version is 1 to {} characters (digits, letters, . - + _ ( ) and spaces) starting with a digit",
+                crate::sync::protocol::APP_VERSION_MAX_CHARS
+            ))
+        })?;
+        self.app_version = version.to_string();
+        Ok(())
+    }
+
+    pub fn app_version(&self) -> &str {
+        &self.app_version
     }
 
     pub fn member_id(&self) -> Uuid {
@@ -504,6 +526,16 @@ impl Store {
         self.kinds_and_ids(
             "SELECT kind, id FROM documents WHERE sync_state <> 2 ORDER BY local_seq",
         )
+    }
+
+    /// How many records [`Store::unsynced`] would list, without listing them.
+    pub fn unsent_count(&self) -> Result<u32> {
+        let count: i64 = self.conn.query_row(
+            "SELECT count(*) FROM documents WHERE sync_state <> 2",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     /// Marks a record as acknowledged by the server at `heads` (used by sync). If the

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use repere_core::RecordKind;
 use repere_core::sync::protocol::{
-    self, Ack, Decision, DecisionState, EnrolRequest, EnrolResponse, Member, PulledDoc, PushDoc,
+    self, Ack, Decision, DeviceReport, DecisionState, EnrolRequest, EnrolResponse, Member, PulledDoc, PushDoc,
     RejectCode, Rejection, Roster, SyncRequest, SyncResponse, TeamNews, TeamSince,
 };
 use uuid::Uuid;
@@ -25,6 +25,7 @@ fn request() -> SyncRequest {
         }],
         pull_limit: 1000,
         team: Default::default(),
+        report: Default::default(),
     }
 }
 
@@ -335,5 +336,49 @@ fn version_6_messages_are_pinned_and_older_devices_are_told_a_transfer_as_an_era
             vec![RejectCode::Invalid, RejectCode::Erased],
             "version {old}"
         );
+    }
+}
+
+#[test]
+fn version_7_messages_are_pinned_and_older_requests_report_nothing() {
+    let v7 = 7;
+    let mut req = request();
+    req.team = TeamSince {
+        roster: 11,
+        decisions: 30,
+    };
+    req.report = DeviceReport {
+        app_version: "1.4.0 (1042)".into(),
+        unsent: 3,
+    };
+    let bytes = protocol::encode_request(v7, &req);
+    golden(v7, "sync_request", &bytes);
+    assert_eq!(protocol::decode_request(&bytes), Ok(req.clone()));
+    let mut resp = response(77);
+    resp.team = team_news();
+    resp.moved = vec![id(5)];
+    let bytes = protocol::encode_response(v7, &resp);
+    golden(v7, "sync_response", &bytes);
+    assert_eq!(protocol::decode_response(&bytes), Ok(resp));
+    golden(
+        v7,
+        "enrol_request",
+        &protocol::encode_enrol(v7, &enrol_request()),
+    );
+    golden(
+        v7,
+        "enrol_response",
+        &protocol::encode_as(v7, &enrol_response()),
+    );
+    // A version 5 or 6 request keeps its team position and reports nothing, byte for byte
+    // what those versions pinned.
+    for old in 5..=6 {
+        let bytes = protocol::encode_request(old, &req);
+        let read = protocol::decode_request(&bytes).expect("old request");
+        assert_eq!(read.report, DeviceReport::default(), "version {old}");
+        assert_eq!(read.team, req.team, "version {old}");
+        let mut unreported = req.clone();
+        unreported.report = DeviceReport::default();
+        assert_eq!(bytes, protocol::encode_request(old, &unreported));
     }
 }

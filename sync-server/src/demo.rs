@@ -526,6 +526,7 @@ mod tests {
                         pushes: vec![],
                         pull_limit: 100,
                         team: Default::default(),
+                        report: Default::default(),
                     },
                 )
                 .expect("pull");

@@ -120,6 +120,7 @@ fn the_server_answers_a_version_1_tablet_in_version_1() {
             pushes: vec![],
             pull_limit: 10,
             team: Default::default(),
+            report: Default::default(),
         },
     );
     let transport = HttpTransport::new(&server.url()).expect("transport");
@@ -137,6 +138,7 @@ fn the_server_answers_a_version_1_tablet_in_version_1() {
         pushes: vec![],
         pull_limit: 10,
         team: Default::default(),
+        report: Default::default(),
     });
     future[2] = 9;
     match transport.post(protocol::SYNC_PATH, Some(&token), future) {

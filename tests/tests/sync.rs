@@ -352,6 +352,7 @@ fn garbage_truncated_oversized_and_replayed_requests_get_clear_errors() {
         pushes: vec![],
         pull_limit: 100,
         team: Default::default(),
+        report: Default::default(),
     });
     let cases: Vec<(&str, Option<&str>, Vec<u8>, u16)> = vec![
         (

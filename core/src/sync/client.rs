@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::protocol::{
-    self, Ack, ENROL_PATH, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, PulledDoc, PushDoc,
+    self, Ack, DeviceReport, ENROL_PATH, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, PulledDoc, PushDoc,
     RejectCode, SYNC_PATH, SyncRequest, SyncResponse,
 };
 use crate::bounded::{self, Bounds};
@@ -457,6 +457,10 @@ impl Store {
                 pushes,
                 pull_limit: options.pull_limit,
                 team: crate::roster::since(&self.conn)?,
+                report: DeviceReport {
+                    app_version: self.app_version.clone(),
+                    unsent: self.unsent_count()?,
+                },
             },
             token,
             version: protocol::PROTOCOL_VERSION,
@@ -774,6 +778,8 @@ fn run_sync(
                         pushes: Vec::new(),
                         pull_limit: options.pull_limit,
                         team: resp.team.since(batch.request.team),
+                        // Nothing was pushed: what waits is what the last request said.
+                        report: batch.request.report.clone(),
                     },
                     token: batch.token.clone(),
                     version,

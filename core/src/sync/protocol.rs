@@ -10,7 +10,9 @@
 //! generation: a push built on an older one is refused as `Rewritten`; the device replaces
 //! its copy with the generation it pulls) and 5 (the sync carries the team's roster and
 //! the coordinators' decisions on its visits, each from where the device stands: see
-//! [`TeamSince`] and [`TeamNews`]). The device speaks the highest version the server
+//! [`TeamSince`] and [`TeamNews`]), 6 (a record transferred to another team is told
+//! apart from an erased one) and 7 (the request says the app's version and how many
+//! records wait to be sent: see [`DeviceReport`]). The device speaks the highest version the server
 //! accepts; the server answers
 //! in the version it was asked in. Every change to a message bumps the version, and
 //! golden files of each version's messages (core/tests/golden/) pin the bytes.
@@ -23,7 +25,7 @@ use uuid::Uuid;
 use crate::records::RecordKind;
 
 /// The version this build speaks by default (the newest).
-pub const PROTOCOL_VERSION: u8 = 6;
+pub const PROTOCOL_VERSION: u8 = 7;
 /// The first version whose devices replace a rewritten record (see [`RejectCode::Rewritten`]).
 pub const REWRITE_VERSION: u8 = 4;
 /// The first version whose sync carries the roster and the coordinators' decisions.
@@ -31,6 +33,10 @@ pub const TEAM_NEWS_VERSION: u8 = 5;
 /// The first version whose sync tells a record transferred to another team
 /// ([`SyncResponse::moved`], [`RejectCode::Transferred`]) from an erased one.
 pub const TRANSFER_VERSION: u8 = 6;
+/// The first version whose sync request carries a [`DeviceReport`].
+pub const REPORT_VERSION: u8 = 7;
+/// The longest app version a tablet may report ("1.4.0-beta.2 (1042)" is 19).
+pub const APP_VERSION_MAX_CHARS: usize = 32;
 /// The oldest version this build still speaks.
 pub const PROTOCOL_MIN_VERSION: u8 = 1;
 const MAGIC: &[u8; 2] = b"RP";
@@ -119,6 +125,18 @@ pub struct SyncRequest {
     /// What the device holds of its team's roster and decisions (version 5; zeros from
     /// older devices, which are sent neither).
     pub team: TeamSince,
+    /// What the tablet says of itself, shown to administrators (version 7; empty from
+    /// older devices).
+    pub report: DeviceReport,
+}
+
+/// The sync request of versions 5 and 6: no report.
+#[derive(Serialize, Deserialize)]
+struct SyncRequestV5 {
+    cursor: u64,
+    pushes: Vec<PushDoc>,
+    pull_limit: u32,
+    team: TeamSince,
 }
 
 /// The sync request of versions 1 to 4.
@@ -127,6 +145,30 @@ struct SyncRequestV1 {
     cursor: u64,
     pushes: Vec<PushDoc>,
     pull_limit: u32,
+}
+
+/// What a tablet tells the server of itself at each sync, for its administrators' tablets
+/// page: never personal data, only which app it runs and how much waits on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceReport {
+    /// The app's version as the shell names it (see [`app_version`]); empty: not said.
+    pub app_version: String,
+    /// Records with changes the server has not acknowledged when the request was built
+    /// (never synced, pending or refused).
+    pub unsent: u32,
+}
+
+/// `version` as an app version both sides accept: trimmed, 1 to [`APP_VERSION_MAX_CHARS`]
+/// characters among ASCII letters, digits, `.`, `-`, `+`, `_`, space and parentheses,
+/// starting with a digit. Anything else (a name, a sentence, control characters) is
+/// `None`: the field can carry nothing but a version.
+pub fn app_version(version: &str) -> Option<&str> {
+    let version = version.trim();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-+_ ()".contains(c);
+    (version.starts_with(|c: char| c.is_ascii_digit())
+        && version.len() <= APP_VERSION_MAX_CHARS
+        && version.chars().all(allowed))
+    .then_some(version)
 }
 
 /// Where the device stands with its team's roster and the coordinators' decisions.
@@ -512,10 +554,20 @@ pub fn encode_response(version: u8, response: &SyncResponse) -> Vec<u8> {
     encode_as(1, &v1)
 }
 
-/// A sync request in the layout of `version` (before 5 it says nothing of the team).
+/// A sync request in the layout of `version` (before 7 it reports nothing, before 5 it
+/// says nothing of the team).
 pub fn encode_request(version: u8, request: &SyncRequest) -> Vec<u8> {
-    if version >= TEAM_NEWS_VERSION {
+    if version >= REPORT_VERSION {
         return encode_as(version, request);
+    }
+    if version >= TEAM_NEWS_VERSION {
+        let v5 = SyncRequestV5 {
+            cursor: request.cursor,
+            pushes: request.pushes.clone(),
+            pull_limit: request.pull_limit,
+            team: request.team,
+        };
+        return encode_as(version, &v5);
     }
     let v1 = SyncRequestV1 {
         cursor: request.cursor,
@@ -527,8 +579,19 @@ pub fn encode_request(version: u8, request: &SyncRequest) -> Vec<u8> {
 
 /// Decodes a sync request of any version this side speaks.
 pub fn decode_request(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
-    if version_of(bytes)? >= TEAM_NEWS_VERSION {
+    let version = version_of(bytes)?;
+    if version >= REPORT_VERSION {
         return decode(bytes);
+    }
+    if version >= TEAM_NEWS_VERSION {
+        let v5: SyncRequestV5 = decode(bytes)?;
+        return Ok(SyncRequest {
+            cursor: v5.cursor,
+            pushes: v5.pushes,
+            pull_limit: v5.pull_limit,
+            team: v5.team,
+            report: DeviceReport::default(),
+        });
     }
     let v1: SyncRequestV1 = decode(bytes)?;
     Ok(SyncRequest {
@@ -536,6 +599,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
         pushes: v1.pushes,
         pull_limit: v1.pull_limit,
         team: TeamSince::default(),
+        report: DeviceReport::default(),
     })
 }
 
@@ -713,8 +777,12 @@ mod tests {
             pushes: vec![],
             pull_limit: 500,
             team: TeamSince::default(),
+            report: DeviceReport {
+                app_version: "1.4.0".into(),
+                unsent: 3,
+            },
         };
-        assert!(encode(&req).len() < 16);
+        assert!(encode(&req).len() < 22);
         let resp = SyncResponse {
             acks: vec![],
             rejections: vec![],
@@ -749,6 +817,23 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn only_a_short_version_string_is_an_app_version() {
+        assert_eq!(app_version(" 1.4.0-beta+2 (1042) "), Some("1.4.0-beta+2 (1042)"));
+        for bad in [
+            "",
+            "   ",
+            "Amina Benali",
+            "1.0\nAmina",
+            "1.0;DROP",
+            "1.é",
+            &"1".repeat(33),
+        ] {
+            assert_eq!(app_version(bad), None, "{bad:?}");
+        }
+        assert!(app_version(&"1".repeat(APP_VERSION_MAX_CHARS)).is_some());
     }
 
     #[test]

@@ -217,6 +217,7 @@ pub fn request(cursor: u64, pushes: Vec<PushDoc>) -> SyncRequest {
         pushes,
         pull_limit: 500,
         team: Default::default(),
+        report: Default::default(),
     }
 }
 
@@ -237,6 +238,7 @@ pub fn pull_all(
                     pushes: vec![],
                     pull_limit: limit,
                     team: Default::default(),
+                    report: Default::default(),
                 },
             )
             .expect("pull");

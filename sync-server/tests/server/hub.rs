@@ -527,6 +527,7 @@ fn pulls_page_with_more_and_resume_from_the_cursor() {
                 pushes: vec![],
                 pull_limit: 0,
                 team: Default::default(),
+                report: Default::default(),
             },
         )
         .expect("sync");
@@ -541,6 +542,7 @@ fn pulls_page_with_more_and_resume_from_the_cursor() {
                 pushes: vec![],
                 pull_limit: u32::MAX,
                 team: Default::default(),
+                report: Default::default(),
             },
         )
         .expect("sync");

@@ -35,6 +35,7 @@ fn sync_request(pushes: Vec<protocol::PushDoc>) -> Vec<u8> {
         pushes,
         pull_limit: 100,
         team: Default::default(),
+        report: Default::default(),
     })
 }
 
