@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use repere_core::RecordKind;
 use repere_core::sync::protocol::{
-    self, Ack, Decision, DeviceReport, DecisionState, EnrolRequest, EnrolResponse, Member, PulledDoc, PushDoc,
-    RejectCode, Rejection, Roster, SyncRequest, SyncResponse, TeamNews, TeamSince,
+    self, Ack, Decision, DecisionState, DeviceReport, EnrolRequest, EnrolResponse, Member,
+    PulledDoc, PushDoc, RejectCode, Rejection, Roster, SyncRequest, SyncResponse, TeamNews,
+    TeamSince,
 };
 use uuid::Uuid;
 

@@ -956,10 +956,10 @@ fn admin(args: AdminArgs) -> Result<(), String> {
         }
         AdminCommand::ListDevices { team } => {
             let devices = hub.devices(team).map_err(err)?;
-            eprintln!("id\tteam\tstate\tenrolled\tlast_sync\tlabel");
+            eprintln!("id\tteam\tstate\tenrolled\tlast_sync\tapp_version\tunsent\tlabel");
             for d in &devices {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     d.id,
                     d.team_id,
                     match (d.revoked_at, d.wipe, d.wipe_sent_at) {
@@ -970,6 +970,8 @@ fn admin(args: AdminArgs) -> Result<(), String> {
                     },
                     fmt_time(Some(d.enrolled_at)),
                     fmt_time(d.last_sync_at),
+                    d.app_version.as_deref().unwrap_or("-"),
+                    d.unsent.map_or("-".to_string(), |n| n.to_string()),
                     d.label
                 );
             }

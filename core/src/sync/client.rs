@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::protocol::{
-    self, Ack, DeviceReport, ENROL_PATH, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode, PulledDoc, PushDoc,
-    RejectCode, SYNC_PATH, SyncRequest, SyncResponse,
+    self, Ack, DeviceReport, ENROL_PATH, EnrolRequest, EnrolResponse, ErrorBody, ErrorCode,
+    PulledDoc, PushDoc, RejectCode, SYNC_PATH, SyncRequest, SyncResponse,
 };
 use crate::bounded::{self, Bounds};
 use crate::error::{Error, Result};

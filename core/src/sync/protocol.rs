@@ -821,7 +821,10 @@ mod tests {
 
     #[test]
     fn only_a_short_version_string_is_an_app_version() {
-        assert_eq!(app_version(" 1.4.0-beta+2 (1042) "), Some("1.4.0-beta+2 (1042)"));
+        assert_eq!(
+            app_version(" 1.4.0-beta+2 (1042) "),
+            Some("1.4.0-beta+2 (1042)")
+        );
         for bad in [
             "",
             "   ",

@@ -11,9 +11,9 @@ use repere_core::bounded::{self, Bounds};
 use repere_core::document::{Author, RecordDoc};
 use repere_core::records::ValidationContext;
 use repere_core::sync::protocol::{
-    Ack, Decision, DecisionState, EnrolRequest, EnrolResponse, ErrorCode, MAX_PUSHES, Member,
-    PROTOCOL_VERSION, PulledDoc, PushDoc, REWRITE_VERSION, RejectCode, Rejection, Roster,
-    SyncRequest, SyncResponse, TEAM_NEWS_VERSION, TeamNews, TeamSince,
+    self, Ack, Decision, DecisionState, EnrolRequest, EnrolResponse, ErrorCode, MAX_PUSHES, Member,
+    PROTOCOL_VERSION, PulledDoc, PushDoc, REPORT_VERSION, REWRITE_VERSION, RejectCode, Rejection,
+    Roster, SyncRequest, SyncResponse, TEAM_NEWS_VERSION, TeamNews, TeamSince,
 };
 use repere_core::{AnyRecord, Clock, Communes, Error as CoreError, RecordKind, SystemClock};
 use uuid::Uuid;
@@ -295,6 +295,8 @@ impl Hub {
                 applied_seq: 0,
                 wipe: None,
                 wipe_sent_at: None,
+                app_version: None,
+                unsent: None,
             };
             tx.insert_device(&device, &secret::token_hash(&token))?;
             if !tx.use_enrolment_code(&code_hash, device.id, now)? {
@@ -424,7 +426,18 @@ impl Hub {
                     }
                 }
             }
-            tx.touch_device(device.id, now, request.cursor)?;
+            // Only a short version string is kept: the field carries nothing else. The
+            // tablet counted its unsent records before this push: what it still holds
+            // unsent after this exchange is that, less the records just acknowledged.
+            let report = (version >= REPORT_VERSION).then_some(&request.report);
+            let acked = u32::try_from(response.acks.len()).unwrap_or(u32::MAX);
+            tx.touch_device(
+                device.id,
+                now,
+                request.cursor,
+                report.and_then(|r| protocol::app_version(&r.app_version)),
+                report.map(|r| r.unsent.saturating_sub(acked)),
+            )?;
             let pulled = Pulled {
                 device,
                 version,

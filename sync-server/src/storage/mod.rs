@@ -103,6 +103,10 @@ pub struct Device {
     pub wipe: Option<WipeOrder>,
     /// When the order was delivered (the tablet then deleted its store).
     pub wipe_sent_at: Option<DateTime<Utc>>,
+    /// The app version it reported at its last accepted sync (protocol 7).
+    pub app_version: Option<String>,
+    /// How many of its records waited to be sent at its last accepted sync (protocol 7).
+    pub unsent: Option<u64>,
 }
 
 /// How a revoked tablet is told to delete its store.
@@ -631,8 +635,16 @@ pub trait Tx: ReadTx {
     /// Orders a (revoked) device to wipe its store; an urgent order replaces a later one.
     fn order_wipe(&mut self, id: Uuid, order: WipeOrder) -> StorageResult<()>;
     fn wipe_sent(&mut self, id: Uuid, at: DateTime<Utc>) -> StorageResult<()>;
-    /// A sync from the device: when, and the cursor it sent (what it has applied).
-    fn touch_device(&mut self, id: Uuid, at: DateTime<Utc>, applied_seq: u64) -> StorageResult<()>;
+    /// A sync from the device: when, the cursor it sent (what it has applied), and what it
+    /// said of itself (`None`: not said, an older app or a version string refused).
+    fn touch_device(
+        &mut self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        applied_seq: u64,
+        app_version: Option<&str>,
+        unsent: Option<u32>,
+    ) -> StorageResult<()>;
     fn insert_erasure_request(&mut self, request: &ErasureRequest) -> StorageResult<()>;
     fn decide_erasure_request(&mut self, id: Uuid, decision: &ErasureDecision)
     -> StorageResult<()>;

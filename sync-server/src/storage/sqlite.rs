@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0008_erasure_requests.sql"),
     include_str!("../../migrations/0009_team_members.sql"),
     include_str!("../../migrations/0010_transfers.sql"),
+    include_str!("../../migrations/0011_device_reports.sql"),
 ];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
@@ -447,10 +448,11 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
 }
 
 /// How many columns `DEVICE_COLUMNS` selects.
-const DEVICE_COLUMN_COUNT: usize = 11;
+const DEVICE_COLUMN_COUNT: usize = 13;
 const DEVICE_COLUMNS: &str =
     "d.id, d.team_id, t.organisation_id, d.label, d.enrolled_at, d.revoked_at, d.last_sync_at,
-     d.writer, d.applied_seq, d.wipe, d.wipe_sent_at FROM devices d JOIN teams t ON t.id = d.team_id";
+     d.writer, d.applied_seq, d.wipe, d.wipe_sent_at, d.app_version, d.unsent
+     FROM devices d JOIN teams t ON t.id = d.team_id";
 
 fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
     Ok(Device {
@@ -468,6 +470,8 @@ fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
             .map(|w| WipeOrder::parse(&w).ok_or_else(|| corrupt_col("unknown wipe order")))
             .transpose()?,
         wipe_sent_at: opt_time(r.get(10)?)?,
+        app_version: r.get(11)?,
+        unsent: r.get::<_, Option<i64>>(12)?.map(seq_of).transpose()?,
     })
 }
 
@@ -1570,10 +1574,27 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn touch_device(&mut self, id: Uuid, at: DateTime<Utc>, applied_seq: u64) -> StorageResult<()> {
+    fn touch_device(
+        &mut self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        applied_seq: u64,
+        app_version: Option<&str>,
+        unsent: Option<u32>,
+    ) -> StorageResult<()> {
         self.tx
-            .prepare_cached("UPDATE devices SET last_sync_at = ?2, applied_seq = ?3 WHERE id = ?1")?
-            .execute(params![b(&id), ms(at), to_i64(applied_seq)])?;
+            .prepare_cached(
+                "UPDATE devices SET last_sync_at = ?2, applied_seq = ?3, app_version = ?4,
+                    unsent = ?5
+                  WHERE id = ?1",
+            )?
+            .execute(params![
+                b(&id),
+                ms(at),
+                to_i64(applied_seq),
+                app_version,
+                unsent
+            ])?;
         Ok(())
     }
 

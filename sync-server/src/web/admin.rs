@@ -640,9 +640,10 @@ fn devices_page(
             (admin_nav())
             (messages(notice, None))
             p.muted data-testid="devices-known" {
-                "Pour chaque tablette le serveur connaît sa dernière synchronisation et la position du journal "
-                "qu'elle a reçue. La version de l'application et le nombre de fiches non envoyées ne lui sont pas "
-                "transmis : voyez-les sur la tablette."
+                "Pour chaque tablette le serveur connaît sa dernière synchronisation, la position du journal "
+                "qu'elle a reçue, la version de l'application et le nombre de saisies non envoyées qu'elle avait "
+                "à ce moment-là (fiches modifiées que le serveur n'avait pas encore reçues). Une application "
+                "plus ancienne ne les dit pas : « inconnue ». Ce qu'elle a saisi depuis, hors connexion, ne se voit que sur la tablette."
             }
             @for team in &who.teams {
                 @let rows: Vec<&Device> = devices.iter().filter(|d| d.team_id == team.id).collect();
@@ -654,7 +655,7 @@ fn devices_page(
                     } @else {
                         div.table-wrap {
                             table {
-                                thead { tr { th { "Tablette" } th { "Enrôlée le" } th { "Dernière synchronisation" } th.num { "Position reçue" } th { "État" } th { "" } } }
+                                thead { tr { th { "Tablette" } th { "Enrôlée le" } th { "Dernière synchronisation" } th.num { "Position reçue" } th { "Version de l'application" } th.num { "Saisies non envoyées (au dernier contact)" } th { "État" } th { "" } } }
                                 tbody {
                                     @for d in rows {
                                         @let (state, label) = device_state(d);
@@ -663,6 +664,8 @@ fn devices_page(
                                             td { (labels::server_time(d.enrolled_at)) }
                                             td data-testid="device-last-sync" { @match d.last_sync_at { Some(t) => { (labels::server_time(t)) } None => { "jamais" } } }
                                             td.num { (d.applied_seq) }
+                                            td data-testid="device-app-version" { @match &d.app_version { Some(v) => { (v) } None => { "inconnue" } } }
+                                            td.num data-testid="device-unsent" { @match d.unsent { Some(n) => { (n) } None => { "inconnu" } } }
                                             td data-testid="device-state" { span.badge { (label) } }
                                             td {
                                                 @if d.revoked_at.is_none() {

@@ -3,7 +3,7 @@
 //! organisation's ids 404, a missing or wrong CSRF token 403) with nothing changed, and
 //! the journal line of each action (its object's id; never a password, code or name).
 
-use repere_core::sync::protocol::EnrolRequest;
+use repere_core::sync::protocol::{DeviceReport, EnrolRequest};
 use repere_server::HubError;
 use repere_server::coord::{Workspace, audit};
 use repere_server::storage::{AuditEntry, Role, WipeOrder};
@@ -407,6 +407,108 @@ fn tablets_are_listed_and_revoked_with_or_without_a_wipe_order() {
     assert_eq!(
         after.body.matches(r#"data-state="wipe-ordered""#).count(),
         2
+    );
+}
+
+/// The text of one device's cell on the tablets page.
+fn device_cell(html: &str, device: Uuid, testid: &str) -> String {
+    let row = &html[html
+        .find(&format!(r#"data-device-id="{device}""#))
+        .expect("device row")..];
+    testid_text(row, testid)
+}
+
+#[test]
+fn tablets_report_their_app_version_and_unsent_records_at_each_sync() {
+    let env = env();
+    administrator(&env, ADMIN);
+    let mut tablet = env.tablet(&env.team_a, "tablette-a");
+    assert!(tablet.store.set_app_version("Amina Benali").is_err());
+    assert!(tablet.store.set_app_version(&"1".repeat(40)).is_err());
+    tablet
+        .store
+        .set_app_version(" 2.3.1 (230) ")
+        .expect("version");
+    assert_eq!(tablet.store.app_version(), "2.3.1 (230)");
+    tablet.store.create(&tablet.demo.youth()).expect("youth");
+    tablet.store.create(&tablet.demo.youth()).expect("youth");
+    assert_eq!(tablet.store.unsent_count().expect("count"), 2);
+    tablet.sync_ok();
+    assert_eq!(tablet.store.unsent_count().expect("count"), 0);
+
+    // A tablet that had 5 records waiting and got 1 through still holds 4.
+    let (raw, _) = env.raw_device(&env.team_a);
+    let youth = tablet.demo.youth();
+    let mut request = crate::common::request(0, vec![crate::common::push(Uuid::now_v7(), &youth)]);
+    request.report = DeviceReport {
+        app_version: "1.9.0".into(),
+        unsent: 5,
+    };
+    let (answer, _) = env
+        .hub
+        .sync_with_stats(&raw, request.clone(), 7)
+        .expect("sync");
+    assert_eq!(answer.acks.len(), 1, "{:?}", answer.rejections);
+    // What a hostile or broken tablet says that is not a version is not kept.
+    let (other, _) = env.raw_device(&env.team_b);
+    request.pushes.clear();
+    request.report.app_version = "<b>Amina Benali</b>".into();
+    env.hub
+        .sync_with_stats(&other, request.clone(), 7)
+        .expect("sync");
+    // An app older than version 7 says nothing: what an earlier sync said is not kept
+    // as if it were current.
+    let (older, _) = env.raw_device(&env.team_b);
+    env.hub
+        .sync_with_stats(&older, request.clone(), 7)
+        .expect("sync");
+    env.hub.sync_with_stats(&older, request, 6).expect("sync");
+
+    let devices = env.hub.devices(None).expect("devices");
+    let of = |id: Uuid| devices.iter().find(|d| d.id == id).expect("device");
+    assert_eq!(
+        (
+            of(tablet.device_id).app_version.as_deref(),
+            of(tablet.device_id).unsent
+        ),
+        (Some("2.3.1 (230)"), Some(0))
+    );
+    assert_eq!(
+        (of(raw.id).app_version.as_deref(), of(raw.id).unsent),
+        (Some("1.9.0"), Some(4))
+    );
+    assert_eq!(
+        (of(other.id).app_version.as_deref(), of(other.id).unsent),
+        (None, Some(5))
+    );
+    assert_eq!(
+        (of(older.id).app_version.as_deref(), of(older.id).unsent),
+        (None, None)
+    );
+
+    let server = server(&env);
+    let mut browser = Browser::new(&server);
+    browser.signed_in(ADMIN, PASSWORD);
+    let list = browser.get("/administration/tablettes");
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("Version de l'application"));
+    assert!(
+        list.body
+            .contains("Saisies non envoyées (au dernier contact)")
+    );
+    let cells = |id| {
+        (
+            device_cell(&list.body, id, "device-app-version"),
+            device_cell(&list.body, id, "device-unsent"),
+        )
+    };
+    assert_eq!(cells(tablet.device_id), ("2.3.1 (230)".into(), "0".into()));
+    assert_eq!(cells(raw.id), ("1.9.0".into(), "4".into()));
+    assert_eq!(cells(other.id), ("inconnue".into(), "5".into()));
+    assert_eq!(cells(older.id), ("inconnue".into(), "inconnu".into()));
+    assert!(
+        !list.body.contains("Amina"),
+        "nothing but a version reaches the page"
     );
 }
 
