@@ -27,7 +27,11 @@ android {
         }
     }
 
-    buildFeatures { compose = true }
+    // buildConfig: BuildConfig.VERSION_NAME is given to the core, which reports it at each sync.
+    buildFeatures {
+        compose = true
+        buildConfig = true
+    }
 
     compileOptions {
         sourceCompatibility = JavaVersion.VERSION_17

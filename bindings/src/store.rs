@@ -296,6 +296,21 @@ impl RepereStore {
         self.lock().device_id().to_string()
     }
 
+    /// The app's version as the shell names it (Android `versionName`, iOS
+    /// `CFBundleShortVersionString`), told to the server at each sync for the
+    /// administrators' tablets page; call it at start (until then: this core's version).
+    /// Only a short version string is taken (1 to 32 characters: digits, letters,
+    /// `. - + _ ( )` and spaces, starting with a digit); anything else is refused
+    /// (`Internal`: a bug of the shell) and the version stays as it was.
+    pub fn set_app_version(&self, version: String) -> Result<(), RepereError> {
+        guard(|| Ok(self.lock().set_app_version(&version)?))
+    }
+
+    /// The version the next sync reports.
+    pub fn app_version(&self) -> String {
+        self.lock().app_version().to_string()
+    }
+
     /// Stores a new young person; returns its id.
     pub fn create_youth(&self, youth: NewYouth) -> Result<String, RepereError> {
         guard(|| self.create::<model::Youth>(youth))

@@ -86,6 +86,12 @@ final class AppModel: ObservableObject {
             let key = try KeychainKeyStore().databaseKey(createIfMissing: !exists)
             let opened = try await RepereClient.open(path: url.path, key: key)
             try await opened.setMember(memberId)
+            // Told to the server at each sync for the administrators' tablets page. A version
+            // the core refuses (not a short version string) leaves the core's own there:
+            // never a reason not to open the store.
+            if let version = Bundle.main.object(forInfoDictionaryKey: "CFBundleShortVersionString") as? String {
+                try? await opened.setAppVersion(version)
+            }
             let scheduler = SyncScheduler(client: opened)
             client = opened
             self.scheduler = scheduler

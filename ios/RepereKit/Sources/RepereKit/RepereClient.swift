@@ -35,6 +35,17 @@ public final class RepereClient: Sendable {
         try await run { try $0.setMember(memberId: memberId) }
     }
 
+    /// The app's version (`CFBundleShortVersionString`), told to the server at each sync
+    /// for the administrators' tablets page. Only a short version string starting with a
+    /// digit is taken; anything else throws and changes nothing.
+    public func setAppVersion(_ version: String) async throws {
+        try await run { try $0.setAppVersion(version: version) }
+    }
+
+    public func appVersion() async throws -> String {
+        try await run { $0.appVersion() }
+    }
+
     // Records come in two shapes: `NewYouth`, `NewContact`… to create (no id or version yet),
     // and `Youth`, `Contact`… as read, carrying their `id` and the `version` they were read at.
     // A form keeps the record it was filled from and saves a copy with the user's changes:

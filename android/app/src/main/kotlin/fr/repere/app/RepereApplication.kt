@@ -4,6 +4,7 @@ import android.app.Application
 import android.content.Context
 import fr.repere.app.sync.SyncScheduler
 import fr.repere.client.RepereClient
+import fr.repere.ffi.RepereException
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
@@ -50,7 +51,16 @@ class StoreHolder(private val app: RepereApplication) {
         // not open the store, and the store must never be deleted (unsent work is in it).
         val key = withContext(Dispatchers.IO) { KeyProvider(app).databaseKey(createIfMissing = !db.exists()) }
         try {
-            return RepereClient.open(db.path, key).also { it.setMember(app.prefs.memberId) }
+            return RepereClient.open(db.path, key).also {
+                it.setMember(app.prefs.memberId)
+                // Told to the server at each sync for the administrators' tablets page. A
+                // versionName the core refuses (not a short version string) leaves the core's
+                // own version there: never a reason not to open the store.
+                try {
+                    it.setAppVersion(BuildConfig.VERSION_NAME)
+                } catch (e: RepereException) {
+                }
+            }
         } finally {
             key.fill(0) // the core has its own copy; do not leave one on the JVM heap
         }

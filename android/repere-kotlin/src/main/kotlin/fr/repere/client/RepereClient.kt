@@ -126,6 +126,15 @@ class RepereClient private constructor(
 
     suspend fun setMember(memberId: String) = io { setMember(memberId) }
 
+    /**
+     * The app's version (`versionName`), told to the server at each sync for the
+     * administrators' tablets page. Only a short version string starting with a digit is
+     * taken (see `RepereStore.setAppVersion`); anything else throws and changes nothing.
+     */
+    suspend fun setAppVersion(version: String) = io { setAppVersion(version) }
+
+    suspend fun appVersion(): String = io { appVersion() }
+
     suspend fun createYouth(youth: NewYouth): String = io { createYouth(youth) }
     /** Saves a form filled from [youth] as read; returns the record as now stored (merged). */
     suspend fun updateYouth(youth: Youth): Youth = io { updateYouth(youth) }

@@ -162,6 +162,18 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             assertEquals(0, c.unsyncedCount())
         }
     },
+    "reports its app version and what waits at each sync (administrators' tablets)" to {
+        openClient().use { c ->
+            assertFailsWith<RepereException.Internal> { c.setAppVersion("Amina Benali") }
+            c.setAppVersion("3.1.4 (77)")
+            assertEquals("3.1.4 (77)", c.appVersion())
+            c.createYouth(kevin())
+            c.enrol(env("REPERE_SERVER_URL"), issueCode(), "tablette version")
+            c.sync()
+            val row = admin("list-devices").lines().single { it.endsWith("\ttablette version") }
+            assertEquals(listOf("3.1.4 (77)", "0"), row.split('\t').subList(5, 7), row)
+        }
+    },
     "emits changes on the flow" to {
         openClient().use { c ->
             coroutineScopeTest { scope ->
