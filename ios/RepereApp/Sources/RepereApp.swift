@@ -17,6 +17,13 @@ struct RepereApp: App {
             RootView()
                 .environmentObject(model)
                 .task { await model.open() }
+                // The QR code's enrolment link, opened by the camera app: anything else is
+                // ignored.
+                .onOpenURL { url in
+                    if let link = EnrolmentLink.parse(url) {
+                        model.openEnrolment(link)
+                    }
+                }
         }
     }
 }
@@ -42,6 +49,8 @@ final class AppModel: ObservableObject {
     @Published private(set) var scheduler: SyncScheduler?
     @Published private(set) var openError: String?
     @Published var path: [Route] = []
+    /// An enrolment link the app was opened with, until the enrolment screen takes it.
+    @Published var enrolmentLink: EnrolmentLink?
 
     private let defaults = UserDefaults.standard
 
@@ -66,6 +75,13 @@ final class AppModel: ObservableObject {
         let id = UUID().uuidString.lowercased()
         defaults.set(id, forKey: "fr.repere.memberId")
         return id
+    }
+
+    /// Shows « Inscription de la tablette » prefilled with the link's server and code, to
+    /// check and confirm (works before the store is open: the screen waits for it).
+    func openEnrolment(_ link: EnrolmentLink) {
+        enrolmentLink = link
+        path.append(.enrol)
     }
 
     /// Makes `id` this tablet's member: the core's author of the next edits, and remembered.

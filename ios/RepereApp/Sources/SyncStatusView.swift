@@ -124,6 +124,7 @@ struct SyncStatusView: View {
 struct EnrolView: View {
     let client: RepereClient
     @EnvironmentObject private var scheduler: SyncScheduler
+    @EnvironmentObject private var model: AppModel
     @Environment(\.dismiss) private var dismiss
     @State private var serverUrl = "https://"
     @State private var code = ""
@@ -157,6 +158,13 @@ struct EnrolView: View {
         }
         .navigationTitle("Inscription de la tablette")
         .task {
+            // Opened from the QR code's link: its server and code, to check and confirm.
+            if let link = model.enrolmentLink {
+                model.enrolmentLink = nil
+                serverUrl = link.server
+                code = link.code
+                return
+            }
             let current = try? await client.enrolment()
             if let url = current?.serverUrl {
                 serverUrl = url

@@ -11,3 +11,4 @@ open class Context {
     fun getSharedPreferences(name: String, mode: Int): SharedPreferences = SharedPreferences()
     companion object { const val MODE_PRIVATE = 0 }
 }
+open class Intent { val dataString: String? get() = null }

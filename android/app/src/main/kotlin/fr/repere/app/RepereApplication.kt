@@ -3,6 +3,7 @@ package fr.repere.app
 import android.app.Application
 import android.content.Context
 import fr.repere.app.sync.SyncScheduler
+import fr.repere.client.EnrolmentLink
 import fr.repere.client.RepereClient
 import fr.repere.ffi.RepereException
 import kotlinx.coroutines.Dispatchers
@@ -17,6 +18,9 @@ import java.util.UUID
 class RepereApplication : Application() {
     val store by lazy { StoreHolder(this) }
     val prefs by lazy { AppPrefs(this) }
+
+    /** An enrolment link the tablet was opened with, until the enrolment screen takes it. */
+    val enrolmentLink = MutableStateFlow<EnrolmentLink?>(null)
 
     override fun onCreate() {
         super.onCreate()

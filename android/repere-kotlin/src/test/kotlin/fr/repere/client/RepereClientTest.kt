@@ -174,6 +174,33 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             assertEquals(listOf("3.1.4 (77)", "0"), row.split('\t').subList(5, 7), row)
         }
     },
+    "reads the enrolment link of the QR code and nothing else" to {
+        assertEquals(
+            EnrolmentLink("https://repere.example.org:8443", "K7QM-2XWD-9F"),
+            EnrolmentLink.parse("repere://enrol?server=https%3A%2F%2Frepere.example.org%3A8443&code=K7QM-2XWD-9F"),
+        )
+        assertEquals(
+            EnrolmentLink("http://10.0.2.2:8080", "K7QM-2XWD-9F"),
+            EnrolmentLink.parse("repere://enrol?code=k7qm-2xwd-9f&server=http%3A%2F%2F10.0.2.2%3A8080"),
+        )
+        val refused = listOf(
+            "https://enrol?server=https%3A%2F%2Fa.fr&code=K7QM-2XWD-9F",
+            "repere://enrole?server=https%3A%2F%2Fa.fr&code=K7QM-2XWD-9F",
+            "repere://enrol/x?server=https%3A%2F%2Fa.fr&code=K7QM-2XWD-9F",
+            "repere://enrol?server=https%3A%2F%2Fa.fr&code=K7QM-2XWD-9F#x",
+            "repere://enrol?server=https%3A%2F%2Fa.fr",
+            "repere://enrol?server=https%3A%2F%2Fa.fr&code=K7QM-2XWD-9F&code=K7QM-2XWD-9G",
+            "repere://enrol?server=https%3A%2F%2Fa.fr&code=K7QM-2XWD-9F&label=Amina",
+            "repere://enrol?server=ftp%3A%2F%2Fa.fr&code=K7QM-2XWD-9F",
+            "repere://enrol?server=https%3A%2F%2Fme%40a.fr&code=K7QM-2XWD-9F",
+            "repere://enrol?server=javascript%3Aalert(1)&code=K7QM-2XWD-9F",
+            "repere://enrol?server=https%3A%2F%2Fa.fr&code=K7QM-2XWD-90",
+            "repere://enrol?server=https%3A%2F%2Fa.fr&code=%ZZ",
+            "repere://enrol?server=https%3A%2F%2Fa.fr&code=" + "K".repeat(3000),
+            "pas un lien",
+        )
+        refused.forEach { assertEquals(null, EnrolmentLink.parse(it), it) }
+    },
     "emits changes on the flow" to {
         openClient().use { c ->
             coroutineScopeTest { scope ->

@@ -1,31 +1,55 @@
 package fr.repere.app.ui
 
+import android.content.Intent
 import android.os.Bundle
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.setContent
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.Surface
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.collectAsState
+import androidx.compose.runtime.getValue
 import androidx.navigation.compose.NavHost
 import androidx.navigation.compose.composable
 import androidx.navigation.compose.rememberNavController
+import fr.repere.app.repere
+import fr.repere.client.EnrolmentLink
+import kotlinx.coroutines.flow.StateFlow
 
 class MainActivity : ComponentActivity() {
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
+        // A relaunch after process death replays the same intent: only a fresh start reads it.
+        if (savedInstanceState == null) takeEnrolmentLink(intent)
         setContent {
             MaterialTheme {
-                Surface { RepereNavHost() }
+                Surface { RepereNavHost(repere.enrolmentLink) }
             }
         }
+    }
+
+    /** singleTop: a link opened while the app runs comes here, not to a second activity. */
+    override fun onNewIntent(intent: Intent) {
+        super.onNewIntent(intent)
+        takeEnrolmentLink(intent)
+    }
+
+    /** Anything but an enrolment link of the right form is ignored. */
+    private fun takeEnrolmentLink(intent: Intent?) {
+        val link = intent?.dataString?.let(EnrolmentLink::parse) ?: return
+        repere.enrolmentLink.value = link
     }
 }
 
 // Record ids travel as route arguments; each screen's ViewModel reads them from its
 // SavedStateHandle, so a screen survives process death.
 @Composable
-private fun RepereNavHost() {
+private fun RepereNavHost(enrolmentLink: StateFlow<EnrolmentLink?>) {
     val nav = rememberNavController()
+    val link by enrolmentLink.collectAsState()
+    // The enrolment screen takes the link (EnrolViewModel) and clears it.
+    LaunchedEffect(link) { if (link != null) nav.navigate("enrol") }
     NavHost(nav, startDestination = "tour") {
         composable("tour") {
             TourOfDayScreen(

@@ -28,6 +28,7 @@ import fr.repere.ffi.RecordRef
 import fr.repere.ffi.RecordSyncState
 import fr.repere.ffi.RepereException
 import kotlinx.coroutines.flow.SharingStarted
+import kotlinx.coroutines.flow.getAndUpdate
 import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.launch
 
@@ -138,7 +139,14 @@ class EnrolViewModel(app: Application) : CoreViewModel(app) {
         private set
 
     init {
-        launchCore { enrolment()?.let { serverUrl = it.serverUrl } }
+        // Opened from the QR code's link: its server and code, to check and confirm.
+        val link = repere.enrolmentLink.getAndUpdate { null }
+        if (link != null) {
+            serverUrl = link.server
+            code = link.code
+        } else {
+            launchCore { enrolment()?.let { serverUrl = it.serverUrl } }
+        }
     }
 
     /**
