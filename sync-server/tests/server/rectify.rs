@@ -321,3 +321,48 @@ fn a_group_visit_is_rewritten_without_the_erased_young_person() {
     let visit = tablet.store.get::<Contact>(group).expect("visit");
     assert_eq!(visit.youth_ids.into_iter().collect::<Vec<_>>(), vec![stays]);
 }
+
+/// A whole copy of an older rewritten generation, offered again (a tablet sends everything
+/// after the server was restored from a backup), is refused as that: an older generation,
+/// with the new one in the answer. Automerge cannot hold both (each starts with the server's
+/// change of seq 1, different unless made in the same second); that is no reason to call
+/// the tablet's bytes malformed.
+#[test]
+fn an_older_rewritten_generation_pushed_whole_is_refused_as_rewritten_not_malformed() {
+    let env = env();
+    let mut tablet = env.tablet(&env.team_a, "une");
+    let mut youth = tablet.demo.youth();
+    youth.profile_flags = [ProfileFlag::JusticeMeasure, ProfileFlag::SchoolDropout].into();
+    let id = tablet.store.create(&youth).expect("youth");
+    tablet.sync_ok();
+    env.hub
+        .rectify(
+            id,
+            &changes(&[("profile_flags", json!(["school_dropout"]))]),
+            None,
+        )
+        .expect("rectify");
+    assert_eq!(tablet.sync_ok().rewritten, 1);
+    let (_, held) = tablet.store.export_document(id).expect("export");
+
+    env.clock.advance(chrono::Duration::seconds(2));
+    env.hub
+        .rectify(id, &changes(&[("profile_flags", json!([]))]), None)
+        .expect("rectify again");
+    let (device, _) = env.raw_device(&env.team_a);
+    let whole = protocol::PushDoc {
+        id,
+        kind: RecordKind::Youth.into(),
+        changes: held,
+    };
+    let resp = env
+        .hub
+        .sync(&device, request(0, vec![whole]))
+        .expect("sync");
+    assert_eq!(resp.rejections.len(), 1);
+    assert_eq!(resp.rejections[0].code, RejectCode::Rewritten);
+    assert!(
+        resp.docs.iter().any(|d| d.id == id),
+        "the new generation comes with it"
+    );
+}
