@@ -556,7 +556,7 @@ impl RepereStore {
 
     /// How many records have changes the server has not acknowledged.
     pub fn unsynced_count(&self) -> Result<u32, RepereError> {
-        guard(|| Ok(self.lock().unsynced()?.len() as u32))
+        guard(|| Ok(self.lock().unsent_count()?))
     }
 
     /// The records with changes the server has not acknowledged, oldest change first: the

@@ -328,19 +328,19 @@ impl Workspace {
     }
 
     pub fn dashboard(&self, who: &Coordinator, q: &DashboardQuery) -> Result<Dashboard, HubError> {
-        let input = self.indicator_input(who)?;
-        let mut report = indicators::compute(
-            &input,
+        // The records' facts are joined once for the three countings below.
+        let reached = indicators::reached(&self.indicator_input(who)?);
+        let mut report = indicators::count(
+            &reached,
             &self.indicator_query(who, q, q.granularity, q.dimension),
         )
         .map_err(query_error)?;
         Self::label_teams(who, &mut report);
-        let whole = indicators::compute(
-            &input,
+        let mut whole = indicators::count(
+            &reached,
             &self.indicator_query(who, q, Granularity::Whole, q.dimension),
         )
         .map_err(query_error)?;
-        let mut whole = whole;
         Self::label_teams(who, &mut whole);
         let totals = whole
             .rows
@@ -352,7 +352,7 @@ impl Workspace {
         let targets = self.hub().targets(who.organisation.id)?;
         let progress = targets
             .as_ref()
-            .map(|t| indicators::progress(&input, Some(&who.team_set()), t, self.today()));
+            .map(|t| indicators::progress_of(&reached, Some(&who.team_set()), t, self.today()));
         Ok(Dashboard {
             query: q.clone(),
             report,
