@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use repere_core::RecordKind;
 use repere_core::sync::protocol::{
-    self, Ack, Decision, DecisionState, DeviceReport, EnrolRequest, EnrolResponse, Member,
-    PulledDoc, PushDoc, RejectCode, Rejection, Roster, SyncRequest, SyncResponse, TeamNews,
-    TeamSince,
+    self, AccessAnswer, AccessOutcome, AccessRefusal, AccessRequest, Ack, Decision, DecisionState,
+    DeviceReport, EnrolRequest, EnrolResponse, LentFile, LentRecord, Member, PulledDoc, PushDoc,
+    RejectCode, Rejection, Roster, SyncRequest, SyncResponse, TeamNews, TeamSince,
 };
 use uuid::Uuid;
 
@@ -27,6 +27,7 @@ fn request() -> SyncRequest {
         pull_limit: 1000,
         team: Default::default(),
         report: Default::default(),
+        access_requests: Vec::new(),
     }
 }
 
@@ -54,6 +55,8 @@ fn response(epoch: u64) -> SyncResponse {
         epoch,
         team: Default::default(),
         moved: Vec::new(),
+        access: Vec::new(),
+        lent: Vec::new(),
     }
 }
 
@@ -381,5 +384,79 @@ fn version_7_messages_are_pinned_and_older_requests_report_nothing() {
         let mut unreported = req.clone();
         unreported.report = DeviceReport::default();
         assert_eq!(bytes, protocol::encode_request(old, &unreported));
+    }
+}
+
+#[test]
+fn version_8_messages_are_pinned_and_older_devices_ask_for_and_are_lent_nothing() {
+    let v8 = 8;
+    let mut req = request();
+    req.report = DeviceReport {
+        app_version: "1.5.0 (1100)".into(),
+        unsent: 1,
+    };
+    req.access_requests = vec![AccessRequest {
+        id: id(9),
+        youth_id: id(10),
+        member_id: id(11),
+        reason: "urgence : jeune hébergé par notre équipe ce soir".into(),
+        minutes: 120,
+    }];
+    let bytes = protocol::encode_request(v8, &req);
+    golden(v8, "sync_request", &bytes);
+    assert_eq!(protocol::decode_request(&bytes), Ok(req.clone()));
+    let mut resp = response(77);
+    resp.more = false;
+    resp.team = team_news();
+    resp.moved = vec![id(5)];
+    resp.access = vec![
+        AccessAnswer {
+            id: id(9),
+            outcome: AccessOutcome::Granted {
+                expires_at_ms: 1_760_000_000_000,
+            },
+        },
+        AccessAnswer {
+            id: id(12),
+            outcome: AccessOutcome::Refused(AccessRefusal::UnknownFile),
+        },
+    ];
+    resp.lent = vec![LentFile {
+        grant_id: id(9),
+        youth_id: id(10),
+        team_name: "Binôme Verdun".into(),
+        expires_at_ms: 1_760_000_000_000,
+        records: vec![LentRecord {
+            id: id(10),
+            kind: RecordKind::Youth.into(),
+            fields: r#"{"first_name":"Test"}"#.into(),
+        }],
+    }];
+    let bytes = protocol::encode_response(v8, &resp);
+    golden(v8, "sync_response", &bytes);
+    assert_eq!(protocol::decode_response(&bytes), Ok(resp.clone()));
+    golden(
+        v8,
+        "enrol_request",
+        &protocol::encode_enrol(v8, &enrol_request()),
+    );
+    golden(
+        v8,
+        "enrol_response",
+        &protocol::encode_as(v8, &enrol_response()),
+    );
+    // A version 7 request is what version 7 pinned: no access asked; a version 6 or 7
+    // answer carries nothing lent.
+    let bytes = protocol::encode_request(7, &req);
+    let read = protocol::decode_request(&bytes).expect("v7 request");
+    assert!(read.access_requests.is_empty());
+    assert_eq!(read.report, req.report);
+    for old in 6..=7 {
+        let told = protocol::decode_response(&protocol::encode_response(old, &resp)).expect("old");
+        assert!(
+            told.access.is_empty() && told.lent.is_empty(),
+            "version {old}"
+        );
+        assert_eq!(told.moved, resp.moved, "version {old}");
     }
 }

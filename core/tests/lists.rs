@@ -546,6 +546,8 @@ fn todo_lists_records_the_server_refused_with_its_reason_and_not_erased_ones() {
         epoch: 1,
         team: Default::default(),
         moved: vec![],
+        access: Vec::new(),
+        lent: Vec::new(),
     };
     t.store.sync_apply(&batch, &resp).expect("apply");
     let todo = t.store.todo(0, 10).expect("todo");
@@ -600,6 +602,8 @@ fn visit_summaries_carry_the_coordination_s_decision() {
             decisions_cursor: 2,
         },
         moved: vec![],
+        access: Vec::new(),
+        lent: Vec::new(),
     };
     t.store.sync_apply(&batch, &resp).expect("apply");
 

@@ -100,6 +100,8 @@ fn ack_all(epoch: u64) -> Answer {
                 epoch,
                 team: Default::default(),
                 moved: Vec::new(),
+                access: Vec::new(),
+                lent: Vec::new(),
             },
         ))
     })
@@ -173,6 +175,8 @@ fn documents_this_version_cannot_read_are_set_aside_and_the_rest_goes_on() {
                     epoch: 5,
                     team: Default::default(),
                     moved: Vec::new(),
+                    access: Vec::new(),
+                    lent: Vec::new(),
                 },
             ))
         })],
@@ -243,6 +247,8 @@ fn a_restored_server_gets_everything_again_and_the_pull_restarts() {
                     epoch: 5,
                     team: Default::default(),
                     moved: Vec::new(),
+                    access: Vec::new(),
+                    lent: Vec::new(),
                 },
             ))
         })],
@@ -305,6 +311,8 @@ fn an_older_server_is_spoken_to_in_its_version() {
                     epoch: 99,
                     team: Default::default(),
                     moved: Vec::new(),
+                    access: Vec::new(),
+                    lent: Vec::new(),
                 },
             ))
         })],
@@ -370,6 +378,8 @@ fn a_record_edited_while_its_push_was_refused_goes_back_to_pending() {
                     epoch: 5,
                     team: Default::default(),
                     moved: Vec::new(),
+                    access: Vec::new(),
+                    lent: Vec::new(),
                 },
             ))
         })],
@@ -482,6 +492,8 @@ fn a_cancelled_sync_stops_between_rounds_and_during_backoff_keeping_what_was_app
                     epoch: 1,
                     team: Default::default(),
                     moved: Vec::new(),
+                    access: Vec::new(),
+                    lent: Vec::new(),
                 },
             ))
         })],
@@ -551,6 +563,8 @@ fn with_news(epoch: u64, team: protocol::TeamNews) -> Answer {
                 epoch,
                 team: team.clone(),
                 moved: Vec::new(),
+                access: Vec::new(),
+                lent: Vec::new(),
             },
         ))
     })

@@ -527,6 +527,7 @@ mod tests {
                         pull_limit: 100,
                         team: Default::default(),
                         report: Default::default(),
+                        access_requests: Vec::new(),
                     },
                 )
                 .expect("pull");

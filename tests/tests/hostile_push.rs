@@ -59,6 +59,7 @@ fn push_alone(
         pull_limit: 1,
         team: Default::default(),
         report: Default::default(),
+        access_requests: Vec::new(),
     });
     let (status, body) = post_sync(port, token, &body);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -117,6 +118,7 @@ fn a_deflated_string_bomb_is_refused_without_the_memory_it_would_take() {
         pull_limit: 1,
         team: Default::default(),
         report: Default::default(),
+        access_requests: Vec::new(),
     });
     eprintln!("bomb request: {} bytes", envelope.len());
     assert!(envelope.len() < 1024 * 1024);
@@ -236,6 +238,7 @@ fn what_a_modified_app_writes_beyond_its_rights_is_refused_alone() {
         pull_limit: 1,
         team: Default::default(),
         report: Default::default(),
+        access_requests: Vec::new(),
     });
     let (status, _) = post_sync(server.port, &token, &body);
     assert_eq!(status, 400);

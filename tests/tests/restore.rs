@@ -121,6 +121,7 @@ fn the_server_answers_a_version_1_tablet_in_version_1() {
             pull_limit: 10,
             team: Default::default(),
             report: Default::default(),
+            access_requests: Vec::new(),
         },
     );
     let transport = HttpTransport::new(&server.url()).expect("transport");
@@ -139,6 +140,7 @@ fn the_server_answers_a_version_1_tablet_in_version_1() {
         pull_limit: 10,
         team: Default::default(),
         report: Default::default(),
+        access_requests: Vec::new(),
     });
     future[2] = 9;
     match transport.post(protocol::SYNC_PATH, Some(&token), future) {

@@ -353,6 +353,7 @@ fn garbage_truncated_oversized_and_replayed_requests_get_clear_errors() {
         pull_limit: 100,
         team: Default::default(),
         report: Default::default(),
+        access_requests: Vec::new(),
     });
     let cases: Vec<(&str, Option<&str>, Vec<u8>, u16)> = vec![
         (

@@ -461,6 +461,7 @@ impl Store {
                     app_version: self.app_version.clone(),
                     unsent: self.unsent_count()?,
                 },
+                access_requests: Vec::new(),
             },
             token,
             version: protocol::PROTOCOL_VERSION,
@@ -780,6 +781,8 @@ fn run_sync(
                         team: resp.team.since(batch.request.team),
                         // Nothing was pushed: what waits is what the last request said.
                         report: batch.request.report.clone(),
+                        // Asked in the first request of the sync, answered in its answer.
+                        access_requests: Vec::new(),
                     },
                     token: batch.token.clone(),
                     version,

@@ -11,8 +11,10 @@
 //! its copy with the generation it pulls) and 5 (the sync carries the team's roster and
 //! the coordinators' decisions on its visits, each from where the device stands: see
 //! [`TeamSince`] and [`TeamNews`]), 6 (a record transferred to another team is told
-//! apart from an erased one) and 7 (the request says the app's version and how many
-//! records wait to be sent: see [`DeviceReport`]). The device speaks the highest version the server
+//! apart from an erased one), 7 (the request says the app's version and how many
+//! records wait to be sent: see [`DeviceReport`]) and 8 (break-the-glass: the request
+//! asks for read access to files outside the team, the answer says what was granted and
+//! lends the files: see [`AccessRequest`] and [`LentFile`]). The device speaks the highest version the server
 //! accepts; the server answers
 //! in the version it was asked in. Every change to a message bumps the version, and
 //! golden files of each version's messages (core/tests/golden/) pin the bytes.
@@ -25,7 +27,7 @@ use uuid::Uuid;
 use crate::records::RecordKind;
 
 /// The version this build speaks by default (the newest).
-pub const PROTOCOL_VERSION: u8 = 7;
+pub const PROTOCOL_VERSION: u8 = 8;
 /// The first version whose devices replace a rewritten record (see [`RejectCode::Rewritten`]).
 pub const REWRITE_VERSION: u8 = 4;
 /// The first version whose sync carries the roster and the coordinators' decisions.
@@ -35,6 +37,13 @@ pub const TEAM_NEWS_VERSION: u8 = 5;
 pub const TRANSFER_VERSION: u8 = 6;
 /// The first version whose sync request carries a [`DeviceReport`].
 pub const REPORT_VERSION: u8 = 7;
+/// The first version whose sync carries break-the-glass requests and lent files.
+pub const LEND_VERSION: u8 = 8;
+/// The shortest and longest reason a break-the-glass request may give (characters).
+pub const ACCESS_REASON_CHARS: std::ops::RangeInclusive<usize> = 15..=500;
+/// How long a break-the-glass access may last, in minutes (default two hours).
+pub const ACCESS_MINUTES: std::ops::RangeInclusive<u32> = 15..=480;
+pub const ACCESS_DEFAULT_MINUTES: u32 = 120;
 /// The longest app version a tablet may report ("1.4.0-beta.2 (1042)" is 19).
 pub const APP_VERSION_MAX_CHARS: usize = 32;
 /// The oldest version this build still speaks.
@@ -128,6 +137,18 @@ pub struct SyncRequest {
     /// What the tablet says of itself, shown to administrators (version 7; empty from
     /// older devices).
     pub report: DeviceReport,
+    /// Break-the-glass requests not answered yet (version 8; none from older devices).
+    pub access_requests: Vec<AccessRequest>,
+}
+
+/// The sync request of version 7: no break-the-glass requests.
+#[derive(Serialize, Deserialize)]
+struct SyncRequestV7 {
+    cursor: u64,
+    pushes: Vec<PushDoc>,
+    pull_limit: u32,
+    team: TeamSince,
+    report: DeviceReport,
 }
 
 /// The sync request of versions 5 and 6: no report.
@@ -169,6 +190,98 @@ pub fn app_version(version: &str) -> Option<&str> {
         && version.len() <= APP_VERSION_MAX_CHARS
         && version.chars().all(allowed))
     .then_some(version)
+}
+
+/// A team member asks, from their tablet, to read one young person's file that is not
+/// their team's (an emergency, a shared case): break-the-glass. Granted at once for
+/// `minutes`, journaled, and shown to the coordination of the team that holds the file.
+/// Sent again at each sync until answered; the server answers a repeated id as the first
+/// time, so a lost answer grants nothing twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequest {
+    /// Made by the tablet; the grant, if any, has this id.
+    pub id: Uuid,
+    /// The file's reference, as the team holding it gave it.
+    pub youth_id: Uuid,
+    /// The member asking, as the tablet declares them.
+    pub member_id: Uuid,
+    /// Why: personal data, kept for the journal, never logged.
+    pub reason: String,
+    pub minutes: u32,
+}
+
+/// The server's answer to one [`AccessRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessAnswer {
+    pub id: Uuid,
+    pub outcome: AccessOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccessOutcome {
+    /// Readable until then (Unix milliseconds, server clock); the file comes among
+    /// [`SyncResponse::lent`].
+    Granted {
+        expires_at_ms: i64,
+    },
+    Refused(AccessRefusal),
+}
+
+/// Why a break-the-glass request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccessRefusal {
+    /// No young person has this reference (or their file was erased).
+    UnknownFile,
+    /// The file is the tablet's own team's: it is on the tablet already.
+    OwnTeam,
+    /// The reason is shorter or longer than [`ACCESS_REASON_CHARS`].
+    BadReason,
+    /// The duration is outside [`ACCESS_MINUTES`].
+    BadDuration,
+    /// The tablet asked for too many files at once.
+    TooMany,
+}
+
+impl AccessRefusal {
+    /// What the field worker reads.
+    pub fn message(self) -> &'static str {
+        match self {
+            AccessRefusal::UnknownFile => {
+                "Aucune fiche n'a cette référence : vérifiez-la auprès de l'équipe qui suit ce jeune."
+            }
+            AccessRefusal::OwnTeam => {
+                "Cette fiche est celle de votre équipe : elle est déjà sur la tablette."
+            }
+            AccessRefusal::BadReason => "Le motif doit faire de 15 à 500 caractères.",
+            AccessRefusal::BadDuration => "La durée doit aller de 15 minutes à 8 heures.",
+            AccessRefusal::TooMany => {
+                "Trop de demandes à la fois : réessayez après la synchronisation."
+            }
+        }
+    }
+}
+
+/// A file lent to the tablet by a break-the-glass grant, whole in every answer that ends
+/// a sync while the grant lasts: read-only, never pushed back, deleted by the tablet at
+/// `expires_at_ms` by its own clock, or as soon as an answer no longer lends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LentFile {
+    pub grant_id: Uuid,
+    pub youth_id: Uuid,
+    /// The team that holds the file, by name (who to call about it).
+    pub team_name: String,
+    pub expires_at_ms: i64,
+    /// The young person first, then their visits, actions and outcomes.
+    pub records: Vec<LentRecord>,
+}
+
+/// One record of a lent file: its fields only (nothing is merged into it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LentRecord {
+    pub id: Uuid,
+    pub kind: WireKind,
+    /// The record's fields as JSON, like [`PulledDoc::fields`].
+    pub fields: String,
 }
 
 /// Where the device stands with its team's roster and the coordinators' decisions.
@@ -299,6 +412,26 @@ pub struct SyncResponse {
     /// to another team, and what moved with them): delete every local copy, but they are
     /// not erased (version 6; older devices get them among `erased`).
     pub moved: Vec<Uuid>,
+    /// Answers to this request's [`AccessRequest`]s (version 8).
+    pub access: Vec<AccessAnswer>,
+    /// Every file lent to this tablet now, in the answer that ends a sync (`more` false;
+    /// empty otherwise, which then says nothing). A file the tablet holds that is not
+    /// among them is no longer lent (version 8).
+    pub lent: Vec<LentFile>,
+}
+
+/// A sync answer in versions 6 and 7: nothing lent.
+#[derive(Serialize, Deserialize)]
+struct SyncResponseV6 {
+    acks: Vec<Ack>,
+    rejections: Vec<Rejection>,
+    docs: Vec<PulledDoc>,
+    erased: Vec<Uuid>,
+    cursor: u64,
+    more: bool,
+    epoch: u64,
+    team: TeamNews,
+    moved: Vec<Uuid>,
 }
 
 /// A sync answer in version 5: no moved records.
@@ -460,8 +593,24 @@ pub fn encode_as<T: Serialize>(version: u8, message: &T) -> Vec<u8> {
 
 /// A sync answer in the layout of `version`.
 pub fn encode_response(version: u8, response: &SyncResponse) -> Vec<u8> {
-    if version >= TRANSFER_VERSION {
+    if version >= LEND_VERSION {
         return encode_as(version, response);
+    }
+    // Before version 8 a device asks for nothing and is lent nothing (the hub lends
+    // nothing to it).
+    if version >= TRANSFER_VERSION {
+        let v6 = SyncResponseV6 {
+            acks: response.acks.clone(),
+            rejections: response.rejections.clone(),
+            docs: response.docs.clone(),
+            erased: response.erased.clone(),
+            cursor: response.cursor,
+            more: response.more,
+            epoch: response.epoch,
+            team: response.team.clone(),
+            moved: response.moved.clone(),
+        };
+        return encode_as(version, &v6);
     }
     // Before version 6 a device only knows erasure to drop a record.
     let mut erased = response.erased.clone();
@@ -557,8 +706,18 @@ pub fn encode_response(version: u8, response: &SyncResponse) -> Vec<u8> {
 /// A sync request in the layout of `version` (before 7 it reports nothing, before 5 it
 /// says nothing of the team).
 pub fn encode_request(version: u8, request: &SyncRequest) -> Vec<u8> {
-    if version >= REPORT_VERSION {
+    if version >= LEND_VERSION {
         return encode_as(version, request);
+    }
+    if version >= REPORT_VERSION {
+        let v7 = SyncRequestV7 {
+            cursor: request.cursor,
+            pushes: request.pushes.clone(),
+            pull_limit: request.pull_limit,
+            team: request.team,
+            report: request.report.clone(),
+        };
+        return encode_as(version, &v7);
     }
     if version >= TEAM_NEWS_VERSION {
         let v5 = SyncRequestV5 {
@@ -580,8 +739,19 @@ pub fn encode_request(version: u8, request: &SyncRequest) -> Vec<u8> {
 /// Decodes a sync request of any version this side speaks.
 pub fn decode_request(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
     let version = version_of(bytes)?;
-    if version >= REPORT_VERSION {
+    if version >= LEND_VERSION {
         return decode(bytes);
+    }
+    if version >= REPORT_VERSION {
+        let v7: SyncRequestV7 = decode(bytes)?;
+        return Ok(SyncRequest {
+            cursor: v7.cursor,
+            pushes: v7.pushes,
+            pull_limit: v7.pull_limit,
+            team: v7.team,
+            report: v7.report,
+            access_requests: Vec::new(),
+        });
     }
     if version >= TEAM_NEWS_VERSION {
         let v5: SyncRequestV5 = decode(bytes)?;
@@ -591,6 +761,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
             pull_limit: v5.pull_limit,
             team: v5.team,
             report: DeviceReport::default(),
+            access_requests: Vec::new(),
         });
     }
     let v1: SyncRequestV1 = decode(bytes)?;
@@ -600,6 +771,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
         pull_limit: v1.pull_limit,
         team: TeamSince::default(),
         report: DeviceReport::default(),
+        access_requests: Vec::new(),
     })
 }
 
@@ -661,8 +833,24 @@ pub fn decode_within<T: DeserializeOwned>(
 /// Decodes a sync answer of any version this side speaks.
 pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
     let version = version_of(bytes)?;
-    if version >= TRANSFER_VERSION {
+    if version >= LEND_VERSION {
         return decode(bytes);
+    }
+    if version >= TRANSFER_VERSION {
+        let v6: SyncResponseV6 = decode(bytes)?;
+        return Ok(SyncResponse {
+            acks: v6.acks,
+            rejections: v6.rejections,
+            docs: v6.docs,
+            erased: v6.erased,
+            cursor: v6.cursor,
+            more: v6.more,
+            epoch: v6.epoch,
+            team: v6.team,
+            moved: v6.moved,
+            access: Vec::new(),
+            lent: Vec::new(),
+        });
     }
     if version >= TEAM_NEWS_VERSION {
         let v5: SyncResponseV5 = decode(bytes)?;
@@ -676,6 +864,8 @@ pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
             epoch: v5.epoch,
             team: v5.team,
             moved: Vec::new(),
+            access: Vec::new(),
+            lent: Vec::new(),
         });
     }
     if version >= 2 {
@@ -690,6 +880,8 @@ pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
             epoch: v2.epoch,
             team: TeamNews::default(),
             moved: Vec::new(),
+            access: Vec::new(),
+            lent: Vec::new(),
         });
     }
     let v1: SyncResponseV1 = postcard::from_bytes(&inflate(bytes, MAX_MESSAGE_BYTES)?)
@@ -704,6 +896,8 @@ pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
         epoch: 0,
         team: TeamNews::default(),
         moved: Vec::new(),
+        access: Vec::new(),
+        lent: Vec::new(),
     })
 }
 
@@ -757,6 +951,8 @@ mod tests {
             epoch: 7,
             team: TeamNews::default(),
             moved: Vec::new(),
+            access: Vec::new(),
+            lent: Vec::new(),
         }
     }
 
@@ -781,6 +977,7 @@ mod tests {
                 app_version: "1.4.0".into(),
                 unsent: 3,
             },
+            access_requests: Vec::new(),
         };
         assert!(encode(&req).len() < 22);
         let resp = SyncResponse {
@@ -793,6 +990,8 @@ mod tests {
             epoch: u64::MAX / 3,
             team: TeamNews::default(),
             moved: Vec::new(),
+            access: Vec::new(),
+            lent: Vec::new(),
         };
         assert!(encode(&resp).len() < 28);
     }

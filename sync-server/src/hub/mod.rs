@@ -384,6 +384,8 @@ impl Hub {
                 epoch: log_epoch(tx, now)?,
                 team: TeamNews::default(),
                 moved: Vec::new(),
+                access: Vec::new(),
+                lent: Vec::new(),
             };
             let mut stats = SyncStats {
                 pushed: request.pushes.len(),

@@ -218,6 +218,7 @@ pub fn request(cursor: u64, pushes: Vec<PushDoc>) -> SyncRequest {
         pull_limit: 500,
         team: Default::default(),
         report: Default::default(),
+        access_requests: Vec::new(),
     }
 }
 
@@ -239,6 +240,7 @@ pub fn pull_all(
                     pull_limit: limit,
                     team: Default::default(),
                     report: Default::default(),
+                    access_requests: Vec::new(),
                 },
             )
             .expect("pull");

@@ -147,6 +147,7 @@ fn bad_requests_get_their_status_and_code_and_the_server_keeps_serving() {
         pull_limit: 100,
         team: Default::default(),
         report: Default::default(),
+        access_requests: Vec::new(),
     });
 
     let health = client.get(url("/healthz")).send().expect("healthz");

@@ -528,6 +528,7 @@ fn pulls_page_with_more_and_resume_from_the_cursor() {
                 pull_limit: 0,
                 team: Default::default(),
                 report: Default::default(),
+                access_requests: Vec::new(),
             },
         )
         .expect("sync");
@@ -543,6 +544,7 @@ fn pulls_page_with_more_and_resume_from_the_cursor() {
                 pull_limit: u32::MAX,
                 team: Default::default(),
                 report: Default::default(),
+                access_requests: Vec::new(),
             },
         )
         .expect("sync");

@@ -36,6 +36,7 @@ fn sync_request(pushes: Vec<protocol::PushDoc>) -> Vec<u8> {
         pull_limit: 100,
         team: Default::default(),
         report: Default::default(),
+        access_requests: Vec::new(),
     })
 }
 
