@@ -11,6 +11,7 @@ pub mod document;
 pub mod error;
 mod index;
 pub mod indicators;
+mod lending;
 mod lists;
 pub mod lock;
 pub mod records;
@@ -25,6 +26,9 @@ pub mod text;
 pub use communes::{Commune, Communes};
 pub use document::{Author, ConflictValue, FieldConflict, HistoryEntry};
 pub use error::{Error, FieldError, Problem, Result, ValidationErrors};
+pub use lending::{
+    ASKED_PER_SYNC, AccessState, AskedAccess, LentFileSummary, LentYouthFile, refusal_code,
+};
 pub use lists::{
     ActionSummary, DUPLICATES_SHOWN, FirstVisit, OutcomeSummary, QuestionSummary, TodoItem,
     TodoReason, TourSummary, VisitSummary, YouthFile, probe_of,

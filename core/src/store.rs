@@ -120,6 +120,9 @@ pub struct StoreEvent {
     pub changed: Vec<(RecordKind, Uuid)>,
     /// The team's roster changed (a sync brought it, or re-enrolment forgot it).
     pub roster_changed: bool,
+    /// The break-the-glass requests or the lent files changed: a request made or answered,
+    /// a file lent, changed, ended or expired (see `Store::lent_files`).
+    pub lending_changed: bool,
 }
 
 impl StoreEvent {
@@ -128,6 +131,14 @@ impl StoreEvent {
             origin,
             changed,
             roster_changed: false,
+            lending_changed: false,
+        }
+    }
+
+    pub(crate) fn lending(origin: Origin) -> StoreEvent {
+        StoreEvent {
+            lending_changed: true,
+            ..StoreEvent::records(origin, Vec::new())
         }
     }
 }
@@ -200,6 +211,7 @@ impl Store {
             store.rebuild_index()?;
         }
         store.retry_set_aside()?;
+        store.purge_lending()?;
         Ok(store)
     }
 
@@ -353,7 +365,7 @@ impl Store {
     }
 
     /// Deletes every record and every trace of them (derived tables, search index, set-aside
-    /// documents, the enrolment): what a revoked tablet does when the server orders it, and
+    /// documents, lent files and break-the-glass requests, the enrolment): what a revoked tablet does when the server orders it, and
     /// what an app offers to forget a tablet. The rows are zeroed (`secure_delete`), the
     /// file rebuilt without free pages and the WAL cut; the store stays open, empty and not
     /// enrolled (the app may then delete the file).
@@ -1058,7 +1070,7 @@ pub(crate) fn heads_from_bytes(bytes: &[u8]) -> Vec<automerge::ChangeHash> {
 
 /// Tells the listeners of a committed change; nothing when nothing changed.
 pub(crate) fn notify(listeners: &[Listener], event: StoreEvent) {
-    if event.changed.is_empty() && !event.roster_changed {
+    if event.changed.is_empty() && !event.roster_changed && !event.lending_changed {
         return;
     }
     for l in listeners {

@@ -529,13 +529,16 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
     drop(t.store);
 
     // Back to schema 5, before the indicator columns (6), the visits' times (7), the
-    // young people's joined facts (8) and the visits by day (9).
+    // young people's joined facts (8), the visits by day (9) and the lent files (10).
     let conn = rusqlite::Connection::open(t.dir.path().join("store.db")).expect("raw");
     let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
     conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))
         .expect("key");
     conn.execute_batch(
-        "DROP INDEX contact_by_day;
+        "DROP TABLE lent_records;
+         DROP TABLE lent_files;
+         DROP TABLE access_requests;
+         DROP INDEX contact_by_day;
          ALTER TABLE youth_index DROP COLUMN invisible;
          ALTER TABLE youth_index DROP COLUMN sex;
          ALTER TABLE youth_index DROP COLUMN referral_source;

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_visit_times.sql"),
     include_str!("../../migrations/0008_youth_reach.sql"),
     include_str!("../../migrations/0009_visits_by_day.sql"),
+    include_str!("../../migrations/0010_lending.sql"),
 ];
 
 /// Migrations that add derived rows only the documents can fill: a store that existed
@@ -89,6 +90,12 @@ pub fn open(path: &Path, key: &[u8]) -> Result<Connection> {
 /// reader is not an error: the next erasure or close completes it.
 pub(crate) fn scrub(conn: &Connection) -> Result<()> {
     conn.execute_batch("INSERT INTO youth_fts(youth_fts) VALUES ('optimize');")?;
+    cut_wal(conn)
+}
+
+/// Cuts the WAL to nothing: the pages from before a delete leave the file (what goes
+/// without touching the search index, such as a lent file, needs only this).
+pub(crate) fn cut_wal(conn: &Connection) -> Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(())
 }

@@ -382,21 +382,27 @@ impl Store {
         tx.prepare_cached("DELETE FROM meta WHERE key IN (?1, ?2)")?
             .execute([EPOCH_KEY, PENDING_ENROLMENT_KEY])?;
         crate::roster::forget(&tx)?;
+        let forgot_lent = crate::lending::forget_lent(&tx)?;
         crate::lock::reached_server(&tx, now)?;
         tx.commit()?;
+        if forgot_lent {
+            crate::storage::cut_wal(&self.conn)?;
+        }
         notify(
             &self.listeners,
             StoreEvent {
                 origin: Origin::Remote,
                 changed: left,
                 roster_changed: true,
+                lending_changed: forgot_lent,
             },
         );
         Ok(stored.enrolment)
     }
 
     /// Builds the next request: unacknowledged records (not `skip`ped) up to the byte
-    /// budget, and the pull cursor.
+    /// budget, the pull cursor, and the break-the-glass requests waiting (the oldest
+    /// [`crate::ASKED_PER_SYNC`]).
     pub fn sync_prepare(
         &mut self,
         options: &SyncOptions,
@@ -461,7 +467,10 @@ impl Store {
                     app_version: self.app_version.clone(),
                     unsent: self.unsent_count()?,
                 },
-                access_requests: Vec::new(),
+                access_requests: crate::lending::pending(
+                    &self.conn,
+                    crate::lending::ASKED_PER_SYNC,
+                )?,
             },
             token,
             version: protocol::PROTOCOL_VERSION,
@@ -470,7 +479,8 @@ impl Store {
     }
 
     /// Applies a server response in one transaction: erasures, pulled documents, acks,
-    /// rejections and the new cursor are stored together or not at all.
+    /// rejections, the answers to break-the-glass requests, the lent files (from an answer
+    /// that ends the sync) and the new cursor are stored together or not at all.
     pub fn sync_apply(&mut self, batch: &SyncBatch, resp: &SyncResponse) -> Result<Applied> {
         let author = self.author;
         if resp.epoch != 0 {
@@ -630,6 +640,8 @@ impl Store {
         }
         let news = crate::roster::apply(&tx, &resp.team)?;
         changed.extend(news.decided.into_iter().map(|id| (RecordKind::Contact, id)));
+        let lending =
+            crate::lending::apply(&tx, batch.version, &resp.access, &resp.lent, resp.more, now)?;
         meta_put(&tx, CURSOR_KEY, &resp.cursor.to_be_bytes())?;
         crate::lock::reached_server(&tx, now)?;
         tx.commit()?;
@@ -643,6 +655,8 @@ impl Store {
                 .any(|r| matches!(r.code, RejectCode::Erased | RejectCode::Transferred));
         if erased_here {
             crate::storage::scrub(&self.conn)?;
+        } else if lending.removed {
+            crate::storage::cut_wal(&self.conn)?;
         }
         notify(
             &self.listeners,
@@ -650,6 +664,7 @@ impl Store {
                 origin: Origin::Remote,
                 changed,
                 roster_changed: news.roster_changed,
+                lending_changed: lending.changed,
             },
         );
         Ok(Applied::Stored {
@@ -682,6 +697,7 @@ impl Store {
                 origin: Origin::Remote,
                 changed: Vec::new(),
                 roster_changed: true,
+                lending_changed: false,
             },
         );
         Ok(())
@@ -738,6 +754,8 @@ fn run_sync(
     let mut attempted: HashSet<Uuid> = HashSet::new();
     let mut ahead: Option<Exchanged> = None;
     let mut version = protocol::PROTOCOL_VERSION;
+    // Break-the-glass requests go in the first request of a sync, until an answer was taken.
+    let mut asked = false;
     loop {
         options.cancel.check()?;
         let (batch, body, answer) = match ahead.take() {
@@ -752,6 +770,9 @@ fn run_sync(
                     return Ok(report);
                 };
                 batch.version = version;
+                if asked {
+                    batch.request.access_requests.clear();
+                }
                 let answer = exchange(transport, &mut batch, options);
                 let body = batch.body();
                 (batch, body, answer)
@@ -815,6 +836,7 @@ fn run_sync(
             again,
         } = outcome
         {
+            asked = true;
             push_again = !again.is_empty();
             report.set_aside += set_aside;
             report.rewritten += rewritten;
