@@ -295,6 +295,14 @@ de la vérification par les tests) :
   changement, supprimée quand la tablette change d'équipe ou est effacée) ; jamais écrits dans
   les journaux. Aucune durée de conservation n'est fixée par le logiciel : un membre parti est
   désactivé (ses anciennes fiches restent nommées) et peut être renommé.
+- Accès exceptionnels, sur la tablette : les demandes qui y sont faites (`access_requests` : la
+  fiche demandée, le membre, le motif, texte libre qui peut nommer quelqu'un, la durée et la
+  réponse), gardées jusqu'à la fin de l'accès accordé, un jour après un refus ; les fiches
+  prêtées (`lent_files`, `lent_records` : le nom de l'équipe qui suit le jeune et les champs de
+  sa fiche, de ses visites, actions et solutions tels qu'elle les a), en lecture seule, hors des
+  listes, de la recherche et des indicateurs, jamais renvoyées ; effacées à la fin de l'accès
+  par l'horloge de la tablette, dès que le serveur ne les prête plus, ou avec tout le reste
+  quand la tablette est effacée.
 - Comptes des pages de coordination (`users`) : nom, identifiant de connexion, empreinte
   Argon2id du mot de passe, secret de la double authentification, empreintes des codes de
   secours ; sessions (empreinte du jeton) ; tentatives de connexion (HMAC de l'identifiant tapé
