@@ -5,6 +5,7 @@
 mod android;
 mod communes;
 mod error;
+mod lending;
 mod lists;
 mod records;
 mod review;

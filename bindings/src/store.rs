@@ -159,6 +159,9 @@ pub trait StoreListener: Send + Sync {
     fn on_change(&self, changes: Vec<ChangedRecord>);
     /// The team's roster changed: names and « membres présents » are to be read again.
     fn on_roster_change(&self);
+    /// The break-the-glass requests or the lent files changed (a request made or answered,
+    /// a file lent, ended or over): `access_requests` and `lent_files` are to be read again.
+    fn on_lending_change(&self);
 }
 
 /// Told after each sync round.
@@ -657,6 +660,9 @@ impl RepereStore {
                 }
                 if e.roster_changed {
                     listener.on_roster_change();
+                }
+                if e.lending_changed {
+                    listener.on_lending_change();
                 }
             }));
         }));

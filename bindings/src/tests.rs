@@ -217,3 +217,82 @@ fn an_insecure_or_invalid_server_address_is_refused_before_anything_is_sent() {
         Err(RepereError::NetworkUnavailable { .. })
     ));
 }
+
+#[test]
+fn a_break_the_glass_request_is_checked_here_and_listed_as_pending() {
+    let t = TempStore::new();
+    let reason = "Urgence : hébergement à trouver ce soir".to_string();
+    let err = t
+        .store
+        .request_access("pas-une-reference".into(), reason.clone(), 120)
+        .unwrap_err();
+    assert_eq!(
+        codes(&err),
+        [("youth_id".to_string(), "bad_format".to_string())]
+    );
+    let RepereError::Validation { user_message, .. } = err else {
+        panic!()
+    };
+    assert!(user_message.starts_with("Demande non envoyée : La référence n'est pas valide"));
+
+    let other = uuid::Uuid::now_v7().to_string();
+    let err = t
+        .store
+        .request_access(other.clone(), reason.clone(), 120)
+        .unwrap_err();
+    assert_eq!(
+        codes(&err),
+        [("member_id".to_string(), "required".to_string())]
+    );
+    t.store
+        .set_member("0190a5c0-0000-7000-8000-0000000000a1".into())
+        .unwrap();
+    let err = t
+        .store
+        .request_access(other.clone(), "urgence".into(), 5)
+        .unwrap_err();
+    assert_eq!(
+        codes(&err),
+        [
+            ("reason".to_string(), "inconsistent".to_string()),
+            ("minutes".to_string(), "inconsistent".to_string())
+        ]
+    );
+    let RepereError::Validation { user_message, .. } = err else {
+        panic!()
+    };
+    assert_eq!(
+        user_message,
+        "Demande non envoyée : Le motif doit faire de 15 à 500 caractères. La durée doit aller de 15 minutes à 8 heures."
+    );
+    let ours = t.store.create_youth(lea()).unwrap();
+    assert_eq!(
+        codes(
+            &t.store
+                .request_access(ours, reason.clone(), 120)
+                .unwrap_err()
+        ),
+        [("youth_id".to_string(), "inconsistent".to_string())]
+    );
+
+    let limits = crate::lending::access_limits();
+    let id = t
+        .store
+        .request_access(other.clone(), reason.clone(), limits.default_minutes)
+        .unwrap();
+    let asked = t.store.access_requests().unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(
+        (asked[0].id.as_str(), asked[0].youth_id.as_str()),
+        (id.as_str(), other.as_str())
+    );
+    assert_eq!(asked[0].minutes, 120);
+    assert_eq!(asked[0].state, crate::lending::AccessState::Pending);
+    assert!(t.store.lent_files().unwrap().is_empty());
+    assert_eq!(t.store.lent_file(other).unwrap(), None);
+    assert_eq!(
+        t.store.unsynced_count().unwrap(),
+        1,
+        "only the young person"
+    );
+}
