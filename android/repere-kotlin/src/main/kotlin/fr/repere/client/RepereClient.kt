@@ -1,6 +1,10 @@
 package fr.repere.client
 
+import fr.repere.ffi.AccessLimits
+import fr.repere.ffi.AccessRequest
 import fr.repere.ffi.Action
+import fr.repere.ffi.LentFile
+import fr.repere.ffi.LentFileSummary
 import fr.repere.ffi.TeamMember
 import fr.repere.ffi.VisitDecision
 import fr.repere.ffi.ChangedRecord
@@ -53,16 +57,22 @@ import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.flow.SharedFlow
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.asSharedFlow
+import kotlinx.coroutines.flow.channelFlow
+import kotlinx.coroutines.flow.collectLatest
 import kotlinx.coroutines.flow.conflate
 import kotlinx.coroutines.flow.filter
 import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.flow.onSubscription
 import kotlinx.coroutines.withContext
+import java.time.Duration
+import java.time.Instant
+import java.time.OffsetDateTime
 
 /**
  * The app's entry to the Repère core: every call is a suspend function that runs on [io]
@@ -96,6 +106,11 @@ class RepereClient private constructor(
         onBufferOverflow = BufferOverflow.DROP_OLDEST,
     )
 
+    private val lendingChanges = MutableSharedFlow<Unit>(
+        extraBufferCapacity = 1,
+        onBufferOverflow = BufferOverflow.DROP_OLDEST,
+    )
+
     init {
         store.subscribe(object : StoreListener {
             override fun onChange(changes: List<ChangedRecord>) {
@@ -104,6 +119,10 @@ class RepereClient private constructor(
 
             override fun onRosterChange() {
                 rosterChanges.tryEmit(Unit)
+            }
+
+            override fun onLendingChange() {
+                lendingChanges.tryEmit(Unit)
             }
         })
     }
@@ -120,6 +139,9 @@ class RepereClient private constructor(
             searchCommunes(prefix, limit.toUInt())
         fun communesByPostcode(postcode: String, limit: Int = 20): List<Commune> =
             communesByPostcode(postcode, limit.toUInt())
+
+        /** What a break-the-glass request may say: reason length, durations, the default (2 h). */
+        fun accessLimits(): AccessLimits = fr.repere.ffi.accessLimits()
     }
 
     private suspend fun <T> io(block: RepereStore.() -> T): T = withContext(io) { store.block() }
@@ -211,6 +233,53 @@ class RepereClient private constructor(
         io { flaggedVisits(offset, limit) }
 
     // --- end of team roster and coordination decisions ---
+
+    // --- Break-the-glass: another team's file, read-only for a while ---
+
+    /**
+     * Asks for read access to the file [youthId] (the reference its team gives) for [minutes],
+     * in the name of the member set with [setMember], because of [reason]. The next [sync]
+     * carries it; [accessRequests] then says the answer and a granted file comes in [lentFiles].
+     * Throws [RepereException.Validation] (« Demande non envoyée : … », each field to correct)
+     * for a bad reference, reason or duration, no member, or a file already on the tablet.
+     */
+    suspend fun requestAccess(youthId: String, reason: String, minutes: Int = accessLimits().defaultMinutes.toInt()): String =
+        io { requestAccess(youthId, reason, minutes.toUInt()) }
+    /** The requests made here, newest first: pending, granted until its end, refused (for a day). */
+    suspend fun accessRequests(): List<AccessRequest> = io { accessRequests() }
+    /** The files lent to this tablet and not over, the soonest to end first. */
+    suspend fun lentFiles(): List<LentFileSummary> = io { lentFiles() }
+    /** The lent file of [youthId], read-only; null once over or no longer lent. */
+    suspend fun lentFile(youthId: String): LentFile? = io { lentFile(youthId) }
+
+    /** The requests now, then again after each change (made, answered, over). */
+    fun accessRequestsFlow(): Flow<List<AccessRequest>> =
+        lendingFlow({ accessRequests() }) { requests ->
+            requests.mapNotNull { (it.state as? fr.repere.ffi.AccessState.Granted)?.expiresAt }
+        }
+    /** The lent files now, again after each change, and when the soonest ends (the tablet's clock). */
+    fun lentFilesFlow(): Flow<List<LentFileSummary>> =
+        lendingFlow({ lentFiles() }) { files -> files.map { it.expiresAt } }
+    /** One lent file, then null as soon as it is over or no longer lent. */
+    fun lentFileFlow(youthId: String): Flow<LentFile?> =
+        lendingFlow({ lentFile(youthId) }) { file -> listOfNotNull(file?.expiresAt) }
+
+    /**
+     * [query] now and after every lending change; also once the soonest of the ends it reports
+     * (RFC 3339) has passed, since nothing else tells when a lent file goes by the clock.
+     */
+    private fun <T> lendingFlow(query: suspend () -> T, ends: (T) -> List<String>): Flow<T> = channelFlow {
+        lendingChanges.onSubscription { emit(Unit) }.collectLatest {
+            while (true) {
+                val value = query()
+                send(value)
+                val soonest = ends(value).minOfOrNull { OffsetDateTime.parse(it).toInstant() } ?: break
+                delay(Duration.between(Instant.now(), soonest).toMillis().coerceAtLeast(0) + 500)
+            }
+        }
+    }
+
+    // --- end of break-the-glass ---
 
     /** The team's funder figures, computed offline by the same code as the dashboard. */
     suspend fun indicators(

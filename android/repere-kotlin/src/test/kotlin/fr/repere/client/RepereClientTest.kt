@@ -517,6 +517,82 @@ private val tests = linkedMapOf<String, suspend () -> Unit>(
             }
         }
     },
+    // --- Break-the-glass (needs the server side of issue 12: grants and their pages) ---
+    "break-the-glass: another team's file is lent, read only, and goes when its coordination ends the grant" to {
+        val url = env("REPERE_SERVER_URL")
+        val other = env("REPERE_OTHER_TEAM_ID")
+        openClient().use { a ->
+            openClient().use { b ->
+                a.setMember("0190a5c0-0000-7000-8000-0000000000a1")
+                b.setMember("0190a5c0-0000-7000-8000-0000000000b2")
+                a.enrol(url, issueCode(), "tablette qui demande")
+                b.enrol(url, issueCode(other), "tablette de l'autre équipe")
+                val youthId = b.createYouth(kevin().copy(teamId = other))
+                val contactId = b.createContact(visit(youthId).copy(teamId = other))
+                b.sync()
+
+                val id = a.requestAccess(youthId, "Urgence : hébergement à trouver ce soir")
+                assertEquals(fr.repere.ffi.AccessState.Pending, a.accessRequests().single().state)
+                a.sync()
+                val granted = a.accessRequests().single { it.id == id }.state
+                assertTrue(granted is fr.repere.ffi.AccessState.Granted, "granted: $granted")
+                val listed = a.lentFiles().single()
+                assertEquals(listOf(youthId, "Kévin", "Autre binôme"), listOf(listed.youthId, listed.displayName, listed.teamName))
+                assertEquals(granted.expiresAt, listed.expiresAt)
+                val ends = OffsetDateTime.parse(listed.expiresAt)
+                assertTrue(ends.isAfter(OffsetDateTime.now().plusMinutes(110)), "about two hours: $ends")
+                assertTrue(ends.isBefore(OffsetDateTime.now().plusMinutes(121)), "about two hours: $ends")
+                val file = a.lentFile(youthId) ?: error("not lent")
+                assertEquals("Kévin", file.youth.firstName)
+                assertEquals(listOf(contactId), file.visits.map { it.id })
+                assertEquals("Devant la boulangerie.", file.visits.single().visit.notes)
+                // Read only, and out of the team's own records.
+                assertFailsWith<RepereException.NotFound> { a.youth(youthId) }
+                assertTrue(a.searchYouth("Kévin").isEmpty())
+                assertEquals(0, a.unsyncedCount())
+
+                coroutineScopeTest { scope ->
+                    val gone = scope.async { a.lentFilesFlow().first { it.isEmpty() } }
+                    val web = CoordinatorPages(url)
+                    web.login(env("REPERE_COORDINATOR_LOGIN"), env("REPERE_COORDINATOR_PASSWORD"))
+                    web.endGrant(id)
+                    a.sync()
+                    withTimeout(5_000) { gone.await() }
+                }
+                assertNull(a.lentFile(youthId))
+                assertTrue(a.accessRequests().none { it.id == id && it.state is fr.repere.ffi.AccessState.Granted })
+            }
+        }
+    },
+    "break-the-glass: a request for a reference nobody has is refused with its message" to {
+        openClient().use { c ->
+            c.setMember("0190a5c0-0000-7000-8000-0000000000a1")
+            c.enrol(env("REPERE_SERVER_URL"), issueCode(), "tablette qui demande")
+            val id = c.requestAccess(java.util.UUID.randomUUID().toString(), "Jeune rencontré à Stenay, dit suivi ailleurs", 30)
+            c.sync()
+            val state = c.accessRequests().single { it.id == id }.state
+            assertTrue(state is fr.repere.ffi.AccessState.Refused, "refused: $state")
+            assertEquals("unknown_file", state.code)
+            assertTrue(state.userMessage.startsWith("Aucune fiche n'a cette référence"), state.userMessage)
+            assertTrue(c.lentFiles().isEmpty())
+        }
+    },
+    "break-the-glass: a request is checked on the tablet first" to {
+        openClient().use { c ->
+            c.setMember("0190a5c0-0000-7000-8000-0000000000a1")
+            val ours = c.createYouth(kevin())
+            val short = assertFailsWith<RepereException.Validation> { c.requestAccess(java.util.UUID.randomUUID().toString(), "urgence") }
+            assertEquals(listOf("reason"), short.fields.map { it.field })
+            assertEquals("Demande non envoyée : Le motif doit faire de 15 à 500 caractères.", short.userMessage)
+            val held = assertFailsWith<RepereException.Validation> { c.requestAccess(ours, "Urgence : hébergement à trouver ce soir") }
+            assertEquals(listOf("youth_id"), held.fields.map { it.field })
+            val limits = RepereClient.accessLimits()
+            assertEquals(listOf(15u, 500u, 15u, 480u, 120u), listOf(limits.reasonMinChars, limits.reasonMaxChars, limits.minMinutes, limits.maxMinutes, limits.defaultMinutes))
+            assertTrue(c.accessRequests().isEmpty())
+            val id = c.requestAccess(java.util.UUID.randomUUID().toString(), "Urgence : hébergement à trouver ce soir")
+            assertEquals(listOf(id to 120u), c.accessRequests().map { it.id to it.minutes })
+        }
+    },
     // --- Team roster and coordination decisions ---
     "the team roster and a coordinator's flag reach the tablet" to {
         val amina = admin("add-member", "--team", teamId, "--name", "Amina")
@@ -735,6 +811,13 @@ private class CoordinatorPages(private val base: String) {
         val id = Regex("""data-testid="transfer-row" data-id="([^"]+)"""").find(list)?.groupValues?.get(1)
             ?: error("the transfer is not listed")
         assertEquals(303, post("/transferts/$id/accepter", mapOf("csrf" to csrf(list))), "transfer accepted")
+    }
+
+    /** Ends a break-the-glass grant early, as the coordination of the file's team does. */
+    fun endGrant(grantId: String) {
+        val list = get("/acces-exceptionnels")
+        assertTrue(list.contains("""data-testid="grant-row" data-id="$grantId""""), "the grant is listed")
+        assertEquals(303, post("/acces-exceptionnels/$grantId/terminer", mapOf("csrf" to csrf(list))), "grant ended")
     }
 
     fun ask(contactId: String, question: String) {
