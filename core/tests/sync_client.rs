@@ -284,7 +284,7 @@ fn a_restored_server_gets_everything_again_and_the_pull_restarts() {
 fn an_older_server_is_spoken_to_in_its_version() {
     let mut tablet = open_store(4);
     let team = tablet.demo.youth().team_id;
-    // A server of the first release: refuses versions 7 to 2 without saying what it
+    // A server of the first release: refuses versions 8 to 2 without saying what it
     // speaks, and answers version 1.
     let transport = Scripted::new(
         team,
@@ -329,7 +329,7 @@ fn an_older_server_is_spoken_to_in_its_version() {
         .iter()
         .map(|(v, _)| *v)
         .collect();
-    assert_eq!(versions, vec![7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(versions, vec![8, 7, 6, 5, 4, 3, 2, 1]);
 
     // A server that speaks nothing this app knows: a clear error, not "unreachable".
     let none = Scripted::new(
