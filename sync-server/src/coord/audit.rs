@@ -63,6 +63,12 @@ pub const TRANSFER_REQUESTED: &str = "transfer_requested";
 pub const TRANSFER_ACCEPTED: &str = "transfer_accepted";
 pub const TRANSFER_REFUSED: &str = "transfer_refused";
 pub const TRANSFER_CANCELLED: &str = "transfer_cancelled";
+/// Break-the-glass: the young person's id, the grant's short id, who reads (an account or
+/// a tablet by short id), the holding team's short id and the minutes; written in the
+/// reader's and the file's organisations' journals. Never the reason.
+pub const BREAK_GLASS_GRANTED: &str = "break_glass_granted";
+pub const BREAK_GLASS_VIEWED: &str = "break_glass_viewed";
+pub const BREAK_GLASS_ENDED: &str = "break_glass_ended";
 
 /// The French label of an action, for the journal page.
 pub fn action_label(action: &str) -> &'static str {
@@ -108,6 +114,9 @@ pub fn action_label(action: &str) -> &'static str {
         TRANSFER_ACCEPTED => "Transfert accepté : le jeune a changé d'équipe",
         TRANSFER_REFUSED => "Transfert refusé",
         TRANSFER_CANCELLED => "Transfert annulé",
+        BREAK_GLASS_GRANTED => "Accès exceptionnel accordé (hors périmètre)",
+        BREAK_GLASS_VIEWED => "Fiche consultée par accès exceptionnel",
+        BREAK_GLASS_ENDED => "Accès exceptionnel terminé avant son échéance",
         _ => "Autre action",
     }
 }

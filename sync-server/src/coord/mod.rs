@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod administration;
 pub mod audit;
 pub mod auth;
+pub mod break_glass;
 pub mod conflicts;
 pub mod csv;
 pub mod erasure;

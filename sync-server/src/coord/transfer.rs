@@ -68,6 +68,11 @@ fn youth_of(tx: &mut dyn ReadTx, youth_id: Uuid) -> Result<Option<Youth>, HubErr
         .and_then(|doc| doc.read::<Youth>().ok()))
 }
 
+/// A young person's display name, if their file is readable.
+pub(crate) fn youth_name(tx: &mut dyn ReadTx, youth_id: Uuid) -> Result<Option<String>, HubError> {
+    Ok(youth_of(tx, youth_id)?.map(|y| y.display_name()))
+}
+
 /// One journal row in each organisation concerned (ids only), signed by `who`.
 fn audit_both_sides(
     tx: &mut dyn Tx,

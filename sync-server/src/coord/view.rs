@@ -592,6 +592,20 @@ impl Workspace {
 
     /// A young person's file; `None` when unknown or out of scope. Audited.
     pub fn youth(&self, who: &Coordinator, id: Uuid) -> Result<Option<YouthDetail>, HubError> {
+        let detail = self.youth_detail(who, id)?;
+        if detail.is_some() {
+            self.record(Audit::by(who, audit::VIEW_YOUTH, Some(id), ""))?;
+        }
+        Ok(detail)
+    }
+
+    /// A young person's file as [`Workspace::youth`] reads it, without the journal line
+    /// (the caller writes its own).
+    pub(crate) fn youth_detail(
+        &self,
+        who: &Coordinator,
+        id: Uuid,
+    ) -> Result<Option<YouthDetail>, HubError> {
         self.refresh_view()?;
         let today = self.today();
         let detail = self
@@ -665,9 +679,6 @@ impl Workspace {
                     tablets,
                 }))
             })?;
-        if detail.is_some() {
-            self.record(Audit::by(who, audit::VIEW_YOUTH, Some(id), ""))?;
-        }
         Ok(detail)
     }
 }

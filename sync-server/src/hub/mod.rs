@@ -11,15 +11,17 @@ use repere_core::bounded::{self, Bounds};
 use repere_core::document::{Author, RecordDoc};
 use repere_core::records::ValidationContext;
 use repere_core::sync::protocol::{
-    self, Ack, Decision, DecisionState, EnrolRequest, EnrolResponse, ErrorCode, MAX_PUSHES, Member,
-    PROTOCOL_VERSION, PulledDoc, PushDoc, REPORT_VERSION, REWRITE_VERSION, RejectCode, Rejection,
-    Roster, SyncRequest, SyncResponse, TEAM_NEWS_VERSION, TeamNews, TeamSince,
+    self, Ack, Decision, DecisionState, EnrolRequest, EnrolResponse, ErrorCode, LEND_VERSION,
+    MAX_PUSHES, Member, PROTOCOL_VERSION, PulledDoc, PushDoc, REPORT_VERSION, REWRITE_VERSION,
+    RejectCode, Rejection, Roster, SyncRequest, SyncResponse, TEAM_NEWS_VERSION, TeamNews,
+    TeamSince,
 };
 use repere_core::{AnyRecord, Clock, Communes, Error as CoreError, RecordKind, SystemClock};
 use uuid::Uuid;
 
 use crate::pushed::{self, Shape};
 
+pub mod lend;
 mod rectify;
 pub mod transfer;
 use crate::secret::{self, RandomError};
@@ -451,6 +453,13 @@ impl Hub {
                 send_rewritten(tx, &pulled, &mut response)?;
                 if version >= TEAM_NEWS_VERSION {
                     team_news(tx, device.team_id, request.team, &mut response)?;
+                }
+                if version >= LEND_VERSION {
+                    response.access = lend::answer(tx, device, &request.access_requests, now)?;
+                }
+                // Whole in the answer that ends the sync, so the tablet can drop the rest.
+                if version >= LEND_VERSION && !response.more {
+                    response.lent = lend::lent(tx, device, now)?;
                 }
             }
             stats.acked = response.acks.len();

@@ -255,6 +255,39 @@ pub struct Transfer {
     pub decided_at: Option<DateTime<Utc>>,
 }
 
+/// Who reads a file under a break-the-glass grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grantee {
+    /// A user of the pages.
+    User(Uuid),
+    /// A tablet, for the team member it declared.
+    Device { device_id: Uuid, member_id: Uuid },
+}
+
+/// Break-the-glass: read access to one young person's file outside the reader's scope,
+/// until `expires_at` unless ended before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGrant {
+    pub id: Uuid,
+    pub youth_id: Uuid,
+    /// The team holding the file when access was granted.
+    pub team_id: Uuid,
+    pub grantee: Grantee,
+    /// Why: personal data, shown to the holding team's coordination, never logged.
+    pub reason: String,
+    pub granted_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub ended_by: Option<Uuid>,
+}
+
+impl AccessGrant {
+    /// Whether the file may be read under it at `now`.
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        self.ended_at.is_none() && now < self.expires_at
+    }
+}
+
 /// A record that left a team (moved with a transferred young person), at its log position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Departure {
@@ -534,6 +567,16 @@ pub trait ReadTx {
     fn transfer(&mut self, id: Uuid) -> StorageResult<Option<Transfer>>;
     /// The transfers from or to any of these teams, newest first.
     fn transfers_of(&mut self, teams: &[Uuid]) -> StorageResult<Vec<Transfer>>;
+    fn access_grant(&mut self, id: Uuid) -> StorageResult<Option<AccessGrant>>;
+    /// The grants on files held by these teams, newest first, at most `limit`.
+    fn access_grants_on(&mut self, teams: &[Uuid], limit: usize)
+    -> StorageResult<Vec<AccessGrant>>;
+    /// The grants to one user or tablet, newest first, at most `limit`.
+    fn access_grants_to(
+        &mut self,
+        grantee: Grantee,
+        limit: usize,
+    ) -> StorageResult<Vec<AccessGrant>>;
 
     // --- Coordinators' workspace ---
 
@@ -670,6 +713,10 @@ pub trait Tx: ReadTx {
     fn put_departure(&mut self, id: Uuid, team_id: Uuid, at: DateTime<Utc>) -> StorageResult<u64>;
     fn delete_departure(&mut self, id: Uuid, team_id: Uuid) -> StorageResult<()>;
     fn insert_transfer(&mut self, transfer: &Transfer) -> StorageResult<()>;
+    /// `Duplicate` if the id is taken.
+    fn insert_access_grant(&mut self, grant: &AccessGrant) -> StorageResult<()>;
+    /// Ends a grant not ended yet; `false` if it was.
+    fn end_access_grant(&mut self, id: Uuid, by: Uuid, at: DateTime<Utc>) -> StorageResult<bool>;
     /// Ends a pending transfer; `false` if it was no longer pending.
     fn end_transfer(
         &mut self,

@@ -20,11 +20,12 @@ use rusqlite::{
 use uuid::Uuid;
 
 use super::{
-    AuditEntry, Credentials, Departure, Device, DocumentWrite, EnrolmentCode, ErasureDecision,
-    ErasureExecuted, ErasureRequest, LogEntry, LoginChallenge, Organisation, ReadTx, RecordFields,
-    Role, SecretHash, Session, Storage, StorageError, StorageResult, StoredDocument, Team,
-    TeamCounts, TeamMember, Tombstone, Transfer, TransferState, Tx, User, UserTotp, ViewRecord,
-    ViewWrite, VisitFilter, VisitReview, VisitRow, VisitState, WipeOrder,
+    AccessGrant, AuditEntry, Credentials, Departure, Device, DocumentWrite, EnrolmentCode,
+    ErasureDecision, ErasureExecuted, ErasureRequest, Grantee, LogEntry, LoginChallenge,
+    Organisation, ReadTx, RecordFields, Role, SecretHash, Session, Storage, StorageError,
+    StorageResult, StoredDocument, Team, TeamCounts, TeamMember, Tombstone, Transfer,
+    TransferState, Tx, User, UserTotp, ViewRecord, ViewWrite, VisitFilter, VisitReview, VisitRow,
+    VisitState, WipeOrder,
 };
 
 use crate::keys::ServerKey;
@@ -44,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_team_members.sql"),
     include_str!("../../migrations/0010_transfers.sql"),
     include_str!("../../migrations/0011_device_reports.sql"),
+    include_str!("../../migrations/0012_access_grants.sql"),
 ];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
@@ -494,6 +496,31 @@ fn transfer_row(r: &Row<'_>) -> rusqlite::Result<Transfer> {
         state: TransferState::parse(&state).ok_or_else(|| corrupt_col("unknown transfer state"))?,
         decided_by: opt_uuid_at(r, 7)?,
         decided_at: opt_time(r.get(8)?)?,
+    })
+}
+
+const GRANT_COLUMNS: &str = "id, youth_id, team_id, user_id, device_id, member_id, reason, \
+     granted_at, expires_at, ended_at, ended_by FROM access_grants";
+
+fn grant_row(r: &Row<'_>) -> rusqlite::Result<AccessGrant> {
+    let grantee = match (opt_uuid_at(r, 3)?, opt_uuid_at(r, 4)?) {
+        (Some(user), None) => Grantee::User(user),
+        (None, Some(device_id)) => Grantee::Device {
+            device_id,
+            member_id: opt_uuid_at(r, 5)?.unwrap_or_default(),
+        },
+        _ => return Err(corrupt_col("a grant names one user or one tablet")),
+    };
+    Ok(AccessGrant {
+        id: uuid_at(r, 0)?,
+        youth_id: uuid_at(r, 1)?,
+        team_id: uuid_at(r, 2)?,
+        grantee,
+        reason: r.get(6)?,
+        granted_at: time(r.get(7)?)?,
+        expires_at: time(r.get(8)?)?,
+        ended_at: opt_time(r.get(9)?)?,
+        ended_by: opt_uuid_at(r, 10)?,
     })
 }
 
@@ -997,6 +1024,47 @@ impl ReadTx for SqliteTx<'_> {
         let mut values = id_values(teams);
         values.extend(id_values(teams));
         let rows = stmt.query_map(params_from_iter(values), transfer_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn access_grant(&mut self, id: Uuid) -> StorageResult<Option<AccessGrant>> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!("SELECT {GRANT_COLUMNS} WHERE id = ?1"))?
+            .query_row([b(&id)], grant_row)
+            .optional()?)
+    }
+
+    fn access_grants_on(
+        &mut self,
+        teams: &[Uuid],
+        limit: usize,
+    ) -> StorageResult<Vec<AccessGrant>> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} WHERE team_id IN ({})
+              ORDER BY granted_at DESC, id DESC LIMIT {limit}",
+            placeholders(teams.len())
+        );
+        let mut stmt = self.tx.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(id_values(teams)), grant_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn access_grants_to(
+        &mut self,
+        grantee: Grantee,
+        limit: usize,
+    ) -> StorageResult<Vec<AccessGrant>> {
+        let (column, id) = match grantee {
+            Grantee::User(id) => ("user_id", id),
+            Grantee::Device { device_id, .. } => ("device_id", device_id),
+        };
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} WHERE {column} = ?1
+              ORDER BY granted_at DESC, id DESC LIMIT {limit}"
+        );
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map([b(&id)], grant_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -1700,6 +1768,10 @@ impl Tx for SqliteTx<'_> {
         self.tx
             .prepare_cached("DELETE FROM visit_reviews WHERE contact_id = ?1")?
             .execute([b(&id)])?;
+        // The reasons given to read an erased young person's file go with it.
+        self.tx
+            .prepare_cached("DELETE FROM access_grants WHERE youth_id = ?1")?
+            .execute([b(&id)])?;
         self.bury(id, team_id, at).map(Some)
     }
 
@@ -1763,6 +1835,53 @@ impl Tx for SqliteTx<'_> {
                 t.decided_at.map(ms)
             ])?;
         Ok(())
+    }
+
+    fn insert_access_grant(&mut self, g: &AccessGrant) -> StorageResult<()> {
+        if self.access_grant(g.id)?.is_some() {
+            return Err(StorageError::Duplicate {
+                what: "access grant",
+                id: g.id,
+            });
+        }
+        let (user, device, member) = match g.grantee {
+            Grantee::User(user) => (Some(user), None, None),
+            Grantee::Device {
+                device_id,
+                member_id,
+            } => (None, Some(device_id), Some(member_id)),
+        };
+        self.tx
+            .prepare_cached(
+                "INSERT INTO access_grants (id, youth_id, team_id, user_id, device_id,
+                    member_id, reason, granted_at, expires_at, ended_at, ended_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                b(&g.id),
+                b(&g.youth_id),
+                b(&g.team_id),
+                user.as_ref().map(b),
+                device.as_ref().map(b),
+                member.as_ref().map(b),
+                g.reason,
+                ms(g.granted_at),
+                ms(g.expires_at),
+                g.ended_at.map(ms),
+                g.ended_by.as_ref().map(b)
+            ])?;
+        Ok(())
+    }
+
+    fn end_access_grant(&mut self, id: Uuid, by: Uuid, at: DateTime<Utc>) -> StorageResult<bool> {
+        let changed = self
+            .tx
+            .prepare_cached(
+                "UPDATE access_grants SET ended_at = ?2, ended_by = ?3
+                  WHERE id = ?1 AND ended_at IS NULL",
+            )?
+            .execute(params![b(&id), ms(at), b(&by)])?;
+        Ok(changed == 1)
     }
 
     fn end_transfer(

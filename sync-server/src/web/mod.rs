@@ -23,6 +23,7 @@
 
 mod account;
 pub mod admin;
+mod break_glass;
 pub mod chart;
 pub mod pages;
 
@@ -135,6 +136,7 @@ pub fn router(ws: Arc<Workspace>, insecure_http: bool, trusted_proxy: Option<IpA
         .route("/transferts/{id}/annuler", post(transfer_cancel))
         .route("/journal", get(journal))
         .merge(account::routes())
+        .merge(break_glass::routes())
         .merge(admin::routes())
         // Unknown addresses get the French page, not an empty 404.
         .fallback(|| async { not_found() })

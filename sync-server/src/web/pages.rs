@@ -84,7 +84,7 @@ pub struct Nav<'a> {
     pub active: &'static str,
 }
 
-const NAV_ITEMS: [(&str, &str, &str); 8] = [
+const NAV_ITEMS: [(&str, &str, &str); 9] = [
     ("/visites", "Visites", "nav-visites"),
     ("/jeunes", "Jeunes", "nav-jeunes"),
     ("/tableau-de-bord", "Tableau de bord", "nav-tableau-de-bord"),
@@ -92,6 +92,11 @@ const NAV_ITEMS: [(&str, &str, &str); 8] = [
     ("/conservation", "Conservation", "nav-conservation"),
     ("/effacements", "Effacements", "nav-effacements"),
     ("/transferts", "Transferts", "nav-transferts"),
+    (
+        "/acces-exceptionnels",
+        "Accès exceptionnels",
+        "nav-acces-exceptionnels",
+    ),
     ("/journal", "Journal", "nav-journal"),
 ];
 
@@ -321,7 +326,7 @@ fn state_badge(state: VisitState) -> Markup {
     }
 }
 
-fn flags(youth: &Youth) -> Markup {
+pub(super) fn flags(youth: &Youth) -> Markup {
     html! {
         span.flags data-testid="youth-flags" {
             @if youth.profile_flags.is_empty() {
@@ -334,7 +339,7 @@ fn flags(youth: &Youth) -> Markup {
     }
 }
 
-fn age(age: Option<i32>) -> String {
+pub(super) fn age(age: Option<i32>) -> String {
     age.map_or_else(|| "âge inconnu".to_string(), |a| format!("{a} ans"))
 }
 
@@ -852,6 +857,7 @@ pub fn youth_page(
             section.card data-testid="youth-detail" data-youth-id=(d.id) {
                 dl {
                     dt { "Équipe" } dd { (d.team.name) }
+                    dt { "Référence" } dd { code data-testid="youth-reference" { (d.id) } " " span.muted { "(à donner à une autre organisation pour un accès exceptionnel)" } }
                     dt { "Statut" } dd data-testid="youth-status" { (labels::youth_status(y.status)) }
                     dt { "Âge" } dd data-testid="youth-age" { (age(d.age)) }
                     dt { "Sexe" } dd { @match y.sex { Some(s) => { (labels::sex(s)) } None => { "non renseigné" } } }

@@ -6,6 +6,7 @@ mod access;
 mod accounts;
 mod admin_pages;
 mod authorship;
+mod break_glass;
 mod common;
 mod conflicts;
 mod coord;
