@@ -58,6 +58,7 @@ private fun RepereNavHost(enrolmentLink: StateFlow<EnrolmentLink?>) {
                 onTodo = { nav.navigate("todo") },
                 onSync = { nav.navigate("sync") },
                 onMember = { nav.navigate("member") },
+                onAccess = { nav.navigate("access") },
             )
         }
         composable("todo") {
@@ -79,6 +80,8 @@ private fun RepereNavHost(enrolmentLink: StateFlow<EnrolmentLink?>) {
         }
         composable("visit/{id}") { VisitEditScreen(onSaved = { nav.popBackStack() }) }
         composable("conflict/{id}") { ConflictScreen(onDone = { nav.popBackStack() }) }
+        composable("access") { AccessScreen(onOpen = { id -> nav.navigate("lent/$id") }) }
+        composable("lent/{id}") { LentFileScreen() }
         composable("sync") { SyncStatusScreen(onEnrol = { nav.navigate("enrol") }) }
         composable("enrol") { EnrolScreen(onDone = { nav.popBackStack() }) }
     }

@@ -74,6 +74,7 @@ fun TourOfDayScreen(
     onTodo: () -> Unit,
     onSync: () -> Unit,
     onMember: () -> Unit,
+    onAccess: () -> Unit,
     vm: TourOfDayViewModel = viewModel(),
     member: MemberViewModel = viewModel(),
 ) {
@@ -87,6 +88,7 @@ fun TourOfDayScreen(
                 Text(if (vm.todoCount >= TODO_LIMIT) "À faire (99+)" else "À faire (${vm.todoCount})")
             }
             TextButton(onClick = onSync) { Text(if (vm.unsynced > 0) "Synchro (${vm.unsynced})" else "Synchro") }
+            TextButton(onClick = onAccess) { Text("Accès exceptionnel") }
         },
         fab = { if (vm.enrolled != null) ExtendedFloatingActionButton(onClick = onNewContact) { Text("Nouveau contact") } },
     ) {

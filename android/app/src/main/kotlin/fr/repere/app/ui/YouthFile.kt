@@ -119,6 +119,8 @@ fun YouthFileScreen(onConflict: (String) -> Unit, onEditVisit: (String) -> Unit,
                     Text("Statut : ${y.status.label()}")
                     Text("Premier contact : ${formatDay(LocalDate.parse(y.firstContactDate))}")
                     SyncBadge(vm.sync)
+                    // What another team gives to ask for an exceptional access to this file.
+                    Text("Référence : ${vm.id}", style = MaterialTheme.typography.bodySmall)
                     vm.problemLines.forEach { Text("À corriger : $it", color = MaterialTheme.colorScheme.error) }
                 }
             }
