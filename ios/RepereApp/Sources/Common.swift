@@ -155,6 +155,43 @@ enum Labels {
         }
     }
 
+    static func actionKind(_ kind: ActionKind) -> String {
+        switch kind {
+        case .chantier5Days: return "Chantier de 5 jours"
+        case .chantierMonth: return "Chantier d'un mois"
+        case .sport: return "Sport"
+        case .culture: return "Culture"
+        case .appointment: return "Rendez-vous"
+        case .other: return "Autre"
+        case .fromNewerVersion: return newerVersion
+        }
+    }
+
+    static func actionStatus(_ status: ActionStatus) -> String {
+        switch status {
+        case .planned: return "Prévue"
+        case .done: return "Faite"
+        case .noShow: return "Absent(e)"
+        case .cancelled: return "Annulée"
+        case .fromNewerVersion: return newerVersion
+        }
+    }
+
+    static func outcomeKind(_ kind: OutcomeKind) -> String {
+        switch kind {
+        case .missionLocaleRegistration: return "Inscription à la Mission Locale"
+        case .franceTravailRegistration: return "Inscription à France Travail"
+        case .capEmploiRegistration: return "Inscription à Cap emploi"
+        case .job: return "Emploi"
+        case .training: return "Formation"
+        case .returnToSchool: return "Retour en études"
+        case .housing: return "Logement"
+        case .healthCare: return "Soins"
+        case .other: return "Autre"
+        case .fromNewerVersion: return newerVersion
+        }
+    }
+
     static func syncState(_ state: RecordSyncState) -> String {
         switch state {
         case .neverSynced: return "Jamais envoyé"

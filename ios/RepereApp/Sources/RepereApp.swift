@@ -37,6 +37,8 @@ enum Route: Hashable {
     case syncStatus
     case enrol
     case member
+    case access
+    case lent(String)
 }
 
 /// Opens the store once and keeps the few facts the core does not (see ios/README.md,
@@ -166,6 +168,10 @@ struct RootView: View {
                             EnrolView(client: client)
                         case .member:
                             MemberView(client: client)
+                        case .access:
+                            AccessView(client: client)
+                        case .lent(let youthId):
+                            LentFileView(client: client, youthId: youthId)
                         }
                     }
             }

@@ -77,6 +77,9 @@ struct TourOfDayView: View {
             ToolbarItem(placement: .secondaryAction) {
                 NavigationLink(unsynced > 0 ? "Synchro (\(unsynced))" : "Synchro", value: Route.syncStatus)
             }
+            ToolbarItem(placement: .secondaryAction) {
+                NavigationLink("Accès exceptionnel", value: Route.access)
+            }
         }
         .task {
             // Subscribe before loading so no change slips in between.

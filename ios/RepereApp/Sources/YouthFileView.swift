@@ -41,6 +41,8 @@ struct YouthFileView: View {
                     LabeledContent("Situation", value: Labels.situation(youth.situation))
                     LabeledContent("Statut", value: Labels.status(youth.status))
                     LabeledContent("Premier contact", value: Day.display(day: youth.firstContactDate))
+                    // What another team gives to ask for an exceptional access to this file.
+                    LabeledContent("Référence", value: id).font(.caption).textSelection(.enabled)
                     if let sync {
                         SyncBadge(state: sync)
                     }

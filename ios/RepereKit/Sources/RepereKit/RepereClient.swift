@@ -285,6 +285,105 @@ public final class RepereClient: Sendable {
 
     // MARK: end of team roster and coordination decisions
 
+    // MARK: break-the-glass (another team's file, read-only for a while)
+
+    /// What a request may say: reason length, durations, the default (two hours).
+    public static func accessLimits() -> AccessLimits {
+        RepereFFI.accessLimits()
+    }
+
+    /// Asks for read access to the file `youthId` (the reference its team gives) for `minutes`,
+    /// in the name of the member set with `setMember`, because of `reason`; the next `sync`
+    /// carries it. Throws `RepereError.Validation` (« Demande non envoyée : … », each field to
+    /// correct) for a bad reference, reason or duration, no member, or a file already here.
+    public func requestAccess(youthId: String, reason: String, minutes: UInt32 = RepereClient.accessLimits().defaultMinutes) async throws -> String {
+        try await run { try $0.requestAccess(youthId: youthId, reason: reason, minutes: minutes) }
+    }
+
+    /// The requests made here, newest first: pending, granted until its end, refused (for a day).
+    public func accessRequests() async throws -> [AccessRequest] {
+        try await run { try $0.accessRequests() }
+    }
+
+    /// The files lent to this tablet and not over, the soonest to end first.
+    public func lentFiles() async throws -> [LentFileSummary] {
+        try await run { try $0.lentFiles() }
+    }
+
+    /// The lent file of `youthId`, read-only; nil once over or no longer lent.
+    public func lentFile(youthId: String) async throws -> LentFile? {
+        try await run { try $0.lentFile(youthId: youthId) }
+    }
+
+    /// The requests now, then again after each change (made, answered, over).
+    public func accessRequestUpdates() -> AsyncThrowingStream<[AccessRequest], Error> {
+        lendingUpdates({ try await self.accessRequests() }) { requests in
+            requests.compactMap { request in
+                if case .granted(let expiresAt) = request.state {
+                    return expiresAt
+                }
+                return nil
+            }
+        }
+    }
+
+    /// The lent files now, again after each change, and when the soonest ends (the tablet's clock).
+    public func lentFileUpdates() -> AsyncThrowingStream<[LentFileSummary], Error> {
+        lendingUpdates({ try await self.lentFiles() }) { files in files.map(\.expiresAt) }
+    }
+
+    /// One lent file, then nil as soon as it is over or no longer lent.
+    public func lentFileUpdates(youthId: String) -> AsyncThrowingStream<LentFile?, Error> {
+        lendingUpdates({ try await self.lentFile(youthId: youthId) }) { file in file.map { [$0.expiresAt] } ?? [] }
+    }
+
+    /// `query` now and after every lending change; also once the soonest of the ends it reports
+    /// (RFC 3339) has passed, since nothing else tells when a lent file goes by the clock.
+    private func lendingUpdates<T: Sendable>(
+        _ query: @escaping @Sendable () async throws -> T,
+        ends: @escaping @Sendable (T) -> [String]
+    ) -> AsyncThrowingStream<T, Error> {
+        let changes = fanOut.lendingStream()
+        return AsyncThrowingStream { continuation in
+            let (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            let forward = Task {
+                for await _ in changes {
+                    wake.yield(())
+                }
+            }
+            let task = Task {
+                var timer: Task<Void, Never>?
+                defer {
+                    timer?.cancel()
+                    forward.cancel()
+                }
+                wake.yield(())
+                do {
+                    for await _ in wakes {
+                        let value = try await query()
+                        continuation.yield(value)
+                        timer?.cancel()
+                        if let soonest = ends(value).compactMap(lentUntil).min() {
+                            let wait = max(0, soonest.timeIntervalSinceNow) + 0.5
+                            timer = Task {
+                                try? await Task.sleep(nanoseconds: UInt64(wait * 1_000_000_000))
+                                if !Task.isCancelled {
+                                    wake.yield(())
+                                }
+                            }
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    // MARK: end of break-the-glass
+
     // MARK: coordinators' questions
 
     /// Coordinators' questions synced to this tablet.
@@ -362,6 +461,14 @@ public final class RepereClient: Sendable {
     }
 }
 
+/// An end the core gives (RFC 3339, with fractional seconds when it has some).
+private func lentUntil(_ rfc3339: String) -> Date? {
+    let plain = ISO8601DateFormatter()
+    let fractional = ISO8601DateFormatter()
+    fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return plain.date(from: rfc3339) ?? fractional.date(from: rfc3339)
+}
+
 /// Runs a blocking call on `queue` and resumes the awaiting task with its result.
 private func perform<T: Sendable>(on queue: DispatchQueue, _ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
@@ -372,10 +479,11 @@ private func perform<T: Sendable>(on queue: DispatchQueue, _ body: @escaping @Se
 }
 
 /// Fans the core's callbacks (made on a core thread) out to one AsyncStream per listening
-/// screen: record changes, and roster changes apart.
+/// screen: record changes, and roster and lending changes apart.
 final class ChangeFanOut: StoreListener, @unchecked Sendable {
     private let records = FanOut<[ChangedRecord]>()
     private let roster = FanOut<Void>()
+    private let lending = FanOut<Void>()
 
     func onChange(changes: [ChangedRecord]) {
         records.yield(changes)
@@ -385,12 +493,20 @@ final class ChangeFanOut: StoreListener, @unchecked Sendable {
         roster.yield(())
     }
 
+    func onLendingChange() {
+        lending.yield(())
+    }
+
     func stream() -> AsyncStream<[ChangedRecord]> {
         records.stream()
     }
 
     func rosterStream() -> AsyncStream<Void> {
         roster.stream()
+    }
+
+    func lendingStream() -> AsyncStream<Void> {
+        lending.stream()
     }
 }
 
