@@ -295,6 +295,14 @@ de la vérification par les tests) :
   changement, supprimée quand la tablette change d'équipe ou est effacée) ; jamais écrits dans
   les journaux. Aucune durée de conservation n'est fixée par le logiciel : un membre parti est
   désactivé (ses anciennes fiches restent nommées) et peut être renommé.
+- `access_grants` : les accès exceptionnels (« bris de glace ») à la fiche d'un jeune hors de son
+  périmètre : qui lit (compte, ou tablette et membre déclaré), l'équipe qui suit le jeune, le
+  motif (texte libre qui peut nommer quelqu'un), le début, l'échéance (15 minutes à 8 heures) et
+  la fin anticipée ; vus de la coordination de l'équipe qui suit le jeune et du lecteur ;
+  supprimés avec la fiche du jeune quand elle est effacée ; le journal n'en garde que les
+  identifiants. Sur la tablette du lecteur, la fiche prêtée (ses champs seulement, à part des
+  fiches de l'équipe) est supprimée à l'échéance par l'horloge de la tablette, ou dès que le
+  serveur ne la prête plus.
 - Comptes des pages de coordination (`users`) : nom, identifiant de connexion, empreinte
   Argon2id du mot de passe, secret de la double authentification, empreintes des codes de
   secours ; sessions (empreinte du jeton) ; tentatives de connexion (HMAC de l'identifiant tapé
