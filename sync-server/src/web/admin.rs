@@ -1,9 +1,12 @@
-//! The administration pages (issue 12), for the `admin` role only: the organisation's
-//! teams, accounts, tablets and enrolment codes (`coord::administration`, which calls the
-//! same hub functions as `repere-server admin`). Same layout, CSRF tokens and headers as
-//! the coordinators' pages; a coordinator gets 403, another organisation's id 404.
+//! The administration pages (issue 12), for the `admin` role only: the consortium's
+//! organisations, the organisation's teams, accounts, tablets and enrolment codes
+//! (`coord::administration`, which calls the same hub functions as `repere-server admin`).
+//! Same layout, CSRF tokens and headers as the coordinators' pages; a coordinator gets
+//! 403, another organisation's id 404.
 //!
 //! Routes: `/administration` (teams; POST `/administration/equipes`),
+//! `/administration/organisations` (list; POST: create one with its first administrator;
+//! POST `/administration/organisations/renommer`: rename one's own),
 //! `/administration/comptes` (list; POST: create), `/administration/comptes/{id}` and its
 //! POST actions `/role`, `/desactiver`, `/reactiver`, `/mot-de-passe`, `/sessions`,
 //! `/double-authentification`, `/administration/tablettes` (POST
@@ -23,8 +26,9 @@ use uuid::Uuid;
 
 use super::pages::{self, Nav, enc, layout, qr_svg};
 use super::{WebState, blocking, failure, nav, page, param, redirect, require, require_post};
+use crate::admin::OrganisationOverview;
 use crate::admin::{DEFAULT_CODE_TTL, IssuedCode, MAX_CODE_TTL};
-use crate::coord::administration::{Account, NewAccount};
+use crate::coord::administration::{Account, NewAccount, NewOrganisation};
 use crate::coord::auth::CurrentSession;
 use crate::coord::{Coordinator, labels, short_id};
 use crate::hub::HubError;
@@ -35,6 +39,14 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
     Router::new()
         .route("/administration", get(overview))
         .route("/administration/equipes", post(create_team))
+        .route(
+            "/administration/organisations",
+            get(organisations).post(create_organisation),
+        )
+        .route(
+            "/administration/organisations/renommer",
+            post(rename_organisation),
+        )
         .route(
             "/administration/comptes",
             get(accounts).post(create_account),
@@ -89,6 +101,7 @@ fn parse_role(raw: &str) -> Option<Role> {
 fn flash(code: &str) -> Option<&'static str> {
     match code {
         "equipe" => Some("Équipe créée."),
+        "organisation-renommee" => Some("Organisation renommée."),
         "role" => Some("Rôle modifié ; les sessions du compte sont fermées."),
         "desactive" => Some("Compte désactivé ; ses sessions sont fermées."),
         "reactive" => Some("Compte réactivé : il peut se connecter à nouveau."),
@@ -139,6 +152,7 @@ fn admin_nav() -> Markup {
     html! {
         p.muted {
             a href="/administration" data-testid="admin-nav-teams" { "Équipes" } " · "
+            a href="/administration/organisations" data-testid="admin-nav-organisations" { "Organisations" } " · "
             a href="/administration/comptes" data-testid="admin-nav-accounts" { "Comptes" } " · "
             a href="/administration/tablettes" data-testid="admin-nav-devices" { "Tablettes" } " · "
             a href="/administration/codes" data-testid="admin-nav-codes" { "Codes d'enrôlement" }
@@ -191,8 +205,8 @@ fn overview_page(
                 }
                 button type="submit" data-testid="team-create" { "Créer l'équipe" }
             }
-            p.muted { "Une nouvelle organisation se crée en ligne de commande : "
-                code { "repere-server admin create-org --name …" } "." }
+            p.muted { "Une nouvelle organisation du consortium se crée depuis "
+                a href="/administration/organisations" { "« Organisations »" } "." }
         },
     )
 }
@@ -255,6 +269,204 @@ async fn create_team(
                 None,
                 Some(&message),
                 &typed,
+            ),
+        ),
+        Ok((Err(e), _)) | Err(e) => refused(&session, e),
+    }
+}
+
+// ---- organisations --------------------------------------------------------------------
+
+/// What was typed in the creation form, given back with its error.
+#[derive(Default)]
+struct TypedOrganisation {
+    name: String,
+    admin_name: String,
+    login: String,
+}
+
+fn organisations_page(
+    nav: &Nav<'_>,
+    organisations: &[OrganisationOverview],
+    notice: Option<&str>,
+    error: Option<&str>,
+    typed: &TypedOrganisation,
+    typed_rename: Option<&str>,
+) -> Markup {
+    let own = nav.who.organisation.id;
+    layout(
+        "Organisations",
+        Some(nav),
+        html! {
+            h1 { "Organisations du consortium" }
+            (admin_nav())
+            (messages(notice, error))
+            p.muted { "Le consortium, ce sont toutes les organisations de ce serveur. Chacune est administrée par ses "
+                "propres administrateurs : vous ne voyez ici que leur nom et leur taille, et vous ne gérez que la vôtre." }
+            div.table-wrap {
+                table data-testid="organisations-table" {
+                    thead { tr { th { "Organisation" } th { "Créée le" } th.num { "Équipes" } th.num { "Comptes" } } }
+                    tbody {
+                        @for o in organisations {
+                            tr data-testid="organisation-row" data-organisation-id=(o.organisation.id) data-own=(if o.organisation.id == own { "yes" } else { "no" }) {
+                                td data-testid="organisation-name" { (o.organisation.name)
+                                    @if o.organisation.id == own { " " span.badge { "la vôtre" } } }
+                                td { (labels::server_time(o.organisation.created_at)) }
+                                td.num { (o.teams.len()) }
+                                td.num { (o.users) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Renommer votre organisation" }
+            form.filters method="post" action="/administration/organisations/renommer" data-testid="organisation-rename-form" {
+                input type="hidden" name="csrf" value=(nav.csrf);
+                label for="renommer" { "Nouveau nom"
+                    input #renommer type="text" name="nom" required maxlength="200"
+                        value=(typed_rename.unwrap_or(&nav.who.organisation.name)) data-testid="organisation-rename-name";
+                }
+                button type="submit" data-testid="organisation-rename" { "Renommer" }
+            }
+            h2 { "Créer une organisation" }
+            form.filters method="post" action="/administration/organisations" data-testid="organisation-create-form" {
+                input type="hidden" name="csrf" value=(nav.csrf);
+                label for="organisation" { "Nom de l'organisation"
+                    input #organisation type="text" name="nom" required maxlength="200" value=(typed.name) data-testid="organisation-create-name";
+                }
+                label for="admin-nom" { "Son premier administrateur : nom"
+                    input #admin-nom type="text" name="admin_nom" required maxlength="200" value=(typed.admin_name) data-testid="organisation-admin-name";
+                }
+                label for="admin-identifiant" { "Identifiant (par exemple l'adresse e-mail)"
+                    input #admin-identifiant type="text" name="identifiant" required maxlength="200" autocomplete="off"
+                        value=(typed.login) data-testid="organisation-admin-login";
+                }
+                button type="submit" data-testid="organisation-create" { "Créer l'organisation" }
+            }
+            p.muted { "Un mot de passe est généré pour le premier administrateur et affiché une seule fois. "
+                "Il se connecte, le change depuis « Mon compte », puis crée les équipes et les comptes de son organisation." }
+        },
+    )
+}
+
+fn organisation_created_page(nav: &Nav<'_>, created: &NewOrganisation) -> Markup {
+    layout(
+        "Organisation créée",
+        Some(nav),
+        html! {
+            h1 { "Organisation créée" }
+            (admin_nav())
+            section.card data-testid="organisation-created" data-organisation-id=(created.organisation.id) data-user-id=(created.admin.id) {
+                p { strong { (created.organisation.name) } }
+                dl {
+                    dt { "Premier administrateur" } dd { (created.admin.name) }
+                    dt { "Identifiant" } dd data-testid="organisation-admin-login" { (created.login) }
+                }
+                (password_shown(&created.password))
+                p.muted { "Cette organisation est gérée par ses propres administrateurs : ses équipes, comptes et tablettes "
+                    "ne se voient pas depuis la vôtre." }
+                p { a href="/administration/organisations" { "Retour aux organisations" } }
+            }
+        },
+    )
+}
+
+async fn organisations(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.admin_organisations(&who)).await {
+        Ok(list) => page(
+            StatusCode::OK,
+            organisations_page(
+                &nav(&session, "/administration"),
+                &list,
+                flash(&param(&q, "ok")),
+                None,
+                &TypedOrganisation::default(),
+                None,
+            ),
+        ),
+        Err(e) => refused(&session, e),
+    }
+}
+
+async fn create_organisation(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let typed = TypedOrganisation {
+        name: form.get("nom").cloned().unwrap_or_default(),
+        admin_name: form.get("admin_nom").cloned().unwrap_or_default(),
+        login: form.get("identifiant").cloned().unwrap_or_default(),
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let (n, a, l) = (
+        typed.name.clone(),
+        typed.admin_name.clone(),
+        typed.login.clone(),
+    );
+    let done = blocking(move || {
+        let created = ws.admin_create_organisation(&who, &n, &a, &l);
+        let list = ws.admin_organisations(&who)?;
+        Ok((created, list))
+    })
+    .await;
+    let nav = nav(&session, "/administration");
+    match done {
+        Ok((Ok(created), _)) => page(StatusCode::OK, organisation_created_page(&nav, &created)),
+        Ok((Err(HubError::BadInput(message)), list)) => page(
+            StatusCode::BAD_REQUEST,
+            organisations_page(&nav, &list, None, Some(&message), &typed, None),
+        ),
+        Ok((Err(e), _)) | Err(e) => refused(&session, e),
+    }
+}
+
+async fn rename_organisation(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let name = form.get("nom").cloned().unwrap_or_default();
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let typed = name.clone();
+    let done = blocking(move || {
+        let renamed = ws.admin_rename_organisation(&who, &name);
+        let list = ws.admin_organisations(&who)?;
+        Ok((renamed, list))
+    })
+    .await;
+    match done {
+        // The header shows the new name from the next request on (the scope is per request).
+        Ok((Ok(_), _)) => redirect("/administration/organisations?ok=organisation-renommee"),
+        Ok((Err(HubError::BadInput(message)), list)) => page(
+            StatusCode::BAD_REQUEST,
+            organisations_page(
+                &nav(&session, "/administration"),
+                &list,
+                None,
+                Some(&message),
+                &TypedOrganisation::default(),
+                Some(&typed),
             ),
         ),
         Ok((Err(e), _)) | Err(e) => refused(&session, e),

@@ -80,6 +80,7 @@ fn a_coordinator_gets_403_on_every_administration_page_and_changes_nothing() {
     assert!(!has(&visits.body, "nav-administration"), "no link for them");
     for path in [
         "/administration",
+        "/administration/organisations",
         "/administration/comptes",
         &format!("/administration/comptes/{admin}"),
         "/administration/tablettes",
@@ -95,6 +96,18 @@ fn a_coordinator_gets_403_on_every_administration_page_and_changes_nothing() {
         (
             "/administration/equipes".into(),
             vec![("nom", "Binôme pirate")],
+        ),
+        (
+            "/administration/organisations".into(),
+            vec![
+                ("nom", "Organisation pirate"),
+                ("admin_nom", "X"),
+                ("identifiant", "x@x"),
+            ],
+        ),
+        (
+            "/administration/organisations/renommer".into(),
+            vec![("nom", "Nom pirate")],
         ),
         (
             "/administration/comptes".into(),
@@ -128,7 +141,10 @@ fn a_coordinator_gets_403_on_every_administration_page_and_changes_nothing() {
         assert_eq!(page.status, 403, "POST {path}");
         assert!(has(&page.body, "admin-only"), "POST {path}");
     }
-    assert_eq!(env.hub.overview().expect("overview")[0].teams.len(), 2);
+    let overview = env.hub.overview().expect("overview");
+    assert_eq!(overview.len(), 1, "no organisation made");
+    assert_eq!(overview[0].organisation.name, "Mission Locale test");
+    assert_eq!(overview[0].teams.len(), 2);
     assert!(!env.hub.is_disabled(admin).expect("state"));
     assert!(
         env.hub.devices(None).expect("devices")[0]
@@ -342,6 +358,218 @@ fn an_administrator_creates_a_team_and_accounts_and_manages_them() {
             .count(),
         3
     );
+}
+
+#[test]
+fn an_administrator_creates_an_organisation_with_its_first_administrator_and_renames_their_own() {
+    let env = env();
+    let admin = administrator(&env, ADMIN);
+    let (_, other_login) = other_organisation(&env);
+    let other = env.hub.find_user(&other_login).expect("other").user;
+    let server = server(&env);
+    let mut browser = Browser::new(&server);
+    let token = browser.signed_in(ADMIN, PASSWORD);
+
+    // Every organisation of the server, one's own marked.
+    let list = browser.get("/administration/organisations");
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(
+        list.body
+            .matches(r#"data-testid="organisation-row""#)
+            .count(),
+        2
+    );
+    assert!(list.body.contains(&format!(
+        r#"data-organisation-id="{}" data-own="yes""#,
+        env.org.id
+    )));
+    assert!(list.body.contains(&format!(
+        r#"data-organisation-id="{}" data-own="no""#,
+        other.organisation_id
+    )));
+    assert!(list.body.contains("Autre association"));
+    assert!(
+        !list.body.contains(&other_login) && !list.body.contains("Dominique"),
+        "no account of another organisation"
+    );
+
+    // Refusals, with nothing made.
+    let before = env.hub.overview().expect("overview").len();
+    for (fields, expected) in [
+        (
+            [
+                ("nom", " "),
+                ("admin_nom", "Lou"),
+                ("identifiant", "lou@mlsud"),
+            ],
+            "organisation",
+        ),
+        (
+            [
+                ("nom", "ML Sud"),
+                ("admin_nom", ""),
+                ("identifiant", "lou@mlsud"),
+            ],
+            "administrateur",
+        ),
+        (
+            [
+                ("nom", "ML Sud"),
+                ("admin_nom", "Lou"),
+                ("identifiant", " "),
+            ],
+            "identifiant",
+        ),
+        (
+            [
+                ("nom", "ML Sud"),
+                ("admin_nom", "Lou"),
+                ("identifiant", ADMIN),
+            ],
+            "déjà utilisé",
+        ),
+        (
+            [
+                ("nom", "autre ASSOCIATION"),
+                ("admin_nom", "Lou"),
+                ("identifiant", "lou@mlsud"),
+            ],
+            "porte déjà ce nom",
+        ),
+    ] {
+        let mut form = vec![("csrf", token.as_str())];
+        form.extend(fields);
+        let refused = browser.post("/administration/organisations", &form);
+        assert_eq!(refused.status, 400, "{fields:?}");
+        let message = testid_text(&refused.body, "admin-error");
+        assert!(message.contains(expected), "{fields:?}: {message}");
+    }
+    assert_eq!(env.hub.overview().expect("overview").len(), before);
+    assert!(env.hub.find_user("lou@mlsud").is_err());
+
+    // The organisation and its administrator, the password shown once.
+    let created = browser.post(
+        "/administration/organisations",
+        &[
+            ("csrf", &token),
+            ("nom", "Mission Locale du Sud Meusien"),
+            ("admin_nom", "Lou Admin"),
+            ("identifiant", "Lou@MLSud"),
+        ],
+    );
+    assert_eq!(created.status, 200, "{}", created.body);
+    let password = testid_text(&created.body, "new-password");
+    assert_eq!(password.len(), 20);
+    let lou = env.hub.find_user("lou@mlsud").expect("lou").user;
+    assert_eq!(lou.role, Role::Admin);
+    let sud = lou.organisation_id;
+    assert!(
+        created
+            .body
+            .contains(&format!(r#"data-organisation-id="{sud}""#))
+    );
+    let overview = env.hub.overview().expect("overview");
+    let made = overview
+        .iter()
+        .find(|o| o.organisation.id == sud)
+        .expect("made");
+    assert_eq!(made.organisation.name, "Mission Locale du Sud Meusien");
+    assert!(made.teams.is_empty());
+    assert_eq!(made.users, 1);
+    assert!(
+        !browser
+            .get("/administration/organisations")
+            .body
+            .contains(&password),
+        "shown once"
+    );
+
+    // Journaled in both organisations, ids only.
+    let mine: Vec<AuditEntry> = journal(&env, env.org.id)
+        .into_iter()
+        .filter(|e| e.action == audit::ORGANISATION_CREATED && e.target_id == Some(sud))
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].user_id, Some(admin));
+    let theirs = journal(&env, sud);
+    let actions: Vec<(&str, Option<Uuid>, Option<Uuid>)> = theirs
+        .iter()
+        .map(|e| (e.action.as_str(), e.user_id, e.target_id))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (audit::ORGANISATION_CREATED, Some(admin), Some(sud)),
+            (audit::USER_CREATED, Some(admin), Some(lou.id)),
+            (audit::PASSWORD_SET, Some(admin), Some(lou.id)),
+        ]
+    );
+    for line in mine.iter().chain(&theirs) {
+        for secret in [&password, "lou", "Lou", "Sud"] {
+            assert!(!line.detail.contains(secret), "{}", line.detail);
+        }
+    }
+
+    // Lou runs the new organisation; this administrator does not get into it.
+    let mut lous = Browser::new(&server);
+    lous.signed_in("lou@mlsud", &password);
+    let hers = lous.get("/administration");
+    assert_eq!(hers.status, 200);
+    assert!(hers.body.contains("Mission Locale du Sud Meusien"));
+    assert!(has(&hers.body, "teams-empty"));
+    assert_eq!(
+        browser
+            .get(&format!("/administration/comptes/{}", lou.id))
+            .status,
+        404
+    );
+
+    // Renaming one's own organisation.
+    let empty = browser.post(
+        "/administration/organisations/renommer",
+        &[("csrf", &token), ("nom", "")],
+    );
+    assert_eq!(empty.status, 400);
+    let clash = browser.post(
+        "/administration/organisations/renommer",
+        &[("csrf", &token), ("nom", "Mission Locale du Sud Meusien")],
+    );
+    assert_eq!(clash.status, 400);
+    assert!(testid_text(&clash.body, "admin-error").contains("porte déjà ce nom"));
+    let renamed = browser.post(
+        "/administration/organisations/renommer",
+        &[("csrf", &token), ("nom", "Mission Locale du Nord Meusien")],
+    );
+    assert_eq!(renamed.status, 303, "{}", renamed.body);
+    let names: Vec<String> = env
+        .hub
+        .overview()
+        .expect("overview")
+        .into_iter()
+        .map(|o| o.organisation.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Mission Locale du Nord Meusien",
+            "Autre association",
+            "Mission Locale du Sud Meusien"
+        ]
+    );
+    let line = last(&env, audit::ORGANISATION_RENAMED);
+    assert_eq!(
+        (line.user_id, line.target_id, line.detail.as_str()),
+        (Some(admin), Some(env.org.id), "")
+    );
+    let after = browser.get("/administration/organisations?ok=organisation-renommee");
+    assert!(has(&after.body, "admin-message"));
+    assert!(after.body.contains("Mission Locale du Nord Meusien"));
+    // Keeping one's own name (a different case) is not a clash.
+    let same = browser.post(
+        "/administration/organisations/renommer",
+        &[("csrf", &token), ("nom", "MISSION LOCALE du Nord Meusien")],
+    );
+    assert_eq!(same.status, 303);
 }
 
 #[test]
@@ -674,6 +902,18 @@ fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
     let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
         ("/administration/equipes".into(), vec![("nom", "Binôme")]),
         (
+            "/administration/organisations".into(),
+            vec![
+                ("nom", "Nouvelle organisation"),
+                ("admin_nom", "X"),
+                ("identifiant", "x@x"),
+            ],
+        ),
+        (
+            "/administration/organisations/renommer".into(),
+            vec![("nom", "Autre nom")],
+        ),
+        (
             "/administration/comptes".into(),
             vec![("nom", "X"), ("identifiant", "x@x"), ("role", "admin")],
         ),
@@ -713,7 +953,10 @@ fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
             assert!(has(&page.body, "csrf-rejected"), "POST {path}");
         }
     }
-    assert_eq!(env.hub.overview().expect("overview")[0].teams.len(), 2);
+    let overview = env.hub.overview().expect("overview");
+    assert_eq!(overview.len(), 1, "no organisation made");
+    assert_eq!(overview[0].organisation.name, "Mission Locale test");
+    assert_eq!(overview[0].teams.len(), 2);
     assert!(env.hub.find_user("x@x").is_err());
     assert!(!env.hub.is_disabled(sam).expect("state"));
     assert!(
