@@ -1,8 +1,8 @@
 // The administration pages (issue 12) as the demo's administrator uses them: creating a
 // coordinator account (its password shown once, and it signs in), issuing an enrolment
 // code (text and QR code; a tablet enrols with it), revoking a tablet (it can no longer
-// sync) and revoking with a wipe order (it deletes its store at its next contact). A
-// coordinator is refused the pages.
+// sync) and revoking with a wipe order, only through its confirmation page (it deletes its
+// store at its next contact). A coordinator is refused the pages.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -162,7 +162,29 @@ test('the administrator revokes a tablet with a wipe order; it deletes its store
     tablet.sync();
     assert.equal(runDevice(tablet.store, 'has', youth).trim(), 'true');
     const row = page.locator(`[data-testid="device-row"][data-device-id="${id}"]`);
-    await clickAndWait(page, row.getByTestId('wipe-button'));
+    // The list's button only opens the confirmation page, which says what will happen.
+    await clickAndWait(page, row.getByTestId('wipe-button'), new RegExp(`/administration/tablettes/${id}/effacer\\??$`));
+    const consequences = await page.getByTestId('wipe-consequences').innerText();
+    assert.match(consequences, /envoie ce qu'elle n'a pas encore envoyé/);
+    assert.match(consequences, /supprime toutes ses données/);
+    await screenshot(page, 'admin-wipe-confirmation.png');
+    // Without the box ticked the browser does not send the form…
+    await page.getByTestId('wipe-submit').click();
+    assert.equal(await page.getByTestId('wipe-confirm').evaluate((box) => box.validity.valueMissing), true);
+    assert.match(page.url(), /\/effacer\??$/);
+    // …and the server refuses it if sent anyway: nothing is done.
+    await page.getByTestId('wipe-confirm').evaluate((box) => box.removeAttribute('required'));
+    const refused = await clickAndWait(page, page.getByTestId('wipe-submit'));
+    assert.equal(refused.status(), 400);
+    await page.getByTestId('admin-error').waitFor();
+    await open(page, '/administration/tablettes');
+    assert.equal(await row.getAttribute('data-state'), 'active');
+    tablet.sync();
+    assert.equal(runDevice(tablet.store, 'has', youth).trim(), 'true', 'nothing wiped');
+    // Ticked: revoked with a wipe order.
+    await clickAndWait(page, row.getByTestId('wipe-button'), /\/effacer\??$/);
+    await page.getByTestId('wipe-confirm').check();
+    await clickAndWait(page, page.getByTestId('wipe-submit'), /\/administration\/tablettes/);
     await page.getByTestId('admin-message').waitFor();
     assert.equal(await page.locator(`[data-testid="device-row"][data-device-id="${id}"]`).getAttribute('data-state'), 'wipe-ordered');
     try {

@@ -381,6 +381,14 @@ impl Workspace {
         Ok(devices)
     }
 
+    /// One tablet of the organisation (`NotFound` for another organisation's).
+    pub fn admin_device(&self, who: &Coordinator, id: Uuid) -> Result<Device, HubError> {
+        self.admin_devices(who)?
+            .into_iter()
+            .find(|d| d.id == id)
+            .ok_or(not_yours("device", id))
+    }
+
     /// Revokes a tablet of the organisation, with a wipe order if asked.
     pub fn admin_revoke_device(
         &self,
@@ -388,11 +396,7 @@ impl Workspace {
         id: Uuid,
         wipe: Option<WipeOrder>,
     ) -> Result<Device, HubError> {
-        let device = self
-            .admin_devices(who)?
-            .into_iter()
-            .find(|d| d.id == id)
-            .ok_or(not_yours("device", id))?;
+        let device = self.admin_device(who, id)?;
         self.hub()
             .revoke_device_by(device.id, wipe, Some(who.user.id))
     }

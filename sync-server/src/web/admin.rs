@@ -10,7 +10,8 @@
 //! `/administration/comptes` (list; POST: create), `/administration/comptes/{id}` and its
 //! POST actions `/role`, `/desactiver`, `/reactiver`, `/mot-de-passe`, `/sessions`,
 //! `/double-authentification`, `/administration/tablettes` (POST
-//! `/administration/tablettes/{id}/revoquer`), `/administration/codes` (POST: issue).
+//! `/administration/tablettes/{id}/revoquer`; a wipe order only from the confirmation page
+//! `/administration/tablettes/{id}/effacer`), `/administration/codes` (POST: issue).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,6 +62,7 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
             "/administration/tablettes/{id}/revoquer",
             post(revoke_device),
         )
+        .route("/administration/tablettes/{id}/effacer", get(wipe_confirm))
         .route("/administration/codes", get(codes).post(issue_code))
 }
 
@@ -885,12 +887,8 @@ fn devices_page(
                                                         input type="hidden" name="csrf" value=(nav.csrf);
                                                         button.secondary type="submit" data-testid="revoke-button" { "Révoquer" }
                                                     }
-                                                    form method="post" action={ "/administration/tablettes/" (d.id) "/revoquer" } data-testid="wipe-form" {
-                                                        input type="hidden" name="csrf" value=(nav.csrf);
-                                                        input type="hidden" name="effacer" value="oui";
-                                                        label.check { input type="checkbox" name="urgent" value="oui" data-testid="wipe-urgent";
-                                                            "urgent (tablette volée : ne rien recevoir de plus)" }
-                                                        button.danger type="submit" data-testid="wipe-button" { "Révoquer et effacer" }
+                                                    form method="get" action={ "/administration/tablettes/" (d.id) "/effacer" } data-testid="wipe-open-form" {
+                                                        button.danger type="submit" data-testid="wipe-button" { "Révoquer et effacer…" }
                                                     }
                                                 }
                                             }
@@ -903,10 +901,86 @@ fn devices_page(
                 }
             }
             p.muted { "Révoquer : la tablette ne peut plus se synchroniser ; ses fiches non envoyées restent sur elle. "
-                "Révoquer et effacer : à son prochain contact, elle envoie ses fiches non envoyées puis supprime ses données "
-                "(urgent : elle les supprime sans rien envoyer)." }
+                "Révoquer et effacer (après une page de confirmation) : à son prochain contact, elle envoie ses fiches non envoyées "
+                "puis supprime ses données (urgent : elle les supprime sans rien envoyer)." }
         },
     )
+}
+
+/// The confirmation a wipe order needs: what will happen, said before it happens, with a
+/// box to tick (the order cannot be taken back once the tablet has received it).
+fn wipe_page(nav: &Nav<'_>, who: &Coordinator, d: &Device, error: Option<&str>) -> Markup {
+    let team = who.team(d.team_id).map_or("", |t| t.name.as_str());
+    let (state, label) = device_state(d);
+    layout(
+        "Révoquer et effacer une tablette",
+        Some(nav),
+        html! {
+            h1 { "Révoquer et effacer une tablette" }
+            (admin_nav())
+            (messages(None, error))
+            section.card data-testid="wipe-device" data-device-id=(d.id) data-state=(state) {
+                dl {
+                    dt { "Tablette" } dd { (d.label) " — n° " (short_id(d.id)) }
+                    dt { "Équipe" } dd { (team) }
+                    dt { "Dernière synchronisation" } dd { @match d.last_sync_at { Some(t) => { (labels::server_time(t)) } None => { "jamais" } } }
+                    dt { "Saisies non envoyées (au dernier contact)" } dd { @match d.unsent { Some(n) => { (n) } None => { "inconnu" } } }
+                    dt { "État" } dd { span.badge { (label) } }
+                }
+            }
+            @if d.revoked_at.is_some() {
+                p.notice.error role="alert" data-testid="wipe-already-revoked" { "Cette tablette est déjà révoquée." }
+            } @else {
+                section.card data-testid="wipe-consequences" {
+                    h2 { "Ce qui va se passer" }
+                    ul {
+                        li { "La tablette est révoquée tout de suite : elle ne peut plus se synchroniser." }
+                        li { "À son prochain contact avec le serveur, elle envoie ce qu'elle n'a pas encore envoyé, "
+                            "puis supprime toutes ses données (jeunes, visites, actions) : sa base locale est effacée." }
+                        li { strong { "Urgent" } " (tablette volée) : elle supprime ses données sans rien envoyer ; "
+                            "ce qu'elle n'avait pas envoyé est perdu." }
+                        li { "L'ordre ne s'annule pas. Pour l'utiliser à nouveau, la tablette devra être enrôlée avec un nouveau code." }
+                    }
+                    form method="post" action={ "/administration/tablettes/" (d.id) "/revoquer" } data-testid="wipe-form" {
+                        input type="hidden" name="csrf" value=(nav.csrf);
+                        input type="hidden" name="effacer" value="oui";
+                        label.check { input type="checkbox" name="urgent" value="oui" data-testid="wipe-urgent";
+                            "urgent (tablette volée : ne rien recevoir de plus)" }
+                        label.check { input type="checkbox" name="confirmation" value="oui" required data-testid="wipe-confirm";
+                            "Je confirme : révoquer cette tablette et effacer ses données" }
+                        button.danger type="submit" data-testid="wipe-submit" { "Révoquer et effacer" }
+                    }
+                }
+            }
+            p { a href={ "/administration/tablettes#equipe-" (d.team_id) } data-testid="wipe-cancel" { "Retour aux tablettes (rien n'est fait)" } }
+        },
+    )
+}
+
+async fn wipe_confirm(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let id = parse_id(&id).unwrap_or_default();
+    match blocking(move || ws.admin_device(&who, id)).await {
+        Ok(d) => page(
+            StatusCode::OK,
+            wipe_page(
+                &nav(&session, "/administration"),
+                &session.coordinator,
+                &d,
+                None,
+            ),
+        ),
+        Err(e) => refused(&session, e),
+    }
 }
 
 async fn devices(
@@ -953,10 +1027,32 @@ async fn revoke_device(
         (true, false) => Some(WipeOrder::AfterPush),
         (true, true) => Some(WipeOrder::Urgent),
     };
+    // A wipe order only with the confirmation page's box ticked: one click on the list
+    // cannot wipe a tablet, nor a form posted without it.
+    let confirmed = wipe.is_none() || param(&form, "confirmation") == "oui";
     let ws = state.ws.clone();
     let who = session.coordinator.clone();
-    match blocking(move || ws.admin_revoke_device(&who, id, wipe)).await {
-        Ok(_) => redirect(&format!(
+    let done = blocking(move || {
+        if confirmed {
+            ws.admin_revoke_device(&who, id, wipe).map(|_| None)
+        } else {
+            ws.admin_device(&who, id).map(Some)
+        }
+    })
+    .await;
+    match done {
+        Ok(Some(device)) => page(
+            StatusCode::BAD_REQUEST,
+            wipe_page(
+                &nav(&session, "/administration"),
+                &session.coordinator,
+                &device,
+                Some(
+                    "Cochez la confirmation pour révoquer et effacer la tablette : rien n'a été fait.",
+                ),
+            ),
+        ),
+        Ok(None) => redirect(&format!(
             "/administration/tablettes?ok={}#equipe-{}",
             if wipe.is_some() {
                 "effacement"

@@ -84,6 +84,7 @@ fn a_coordinator_gets_403_on_every_administration_page_and_changes_nothing() {
         "/administration/comptes",
         &format!("/administration/comptes/{admin}"),
         "/administration/tablettes",
+        &format!("/administration/tablettes/{}/effacer", device.id),
         "/administration/codes",
     ] {
         let page = browser.get(path);
@@ -127,7 +128,7 @@ fn a_coordinator_gets_403_on_every_administration_page_and_changes_nothing() {
         ),
         (
             format!("/administration/tablettes/{}/revoquer", device.id),
-            vec![("effacer", "oui")],
+            vec![("effacer", "oui"), ("confirmation", "oui")],
         ),
         (
             "/administration/codes".into(),
@@ -599,16 +600,72 @@ fn tablets_are_listed_and_revoked_with_or_without_a_wipe_order() {
         &[("csrf", &token)],
     );
     assert_eq!(revoked.status, 303, "{}", revoked.body);
+
+    // A wipe order goes through a confirmation page that says what will happen; without
+    // its box ticked, nothing is done.
+    assert!(list.body.contains(&format!(
+        r#"action="/administration/tablettes/{}/effacer""#,
+        second.id
+    )));
+    assert!(!has(&list.body, "wipe-confirm"), "no wipe from the list");
+    let confirm = browser.get(&format!("/administration/tablettes/{}/effacer", second.id));
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let consequences = &confirm.body[confirm
+        .body
+        .find(r#"data-testid="wipe-consequences""#)
+        .expect("consequences")..];
+    assert!(consequences.contains("envoie ce qu'elle n'a pas encore envoyé"));
+    assert!(consequences.contains("supprime toutes ses données"));
+    assert!(has(&confirm.body, "wipe-confirm") && has(&confirm.body, "wipe-urgent"));
+    assert!(
+        confirm
+            .body
+            .contains(r#"name="confirmation" value="oui" required"#)
+    );
+    for unconfirmed in [
+        vec![("csrf", token.as_str()), ("effacer", "oui")],
+        vec![("csrf", &token), ("effacer", "oui"), ("urgent", "oui")],
+        vec![
+            ("csrf", &token),
+            ("effacer", "oui"),
+            ("confirmation", "non"),
+        ],
+    ] {
+        let refused = browser.post(
+            &format!("/administration/tablettes/{}/revoquer", second.id),
+            &unconfirmed,
+        );
+        assert_eq!(refused.status, 400, "{unconfirmed:?}");
+        assert!(testid_text(&refused.body, "admin-error").contains("rien n'a été fait"));
+        assert!(has(&refused.body, "wipe-confirm"), "the confirmation again");
+    }
+    let untouched = env.hub.devices(Some(env.team_a.id)).expect("devices");
+    let untouched = untouched
+        .iter()
+        .find(|d| d.id == second.id)
+        .expect("second");
+    assert!(untouched.revoked_at.is_none() && untouched.wipe.is_none());
     let wiped = browser.post(
         &format!("/administration/tablettes/{}/revoquer", second.id),
-        &[("csrf", &token), ("effacer", "oui")],
+        &[
+            ("csrf", &token),
+            ("effacer", "oui"),
+            ("confirmation", "oui"),
+        ],
     );
     assert_eq!(wiped.status, 303);
     let urgent = browser.post(
         &format!("/administration/tablettes/{}/revoquer", third.id),
-        &[("csrf", &token), ("effacer", "oui"), ("urgent", "oui")],
+        &[
+            ("csrf", &token),
+            ("effacer", "oui"),
+            ("urgent", "oui"),
+            ("confirmation", "oui"),
+        ],
     );
     assert_eq!(urgent.status, 303);
+    let again = browser.get(&format!("/administration/tablettes/{}/effacer", third.id));
+    assert!(has(&again.body, "wipe-already-revoked") && !has(&again.body, "wipe-form"));
     let devices = env.hub.devices(None).expect("devices");
     let of = |id: Uuid| devices.iter().find(|d| d.id == id).expect("device");
     assert!(of(tablet.device_id).revoked_at.is_some() && of(tablet.device_id).wipe.is_none());
@@ -847,11 +904,20 @@ fn another_organisations_ids_are_404_and_nothing_changes() {
         );
     }
     for id in [other_device.id, unknown] {
-        let page = browser.post(
-            &format!("/administration/tablettes/{id}/revoquer"),
-            &[("csrf", &token), ("effacer", "oui")],
-        );
+        for confirmation in ["oui", ""] {
+            let page = browser.post(
+                &format!("/administration/tablettes/{id}/revoquer"),
+                &[
+                    ("csrf", &token),
+                    ("effacer", "oui"),
+                    ("confirmation", confirmation),
+                ],
+            );
+            assert_eq!(page.status, 404);
+        }
+        let page = browser.get(&format!("/administration/tablettes/{id}/effacer"));
         assert_eq!(page.status, 404);
+        assert!(!page.body.contains(&other_device.id.to_string()));
     }
     let other = other_team.id.to_string();
     let page = browser.post(
@@ -929,7 +995,7 @@ fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
         (format!("/administration/comptes/{sam}/sessions"), vec![]),
         (
             format!("/administration/tablettes/{}/revoquer", device.id),
-            vec![("effacer", "oui")],
+            vec![("effacer", "oui"), ("confirmation", "oui")],
         ),
         (
             "/administration/codes".into(),
