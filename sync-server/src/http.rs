@@ -53,7 +53,7 @@ pub struct HttpConfig {
     /// The pages are reached over plain HTTP (`--insecure-http`): no `Secure`/`__Host-`
     /// cookies, no HSTS. Off by default: the server is meant to sit behind TLS.
     pub insecure_http: bool,
-    /// The coordinators' pages: trusted reverse proxy, session lifetimes.
+    /// The coordinators' pages: trusted reverse proxy, session lifetimes, public address.
     pub pages: web::PagesConfig,
     /// Who may read `/metrics`, and what counts as a silent tablet.
     pub metrics: MetricsConfig,
@@ -146,11 +146,7 @@ pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
         .route(SYNC_PATH, post(sync))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)
-        .merge(web::router(
-            workspace,
-            config.insecure_http,
-            config.pages.trusted_proxy,
-        ))
+        .merge(web::router(workspace, config.insecure_http, &config.pages))
         .layer(middleware::from_fn_with_state(metrics, timed))
 }
 

@@ -71,9 +71,119 @@ pub fn enrolment_uri(server: &str, code: &str) -> String {
     format!("repere://enrol?server={}&code={}", enc(server), enc(code))
 }
 
-/// The server's address as the browser reached it (scheme from how cookies are served):
-/// behind the TLS proxy, the https address the tablets use too.
+/// The server's address that tablets use (`--public-url`), put into the enrolment link:
+/// `http(s)://host[:port][/path]` as the apps' link parser accepts it (no user info, query
+/// nor fragment), kept without a final `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublicUrlError {
+    #[error("it must start with https:// (or http://)")]
+    Scheme,
+    #[error("it has no host after the scheme")]
+    NoHost,
+    #[error(
+        "its host may have letters, digits, dots and hyphens (or be an [IPv6] address), \
+         with an optional :port from 1 to 65535"
+    )]
+    Host,
+    #[error(
+        "it may have a path after the host, but no user info, query, fragment, space or \
+         other character than A-Z a-z 0-9 - . _ ~ / % : , ; = + ! $ & ' ( ) *"
+    )]
+    Path,
+    #[error("it is longer than {MAX_PUBLIC_URL_CHARS} characters")]
+    TooLong,
+}
+
+const MAX_PUBLIC_URL_CHARS: usize = 255;
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<PublicUrl, PublicUrlError> {
+        let raw = raw.trim();
+        if raw.len() > MAX_PUBLIC_URL_CHARS {
+            return Err(PublicUrlError::TooLong);
+        }
+        let (scheme, rest) = raw.split_once("://").ok_or(PublicUrlError::Scheme)?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "https" && scheme != "http" {
+            return Err(PublicUrlError::Scheme);
+        }
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.is_empty() {
+            return Err(PublicUrlError::NoHost);
+        }
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (address, port) = v6.split_once(']').ok_or(PublicUrlError::Host)?;
+                address
+                    .parse::<std::net::Ipv6Addr>()
+                    .map_err(|_| PublicUrlError::Host)?;
+                (&authority[..address.len() + 2], port)
+            }
+            None => {
+                let at = authority.find(':').unwrap_or(authority.len());
+                let host = &authority[..at];
+                let name_ok = !host.is_empty()
+                    && host.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    });
+                if !name_ok {
+                    return Err(PublicUrlError::Host);
+                }
+                (host, &authority[at..])
+            }
+        };
+        if !port.is_empty() {
+            let number = port.strip_prefix(':').ok_or(PublicUrlError::Host)?;
+            if number.is_empty()
+                || !number.chars().all(|c| c.is_ascii_digit())
+                || !matches!(number.parse::<u16>(), Ok(1..))
+            {
+                return Err(PublicUrlError::Host);
+            }
+        }
+        let path_ok = path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~/%:,;=+!$&'()*".contains(c));
+        if !path_ok {
+            return Err(PublicUrlError::Path);
+        }
+        Ok(PublicUrl(format!(
+            "{scheme}://{}{port}{}",
+            host.to_ascii_lowercase(),
+            path.trim_end_matches('/')
+        )))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for PublicUrl {
+    type Err = PublicUrlError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        PublicUrl::parse(raw)
+    }
+}
+
+impl std::fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The address the enrolment link gives tablets: `--public-url` if set; otherwise the one
+/// the browser reached (scheme from how cookies are served, host from the `Host` header),
+/// which a forged `Host` can point elsewhere (sync-server/README.md, "Enrolment link").
 fn server_address(state: &WebState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.public_url {
+        return url.as_str().to_string();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -1229,6 +1339,50 @@ async fn issue_code(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_public_url_is_an_http_or_https_address_without_user_info_query_or_fragment() {
+        for (raw, kept) in [
+            ("https://repere.example.org", "https://repere.example.org"),
+            ("HTTPS://Repere.Example.org/", "https://repere.example.org"),
+            (
+                "http://127.0.0.1:8080/repere/",
+                "http://127.0.0.1:8080/repere",
+            ),
+            ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
+            (" https://ml-nord.fr ", "https://ml-nord.fr"),
+        ] {
+            assert_eq!(
+                PublicUrl::parse(raw).map(|u| u.to_string()),
+                Ok(kept.to_string()),
+                "{raw}"
+            );
+        }
+        for (raw, error) in [
+            ("repere.example.org", PublicUrlError::Scheme),
+            ("ftp://repere.example.org", PublicUrlError::Scheme),
+            ("javascript://alert(1)", PublicUrlError::Scheme),
+            ("https://", PublicUrlError::NoHost),
+            ("https:///chemin", PublicUrlError::NoHost),
+            ("https://user:pw@repere.example.org", PublicUrlError::Host),
+            ("https://repere..example.org", PublicUrlError::Host),
+            ("https://repere.example.org:0", PublicUrlError::Host),
+            ("https://repere.example.org:65536", PublicUrlError::Host),
+            ("https://repere.example.org:", PublicUrlError::Host),
+            ("https://[::1", PublicUrlError::Host),
+            ("https://[zz]:80", PublicUrlError::Host),
+            ("https://[::1]x", PublicUrlError::Host),
+            ("https://repere.example.org?x=1", PublicUrlError::Host),
+            ("https://repere.example.org/?x=1", PublicUrlError::Path),
+            ("https://repere.example.org/#top", PublicUrlError::Path),
+            ("https://repere.example.org/a b", PublicUrlError::Path),
+            ("https://repere.example.org/@evil", PublicUrlError::Path),
+        ] {
+            assert_eq!(PublicUrl::parse(raw), Err(error), "{raw}");
+        }
+        let long = format!("https://{}.fr", "a".repeat(250));
+        assert_eq!(PublicUrl::parse(&long), Err(PublicUrlError::TooLong));
+    }
 
     #[test]
     fn the_enrolment_link_encodes_the_address_and_the_code() {

@@ -12,6 +12,10 @@ use uuid::Uuid;
 use crate::accounts::enable_second_factor;
 use crate::common::{Env, env};
 use crate::coord::{Browser, PASSWORD, coordinator, csrf, other_organisation, server};
+use crate::http::start;
+use repere_server::http::HttpConfig;
+use repere_server::web::PagesConfig;
+use repere_server::web::admin::PublicUrl;
 
 const ADMIN: &str = "alex@ml.test";
 const COORDINATOR: &str = "camille@ml.test";
@@ -864,6 +868,96 @@ fn an_enrolment_code_is_shown_once_with_its_qr_code_and_enrols_a_tablet() {
     let list = browser.get("/administration/tablettes");
     assert!(list.body.contains(&enrolled.device_id.to_string()));
     assert!(!list.body.contains(&code), "shown once");
+}
+
+/// The enrolment link of a code issued through `browser`.
+fn issued_link(browser: &mut Browser, token: &str, team: Uuid) -> (String, String) {
+    let team = team.to_string();
+    let issued = browser.post(
+        "/administration/codes",
+        &[("csrf", token), ("equipe", &team), ("duree_heures", "24")],
+    );
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    (
+        testid_text(&issued.body, "enrolment-server"),
+        testid_text(&issued.body, "enrolment-uri"),
+    )
+}
+
+#[test]
+fn with_a_public_url_a_forged_host_header_does_not_reach_the_enrolment_link() {
+    let env = env();
+    administrator(&env, ADMIN);
+    // Without --public-url: the Host header the browser sent, forged or not.
+    let server = server(&env);
+    let mut browser = Browser::new(&server);
+    let token = browser.signed_in(ADMIN, PASSWORD);
+    browser.host = Some("repere.attaquant.example".into());
+    let (address, uri) = issued_link(&mut browser, &token, env.team_a.id);
+    assert_eq!(address, "https://repere.attaquant.example");
+    assert!(uri.starts_with("repere://enrol?server=https%3A%2F%2Frepere.attaquant.example&code="));
+    drop(server);
+
+    let public = PublicUrl::parse("https://repere.example.org/").expect("url");
+    let server = start(
+        env.hub.clone(),
+        HttpConfig {
+            pages: PagesConfig {
+                public_url: Some(public),
+                ..PagesConfig::default()
+            },
+            ..HttpConfig::default()
+        },
+    );
+    let mut browser = Browser::new(&server);
+    let token = browser.signed_in(ADMIN, PASSWORD);
+    for host in [None, Some("repere.attaquant.example")] {
+        browser.host = host.map(str::to_string);
+        let (address, uri) = issued_link(&mut browser, &token, env.team_a.id);
+        assert_eq!(address, "https://repere.example.org", "Host {host:?}");
+        assert!(
+            uri.starts_with("repere://enrol?server=https%3A%2F%2Frepere.example.org&code="),
+            "{uri}"
+        );
+    }
+}
+
+#[test]
+fn serve_refuses_a_public_url_that_is_not_http_or_https_at_startup() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = |flag: Option<&str>, var: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_repere-server"));
+        c.args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env_remove("REPERE_PUBLIC_URL")
+            .env_remove("REPERE_KEY")
+            .env_remove("REPERE_KEY_FILE");
+        if let Some(flag) = flag {
+            c.args(["--public-url", flag]);
+        }
+        if let Some(var) = var {
+            c.env("REPERE_PUBLIC_URL", var);
+        }
+        c.output().expect("runs")
+    };
+    for (flag, var) in [
+        (Some("ftp://repere.example.org"), None),
+        (Some("repere.example.org"), None),
+        (None, Some("https://repere.example.org/?retour=ailleurs")),
+    ] {
+        let out = serve(flag, var);
+        assert_eq!(out.status.code(), Some(2), "{flag:?} {var:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--public-url"), "{stderr}");
+        assert!(
+            stderr.contains("https://") || stderr.contains("no user info, query"),
+            "{stderr}"
+        );
+        assert!(
+            !dir.path().join("data").exists(),
+            "refused before anything starts"
+        );
+    }
 }
 
 #[test]
