@@ -121,10 +121,11 @@ struct AppState {
     tls: bool,
 }
 
-/// The sync API and, on the same port, the coordinators' pages (`web`).
-pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
+/// The sync API and, on the same port, the coordinators' pages (`web`), counting into
+/// `metrics`, which `serve::serve` counts its limits' refusals into too (they happen
+/// before any request reaches the router).
+pub fn router(hub: Arc<Hub>, config: &HttpConfig, metrics: Arc<Metrics>) -> Router {
     let workspace = Arc::new(Workspace::with_sessions(hub.clone(), config.pages.sessions));
-    let metrics = Arc::new(Metrics::default());
     let state = Arc::new(AppState {
         hub,
         enrol_limiter: RateLimiter::new(config.enrol_per_minute, Duration::from_secs(60)),

@@ -733,8 +733,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                  / The pages expect HTTPS; for a local http:// trial add --insecure-http."
             );
         }
-        let app = http::router(hub, &config);
-        serve::serve(listener, app, limits, shutdown_signal()).await
+        let metrics = Arc::new(repere_server::metrics::Metrics::default());
+        let app = http::router(hub, &config, metrics.clone());
+        serve::serve(listener, app, limits, metrics, shutdown_signal()).await
     })?;
     tracing::info!("repere-server stopped");
     Ok(())
