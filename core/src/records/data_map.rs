@@ -308,7 +308,23 @@ de la vérification par les tests) :
   secours ; sessions (empreinte du jeton) ; tentatives de connexion (HMAC de l'identifiant tapé
   et de l'adresse).
 - Tablettes (`devices`) : libellé, empreinte du jeton, dates d'enrôlement et de dernière
-  synchronisation.
+  synchronisation, position du journal reçue, ordre d'effacement, et ce que la tablette a dit
+  d'elle à sa dernière synchronisation (version de l'application, nombre de fiches non
+  envoyées).
+- `erasure_requests` : les demandes d'effacement (identifiants de la fiche, de l'équipe, de qui
+  a demandé et de qui a décidé, motif en mot fixe, dates, décision, nombre de fiches effacées
+  avec) ; jamais le contenu de la fiche. Vues de la coordination de l'organisation (page
+  « Effacements »).
+- `transfers` : les transferts d'un jeune vers une autre équipe, peut-être d'une autre
+  organisation (identifiants du jeune, des deux équipes, de qui a demandé et de qui a décidé,
+  état, dates) ; aucun contenu de fiche. Vus de la coordination des deux équipes (page
+  « Transferts ») avec le nom affiché du jeune tant que le transfert attend, puis par l'équipe
+  qui a la fiche seulement (l'autre ne voit plus qu'un identifiant court) ; chaque étape est
+  inscrite au journal des deux organisations. `departures` : l'identifiant d'une fiche partie
+  avec un jeune transféré, l'équipe quittée, une position du journal et la date, pour que les
+  tablettes de cette équipe suppriment leur copie ; aucun contenu. Aucune durée de conservation
+  n'est fixée par le logiciel pour l'une ou l'autre : un effacement du jeune laisse ces lignes,
+  qui ne gardent que des identifiants.
 - `audit_log` : qui a fait quoi et quand, en identifiants et mots fixes ;
   `erasure-register.tsv` (à côté de la base) : identifiant, équipe et date de chaque effacement,
   et pour une rectification les noms des champs changés. Aucune durée de conservation n'est fixée
