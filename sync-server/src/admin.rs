@@ -32,7 +32,7 @@ pub struct IssuedCode {
     pub stored: EnrolmentCode,
 }
 
-fn clean_name(what: &str, name: &str) -> Result<String, HubError> {
+pub(crate) fn clean_name(what: &str, name: &str) -> Result<String, HubError> {
     let name = name.trim();
     if name.is_empty() {
         return Err(HubError::BadInput(format!("the {what} name is empty")));
@@ -142,8 +142,13 @@ impl Hub {
             name: clean_name("organisation", name)?,
             created_at: self.now(),
         };
-        self.storage()
-            .write_with(|tx| Ok::<_, HubError>(tx.insert_organisation(&org)?))?;
+        self.storage().write_with(|tx| -> Result<(), HubError> {
+            tx.insert_organisation(&org)?;
+            let audit =
+                Audit::administration(org.id, None, audit::ORGANISATION_CREATED, org.id, "");
+            tx.insert_audit(&audit.entry(org.created_at))?;
+            Ok(())
+        })?;
         tracing::info!(organisation = %org.id, "organisation created");
         Ok(org)
     }

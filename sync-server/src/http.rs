@@ -53,7 +53,7 @@ pub struct HttpConfig {
     /// The pages are reached over plain HTTP (`--insecure-http`): no `Secure`/`__Host-`
     /// cookies, no HSTS. Off by default: the server is meant to sit behind TLS.
     pub insecure_http: bool,
-    /// The coordinators' pages: trusted reverse proxy, session lifetimes.
+    /// The coordinators' pages: trusted reverse proxy, session lifetimes, public address.
     pub pages: web::PagesConfig,
     /// Who may read `/metrics`, and what counts as a silent tablet.
     pub metrics: MetricsConfig,
@@ -121,10 +121,11 @@ struct AppState {
     tls: bool,
 }
 
-/// The sync API and, on the same port, the coordinators' pages (`web`).
-pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
+/// The sync API and, on the same port, the coordinators' pages (`web`), counting into
+/// `metrics`, which `serve::serve` counts its limits' refusals into too (they happen
+/// before any request reaches the router).
+pub fn router(hub: Arc<Hub>, config: &HttpConfig, metrics: Arc<Metrics>) -> Router {
     let workspace = Arc::new(Workspace::with_sessions(hub.clone(), config.pages.sessions));
-    let metrics = Arc::new(Metrics::default());
     let state = Arc::new(AppState {
         hub,
         enrol_limiter: RateLimiter::new(config.enrol_per_minute, Duration::from_secs(60)),
@@ -146,11 +147,7 @@ pub fn router(hub: Arc<Hub>, config: &HttpConfig) -> Router {
         .route(SYNC_PATH, post(sync))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)
-        .merge(web::router(
-            workspace,
-            config.insecure_http,
-            config.pages.trusted_proxy,
-        ))
+        .merge(web::router(workspace, config.insecure_http, &config.pages))
         .layer(middleware::from_fn_with_state(metrics, timed))
 }
 

@@ -132,6 +132,11 @@ struct ServeArgs {
     /// With --demo: the demo coordinators' password (default: a random one, printed)
     #[arg(long, env = "REPERE_DEMO_PASSWORD", hide_env_values = true)]
     demo_password: Option<String>,
+    /// The server's address as tablets reach it (`https://repere.example.org`), put into
+    /// the enrolment QR codes and links. Without it, the address the administrator's
+    /// browser used (its Host header) goes into them
+    #[arg(long, env = "REPERE_PUBLIC_URL")]
+    public_url: Option<repere_server::web::admin::PublicUrl>,
     /// The address of the reverse proxy in front of the server: from it (and only from it)
     /// the coordinators' sign-in throttle takes the client address from X-Forwarded-For
     #[arg(long, env = "REPERE_TRUSTED_PROXY")]
@@ -636,7 +641,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?
         {
             Some(summary) => {
-                let url = format!("http://{}", args.listen);
+                let url = args
+                    .public_url
+                    .as_ref()
+                    .map_or_else(|| format!("http://{}", args.listen), ToString::to_string);
                 print!(
                     "{}",
                     demo::instructions(&summary, &url, &args.data.data_dir.display().to_string())
@@ -662,6 +670,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 idle: chrono::Duration::minutes(i64::from(args.session_idle_minutes)),
                 lifetime: chrono::Duration::hours(i64::from(args.session_max_hours)),
             },
+            public_url: args.public_url.clone(),
         },
         metrics: MetricsConfig {
             token: args.metrics_token.clone().filter(|t| !t.is_empty()),
@@ -724,8 +733,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                  / The pages expect HTTPS; for a local http:// trial add --insecure-http."
             );
         }
-        let app = http::router(hub, &config);
-        serve::serve(listener, app, limits, shutdown_signal()).await
+        let metrics = Arc::new(repere_server::metrics::Metrics::default());
+        let app = http::router(hub, &config, metrics.clone());
+        serve::serve(listener, app, limits, metrics, shutdown_signal()).await
     })?;
     tracing::info!("repere-server stopped");
     Ok(())

@@ -1,7 +1,7 @@
 //! The server's own counters, served as Prometheus text (`GET /metrics`, exposition format
 //! 0.0.4): syncs by outcome, records pushed, pulled and rejected, refusals by code,
-//! enrolments, request latency per route group, the database's size and the tablets that
-//! have not synced for a while.
+//! enrolments, the `503`s of the serving limits, request latency per route group, the
+//! database's size and the tablets that have not synced for a while.
 //!
 //! A small registry of atomics rather than the `prometheus-client` crate: the set of
 //! series is fixed and small (every label value comes from a closed enum), so a few
@@ -120,6 +120,33 @@ impl RouteGroup {
     }
 }
 
+/// Which serving limit (`serve.rs`) a client ran into and got `503` for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overload {
+    /// A new connection past `--max-connections`.
+    Connections,
+    /// A new connection past `--max-connections-per-address` from its address.
+    ConnectionsPerAddress,
+    /// A request that waited past `--queue-timeout-secs` for one of `--max-requests`.
+    RequestQueue,
+}
+
+const OVERLOADS: [Overload; 3] = [
+    Overload::Connections,
+    Overload::ConnectionsPerAddress,
+    Overload::RequestQueue,
+];
+
+impl Overload {
+    fn label(self) -> &'static str {
+        match self {
+            Overload::Connections => "connections",
+            Overload::ConnectionsPerAddress => "connections_per_address",
+            Overload::RequestQueue => "request_queue",
+        }
+    }
+}
+
 /// Upper bounds of the latency buckets, in seconds: from a page served from cache to an
 /// initial pull of thousands of records over the body timeout's range.
 const BUCKETS: [f64; 12] = [
@@ -164,6 +191,7 @@ pub struct Metrics {
     records_pushed: AtomicU64,
     records_pulled: AtomicU64,
     records_rejected: [AtomicU64; REJECT_CODES.len()],
+    overloads: [AtomicU64; OVERLOADS.len()],
     latency: [Histogram; GROUPS.len()],
 }
 
@@ -199,6 +227,12 @@ impl Metrics {
         if let Some(code) = refused {
             add(&self.refusals[index(&ERROR_CODES, &code)], 1);
         }
+    }
+
+    /// A `503` for a serving limit (the connection is counted even when it is closed
+    /// without an answer, too many refusals being written already).
+    pub fn overloaded(&self, limit: Overload) {
+        add(&self.overloads[index(&OVERLOADS, &limit)], 1);
     }
 
     pub fn observe(&self, group: RouteGroup, took: Duration) {
@@ -289,6 +323,20 @@ impl Metrics {
         }
         head(
             &mut out,
+            "repere_overload_refusals_total",
+            "counter",
+            "Connections and requests refused with 503 by a serving limit (connections: --max-connections; connections_per_address: --max-connections-per-address; request_queue: --queue-timeout-secs waiting for one of --max-requests).",
+        );
+        for (limit, c) in OVERLOADS.iter().zip(&self.overloads) {
+            let _ = writeln!(
+                out,
+                "repere_overload_refusals_total{{limit=\"{}\"}} {}",
+                limit.label(),
+                load(c)
+            );
+        }
+        head(
+            &mut out,
             "repere_http_request_duration_seconds",
             "histogram",
             "Time to answer a request, by route group (sync, enrol, pages).",
@@ -358,6 +406,34 @@ pub fn silent_tablets(devices: &[Device], now: DateTime<Utc>, days: u32) -> u64 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overload_refusals_are_counted_by_limit_with_every_label_shown() {
+        let m = Metrics::default();
+        let figures = DatabaseFigures {
+            size_bytes: 0,
+            silent_tablets: 0,
+        };
+        let text = m.render(figures, 7);
+        for limit in ["connections", "connections_per_address", "request_queue"] {
+            assert!(
+                text.contains(&format!(
+                    "repere_overload_refusals_total{{limit=\"{limit}\"}} 0\n"
+                )),
+                "{text}"
+            );
+        }
+        m.overloaded(Overload::ConnectionsPerAddress);
+        m.overloaded(Overload::ConnectionsPerAddress);
+        m.overloaded(Overload::RequestQueue);
+        let text = m.render(figures, 7);
+        assert!(text.contains("repere_overload_refusals_total{limit=\"connections\"} 0\n"));
+        assert!(
+            text.contains("repere_overload_refusals_total{limit=\"connections_per_address\"} 2\n")
+        );
+        assert!(text.contains("repere_overload_refusals_total{limit=\"request_queue\"} 1\n"));
+        assert!(text.contains("# TYPE repere_overload_refusals_total counter"));
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative_and_end_with_the_count() {

@@ -39,6 +39,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use repere_core::sync::protocol::{ErrorBody, ErrorCode};
 
 use crate::coord::throttle::address_bytes;
+use crate::metrics::{Metrics, Overload};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -129,11 +130,12 @@ const HEALTH_PATH: &str = "/healthz";
 
 /// Serves `app` on `listener` within `limits` until `shutdown` completes, then stops
 /// accepting and gives requests in flight [`SHUTDOWN_GRACE`] to finish (each commits or
-/// rolls back as a whole).
+/// rolls back as a whole). Each `503` of a limit is counted in `metrics` (`/metrics`).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ServeLimits,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     limits.check()?;
@@ -158,6 +160,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
+            metrics.overloaded(Overload::Connections);
             if let Some(refused) = refused_connections.tick() {
                 tracing::warn!(
                     limit = limits.max_connections,
@@ -169,6 +172,7 @@ pub async fn serve(
             continue;
         };
         let Some(slot) = per_address.take(remote.ip()) else {
+            metrics.overloaded(Overload::ConnectionsPerAddress);
             if let Some(refused) = refused_connections.tick() {
                 tracing::warn!(
                     limit = limits.max_connections_per_address,
@@ -189,6 +193,7 @@ pub async fn serve(
             requests: requests.clone(),
             refused: refused_requests.clone(),
             limits: limits.clone(),
+            metrics: metrics.clone(),
         };
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -394,6 +399,7 @@ struct RequestService {
     requests: Arc<Semaphore>,
     refused: Arc<Throttled>,
     limits: Arc<ServeLimits>,
+    metrics: Arc<Metrics>,
 }
 
 impl RequestService {
@@ -410,6 +416,7 @@ impl RequestService {
         let app = self.app.clone();
         let requests = self.requests.clone();
         let refused = self.refused.clone();
+        let metrics = self.metrics.clone();
         let queue_timeout = self.limits.queue_timeout;
         async move {
             let path = request.uri().path();
@@ -420,6 +427,7 @@ impl RequestService {
                     Ok(Ok(permit)) => Some(permit),
                     // Timed out waiting, or (never: it is not closed) the semaphore closed.
                     Ok(Err(_)) | Err(_) => {
+                        metrics.overloaded(Overload::RequestQueue);
                         if let Some(refused) = refused.tick() {
                             tracing::warn!(refused, "requests refused: too many in flight");
                         }

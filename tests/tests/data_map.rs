@@ -24,7 +24,15 @@ fn the_printed_data_map_is_the_one_in_the_docs() {
         printed, docs,
         "regenerate: cargo run -p repere-server -- admin data-map > docs/DATA-MAP.md"
     );
-    for needle in ["profile_flags", "Donnée sensible", "notes", "Droit d'accès"] {
+    for needle in [
+        "profile_flags",
+        "Donnée sensible",
+        "notes",
+        "Droit d'accès",
+        "`transfers`",
+        "`departures`",
+        "`erasure_requests`",
+    ] {
         assert!(printed.contains(needle), "{needle}");
     }
 }

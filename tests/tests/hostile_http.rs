@@ -30,6 +30,24 @@ fn healthz_within_a_second(port: u16) -> Duration {
     took
 }
 
+/// The `503`s counted for one serving limit in `/metrics` (loopback: no token needed).
+fn overload_refusals(port: u16, limit: &str) -> u64 {
+    let answer = raw_request(
+        port,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("connects");
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    let series = format!("repere_overload_refusals_total{{limit=\"{limit}\"}} ");
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("no {series} in {answer}"))
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
 /// Whether the server has closed `s` (or reset it), looking for at most `wait`. Whatever
 /// the server sent before closing is read and dropped.
 fn closed_by_server(s: &mut TcpStream, wait: Duration) -> bool {
@@ -327,6 +345,8 @@ fn requests_past_the_limit_wait_their_turn_then_get_503() {
     )
     .expect("answer");
     assert_eq!(status_of(&answer), 400, "served again: {answer}");
+    assert_eq!(overload_refusals(server.port, "request_queue"), 1);
+    assert_eq!(overload_refusals(server.port, "connections"), 0);
 }
 
 #[test]
@@ -351,6 +371,10 @@ fn connections_past_the_limit_get_503_at_once() {
         assert!(closed_by_server(s, left.max(Duration::from_millis(10))));
     }
     healthz_within_a_second(server.port);
+    // Counted in /metrics under its limit only.
+    assert_eq!(overload_refusals(server.port, "connections"), 1);
+    assert_eq!(overload_refusals(server.port, "connections_per_address"), 0);
+    assert_eq!(overload_refusals(server.port, "request_queue"), 0);
 }
 
 #[test]
@@ -374,6 +398,9 @@ fn one_address_cannot_hold_more_than_its_share_of_connections() {
         200
     );
     drop(open);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(overload_refusals(server.port, "connections_per_address"), 1);
+    assert_eq!(overload_refusals(server.port, "connections"), 0);
 
     // Behind a reverse proxy every client comes from the proxy: only the overall limit
     // applies to it.

@@ -295,20 +295,39 @@ de la vérification par les tests) :
   changement, supprimée quand la tablette change d'équipe ou est effacée) ; jamais écrits dans
   les journaux. Aucune durée de conservation n'est fixée par le logiciel : un membre parti est
   désactivé (ses anciennes fiches restent nommées) et peut être renommé.
-- Accès exceptionnels, sur la tablette : les demandes qui y sont faites (`access_requests` : la
-  fiche demandée, le membre, le motif, texte libre qui peut nommer quelqu'un, la durée et la
-  réponse), gardées jusqu'à la fin de l'accès accordé, un jour après un refus ; les fiches
-  prêtées (`lent_files`, `lent_records` : le nom de l'équipe qui suit le jeune et les champs de
-  sa fiche, de ses visites, actions et solutions tels qu'elle les a), en lecture seule, hors des
-  listes, de la recherche et des indicateurs, jamais renvoyées ; effacées à la fin de l'accès
-  par l'horloge de la tablette, dès que le serveur ne les prête plus, ou avec tout le reste
-  quand la tablette est effacée.
+- `access_grants` : les accès exceptionnels (« bris de glace ») à la fiche d'un jeune hors de son
+  périmètre : qui lit (compte, ou tablette et membre déclaré), l'équipe qui suit le jeune, le
+  motif (texte libre qui peut nommer quelqu'un), le début, l'échéance (15 minutes à 8 heures) et
+  la fin anticipée ; vus de la coordination de l'équipe qui suit le jeune et du lecteur ;
+  supprimés avec la fiche du jeune quand elle est effacée ; le journal n'en garde que les
+  identifiants. Sur la tablette du lecteur : la demande (`access_requests` : la fiche demandée,
+  le membre, le motif, la durée, la réponse), gardée jusqu'à la fin de l'accès accordé, un jour
+  après un refus ; la fiche prêtée (`lent_files`, `lent_records` : ses champs seulement et le nom
+  de l'équipe qui suit le jeune, à part des fiches de l'équipe, jamais renvoyée), supprimée à
+  l'échéance par l'horloge de la tablette, dès que le serveur ne la prête plus, ou avec tout le
+  reste quand la tablette est effacée.
 - Comptes des pages de coordination (`users`) : nom, identifiant de connexion, empreinte
   Argon2id du mot de passe, secret de la double authentification, empreintes des codes de
   secours ; sessions (empreinte du jeton) ; tentatives de connexion (HMAC de l'identifiant tapé
   et de l'adresse).
 - Tablettes (`devices`) : libellé, empreinte du jeton, dates d'enrôlement et de dernière
-  synchronisation.
+  synchronisation, position du journal reçue, ordre d'effacement, et ce que la tablette a dit
+  d'elle à sa dernière synchronisation (version de l'application, nombre de fiches non
+  envoyées).
+- `erasure_requests` : les demandes d'effacement (identifiants de la fiche, de l'équipe, de qui
+  a demandé et de qui a décidé, motif en mot fixe, dates, décision, nombre de fiches effacées
+  avec) ; jamais le contenu de la fiche. Vues de la coordination de l'organisation (page
+  « Effacements »).
+- `transfers` : les transferts d'un jeune vers une autre équipe, peut-être d'une autre
+  organisation (identifiants du jeune, des deux équipes, de qui a demandé et de qui a décidé,
+  état, dates) ; aucun contenu de fiche. Vus de la coordination des deux équipes (page
+  « Transferts ») avec le nom affiché du jeune tant que le transfert attend, puis par l'équipe
+  qui a la fiche seulement (l'autre ne voit plus qu'un identifiant court) ; chaque étape est
+  inscrite au journal des deux organisations. `departures` : l'identifiant d'une fiche partie
+  avec un jeune transféré, l'équipe quittée, une position du journal et la date, pour que les
+  tablettes de cette équipe suppriment leur copie ; aucun contenu. Aucune durée de conservation
+  n'est fixée par le logiciel pour l'une ou l'autre : un effacement du jeune laisse ces lignes,
+  qui ne gardent que des identifiants.
 - `audit_log` : qui a fait quoi et quand, en identifiants et mots fixes ;
   `erasure-register.tsv` (à côté de la base) : identifiant, équipe et date de chaque effacement,
   et pour une rectification les noms des champs changés. Aucune durée de conservation n'est fixée

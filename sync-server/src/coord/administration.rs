@@ -1,19 +1,27 @@
-//! What an administrator does from the pages (issue 12): their organisation's teams, user
-//! accounts, tablets and enrolment codes. Each action calls the same `Hub` function as the
-//! `repere-server admin` command, with the administrator as the journal line's author.
+//! What an administrator does from the pages (issue 12): the consortium's organisations,
+//! their organisation's teams, user accounts, tablets and enrolment codes. Each action
+//! calls the same `Hub` function as the `repere-server admin` command, with the
+//! administrator as the journal line's author.
 //!
 //! **Scope.** Only a signed-in user with the `admin` role gets here (`Unauthorized`
 //! otherwise, shown as 403); they act on their own organisation only, and a team, user or
 //! tablet of another organisation answers exactly like an unknown id (`NotFound`, 404).
+//! The one exception is the consortium itself (docs/ARCHITECTURE.md: the organisations on
+//! this server): an administrator sees every organisation's name and size and creates a
+//! new organisation with its first administrator, who then runs it; they do not get into it.
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::audit::{self, Audit};
+use super::auth::hash_password;
 use super::reports::random_password;
 use super::{Coordinator, Workspace};
-use crate::admin::IssuedCode;
+use crate::admin::{IssuedCode, OrganisationOverview, clean_name};
 use crate::hub::HubError;
-use crate::storage::{Device, Role, StorageError, Team, TeamCounts, User, WipeOrder};
+use crate::storage::{
+    Device, Organisation, ReadTx, Role, StorageError, Team, TeamCounts, User, WipeOrder,
+};
 
 /// A user account as the administration pages list it (no secret of any kind).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +43,15 @@ pub struct NewAccount {
     pub password: Option<String>,
 }
 
+/// A new organisation and its first administrator, whose password is shown once.
+#[derive(Debug, Clone)]
+pub struct NewOrganisation {
+    pub organisation: Organisation,
+    pub admin: User,
+    pub login: String,
+    pub password: String,
+}
+
 fn admin_only(who: &Coordinator) -> Result<(), HubError> {
     if who.user.role == Role::Admin {
         Ok(())
@@ -48,6 +65,155 @@ fn not_yours(what: &'static str, id: Uuid) -> HubError {
 }
 
 impl Workspace {
+    /// The consortium's organisations (every organisation on this server), in creation
+    /// order, with their teams and how many accounts each has.
+    pub fn admin_organisations(
+        &self,
+        who: &Coordinator,
+    ) -> Result<Vec<OrganisationOverview>, HubError> {
+        admin_only(who)?;
+        self.hub().overview()
+    }
+
+    /// Creates an organisation of the consortium with its first administrator (login and
+    /// a generated password, returned to be shown once), in one transaction: no
+    /// organisation is left without an administrator. Journaled in both organisations
+    /// (ids only): the author's, and the new one's, where the new administrator reads who
+    /// made their account.
+    pub fn admin_create_organisation(
+        &self,
+        who: &Coordinator,
+        name: &str,
+        admin_name: &str,
+        login: &str,
+    ) -> Result<NewOrganisation, HubError> {
+        admin_only(who)?;
+        let name = clean_name("organisation", name).map_err(|_| {
+            HubError::BadInput(
+                "Le nom de l'organisation doit avoir de 1 à 200 caractères, sur une ligne.".into(),
+            )
+        })?;
+        let admin_name = clean_name("user", admin_name).map_err(|_| {
+            HubError::BadInput(
+                "Le nom de l'administrateur doit avoir de 1 à 200 caractères, sur une ligne."
+                    .into(),
+            )
+        })?;
+        let login = super::auth::normalize_login(login);
+        if login.is_empty() {
+            return Err(HubError::BadInput(
+                "Le premier administrateur a besoin d'un identifiant.".into(),
+            ));
+        }
+        check_login_fr(&login)?;
+        let taken = self
+            .hub()
+            .storage()
+            .read_with(|tx| -> Result<_, HubError> {
+                Ok(tx.credentials_by_login(&login)?.is_some())
+            })?;
+        if taken {
+            return Err(login_taken());
+        }
+        // Hashed before the write transaction: the hash is slow on purpose.
+        let password = random_password()?;
+        let hash = hash_password(&password)?;
+        let now = self.now();
+        let organisation = Organisation {
+            id: Uuid::now_v7(),
+            name,
+            created_at: now,
+        };
+        let admin = User {
+            id: Uuid::now_v7(),
+            organisation_id: organisation.id,
+            name: admin_name,
+            role: Role::Admin,
+            created_at: now,
+        };
+        let author = Some(who.user.id);
+        self.hub()
+            .storage()
+            .write_with(|tx| -> Result<(), HubError> {
+                if same_name_elsewhere(tx, &organisation.name, None)? {
+                    return Err(name_taken());
+                }
+                tx.insert_organisation(&organisation)?;
+                tx.insert_user(&admin)?;
+                tx.set_login(admin.id, Some(&login))?;
+                tx.set_password_hash(admin.id, &hash, now)?;
+                for journal in [who.organisation.id, organisation.id] {
+                    let line = Audit::administration(
+                        journal,
+                        author,
+                        audit::ORGANISATION_CREATED,
+                        organisation.id,
+                        "",
+                    );
+                    tx.insert_audit(&line.entry(now))?;
+                }
+                let created =
+                    Audit::by_administrator(&admin, author, audit::USER_CREATED, "rôle admin");
+                tx.insert_audit(&created.entry(now))?;
+                let password_set = Audit::by_administrator(
+                    &admin,
+                    author,
+                    audit::PASSWORD_SET,
+                    "0 sessions fermées",
+                );
+                tx.insert_audit(&password_set.entry(now))?;
+                Ok(())
+            })
+            .map_err(|e| match e {
+                // Taken meanwhile by a concurrent creation.
+                HubError::Storage(StorageError::Duplicate { .. }) => login_taken(),
+                e => e,
+            })?;
+        tracing::info!(organisation = %organisation.id, user = %admin.id, author = %who.user.id,
+            "organisation created with its first administrator");
+        Ok(NewOrganisation {
+            organisation,
+            admin,
+            login,
+            password,
+        })
+    }
+
+    /// Renames the administrator's own organisation (journaled without either name).
+    pub fn admin_rename_organisation(
+        &self,
+        who: &Coordinator,
+        name: &str,
+    ) -> Result<Organisation, HubError> {
+        admin_only(who)?;
+        let name = clean_name("organisation", name).map_err(french_name_error)?;
+        let id = who.organisation.id;
+        let now = self.now();
+        let renamed = self
+            .hub()
+            .storage()
+            .write_with(|tx| -> Result<_, HubError> {
+                if same_name_elsewhere(tx, &name, Some(id))? {
+                    return Err(name_taken());
+                }
+                tx.rename_organisation(id, &name)?;
+                let line = Audit::administration(
+                    id,
+                    Some(who.user.id),
+                    audit::ORGANISATION_RENAMED,
+                    id,
+                    "",
+                );
+                tx.insert_audit(&line.entry(now))?;
+                tx.organisation(id)?.ok_or(HubError::NotFound {
+                    what: "organisation",
+                    id,
+                })
+            })?;
+        tracing::info!(organisation = %id, author = %who.user.id, "organisation renamed");
+        Ok(renamed)
+    }
+
     /// The organisation's teams with their figures.
     pub fn admin_teams(&self, who: &Coordinator) -> Result<Vec<(Team, TeamCounts)>, HubError> {
         admin_only(who)?;
@@ -125,9 +291,7 @@ impl Workspace {
                 .storage()
                 .read_with(|tx| Ok::<_, HubError>(tx.credentials_by_login(&login)?.is_some()))?;
             if taken {
-                return Err(HubError::BadInput(
-                    "Cet identifiant est déjà utilisé : choisissez-en un autre.".into(),
-                ));
+                return Err(login_taken());
             }
         }
         let user = self
@@ -141,9 +305,7 @@ impl Workspace {
             )
             .map_err(|e| match e {
                 // Taken meanwhile by a concurrent creation.
-                HubError::Storage(StorageError::Duplicate { .. }) => HubError::BadInput(
-                    "Cet identifiant est déjà utilisé : choisissez-en un autre.".into(),
-                ),
+                HubError::Storage(StorageError::Duplicate { .. }) => login_taken(),
                 e => french_name_error(e),
             })?;
         let password = if signs_in {
@@ -219,6 +381,14 @@ impl Workspace {
         Ok(devices)
     }
 
+    /// One tablet of the organisation (`NotFound` for another organisation's).
+    pub fn admin_device(&self, who: &Coordinator, id: Uuid) -> Result<Device, HubError> {
+        self.admin_devices(who)?
+            .into_iter()
+            .find(|d| d.id == id)
+            .ok_or(not_yours("device", id))
+    }
+
     /// Revokes a tablet of the organisation, with a wipe order if asked.
     pub fn admin_revoke_device(
         &self,
@@ -226,11 +396,7 @@ impl Workspace {
         id: Uuid,
         wipe: Option<WipeOrder>,
     ) -> Result<Device, HubError> {
-        let device = self
-            .admin_devices(who)?
-            .into_iter()
-            .find(|d| d.id == id)
-            .ok_or(not_yours("device", id))?;
+        let device = self.admin_device(who, id)?;
         self.hub()
             .revoke_device_by(device.id, wipe, Some(who.user.id))
     }
@@ -265,6 +431,28 @@ fn not_self(who: &Coordinator, id: Uuid, what: &str) -> Result<(), HubError> {
         )));
     }
     Ok(())
+}
+
+fn login_taken() -> HubError {
+    HubError::BadInput("Cet identifiant est déjà utilisé : choisissez-en un autre.".into())
+}
+
+fn name_taken() -> HubError {
+    HubError::BadInput("Une organisation du consortium porte déjà ce nom.".into())
+}
+
+/// Whether another organisation than `except` has this name (ignoring case): the
+/// consortium's figures name organisations, and a double click must not make two.
+fn same_name_elsewhere<T: ReadTx + ?Sized>(
+    tx: &mut T,
+    name: &str,
+    except: Option<Uuid>,
+) -> Result<bool, HubError> {
+    let name = name.to_lowercase();
+    Ok(tx
+        .organisations()?
+        .iter()
+        .any(|o| Some(o.id) != except && o.name.to_lowercase() == name))
 }
 
 fn check_login_fr(login: &str) -> Result<(), HubError> {

@@ -46,8 +46,10 @@ pub const RECTIFY_RECORD: &str = "rectify_record";
 /// a value).
 pub const RESOLVE_CONFLICT: &str = "resolve_conflict";
 /// Administration (the `admin` commands and the administration pages): the object's id
-/// (team, user or tablet) and fixed words (a role, a wipe order, an expiry), never a
-/// name, a login, a password or a code.
+/// (organisation, team, user or tablet) and fixed words (a role, a wipe order, an
+/// expiry), never a name, a login, a password or a code.
+pub const ORGANISATION_CREATED: &str = "organisation_created";
+pub const ORGANISATION_RENAMED: &str = "organisation_renamed";
 pub const TEAM_CREATED: &str = "team_created";
 pub const USER_CREATED: &str = "user_created";
 pub const ROLE_CHANGED: &str = "role_changed";
@@ -102,6 +104,8 @@ pub fn action_label(action: &str) -> &'static str {
         ERASURE_APPROVED => "Effacement approuvé et exécuté",
         ERASURE_REFUSED => "Effacement refusé",
         ACCESS_FILE_REFUSED => "Droit d'accès refusé (double authentification non activée)",
+        ORGANISATION_CREATED => "Organisation créée (administrateur)",
+        ORGANISATION_RENAMED => "Organisation renommée (administrateur)",
         TEAM_CREATED => "Équipe créée (administrateur)",
         USER_CREATED => "Compte créé (administrateur)",
         ROLE_CHANGED => "Rôle modifié (administrateur)",

@@ -659,6 +659,8 @@ pub trait ReadTx {
 pub trait Tx: ReadTx {
     fn insert_organisation(&mut self, org: &Organisation) -> StorageResult<()>;
     /// Fails with `NotFound` when the organisation does not exist.
+    fn rename_organisation(&mut self, id: Uuid, name: &str) -> StorageResult<()>;
+    /// Fails with `NotFound` when the organisation does not exist.
     fn insert_team(&mut self, team: &Team) -> StorageResult<()>;
     /// Fails with `NotFound` when the organisation does not exist.
     fn insert_user(&mut self, user: &User) -> StorageResult<()>;

@@ -1491,6 +1491,20 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn rename_organisation(&mut self, id: Uuid, name: &str) -> StorageResult<()> {
+        let n = self
+            .tx
+            .prepare_cached("UPDATE organisations SET name = ?2 WHERE id = ?1")?
+            .execute(params![b(&id), name])?;
+        if n == 0 {
+            return Err(StorageError::NotFound {
+                what: "organisation",
+                id,
+            });
+        }
+        Ok(())
+    }
+
     fn insert_team(&mut self, team: &Team) -> StorageResult<()> {
         if !self.exists(
             "SELECT 1 FROM organisations WHERE id = ?1",

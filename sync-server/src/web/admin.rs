@@ -1,13 +1,17 @@
-//! The administration pages (issue 12), for the `admin` role only: the organisation's
-//! teams, accounts, tablets and enrolment codes (`coord::administration`, which calls the
-//! same hub functions as `repere-server admin`). Same layout, CSRF tokens and headers as
-//! the coordinators' pages; a coordinator gets 403, another organisation's id 404.
+//! The administration pages (issue 12), for the `admin` role only: the consortium's
+//! organisations, the organisation's teams, accounts, tablets and enrolment codes
+//! (`coord::administration`, which calls the same hub functions as `repere-server admin`).
+//! Same layout, CSRF tokens and headers as the coordinators' pages; a coordinator gets
+//! 403, another organisation's id 404.
 //!
 //! Routes: `/administration` (teams; POST `/administration/equipes`),
+//! `/administration/organisations` (list; POST: create one with its first administrator;
+//! POST `/administration/organisations/renommer`: rename one's own),
 //! `/administration/comptes` (list; POST: create), `/administration/comptes/{id}` and its
 //! POST actions `/role`, `/desactiver`, `/reactiver`, `/mot-de-passe`, `/sessions`,
 //! `/double-authentification`, `/administration/tablettes` (POST
-//! `/administration/tablettes/{id}/revoquer`), `/administration/codes` (POST: issue).
+//! `/administration/tablettes/{id}/revoquer`; a wipe order only from the confirmation page
+//! `/administration/tablettes/{id}/effacer`), `/administration/codes` (POST: issue).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,8 +27,9 @@ use uuid::Uuid;
 
 use super::pages::{self, Nav, enc, layout, qr_svg};
 use super::{WebState, blocking, failure, nav, page, param, redirect, require, require_post};
+use crate::admin::OrganisationOverview;
 use crate::admin::{DEFAULT_CODE_TTL, IssuedCode, MAX_CODE_TTL};
-use crate::coord::administration::{Account, NewAccount};
+use crate::coord::administration::{Account, NewAccount, NewOrganisation};
 use crate::coord::auth::CurrentSession;
 use crate::coord::{Coordinator, labels, short_id};
 use crate::hub::HubError;
@@ -35,6 +40,14 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
     Router::new()
         .route("/administration", get(overview))
         .route("/administration/equipes", post(create_team))
+        .route(
+            "/administration/organisations",
+            get(organisations).post(create_organisation),
+        )
+        .route(
+            "/administration/organisations/renommer",
+            post(rename_organisation),
+        )
         .route(
             "/administration/comptes",
             get(accounts).post(create_account),
@@ -49,6 +62,7 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
             "/administration/tablettes/{id}/revoquer",
             post(revoke_device),
         )
+        .route("/administration/tablettes/{id}/effacer", get(wipe_confirm))
         .route("/administration/codes", get(codes).post(issue_code))
 }
 
@@ -57,9 +71,119 @@ pub fn enrolment_uri(server: &str, code: &str) -> String {
     format!("repere://enrol?server={}&code={}", enc(server), enc(code))
 }
 
-/// The server's address as the browser reached it (scheme from how cookies are served):
-/// behind the TLS proxy, the https address the tablets use too.
+/// The server's address that tablets use (`--public-url`), put into the enrolment link:
+/// `http(s)://host[:port][/path]` as the apps' link parser accepts it (no user info, query
+/// nor fragment), kept without a final `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublicUrlError {
+    #[error("it must start with https:// (or http://)")]
+    Scheme,
+    #[error("it has no host after the scheme")]
+    NoHost,
+    #[error(
+        "its host may have letters, digits, dots and hyphens (or be an [IPv6] address), \
+         with an optional :port from 1 to 65535"
+    )]
+    Host,
+    #[error(
+        "it may have a path after the host, but no user info, query, fragment, space or \
+         other character than A-Z a-z 0-9 - . _ ~ / % : , ; = + ! $ & ' ( ) *"
+    )]
+    Path,
+    #[error("it is longer than {MAX_PUBLIC_URL_CHARS} characters")]
+    TooLong,
+}
+
+const MAX_PUBLIC_URL_CHARS: usize = 255;
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<PublicUrl, PublicUrlError> {
+        let raw = raw.trim();
+        if raw.len() > MAX_PUBLIC_URL_CHARS {
+            return Err(PublicUrlError::TooLong);
+        }
+        let (scheme, rest) = raw.split_once("://").ok_or(PublicUrlError::Scheme)?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "https" && scheme != "http" {
+            return Err(PublicUrlError::Scheme);
+        }
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.is_empty() {
+            return Err(PublicUrlError::NoHost);
+        }
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (address, port) = v6.split_once(']').ok_or(PublicUrlError::Host)?;
+                address
+                    .parse::<std::net::Ipv6Addr>()
+                    .map_err(|_| PublicUrlError::Host)?;
+                (&authority[..address.len() + 2], port)
+            }
+            None => {
+                let at = authority.find(':').unwrap_or(authority.len());
+                let host = &authority[..at];
+                let name_ok = !host.is_empty()
+                    && host.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    });
+                if !name_ok {
+                    return Err(PublicUrlError::Host);
+                }
+                (host, &authority[at..])
+            }
+        };
+        if !port.is_empty() {
+            let number = port.strip_prefix(':').ok_or(PublicUrlError::Host)?;
+            if number.is_empty()
+                || !number.chars().all(|c| c.is_ascii_digit())
+                || !matches!(number.parse::<u16>(), Ok(1..))
+            {
+                return Err(PublicUrlError::Host);
+            }
+        }
+        let path_ok = path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~/%:,;=+!$&'()*".contains(c));
+        if !path_ok {
+            return Err(PublicUrlError::Path);
+        }
+        Ok(PublicUrl(format!(
+            "{scheme}://{}{port}{}",
+            host.to_ascii_lowercase(),
+            path.trim_end_matches('/')
+        )))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for PublicUrl {
+    type Err = PublicUrlError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        PublicUrl::parse(raw)
+    }
+}
+
+impl std::fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The address the enrolment link gives tablets: `--public-url` if set; otherwise the one
+/// the browser reached (scheme from how cookies are served, host from the `Host` header),
+/// which a forged `Host` can point elsewhere (sync-server/README.md, "Enrolment link").
 fn server_address(state: &WebState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.public_url {
+        return url.as_str().to_string();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -89,6 +213,7 @@ fn parse_role(raw: &str) -> Option<Role> {
 fn flash(code: &str) -> Option<&'static str> {
     match code {
         "equipe" => Some("Équipe créée."),
+        "organisation-renommee" => Some("Organisation renommée."),
         "role" => Some("Rôle modifié ; les sessions du compte sont fermées."),
         "desactive" => Some("Compte désactivé ; ses sessions sont fermées."),
         "reactive" => Some("Compte réactivé : il peut se connecter à nouveau."),
@@ -139,6 +264,7 @@ fn admin_nav() -> Markup {
     html! {
         p.muted {
             a href="/administration" data-testid="admin-nav-teams" { "Équipes" } " · "
+            a href="/administration/organisations" data-testid="admin-nav-organisations" { "Organisations" } " · "
             a href="/administration/comptes" data-testid="admin-nav-accounts" { "Comptes" } " · "
             a href="/administration/tablettes" data-testid="admin-nav-devices" { "Tablettes" } " · "
             a href="/administration/codes" data-testid="admin-nav-codes" { "Codes d'enrôlement" }
@@ -191,8 +317,8 @@ fn overview_page(
                 }
                 button type="submit" data-testid="team-create" { "Créer l'équipe" }
             }
-            p.muted { "Une nouvelle organisation se crée en ligne de commande : "
-                code { "repere-server admin create-org --name …" } "." }
+            p.muted { "Une nouvelle organisation du consortium se crée depuis "
+                a href="/administration/organisations" { "« Organisations »" } "." }
         },
     )
 }
@@ -255,6 +381,204 @@ async fn create_team(
                 None,
                 Some(&message),
                 &typed,
+            ),
+        ),
+        Ok((Err(e), _)) | Err(e) => refused(&session, e),
+    }
+}
+
+// ---- organisations --------------------------------------------------------------------
+
+/// What was typed in the creation form, given back with its error.
+#[derive(Default)]
+struct TypedOrganisation {
+    name: String,
+    admin_name: String,
+    login: String,
+}
+
+fn organisations_page(
+    nav: &Nav<'_>,
+    organisations: &[OrganisationOverview],
+    notice: Option<&str>,
+    error: Option<&str>,
+    typed: &TypedOrganisation,
+    typed_rename: Option<&str>,
+) -> Markup {
+    let own = nav.who.organisation.id;
+    layout(
+        "Organisations",
+        Some(nav),
+        html! {
+            h1 { "Organisations du consortium" }
+            (admin_nav())
+            (messages(notice, error))
+            p.muted { "Le consortium, ce sont toutes les organisations de ce serveur. Chacune est administrée par ses "
+                "propres administrateurs : vous ne voyez ici que leur nom et leur taille, et vous ne gérez que la vôtre." }
+            div.table-wrap {
+                table data-testid="organisations-table" {
+                    thead { tr { th { "Organisation" } th { "Créée le" } th.num { "Équipes" } th.num { "Comptes" } } }
+                    tbody {
+                        @for o in organisations {
+                            tr data-testid="organisation-row" data-organisation-id=(o.organisation.id) data-own=(if o.organisation.id == own { "yes" } else { "no" }) {
+                                td data-testid="organisation-name" { (o.organisation.name)
+                                    @if o.organisation.id == own { " " span.badge { "la vôtre" } } }
+                                td { (labels::server_time(o.organisation.created_at)) }
+                                td.num { (o.teams.len()) }
+                                td.num { (o.users) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Renommer votre organisation" }
+            form.filters method="post" action="/administration/organisations/renommer" data-testid="organisation-rename-form" {
+                input type="hidden" name="csrf" value=(nav.csrf);
+                label for="renommer" { "Nouveau nom"
+                    input #renommer type="text" name="nom" required maxlength="200"
+                        value=(typed_rename.unwrap_or(&nav.who.organisation.name)) data-testid="organisation-rename-name";
+                }
+                button type="submit" data-testid="organisation-rename" { "Renommer" }
+            }
+            h2 { "Créer une organisation" }
+            form.filters method="post" action="/administration/organisations" data-testid="organisation-create-form" {
+                input type="hidden" name="csrf" value=(nav.csrf);
+                label for="organisation" { "Nom de l'organisation"
+                    input #organisation type="text" name="nom" required maxlength="200" value=(typed.name) data-testid="organisation-create-name";
+                }
+                label for="admin-nom" { "Son premier administrateur : nom"
+                    input #admin-nom type="text" name="admin_nom" required maxlength="200" value=(typed.admin_name) data-testid="organisation-admin-name";
+                }
+                label for="admin-identifiant" { "Identifiant (par exemple l'adresse e-mail)"
+                    input #admin-identifiant type="text" name="identifiant" required maxlength="200" autocomplete="off"
+                        value=(typed.login) data-testid="organisation-admin-login";
+                }
+                button type="submit" data-testid="organisation-create" { "Créer l'organisation" }
+            }
+            p.muted { "Un mot de passe est généré pour le premier administrateur et affiché une seule fois. "
+                "Il se connecte, le change depuis « Mon compte », puis crée les équipes et les comptes de son organisation." }
+        },
+    )
+}
+
+fn organisation_created_page(nav: &Nav<'_>, created: &NewOrganisation) -> Markup {
+    layout(
+        "Organisation créée",
+        Some(nav),
+        html! {
+            h1 { "Organisation créée" }
+            (admin_nav())
+            section.card data-testid="organisation-created" data-organisation-id=(created.organisation.id) data-user-id=(created.admin.id) {
+                p { strong { (created.organisation.name) } }
+                dl {
+                    dt { "Premier administrateur" } dd { (created.admin.name) }
+                    dt { "Identifiant" } dd data-testid="organisation-admin-login" { (created.login) }
+                }
+                (password_shown(&created.password))
+                p.muted { "Cette organisation est gérée par ses propres administrateurs : ses équipes, comptes et tablettes "
+                    "ne se voient pas depuis la vôtre." }
+                p { a href="/administration/organisations" { "Retour aux organisations" } }
+            }
+        },
+    )
+}
+
+async fn organisations(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    match blocking(move || ws.admin_organisations(&who)).await {
+        Ok(list) => page(
+            StatusCode::OK,
+            organisations_page(
+                &nav(&session, "/administration"),
+                &list,
+                flash(&param(&q, "ok")),
+                None,
+                &TypedOrganisation::default(),
+                None,
+            ),
+        ),
+        Err(e) => refused(&session, e),
+    }
+}
+
+async fn create_organisation(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let typed = TypedOrganisation {
+        name: form.get("nom").cloned().unwrap_or_default(),
+        admin_name: form.get("admin_nom").cloned().unwrap_or_default(),
+        login: form.get("identifiant").cloned().unwrap_or_default(),
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let (n, a, l) = (
+        typed.name.clone(),
+        typed.admin_name.clone(),
+        typed.login.clone(),
+    );
+    let done = blocking(move || {
+        let created = ws.admin_create_organisation(&who, &n, &a, &l);
+        let list = ws.admin_organisations(&who)?;
+        Ok((created, list))
+    })
+    .await;
+    let nav = nav(&session, "/administration");
+    match done {
+        Ok((Ok(created), _)) => page(StatusCode::OK, organisation_created_page(&nav, &created)),
+        Ok((Err(HubError::BadInput(message)), list)) => page(
+            StatusCode::BAD_REQUEST,
+            organisations_page(&nav, &list, None, Some(&message), &typed, None),
+        ),
+        Ok((Err(e), _)) | Err(e) => refused(&session, e),
+    }
+}
+
+async fn rename_organisation(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (session, _) = match require_post(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let name = form.get("nom").cloned().unwrap_or_default();
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let typed = name.clone();
+    let done = blocking(move || {
+        let renamed = ws.admin_rename_organisation(&who, &name);
+        let list = ws.admin_organisations(&who)?;
+        Ok((renamed, list))
+    })
+    .await;
+    match done {
+        // The header shows the new name from the next request on (the scope is per request).
+        Ok((Ok(_), _)) => redirect("/administration/organisations?ok=organisation-renommee"),
+        Ok((Err(HubError::BadInput(message)), list)) => page(
+            StatusCode::BAD_REQUEST,
+            organisations_page(
+                &nav(&session, "/administration"),
+                &list,
+                None,
+                Some(&message),
+                &TypedOrganisation::default(),
+                Some(&typed),
             ),
         ),
         Ok((Err(e), _)) | Err(e) => refused(&session, e),
@@ -673,12 +997,8 @@ fn devices_page(
                                                         input type="hidden" name="csrf" value=(nav.csrf);
                                                         button.secondary type="submit" data-testid="revoke-button" { "Révoquer" }
                                                     }
-                                                    form method="post" action={ "/administration/tablettes/" (d.id) "/revoquer" } data-testid="wipe-form" {
-                                                        input type="hidden" name="csrf" value=(nav.csrf);
-                                                        input type="hidden" name="effacer" value="oui";
-                                                        label.check { input type="checkbox" name="urgent" value="oui" data-testid="wipe-urgent";
-                                                            "urgent (tablette volée : ne rien recevoir de plus)" }
-                                                        button.danger type="submit" data-testid="wipe-button" { "Révoquer et effacer" }
+                                                    form method="get" action={ "/administration/tablettes/" (d.id) "/effacer" } data-testid="wipe-open-form" {
+                                                        button.danger type="submit" data-testid="wipe-button" { "Révoquer et effacer…" }
                                                     }
                                                 }
                                             }
@@ -691,10 +1011,86 @@ fn devices_page(
                 }
             }
             p.muted { "Révoquer : la tablette ne peut plus se synchroniser ; ses fiches non envoyées restent sur elle. "
-                "Révoquer et effacer : à son prochain contact, elle envoie ses fiches non envoyées puis supprime ses données "
-                "(urgent : elle les supprime sans rien envoyer)." }
+                "Révoquer et effacer (après une page de confirmation) : à son prochain contact, elle envoie ses fiches non envoyées "
+                "puis supprime ses données (urgent : elle les supprime sans rien envoyer)." }
         },
     )
+}
+
+/// The confirmation a wipe order needs: what will happen, said before it happens, with a
+/// box to tick (the order cannot be taken back once the tablet has received it).
+fn wipe_page(nav: &Nav<'_>, who: &Coordinator, d: &Device, error: Option<&str>) -> Markup {
+    let team = who.team(d.team_id).map_or("", |t| t.name.as_str());
+    let (state, label) = device_state(d);
+    layout(
+        "Révoquer et effacer une tablette",
+        Some(nav),
+        html! {
+            h1 { "Révoquer et effacer une tablette" }
+            (admin_nav())
+            (messages(None, error))
+            section.card data-testid="wipe-device" data-device-id=(d.id) data-state=(state) {
+                dl {
+                    dt { "Tablette" } dd { (d.label) " — n° " (short_id(d.id)) }
+                    dt { "Équipe" } dd { (team) }
+                    dt { "Dernière synchronisation" } dd { @match d.last_sync_at { Some(t) => { (labels::server_time(t)) } None => { "jamais" } } }
+                    dt { "Saisies non envoyées (au dernier contact)" } dd { @match d.unsent { Some(n) => { (n) } None => { "inconnu" } } }
+                    dt { "État" } dd { span.badge { (label) } }
+                }
+            }
+            @if d.revoked_at.is_some() {
+                p.notice.error role="alert" data-testid="wipe-already-revoked" { "Cette tablette est déjà révoquée." }
+            } @else {
+                section.card data-testid="wipe-consequences" {
+                    h2 { "Ce qui va se passer" }
+                    ul {
+                        li { "La tablette est révoquée tout de suite : elle ne peut plus se synchroniser." }
+                        li { "À son prochain contact avec le serveur, elle envoie ce qu'elle n'a pas encore envoyé, "
+                            "puis supprime toutes ses données (jeunes, visites, actions) : sa base locale est effacée." }
+                        li { strong { "Urgent" } " (tablette volée) : elle supprime ses données sans rien envoyer ; "
+                            "ce qu'elle n'avait pas envoyé est perdu." }
+                        li { "L'ordre ne s'annule pas. Pour l'utiliser à nouveau, la tablette devra être enrôlée avec un nouveau code." }
+                    }
+                    form method="post" action={ "/administration/tablettes/" (d.id) "/revoquer" } data-testid="wipe-form" {
+                        input type="hidden" name="csrf" value=(nav.csrf);
+                        input type="hidden" name="effacer" value="oui";
+                        label.check { input type="checkbox" name="urgent" value="oui" data-testid="wipe-urgent";
+                            "urgent (tablette volée : ne rien recevoir de plus)" }
+                        label.check { input type="checkbox" name="confirmation" value="oui" required data-testid="wipe-confirm";
+                            "Je confirme : révoquer cette tablette et effacer ses données" }
+                        button.danger type="submit" data-testid="wipe-submit" { "Révoquer et effacer" }
+                    }
+                }
+            }
+            p { a href={ "/administration/tablettes#equipe-" (d.team_id) } data-testid="wipe-cancel" { "Retour aux tablettes (rien n'est fait)" } }
+        },
+    )
+}
+
+async fn wipe_confirm(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (session, _) = match require(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ws = state.ws.clone();
+    let who = session.coordinator.clone();
+    let id = parse_id(&id).unwrap_or_default();
+    match blocking(move || ws.admin_device(&who, id)).await {
+        Ok(d) => page(
+            StatusCode::OK,
+            wipe_page(
+                &nav(&session, "/administration"),
+                &session.coordinator,
+                &d,
+                None,
+            ),
+        ),
+        Err(e) => refused(&session, e),
+    }
 }
 
 async fn devices(
@@ -741,10 +1137,32 @@ async fn revoke_device(
         (true, false) => Some(WipeOrder::AfterPush),
         (true, true) => Some(WipeOrder::Urgent),
     };
+    // A wipe order only with the confirmation page's box ticked: one click on the list
+    // cannot wipe a tablet, nor a form posted without it.
+    let confirmed = wipe.is_none() || param(&form, "confirmation") == "oui";
     let ws = state.ws.clone();
     let who = session.coordinator.clone();
-    match blocking(move || ws.admin_revoke_device(&who, id, wipe)).await {
-        Ok(_) => redirect(&format!(
+    let done = blocking(move || {
+        if confirmed {
+            ws.admin_revoke_device(&who, id, wipe).map(|_| None)
+        } else {
+            ws.admin_device(&who, id).map(Some)
+        }
+    })
+    .await;
+    match done {
+        Ok(Some(device)) => page(
+            StatusCode::BAD_REQUEST,
+            wipe_page(
+                &nav(&session, "/administration"),
+                &session.coordinator,
+                &device,
+                Some(
+                    "Cochez la confirmation pour révoquer et effacer la tablette : rien n'a été fait.",
+                ),
+            ),
+        ),
+        Ok(None) => redirect(&format!(
             "/administration/tablettes?ok={}#equipe-{}",
             if wipe.is_some() {
                 "effacement"
@@ -921,6 +1339,50 @@ async fn issue_code(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_public_url_is_an_http_or_https_address_without_user_info_query_or_fragment() {
+        for (raw, kept) in [
+            ("https://repere.example.org", "https://repere.example.org"),
+            ("HTTPS://Repere.Example.org/", "https://repere.example.org"),
+            (
+                "http://127.0.0.1:8080/repere/",
+                "http://127.0.0.1:8080/repere",
+            ),
+            ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
+            (" https://ml-nord.fr ", "https://ml-nord.fr"),
+        ] {
+            assert_eq!(
+                PublicUrl::parse(raw).map(|u| u.to_string()),
+                Ok(kept.to_string()),
+                "{raw}"
+            );
+        }
+        for (raw, error) in [
+            ("repere.example.org", PublicUrlError::Scheme),
+            ("ftp://repere.example.org", PublicUrlError::Scheme),
+            ("javascript://alert(1)", PublicUrlError::Scheme),
+            ("https://", PublicUrlError::NoHost),
+            ("https:///chemin", PublicUrlError::NoHost),
+            ("https://user:pw@repere.example.org", PublicUrlError::Host),
+            ("https://repere..example.org", PublicUrlError::Host),
+            ("https://repere.example.org:0", PublicUrlError::Host),
+            ("https://repere.example.org:65536", PublicUrlError::Host),
+            ("https://repere.example.org:", PublicUrlError::Host),
+            ("https://[::1", PublicUrlError::Host),
+            ("https://[zz]:80", PublicUrlError::Host),
+            ("https://[::1]x", PublicUrlError::Host),
+            ("https://repere.example.org?x=1", PublicUrlError::Host),
+            ("https://repere.example.org/?x=1", PublicUrlError::Path),
+            ("https://repere.example.org/#top", PublicUrlError::Path),
+            ("https://repere.example.org/a b", PublicUrlError::Path),
+            ("https://repere.example.org/@evil", PublicUrlError::Path),
+        ] {
+            assert_eq!(PublicUrl::parse(raw), Err(error), "{raw}");
+        }
+        let long = format!("https://{}.fr", "a".repeat(250));
+        assert_eq!(PublicUrl::parse(&long), Err(PublicUrlError::TooLong));
+    }
 
     #[test]
     fn the_enrolment_link_encodes_the_address_and_the_code() {

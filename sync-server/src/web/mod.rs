@@ -67,30 +67,35 @@ pub const CHALLENGE_COOKIE: &str = "repere_challenge";
 const FORM_BODY_LIMIT: usize = 64 * 1024;
 
 /// The pages' settings (serve flags), carried by `HttpConfig`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PagesConfig {
     /// The reverse proxy whose `X-Forwarded-For` gives the client address
     /// (`--trusted-proxy`); from any other peer the header is ignored.
     pub trusted_proxy: Option<IpAddr>,
     /// Session lifetimes (`--session-idle-minutes`, `--session-max-hours`).
     pub sessions: SessionPolicy,
+    /// The address put into enrolment links (`--public-url`); `None`: the one the
+    /// administrator's browser reached.
+    pub public_url: Option<admin::PublicUrl>,
 }
 
 struct WebState {
     ws: Arc<Workspace>,
     cookies: Cookies,
     trusted_proxy: Option<IpAddr>,
+    public_url: Option<admin::PublicUrl>,
 }
 
 /// The pages' routes, with their own state and body limit, to merge into the server's
-/// router. `trusted_proxy`: see [`PagesConfig`].
-pub fn router(ws: Arc<Workspace>, insecure_http: bool, trusted_proxy: Option<IpAddr>) -> Router {
+/// router (settings: see [`PagesConfig`]).
+pub fn router(ws: Arc<Workspace>, insecure_http: bool, config: &PagesConfig) -> Router {
     let state = Arc::new(WebState {
         ws,
         cookies: Cookies {
             tls: !insecure_http,
         },
-        trusted_proxy: trusted_proxy.map(|ip| ip.to_canonical()),
+        trusted_proxy: config.trusted_proxy.map(|ip| ip.to_canonical()),
+        public_url: config.public_url.clone(),
     });
     Router::new()
         .route("/", get(root))

@@ -977,7 +977,7 @@ pub fn transfer_list_page(nav: &Nav<'_>, items: &[TransferItem], error: Option<&
                         th scope="col" { "Vers" } th scope="col" { "État" } th scope="col" { "" }
                     } }
                     tbody { @for i in items {
-                        tr data-testid="transfer-row" data-id=(i.transfer.id) data-state=(i.transfer.state.as_str()) {
+                        tr data-testid="transfer-row" data-id=(i.transfer.id) data-youth-id=(i.transfer.youth_id) data-state=(i.transfer.state.as_str()) {
                             td { (labels::server_time(i.transfer.requested_at)) }
                             td { (i.youth_label) }
                             td { (i.from_team) }

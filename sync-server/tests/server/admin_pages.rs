@@ -12,6 +12,10 @@ use uuid::Uuid;
 use crate::accounts::enable_second_factor;
 use crate::common::{Env, env};
 use crate::coord::{Browser, PASSWORD, coordinator, csrf, other_organisation, server};
+use crate::http::start;
+use repere_server::http::HttpConfig;
+use repere_server::web::PagesConfig;
+use repere_server::web::admin::PublicUrl;
 
 const ADMIN: &str = "alex@ml.test";
 const COORDINATOR: &str = "camille@ml.test";
@@ -80,9 +84,11 @@ fn a_coordinator_gets_403_on_every_administration_page_and_changes_nothing() {
     assert!(!has(&visits.body, "nav-administration"), "no link for them");
     for path in [
         "/administration",
+        "/administration/organisations",
         "/administration/comptes",
         &format!("/administration/comptes/{admin}"),
         "/administration/tablettes",
+        &format!("/administration/tablettes/{}/effacer", device.id),
         "/administration/codes",
     ] {
         let page = browser.get(path);
@@ -95,6 +101,18 @@ fn a_coordinator_gets_403_on_every_administration_page_and_changes_nothing() {
         (
             "/administration/equipes".into(),
             vec![("nom", "Binôme pirate")],
+        ),
+        (
+            "/administration/organisations".into(),
+            vec![
+                ("nom", "Organisation pirate"),
+                ("admin_nom", "X"),
+                ("identifiant", "x@x"),
+            ],
+        ),
+        (
+            "/administration/organisations/renommer".into(),
+            vec![("nom", "Nom pirate")],
         ),
         (
             "/administration/comptes".into(),
@@ -114,7 +132,7 @@ fn a_coordinator_gets_403_on_every_administration_page_and_changes_nothing() {
         ),
         (
             format!("/administration/tablettes/{}/revoquer", device.id),
-            vec![("effacer", "oui")],
+            vec![("effacer", "oui"), ("confirmation", "oui")],
         ),
         (
             "/administration/codes".into(),
@@ -128,7 +146,10 @@ fn a_coordinator_gets_403_on_every_administration_page_and_changes_nothing() {
         assert_eq!(page.status, 403, "POST {path}");
         assert!(has(&page.body, "admin-only"), "POST {path}");
     }
-    assert_eq!(env.hub.overview().expect("overview")[0].teams.len(), 2);
+    let overview = env.hub.overview().expect("overview");
+    assert_eq!(overview.len(), 1, "no organisation made");
+    assert_eq!(overview[0].organisation.name, "Mission Locale test");
+    assert_eq!(overview[0].teams.len(), 2);
     assert!(!env.hub.is_disabled(admin).expect("state"));
     assert!(
         env.hub.devices(None).expect("devices")[0]
@@ -345,6 +366,218 @@ fn an_administrator_creates_a_team_and_accounts_and_manages_them() {
 }
 
 #[test]
+fn an_administrator_creates_an_organisation_with_its_first_administrator_and_renames_their_own() {
+    let env = env();
+    let admin = administrator(&env, ADMIN);
+    let (_, other_login) = other_organisation(&env);
+    let other = env.hub.find_user(&other_login).expect("other").user;
+    let server = server(&env);
+    let mut browser = Browser::new(&server);
+    let token = browser.signed_in(ADMIN, PASSWORD);
+
+    // Every organisation of the server, one's own marked.
+    let list = browser.get("/administration/organisations");
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(
+        list.body
+            .matches(r#"data-testid="organisation-row""#)
+            .count(),
+        2
+    );
+    assert!(list.body.contains(&format!(
+        r#"data-organisation-id="{}" data-own="yes""#,
+        env.org.id
+    )));
+    assert!(list.body.contains(&format!(
+        r#"data-organisation-id="{}" data-own="no""#,
+        other.organisation_id
+    )));
+    assert!(list.body.contains("Autre association"));
+    assert!(
+        !list.body.contains(&other_login) && !list.body.contains("Dominique"),
+        "no account of another organisation"
+    );
+
+    // Refusals, with nothing made.
+    let before = env.hub.overview().expect("overview").len();
+    for (fields, expected) in [
+        (
+            [
+                ("nom", " "),
+                ("admin_nom", "Lou"),
+                ("identifiant", "lou@mlsud"),
+            ],
+            "organisation",
+        ),
+        (
+            [
+                ("nom", "ML Sud"),
+                ("admin_nom", ""),
+                ("identifiant", "lou@mlsud"),
+            ],
+            "administrateur",
+        ),
+        (
+            [
+                ("nom", "ML Sud"),
+                ("admin_nom", "Lou"),
+                ("identifiant", " "),
+            ],
+            "identifiant",
+        ),
+        (
+            [
+                ("nom", "ML Sud"),
+                ("admin_nom", "Lou"),
+                ("identifiant", ADMIN),
+            ],
+            "déjà utilisé",
+        ),
+        (
+            [
+                ("nom", "autre ASSOCIATION"),
+                ("admin_nom", "Lou"),
+                ("identifiant", "lou@mlsud"),
+            ],
+            "porte déjà ce nom",
+        ),
+    ] {
+        let mut form = vec![("csrf", token.as_str())];
+        form.extend(fields);
+        let refused = browser.post("/administration/organisations", &form);
+        assert_eq!(refused.status, 400, "{fields:?}");
+        let message = testid_text(&refused.body, "admin-error");
+        assert!(message.contains(expected), "{fields:?}: {message}");
+    }
+    assert_eq!(env.hub.overview().expect("overview").len(), before);
+    assert!(env.hub.find_user("lou@mlsud").is_err());
+
+    // The organisation and its administrator, the password shown once.
+    let created = browser.post(
+        "/administration/organisations",
+        &[
+            ("csrf", &token),
+            ("nom", "Mission Locale du Sud Meusien"),
+            ("admin_nom", "Lou Admin"),
+            ("identifiant", "Lou@MLSud"),
+        ],
+    );
+    assert_eq!(created.status, 200, "{}", created.body);
+    let password = testid_text(&created.body, "new-password");
+    assert_eq!(password.len(), 20);
+    let lou = env.hub.find_user("lou@mlsud").expect("lou").user;
+    assert_eq!(lou.role, Role::Admin);
+    let sud = lou.organisation_id;
+    assert!(
+        created
+            .body
+            .contains(&format!(r#"data-organisation-id="{sud}""#))
+    );
+    let overview = env.hub.overview().expect("overview");
+    let made = overview
+        .iter()
+        .find(|o| o.organisation.id == sud)
+        .expect("made");
+    assert_eq!(made.organisation.name, "Mission Locale du Sud Meusien");
+    assert!(made.teams.is_empty());
+    assert_eq!(made.users, 1);
+    assert!(
+        !browser
+            .get("/administration/organisations")
+            .body
+            .contains(&password),
+        "shown once"
+    );
+
+    // Journaled in both organisations, ids only.
+    let mine: Vec<AuditEntry> = journal(&env, env.org.id)
+        .into_iter()
+        .filter(|e| e.action == audit::ORGANISATION_CREATED && e.target_id == Some(sud))
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].user_id, Some(admin));
+    let theirs = journal(&env, sud);
+    let actions: Vec<(&str, Option<Uuid>, Option<Uuid>)> = theirs
+        .iter()
+        .map(|e| (e.action.as_str(), e.user_id, e.target_id))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (audit::ORGANISATION_CREATED, Some(admin), Some(sud)),
+            (audit::USER_CREATED, Some(admin), Some(lou.id)),
+            (audit::PASSWORD_SET, Some(admin), Some(lou.id)),
+        ]
+    );
+    for line in mine.iter().chain(&theirs) {
+        for secret in [&password, "lou", "Lou", "Sud"] {
+            assert!(!line.detail.contains(secret), "{}", line.detail);
+        }
+    }
+
+    // Lou runs the new organisation; this administrator does not get into it.
+    let mut lous = Browser::new(&server);
+    lous.signed_in("lou@mlsud", &password);
+    let hers = lous.get("/administration");
+    assert_eq!(hers.status, 200);
+    assert!(hers.body.contains("Mission Locale du Sud Meusien"));
+    assert!(has(&hers.body, "teams-empty"));
+    assert_eq!(
+        browser
+            .get(&format!("/administration/comptes/{}", lou.id))
+            .status,
+        404
+    );
+
+    // Renaming one's own organisation.
+    let empty = browser.post(
+        "/administration/organisations/renommer",
+        &[("csrf", &token), ("nom", "")],
+    );
+    assert_eq!(empty.status, 400);
+    let clash = browser.post(
+        "/administration/organisations/renommer",
+        &[("csrf", &token), ("nom", "Mission Locale du Sud Meusien")],
+    );
+    assert_eq!(clash.status, 400);
+    assert!(testid_text(&clash.body, "admin-error").contains("porte déjà ce nom"));
+    let renamed = browser.post(
+        "/administration/organisations/renommer",
+        &[("csrf", &token), ("nom", "Mission Locale du Nord Meusien")],
+    );
+    assert_eq!(renamed.status, 303, "{}", renamed.body);
+    let names: Vec<String> = env
+        .hub
+        .overview()
+        .expect("overview")
+        .into_iter()
+        .map(|o| o.organisation.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Mission Locale du Nord Meusien",
+            "Autre association",
+            "Mission Locale du Sud Meusien"
+        ]
+    );
+    let line = last(&env, audit::ORGANISATION_RENAMED);
+    assert_eq!(
+        (line.user_id, line.target_id, line.detail.as_str()),
+        (Some(admin), Some(env.org.id), "")
+    );
+    let after = browser.get("/administration/organisations?ok=organisation-renommee");
+    assert!(has(&after.body, "admin-message"));
+    assert!(after.body.contains("Mission Locale du Nord Meusien"));
+    // Keeping one's own name (a different case) is not a clash.
+    let same = browser.post(
+        "/administration/organisations/renommer",
+        &[("csrf", &token), ("nom", "MISSION LOCALE du Nord Meusien")],
+    );
+    assert_eq!(same.status, 303);
+}
+
+#[test]
 fn tablets_are_listed_and_revoked_with_or_without_a_wipe_order() {
     let env = env();
     let admin = administrator(&env, ADMIN);
@@ -371,16 +604,72 @@ fn tablets_are_listed_and_revoked_with_or_without_a_wipe_order() {
         &[("csrf", &token)],
     );
     assert_eq!(revoked.status, 303, "{}", revoked.body);
+
+    // A wipe order goes through a confirmation page that says what will happen; without
+    // its box ticked, nothing is done.
+    assert!(list.body.contains(&format!(
+        r#"action="/administration/tablettes/{}/effacer""#,
+        second.id
+    )));
+    assert!(!has(&list.body, "wipe-confirm"), "no wipe from the list");
+    let confirm = browser.get(&format!("/administration/tablettes/{}/effacer", second.id));
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let consequences = &confirm.body[confirm
+        .body
+        .find(r#"data-testid="wipe-consequences""#)
+        .expect("consequences")..];
+    assert!(consequences.contains("envoie ce qu'elle n'a pas encore envoyé"));
+    assert!(consequences.contains("supprime toutes ses données"));
+    assert!(has(&confirm.body, "wipe-confirm") && has(&confirm.body, "wipe-urgent"));
+    assert!(
+        confirm
+            .body
+            .contains(r#"name="confirmation" value="oui" required"#)
+    );
+    for unconfirmed in [
+        vec![("csrf", token.as_str()), ("effacer", "oui")],
+        vec![("csrf", &token), ("effacer", "oui"), ("urgent", "oui")],
+        vec![
+            ("csrf", &token),
+            ("effacer", "oui"),
+            ("confirmation", "non"),
+        ],
+    ] {
+        let refused = browser.post(
+            &format!("/administration/tablettes/{}/revoquer", second.id),
+            &unconfirmed,
+        );
+        assert_eq!(refused.status, 400, "{unconfirmed:?}");
+        assert!(testid_text(&refused.body, "admin-error").contains("rien n'a été fait"));
+        assert!(has(&refused.body, "wipe-confirm"), "the confirmation again");
+    }
+    let untouched = env.hub.devices(Some(env.team_a.id)).expect("devices");
+    let untouched = untouched
+        .iter()
+        .find(|d| d.id == second.id)
+        .expect("second");
+    assert!(untouched.revoked_at.is_none() && untouched.wipe.is_none());
     let wiped = browser.post(
         &format!("/administration/tablettes/{}/revoquer", second.id),
-        &[("csrf", &token), ("effacer", "oui")],
+        &[
+            ("csrf", &token),
+            ("effacer", "oui"),
+            ("confirmation", "oui"),
+        ],
     );
     assert_eq!(wiped.status, 303);
     let urgent = browser.post(
         &format!("/administration/tablettes/{}/revoquer", third.id),
-        &[("csrf", &token), ("effacer", "oui"), ("urgent", "oui")],
+        &[
+            ("csrf", &token),
+            ("effacer", "oui"),
+            ("urgent", "oui"),
+            ("confirmation", "oui"),
+        ],
     );
     assert_eq!(urgent.status, 303);
+    let again = browser.get(&format!("/administration/tablettes/{}/effacer", third.id));
+    assert!(has(&again.body, "wipe-already-revoked") && !has(&again.body, "wipe-form"));
     let devices = env.hub.devices(None).expect("devices");
     let of = |id: Uuid| devices.iter().find(|d| d.id == id).expect("device");
     assert!(of(tablet.device_id).revoked_at.is_some() && of(tablet.device_id).wipe.is_none());
@@ -581,6 +870,96 @@ fn an_enrolment_code_is_shown_once_with_its_qr_code_and_enrols_a_tablet() {
     assert!(!list.body.contains(&code), "shown once");
 }
 
+/// The enrolment link of a code issued through `browser`.
+fn issued_link(browser: &mut Browser, token: &str, team: Uuid) -> (String, String) {
+    let team = team.to_string();
+    let issued = browser.post(
+        "/administration/codes",
+        &[("csrf", token), ("equipe", &team), ("duree_heures", "24")],
+    );
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    (
+        testid_text(&issued.body, "enrolment-server"),
+        testid_text(&issued.body, "enrolment-uri"),
+    )
+}
+
+#[test]
+fn with_a_public_url_a_forged_host_header_does_not_reach_the_enrolment_link() {
+    let env = env();
+    administrator(&env, ADMIN);
+    // Without --public-url: the Host header the browser sent, forged or not.
+    let server = server(&env);
+    let mut browser = Browser::new(&server);
+    let token = browser.signed_in(ADMIN, PASSWORD);
+    browser.host = Some("repere.attaquant.example".into());
+    let (address, uri) = issued_link(&mut browser, &token, env.team_a.id);
+    assert_eq!(address, "https://repere.attaquant.example");
+    assert!(uri.starts_with("repere://enrol?server=https%3A%2F%2Frepere.attaquant.example&code="));
+    drop(server);
+
+    let public = PublicUrl::parse("https://repere.example.org/").expect("url");
+    let server = start(
+        env.hub.clone(),
+        HttpConfig {
+            pages: PagesConfig {
+                public_url: Some(public),
+                ..PagesConfig::default()
+            },
+            ..HttpConfig::default()
+        },
+    );
+    let mut browser = Browser::new(&server);
+    let token = browser.signed_in(ADMIN, PASSWORD);
+    for host in [None, Some("repere.attaquant.example")] {
+        browser.host = host.map(str::to_string);
+        let (address, uri) = issued_link(&mut browser, &token, env.team_a.id);
+        assert_eq!(address, "https://repere.example.org", "Host {host:?}");
+        assert!(
+            uri.starts_with("repere://enrol?server=https%3A%2F%2Frepere.example.org&code="),
+            "{uri}"
+        );
+    }
+}
+
+#[test]
+fn serve_refuses_a_public_url_that_is_not_http_or_https_at_startup() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = |flag: Option<&str>, var: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_repere-server"));
+        c.args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env_remove("REPERE_PUBLIC_URL")
+            .env_remove("REPERE_KEY")
+            .env_remove("REPERE_KEY_FILE");
+        if let Some(flag) = flag {
+            c.args(["--public-url", flag]);
+        }
+        if let Some(var) = var {
+            c.env("REPERE_PUBLIC_URL", var);
+        }
+        c.output().expect("runs")
+    };
+    for (flag, var) in [
+        (Some("ftp://repere.example.org"), None),
+        (Some("repere.example.org"), None),
+        (None, Some("https://repere.example.org/?retour=ailleurs")),
+    ] {
+        let out = serve(flag, var);
+        assert_eq!(out.status.code(), Some(2), "{flag:?} {var:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--public-url"), "{stderr}");
+        assert!(
+            stderr.contains("https://") || stderr.contains("no user info, query"),
+            "{stderr}"
+        );
+        assert!(
+            !dir.path().join("data").exists(),
+            "refused before anything starts"
+        );
+    }
+}
+
 #[test]
 fn another_organisations_ids_are_404_and_nothing_changes() {
     let env = env();
@@ -619,11 +998,20 @@ fn another_organisations_ids_are_404_and_nothing_changes() {
         );
     }
     for id in [other_device.id, unknown] {
-        let page = browser.post(
-            &format!("/administration/tablettes/{id}/revoquer"),
-            &[("csrf", &token), ("effacer", "oui")],
-        );
+        for confirmation in ["oui", ""] {
+            let page = browser.post(
+                &format!("/administration/tablettes/{id}/revoquer"),
+                &[
+                    ("csrf", &token),
+                    ("effacer", "oui"),
+                    ("confirmation", confirmation),
+                ],
+            );
+            assert_eq!(page.status, 404);
+        }
+        let page = browser.get(&format!("/administration/tablettes/{id}/effacer"));
         assert_eq!(page.status, 404);
+        assert!(!page.body.contains(&other_device.id.to_string()));
     }
     let other = other_team.id.to_string();
     let page = browser.post(
@@ -674,6 +1062,18 @@ fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
     let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
         ("/administration/equipes".into(), vec![("nom", "Binôme")]),
         (
+            "/administration/organisations".into(),
+            vec![
+                ("nom", "Nouvelle organisation"),
+                ("admin_nom", "X"),
+                ("identifiant", "x@x"),
+            ],
+        ),
+        (
+            "/administration/organisations/renommer".into(),
+            vec![("nom", "Autre nom")],
+        ),
+        (
             "/administration/comptes".into(),
             vec![("nom", "X"), ("identifiant", "x@x"), ("role", "admin")],
         ),
@@ -689,7 +1089,7 @@ fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
         (format!("/administration/comptes/{sam}/sessions"), vec![]),
         (
             format!("/administration/tablettes/{}/revoquer", device.id),
-            vec![("effacer", "oui")],
+            vec![("effacer", "oui"), ("confirmation", "oui")],
         ),
         (
             "/administration/codes".into(),
@@ -713,7 +1113,10 @@ fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
             assert!(has(&page.body, "csrf-rejected"), "POST {path}");
         }
     }
-    assert_eq!(env.hub.overview().expect("overview")[0].teams.len(), 2);
+    let overview = env.hub.overview().expect("overview");
+    assert_eq!(overview.len(), 1, "no organisation made");
+    assert_eq!(overview[0].organisation.name, "Mission Locale test");
+    assert_eq!(overview[0].teams.len(), 2);
     assert!(env.hub.find_user("x@x").is_err());
     assert!(!env.hub.is_disabled(sam).expect("state"));
     assert!(

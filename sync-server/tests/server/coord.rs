@@ -29,6 +29,8 @@ pub(crate) struct Browser {
     pub(crate) cookies: HashMap<String, String>,
     /// Sent as `X-Forwarded-For` when set (a client behind a reverse proxy).
     pub(crate) forwarded_for: Option<String>,
+    /// Sent as `Host` when set (a forged one).
+    pub(crate) host: Option<String>,
 }
 
 pub(crate) struct Page {
@@ -49,6 +51,7 @@ impl Browser {
             base: server.base.clone(),
             cookies: HashMap::new(),
             forwarded_for: None,
+            host: None,
         }
     }
 
@@ -56,8 +59,12 @@ impl Browser {
         &self,
         request: reqwest::blocking::RequestBuilder,
     ) -> reqwest::blocking::RequestBuilder {
-        match &self.forwarded_for {
+        let request = match &self.forwarded_for {
             Some(addr) => request.header("x-forwarded-for", addr),
+            None => request,
+        };
+        match &self.host {
+            Some(host) => request.header(reqwest::header::HOST, host),
             None => request,
         }
     }

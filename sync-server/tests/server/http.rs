@@ -11,6 +11,7 @@ use repere_core::sync::protocol::{
 };
 use repere_server::Hub;
 use repere_server::http::{HttpConfig, router};
+use repere_server::metrics::Metrics;
 use repere_server::serve::{ServeLimits, serve};
 use repere_transport::HttpTransport;
 use uuid::Uuid;
@@ -55,7 +56,9 @@ pub fn start_with(hub: Arc<Hub>, config: HttpConfig, limits: ServeLimits) -> Ser
             addr_tx
                 .send(listener.local_addr().expect("addr"))
                 .expect("send addr");
-            serve(listener, router(hub, &config), limits, async {
+            let metrics = Arc::new(Metrics::default());
+            let app = router(hub, &config, metrics.clone());
+            serve(listener, app, limits, metrics, async {
                 let _ = stop_rx.await;
             })
             .await
