@@ -23,8 +23,9 @@ use crate::sync::protocol::{
     LEND_VERSION, LentFile, LentRecord,
 };
 
-/// Requests one sync carries at most; the others wait for the next one.
-pub const ASKED_PER_SYNC: usize = 20;
+/// Requests one sync carries at most (the server's bound too); the others wait for the
+/// next one.
+pub const ASKED_PER_SYNC: usize = crate::sync::protocol::MAX_ACCESS_REQUESTS;
 /// How long a refusal stays listed once it came: the reason given is personal data.
 const REFUSAL_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
 

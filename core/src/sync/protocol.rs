@@ -44,6 +44,9 @@ pub const ACCESS_REASON_CHARS: std::ops::RangeInclusive<usize> = 15..=500;
 /// How long a break-the-glass access may last, in minutes (default two hours).
 pub const ACCESS_MINUTES: std::ops::RangeInclusive<u32> = 15..=480;
 pub const ACCESS_DEFAULT_MINUTES: u32 = 120;
+/// Break-the-glass requests one sync carries at most: the server refuses the rest as
+/// [`AccessRefusal::TooMany`] and the device never sends more.
+pub const MAX_ACCESS_REQUESTS: usize = 20;
 /// The longest app version a tablet may report ("1.4.0-beta.2 (1042)" is 19).
 pub const APP_VERSION_MAX_CHARS: usize = 32;
 /// The oldest version this build still speaks.

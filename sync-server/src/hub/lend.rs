@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use repere_core::RecordKind;
 use repere_core::sync::protocol::{
     ACCESS_MINUTES, ACCESS_REASON_CHARS, AccessAnswer, AccessOutcome, AccessRefusal, AccessRequest,
-    LentFile, LentRecord,
+    LentFile, LentRecord, MAX_ACCESS_REQUESTS,
 };
 use uuid::Uuid;
 
@@ -18,8 +18,6 @@ use crate::coord::audit;
 use crate::coord::short_id;
 use crate::storage::{AccessGrant, AuditEntry, Device, Grantee, ReadTx, Tx};
 
-/// Requests answered per sync; the rest are refused as `TooMany` (the tablet asks again).
-pub const MAX_REQUESTS_PER_SYNC: usize = 20;
 /// Files lent to one tablet at once (the newest grants).
 const MAX_LENT: usize = 20;
 
@@ -94,7 +92,7 @@ pub(crate) fn answer(
 ) -> Result<Vec<AccessAnswer>, HubError> {
     let mut answers = Vec::with_capacity(requests.len());
     for (i, request) in requests.iter().enumerate() {
-        let outcome = if i >= MAX_REQUESTS_PER_SYNC {
+        let outcome = if i >= MAX_ACCESS_REQUESTS {
             AccessOutcome::Refused(AccessRefusal::TooMany)
         } else {
             answer_one(tx, device, request, now)?
