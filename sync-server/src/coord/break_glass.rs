@@ -130,16 +130,16 @@ impl Workspace {
     ) -> Result<(Vec<GrantItem>, Vec<GrantItem>), HubError> {
         let now = self.now();
         self.hub().storage().read_with(|tx| -> Result<_, HubError> {
-            let mut names = Names::default();
+            let names = Names::load(tx)?;
             let incoming = tx.access_grants_on(&who.team_ids(), LISTED)?;
             let outgoing = tx.access_grants_to(Grantee::User(who.user.id), LISTED)?;
             let incoming = incoming
                 .into_iter()
-                .map(|g| item(tx, who, &mut names, g, now))
+                .map(|g| item(tx, who, &names, g, now))
                 .collect::<Result<_, _>>()?;
             let outgoing = outgoing
                 .into_iter()
-                .map(|g| item(tx, who, &mut names, g, now))
+                .map(|g| item(tx, who, &names, g, now))
                 .collect::<Result<_, _>>()?;
             Ok((incoming, outgoing))
         })
@@ -165,7 +165,8 @@ impl Workspace {
                 let Some(organisation) = tx.organisation(team.organisation_id)? else {
                     return Ok(None);
                 };
-                let item = item(tx, who, &mut Names::default(), grant, now)?;
+                let names = Names::load(tx)?;
+                let item = item(tx, who, &names, grant, now)?;
                 Ok(Some((item, team, organisation)))
             })?;
         let Some((item, team, organisation)) = found else {
@@ -249,31 +250,27 @@ fn reader_organisation(tx: &mut dyn ReadTx, g: &AccessGrant) -> Result<Option<Uu
 }
 
 /// Names looked up once per page.
-#[derive(Default)]
 struct Names {
-    loaded: bool,
     users: HashMap<Uuid, (String, Uuid)>,
     organisations: HashMap<Uuid, String>,
     teams: HashMap<Uuid, String>,
 }
 
 impl Names {
-    fn load(&mut self, tx: &mut dyn ReadTx) -> Result<(), HubError> {
-        if !self.loaded {
-            self.users = tx
+    fn load(tx: &mut dyn ReadTx) -> Result<Names, HubError> {
+        Ok(Names {
+            users: tx
                 .users()?
                 .into_iter()
                 .map(|u| (u.id, (u.name, u.organisation_id)))
-                .collect();
-            self.organisations = tx
+                .collect(),
+            organisations: tx
                 .organisations()?
                 .into_iter()
                 .map(|o| (o.id, o.name))
-                .collect();
-            self.teams = tx.teams()?.into_iter().map(|t| (t.id, t.name)).collect();
-            self.loaded = true;
-        }
-        Ok(())
+                .collect(),
+            teams: tx.teams()?.into_iter().map(|t| (t.id, t.name)).collect(),
+        })
     }
 
     fn organisation(&self, id: Option<Uuid>) -> String {
@@ -285,11 +282,10 @@ impl Names {
 fn item(
     tx: &mut dyn ReadTx,
     who: &Coordinator,
-    names: &mut Names,
+    names: &Names,
     grant: AccessGrant,
     now: DateTime<Utc>,
 ) -> Result<GrantItem, HubError> {
-    names.load(tx)?;
     let active = grant.active(now);
     let incoming = who.in_scope(grant.team_id);
     let (reader, reader_org) = match grant.grantee {
