@@ -26,4 +26,5 @@ pub mod web;
 
 pub use hub::{Hub, HubError};
 pub use storage::Storage;
+pub use storage::postgres::PostgresStorage;
 pub use storage::sqlite::SqliteStorage;

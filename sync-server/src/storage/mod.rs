@@ -1,6 +1,7 @@
 //! What the hub needs from a database, as a trait: administration (organisations, teams,
 //! users, devices, enrolment codes) and the record log (documents, tombstones, the change
-//! log). `sqlite` is the embedded implementation; a PostgreSQL one can be added beside it.
+//! log). `sqlite` is the embedded implementation; `postgres` serves several instances on
+//! one database.
 //!
 //! The trait is synchronous: the HTTP layer calls the hub inside
 //! `tokio::task::spawn_blocking`. It is also object safe (`Arc<dyn Storage>`), so the
@@ -10,6 +11,7 @@
 //! and [`Storage::read`]. A whole sync request (all its pushes, the pull, the device's
 //! last-seen time) runs in one `write` and is committed before the answer is sent.
 
+pub mod postgres;
 pub mod register;
 pub mod sqlite;
 

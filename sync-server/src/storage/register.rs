@@ -3,14 +3,17 @@
 //! names of the fields changed; never a value), appended before the change commits and kept
 //! beside the database but outside it, so that restoring an older backup re-applies every
 //! erasure and rectification made since (DESIGN decision 8: an erased record, or an erased
-//! value, never comes back).
+//! value, never comes back). With SQLite it is a file beside the database; with
+//! PostgreSQL, a table that backups leave out (`postgres::TableRegister`).
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::postgres::TableRegister;
 use super::{StorageError, StorageResult, Tombstone};
 
 /// The register's file inside the data directory (`admin restore` does not replace it).
@@ -18,7 +21,13 @@ pub const REGISTER_FILE: &str = "erasure-register.tsv";
 
 #[derive(Debug, Clone)]
 pub struct ErasureRegister {
-    path: PathBuf,
+    place: Place,
+}
+
+#[derive(Debug, Clone)]
+enum Place {
+    File(PathBuf),
+    Table(Arc<TableRegister>),
 }
 
 /// One erasure as the register keeps it.
@@ -52,22 +61,37 @@ const REWRITE_MARK: &str = "rewrite";
 impl ErasureRegister {
     pub fn in_dir(data_dir: &Path) -> ErasureRegister {
         ErasureRegister {
-            path: data_dir.join(REGISTER_FILE),
+            place: Place::File(data_dir.join(REGISTER_FILE)),
+        }
+    }
+
+    /// The register of a PostgreSQL database (`PostgresStorage::erasure_register`).
+    pub fn in_table(table: TableRegister) -> ErasureRegister {
+        ErasureRegister {
+            place: Place::Table(Arc::new(table)),
         }
     }
 
     /// Appends the erasures and syncs the file before returning: an erasure is in the
     /// register before the database commits it.
     pub fn append(&self, erased: &[Tombstone]) -> StorageResult<()> {
+        let path = match &self.place {
+            Place::File(path) => path,
+            Place::Table(table) => return table.append(erased),
+        };
         let lines: String = erased
             .iter()
             .map(|t| format!("{}\t{}\t{}\n", t.id, t.team_id, t.erased_at.to_rfc3339()))
             .collect();
-        self.write(&lines)
+        Self::write(path, &lines)
     }
 
     /// Appends rectifications, synced like erasures.
     pub fn append_rewrites(&self, rewrites: &[Rewrite]) -> StorageResult<()> {
+        let path = match &self.place {
+            Place::File(path) => path,
+            Place::Table(table) => return table.append_rewrites(rewrites),
+        };
         let lines: String = rewrites
             .iter()
             .map(|r| {
@@ -81,15 +105,15 @@ impl ErasureRegister {
                 )
             })
             .collect();
-        self.write(&lines)
+        Self::write(path, &lines)
     }
 
-    fn write(&self, lines: &str) -> StorageResult<()> {
+    fn write(path: &Path, lines: &str) -> StorageResult<()> {
         let io = |e: std::io::Error| StorageError::Backend(format!("erasure register: {e}"));
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&self.path)
+            .open(path)
             .map_err(io)?;
         file.write_all(lines.as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)
@@ -98,7 +122,11 @@ impl ErasureRegister {
     /// Every erasure and rectification registered; a damaged line is an error (never
     /// skipped in silence).
     pub fn entries(&self) -> StorageResult<Entries> {
-        let file = match std::fs::File::open(&self.path) {
+        let path = match &self.place {
+            Place::File(path) => path,
+            Place::Table(table) => return table.entries(),
+        };
+        let file = match std::fs::File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Entries::default()),
             Err(e) => return Err(StorageError::Backend(format!("erasure register: {e}"))),

@@ -1,0 +1,349 @@
+//! The PostgreSQL storage, for several server instances on one database. Schema in
+//! `sync-server/migrations/postgres/NNNN_*.sql`, applied in order under an advisory lock
+//! (instances starting together migrate once) and tracked in `schema_version`.
+//!
+//! # Connections
+//!
+//! The client is the blocking `postgres` crate (the hub runs inside `spawn_blocking`),
+//! behind a small bounded pool of our own ([`pool`]): a mutex over idle connections and a
+//! condition variable, with no thread of its own and no dependency.
+//!
+//! # Transactions and log positions
+//!
+//! `read` is `REPEATABLE READ READ ONLY`: one snapshot. `write` runs `work` at
+//! `REPEATABLE READ` too, so that the whole sync (its pushes, then its pull) sees one
+//! snapshot and two syncs merging the same record cannot both win (the second fails with
+//! a serialization failure and runs `work` again).
+//!
+//! Positions (the log's, the roster's, the decisions') are rows of `counters`, read in the
+//! snapshot (`last_seq` is the highest position committed before it) and taken with an
+//! `UPDATE … RETURNING` while holding the transaction-scoped advisory lock [`LOG_LOCK`],
+//! taken just before the first position. Transactions that take positions therefore
+//! commit one after another in position order (the storage contract, "Log positions").
+//! When one started its snapshot before another one took positions and committed, its own
+//! `UPDATE` of the counter fails with a serialization failure: it would otherwise pull
+//! around a position it cannot see while handing out the next one. `work` then runs
+//! again, this time at `READ COMMITTED` with the lock taken first: nothing can take a
+//! position while it runs, so its reads of the log are stable, and it cannot fail that
+//! way twice. Deadlocks (40P01) are retried the same way.
+
+mod pool;
+mod register;
+pub mod testing;
+mod tx;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{Config, IsolationLevel};
+
+use self::pool::{Conn, Pool};
+pub use self::register::TableRegister;
+use self::tx::{Failure, PgTx};
+use super::{ReadTx, Storage, StorageError, StorageResult, Tx};
+
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_initial.sql")];
+
+/// The advisory lock held by a transaction while it takes log, roster or decision
+/// positions (a constant of ours: "repere" in ASCII).
+pub(crate) const LOG_LOCK: i64 = 0x7265_7065_7265;
+/// The advisory lock (session-scoped) under which an instance migrates the schema.
+const MIGRATION_LOCK: i64 = LOG_LOCK + 1;
+
+/// How many connections one instance opens at most.
+const POOL_SIZE: usize = 8;
+/// How long a request waits for a free connection before failing.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+/// How many times `work` runs at most when transactions keep conflicting.
+const ATTEMPTS: usize = 8;
+
+/// The tables that hold erased content until their dead rows are vacuumed.
+const ERASED_TABLES: &str =
+    "documents, record_view, record_view_youth, visit_reviews, access_grants";
+
+pub struct PostgresStorage {
+    pool: Pool,
+    config: Config,
+}
+
+/// A PostgreSQL error as the server reports it: the server's message and SQLSTATE (never
+/// the connection URL; the crate's messages do not carry the password).
+pub(crate) fn backend(e: &postgres::Error) -> StorageError {
+    StorageError::Backend(match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    })
+}
+
+/// Whether running the transaction again can succeed (another one got in its way).
+pub(crate) fn is_conflict(e: &postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(&SqlState::T_R_SERIALIZATION_FAILURE) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+    )
+}
+
+/// Parses a connection URL without echoing it (it may hold a password).
+pub(crate) fn parse_url(url: &str) -> StorageResult<Config> {
+    url.parse::<Config>().map_err(|_| {
+        StorageError::Backend("the database URL is not a valid PostgreSQL connection URL".into())
+    })
+}
+
+impl PostgresStorage {
+    /// Connects to the database of `url` (`postgres://user[:password]@host[:port]/name`)
+    /// and migrates it; `NewerSchema` when a newer server migrated it already.
+    pub fn connect(url: &str) -> StorageResult<PostgresStorage> {
+        let config = parse_url(url)?;
+        let pool = Pool::new(config.clone(), POOL_SIZE, POOL_WAIT);
+        {
+            let mut conn = pool.get()?;
+            migrate(&mut conn)?;
+        }
+        Ok(PostgresStorage { pool, config })
+    }
+
+    /// The erasure register of this database (a table of its own, left out of backups).
+    pub fn erasure_register(&self) -> StorageResult<TableRegister> {
+        TableRegister::open(self.config.clone())
+    }
+}
+
+enum Attempt {
+    Committed,
+    /// Another transaction got in the way: run `work` again.
+    Conflicted,
+}
+
+fn run_once(
+    conn: &mut Conn,
+    pessimistic: bool,
+    work: &mut dyn FnMut(&mut dyn Tx) -> StorageResult<()>,
+) -> StorageResult<Attempt> {
+    let level = if pessimistic {
+        IsolationLevel::ReadCommitted
+    } else {
+        IsolationLevel::RepeatableRead
+    };
+    let (cache, client) = conn.parts();
+    let tx = client
+        .build_transaction()
+        .isolation_level(level)
+        .start()
+        .map_err(|e| backend(&e))?;
+    let mut ptx = PgTx::new(tx, cache);
+    let result = if pessimistic {
+        ptx.take_log_lock().and_then(|()| work(&mut ptx))
+    } else {
+        work(&mut ptx)
+    };
+    // Dropping the transaction without committing rolls it back.
+    match (result, ptx.take_failure()) {
+        // Whatever `work` made of the failed statement, it runs again.
+        (_, Some(Failure::Conflict)) => Ok(Attempt::Conflicted),
+        // A statement failed and `work` went on: nothing may be committed.
+        (Ok(()), Some(Failure::Other(e))) | (Err(e), _) => Err(e),
+        (Ok(()), None) => match ptx.commit() {
+            Ok(()) => Ok(Attempt::Committed),
+            Err(e) if is_conflict(&e) => Ok(Attempt::Conflicted),
+            Err(e) => Err(backend(&e)),
+        },
+    }
+}
+
+fn migrate(conn: &mut Conn) -> StorageResult<()> {
+    let client = conn.client();
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(|e| backend(&e))?;
+    let result = migrate_locked(client);
+    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
+    result?;
+    unlocked.map_err(|e| backend(&e))?;
+    Ok(())
+}
+
+fn migrate_locked(client: &mut postgres::Client) -> StorageResult<()> {
+    let known = MIGRATIONS.len() as u32;
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 id       INTEGER PRIMARY KEY CHECK (id = 1),
+                 version  INTEGER NOT NULL
+             );
+             INSERT INTO schema_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;",
+        )
+        .map_err(|e| backend(&e))?;
+    let found: i32 = client
+        .query_one("SELECT version FROM schema_version WHERE id = 1", &[])
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| backend(&e))?;
+    let found = u32::try_from(found)
+        .map_err(|_| StorageError::Corrupt("negative schema version".into()))?;
+    if found > known {
+        return Err(StorageError::NewerSchema { found, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = i as i32 + 1;
+        let mut tx = client.transaction().map_err(|e| backend(&e))?;
+        tx.batch_execute(sql).map_err(|e| backend(&e))?;
+        tx.execute(
+            "UPDATE schema_version SET version = $1 WHERE id = 1",
+            &[&version],
+        )
+        .map_err(|e| backend(&e))?;
+        tx.commit().map_err(|e| backend(&e))?;
+        tracing::info!(version, "database schema migrated");
+    }
+    register::create(client)
+}
+
+impl Storage for PostgresStorage {
+    fn write(&self, work: &mut dyn FnMut(&mut dyn Tx) -> StorageResult<()>) -> StorageResult<()> {
+        let mut conn = self.pool.get()?;
+        for attempt in 1..=ATTEMPTS {
+            // The first run is optimistic; the next ones hold the log lock throughout.
+            if let Attempt::Committed = run_once(&mut conn, attempt > 1, work)? {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(attempt as u64 * 2));
+        }
+        Err(StorageError::Backend(
+            "the transaction kept conflicting with others".into(),
+        ))
+    }
+
+    /// A `pg_dump` archive (custom format) from one snapshot, without the erasure register
+    /// (a restored backup must not bring back an older register).
+    fn backup(&self, to: &Path) -> StorageResult<()> {
+        if to.exists() {
+            return Err(StorageError::Backend(format!(
+                "{} already exists: choose a new file for the backup",
+                to.display()
+            )));
+        }
+        let mut cmd = Command::new("pg_dump");
+        cmd.arg("--format=custom")
+            .arg(format!("--exclude-schema={}", register::SCHEMA))
+            .arg("--file")
+            .arg(to);
+        // The connection goes through the environment: a password is not shown by `ps`.
+        set_pg_env(&mut cmd, &self.config);
+        let out = cmd.output().map_err(|e| {
+            StorageError::Backend(if e.kind() == std::io::ErrorKind::NotFound {
+                "pg_dump is not installed (PostgreSQL's client tools are needed for backups)"
+                    .into()
+            } else {
+                format!("cannot run pg_dump: {e}")
+            })
+        })?;
+        if !out.status.success() {
+            let _ = std::fs::remove_file(to);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(StorageError::Backend(format!(
+                "pg_dump failed: {}",
+                stderr.lines().next().unwrap_or("no message").trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL keeps a deleted row as a dead tuple in its page (and its TOAST chunks)
+    /// until VACUUM prunes it, so the tables that held the erased content are vacuumed
+    /// now. The server controls no other side file. What PostgreSQL itself still holds is
+    /// outside its reach: pruned space is made free, not zeroed, until rows overwrite it,
+    /// and the write-ahead log (and any archive or replica of it) keeps the old pages
+    /// until its segments are recycled — protect the database's disks and WAL archive
+    /// with encryption.
+    fn scrub(&self) -> StorageResult<()> {
+        let mut conn = self.pool.get()?;
+        conn.client()
+            .batch_execute(&format!("VACUUM {ERASED_TABLES}"))
+            .map_err(|e| backend(&e))
+    }
+
+    fn read(
+        &self,
+        work: &mut dyn FnMut(&mut dyn ReadTx) -> StorageResult<()>,
+    ) -> StorageResult<()> {
+        let mut conn = self.pool.get()?;
+        let (cache, client) = conn.parts();
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(|e| backend(&e))?;
+        let mut ptx = PgTx::new(tx, cache);
+        work(&mut ptx)?;
+        if let Some(Failure::Other(e)) = ptx.take_failure() {
+            return Err(e);
+        }
+        // Nothing to keep: the read ends with a rollback (on drop).
+        Ok(())
+    }
+
+    fn size_bytes(&self) -> StorageResult<u64> {
+        let mut conn = self.pool.get()?;
+        let size: i64 = conn
+            .client()
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| backend(&e))?;
+        Ok(size.max(0) as u64)
+    }
+
+    /// A connection within `within`, a read of a real table and the log lock taken and
+    /// given back, under a statement timeout of what is left.
+    fn health(&self, within: Duration) -> Result<(), &'static str> {
+        let deadline = std::time::Instant::now() + within;
+        let Ok(mut conn) = self.pool.get_within(within) else {
+            return Err("no database connection");
+        };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let timeout = format!("{}ms", left.as_millis().max(1));
+        let client = conn.client();
+        let checked = client.transaction().and_then(|mut tx| {
+            tx.execute(
+                "SELECT set_config('statement_timeout', $1, true)",
+                &[&timeout],
+            )?;
+            tx.query_one("SELECT count(*) FROM organisations", &[])?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])?;
+            tx.rollback()
+        });
+        checked.map_err(|e| {
+            tracing::warn!(error = %backend(&e), "health check: database query failed");
+            if e.code() == Some(&SqlState::QUERY_CANCELED) {
+                "database write lock held too long"
+            } else {
+                "database query failed"
+            }
+        })
+    }
+}
+
+/// The connection's settings as libpq's environment variables (for `pg_dump`).
+fn set_pg_env(cmd: &mut Command, config: &Config) {
+    use postgres::config::Host;
+    if let Some(host) = config.get_hosts().first() {
+        match host {
+            Host::Tcp(name) => cmd.env("PGHOST", name),
+            Host::Unix(path) => cmd.env("PGHOST", path),
+        };
+    }
+    if let Some(port) = config.get_ports().first() {
+        cmd.env("PGPORT", port.to_string());
+    }
+    if let Some(user) = config.get_user() {
+        cmd.env("PGUSER", user);
+    }
+    if let Some(password) = config.get_password() {
+        cmd.env("PGPASSWORD", String::from_utf8_lossy(password).as_ref());
+    }
+    if let Some(name) = config.get_dbname() {
+        cmd.env("PGDATABASE", name);
+    }
+}
