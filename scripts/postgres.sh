@@ -2,12 +2,16 @@
 # Makes sure a PostgreSQL server answers on 127.0.0.1:5432 with trust authentication for
 # the user postgres and a database `test` (what the two-backend tests and the load test
 # expect), starting it if it is installed but stopped, installing Debian's package if it is
-# missing. Idempotent: about a second when the server is already up. Prints the base URL.
+# missing. Idempotent: about a second when the server is already up. Prints the URL of the
+# database named by the first argument (default `test`), created if missing:
+#   cargo run --release -p repere-server -- serve --demo --insecure-http --database "$(scripts/postgres.sh repere)"
 # Run as root on Debian. REPERE_PG_URL overrides the whole check (a server of your own).
 set -euo pipefail
 
 if [ -n "${REPERE_PG_URL:-}" ]; then echo "$REPERE_PG_URL"; exit 0; fi
-url="postgres://postgres@127.0.0.1:5432/test"
+db="${1:-test}"
+case "$db" in *[!a-z0-9_]*|'') echo "postgres: database names here are [a-z0-9_]+" >&2; exit 2;; esac
+url="postgres://postgres@127.0.0.1:5432/$db"
 
 answers() { psql -h 127.0.0.1 -p 5432 -U postgres -d "${1:-postgres}" -Atqc 'SELECT 1' >/dev/null 2>&1; }
 
@@ -37,5 +41,5 @@ if ! answers; then
   for _ in $(seq 1 60); do answers && break; sleep 0.5; done
   answers || { echo "postgres: the server does not answer on 127.0.0.1:5432" >&2; exit 1; }
 fi
-answers test || psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE test' >/dev/null
+answers "$db" || psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE $db" >/dev/null
 echo "$url"

@@ -44,7 +44,10 @@ pub use self::register::TableRegister;
 use self::tx::{Failure, PgTx};
 use super::{ReadTx, Storage, StorageError, StorageResult, Tx};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../../migrations/postgres/0002_rate_buckets.sql"),
+];
 
 /// The advisory lock held by a transaction while it takes log, roster or decision
 /// positions (a constant of ours: "repere" in ASCII).
@@ -108,6 +111,40 @@ impl PostgresStorage {
     /// The erasure register of this database (a table of its own, left out of backups).
     pub fn erasure_register(&self) -> StorageResult<TableRegister> {
         TableRegister::open(self.config.clone())
+    }
+
+    /// Puts a backup made by `backup` (a `pg_dump` archive) in place of the database of
+    /// `url`, in one transaction: what the archive holds replaces what is there, and the
+    /// register, which it does not hold, stays. Every instance must be stopped first; the
+    /// caller then re-applies the register and gives the log a new epoch.
+    pub fn restore_into(url: &str, backup: &Path) -> StorageResult<()> {
+        let config = parse_url(url)?;
+        let mut cmd = Command::new("pg_restore");
+        cmd.args([
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+        ])
+        .arg("--dbname")
+        .arg(config.get_dbname().unwrap_or("postgres"))
+        .arg(backup);
+        set_pg_env(&mut cmd, &config);
+        let out = cmd.output().map_err(|e| {
+            StorageError::Backend(if e.kind() == std::io::ErrorKind::NotFound {
+                "pg_restore is not installed (PostgreSQL's client tools are needed)".into()
+            } else {
+                format!("cannot run pg_restore: {e}")
+            })
+        })?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(StorageError::Backend(format!(
+                "pg_restore failed: {}",
+                stderr.lines().next().unwrap_or("no message").trim()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -233,8 +270,7 @@ impl Storage for PostgresStorage {
         set_pg_env(&mut cmd, &self.config);
         let out = cmd.output().map_err(|e| {
             StorageError::Backend(if e.kind() == std::io::ErrorKind::NotFound {
-                "pg_dump is not installed (PostgreSQL's client tools are needed for backups)"
-                    .into()
+                "pg_dump is not installed (PostgreSQL's client tools are needed for backups)".into()
             } else {
                 format!("cannot run pg_dump: {e}")
             })

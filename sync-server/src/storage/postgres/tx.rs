@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{LOG_LOCK, backend, is_conflict};
 use crate::storage::{
-    AccessGrant, AuditEntry, Credentials, Departure, Device, DocumentWrite, EnrolmentCode,
+    AccessGrant, AuditEntry, Bucket, Credentials, Departure, Device, DocumentWrite, EnrolmentCode,
     ErasureDecision, ErasureExecuted, ErasureRequest, Grantee, LogEntry, LoginChallenge,
     Organisation, ReadTx, RecordFields, Role, SecretHash, Session, StorageError, StorageResult,
     StoredDocument, Team, TeamCounts, TeamMember, Tombstone, Transfer, TransferState, Tx, User,
@@ -939,7 +939,10 @@ impl ReadTx for PgTx<'_> {
     }
 
     fn view_seq(&mut self) -> StorageResult<u64> {
-        let seq: i64 = get(&self.one("SELECT seq FROM view_state WHERE id = 1", &[])?, 0)?;
+        let seq: i64 = get(
+            &self.one("SELECT seq FROM view_state WHERE id = 1", &[])?,
+            0,
+        )?;
         Ok(seq.max(0) as u64)
     }
 
@@ -1439,11 +1442,10 @@ impl Tx for PgTx<'_> {
     }
 
     fn erase_document(&mut self, id: Uuid, at: DateTime<Utc>) -> StorageResult<Option<Tombstone>> {
-        let Some(team_id) = self.map_opt(
-            "SELECT team_id FROM documents WHERE id = $1",
-            &[&id],
-            |r| get::<Uuid>(r, 0),
-        )?
+        let Some(team_id) =
+            self.map_opt("SELECT team_id FROM documents WHERE id = $1", &[&id], |r| {
+                get::<Uuid>(r, 0)
+            })?
         else {
             return Ok(None);
         };
@@ -1901,6 +1903,35 @@ impl Tx for PgTx<'_> {
             &[&ms(now)],
         )?;
         Ok(())
+    }
+
+    fn take_token(
+        &mut self,
+        key: &SecretHash,
+        bucket: Bucket,
+        now: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        // One statement: the upsert locks the row, so concurrent takers on any instance
+        // cannot both spend the last token.
+        let n = self.exec(
+            "INSERT INTO rate_buckets (key, tokens, at, full_at)
+             VALUES ($1, $2::float8 - 1, $4::int8, $4::int8 + 1000.0 / $3::float8)
+             ON CONFLICT (key) DO UPDATE SET
+               tokens = LEAST($2::float8,
+                   rate_buckets.tokens + GREATEST(0, $4::int8 - rate_buckets.at) * $3::float8 / 1000.0) - 1,
+               at = $4::int8,
+               full_at = $4::int8 + ($2::float8 - (LEAST($2::float8,
+                   rate_buckets.tokens + GREATEST(0, $4::int8 - rate_buckets.at) * $3::float8 / 1000.0) - 1))
+                   * 1000.0 / $3::float8
+             WHERE LEAST($2::float8,
+                   rate_buckets.tokens + GREATEST(0, $4::int8 - rate_buckets.at) * $3::float8 / 1000.0) >= 1",
+            &[&key.as_slice(), &bucket.burst, &bucket.per_second, &ms(now)],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn prune_rate_buckets(&mut self, now: DateTime<Utc>) -> StorageResult<u64> {
+        self.exec("DELETE FROM rate_buckets WHERE full_at <= $1", &[&ms(now)])
     }
 
     fn claim_throttle_notice(
