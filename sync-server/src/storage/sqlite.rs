@@ -3080,4 +3080,207 @@ mod tests {
             assert_eq!(visible_positions(&storage), all);
         }
     }
+
+    mod youth_summary {
+        use super::*;
+
+        fn open(dir: &Path) -> (SqliteStorage, Uuid) {
+            let storage = SqliteStorage::open_dir(dir, None).expect("open");
+            let (org, team) = (Uuid::now_v7(), Uuid::now_v7());
+            let now = Utc::now();
+            (&storage as &dyn Storage)
+                .write_with(|tx| {
+                    tx.insert_organisation(&Organisation {
+                        id: org,
+                        name: "Org".into(),
+                        created_at: now,
+                    })?;
+                    tx.insert_team(&Team {
+                        id: team,
+                        organisation_id: org,
+                        name: "Team".into(),
+                        created_at: now,
+                    })
+                })
+                .expect("org and team");
+            (storage, team)
+        }
+
+        fn row(id: Uuid, kind: RecordKind, team: Uuid) -> ViewWrite {
+            ViewWrite {
+                record: ViewRecord {
+                    id,
+                    kind,
+                    team_id: team,
+                    seq: 1,
+                    received_at: Utc::now(),
+                    fields: "{}".into(),
+                },
+                day: None,
+                at_ms: None,
+                commune: None,
+                ref_id: None,
+                youth_ids: Vec::new(),
+            }
+        }
+
+        fn summary(id: Uuid, team: Uuid, last_visit: Option<&str>, search: &str) -> YouthSummary {
+            YouthSummary {
+                youth_id: id,
+                team_id: team,
+                status: "active".into(),
+                search: search.into(),
+                first_contact: "2025-01-01".parse().expect("day"),
+                last_visit: last_visit.map(|d| d.parse().expect("day")),
+                visits: 1,
+                actions: 0,
+                outcomes: 0,
+                reached: None,
+            }
+        }
+
+        fn dirty(storage: &SqliteStorage) -> Vec<Uuid> {
+            let mut ids = (storage as &dyn Storage)
+                .read_with(|tx| tx.dirty_youth(100))
+                .expect("dirty");
+            ids.sort();
+            ids
+        }
+
+        #[test]
+        fn view_rows_mark_the_young_people_they_name_before_and_after() {
+            let dir = tempfile::tempdir().expect("dir");
+            let (storage, team) = open(dir.path());
+            let (y, z, contact, action) = (
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+            );
+            let w = |work: &mut dyn FnMut(&mut dyn Tx) -> StorageResult<()>| {
+                (&storage as &dyn Storage).write(work).expect("write")
+            };
+            w(&mut |tx| {
+                tx.put_view(&row(y, RecordKind::Youth, team))?;
+                tx.put_view(&row(z, RecordKind::Youth, team))?;
+                tx.put_youth_summary(&summary(y, team, None, "lea"))?;
+                tx.put_youth_summary(&summary(z, team, None, "zoe"))
+            });
+            assert!(dirty(&storage).is_empty(), "a summary clears its mark");
+            w(&mut |tx| {
+                let mut visit = row(contact, RecordKind::Contact, team);
+                visit.youth_ids = vec![y];
+                tx.put_view(&visit)
+            });
+            assert_eq!(dirty(&storage), vec![y]);
+            w(&mut |tx| tx.put_youth_summary(&summary(y, team, Some("2025-02-01"), "lea")));
+            // The visit now names the other one: both are computed again.
+            w(&mut |tx| {
+                let mut visit = row(contact, RecordKind::Contact, team);
+                visit.youth_ids = vec![z];
+                tx.put_view(&visit)
+            });
+            let mut both = vec![y, z];
+            both.sort();
+            assert_eq!(dirty(&storage), both);
+            w(&mut |tx| {
+                tx.put_youth_summary(&summary(y, team, None, "lea"))?;
+                tx.put_youth_summary(&summary(z, team, Some("2025-02-01"), "zoe"))?;
+                let mut act = row(action, RecordKind::Action, team);
+                act.ref_id = Some(y);
+                tx.put_view(&act)
+            });
+            assert_eq!(dirty(&storage), vec![y]);
+            w(&mut |tx| tx.put_youth_summary(&summary(y, team, None, "lea")));
+            w(&mut |tx| tx.delete_view(action));
+            assert_eq!(dirty(&storage), vec![y], "a deleted record marks too");
+            // A young person's own row goes with their view row, at once.
+            w(&mut |tx| tx.delete_view(z));
+            let left = (&storage as &dyn Storage)
+                .read_with(|tx| tx.youth_rows_after(&[team], None, 10))
+                .expect("rows");
+            assert_eq!(
+                left.iter().map(|(s, _)| s.youth_id).collect::<Vec<_>>(),
+                vec![y]
+            );
+        }
+
+        #[test]
+        fn youth_pages_are_ordered_filtered_and_counted_in_the_database() {
+            let dir = tempfile::tempdir().expect("dir");
+            let (storage, team) = open(dir.path());
+            let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+            let visits = [
+                Some("2025-03-01"),
+                None,
+                Some("2025-05-01"),
+                Some("2025-04-01"),
+                None,
+            ];
+            (&storage as &dyn Storage)
+                .write_with(|tx| {
+                    for (i, (id, day)) in ids.iter().zip(visits).enumerate() {
+                        tx.put_view(&row(*id, RecordKind::Youth, team))?;
+                        let mut s = summary(*id, team, day, &format!("jeune {i} verdun"));
+                        if i == 3 {
+                            s.status = "closed".into();
+                        }
+                        tx.put_youth_summary(&s)?;
+                    }
+                    Ok::<_, StorageError>(())
+                })
+                .expect("rows");
+            let page = |filter: YouthFilter| {
+                let (rows, total) = (&storage as &dyn Storage)
+                    .read_with(|tx| tx.youth_page(&filter))
+                    .expect("page");
+                (
+                    rows.into_iter()
+                        .map(|(s, _)| s.youth_id)
+                        .collect::<Vec<_>>(),
+                    total,
+                )
+            };
+            let all = YouthFilter {
+                teams: vec![team],
+                limit: 10,
+                ..YouthFilter::default()
+            };
+            // Latest visit first, never visited last (the later id first among equals).
+            assert_eq!(
+                page(all.clone()),
+                (vec![ids[2], ids[3], ids[0], ids[4], ids[1]], 5)
+            );
+            assert_eq!(
+                page(YouthFilter {
+                    offset: 1,
+                    limit: 2,
+                    ..all.clone()
+                }),
+                (vec![ids[3], ids[0]], 5)
+            );
+            assert_eq!(
+                page(YouthFilter {
+                    status: Some("closed".into()),
+                    ..all.clone()
+                }),
+                (vec![ids[3]], 1)
+            );
+            assert_eq!(
+                page(YouthFilter {
+                    words: vec!["verdun".into(), "4".into()],
+                    ..all.clone()
+                }),
+                (vec![ids[4]], 1)
+            );
+            assert_eq!(
+                page(YouthFilter {
+                    teams: vec![Uuid::now_v7()],
+                    ..all
+                }),
+                (vec![], 0),
+                "out of scope"
+            );
+        }
+    }
 }
