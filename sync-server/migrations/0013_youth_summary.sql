@@ -20,9 +20,10 @@ CREATE TABLE youth_summary (
     outcomes       INTEGER NOT NULL,
     -- repere_core::indicators::Reached as JSON; NULL when never visited (not counted)
     reached        TEXT
-);
--- The youth list's order, within a team.
-CREATE INDEX youth_summary_list ON youth_summary (team_id, last_visit, first_contact, youth_id);
+) WITHOUT ROWID;
+-- Stored in id order: an export reads it page by page from there. A list sorts the
+-- summaries of its teams (small rows) and joins only its page to the view.
+CREATE INDEX youth_summary_team ON youth_summary (team_id);
 
 -- Young people whose facts must be computed again: a view row naming them was written or
 -- deleted (in that transaction); the view refresh recomputes them.

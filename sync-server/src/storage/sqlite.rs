@@ -1552,12 +1552,14 @@ impl ReadTx for SqliteTx<'_> {
                 "SELECT count(*) FROM youth_summary s WHERE {filtered}"
             ))?
             .query_row(params_from_iter(values.iter()), |r| r.get(0))?;
+        // The page is chosen on the summaries alone; only its rows are joined to the view.
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS}, {VIEW_COLUMNS}
-               FROM youth_summary s JOIN record_view v ON v.id = s.youth_id
-              WHERE {filtered}
-              ORDER BY s.last_visit DESC, s.first_contact DESC, s.youth_id DESC
-              LIMIT ? OFFSET ?"
+               FROM (SELECT * FROM youth_summary s WHERE {filtered}
+                      ORDER BY s.last_visit DESC, s.first_contact DESC, s.youth_id DESC
+                      LIMIT ? OFFSET ?) s
+               JOIN record_view v ON v.id = s.youth_id
+              ORDER BY s.last_visit DESC, s.first_contact DESC, s.youth_id DESC"
         );
         values.push(SqlValue::Integer(
             i64::try_from(filter.limit).unwrap_or(i64::MAX),
@@ -1576,11 +1578,15 @@ impl ReadTx for SqliteTx<'_> {
         after: Option<Uuid>,
         limit: usize,
     ) -> StorageResult<Vec<YouthRow>> {
+        // In id order (the table's own), teams filtered on the way (`+`: not by their
+        // index), so that a page stops after `limit` rows; only those are joined.
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS}, {VIEW_COLUMNS}
-               FROM youth_summary s JOIN record_view v ON v.id = s.youth_id
-              WHERE s.team_id IN ({}) AND s.youth_id > ?
-              ORDER BY s.youth_id LIMIT ?",
+               FROM (SELECT * FROM youth_summary s
+                      WHERE +s.team_id IN ({}) AND s.youth_id > ?
+                      ORDER BY s.youth_id LIMIT ?) s
+               JOIN record_view v ON v.id = s.youth_id
+              ORDER BY s.youth_id",
             placeholders(teams.len())
         );
         let mut values = id_values(teams);
