@@ -929,8 +929,10 @@ pub trait Tx: ReadTx {
 /// - `write` runs `work` in one transaction and commits it when `work` returns `Ok`, before
 ///   returning; it rolls everything back when `work` returns `Err` (the error is returned).
 ///   It may run `work` again after a serialization failure or deadlock, so `work` must not
-///   have effects outside the transaction. `read` gives a consistent snapshot and never
-///   writes.
+///   have effects outside the transaction. Concurrent `write`s may share one transaction
+///   and one commit (SQLite's group commit): each work stays all-or-nothing, sees the works
+///   run before it, and `write` returns only once its work is durable. `read` gives a
+///   consistent snapshot and never writes.
 /// - **Log positions** (`put_document`, `erase_document`) come from one increasing sequence
 ///   shared by documents and tombstones, and must become *visible* in increasing order: a
 ///   reader that sees position N+1 must already see N, or a device whose cursor passed N+1
