@@ -353,8 +353,9 @@ impl Storage for SqliteStorage {
         self.queued.fetch_sub(1, Ordering::SeqCst);
         let mut w = taken?;
         let mut batch = match w.batch.take() {
-            Some(batch) => batch,
-            None => {
+            Some(batch) if !w.conn.is_autocommit() => batch,
+            // A batch whose transaction is gone fails (dropped) and a new one begins.
+            _ => {
                 w.conn.execute_batch("BEGIN IMMEDIATE")?;
                 Batch {
                     outcome: Arc::default(),
