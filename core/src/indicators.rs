@@ -45,7 +45,7 @@ impl IndicatorInput {
 }
 
 /// What counting reads of a young person.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct YouthFacts {
     pub id: Uuid,
     /// The current team: every figure of the young person counts for it.
@@ -87,7 +87,7 @@ pub fn home_commune(commune: Option<&str>) -> Option<String> {
 
 /// What gives a young person's age band: the first present of the birth date, the birth
 /// year and the recorded band.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AgeBasis {
     BirthDate(NaiveDate),
     BirthYear(i32),
@@ -646,8 +646,9 @@ fn bump(n: &mut u32) {
 /// What counting needs to know about one reached young person (one with a visit): their
 /// own facts joined with those of their records. The server joins them from its
 /// documents ([`reached`]); the tablet keeps them joined in each young person's index row
-/// as records are written, and reads them back as they are.
-#[derive(Debug, Clone, PartialEq)]
+/// as records are written, and reads them back as they are; the server keeps them as JSON
+/// in a derived row per young person (`youth_summary`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reached {
     pub youth: YouthFacts,
     /// The day of the earliest visit: by day as entered, then instant, then id.

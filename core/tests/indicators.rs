@@ -1,5 +1,5 @@
 //! The tablet's indicators come from its derived tables; the server's from its documents
-//! (`IndicatorInput::add`, as `Workspace::indicator_input` does). Over the same records
+//! (`IndicatorInput::add`, as the server's youth summaries do). Over the same records
 //! both must give the same facts, hence the same figures, whatever the records hold.
 
 mod common;

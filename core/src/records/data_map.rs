@@ -222,8 +222,11 @@ champ, de page ou d'export.
   à partir des documents.
 - **Serveur** : sa base (SQLCipher, sous la clé du serveur gardée hors du répertoire de données)
   garde le document de chaque fiche avec ses champs en JSON (`documents`) et la vue de la
-  coordination (`record_view`, les champs en JSON). Les sauvegardes (`admin backup`) en sont des
-  copies chiffrées sous la même clé.
+  coordination (`record_view`, les champs en JSON), d'où est tirée une ligne par jeune
+  (`youth_summary` : nom, surnom et commune repliés pour la recherche, statut, dates et nombres
+  de visites, d'actions et de solutions, et ce que comptent les indicateurs : sexe, âge, source,
+  indicateurs de profil, communes), effacée avec la fiche. Les sauvegardes (`admin backup`) en
+  sont des copies chiffrées sous la même clé.
 - **Historique** : un document garde toutes ses modifications ; une valeur remplacée reste
   lisible dans l'historique, sur le serveur comme sur les tablettes, jusqu'à une rectification
   (`repere-server admin rectify`, docs/DATA-PROTECTION.md).

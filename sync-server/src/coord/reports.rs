@@ -4,29 +4,32 @@
 //! is made not to re-identify: no profile flag unless asked for, dates to the month, small
 //! communes generalised to their intercommunality (docs/DATA-PROTECTION.md).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{Datelike, NaiveDate};
 use hmac::{Hmac, KeyInit, Mac};
 use repere_core::Communes;
 use repere_core::indicators::{
-    self, Dimension, Figures, Granularity, IndicatorInput, IndicatorQuery, IndicatorReport,
-    IndicatorRow, QueryError, TargetProgress, Targets, age_band_at,
+    self, Dimension, Figures, Granularity, IndicatorQuery, IndicatorReport, IndicatorRow,
+    QueryError, Reached, TargetProgress, Targets, age_band_at,
 };
-use repere_core::records::{Action, Contact, Outcome, RecordKind, Youth};
+use repere_core::records::Youth;
 use serde::Serialize;
 use sha2::Sha256;
 use uuid::Uuid;
 
 use super::audit::{self, Audit};
-use super::view::{decode, decode_any};
+use super::view::decode;
 use super::{Coordinator, Workspace, accounts, csv};
 use crate::hub::{Hub, HubError};
 use crate::secret;
-use crate::storage::{Organisation, Role, TransferState};
+use crate::storage::{Organisation, Role, YouthSummary};
 
 /// The name of the pseudonym key in `server_secrets` (only on a server without a key).
 pub const PSEUDONYM_KEY: &str = "pseudonym_key";
+
+/// Young people read per page by an export.
+const EXPORT_PAGE: usize = 1000;
 
 /// The fewest young people of a pseudonymised export that a commune, or an intercommunality
 /// standing for small communes, may hold.
@@ -261,37 +264,27 @@ impl Workspace {
         })
     }
 
-    /// Every record of the organisation's teams that the indicators count.
-    pub fn indicator_input(&self, who: &Coordinator) -> Result<IndicatorInput, HubError> {
+    /// The joined facts of the organisation's young people ever visited, from their
+    /// summaries (one derived row each, kept up to date by `refresh_view`). Every visit
+    /// naming a young person counts, whichever team made it: one transferred in from
+    /// another organisation keeps the visits their old team made.
+    pub fn reached(&self, who: &Coordinator) -> Result<Vec<Reached>, HubError> {
         self.refresh_view()?;
         let teams = who.team_ids();
-        let mut records = self.counted_records(&teams)?;
-        // A young person transferred in from another organisation keeps the visits their
-        // old team made (they stay with it): they count here all the same.
-        let visits_elsewhere = self
+        let facts = self
             .hub()
             .storage()
-            .read_with(|tx| -> Result<_, HubError> {
-                let mut visits = Vec::new();
-                for t in tx.transfers_of(&teams)? {
-                    if t.state == TransferState::Accepted
-                        && who.in_scope(t.to_team)
-                        && !who.in_scope(t.from_team)
-                    {
-                        visits.extend(tx.view_contacts_of_youth(t.youth_id)?);
-                    }
+            .read_with(|tx| Ok::<_, HubError>(tx.reached_facts(&teams)?))?;
+        Ok(facts
+            .iter()
+            .filter_map(|f| match serde_json::from_str(f) {
+                Ok(reached) => Some(reached),
+                Err(_) => {
+                    tracing::warn!("a young person's derived facts cannot be read");
+                    None
                 }
-                Ok(visits)
-            })?;
-        let mut seen: BTreeSet<Uuid> = records.iter().map(|v| v.id).collect();
-        records.extend(visits_elsewhere.into_iter().filter(|v| seen.insert(v.id)));
-        let mut input = IndicatorInput::default();
-        for v in &records {
-            if let Some(record) = decode_any(v) {
-                input.add(v.id, record);
-            }
-        }
-        Ok(input)
+            })
+            .collect())
     }
 
     fn indicator_query(
@@ -328,8 +321,8 @@ impl Workspace {
     }
 
     pub fn dashboard(&self, who: &Coordinator, q: &DashboardQuery) -> Result<Dashboard, HubError> {
-        // The records' facts are joined once for the three countings below.
-        let reached = indicators::reached(&self.indicator_input(who)?);
+        // The facts are read once for the three countings below.
+        let reached = self.reached(who)?;
         let mut report = indicators::count(
             &reached,
             &self.indicator_query(who, q, q.granularity, q.dimension),
@@ -424,9 +417,9 @@ impl Workspace {
         who: &Coordinator,
         q: &DashboardQuery,
     ) -> Result<Export, HubError> {
-        let input = self.indicator_input(who)?;
-        let mut report = indicators::compute(
-            &input,
+        let reached = self.reached(who)?;
+        let mut report = indicators::count(
+            &reached,
             &self.indicator_query(who, q, q.granularity, q.dimension),
         )
         .map_err(query_error)?;
@@ -490,92 +483,56 @@ impl Workspace {
         self.refresh_view()?;
         let key = self.pseudonym_key()?;
         let teams = who.scope(export.team);
-        let records = self.counted_records(&teams)?;
-        #[derive(Default)]
-        struct Counts {
-            contacts: usize,
-            actions: usize,
-            outcomes: usize,
-            /// Earliest contact: (day, instant ms, id, commune).
-            first: Option<(NaiveDate, i64, Uuid, String)>,
-        }
-        let mut youth: BTreeMap<Uuid, (Uuid, Youth)> = BTreeMap::new();
-        let mut counts: BTreeMap<Uuid, Counts> = BTreeMap::new();
-        for v in &records {
-            if v.kind == RecordKind::Youth
-                && let Some(y) = decode::<Youth>(v)
-            {
-                youth.insert(v.id, (v.team_id, y));
-            }
-        }
-        for v in &records {
-            match v.kind {
-                RecordKind::Contact => {
-                    if let Some(c) = decode::<Contact>(v) {
-                        let candidate = (
-                            c.occurred_at.date_naive(),
-                            c.occurred_at.timestamp_millis(),
-                            v.id,
-                            c.commune.clone(),
-                        );
-                        for y in &c.youth_ids {
-                            let e = counts.entry(*y).or_default();
-                            e.contacts += 1;
-                            if e.first.as_ref().is_none_or(|f| candidate < *f) {
-                                e.first = Some(candidate.clone());
-                            }
-                        }
-                    }
-                }
-                RecordKind::Action => {
-                    if let Some(a) = decode::<Action>(v) {
-                        counts.entry(a.youth_id).or_default().actions += 1;
-                    }
-                }
-                RecordKind::Outcome => {
-                    if let Some(o) = decode::<Outcome>(v) {
-                        counts.entry(o.youth_id).or_default().outcomes += 1;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let communes = Communes::global();
         // Each young person's first contact and commune, before the rows are written: the
-        // small cells are known only once every commune is.
-        struct Facts<'a> {
+        // small cells are known only once every commune is. Read page by page, one
+        // derived row per young person.
+        struct Facts {
             id: Uuid,
             team_id: Uuid,
-            youth: &'a Youth,
-            counts: &'a Counts,
+            youth: Youth,
+            summary: YouthSummary,
             entry: NaiveDate,
             commune: String,
         }
-        let empty = Counts::default();
-        let facts: Vec<Facts> = youth
-            .iter()
-            .map(|(id, (team_id, y))| {
-                let c = counts.get(id).unwrap_or(&empty);
-                let entry = c
-                    .first
-                    .as_ref()
-                    .map_or(y.first_contact_date, |f| f.0.min(y.first_contact_date));
-                let commune = y
+        let mut facts: Vec<Facts> = Vec::new();
+        let mut after = None;
+        loop {
+            let rows = self.hub().storage().read_with(|tx| {
+                Ok::<_, HubError>(tx.youth_rows_after(&teams, after, EXPORT_PAGE)?)
+            })?;
+            let Some((last, _)) = rows.last() else {
+                break;
+            };
+            after = Some(last.youth_id);
+            for (summary, view) in rows {
+                let Some(youth) = decode::<Youth>(&view) else {
+                    continue;
+                };
+                let first: Option<(NaiveDate, String)> = summary
+                    .reached
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str::<Reached>(r).ok())
+                    .map(|r| (r.first_visit_day, r.first_visit_commune));
+                let entry = first.as_ref().map_or(youth.first_contact_date, |f| {
+                    f.0.min(youth.first_contact_date)
+                });
+                let commune = youth
                     .home_commune
                     .clone()
                     .filter(|h| !h.trim().is_empty())
-                    .or_else(|| c.first.as_ref().map(|f| f.3.clone()))
+                    .or_else(|| first.map(|f| f.1))
                     .unwrap_or_default();
-                Facts {
-                    id: *id,
-                    team_id: *team_id,
-                    youth: y,
-                    counts: c,
+                facts.push(Facts {
+                    id: view.id,
+                    team_id: view.team_id,
+                    youth,
+                    summary,
                     entry,
                     commune,
-                }
-            })
-            .collect();
+                });
+            }
+        }
+        let communes = Communes::global();
         let epci_of = |commune: &str| communes.get(commune).and_then(|f| f.epci_code);
         let places = if export.names {
             vec![Place::Commune; facts.len()]
@@ -600,7 +557,7 @@ impl Workspace {
         csv::push_line(&mut out, &header);
         let mut rows: Vec<(String, Vec<String>)> = Vec::new();
         for (f, place) in facts.iter().zip(places) {
-            let (y, c) = (f.youth, f.counts);
+            let (y, c) = (&f.youth, &f.summary);
             let pseudo = pseudonym(&key, f.id);
             let mut fields = vec![pseudo.clone()];
             if export.names {
@@ -644,7 +601,7 @@ impl Workspace {
                 } else {
                     f.entry.format("%Y-%m").to_string()
                 },
-                c.contacts.to_string(),
+                c.visits.to_string(),
                 c.actions.to_string(),
                 c.outcomes.to_string(),
             ]);

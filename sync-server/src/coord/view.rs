@@ -7,6 +7,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use repere_core::Communes;
 use repere_core::document::{Author, FieldConflict, HistoryEntry, RecordDoc};
+use repere_core::indicators::{
+    self, ActionFacts, ContactFacts, IndicatorInput, OutcomeFacts, YouthFacts,
+};
 use repere_core::records::{
     Action, AnyRecord, Contact, Outcome, RecordKind, ReviewTask, ReviewTaskStatus, Youth,
     YouthStatus,
@@ -16,11 +19,12 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::audit::{self, Audit};
+use super::reports::serde_id;
 use super::{Coordinator, PAGE_SIZE, Workspace};
 use crate::hub::HubError;
 use crate::storage::{
-    AuditEntry, LogEntry, ReadTx, StoredDocument, Team, ViewRecord, ViewWrite, VisitFilter,
-    VisitReview, VisitState,
+    AuditEntry, LogEntry, ReadTx, StoredDocument, Team, Tx, ViewRecord, ViewWrite, VisitFilter,
+    VisitReview, VisitState, YouthFilter, YouthSummary,
 };
 
 /// Documents projected per write transaction while catching up (sync waits meanwhile).
@@ -310,57 +314,124 @@ fn tasks_of(
     Ok(tasks)
 }
 
-impl Workspace {
-    /// The young people, contacts, actions and outcomes of `teams`: what the dashboard,
-    /// the youth files and the exports count.
-    pub fn counted_records(&self, teams: &[Uuid]) -> Result<Vec<ViewRecord>, HubError> {
-        self.hub().storage().read_with(|tx| -> Result<_, HubError> {
-            Ok(tx.view_records(
-                &[
-                    RecordKind::Youth,
-                    RecordKind::Contact,
-                    RecordKind::Action,
-                    RecordKind::Outcome,
-                ],
-                teams,
-            )?)
-        })
+/// A young person's summary from the view rows of their records (`None` when they are no
+/// longer in the view): every visit naming them, whichever team made it, and their actions
+/// and outcomes. Their indicator facts are joined by core's `reached`, as on the tablets.
+fn summarise(tx: &mut dyn Tx, id: Uuid) -> Result<Option<YouthSummary>, HubError> {
+    let Some(view) = tx.view_record(id)?.filter(|v| v.kind == RecordKind::Youth) else {
+        return Ok(None);
+    };
+    let Some(youth) = decode::<Youth>(&view) else {
+        return Ok(None);
+    };
+    let mut input = IndicatorInput::default();
+    let mut last_visit: Option<NaiveDate> = None;
+    let mut visits = 0u32;
+    for v in tx.view_contacts_of_youth(id)? {
+        if let Some(c) = decode::<Contact>(&v) {
+            let day = c.occurred_at.date_naive();
+            last_visit = Some(last_visit.map_or(day, |d| d.max(day)));
+            visits = visits.saturating_add(1);
+            input.contacts.push(ContactFacts::of(v.id, c));
+        }
     }
+    let mut actions = 0u32;
+    for v in tx.view_by_ref(RecordKind::Action, id)? {
+        if let Some(a) = decode::<Action>(&v).filter(|a| a.youth_id == id) {
+            actions = actions.saturating_add(1);
+            input.actions.push(ActionFacts::of(&a));
+        }
+    }
+    let mut outcomes = 0u32;
+    for v in tx.view_by_ref(RecordKind::Outcome, id)? {
+        if let Some(o) = decode::<Outcome>(&v).filter(|o| o.youth_id == id) {
+            outcomes = outcomes.saturating_add(1);
+            input.outcomes.push(OutcomeFacts::of(&o));
+        }
+    }
+    input.youth.push(YouthFacts::of(id, &youth));
+    let reached = match indicators::reached(&input).first() {
+        Some(r) => Some(
+            serde_json::to_string(r)
+                .map_err(|e| HubError::Internal(format!("facts not serialisable: {e}")))?,
+        ),
+        None => None,
+    };
+    let search = fold(&format!(
+        "{} {} {} {} {}",
+        youth.display_name(),
+        youth.alias.as_deref().unwrap_or_default(),
+        youth.first_name.as_deref().unwrap_or_default(),
+        youth.last_name.as_deref().unwrap_or_default(),
+        youth
+            .home_commune
+            .as_deref()
+            .map(commune_name)
+            .unwrap_or_default()
+    ));
+    Ok(Some(YouthSummary {
+        youth_id: id,
+        team_id: view.team_id,
+        status: serde_id(&youth.status),
+        search,
+        first_contact: youth.first_contact_date,
+        last_visit,
+        visits,
+        actions,
+        outcomes,
+        reached,
+    }))
+}
 
-    /// Brings `record_view` up to the end of the log. Cheap when nothing changed.
+impl Workspace {
+    /// Brings `record_view` up to the end of the log, and the young people's summaries
+    /// up to their records' view rows. Cheap when nothing changed.
     pub fn refresh_view(&self) -> Result<usize, HubError> {
         let mut projected = 0;
         loop {
             let behind = self
                 .hub()
                 .storage()
-                .read_with(|tx| -> Result<_, HubError> { Ok(tx.view_seq()? < tx.last_seq()?) })?;
+                .read_with(|tx| -> Result<_, HubError> {
+                    Ok(tx.view_seq()? < tx.last_seq()? || !tx.dirty_youth(1)?.is_empty())
+                })?;
             if !behind {
                 return Ok(projected);
             }
-            let (done, n) = self.hub().storage().write_with(|tx| -> Result<_, HubError> {
+            let (n, summarised) = self.hub().storage().write_with(|tx| -> Result<_, HubError> {
                 let from = tx.view_seq()?;
                 let docs = tx.documents_since(from, REFRESH_BATCH)?;
-                let Some(last) = docs.last().map(|d| d.seq) else {
-                    // Only erasures left: their rows went with them.
-                    let end = tx.last_seq()?;
-                    tx.set_view_seq(end)?;
-                    return Ok((true, 0));
-                };
-                for doc in &docs {
-                    match project(doc) {
-                        Some(row) => tx.put_view(&row)?,
-                        None => {
-                            tracing::warn!(record = %doc.id, "stored document cannot be read for the coordinators' view");
-                            tx.delete_view(doc.id)?;
+                match docs.last().map(|d| d.seq) {
+                    Some(last) => {
+                        for doc in &docs {
+                            match project(doc) {
+                                Some(row) => tx.put_view(&row)?,
+                                None => {
+                                    tracing::warn!(record = %doc.id, "stored document cannot be read for the coordinators' view");
+                                    tx.delete_view(doc.id)?;
+                                }
+                            }
                         }
+                        tx.set_view_seq(last)?;
+                    }
+                    // Only erasures left: their rows went with them.
+                    None => {
+                        let end = tx.last_seq()?;
+                        tx.set_view_seq(end)?;
                     }
                 }
-                tx.set_view_seq(last)?;
-                Ok((false, docs.len()))
+                // In the same transaction as the view rows that marked them.
+                let dirty = tx.dirty_youth(REFRESH_BATCH)?;
+                for id in &dirty {
+                    match summarise(tx, *id)? {
+                        Some(summary) => tx.put_youth_summary(&summary)?,
+                        None => tx.delete_youth_summary(*id)?,
+                    }
+                }
+                Ok((docs.len(), dirty.len()))
             })?;
             projected += n;
-            if done {
+            if n == 0 && summarised == 0 {
                 return Ok(projected);
             }
         }
@@ -494,7 +565,7 @@ impl Workspace {
         Ok(detail)
     }
 
-    /// Young people's files, most recently met first.
+    /// Young people's files, most recently met first: a page of their summaries.
     pub fn youth_list(
         &self,
         who: &Coordinator,
@@ -502,90 +573,34 @@ impl Workspace {
     ) -> Result<Paged<YouthItem>, HubError> {
         self.refresh_view()?;
         let page = query.page.max(1);
-        let teams = who.scope(query.team);
-        let records = self.counted_records(&teams)?;
-        let words: Vec<String> = query
-            .search
-            .as_deref()
-            .map(|s| fold(s).split_whitespace().map(str::to_string).collect())
-            .unwrap_or_default();
-        let mut items: Vec<YouthItem> = Vec::new();
-        let mut index: HashMap<Uuid, usize> = HashMap::new();
-        for v in records.iter().filter(|v| v.kind == RecordKind::Youth) {
-            let Some(youth) = decode::<Youth>(v) else {
-                continue;
-            };
-            if query.status.is_some_and(|s| s != youth.status) {
-                continue;
-            }
-            if !words.is_empty() {
-                let haystack = fold(&format!(
-                    "{} {} {} {} {}",
-                    youth.display_name(),
-                    youth.alias.as_deref().unwrap_or_default(),
-                    youth.first_name.as_deref().unwrap_or_default(),
-                    youth.last_name.as_deref().unwrap_or_default(),
-                    youth
-                        .home_commune
-                        .as_deref()
-                        .map(commune_name)
-                        .unwrap_or_default()
-                ));
-                if !words.iter().all(|w| haystack.contains(w.as_str())) {
-                    continue;
-                }
-            }
-            index.insert(v.id, items.len());
-            items.push(YouthItem {
-                id: v.id,
-                team_id: v.team_id,
-                youth,
-                contacts: 0,
-                actions: 0,
-                outcomes: 0,
-                last_contact: None,
-            });
-        }
-        for v in &records {
-            match v.kind {
-                RecordKind::Contact => {
-                    if let Some(c) = decode::<Contact>(v) {
-                        let day = c.occurred_at.date_naive();
-                        for y in &c.youth_ids {
-                            if let Some(item) = index.get(y).and_then(|&i| items.get_mut(i)) {
-                                item.contacts += 1;
-                                item.last_contact =
-                                    Some(item.last_contact.map_or(day, |d| d.max(day)));
-                            }
-                        }
-                    }
-                }
-                RecordKind::Action => {
-                    if let Some(item) = decode::<Action>(v)
-                        .and_then(|a| index.get(&a.youth_id).and_then(|&i| items.get_mut(i)))
-                    {
-                        item.actions += 1;
-                    }
-                }
-                RecordKind::Outcome => {
-                    if let Some(item) = decode::<Outcome>(v)
-                        .and_then(|o| index.get(&o.youth_id).and_then(|&i| items.get_mut(i)))
-                    {
-                        item.outcomes += 1;
-                    }
-                }
-                _ => {}
-            }
-        }
-        items.sort_by(|a, b| {
-            let key = |i: &YouthItem| (i.last_contact, i.youth.first_contact_date, i.id);
-            key(b).cmp(&key(a))
-        });
-        let total = items.len() as u64;
-        let items = items
+        let filter = YouthFilter {
+            teams: who.scope(query.team),
+            status: query.status.map(|s| serde_id(&s)),
+            words: query
+                .search
+                .as_deref()
+                .map(|s| fold(s).split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+            offset: (page - 1) * PAGE_SIZE,
+            limit: PAGE_SIZE,
+        };
+        let (rows, total) = self
+            .hub()
+            .storage()
+            .read_with(|tx| Ok::<_, HubError>(tx.youth_page(&filter)?))?;
+        let items = rows
             .into_iter()
-            .skip((page - 1) * PAGE_SIZE)
-            .take(PAGE_SIZE)
+            .filter_map(|(summary, view)| {
+                Some(YouthItem {
+                    id: view.id,
+                    team_id: view.team_id,
+                    youth: decode::<Youth>(&view)?,
+                    contacts: summary.visits as usize,
+                    actions: summary.actions as usize,
+                    outcomes: summary.outcomes as usize,
+                    last_contact: summary.last_visit,
+                })
+            })
             .collect();
         Ok(Paged::new(items, total, page))
     }

@@ -480,6 +480,41 @@ pub struct ViewWrite {
 /// A visit in a list, with its review (if any).
 pub type VisitRow = (ViewRecord, Option<VisitReview>);
 
+/// A young person's derived row (`youth_summary`): computed from the view rows of their
+/// records, so that lists, exports and indicators read one row per young person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YouthSummary {
+    pub youth_id: Uuid,
+    pub team_id: Uuid,
+    /// `YouthStatus`'s serde id.
+    pub status: String,
+    /// Folded names, alias and home commune name: what the list's search matches.
+    pub search: String,
+    pub first_contact: NaiveDate,
+    /// The day (as entered) of the latest visit naming them.
+    pub last_visit: Option<NaiveDate>,
+    pub visits: u32,
+    pub actions: u32,
+    pub outcomes: u32,
+    /// `repere_core::indicators::Reached` as JSON; `None` when never visited.
+    pub reached: Option<String>,
+}
+
+/// A young person's derived row with their own view row.
+pub type YouthRow = (YouthSummary, ViewRecord);
+
+/// Which young people a list shows. `teams` is the caller's scope: always given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct YouthFilter {
+    pub teams: Vec<Uuid>,
+    /// `YouthStatus`'s serde id.
+    pub status: Option<String>,
+    /// Folded words that `search` must all contain.
+    pub words: Vec<String>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
 /// Which visits (contacts) a list shows. `teams` is the caller's scope: always given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VisitFilter {
@@ -619,18 +654,29 @@ pub trait ReadTx {
     /// The log position the derived view has caught up with.
     fn view_seq(&mut self) -> StorageResult<u64>;
     fn view_record(&mut self, id: Uuid) -> StorageResult<Option<ViewRecord>>;
-    /// The derived records of these kinds and teams.
-    fn view_records(
-        &mut self,
-        kinds: &[RecordKind],
-        teams: &[Uuid],
-    ) -> StorageResult<Vec<ViewRecord>>;
     /// Records of `kind` referring to `ref_id` (a young person's actions, a contact's tasks).
     fn view_by_ref(&mut self, kind: RecordKind, ref_id: Uuid) -> StorageResult<Vec<ViewRecord>>;
     /// The contacts that list a young person.
     fn view_contacts_of_youth(&mut self, youth_id: Uuid) -> StorageResult<Vec<ViewRecord>>;
     /// A page of visits, newest first, each with its review, and how many match in all.
     fn visits(&mut self, filter: &VisitFilter) -> StorageResult<(Vec<VisitRow>, u64)>;
+    /// Young people whose derived row is out of date (`put_view` and `delete_view` mark
+    /// them), at most `limit`.
+    fn dirty_youth(&mut self, limit: usize) -> StorageResult<Vec<Uuid>>;
+    /// A page of young people with their derived rows, most recently visited first
+    /// (`last_visit` descending, never visited last, then `first_contact` and id
+    /// descending), and how many match in all.
+    fn youth_page(&mut self, filter: &YouthFilter) -> StorageResult<(Vec<YouthRow>, u64)>;
+    /// The young people of these teams with ids above `after`, by id, at most `limit`
+    /// (an export reads them page by page).
+    fn youth_rows_after(
+        &mut self,
+        teams: &[Uuid],
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StorageResult<Vec<YouthRow>>;
+    /// The `reached` facts of the young people of these teams (those ever visited).
+    fn reached_facts(&mut self, teams: &[Uuid]) -> StorageResult<Vec<String>>;
     fn visit_review(&mut self, contact_id: Uuid) -> StorageResult<Option<VisitReview>>;
     /// Decisions on `team_id`'s visits at positions after `after`, by position.
     fn decisions_after(
@@ -795,8 +841,16 @@ pub trait Tx: ReadTx {
         value: &[u8],
         at: DateTime<Utc>,
     ) -> StorageResult<Vec<u8>>;
+    /// Writes a record's view row. The young people it named before and names now are
+    /// marked for their derived rows to be computed again (`dirty_youth`).
     fn put_view(&mut self, row: &ViewWrite) -> StorageResult<()>;
+    /// Deletes a record's view row, marking as `put_view` does; a young person's own
+    /// derived row goes at once (an erased name must not wait for a refresh).
     fn delete_view(&mut self, id: Uuid) -> StorageResult<()>;
+    /// Replaces a young person's derived row and clears their mark.
+    fn put_youth_summary(&mut self, summary: &YouthSummary) -> StorageResult<()>;
+    /// Deletes a young person's derived row (no longer in the view) and clears their mark.
+    fn delete_youth_summary(&mut self, youth_id: Uuid) -> StorageResult<()>;
     fn set_view_seq(&mut self, seq: u64) -> StorageResult<()>;
 
     // --- Coordinator accounts: throttling, disabled users, second factor ---
@@ -897,8 +951,10 @@ pub trait Tx: ReadTx {
 /// - `write` runs `work` in one transaction and commits it when `work` returns `Ok`, before
 ///   returning; it rolls everything back when `work` returns `Err` (the error is returned).
 ///   It may run `work` again after a serialization failure or deadlock, so `work` must not
-///   have effects outside the transaction. `read` gives a consistent snapshot and never
-///   writes.
+///   have effects outside the transaction. Concurrent `write`s may share one transaction
+///   and one commit (SQLite's group commit): each work stays all-or-nothing, sees the works
+///   run before it, and `write` returns only once its work is durable. `read` gives a
+///   consistent snapshot and never writes.
 /// - **Log positions** (`put_document`, `erase_document`) come from one increasing sequence
 ///   shared by documents and tombstones, and must become *visible* in increasing order: a
 ///   reader that sees position N+1 must already see N, or a device whose cursor passed N+1

@@ -1130,3 +1130,90 @@ fn visits_filter_by_team_period_commune_and_state() {
     assert!(state(VisitState::Approved).is_empty());
     assert!(ws.visit(&who, visit_b).expect("visit").is_none());
 }
+
+/// Issue 13: the youth list, the export and the dashboard read each young person's derived
+/// summary; it follows new visits, a visit that moves to another young person, and an
+/// erasure (whose name leaves the summary at once).
+#[test]
+fn youth_summaries_follow_visits_and_erasures() {
+    let env = env();
+    coordinator(&env, "camille@ml.test");
+    let mut tablet = env.tablet(&env.team_a, "summaries");
+    let youth = named_youth(&mut tablet, 3);
+    let ws = Workspace::new(env.hub.clone());
+    let who = ws
+        .login([127, 0, 0, 1].into(), "camille@ml.test", PASSWORD)
+        .expect("login")
+        .coordinator;
+    let list = |search: Option<&str>| {
+        ws.youth_list(
+            &who,
+            &repere_server::coord::YouthQuery {
+                team: None,
+                status: None,
+                search: search.map(str::to_string),
+                page: 1,
+            },
+        )
+        .expect("list")
+    };
+    let visits_of = |id: Uuid| {
+        list(None)
+            .items
+            .iter()
+            .find(|i| i.id == id)
+            .map(|i| i.contacts)
+    };
+    assert_eq!(list(None).total, 3);
+    let found = list(Some("zephyrine1 QUENOUILLARD1"));
+    assert_eq!(
+        found.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![youth[1].0]
+    );
+
+    // A group visit of the first two, then the first is taken off it.
+    let visit = tablet.demo.contact(&[youth[0].0, youth[1].0]);
+    let visit_id = tablet.store.create(&visit).expect("visit");
+    tablet.sync_ok();
+    assert_eq!(visits_of(youth[0].0), Some(2));
+    assert_eq!(visits_of(youth[1].0), Some(2));
+    tablet
+        .store
+        .edit(visit_id, |record: &mut repere_core::records::Contact| {
+            record.youth_ids = [youth[1].0].into();
+        })
+        .expect("edit");
+    tablet.sync_ok();
+    assert_eq!(visits_of(youth[0].0), Some(1));
+    assert_eq!(visits_of(youth[1].0), Some(2));
+
+    let identified = |ws: &Workspace| {
+        let today = Utc::now().date_naive();
+        ws.dashboard(
+            &who,
+            &repere_server::coord::reports::DashboardQuery {
+                from: today - Duration::days(3650),
+                to: today,
+                granularity: Granularity::Whole,
+                dimension: None,
+                team: None,
+            },
+        )
+        .expect("dashboard")
+        .totals
+    };
+    let before = identified(&ws);
+    env.hub.erase(youth[2].0).expect("erase");
+    assert_eq!(list(None).total, 2);
+    assert!(list(Some("zephyrine2")).items.is_empty());
+    let after = identified(&ws);
+    assert_eq!(
+        after.identified + after.helped + 1,
+        before.identified + before.helped,
+        "the erased young person is no longer counted"
+    );
+    let export = ws
+        .youth_csv(&who, &repere_server::coord::reports::YouthExport::default())
+        .expect("export");
+    assert_eq!(export.rows, 2);
+}
