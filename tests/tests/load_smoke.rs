@@ -46,8 +46,16 @@ fn ten_tablets_converge_without_errors() {
     assert_eq!(report.convergence.tablets, 10);
     let incremental = report.latency(load::stats::Kind::Incremental);
     assert!(incremental.count > 0, "{text}");
+    // Seed 7 sends 3 tablets offline, each long enough to miss a sync, back within the run.
+    assert!(
+        report.latency(load::stats::Kind::CatchUp).count > 0,
+        "{text}"
+    );
     assert!(report.recorder.pushed > 0 && report.recorder.pulled > 0);
-    assert!(report.processes[0].peak() > 0, "the server's memory was sampled");
+    assert!(
+        report.processes[0].peak() > 0,
+        "the server's memory was sampled"
+    );
     let svg = load::chart::svg(&report, 0.0);
     assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
     assert!(report.json()["convergence"]["ok"].as_bool() == Some(true));

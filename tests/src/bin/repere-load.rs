@@ -21,7 +21,10 @@ use clap::Parser;
 use repere_tests::load::{self, Admin, Config};
 
 #[derive(Parser)]
-#[command(name = "repere-load", about = "Plays N tablets against Repère sync servers")]
+#[command(
+    name = "repere-load",
+    about = "Plays N tablets against Repère sync servers"
+)]
 struct Args {
     /// Server addresses, comma-separated; tablets are spread over them round-robin
     #[arg(long, value_delimiter = ',', required = true)]
@@ -101,9 +104,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     let (number, unit) = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("not a duration: {s}"))?;
+    let n: f64 = number.parse().map_err(|_| format!("not a duration: {s}"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,

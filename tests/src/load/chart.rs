@@ -1,5 +1,7 @@
 //! The run as an SVG chart, written by hand: sync latency p50 and p99 per time bucket (log
-//! scale), syncs completed per second, and the servers' resident memory.
+//! scale), syncs completed per second, and the servers' resident memory. Settling after
+//! the run (every tablet syncing at once for the convergence check) is left out: it is
+//! not the load being measured.
 
 use std::fmt::Write;
 
@@ -24,7 +26,7 @@ fn buckets(report: &Report, width: f64, span: f64) -> Vec<Bucket> {
     let n = (span / width).ceil().max(1.0) as usize;
     let mut ms: Vec<Vec<f64>> = vec![Vec::new(); n];
     for s in &report.recorder.samples {
-        if s.kind == Kind::Enrol {
+        if s.kind == Kind::Enrol || s.kind == Kind::Final || s.at.as_secs_f64() > span {
             continue;
         }
         let i = ((s.at.as_secs_f64() / width) as usize).min(n - 1);
@@ -56,7 +58,7 @@ impl Panel {
         LEFT + (WIDTH - LEFT - RIGHT) * (secs / self.span).clamp(0.0, 1.0)
     }
 
-    fn frame(&self, svg: &mut String, title: &str, run_end: f64) {
+    fn frame(&self, svg: &mut String, title: &str) {
         let _ = write!(
             svg,
             r##"<text x="{LEFT}" y="{:.1}" font-weight="bold">{title}</text><rect x="{LEFT}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#999"/>"##,
@@ -64,14 +66,6 @@ impl Panel {
             self.top,
             WIDTH - LEFT - RIGHT,
             self.height
-        );
-        // Where the run ends and settling starts.
-        let x = self.x(run_end);
-        let _ = write!(
-            svg,
-            r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#888" stroke-dasharray="4 3"/>"##,
-            self.top,
-            self.top + self.height
         );
         let step = nice_step(self.span / 10.0);
         let mut t = 0.0;
@@ -140,20 +134,13 @@ fn legend(svg: &mut String, x: f64, y: f64, items: &[(&str, &str)]) {
 
 /// The chart, with time buckets of `bucket_secs` (0: about 150 buckets over the run).
 pub fn svg(report: &Report, bucket_secs: f64) -> String {
-    let span = report
-        .recorder
-        .samples
-        .iter()
-        .map(|s| s.at.as_secs_f64())
-        .fold(report.run_secs, f64::max)
-        .max(1.0);
+    let span = report.config.duration.as_secs_f64().max(1.0);
     let width = if bucket_secs > 0.0 {
         bucket_secs
     } else {
         (span / 150.0).max(1.0)
     };
     let buckets = buckets(report, width, span);
-    let run_end = report.config.duration.as_secs_f64();
     let with_memory = report.processes.iter().any(|p| !p.rss.is_empty());
     let latency = Panel {
         top: 50.0,
@@ -179,22 +166,19 @@ pub fn svg(report: &Report, bucket_secs: f64) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="20" font-size="14" font-weight="bold">{} tablets, {} teams, a sync every {:.0} s: latency per {width:.0} s bucket (dashed: end of the run; after it, settling)</text>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="20" font-size="14" font-weight="bold">{} tablets, {} teams, a sync every {:.0} s: sync latency per {width:.0} s bucket (enrolments and settling left out)</text>"#,
         c.tablets,
         c.teams,
         c.sync_every.as_secs_f64()
     );
 
     // Latency, log scale from 1 ms to the next power of ten above the largest p99.
-    let top_ms = buckets
-        .iter()
-        .filter_map(|b| b.p99)
-        .fold(10.0f64, f64::max);
+    let top_ms = buckets.iter().filter_map(|b| b.p99).fold(10.0f64, f64::max);
     let decades = top_ms.log10().ceil().max(1.0);
     let ly = |ms: f64| {
         latency.top + latency.height * (1.0 - (ms.max(1.0).log10() / decades).clamp(0.0, 1.0))
     };
-    latency.frame(&mut svg, "sync latency (ms, log scale)", run_end);
+    latency.frame(&mut svg, "sync latency (ms, log scale)");
     for d in 0..=decades as i32 {
         let ms = 10f64.powi(d);
         latency.y_label(&mut svg, ly(ms), &format!("{ms:.0}"));
@@ -225,7 +209,7 @@ pub fn svg(report: &Report, bucket_secs: f64) -> String {
     let rate_step = nice_step(top_rate / 4.0);
     let rate_top = (top_rate / rate_step).ceil() * rate_step;
     let ry = |v: f64| rate.top + rate.height * (1.0 - v / rate_top);
-    rate.frame(&mut svg, "syncs completed per second", run_end);
+    rate.frame(&mut svg, "syncs completed per second");
     let mut v = 0.0;
     while v <= rate_top + 1e-9 {
         rate.y_label(&mut svg, ry(v), &format!("{v}"));
@@ -253,7 +237,7 @@ pub fn svg(report: &Report, bucket_secs: f64) -> String {
         let step = nice_step(top_mib / 4.0);
         let mem_top = (top_mib / step).ceil() * step;
         let my = |v: f64| memory.top + memory.height * (1.0 - v / mem_top);
-        memory.frame(&mut svg, "server memory (RSS, MiB)", run_end);
+        memory.frame(&mut svg, "server memory (RSS, MiB)");
         let mut v = 0.0;
         while v <= mem_top + 1e-9 {
             memory.y_label(&mut svg, my(v), &format!("{v}"));
@@ -270,6 +254,7 @@ pub fn svg(report: &Report, bucket_secs: f64) -> String {
             let pts: Vec<(f64, f64)> = p
                 .rss
                 .iter()
+                .filter(|(t, _)| *t <= span)
                 .map(|(t, b)| (memory.x(*t), my(*b as f64 / 1048576.0)))
                 .collect();
             memory.polyline(&mut svg, &pts, colour);

@@ -180,8 +180,7 @@ impl Config {
         if self.sync_every.is_zero() || self.duration.is_zero() {
             return bad("the duration and the sync interval must be positive");
         }
-        if !(0.0..=1.0).contains(&self.offline_fraction) || !(0.0..=1.0).contains(&self.new_youth)
-        {
+        if !(0.0..=1.0).contains(&self.offline_fraction) || !(0.0..=1.0).contains(&self.new_youth) {
             return bad("fractions and chances are between 0 and 1");
         }
         if self.visits_per_sync < 0.0 || self.edits_per_sync < 0.0 || self.threads == 0 {
@@ -201,7 +200,7 @@ impl Rng {
         Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -211,7 +210,7 @@ impl Rng {
 
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     pub fn below(&mut self, n: usize) -> usize {
@@ -288,7 +287,9 @@ fn setup(admin: &Admin, teams: usize, tablets: usize) -> Result<Vec<TeamSetup>, 
             .into_iter()
             .flat_map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    vec![Err(LoadError::Config("a code-issuing thread failed".into()))]
+                    vec![Err(LoadError::Config(
+                        "a code-issuing thread failed".into(),
+                    ))]
                 })
             })
             .collect()
@@ -460,7 +461,7 @@ async fn sample(config: Config, t0: Instant, stop: Arc<tokio::sync::Notify>) -> 
             s.db[i].samples.push((at, size));
         }
         // The metrics page reads the database: every 5 s is enough.
-        if let Some(client) = metrics.as_ref().filter(|_| n % 5 == 0 || stopped) {
+        if let Some(client) = metrics.as_ref().filter(|_| n.is_multiple_of(5) || stopped) {
             let first = config.db_files.len();
             for (i, url) in config.servers.iter().enumerate() {
                 if !config.read_metrics {
@@ -615,21 +616,22 @@ async fn drive(
             continue;
         };
         let server = &config.servers[i % config.servers.len()];
-        let tablet = Tablet::new(i, teams[t].id, server, client()?, rng.next());
+        let tablet = Tablet::new(i, teams[t].id, server, client()?, rng.next_u64());
         let start = config.ramp_up.mul_f64(i as f64 / config.tablets as f64);
         // Offline from some time after the ramp-up, early enough that a sync after the
         // stretch falls within the run when the run is long enough.
         let offline = rng.chance(config.offline_fraction).then(|| {
-            let room = config
-                .duration
-                .saturating_sub(config.ramp_up + config.offline_for + config.sync_every);
+            // The longest jittered interval is 1.5 times `sync_every`.
+            let room = config.duration.saturating_sub(
+                config.ramp_up + config.offline_for + config.sync_every.mul_f64(1.5),
+            );
             let from = config.ramp_up + room.mul_f64(rng.unit());
             (from, from + config.offline_for)
         });
         let plan = Plan {
             start,
             offline,
-            seed: rng.next(),
+            seed: rng.next_u64(),
         };
         tasks.spawn(live(tablet, code, plan, shared.clone()));
     }
@@ -678,7 +680,9 @@ async fn drive(
         }
     }
     stop.notify_one();
-    let sampled = sampler.await.map_err(|e| LoadError::Config(e.to_string()))?;
+    let sampled = sampler
+        .await
+        .map_err(|e| LoadError::Config(e.to_string()))?;
 
     for tablet in &tablets {
         if let Some(t) = teams.iter().position(|t| t.id == tablet.team) {
@@ -687,7 +691,11 @@ async fn drive(
     }
     let convergence = check_convergence(&teams, &expected, &tablets);
     let recorder = Arc::try_unwrap(shared)
-        .map(|s| s.recorder.into_inner().unwrap_or_else(PoisonError::into_inner))
+        .map(|s| {
+            s.recorder
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+        })
         .map_err(|_| LoadError::Config("a tablet task outlived the run".into()))?;
     Ok(Report {
         config,
@@ -716,8 +724,7 @@ fn check_convergence(
         records: expected.iter().map(BTreeSet::len).sum(),
         ..Convergence::default()
     };
-    let mut reference: BTreeMap<Uuid, BTreeMap<Uuid, Vec<automerge::ChangeHash>>> =
-        BTreeMap::new();
+    let mut reference: BTreeMap<Uuid, BTreeMap<Uuid, Vec<automerge::ChangeHash>>> = BTreeMap::new();
     let mut sorted: Vec<&Tablet> = tablets.iter().collect();
     sorted.sort_by_key(|t| t.index);
     for tablet in sorted {
@@ -729,7 +736,10 @@ fn check_convergence(
             continue;
         };
         let held = tablet.holdings();
-        let missing = expected[t].iter().filter(|id| !held.contains_key(id)).count();
+        let missing = expected[t]
+            .iter()
+            .filter(|id| !held.contains_key(id))
+            .count();
         let unexpected = held.keys().filter(|id| !expected[t].contains(id)).count();
         let first = reference.entry(tablet.team).or_insert_with(|| held.clone());
         let diverged = held

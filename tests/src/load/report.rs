@@ -122,10 +122,19 @@ impl Report {
         let mut row = |name: &str, value: String| {
             out.push_str(&format!("| {name} | {value} |\n"));
         };
-        row("syncs/s (during the run)", format!("{:.2}", self.per_second(t.syncs)));
+        row(
+            "syncs/s (during the run)",
+            format!("{:.2}", self.per_second(t.syncs)),
+        );
         row("requests/s", format!("{:.2}", self.per_second(t.requests)));
-        row("records pushed/s", format!("{:.1}", self.per_second(t.pushed)));
-        row("records pulled/s", format!("{:.1}", self.per_second(t.pulled)));
+        row(
+            "records pushed/s",
+            format!("{:.1}", self.per_second(t.pushed)),
+        );
+        row(
+            "records pulled/s",
+            format!("{:.1}", self.per_second(t.pulled)),
+        );
         row(
             "bytes up / down (bodies, run)",
             format!("{:.2} MiB / {:.2} MiB", mib(t.bytes_up), mib(t.bytes_down)),
@@ -176,7 +185,13 @@ impl Report {
             "convergence",
             format!(
                 "{}/{} tablets hold their team's {} records at the same heads (missing {}, unexpected {}, diverged {}, not enrolled {})",
-                v.converged, v.tablets, v.records, v.missing, v.unexpected, v.diverged, v.not_enrolled
+                v.converged,
+                v.tablets,
+                v.records,
+                v.missing,
+                v.unexpected,
+                v.diverged,
+                v.not_enrolled
             ),
         );
         if !r.errors.is_empty() {

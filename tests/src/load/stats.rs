@@ -103,7 +103,10 @@ impl Recorder {
             failed: out.failed,
         });
         for e in &out.errors {
-            *self.errors.entry(format!("{}: {e}", kind.name())).or_default() += 1;
+            *self
+                .errors
+                .entry(format!("{}: {e}", kind.name()))
+                .or_default() += 1;
         }
         *self.requests.entry(kind).or_default() += u64::from(out.requests);
         self.pushed += out.pushed as u64;

@@ -123,8 +123,8 @@ pub struct Tablet {
 impl Tablet {
     pub fn new(index: usize, team: Uuid, server: &str, http: reqwest::Client, seed: u64) -> Tablet {
         let mut rng = Rng::new(seed);
-        let writer = Uuid::from_u64_pair(rng.next(), rng.next());
-        let members = [Uuid::from_u64_pair(rng.next(), rng.next()); 2];
+        let writer = Uuid::from_u64_pair(rng.next_u64(), rng.next_u64());
+        let members = [Uuid::from_u64_pair(rng.next_u64(), rng.next_u64()); 2];
         Tablet {
             index,
             team,
@@ -165,7 +165,9 @@ impl Tablet {
         };
         match protocol::decode::<EnrolResponse>(&bytes) {
             Ok(r) if r.team_id == self.team => self.token = Some(r.token),
-            Ok(_) => out.errors.push("enrolled into another team than the code's".into()),
+            Ok(_) => out
+                .errors
+                .push("enrolled into another team than the code's".into()),
             Err(_) => out.errors.push(Failure::Decode.label()),
         }
         out.failed = self.token.is_none();
@@ -317,7 +319,9 @@ impl Tablet {
             let (request, sent) = self.prepare(&attempted);
             let pushed = request.pushes.len();
             let body = protocol::encode_request(PROTOCOL_VERSION, &request);
-            let Some(bytes) = self.exchange_as(SYNC_PATH, Some(&token), body, &mut out).await
+            let Some(bytes) = self
+                .exchange_as(SYNC_PATH, Some(&token), body, &mut out)
+                .await
             else {
                 out.failed = true;
                 return out;
@@ -358,8 +362,7 @@ impl Tablet {
                 // Bytes made here always load; a record that would not is left out.
                 Err(_) => continue,
             };
-            if pushes.len() >= MAX_PUSH_RECORDS || (changes.len() > budget && !pushes.is_empty())
-            {
+            if pushes.len() >= MAX_PUSH_RECORDS || (changes.len() > budget && !pushes.is_empty()) {
                 break;
             }
             budget = budget.saturating_sub(changes.len());
@@ -416,7 +419,8 @@ impl Tablet {
         for d in &resp.docs {
             out.pulled += 1;
             let Some(kind) = d.kind.known() else {
-                out.errors.push(format!("pulled a record of unknown {}", d.kind));
+                out.errors
+                    .push(format!("pulled a record of unknown {}", d.kind));
                 continue;
             };
             let server: Vec<ChangeHash> = d.heads.iter().map(|h| ChangeHash(*h)).collect();
@@ -554,7 +558,12 @@ impl Tablet {
         None
     }
 
-    async fn post(&self, path: &str, token: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, Failure> {
+    async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, Failure> {
         let mut req = self
             .http
             .post(format!("{}{path}", self.server))
