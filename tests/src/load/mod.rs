@@ -394,7 +394,9 @@ async fn live(mut tablet: Tablet, code: String, plan: Plan, shared: Arc<Shared>)
             missed = false;
             shared.record(kind, started, &out);
         }
-        next += rng.jittered(config.sync_every);
+        // A timer that fell behind (syncs slower than the interval) fires at once, once:
+        // missed ticks are not made up in a burst.
+        next = (next + rng.jittered(config.sync_every)).max(Instant::now());
     }
     tablet
 }
