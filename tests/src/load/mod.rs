@@ -1,14 +1,17 @@
 //! The load tool's engine (`repere-load`, and the smoke test): N tablets played against
 //! one or more servers through the real protocol, with the figures a capacity plan needs.
 //!
-//! Tablets are simulated at the protocol level ([`tablet`]), not as `repere_core::Store`s:
-//! a store is an encrypted SQLite file (its page cache, its WAL, a KDF-free open still
-//! costs a few hundred kilobytes and three file descriptors), and a sync through it
-//! applies every pulled document in a transaction and reindexes it — work the tablet's
-//! CPU does, not the server's. A thousand of those beside the server on a 2-core machine
-//! would measure the stores. The server sees the same requests either way: the records
-//! are core's Automerge documents, the messages core's encoding, the exchanges core's
-//! order (see `tablet`).
+//! Tablets are simulated at the protocol level ([`tablet`]), not as `repere_core::Store`s,
+//! after a measurement (release build, 2026-12-04): 100 real stores enrolling and pulling
+//! 200 records cost 670 KiB of memory and 28 ms of CPU each, and an incremental sync
+//! 12 ms of the tablet's CPU (each applies pulled documents in a transaction and reindexes
+//! them), plus one HTTP worker thread per store; a thousand of them beside the server on
+//! a 2-core machine would measure the stores. Protocol-level tablets cost 320 KiB each
+//! (their records' bytes, one HTTP client) and 1.1–1.3 ms of CPU per sync, initial pulls
+//! included. The server sees the same requests either way: the records are core's
+//! Automerge documents made through core's record API under the tablet's writer id, the
+//! messages core's encoding with the tablet's bearer token, the exchanges core's order
+//! (see `tablet`).
 //!
 //! A run: setup through the server's admin command line (an organisation, `teams` teams
 //! with two members each, one enrolment code per tablet), a first tablet per team pushes
