@@ -3,13 +3,15 @@
 # N simulated tablets against it with repere-load, and keeps the results.
 #
 #   scripts/load-test.sh [repere-load options]
-#   e.g. TABLETS=1000 DURATION=120s SYNC_EVERY=60s scripts/load-test.sh --seed-records 500
+#   e.g. TABLETS=1000 DURATION=120s SYNC_EVERY=60s SEED_RECORDS=500 scripts/load-test.sh --ramp-up 20s
 #
 # Environment (defaults in brackets):
 #   BACKEND     sqlite: one server on a SQLite database in a temp dir [sqlite]
 #   TABLETS [200]  TEAMS [TABLETS/10]  DURATION [60s]  SYNC_EVERY [30s]  SEED_RECORDS [200]
 #   OUT         where results go [target/load/<backend>-<tablets>-<date>]
 #   BUILD=0     use the binaries already built
+# Other repere-load options pass through (not those set here: --tablets, --teams,
+# --duration, --sync-every, --seed-records, --json, --chart).
 # Results: OUT/report.md (the table), OUT/report.json, OUT/latency.svg, OUT/server.log.
 # The server runs with its enrolment limit and connection limits raised: every tablet
 # enrols and connects from this one address. repere-load's exit status is kept: 2 when
