@@ -2,6 +2,7 @@
 //! stores in temporary directories, and a TCP proxy that cuts connections.
 
 pub mod browser;
+pub mod load;
 pub mod pages;
 pub mod proxy;
 pub mod tls;
