@@ -7,6 +7,9 @@
 #
 # Environment (defaults in brackets):
 #   BACKEND     sqlite: one server on a SQLite database in a temp dir [sqlite]
+#               postgres: one server on a throwaway PostgreSQL database (scripts/postgres.sh)
+#               postgres2: two servers on one throwaway PostgreSQL database, tablets split
+#               between them
 #   TABLETS [200]  TEAMS [TABLETS/10]  DURATION [60s]  SYNC_EVERY [30s]  SEED_RECORDS [200]
 #   OUT         where results go [target/load/<backend>-<tablets>-<date>]
 #   BUILD=0     use the binaries already built
@@ -71,8 +74,27 @@ case "$backend" in
     admin_cmd="$server_bin admin --data-dir $work"
     watch=(--server-pid "${pids[0]}" --db-file "$work/repere.db")
     ;;
+  postgres|postgres2)
+    base="$(scripts/postgres.sh)"
+    db="repere_load_$(date -u +%s)_$$"
+    psql "$base" -qAtc "CREATE DATABASE $db"
+    url="${base%/*}/$db"
+    drop_db() { psql "$base" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; }
+    trap 'cleanup; drop_db' EXIT
+    n=1; [ "$backend" = postgres2 ] && n=2
+    servers=""; pid_list=""
+    for i in $(seq 1 "$n"); do
+      port="$(free_port)"
+      mkdir -p "$work/$i"
+      start_server "$work/$i" "$port" "$out/server-$i.log" --database "$url"
+      servers="${servers:+$servers,}http://127.0.0.1:$port"
+      pid_list="${pid_list:+$pid_list,}${pids[-1]}"
+    done
+    admin_cmd="$server_bin admin --data-dir $work/1 --database $url"
+    watch=(--server-pid "$pid_list")
+    ;;
   *)
-    echo "load-test: unknown BACKEND=$backend (sqlite)" >&2
+    echo "load-test: unknown BACKEND=$backend (sqlite, postgres, postgres2)" >&2
     exit 1
     ;;
 esac

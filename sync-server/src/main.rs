@@ -453,8 +453,15 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => args.log_format,
         Some(Command::Admin(_)) => LogFormat::Text,
     };
-    let filter =
+    let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // Automerge logs an error for every pushed change it is given apart from its document
+    // (how `pushed` tells changes from whole documents): expected, and one line per edit.
+    // Silenced unless RUST_LOG names it.
+    let names_automerge = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("automerge"));
+    if !names_automerge && let Ok(quiet) = "automerge=off".parse() {
+        filter = filter.add_directive(quiet);
+    }
     match format {
         LogFormat::Text => tracing_subscriber::fmt()
             .with_env_filter(filter)
