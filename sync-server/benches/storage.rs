@@ -1,5 +1,7 @@
 //! Storage benchmarks: `cargo bench -p repere-server --bench storage [-- NAME]`, NAME one
-//! of `group_commit`, `dashboard` (all when omitted). Under `cargo test` (no `--bench`
+//! of `group_commit`, `dashboard`, `initial_pull` (all when omitted). `initial_pull` runs
+//! on PostgreSQL too when `REPERE_BENCH_DATABASE_URL` names a server (a throwaway database
+//! is made on it). Under `cargo test` (no `--bench`
 //! argument) a small smoke version runs instead. Figures: docs/BENCHMARKS.md.
 
 use std::sync::Arc;
@@ -32,6 +34,158 @@ fn main() {
     if run("dashboard") {
         dashboard(if full { 100_000 } else { 2_000 });
     }
+    if run("initial_pull") {
+        let (team, others) = if full {
+            (10_000, 990_000)
+        } else {
+            (200, 2_000)
+        };
+        let pg = std::env::var("REPERE_BENCH_DATABASE_URL").ok();
+        for total_others in [0, others] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let sqlite = SqliteStorage::open_dir(dir.path(), None).expect("open");
+            initial_pull("SQLite", Arc::new(sqlite), team, total_others);
+            if let Some(base) = &pg {
+                let db = repere_server::storage::postgres::testing::fresh_database(base)
+                    .expect("a throwaway PostgreSQL database");
+                let storage = repere_server::storage::postgres::PostgresStorage::connect(db.url())
+                    .expect("PostgreSQL");
+                initial_pull("PostgreSQL", Arc::new(storage), team, total_others);
+            }
+        }
+    }
+}
+
+/// A fresh tablet's initial pull of its team's `team` records (real documents: young
+/// people) while the database holds `others` records of 99 other teams: the pull reads
+/// its team's slice of the log by index, so its cost must not grow with them. The other
+/// teams' documents are one 600-byte blob each (never parsed by a pull: only their number
+/// and size matter), written straight into the log.
+fn initial_pull(backend: &str, storage: Arc<dyn Storage>, team: usize, others: usize) {
+    use repere_core::document::{Author, RecordDoc, to_json_fields};
+    use repere_core::sync::protocol::{EnrolRequest, SyncRequest};
+
+    let hub = Hub::new(storage.clone());
+    let org = hub.create_organisation("Org").expect("org");
+    let teams: Vec<Team> = (0..100)
+        .map(|i| {
+            hub.create_team(org.id, &format!("Équipe {i}"))
+                .expect("team")
+        })
+        .collect();
+    let now = Utc::now();
+    let blob = vec![7u8; 600];
+    let heads = [[1u8; 32]];
+    let load_started = Instant::now();
+    for chunk in 0..others.div_ceil(10_000) {
+        let n = 10_000.min(others - chunk * 10_000);
+        storage
+            .write_with(|tx| {
+                for i in 0..n {
+                    let team = &teams[1 + (chunk * 10_000 + i) % 99];
+                    tx.put_document(DocumentWrite {
+                        id: Uuid::now_v7(),
+                        kind: RecordKind::Youth,
+                        team_id: team.id,
+                        doc: &blob,
+                        heads: &heads,
+                        fields: "{}",
+                        device_id: None,
+                        received_at: now,
+                        generation: 0,
+                    })?;
+                }
+                Ok::<_, StorageError>(())
+            })
+            .expect("other teams' records");
+    }
+    let loaded = load_started.elapsed();
+    // The measured team's records: real documents, as tablets pushed them.
+    let mut data = DemoData::new(1, teams[0].id, [Uuid::now_v7(), Uuid::now_v7()], now);
+    let author = Author {
+        device_id: Uuid::now_v7(),
+        member_id: Uuid::now_v7(),
+    };
+    let docs: Vec<(Uuid, Vec<u8>, String)> = (0..team)
+        .map(|_| {
+            let youth = data.youth();
+            let id = Uuid::now_v7();
+            let fields = to_json_fields(&youth).expect("fields");
+            let bytes = RecordDoc::create(RecordKind::Youth, id, author, &fields, now)
+                .expect("document")
+                .save();
+            let json = AnyRecord::from(youth).to_json().expect("json").to_string();
+            (id, bytes, json)
+        })
+        .collect();
+    storage
+        .write_with(|tx| {
+            for (id, bytes, fields) in &docs {
+                tx.put_document(DocumentWrite {
+                    id: *id,
+                    kind: RecordKind::Youth,
+                    team_id: teams[0].id,
+                    doc: bytes,
+                    heads: &heads,
+                    fields,
+                    device_id: None,
+                    received_at: now,
+                    generation: 0,
+                })?;
+            }
+            Ok::<_, StorageError>(())
+        })
+        .expect("the team's records");
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let code = hub
+            .issue_code(teams[0].id, chrono::Duration::hours(1))
+            .expect("code");
+        let token = hub
+            .enrol(EnrolRequest {
+                code: code.code,
+                device_label: "bench".into(),
+                writer: None,
+                previous_token: None,
+            })
+            .expect("enrol")
+            .token;
+        let device = hub.authenticate(&token).expect("device");
+        let started = Instant::now();
+        let (mut cursor, mut pulled) = (0, 0);
+        loop {
+            let answer = hub
+                .sync(
+                    &device,
+                    SyncRequest {
+                        cursor,
+                        pushes: Vec::new(),
+                        pull_limit: repere_server::hub::MAX_PULL_LIMIT,
+                        team: Default::default(),
+                        report: Default::default(),
+                        access_requests: Vec::new(),
+                    },
+                )
+                .expect("pull");
+            pulled += answer.docs.len();
+            cursor = answer.cursor;
+            if !answer.more {
+                break;
+            }
+        }
+        assert_eq!(pulled, team, "the whole team, nothing else");
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let median = times[1].as_secs_f64();
+    println!(
+        "initial_pull {backend}: {team} records of one team among {} in the database: \
+         median {:.0} ms, {:.0} records/s (target ≥ 20,000; others loaded in {:.1} s)",
+        team + others,
+        median * 1e3,
+        team as f64 / median,
+        loaded.as_secs_f64()
+    );
 }
 
 /// The dashboard of an organisation of four teams holding `records` records (young people,

@@ -47,6 +47,7 @@ use super::{ReadTx, Storage, StorageError, StorageResult, Tx};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_initial.sql"),
     include_str!("../../../migrations/postgres/0002_rate_buckets.sql"),
+    include_str!("../../../migrations/postgres/0003_youth_summary.sql"),
 ];
 
 /// The advisory lock held by a transaction while it takes log, roster or decision

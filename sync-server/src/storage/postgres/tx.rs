@@ -17,6 +17,7 @@ use crate::storage::{
     Organisation, ReadTx, RecordFields, Role, SecretHash, Session, StorageError, StorageResult,
     StoredDocument, Team, TeamCounts, TeamMember, Tombstone, Transfer, TransferState, Tx, User,
     UserTotp, ViewRecord, ViewWrite, VisitFilter, VisitReview, VisitRow, VisitState, WipeOrder,
+    YouthFilter, YouthRow, YouthSummary,
 };
 
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -126,6 +127,22 @@ impl<'c> PgTx<'c> {
         f: impl Fn(&Row) -> StorageResult<T>,
     ) -> StorageResult<Option<T>> {
         self.opt(sql, params)?.as_ref().map(f).transpose()
+    }
+
+    /// Marks the young people that the view row of `id` names (itself if a young person,
+    /// the one of an action or outcome, those met at a visit) for their summary to be
+    /// computed again.
+    fn mark_youth_of(&mut self, id: Uuid) -> StorageResult<()> {
+        self.exec(
+            "INSERT INTO youth_summary_dirty (youth_id)
+             SELECT id FROM record_view WHERE id = $1 AND kind = 'youth'
+             UNION SELECT ref_id FROM record_view
+              WHERE id = $1 AND kind IN ('action', 'outcome') AND ref_id IS NOT NULL
+             UNION SELECT youth_id FROM record_view_youth WHERE contact_id = $1
+             ON CONFLICT DO NOTHING",
+            &[&id],
+        )?;
+        Ok(())
     }
 
     fn exists(&mut self, sql: &str, id: &Uuid) -> StorageResult<bool> {
@@ -475,14 +492,44 @@ fn review_row(r: &Row, at: usize) -> StorageResult<Option<VisitReview>> {
 const VIEW_COLUMNS: &str = "v.id, v.kind, v.team_id, v.seq, v.received_at, v.fields";
 
 fn view_row(r: &Row) -> StorageResult<ViewRecord> {
+    view_row_at(r, 0)
+}
+
+fn view_row_at(r: &Row, at: usize) -> StorageResult<ViewRecord> {
     Ok(ViewRecord {
-        id: get(r, 0)?,
-        kind: kind_at(r, 1)?,
-        team_id: get(r, 2)?,
-        seq: seq_of(get(r, 3)?)?,
-        received_at: time_at(r, 4)?,
-        fields: get(r, 5)?,
+        id: get(r, at)?,
+        kind: kind_at(r, at + 1)?,
+        team_id: get(r, at + 2)?,
+        seq: seq_of(get(r, at + 3)?)?,
+        received_at: time_at(r, at + 4)?,
+        fields: get(r, at + 5)?,
     })
+}
+
+const SUMMARY_COLUMNS: &str = "s.youth_id, s.team_id, s.status, s.search, s.first_contact, \
+     s.last_visit, s.visits, s.actions, s.outcomes, s.reached";
+
+/// A `youth_summary` row (`SUMMARY_COLUMNS`) followed by its view row (`VIEW_COLUMNS`).
+fn youth_row(r: &Row) -> StorageResult<YouthRow> {
+    let count = |i: usize| -> StorageResult<u32> {
+        Ok(u32::try_from(get::<i64>(r, i)?.max(0)).unwrap_or(u32::MAX))
+    };
+    let last_visit: Option<String> = get(r, 5)?;
+    let summary = YouthSummary {
+        youth_id: get(r, 0)?,
+        team_id: get(r, 1)?,
+        status: get(r, 2)?,
+        search: get(r, 3)?,
+        first_contact: day_at(r, 4)?,
+        last_visit: last_visit
+            .map(|d| d.parse().map_err(|_| corrupt("malformed date")))
+            .transpose()?,
+        visits: count(6)?,
+        actions: count(7)?,
+        outcomes: count(8)?,
+        reached: get(r, 9)?,
+    };
+    Ok((summary, view_row_at(r, 10)?))
 }
 
 impl ReadTx for PgTx<'_> {
@@ -954,22 +1001,6 @@ impl ReadTx for PgTx<'_> {
         )
     }
 
-    fn view_records(
-        &mut self,
-        kinds: &[RecordKind],
-        teams: &[Uuid],
-    ) -> StorageResult<Vec<ViewRecord>> {
-        let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-        self.map(
-            &format!(
-                "SELECT {VIEW_COLUMNS} FROM record_view v
-                  WHERE v.kind = ANY($1) AND v.team_id = ANY($2) ORDER BY v.seq"
-            ),
-            &[&kinds, &teams],
-            view_row,
-        )
-    }
-
     fn view_by_ref(&mut self, kind: RecordKind, ref_id: Uuid) -> StorageResult<Vec<ViewRecord>> {
         self.map(
             &format!(
@@ -1040,6 +1071,86 @@ impl ReadTx for PgTx<'_> {
             |r| Ok((view_row(r)?, review_row(r, 6)?)),
         )?;
         Ok((rows, total))
+    }
+
+    fn dirty_youth(&mut self, limit: usize) -> StorageResult<Vec<Uuid>> {
+        self.map(
+            "SELECT youth_id FROM youth_summary_dirty ORDER BY youth_id LIMIT $1",
+            &[&limit_of(limit)],
+            |r| get(r, 0),
+        )
+    }
+
+    fn youth_page(&mut self, filter: &YouthFilter) -> StorageResult<(Vec<YouthRow>, u64)> {
+        let mut params: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(filter.teams.clone())];
+        let mut conditions = vec!["s.team_id = ANY($1)".to_string()];
+        let mut bind = |value: Box<dyn ToSql + Sync>| {
+            params.push(value);
+            format!("${}", params.len())
+        };
+        if let Some(status) = &filter.status {
+            conditions.push(format!("s.status = {}", bind(Box::new(status.clone()))));
+        }
+        for word in &filter.words {
+            conditions.push(format!(
+                "strpos(s.search, {}) > 0",
+                bind(Box::new(word.clone()))
+            ));
+        }
+        let filtered = conditions.join(" AND ");
+        let limit = bind(Box::new(limit_of(filter.limit)));
+        let offset = bind(Box::new(limit_of(filter.offset)));
+        let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
+        let total = self.count(
+            &format!("SELECT count(*) FROM youth_summary s WHERE {filtered}"),
+            &refs[..refs.len() - 2],
+        )?;
+        // The page is chosen on the summaries alone; only its rows are joined to the view.
+        // NULLS LAST: SQLite's order (NULL is the smallest value there).
+        let order = "s.last_visit DESC NULLS LAST, s.first_contact DESC, s.youth_id DESC";
+        let rows = self.map(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS}, {VIEW_COLUMNS}
+                   FROM (SELECT * FROM youth_summary s WHERE {filtered}
+                          ORDER BY {order} LIMIT {limit} OFFSET {offset}) s
+                   JOIN record_view v ON v.id = s.youth_id
+                  ORDER BY {order}"
+            ),
+            &refs,
+            youth_row,
+        )?;
+        Ok((rows, total))
+    }
+
+    fn youth_rows_after(
+        &mut self,
+        teams: &[Uuid],
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StorageResult<Vec<YouthRow>> {
+        // No record has the nil id: it comes before every one.
+        let after = after.unwrap_or(Uuid::nil());
+        self.map(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS}, {VIEW_COLUMNS}
+                   FROM (SELECT * FROM youth_summary s
+                          WHERE s.team_id = ANY($1) AND s.youth_id > $2
+                          ORDER BY s.youth_id LIMIT $3) s
+                   JOIN record_view v ON v.id = s.youth_id
+                  ORDER BY s.youth_id"
+            ),
+            &[&teams, &after, &limit_of(limit)],
+            youth_row,
+        )
+    }
+
+    fn reached_facts(&mut self, teams: &[Uuid]) -> StorageResult<Vec<String>> {
+        self.map(
+            "SELECT reached FROM youth_summary
+              WHERE team_id = ANY($1) AND reached IS NOT NULL ORDER BY youth_id",
+            &[&teams],
+            |r| get(r, 0),
+        )
     }
 
     fn visit_review(&mut self, contact_id: Uuid) -> StorageResult<Option<VisitReview>> {
@@ -1815,6 +1926,7 @@ impl Tx for PgTx<'_> {
 
     fn put_view(&mut self, row: &ViewWrite) -> StorageResult<()> {
         let r = &row.record;
+        self.mark_youth_of(r.id)?;
         self.exec(
             "INSERT INTO record_view (id, kind, team_id, seq, received_at, fields, day, at_ms, commune, ref_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -1847,14 +1959,61 @@ impl Tx for PgTx<'_> {
                 &[&r.id, youth],
             )?;
         }
-        Ok(())
+        self.mark_youth_of(r.id)
     }
 
     fn delete_view(&mut self, id: Uuid) -> StorageResult<()> {
+        self.mark_youth_of(id)?;
+        self.exec("DELETE FROM youth_summary WHERE youth_id = $1", &[&id])?;
         self.exec("DELETE FROM record_view WHERE id = $1", &[&id])?;
         self.exec(
             "DELETE FROM record_view_youth WHERE contact_id = $1",
             &[&id],
+        )?;
+        Ok(())
+    }
+
+    fn put_youth_summary(&mut self, summary: &YouthSummary) -> StorageResult<()> {
+        let s = summary;
+        self.exec(
+            "INSERT INTO youth_summary
+                (youth_id, team_id, status, search, first_contact, last_visit, visits,
+                 actions, outcomes, reached)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (youth_id) DO UPDATE SET
+                team_id = excluded.team_id, status = excluded.status,
+                search = excluded.search, first_contact = excluded.first_contact,
+                last_visit = excluded.last_visit, visits = excluded.visits,
+                actions = excluded.actions, outcomes = excluded.outcomes,
+                reached = excluded.reached",
+            &[
+                &s.youth_id,
+                &s.team_id,
+                &s.status,
+                &s.search,
+                &s.first_contact.to_string(),
+                &s.last_visit.map(|d| d.to_string()),
+                &i64::from(s.visits),
+                &i64::from(s.actions),
+                &i64::from(s.outcomes),
+                &s.reached,
+            ],
+        )?;
+        self.exec(
+            "DELETE FROM youth_summary_dirty WHERE youth_id = $1",
+            &[&s.youth_id],
+        )?;
+        Ok(())
+    }
+
+    fn delete_youth_summary(&mut self, youth_id: Uuid) -> StorageResult<()> {
+        self.exec(
+            "DELETE FROM youth_summary WHERE youth_id = $1",
+            &[&youth_id],
+        )?;
+        self.exec(
+            "DELETE FROM youth_summary_dirty WHERE youth_id = $1",
+            &[&youth_id],
         )?;
         Ok(())
     }
