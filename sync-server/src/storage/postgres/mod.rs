@@ -44,7 +44,9 @@ pub use self::register::TableRegister;
 use self::tx::{Failure, PgTx};
 use super::{ReadTx, Storage, StorageError, StorageResult, Tx};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[include_str!(
+    "../../../migrations/postgres/0001_initial.sql"
+)];
 
 /// The advisory lock held by a transaction while it takes log, roster or decision
 /// positions (a constant of ours: "repere" in ASCII).
@@ -233,8 +235,7 @@ impl Storage for PostgresStorage {
         set_pg_env(&mut cmd, &self.config);
         let out = cmd.output().map_err(|e| {
             StorageError::Backend(if e.kind() == std::io::ErrorKind::NotFound {
-                "pg_dump is not installed (PostgreSQL's client tools are needed for backups)"
-                    .into()
+                "pg_dump is not installed (PostgreSQL's client tools are needed for backups)".into()
             } else {
                 format!("cannot run pg_dump: {e}")
             })

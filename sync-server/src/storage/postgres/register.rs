@@ -81,7 +81,9 @@ impl TableRegister {
     fn insert(&self, rows: &[(Uuid, Uuid, i64, Option<i64>, Option<String>)]) -> StorageResult<()> {
         let mut guard = self.connected()?;
         let Some(client) = guard.as_mut() else {
-            return Err(StorageError::Backend("erasure register: no connection".into()));
+            return Err(StorageError::Backend(
+                "erasure register: no connection".into(),
+            ));
         };
         let register = |e: postgres::Error| {
             StorageError::Backend(format!("erasure register: {}", backend(&e)))
@@ -128,7 +130,9 @@ impl TableRegister {
     pub(crate) fn entries(&self) -> StorageResult<Entries> {
         let mut guard = self.connected()?;
         let Some(client) = guard.as_mut() else {
-            return Err(StorageError::Backend("erasure register: no connection".into()));
+            return Err(StorageError::Backend(
+                "erasure register: no connection".into(),
+            ));
         };
         let rows = client
             .query(
@@ -141,7 +145,8 @@ impl TableRegister {
         let mut out = Entries::default();
         for row in rows {
             let n: i64 = row.try_get(0).unwrap_or_default();
-            let damaged = || StorageError::Corrupt(format!("erasure register entry {n} is damaged"));
+            let damaged =
+                || StorageError::Corrupt(format!("erasure register entry {n} is damaged"));
             let id: Uuid = row.try_get(1).map_err(|_| damaged())?;
             let team_id: Uuid = row.try_get(2).map_err(|_| damaged())?;
             let at = row

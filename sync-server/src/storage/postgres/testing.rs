@@ -94,6 +94,9 @@ mod tests {
             with_database("postgres://u:p@h/test?sslmode=disable", "t1"),
             "postgres://u:p@h/t1?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://h:5432", "t1"), "postgres://h:5432/t1");
+        assert_eq!(
+            with_database("postgres://h:5432", "t1"),
+            "postgres://h:5432/t1"
+        );
     }
 }

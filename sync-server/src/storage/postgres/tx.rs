@@ -939,7 +939,10 @@ impl ReadTx for PgTx<'_> {
     }
 
     fn view_seq(&mut self) -> StorageResult<u64> {
-        let seq: i64 = get(&self.one("SELECT seq FROM view_state WHERE id = 1", &[])?, 0)?;
+        let seq: i64 = get(
+            &self.one("SELECT seq FROM view_state WHERE id = 1", &[])?,
+            0,
+        )?;
         Ok(seq.max(0) as u64)
     }
 
@@ -1439,11 +1442,10 @@ impl Tx for PgTx<'_> {
     }
 
     fn erase_document(&mut self, id: Uuid, at: DateTime<Utc>) -> StorageResult<Option<Tombstone>> {
-        let Some(team_id) = self.map_opt(
-            "SELECT team_id FROM documents WHERE id = $1",
-            &[&id],
-            |r| get::<Uuid>(r, 0),
-        )?
+        let Some(team_id) =
+            self.map_opt("SELECT team_id FROM documents WHERE id = $1", &[&id], |r| {
+                get::<Uuid>(r, 0)
+            })?
         else {
             return Ok(None);
         };
