@@ -116,8 +116,8 @@ fn readers_of_several_instances_see_every_log_position_once_and_in_order() {
                 let mut seqs = Vec::new();
                 for _ in 0..WRITES_PER_WRITER {
                     let id = Uuid::now_v7();
-                    let seq = storage
-                        .write_with(|tx| -> Result<u64, StorageError> {
+                    let (seq, below) = storage
+                        .write_with(|tx| -> Result<_, StorageError> {
                             // Something read first: the snapshot is taken before the
                             // position, as in a sync (authentication, then merges).
                             tx.device(id)?;
@@ -134,9 +134,21 @@ fn readers_of_several_instances_see_every_log_position_once_and_in_order() {
                                 generation: 0,
                             })?;
                             jitter.sleep(2);
-                            Ok(seq)
+                            // What a pull after the pushes would see: every position
+                            // below this one (a sync's cursor moves past them all).
+                            let below: Vec<u64> = tx
+                                .documents_after(team.id, 0, usize::MAX)?
+                                .into_iter()
+                                .map(|d| d.seq)
+                                .collect();
+                            Ok((seq, below))
                         })
                         .expect("write");
+                    assert_eq!(
+                        below,
+                        (1..=seq).collect::<Vec<_>>(),
+                        "the transaction that took {seq} sees every position before it"
+                    );
                     seqs.push(seq);
                     jitter.sleep(1);
                 }

@@ -348,3 +348,125 @@ fn set_pg_env(cmd: &mut Command, config: &Config) {
         cmd.env("PGDATABASE", name);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use postgres::NoTls;
+    use uuid::Uuid;
+
+    use super::testing::{TestDatabase, fresh_database};
+    use super::*;
+    use crate::storage::Tombstone;
+    use crate::storage::register::{ErasureRegister, Rewrite};
+
+    /// A fresh database, or `None` (with a note) when no PostgreSQL server is given.
+    fn database() -> Option<TestDatabase> {
+        match std::env::var("REPERE_TEST_DATABASE_URL") {
+            Ok(base) if !base.is_empty() => Some(fresh_database(&base).expect("database")),
+            _ => {
+                eprintln!("skipped: set REPERE_TEST_DATABASE_URL to run the PostgreSQL tests");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn a_database_migrated_by_a_newer_server_is_refused() {
+        let Some(db) = database() else { return };
+        drop(PostgresStorage::connect(db.url()).expect("migrates"));
+        let mut client = parse_url(db.url())
+            .expect("url")
+            .connect(NoTls)
+            .expect("client");
+        client
+            .batch_execute("UPDATE schema_version SET version = 99")
+            .expect("newer");
+        assert!(matches!(
+            PostgresStorage::connect(db.url()),
+            Err(StorageError::NewerSchema { found: 99, known }) if known == MIGRATIONS.len() as u32
+        ));
+    }
+
+    #[test]
+    fn the_register_is_shared_and_left_out_of_backups() {
+        let Some(db) = database() else { return };
+        let storage = PostgresStorage::connect(db.url()).expect("storage");
+        let register = ErasureRegister::in_table(storage.erasure_register().expect("register"));
+        let at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("now");
+        let erased = Tombstone {
+            id: Uuid::now_v7(),
+            team_id: Uuid::now_v7(),
+            seq: 3,
+            erased_at: at,
+        };
+        let rewrite = Rewrite {
+            id: Uuid::now_v7(),
+            team_id: erased.team_id,
+            at,
+            generation: 2,
+            fields: vec!["notes".into(), "alias".into()],
+        };
+        register
+            .append(std::slice::from_ref(&erased))
+            .expect("erasure");
+        register
+            .append_rewrites(std::slice::from_ref(&rewrite))
+            .expect("rewrite");
+        // Another instance reads the same register.
+        let other = PostgresStorage::connect(db.url()).expect("other");
+        let entries = ErasureRegister::in_table(other.erasure_register().expect("register"))
+            .entries()
+            .expect("entries");
+        assert_eq!(entries.erased.len(), 1);
+        assert_eq!(
+            (entries.erased[0].id, entries.erased[0].erased_at),
+            (erased.id, at)
+        );
+        assert_eq!(entries.rewritten, vec![rewrite]);
+
+        let dir = tempfile::tempdir().expect("dir");
+        let archive = dir.path().join("backup.dump");
+        storage.backup(&archive).expect("backup");
+        let listed = Command::new("pg_restore")
+            .arg("--list")
+            .arg(&archive)
+            .output()
+            .expect("pg_restore");
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        assert!(listed.contains("TABLE public documents"), "{listed}");
+        assert!(!listed.contains(register::SCHEMA), "{listed}");
+        assert!(storage.backup(&archive).is_err(), "never over a file");
+    }
+
+    #[test]
+    fn health_size_and_scrub_answer() {
+        let Some(db) = database() else { return };
+        let storage = PostgresStorage::connect(db.url()).expect("storage");
+        assert_eq!(storage.health(Duration::from_secs(2)), Ok(()));
+        assert!(storage.size_bytes().expect("size") > 0);
+        storage.scrub().expect("vacuum");
+    }
+
+    #[test]
+    fn a_health_check_fails_while_the_log_lock_is_held() {
+        let Some(db) = database() else { return };
+        let storage = PostgresStorage::connect(db.url()).expect("storage");
+        let mut client = parse_url(db.url())
+            .expect("url")
+            .connect(NoTls)
+            .expect("client");
+        let mut holder = client.transaction().expect("tx");
+        holder
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])
+            .expect("lock");
+        let started = std::time::Instant::now();
+        assert_eq!(
+            storage.health(Duration::from_millis(300)),
+            Err("database write lock held too long")
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        holder.rollback().expect("release");
+        assert_eq!(storage.health(Duration::from_secs(2)), Ok(()));
+    }
+}
