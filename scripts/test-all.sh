@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project, installing on a fresh machine what it lacks
-# (JDK, JNA, clang, kotlinc and tree-sitter from npm, Chromium for the browser tests).
+# (JDK, JNA, clang, kotlinc and tree-sitter from npm, Chromium for the browser tests,
+# PostgreSQL for the second backend: scripts/postgres.sh).
 # Long randomized runs are opt-in: REPERE_SOAK=1; long fuzzing: REPERE_FUZZ_SECONDS=N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,10 @@ cargo build --workspace --all-targets
 
 stage "Rust tests: unit, property, integration, end-to-end against the real server"
 cargo nextest run --workspace --no-fail-fast
+
+stage "the same hub and end-to-end tests on PostgreSQL (a throwaway database per test), with three instances on one"
+pg_url="$(scripts/postgres.sh)"
+REPERE_TEST_DATABASE_URL="$pg_url" cargo nextest run -p repere-server -p repere-tests --no-fail-fast
 stage "benchmarks in smoke mode (the measuring run: cargo bench, see docs/BENCHMARKS.md)"
 cargo test --workspace --benches
 

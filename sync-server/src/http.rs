@@ -7,9 +7,8 @@
 //! enrolments; `/metrics` serves them to a token or to loopback only, `/healthz` says
 //! whether the database answers. Connection limits and timeouts are in `serve`.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -30,6 +29,7 @@ use subtle::ConstantTimeEq;
 use crate::coord::Workspace;
 use crate::hub::{Hub, HubError, LABEL_MAX_CHARS, SyncStats};
 use crate::metrics::{DatabaseFigures, Metrics, RouteGroup, silent_tablets};
+use crate::storage::Bucket;
 use crate::web;
 use crate::{secret, serve};
 
@@ -108,7 +108,8 @@ impl Default for HttpConfig {
 
 struct AppState {
     hub: Arc<Hub>,
-    enrol_limiter: RateLimiter,
+    /// Enrolment attempts per client address, counted in the database.
+    enrol_bucket: Bucket,
     metrics: Arc<Metrics>,
     metrics_config: MetricsConfig,
     health_lock_timeout: Duration,
@@ -128,7 +129,10 @@ pub fn router(hub: Arc<Hub>, config: &HttpConfig, metrics: Arc<Metrics>) -> Rout
     let workspace = Arc::new(Workspace::with_sessions(hub.clone(), config.pages.sessions));
     let state = Arc::new(AppState {
         hub,
-        enrol_limiter: RateLimiter::new(config.enrol_per_minute, Duration::from_secs(60)),
+        enrol_bucket: Bucket {
+            burst: f64::from(config.enrol_per_minute.max(1)),
+            per_second: f64::from(config.enrol_per_minute.max(1)) / 60.0,
+        },
         metrics: metrics.clone(),
         metrics_config: config.metrics.clone(),
         health_lock_timeout: config.health_lock_timeout,
@@ -380,7 +384,17 @@ async fn enrol(State(state): State<Arc<AppState>>, request: Request) -> Response
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    if !state.enrol_limiter.allow(ip) {
+    let hub = state.hub.clone();
+    let bucket = state.enrol_bucket;
+    let admitted = blocking(move || hub.admit_enrolment(ip, bucket)).await;
+    let admitted = match admitted {
+        Ok(admitted) => admitted,
+        Err(e) => {
+            state.metrics.enrolment(Some(e.code()));
+            return ApiError::from(e).into_response();
+        }
+    };
+    if !admitted {
         tracing::warn!("enrolment attempts rate-limited");
         state.metrics.enrolment(Some(ErrorCode::RateLimited));
         return ApiError::new(
@@ -497,59 +511,9 @@ async fn sync_inner(
     Ok((response, stats, rejected))
 }
 
-/// A fixed-window counter per client address.
-struct RateLimiter {
-    max: u32,
-    window: Duration,
-    hits: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-/// Past this many tracked addresses, expired windows are dropped.
-const LIMITER_PRUNE_AT: usize = 10_000;
-
-impl RateLimiter {
-    fn new(max: u32, window: Duration) -> RateLimiter {
-        RateLimiter {
-            max,
-            window,
-            hits: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn allow(&self, ip: IpAddr) -> bool {
-        let now = Instant::now();
-        let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
-        if hits.len() >= LIMITER_PRUNE_AT {
-            hits.retain(|_, (start, _)| now.duration_since(*start) < self.window);
-        }
-        let entry = hits.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        if entry.1 >= self.max {
-            return false;
-        }
-        entry.1 += 1;
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rate_limiter_counts_per_address_and_window() {
-        let limiter = RateLimiter::new(2, Duration::from_millis(50));
-        let a = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
-        let b = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-        assert!(limiter.allow(a));
-        assert!(limiter.allow(a));
-        assert!(!limiter.allow(a));
-        assert!(limiter.allow(b));
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(limiter.allow(a));
-    }
 
     #[test]
     fn parses_bearer_tokens() {

@@ -18,6 +18,8 @@ use repere_server::keys::ServerKey;
 use repere_server::serve::{self, ServeLimits};
 use repere_server::storage::register::ErasureRegister;
 use repere_server::storage::{Role, WipeOrder};
+use repere_server::storage::Storage;
+use repere_server::storage::postgres::PostgresStorage;
 use repere_server::{Hub, SqliteStorage, demo};
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -57,6 +59,11 @@ struct DataDirArg {
     /// `admin new-key`): the database is encrypted with it. Or REPERE_KEY (the hex key)
     #[arg(long, env = "REPERE_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// A PostgreSQL database (`postgres://user@host:5432/name`) instead of the embedded
+    /// SQLite file: several instances can then serve it. Without it, repere.db in the data
+    /// directory
+    #[arg(long, env = "REPERE_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -72,6 +79,9 @@ struct AdminDataDirArg {
     /// The server key's file (see `serve --help`); or REPERE_KEY (the hex key)
     #[arg(long, env = "REPERE_KEY_FILE", global = true)]
     key_file: Option<PathBuf>,
+    /// The PostgreSQL database the server runs on (see `serve --help`)
+    #[arg(long, env = "REPERE_DATABASE_URL", hide_env_values = true, global = true)]
+    database: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -516,13 +526,30 @@ fn server_key(key_file: Option<&Path>, data_dir: &Path) -> Result<Option<ServerK
     }
 }
 
-fn restore(data_dir: &Path, backup: &Path, key: Option<&ServerKey>) -> Result<(), String> {
-    let _stopped = claim_data_dir(data_dir, || {
-        "the server is running on this data directory: stop it before restoring".to_string()
-    })?;
-    SqliteStorage::restore_into(data_dir, backup, key)
-        .map_err(|e| format!("restore failed: {e}"))?;
-    let hub = open_hub(data_dir, key)?;
+fn restore(
+    data_dir: &Path,
+    database: Option<&str>,
+    backup: &Path,
+    key: Option<&ServerKey>,
+) -> Result<(), String> {
+    // On PostgreSQL the instances cannot be seen from here: the operator stops them all.
+    let _stopped = match database {
+        Some(url) => {
+            PostgresStorage::restore_into(url, backup)
+                .map_err(|e| format!("restore failed: {e}"))?;
+            None
+        }
+        None => {
+            let stopped = claim_data_dir(data_dir, || {
+                "the server is running on this data directory: stop it before restoring"
+                    .to_string()
+            })?;
+            SqliteStorage::restore_into(data_dir, backup, key)
+                .map_err(|e| format!("restore failed: {e}"))?;
+            Some(stopped)
+        }
+    };
+    let hub = open_hub(data_dir, database, key)?;
     // Erasures and rectifications made after the backup are made again before any tablet
     // can pull.
     let again = hub.reapply_register().map_err(|e| e.to_string())?;
@@ -606,9 +633,21 @@ fn rectify_changes(
     Ok(changes)
 }
 
-fn open_hub(data_dir: &Path, key: Option<&ServerKey>) -> Result<Hub, String> {
-    let storage = SqliteStorage::open_dir(data_dir, key).map_err(|e| e.to_string())?;
-    let hub = Hub::new(Arc::new(storage)).with_register(ErasureRegister::in_dir(data_dir));
+/// The hub on its database: PostgreSQL when `database` names one (its register is a table
+/// of it), else the SQLite file of `data_dir` (with the register file beside it).
+fn open_hub(data_dir: &Path, database: Option<&str>, key: Option<&ServerKey>) -> Result<Hub, String> {
+    let (storage, register): (Arc<dyn Storage>, ErasureRegister) = match database {
+        Some(url) => {
+            let storage = PostgresStorage::connect(url).map_err(|e| e.to_string())?;
+            let register = storage.erasure_register().map_err(|e| e.to_string())?;
+            (Arc::new(storage), ErasureRegister::in_table(register))
+        }
+        None => {
+            let storage = SqliteStorage::open_dir(data_dir, key).map_err(|e| e.to_string())?;
+            (Arc::new(storage), ErasureRegister::in_dir(data_dir))
+        }
+    };
+    let hub = Hub::new(storage).with_register(register);
     Ok(match key {
         Some(key) => hub.with_server_key(key),
         None => hub,
@@ -617,10 +656,24 @@ fn open_hub(data_dir: &Path, key: Option<&ServerKey>) -> Result<Hub, String> {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     // Held until the process ends: one server per data directory, and no restore under it.
-    let _running = claim_data_dir(&args.data.data_dir, || {
-        "another repere-server already serves this data directory".to_string()
-    })?;
+    // On PostgreSQL, instances share the database and hold no state of their own.
+    let database = args.data.database.as_deref();
+    let _running = match database {
+        Some(_) => None,
+        None => Some(claim_data_dir(&args.data.data_dir, || {
+            "another repere-server already serves this data directory".to_string()
+        })?),
+    };
     let key = server_key(args.data.key_file.as_deref(), &args.data.data_dir)?;
+    if key.is_none() && database.is_some() {
+        // Not for the database's encryption (PostgreSQL's disk is the operator's), but
+        // every instance must derive the same export pseudonyms.
+        return Err("no server key: on PostgreSQL every instance needs the same server key \
+             (the exports' pseudonyms derive from it). Make one with `repere-server admin \
+             new-key --to /etc/repere/server.key` and give it to each with `--key-file` (or \
+             REPERE_KEY_FILE)."
+            .to_string());
+    }
     if key.is_none() && !args.demo {
         return Err("no server key: the database is encrypted with a key kept outside the \
              data directory. Make one with `repere-server admin new-key --to /etc/repere/server.key` \
@@ -635,7 +688,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
              server key: the database is not encrypted.",
         );
     }
-    let hub = Arc::new(open_hub(&args.data.data_dir, key.as_ref())?);
+    let hub = Arc::new(open_hub(&args.data.data_dir, database, key.as_ref())?);
     if args.demo {
         match demo::seed_with_password(&hub, args.demo_password.as_deref())
             .map_err(|e| e.to_string())?
@@ -717,7 +770,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        tracing::info!(address = %local, data_dir = %args.data.data_dir.display(), "repere-server listening");
+        tracing::info!(
+            address = %local,
+            database = if database.is_some() { "postgres" } else { "sqlite" },
+            data_dir = %args.data.data_dir.display(),
+            "repere-server listening"
+        );
         if args.insecure_http {
             // Nobody should run this way by accident.
             warn_operator(
@@ -837,9 +895,14 @@ fn admin(args: AdminArgs) -> Result<(), String> {
     }
     let key = server_key(args.data.key_file.as_deref(), &args.data.data_dir)?;
     if let AdminCommand::Restore { from } = &args.command {
-        return restore(&args.data.data_dir, from, key.as_ref());
+        return restore(
+            &args.data.data_dir,
+            args.data.database.as_deref(),
+            from,
+            key.as_ref(),
+        );
     }
-    let hub = open_hub(&args.data.data_dir, key.as_ref())?;
+    let hub = open_hub(&args.data.data_dir, args.data.database.as_deref(), key.as_ref())?;
     let err = |e: repere_server::HubError| e.to_string();
     match args.command {
         AdminCommand::CreateOrg { name } => {

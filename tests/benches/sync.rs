@@ -79,7 +79,7 @@ fn main() {
 
     // The same over HTTPS with the store's own client (as the apps sync): a local TLS
     // endpoint counts the handshakes; the second sync must need none. 100 stay within one
-    // device's burst of syncs (`SYNC_BURST`): past it the server refuses with 429 before
+    // device's burst of syncs (`SYNC_BUCKET`): past it the server refuses with 429 before
     // reading the request, which closes the connection, and the retry opens a new one.
     https_empty_sync(&server, teams[1], if full { 100 } else { 5 });
 

@@ -47,9 +47,64 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// The base URL of a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432/test`)
+/// on which the end-to-end servers run, each on a throwaway database; unset: the embedded
+/// SQLite file, as by default.
+pub const DATABASE_ENV: &str = "REPERE_TEST_DATABASE_URL";
+
+/// A throwaway PostgreSQL database, dropped with this (made and dropped with `psql`, so
+/// that the harness needs no client library of its own).
+pub struct TestDatabase {
+    base: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// A new empty database on the server of [`DATABASE_ENV`]; `None` when it is unset.
+    pub fn from_env() -> Option<TestDatabase> {
+        let base = std::env::var(DATABASE_ENV).ok().filter(|u| !u.is_empty())?;
+        let name = format!("repere_e2e_{}", Uuid::new_v4().simple());
+        psql(&base, &format!("CREATE DATABASE {name}"));
+        Some(TestDatabase { base, name })
+    }
+
+    /// The database's URL: the base URL with its database name replaced.
+    pub fn url(&self) -> String {
+        let (server, _) = self
+            .base
+            .rsplit_once('/')
+            .expect("a database URL ends with /<database>");
+        format!("{server}/{}", self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        psql(
+            &self.base,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-qAtc", sql])
+        .output()
+        .expect("psql runs (scripts/postgres.sh installs it)");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A running server with its own data directory; killed when dropped.
 pub struct TestServer {
     pub data: TempDir,
+    /// The PostgreSQL database it runs on (shared by the instances of [`Self::instances`]),
+    /// or `None`: the SQLite file of its data directory.
+    pub database: Option<std::sync::Arc<TestDatabase>>,
     /// Holds the server key's file, apart from the data directory as in service; `None`
     /// for a demo server on a plaintext database.
     pub keys: Option<TempDir>,
@@ -76,15 +131,47 @@ impl TestServer {
     }
 
     /// A `--demo` server without a key: its database is plaintext, so that tests can read
-    /// every byte the server keeps.
+    /// every byte the server keeps. Always on SQLite: those bytes are its files.
     pub fn start_plaintext_demo() -> TestServer {
-        TestServer::spawned(&["--demo", "--demo-password", "mot-de-passe-demo"], None)
+        TestServer::on(
+            &["--demo", "--demo-password", "mot-de-passe-demo"],
+            None,
+            None,
+        )
+    }
+
+    /// `n` servers on one PostgreSQL database (with one key), as behind a load balancer;
+    /// `None` when [`DATABASE_ENV`] is unset.
+    pub fn instances(n: usize, args: &[&str]) -> Option<Vec<TestServer>> {
+        let database = std::sync::Arc::new(TestDatabase::from_env()?);
+        Some(
+            (0..n)
+                .map(|_| {
+                    let keys = tempfile::tempdir().expect("key dir");
+                    std::fs::write(
+                        keys.path().join("server.key"),
+                        format!("{}\n", "3c".repeat(32)),
+                    )
+                    .expect("key file");
+                    TestServer::on(args, Some(keys), Some(database.clone()))
+                })
+                .collect(),
+        )
     }
 
     fn spawned(args: &[&str], keys: Option<TempDir>) -> TestServer {
+        TestServer::on(args, keys, TestDatabase::from_env().map(std::sync::Arc::new))
+    }
+
+    fn on(
+        args: &[&str],
+        keys: Option<TempDir>,
+        database: Option<std::sync::Arc<TestDatabase>>,
+    ) -> TestServer {
         let data = tempfile::tempdir().expect("temp dir");
         let mut server = TestServer {
             data,
+            database,
             keys,
             port: free_port(),
             child: None,
@@ -103,9 +190,8 @@ impl TestServer {
                 // Tests enrol many tablets from one address.
                 "--enrol-per-minute",
                 "100000",
-                "--data-dir",
             ])
-            .arg(self.data.path())
+            .args(self.data_args())
             .args(&self.args)
             .env_remove("REPERE_KEY")
             .env_remove("REPERE_KEY_FILE")
@@ -156,6 +242,15 @@ impl TestServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Where its data is: `--data-dir`, and `--database` on PostgreSQL.
+    pub fn data_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = vec!["--data-dir".into(), self.data.path().as_os_str().to_owned()];
+        if let Some(db) = &self.database {
+            args.extend(["--database".into(), db.url().into()]);
+        }
+        args
+    }
+
     /// The server key's file (what `--key-file` / `REPERE_KEY_FILE` names).
     pub fn key_file(&self) -> Option<std::path::PathBuf> {
         self.keys.as_ref().map(|k| k.path().join("server.key"))
@@ -178,8 +273,7 @@ impl TestServer {
     pub fn try_admin(&self, args: &[&str]) -> std::result::Result<String, String> {
         let out = Command::new(server_bin())
             .arg("admin")
-            .arg("--data-dir")
-            .arg(self.data.path())
+            .args(self.data_args())
             .args(args)
             .env_remove("REPERE_KEY")
             .env_remove("REPERE_KEY_FILE")
@@ -227,8 +321,7 @@ impl TestServer {
         ]);
         let out = Command::new(server_bin())
             .arg("admin")
-            .arg("--data-dir")
-            .arg(self.data.path())
+            .args(self.data_args())
             .args(["set-password", "--user", &id])
             .env_remove("REPERE_KEY")
             .env_remove("REPERE_KEY_FILE")

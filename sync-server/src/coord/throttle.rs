@@ -84,6 +84,18 @@ pub(crate) fn keys(
     })
 }
 
+/// The key of an address's enrolment attempts in `rate_buckets` (an HMAC, as for
+/// sign-ins: the address is never stored).
+pub(crate) fn enrolment_key(
+    tx: &mut dyn Tx,
+    ip: IpAddr,
+    fresh: &[u8; 32],
+    now: DateTime<Utc>,
+) -> Result<SecretHash, HubError> {
+    let key = tx.insert_server_secret(THROTTLE_KEY, fresh, now)?;
+    keyed(&key, b"enrolment-address", &address_bytes(ip))
+}
+
 /// Counts the attempt against both limits and stores it, or refuses it. A refusal is
 /// audited once per throttled window and key (about `user` when the login is known), not
 /// once per request.

@@ -3,7 +3,7 @@
 //! tests drive the hub directly.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use automerge::ChangeHash;
 use chrono::{DateTime, Utc};
@@ -17,6 +17,7 @@ use repere_core::sync::protocol::{
     TeamSince,
 };
 use repere_core::{AnyRecord, Clock, Communes, Error as CoreError, RecordKind, SystemClock};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::pushed::{self, Shape};
@@ -27,8 +28,8 @@ pub mod transfer;
 use crate::secret::{self, RandomError};
 use crate::storage::register::{ErasureRegister, Rewrite};
 use crate::storage::{
-    AuditEntry, Departure, Device, DocumentWrite, Storage, StorageError, StoredDocument, Tombstone,
-    Tx, VisitState, WipeOrder,
+    AuditEntry, Bucket, Departure, Device, DocumentWrite, SecretHash, Storage, StorageError,
+    StoredDocument, Tombstone, Tx, VisitState, WipeOrder,
 };
 pub use rectify::Rectified;
 
@@ -140,8 +141,6 @@ pub struct SyncStats {
 pub struct Hub {
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
-    /// Sync requests each device may still make now (a token bucket per device).
-    sync_budget: Mutex<HashMap<Uuid, Budget>>,
     /// The exports' pseudonym key, derived from the server key and kept out of the
     /// database; `None` (no server key: demo, development) keeps one in the database.
     pseudonym_key: Option<[u8; 32]>,
@@ -150,13 +149,19 @@ pub struct Hub {
 }
 
 /// Syncs a device may make in a burst (an initial pull of 100,000 records is 100 pages),
-/// and how many come back each second after.
-pub const SYNC_BURST: f64 = 150.0;
-pub const SYNC_REFILL_PER_SECOND: f64 = 5.0;
+/// and how many come back each second after. Kept in the database (`rate_buckets`), so
+/// that every instance on it counts the same syncs.
+pub const SYNC_BUCKET: Bucket = Bucket {
+    burst: 150.0,
+    per_second: 5.0,
+};
 
-struct Budget {
-    left: f64,
-    at: DateTime<Utc>,
+/// A device's sync budget in `rate_buckets` (a device id is no secret: a plain hash).
+fn sync_budget_key(device: Uuid) -> SecretHash {
+    let mut hash = Sha256::new();
+    hash.update(b"sync-budget\0");
+    hash.update(device.as_bytes());
+    hash.finalize().into()
 }
 
 /// What became of one pushed record.
@@ -191,7 +196,6 @@ impl Hub {
         Hub {
             storage,
             clock,
-            sync_budget: Mutex::new(HashMap::new()),
             pseudonym_key: None,
             register: None,
         }
@@ -354,8 +358,9 @@ impl Hub {
             now,
             communes: Communes::global(),
         };
-        self.spend_sync_budget(device.id, now)?;
+        let budget = sync_budget_key(device.id);
         if request.pushes.len() > MAX_PUSHES {
+            self.spend_sync_budget(&budget, now)?;
             return Err(HubError::BadInput(format!(
                 "at most {MAX_PUSHES} records per request"
             )));
@@ -364,6 +369,10 @@ impl Hub {
         // the bounded reading and the first look at each pushed record's bytes.
         let checked: Vec<Checked> = request.pushes.iter().map(check_push).collect();
         let answer = self.storage().write_with(|tx| -> Result<_, HubError> {
+            // The budget is spent with the sync itself: one commit for both.
+            if !tx.take_token(&budget, SYNC_BUCKET, now)? {
+                return Err(HubError::RateLimited);
+            }
             // Revoked (or moved) since it authenticated: refuse before touching anything. A
             // wipe order takes the unsent changes first (not when urgent), then is delivered.
             let taking_last_pushes = match tx.device(device.id)? {
@@ -467,7 +476,17 @@ impl Hub {
             stats.pulled = response.docs.len();
             stats.erased = response.erased.len();
             Ok(Some((response, stats)))
-        })?;
+        });
+        let answer = match answer {
+            Err(HubError::RateLimited) => return Err(HubError::RateLimited),
+            // A failed sync was rolled back with its token: it is spent on its own, so
+            // that failing requests are not free.
+            Err(e) => {
+                self.spend_sync_budget(&budget, now)?;
+                return Err(e);
+            }
+            Ok(answer) => answer,
+        };
         match answer {
             Some(answer) => Ok(answer),
             None => {
@@ -479,25 +498,29 @@ impl Hub {
         }
     }
 
+    /// Counts an enrolment attempt from `ip` against `bucket`; `false`: refused. In the
+    /// database, so that every instance counts the same attempts; buckets full again go.
+    pub fn admit_enrolment(&self, ip: std::net::IpAddr, bucket: Bucket) -> Result<bool, HubError> {
+        let fresh = crate::coord::throttle::fresh_key()?;
+        let now = self.now();
+        self.storage().write_with(|tx| -> Result<_, HubError> {
+            tx.prune_rate_buckets(now)?;
+            let key = crate::coord::throttle::enrolment_key(tx, ip, &fresh, now)?;
+            Ok(tx.take_token(&key, bucket, now)?)
+        })
+    }
+
     /// Takes one sync from the device's budget, or refuses: one tablet (or a stolen token)
     /// cannot take the server's write lock for itself.
-    fn spend_sync_budget(&self, device: Uuid, now: DateTime<Utc>) -> Result<(), HubError> {
-        let mut budgets = self
-            .sync_budget
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let budget = budgets.entry(device).or_insert(Budget {
-            left: SYNC_BURST,
-            at: now,
-        });
-        let elapsed = (now - budget.at).num_milliseconds().max(0) as f64 / 1000.0;
-        budget.left = (budget.left + elapsed * SYNC_REFILL_PER_SECOND).min(SYNC_BURST);
-        budget.at = now;
-        if budget.left < 1.0 {
-            return Err(HubError::RateLimited);
+    fn spend_sync_budget(&self, key: &SecretHash, now: DateTime<Utc>) -> Result<(), HubError> {
+        let taken = self
+            .storage()
+            .write_with(|tx| Ok::<_, HubError>(tx.take_token(key, SYNC_BUCKET, now)?))?;
+        if taken {
+            Ok(())
+        } else {
+            Err(HubError::RateLimited)
         }
-        budget.left -= 1.0;
-        Ok(())
     }
 
     /// Gives the log a new epoch: after a restore from a backup, every tablet then offers

@@ -333,6 +333,15 @@ pub struct Credentials {
     pub password_hash: Option<String>,
 }
 
+/// A rate limit as a token bucket: `burst` requests at once, then `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// At least 1.
+    pub burst: f64,
+    /// More than 0.
+    pub per_second: f64,
+}
+
 /// A signed-in browser. Its cookie token is known only by its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -810,6 +819,17 @@ pub trait Tx: ReadTx {
         before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StorageResult<()>;
+    /// Takes one token from the bucket `key` (full when new, refilled continuously), or
+    /// refuses (`false`, nothing written). Atomic against concurrent takers, on every
+    /// instance sharing the database.
+    fn take_token(
+        &mut self,
+        key: &SecretHash,
+        bucket: Bucket,
+        now: DateTime<Utc>,
+    ) -> StorageResult<bool>;
+    /// Deletes the buckets that are full again at `now`; returns how many.
+    fn prune_rate_buckets(&mut self, now: DateTime<Utc>) -> StorageResult<u64>;
     /// Takes the throttle notice of `key` until `until` unless one is still running at
     /// `now`; `true` when taken (the caller audits once per throttled window).
     fn claim_throttle_notice(

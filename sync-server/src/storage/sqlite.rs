@@ -20,7 +20,7 @@ use rusqlite::{
 use uuid::Uuid;
 
 use super::{
-    AccessGrant, AuditEntry, Credentials, Departure, Device, DocumentWrite, EnrolmentCode,
+    AccessGrant, AuditEntry, Bucket, Credentials, Departure, Device, DocumentWrite, EnrolmentCode,
     ErasureDecision, ErasureExecuted, ErasureRequest, Grantee, LogEntry, LoginChallenge,
     Organisation, ReadTx, RecordFields, Role, SecretHash, Session, Storage, StorageError,
     StorageResult, StoredDocument, Team, TeamCounts, TeamMember, Tombstone, Transfer,
@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0010_transfers.sql"),
     include_str!("../../migrations/0011_device_reports.sql"),
     include_str!("../../migrations/0012_access_grants.sql"),
+    include_str!("../../migrations/0013_rate_buckets.sql"),
 ];
 
 /// How long a writer waits for another process (e.g. an admin command) holding the lock.
@@ -2267,6 +2268,42 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached("DELETE FROM login_throttle_notices WHERE until <= ?1")?
             .execute([ms(now)])?;
         Ok(())
+    }
+
+    fn take_token(
+        &mut self,
+        key: &SecretHash,
+        bucket: Bucket,
+        now: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        // One statement, so that concurrent takers cannot both spend the last token.
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO rate_buckets (key, tokens, at, full_at)
+                 VALUES (?1, ?2 - 1, ?4, ?4 + 1000.0 / ?3)
+                 ON CONFLICT (key) DO UPDATE SET
+                   tokens = min(?2, tokens + max(0, ?4 - at) * ?3 / 1000.0) - 1,
+                   at = ?4,
+                   full_at = ?4 + (?2 - (min(?2, tokens + max(0, ?4 - at) * ?3 / 1000.0) - 1))
+                             * 1000.0 / ?3
+                 WHERE min(?2, tokens + max(0, ?4 - at) * ?3 / 1000.0) >= 1",
+            )?
+            .execute(params![
+                key.as_slice(),
+                bucket.burst,
+                bucket.per_second,
+                ms(now)
+            ])?;
+        Ok(n > 0)
+    }
+
+    fn prune_rate_buckets(&mut self, now: DateTime<Utc>) -> StorageResult<u64> {
+        let n = self
+            .tx
+            .prepare_cached("DELETE FROM rate_buckets WHERE full_at <= ?1")?
+            .execute([ms(now)])?;
+        Ok(n as u64)
     }
 
     fn claim_throttle_notice(

@@ -154,3 +154,30 @@ fn enrolment_codes_are_normalised_and_checked_first_and_labels_cut() {
     let resp = post(code, "tablette".into());
     assert_eq!(error_of(resp), (403, ErrorCode::InvalidEnrolmentCode));
 }
+
+/// The limits live in the database: two servers on it count the same attempts and syncs.
+#[test]
+fn two_hubs_on_one_database_share_the_enrolment_and_sync_limits() {
+    use std::sync::Arc;
+
+    use repere_server::storage::Bucket;
+    use repere_server::{Hub, SqliteStorage};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let storage: Arc<dyn repere_server::storage::Storage> = Arc::new(
+        SqliteStorage::open_dir(dir.path(), Some(&crate::common::server_key())).expect("storage"),
+    );
+    let (one, two) = (Hub::new(storage.clone()), Hub::new(storage));
+    let bucket = Bucket {
+        burst: 3.0,
+        per_second: 0.05,
+    };
+    let ip: std::net::IpAddr = "192.0.2.7".parse().expect("address");
+    let other: std::net::IpAddr = "192.0.2.8".parse().expect("address");
+    let admitted: Vec<bool> = [&one, &two, &one, &two]
+        .iter()
+        .map(|hub| hub.admit_enrolment(ip, bucket).expect("counted"))
+        .collect();
+    assert_eq!(admitted, [true, true, true, false]);
+    assert!(two.admit_enrolment(other, bucket).expect("counted"));
+}

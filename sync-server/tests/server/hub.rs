@@ -710,7 +710,7 @@ fn one_tablet_cannot_sync_without_pause_beyond_its_budget() {
     let env = env();
     let (device, _) = env.raw_device(&env.team_a);
     let (other, _) = env.raw_device(&env.team_a);
-    let burst = repere_server::hub::SYNC_BURST as usize;
+    let burst = repere_server::hub::SYNC_BUCKET.burst as usize;
     for _ in 0..burst {
         env.hub
             .sync(&device, request(0, vec![]))
@@ -724,10 +724,33 @@ fn one_tablet_cannot_sync_without_pause_beyond_its_budget() {
         .sync(&other, request(0, vec![]))
         .expect("other tablet");
     env.clock.advance(Duration::seconds(1));
-    for _ in 0..repere_server::hub::SYNC_REFILL_PER_SECOND as usize {
+    for _ in 0..repere_server::hub::SYNC_BUCKET.per_second as usize {
         env.hub.sync(&device, request(0, vec![])).expect("refilled");
     }
     assert!(env.hub.sync(&device, request(0, vec![])).is_err());
+}
+
+#[test]
+fn failing_syncs_spend_the_budget_too() {
+    let env = env();
+    let (device, _) = env.raw_device(&env.team_a);
+    let junk = PushDoc {
+        id: Uuid::now_v7(),
+        kind: RecordKind::Youth.into(),
+        changes: vec![1, 2, 3],
+    };
+    let too_many = || {
+        request(
+            0,
+            vec![junk.clone(); repere_core::sync::protocol::MAX_PUSHES + 1],
+        )
+    };
+    for _ in 0..repere_server::hub::SYNC_BUCKET.burst as usize {
+        let refused = env.hub.sync(&device, too_many());
+        assert!(matches!(refused, Err(HubError::BadInput(_))), "{refused:?}");
+    }
+    let refused = env.hub.sync(&device, request(0, vec![]));
+    assert!(matches!(refused, Err(HubError::RateLimited)), "{refused:?}");
 }
 
 #[test]
