@@ -160,7 +160,11 @@ impl TestServer {
     }
 
     fn spawned(args: &[&str], keys: Option<TempDir>) -> TestServer {
-        TestServer::on(args, keys, TestDatabase::from_env().map(std::sync::Arc::new))
+        TestServer::on(
+            args,
+            keys,
+            TestDatabase::from_env().map(std::sync::Arc::new),
+        )
     }
 
     fn on(

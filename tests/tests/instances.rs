@@ -125,7 +125,11 @@ fn tablets_on_three_instances_miss_no_position_of_the_shared_log() {
                         mine.extend([y, c]);
                         tablet.sync(server).expect("push");
                     }
-                    made.lock().expect("made").entry(team).or_default().extend(mine);
+                    made.lock()
+                        .expect("made")
+                        .entry(team)
+                        .or_default()
+                        .extend(mine);
                     tablet
                 }));
             }

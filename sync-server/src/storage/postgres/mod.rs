@@ -32,8 +32,9 @@ mod register;
 pub mod testing;
 mod tx;
 
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use postgres::error::SqlState;
@@ -105,6 +106,74 @@ impl PostgresStorage {
             migrate(&mut conn)?;
         }
         Ok(PostgresStorage { pool, config })
+    }
+
+    /// Puts a backup (made by `backup`) in place of the server's tables (the `public`
+    /// schema), in one transaction: the register (a schema of its own) stays. Every
+    /// instance must be stopped; the caller then reapplies the register and gives the log
+    /// a new epoch, as after a SQLite restore.
+    pub fn restore_into(url: &str, backup: &Path) -> StorageResult<()> {
+        let config = parse_url(url)?;
+        // The archive must be one of ours before anything is replaced.
+        let listed = Command::new("pg_restore")
+            .arg("--list")
+            .arg(backup)
+            .output()
+            .map_err(|e| tool_error("pg_restore", &e))?;
+        if !listed.status.success()
+            || !String::from_utf8_lossy(&listed.stdout).contains(" TABLE public schema_version ")
+        {
+            return Err(StorageError::Backend(
+                "the file is not a backup of a Repère database (pg_dump archive)".into(),
+            ));
+        }
+        // pg_restore writes the archive as SQL; psql runs it after the old tables are
+        // dropped, in one transaction committed only once the whole script went through
+        // (a failed or cut script is rolled back when psql ends).
+        let mut script = Command::new("pg_restore")
+            .args(["--no-owner", "--no-privileges", "--file=-"])
+            .arg(backup)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| tool_error("pg_restore", &e))?;
+        let mut psql = Command::new("psql");
+        psql.args(["--quiet", "--no-psqlrc", "--set=ON_ERROR_STOP=1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        set_pg_env(&mut psql, &config);
+        let mut psql = psql.spawn().map_err(|e| tool_error("psql", &e))?;
+        let mut to = psql.stdin.take();
+        let fed = match (&mut to, script.stdout.take()) {
+            (Some(to), Some(mut from)) => to
+                .write_all(b"BEGIN;\nDROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n")
+                .and_then(|()| std::io::copy(&mut from, to).map(drop)),
+            _ => Err(std::io::Error::other("no pipe to the restore")),
+        };
+        let script = script.wait_with_output();
+        let complete = fed.is_ok() && script.as_ref().is_ok_and(|s| s.status.success());
+        if let (true, Some(to)) = (complete, &mut to) {
+            to.write_all(b"COMMIT;\n")
+                .map_err(|e| StorageError::Backend(format!("the restore did not run: {e}")))?;
+        }
+        drop(to);
+        let psql = psql.wait_with_output();
+        let failed = |what: &str, out: &std::process::Output| {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            StorageError::Backend(format!(
+                "{what} failed: {}",
+                stderr.lines().next().unwrap_or("no message").trim()
+            ))
+        };
+        match (fed, script, psql) {
+            (_, Ok(s), _) if !s.status.success() => Err(failed("pg_restore", &s)),
+            (_, _, Ok(p)) if !p.status.success() => Err(failed("psql", &p)),
+            (Ok(()), Ok(_), Ok(_)) => Ok(()),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(StorageError::Backend(
+                format!("the restore did not run: {e}"),
+            )),
+        }
     }
 
     /// The erasure register of this database (a table of its own, left out of backups).
@@ -233,13 +302,7 @@ impl Storage for PostgresStorage {
             .arg(to);
         // The connection goes through the environment: a password is not shown by `ps`.
         set_pg_env(&mut cmd, &self.config);
-        let out = cmd.output().map_err(|e| {
-            StorageError::Backend(if e.kind() == std::io::ErrorKind::NotFound {
-                "pg_dump is not installed (PostgreSQL's client tools are needed for backups)".into()
-            } else {
-                format!("cannot run pg_dump: {e}")
-            })
-        })?;
+        let out = cmd.output().map_err(|e| tool_error("pg_dump", &e))?;
         if !out.status.success() {
             let _ = std::fs::remove_file(to);
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -326,7 +389,15 @@ impl Storage for PostgresStorage {
     }
 }
 
-/// The connection's settings as libpq's environment variables (for `pg_dump`).
+fn tool_error(tool: &str, e: &std::io::Error) -> StorageError {
+    StorageError::Backend(if e.kind() == std::io::ErrorKind::NotFound {
+        format!("{tool} is not installed (PostgreSQL's client tools are needed for backups)")
+    } else {
+        format!("cannot run {tool}: {e}")
+    })
+}
+
+/// The connection's settings as libpq's environment variables (for `pg_dump`, `psql`).
 fn set_pg_env(cmd: &mut Command, config: &Config) {
     use postgres::config::Host;
     if let Some(host) = config.get_hosts().first() {
@@ -437,6 +508,52 @@ mod tests {
         assert!(listed.contains("TABLE public documents"), "{listed}");
         assert!(!listed.contains(register::SCHEMA), "{listed}");
         assert!(storage.backup(&archive).is_err(), "never over a file");
+    }
+
+    #[test]
+    fn a_restore_puts_the_backup_back_and_keeps_the_register() {
+        let Some(db) = database() else { return };
+        let pg = PostgresStorage::connect(db.url()).expect("storage");
+        let storage: &dyn Storage = &pg;
+        let org = |name: &str| crate::storage::Organisation {
+            id: Uuid::now_v7(),
+            name: name.into(),
+            created_at: DateTime::from_timestamp_millis(1_700_000_000_000).expect("time"),
+        };
+        let (kept, later) = (org("avant"), org("après"));
+        let insert = |o: &crate::storage::Organisation| {
+            storage
+                .write_with(|tx| -> StorageResult<()> { tx.insert_organisation(o) })
+                .expect("insert")
+        };
+        insert(&kept);
+        let dir = tempfile::tempdir().expect("dir");
+        let archive = dir.path().join("backup.dump");
+        storage.backup(&archive).expect("backup");
+        insert(&later);
+        let register = ErasureRegister::in_table(pg.erasure_register().expect("register"));
+        let erased = Tombstone {
+            id: Uuid::now_v7(),
+            team_id: Uuid::now_v7(),
+            seq: 1,
+            erased_at: kept.created_at,
+        };
+        register
+            .append(std::slice::from_ref(&erased))
+            .expect("registered");
+        drop(pg);
+
+        let not_ours = dir.path().join("not-a-backup");
+        std::fs::write(&not_ours, b"nothing").expect("file");
+        assert!(PostgresStorage::restore_into(db.url(), &not_ours).is_err());
+        PostgresStorage::restore_into(db.url(), &archive).expect("restore");
+        let pg = PostgresStorage::connect(db.url()).expect("reopen");
+        let orgs = (&pg as &dyn Storage)
+            .read_with(|tx| -> StorageResult<_> { tx.organisations() })
+            .expect("read");
+        assert_eq!(orgs, vec![kept]);
+        let register = ErasureRegister::in_table(pg.erasure_register().expect("register"));
+        assert_eq!(register.entries().expect("entries").erased.len(), 1);
     }
 
     #[test]
