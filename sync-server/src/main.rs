@@ -16,10 +16,10 @@ use repere_server::http::{self, HttpConfig, MetricsConfig};
 use repere_server::hub::ErasureReason;
 use repere_server::keys::ServerKey;
 use repere_server::serve::{self, ServeLimits};
-use repere_server::storage::Storage;
-use repere_server::storage::postgres::PostgresStorage;
 use repere_server::storage::register::ErasureRegister;
 use repere_server::storage::{Role, WipeOrder};
+use repere_server::storage::Storage;
+use repere_server::storage::postgres::PostgresStorage;
 use repere_server::{Hub, SqliteStorage, demo};
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -80,12 +80,7 @@ struct AdminDataDirArg {
     #[arg(long, env = "REPERE_KEY_FILE", global = true)]
     key_file: Option<PathBuf>,
     /// The PostgreSQL database the server runs on (see `serve --help`)
-    #[arg(
-        long,
-        env = "REPERE_DATABASE_URL",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "REPERE_DATABASE_URL", hide_env_values = true, global = true)]
     database: Option<String>,
 }
 
@@ -546,7 +541,8 @@ fn restore(
         }
         None => {
             let stopped = claim_data_dir(data_dir, || {
-                "the server is running on this data directory: stop it before restoring".to_string()
+                "the server is running on this data directory: stop it before restoring"
+                    .to_string()
             })?;
             SqliteStorage::restore_into(data_dir, backup, key)
                 .map_err(|e| format!("restore failed: {e}"))?;
@@ -639,11 +635,7 @@ fn rectify_changes(
 
 /// The hub on its database: PostgreSQL when `database` names one (its register is a table
 /// of it), else the SQLite file of `data_dir` (with the register file beside it).
-fn open_hub(
-    data_dir: &Path,
-    database: Option<&str>,
-    key: Option<&ServerKey>,
-) -> Result<Hub, String> {
+fn open_hub(data_dir: &Path, database: Option<&str>, key: Option<&ServerKey>) -> Result<Hub, String> {
     let (storage, register): (Arc<dyn Storage>, ErasureRegister) = match database {
         Some(url) => {
             let storage = PostgresStorage::connect(url).map_err(|e| e.to_string())?;
@@ -676,13 +668,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if key.is_none() && database.is_some() {
         // Not for the database's encryption (PostgreSQL's disk is the operator's), but
         // every instance must derive the same export pseudonyms.
-        return Err(
-            "no server key: on PostgreSQL every instance needs the same server key \
+        return Err("no server key: on PostgreSQL every instance needs the same server key \
              (the exports' pseudonyms derive from it). Make one with `repere-server admin \
              new-key --to /etc/repere/server.key` and give it to each with `--key-file` (or \
              REPERE_KEY_FILE)."
-                .to_string(),
-        );
+            .to_string());
     }
     if key.is_none() && !args.demo {
         return Err("no server key: the database is encrypted with a key kept outside the \
@@ -912,11 +902,7 @@ fn admin(args: AdminArgs) -> Result<(), String> {
             key.as_ref(),
         );
     }
-    let hub = open_hub(
-        &args.data.data_dir,
-        args.data.database.as_deref(),
-        key.as_ref(),
-    )?;
+    let hub = open_hub(&args.data.data_dir, args.data.database.as_deref(), key.as_ref())?;
     let err = |e: repere_server::HubError| e.to_string();
     match args.command {
         AdminCommand::CreateOrg { name } => {

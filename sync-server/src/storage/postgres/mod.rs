@@ -45,9 +45,10 @@ pub use self::register::TableRegister;
 use self::tx::{Failure, PgTx};
 use super::{ReadTx, Storage, StorageError, StorageResult, Tx};
 
-const MIGRATIONS: &[&str] = &[include_str!(
-    "../../../migrations/postgres/0001_initial.sql"
-)];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../../migrations/postgres/0002_rate_buckets.sql"),
+];
 
 /// The advisory lock held by a transaction while it takes log, roster or decision
 /// positions (a constant of ours: "repere" in ASCII).
