@@ -21,7 +21,7 @@ use repere_server::web::PagesConfig;
 use repere_server::{Hub, HubError, SqliteStorage};
 use uuid::Uuid;
 
-use crate::common::{Env, env};
+use crate::common::{Env, env, sqlite_env};
 use crate::coord::{Browser, PASSWORD, coordinator, csrf, parse_csv, server};
 use crate::http::start;
 
@@ -169,7 +169,7 @@ fn reopened(env: &Env) -> Workspace {
 
 #[test]
 fn concurrent_wrong_passwords_cannot_exceed_the_account_limit_and_a_restart_forgets_nothing() {
-    let env = env();
+    let env = sqlite_env();
     coordinator(&env, LOGIN);
     let ws = Arc::new(Workspace::new(env.hub.clone()));
     let limit = MAX_ATTEMPTS_PER_ACCOUNT as usize;
@@ -450,7 +450,7 @@ fn disabled_users_cannot_sign_in_and_revoked_sessions_end() {
 
 #[test]
 fn admin_commands_disable_enable_revoke_and_reset_by_login_or_id() {
-    let env = env();
+    let env = sqlite_env();
     let id = coordinator(&env, LOGIN);
     let data = env.dir.path().join("server");
     let admin = |args: &[&str]| {

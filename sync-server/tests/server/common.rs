@@ -1,5 +1,7 @@
-//! Helpers for the server's tests: a hub on a temporary SQLite file, an organisation with
-//! two teams, device stores (core's `Store`) talking to the hub in-process or over HTTP.
+//! Helpers for the server's tests: a hub on a temporary SQLite file (or, when
+//! `REPERE_TEST_DATABASE_URL` names a PostgreSQL server, on a throwaway database of its
+//! own), an organisation with two teams, device stores (core's `Store`) talking to the hub
+//! in-process or over HTTP.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,8 +13,9 @@ use repere_core::sync::protocol::{
 };
 use repere_core::sync::{SyncOptions, Transport, TransportError};
 use repere_core::{Clock, Record, Store};
+use repere_server::storage::postgres::testing::{TestDatabase, fresh_database};
 use repere_server::storage::{Device, Organisation, Team};
-use repere_server::{Hub, HubError, SqliteStorage};
+use repere_server::{Hub, HubError, PostgresStorage, SqliteStorage, Storage};
 use tempfile::TempDir;
 use uuid::Uuid;
 
@@ -47,14 +50,57 @@ pub struct Env {
     pub org: Organisation,
     pub team_a: Team,
     pub team_b: Team,
+    /// The PostgreSQL database of this test, dropped after the hub.
+    pub database: Option<TestDatabase>,
 }
 
+/// The base URL of the PostgreSQL server the tests run on, if any.
+pub const DATABASE_URL_VAR: &str = "REPERE_TEST_DATABASE_URL";
+
+pub fn database_url() -> Option<String> {
+    std::env::var(DATABASE_URL_VAR)
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// The storage of a test hub: a fresh PostgreSQL database when `REPERE_TEST_DATABASE_URL`
+/// is set, else an encrypted SQLite file in `dir`.
+pub fn test_storage(dir: &std::path::Path) -> (Arc<dyn Storage>, Option<TestDatabase>) {
+    match database_url() {
+        Some(base) => {
+            let database = fresh_database(&base).expect("test database");
+            let storage = PostgresStorage::connect(database.url()).expect("server storage");
+            (Arc::new(storage), Some(database))
+        }
+        None => (
+            Arc::new(
+                SqliteStorage::open_dir(&dir.join("server"), Some(&server_key()))
+                    .expect("server storage"),
+            ),
+            None,
+        ),
+    }
+}
+
+/// The test environment on the storage `REPERE_TEST_DATABASE_URL` chooses.
 pub fn env() -> Env {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (storage, database) = test_storage(dir.path());
+    env_on(dir, storage, database)
+}
+
+/// The test environment on SQLite whatever the environment says, for the tests that reach
+/// into its file (the data directory, another process opening it).
+pub fn sqlite_env() -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
     let storage = SqliteStorage::open_dir(&dir.path().join("server"), Some(&server_key()))
         .expect("server storage");
+    env_on(dir, Arc::new(storage), None)
+}
+
+fn env_on(dir: TempDir, storage: Arc<dyn Storage>, database: Option<TestDatabase>) -> Env {
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
-    let hub = Arc::new(Hub::with_clock(Arc::new(storage), clock.clone()));
+    let hub = Arc::new(Hub::with_clock(storage, clock.clone()));
     let org = hub.create_organisation("Mission Locale test").expect("org");
     let team_a = hub.create_team(org.id, "Binôme A").expect("team a");
     let team_b = hub.create_team(org.id, "Binôme B").expect("team b");
@@ -65,6 +111,7 @@ pub fn env() -> Env {
         org,
         team_a,
         team_b,
+        database,
     }
 }
 

@@ -11,7 +11,7 @@ use repere_core::records::{AgeBand, ProfileFlag, Youth};
 use repere_server::coord::Workspace;
 use repere_server::coord::reports::{self, PSEUDONYM_KEY};
 use repere_server::storage::AuditEntry;
-use repere_server::{Hub, HubError, SqliteStorage};
+use repere_server::{Hub, HubError};
 use uuid::Uuid;
 
 use crate::accounts::enable_second_factor;
@@ -358,11 +358,9 @@ fn the_first_contact_is_given_by_month_without_names_and_by_day_with_them() {
 /// The test environment with the server key given, as `serve` runs.
 fn keyed_env() -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
-    let storage = SqliteStorage::open_dir(&dir.path().join("server"), Some(&server_key()))
-        .expect("server storage");
+    let (storage, database) = crate::common::test_storage(dir.path());
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
-    let hub =
-        Arc::new(Hub::with_clock(Arc::new(storage), clock.clone()).with_server_key(&server_key()));
+    let hub = Arc::new(Hub::with_clock(storage, clock.clone()).with_server_key(&server_key()));
     let org = hub.create_organisation("Mission Locale test").expect("org");
     let team_a = hub.create_team(org.id, "Binôme A").expect("team a");
     let team_b = hub.create_team(org.id, "Binôme B").expect("team b");
@@ -373,6 +371,7 @@ fn keyed_env() -> Env {
         org,
         team_a,
         team_b,
+        database,
     }
 }
 

@@ -20,6 +20,7 @@ mod hostile_forms;
 mod http;
 mod hub;
 mod observe;
+mod postgres;
 mod rectify;
 mod retention;
 mod roster;

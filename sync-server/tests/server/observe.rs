@@ -16,7 +16,7 @@ use repere_server::http::{HttpConfig, MetricsConfig};
 use repere_server::web::PagesConfig;
 use uuid::Uuid;
 
-use crate::common::{env, push, server_key};
+use crate::common::{env, push, server_key, sqlite_env};
 use crate::http::start;
 
 /// The value of one series (name with its labels, exactly as written).
@@ -283,7 +283,7 @@ fn metrics_are_refused_like_an_unknown_address_without_the_token_or_from_elsewhe
 
 #[test]
 fn health_is_503_while_the_write_lock_is_held_here_or_in_the_file_and_200_once_released() {
-    let env = env();
+    let env = sqlite_env();
     let within = Duration::from_secs(1);
     let config = HttpConfig {
         health_lock_timeout: within,

@@ -32,8 +32,9 @@ mod register;
 pub mod testing;
 mod tx;
 
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use postgres::error::SqlState;
@@ -109,43 +110,77 @@ impl PostgresStorage {
         Ok(PostgresStorage { pool, config })
     }
 
+    /// Puts a backup (made by `backup`) in place of the server's tables (the `public`
+    /// schema), in one transaction: the register (a schema of its own) stays. Every
+    /// instance must be stopped; the caller then reapplies the register and gives the log
+    /// a new epoch, as after a SQLite restore.
+    pub fn restore_into(url: &str, backup: &Path) -> StorageResult<()> {
+        let config = parse_url(url)?;
+        // The archive must be one of ours before anything is replaced.
+        let listed = Command::new("pg_restore")
+            .arg("--list")
+            .arg(backup)
+            .output()
+            .map_err(|e| tool_error("pg_restore", &e))?;
+        if !listed.status.success()
+            || !String::from_utf8_lossy(&listed.stdout).contains(" TABLE public schema_version ")
+        {
+            return Err(StorageError::Backend(
+                "the file is not a backup of a Repère database (pg_dump archive)".into(),
+            ));
+        }
+        // pg_restore writes the archive as SQL; psql runs it after the old tables are
+        // dropped, in one transaction committed only once the whole script went through
+        // (a failed or cut script is rolled back when psql ends).
+        let mut script = Command::new("pg_restore")
+            .args(["--no-owner", "--no-privileges", "--file=-"])
+            .arg(backup)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| tool_error("pg_restore", &e))?;
+        let mut psql = Command::new("psql");
+        psql.args(["--quiet", "--no-psqlrc", "--set=ON_ERROR_STOP=1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        set_pg_env(&mut psql, &config);
+        let mut psql = psql.spawn().map_err(|e| tool_error("psql", &e))?;
+        let mut to = psql.stdin.take();
+        let fed = match (&mut to, script.stdout.take()) {
+            (Some(to), Some(mut from)) => to
+                .write_all(b"BEGIN;\nDROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n")
+                .and_then(|()| std::io::copy(&mut from, to).map(drop)),
+            _ => Err(std::io::Error::other("no pipe to the restore")),
+        };
+        let script = script.wait_with_output();
+        let complete = fed.is_ok() && script.as_ref().is_ok_and(|s| s.status.success());
+        if let (true, Some(to)) = (complete, &mut to) {
+            to.write_all(b"COMMIT;\n")
+                .map_err(|e| StorageError::Backend(format!("the restore did not run: {e}")))?;
+        }
+        drop(to);
+        let psql = psql.wait_with_output();
+        let failed = |what: &str, out: &std::process::Output| {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            StorageError::Backend(format!(
+                "{what} failed: {}",
+                stderr.lines().next().unwrap_or("no message").trim()
+            ))
+        };
+        match (fed, script, psql) {
+            (_, Ok(s), _) if !s.status.success() => Err(failed("pg_restore", &s)),
+            (_, _, Ok(p)) if !p.status.success() => Err(failed("psql", &p)),
+            (Ok(()), Ok(_), Ok(_)) => Ok(()),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(StorageError::Backend(
+                format!("the restore did not run: {e}"),
+            )),
+        }
+    }
+
     /// The erasure register of this database (a table of its own, left out of backups).
     pub fn erasure_register(&self) -> StorageResult<TableRegister> {
         TableRegister::open(self.config.clone())
-    }
-
-    /// Puts a backup made by `backup` (a `pg_dump` archive) in place of the database of
-    /// `url`, in one transaction: what the archive holds replaces what is there, and the
-    /// register, which it does not hold, stays. Every instance must be stopped first; the
-    /// caller then re-applies the register and gives the log a new epoch.
-    pub fn restore_into(url: &str, backup: &Path) -> StorageResult<()> {
-        let config = parse_url(url)?;
-        let mut cmd = Command::new("pg_restore");
-        cmd.args([
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "--single-transaction",
-        ])
-        .arg("--dbname")
-        .arg(config.get_dbname().unwrap_or("postgres"))
-        .arg(backup);
-        set_pg_env(&mut cmd, &config);
-        let out = cmd.output().map_err(|e| {
-            StorageError::Backend(if e.kind() == std::io::ErrorKind::NotFound {
-                "pg_restore is not installed (PostgreSQL's client tools are needed)".into()
-            } else {
-                format!("cannot run pg_restore: {e}")
-            })
-        })?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(StorageError::Backend(format!(
-                "pg_restore failed: {}",
-                stderr.lines().next().unwrap_or("no message").trim()
-            )));
-        }
-        Ok(())
     }
 }
 
@@ -269,13 +304,7 @@ impl Storage for PostgresStorage {
             .arg(to);
         // The connection goes through the environment: a password is not shown by `ps`.
         set_pg_env(&mut cmd, &self.config);
-        let out = cmd.output().map_err(|e| {
-            StorageError::Backend(if e.kind() == std::io::ErrorKind::NotFound {
-                "pg_dump is not installed (PostgreSQL's client tools are needed for backups)".into()
-            } else {
-                format!("cannot run pg_dump: {e}")
-            })
-        })?;
+        let out = cmd.output().map_err(|e| tool_error("pg_dump", &e))?;
         if !out.status.success() {
             let _ = std::fs::remove_file(to);
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -362,7 +391,15 @@ impl Storage for PostgresStorage {
     }
 }
 
-/// The connection's settings as libpq's environment variables (for `pg_dump`).
+fn tool_error(tool: &str, e: &std::io::Error) -> StorageError {
+    StorageError::Backend(if e.kind() == std::io::ErrorKind::NotFound {
+        format!("{tool} is not installed (PostgreSQL's client tools are needed for backups)")
+    } else {
+        format!("cannot run {tool}: {e}")
+    })
+}
+
+/// The connection's settings as libpq's environment variables (for `pg_dump`, `psql`).
 fn set_pg_env(cmd: &mut Command, config: &Config) {
     use postgres::config::Host;
     if let Some(host) = config.get_hosts().first() {
@@ -382,5 +419,173 @@ fn set_pg_env(cmd: &mut Command, config: &Config) {
     }
     if let Some(name) = config.get_dbname() {
         cmd.env("PGDATABASE", name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use postgres::NoTls;
+    use uuid::Uuid;
+
+    use super::testing::{TestDatabase, fresh_database};
+    use super::*;
+    use crate::storage::Tombstone;
+    use crate::storage::register::{ErasureRegister, Rewrite};
+
+    /// A fresh database, or `None` (with a note) when no PostgreSQL server is given.
+    fn database() -> Option<TestDatabase> {
+        match std::env::var("REPERE_TEST_DATABASE_URL") {
+            Ok(base) if !base.is_empty() => Some(fresh_database(&base).expect("database")),
+            _ => {
+                eprintln!("skipped: set REPERE_TEST_DATABASE_URL to run the PostgreSQL tests");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn a_database_migrated_by_a_newer_server_is_refused() {
+        let Some(db) = database() else { return };
+        drop(PostgresStorage::connect(db.url()).expect("migrates"));
+        let mut client = parse_url(db.url())
+            .expect("url")
+            .connect(NoTls)
+            .expect("client");
+        client
+            .batch_execute("UPDATE schema_version SET version = 99")
+            .expect("newer");
+        assert!(matches!(
+            PostgresStorage::connect(db.url()),
+            Err(StorageError::NewerSchema { found: 99, known }) if known == MIGRATIONS.len() as u32
+        ));
+    }
+
+    #[test]
+    fn the_register_is_shared_and_left_out_of_backups() {
+        let Some(db) = database() else { return };
+        let storage = PostgresStorage::connect(db.url()).expect("storage");
+        let register = ErasureRegister::in_table(storage.erasure_register().expect("register"));
+        let at = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("now");
+        let erased = Tombstone {
+            id: Uuid::now_v7(),
+            team_id: Uuid::now_v7(),
+            seq: 3,
+            erased_at: at,
+        };
+        let rewrite = Rewrite {
+            id: Uuid::now_v7(),
+            team_id: erased.team_id,
+            at,
+            generation: 2,
+            fields: vec!["notes".into(), "alias".into()],
+        };
+        register
+            .append(std::slice::from_ref(&erased))
+            .expect("erasure");
+        register
+            .append_rewrites(std::slice::from_ref(&rewrite))
+            .expect("rewrite");
+        // Another instance reads the same register.
+        let other = PostgresStorage::connect(db.url()).expect("other");
+        let entries = ErasureRegister::in_table(other.erasure_register().expect("register"))
+            .entries()
+            .expect("entries");
+        assert_eq!(entries.erased.len(), 1);
+        assert_eq!(
+            (entries.erased[0].id, entries.erased[0].erased_at),
+            (erased.id, at)
+        );
+        assert_eq!(entries.rewritten, vec![rewrite]);
+
+        let dir = tempfile::tempdir().expect("dir");
+        let archive = dir.path().join("backup.dump");
+        storage.backup(&archive).expect("backup");
+        let listed = Command::new("pg_restore")
+            .arg("--list")
+            .arg(&archive)
+            .output()
+            .expect("pg_restore");
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        assert!(listed.contains("TABLE public documents"), "{listed}");
+        assert!(!listed.contains(register::SCHEMA), "{listed}");
+        assert!(storage.backup(&archive).is_err(), "never over a file");
+    }
+
+    #[test]
+    fn a_restore_puts_the_backup_back_and_keeps_the_register() {
+        let Some(db) = database() else { return };
+        let pg = PostgresStorage::connect(db.url()).expect("storage");
+        let storage: &dyn Storage = &pg;
+        let org = |name: &str| crate::storage::Organisation {
+            id: Uuid::now_v7(),
+            name: name.into(),
+            created_at: DateTime::from_timestamp_millis(1_700_000_000_000).expect("time"),
+        };
+        let (kept, later) = (org("avant"), org("après"));
+        let insert = |o: &crate::storage::Organisation| {
+            storage
+                .write_with(|tx| -> StorageResult<()> { tx.insert_organisation(o) })
+                .expect("insert")
+        };
+        insert(&kept);
+        let dir = tempfile::tempdir().expect("dir");
+        let archive = dir.path().join("backup.dump");
+        storage.backup(&archive).expect("backup");
+        insert(&later);
+        let register = ErasureRegister::in_table(pg.erasure_register().expect("register"));
+        let erased = Tombstone {
+            id: Uuid::now_v7(),
+            team_id: Uuid::now_v7(),
+            seq: 1,
+            erased_at: kept.created_at,
+        };
+        register
+            .append(std::slice::from_ref(&erased))
+            .expect("registered");
+        drop(pg);
+
+        let not_ours = dir.path().join("not-a-backup");
+        std::fs::write(&not_ours, b"nothing").expect("file");
+        assert!(PostgresStorage::restore_into(db.url(), &not_ours).is_err());
+        PostgresStorage::restore_into(db.url(), &archive).expect("restore");
+        let pg = PostgresStorage::connect(db.url()).expect("reopen");
+        let orgs = (&pg as &dyn Storage)
+            .read_with(|tx| -> StorageResult<_> { tx.organisations() })
+            .expect("read");
+        assert_eq!(orgs, vec![kept]);
+        let register = ErasureRegister::in_table(pg.erasure_register().expect("register"));
+        assert_eq!(register.entries().expect("entries").erased.len(), 1);
+    }
+
+    #[test]
+    fn health_size_and_scrub_answer() {
+        let Some(db) = database() else { return };
+        let storage = PostgresStorage::connect(db.url()).expect("storage");
+        assert_eq!(storage.health(Duration::from_secs(2)), Ok(()));
+        assert!(storage.size_bytes().expect("size") > 0);
+        storage.scrub().expect("vacuum");
+    }
+
+    #[test]
+    fn a_health_check_fails_while_the_log_lock_is_held() {
+        let Some(db) = database() else { return };
+        let storage = PostgresStorage::connect(db.url()).expect("storage");
+        let mut client = parse_url(db.url())
+            .expect("url")
+            .connect(NoTls)
+            .expect("client");
+        let mut holder = client.transaction().expect("tx");
+        holder
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&LOG_LOCK])
+            .expect("lock");
+        let started = std::time::Instant::now();
+        assert_eq!(
+            storage.health(Duration::from_millis(300)),
+            Err("database write lock held too long")
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        holder.rollback().expect("release");
+        assert_eq!(storage.health(Duration::from_secs(2)), Ok(()));
     }
 }

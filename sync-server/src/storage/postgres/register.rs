@@ -39,6 +39,10 @@ pub(crate) fn create(client: &mut Client) -> StorageResult<()> {
         .map_err(|e| backend(&e))
 }
 
+/// One row to insert: id, team, time (ms), and for a rectification its generation and
+/// the fields' names.
+type Row = (Uuid, Uuid, i64, Option<i64>, Option<String>);
+
 pub struct TableRegister {
     config: Config,
     client: Mutex<Option<Client>>,
@@ -78,7 +82,7 @@ impl TableRegister {
         Ok(guard)
     }
 
-    fn insert(&self, rows: &[(Uuid, Uuid, i64, Option<i64>, Option<String>)]) -> StorageResult<()> {
+    fn insert(&self, rows: &[Row]) -> StorageResult<()> {
         let mut guard = self.connected()?;
         let Some(client) = guard.as_mut() else {
             return Err(StorageError::Backend(

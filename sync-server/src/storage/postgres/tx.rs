@@ -2070,27 +2070,30 @@ impl Tx for PgTx<'_> {
         bucket: Bucket,
         now: DateTime<Utc>,
     ) -> StorageResult<bool> {
-        // One statement: the upsert locks the row, so concurrent takers on any instance
-        // cannot both spend the last token.
+        // One statement, as on SQLite: the row is locked while the bucket is refilled and
+        // spent (a concurrent taker waits, then conflicts and runs its work again).
         let n = self.exec(
             "INSERT INTO rate_buckets (key, tokens, at, full_at)
-             VALUES ($1, $2::float8 - 1, $4::int8, $4::int8 + 1000.0 / $3::float8)
+             VALUES ($1, $2::float8 - 1, $4::bigint, $4::bigint + 1000.0 / $3::float8)
              ON CONFLICT (key) DO UPDATE SET
-               tokens = LEAST($2::float8,
-                   rate_buckets.tokens + GREATEST(0, $4::int8 - rate_buckets.at) * $3::float8 / 1000.0) - 1,
-               at = $4::int8,
-               full_at = $4::int8 + ($2::float8 - (LEAST($2::float8,
-                   rate_buckets.tokens + GREATEST(0, $4::int8 - rate_buckets.at) * $3::float8 / 1000.0) - 1))
-                   * 1000.0 / $3::float8
-             WHERE LEAST($2::float8,
-                   rate_buckets.tokens + GREATEST(0, $4::int8 - rate_buckets.at) * $3::float8 / 1000.0) >= 1",
+               tokens = least($2::float8, rate_buckets.tokens
+                          + greatest(0, $4::bigint - rate_buckets.at) * $3::float8 / 1000.0) - 1,
+               at = $4::bigint,
+               full_at = $4::bigint + ($2::float8 - (least($2::float8, rate_buckets.tokens
+                          + greatest(0, $4::bigint - rate_buckets.at) * $3::float8 / 1000.0) - 1))
+                         * 1000.0 / $3::float8
+             WHERE least($2::float8, rate_buckets.tokens
+                     + greatest(0, $4::bigint - rate_buckets.at) * $3::float8 / 1000.0) >= 1",
             &[&key.as_slice(), &bucket.burst, &bucket.per_second, &ms(now)],
         )?;
         Ok(n > 0)
     }
 
     fn prune_rate_buckets(&mut self, now: DateTime<Utc>) -> StorageResult<u64> {
-        self.exec("DELETE FROM rate_buckets WHERE full_at <= $1", &[&ms(now)])
+        self.exec(
+            "DELETE FROM rate_buckets WHERE full_at <= $1::bigint",
+            &[&ms(now)],
+        )
     }
 
     fn claim_throttle_notice(
