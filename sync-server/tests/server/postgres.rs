@@ -182,3 +182,85 @@ fn readers_of_several_instances_see_every_log_position_once_and_in_order() {
     drop(instances);
     drop(database);
 }
+
+#[test]
+fn concurrent_merges_of_one_record_on_several_instances_lose_no_update() {
+    if skipped() {
+        return;
+    }
+    let base = database_url().expect("url");
+    let database = fresh_database(&base).expect("test database");
+    let instances: Vec<Arc<dyn Storage>> = (0..INSTANCES)
+        .map(|_| {
+            Arc::new(PostgresStorage::connect(database.url()).expect("connect")) as Arc<dyn Storage>
+        })
+        .collect();
+    let team = Team {
+        id: Uuid::now_v7(),
+        organisation_id: Uuid::now_v7(),
+        name: "Binôme A".into(),
+        created_at: Utc::now(),
+    };
+    let record = Uuid::now_v7();
+    // The document holds a counter: each write reads it, waits, and stores one more, as a
+    // sync reads the stored document, merges and stores the result.
+    let team_id = team.id;
+    let write = move |tx: &mut dyn repere_server::storage::Tx, n: u64| {
+        let doc = n.to_be_bytes();
+        tx.put_document(DocumentWrite {
+            id: record,
+            kind: RecordKind::Youth,
+            team_id,
+            doc: &doc,
+            heads: &[],
+            fields: "{}",
+            device_id: None,
+            received_at: Utc::now(),
+            generation: 0,
+        })
+    };
+    instances[0]
+        .write_with(|tx| -> Result<_, StorageError> {
+            tx.insert_organisation(&Organisation {
+                id: team.organisation_id,
+                name: "Mission Locale test".into(),
+                created_at: Utc::now(),
+            })?;
+            tx.insert_team(&team)?;
+            write(tx, 0)
+        })
+        .expect("record");
+    let writers: Vec<_> = (0..INSTANCES * WRITERS_PER_INSTANCE)
+        .map(|w| {
+            let storage = instances[w % INSTANCES].clone();
+            std::thread::spawn(move || {
+                let mut jitter = Jitter(0x2545_f491_4f6c_dd1d ^ (w as u64 + 1));
+                for _ in 0..WRITES_PER_WRITER / 2 {
+                    storage
+                        .write_with(|tx| -> Result<_, StorageError> {
+                            let stored = tx.document(record)?.expect("stored");
+                            let n = u64::from_be_bytes(stored.doc.try_into().expect("8 bytes"));
+                            jitter.sleep(1);
+                            write(tx, n + 1)
+                        })
+                        .expect("write");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let stored = instances[2]
+        .read_with(|tx| -> Result<_, StorageError> { tx.document(record) })
+        .expect("read")
+        .expect("stored");
+    let n = u64::from_be_bytes(stored.doc.try_into().expect("8 bytes"));
+    assert_eq!(
+        n,
+        (INSTANCES * WRITERS_PER_INSTANCE * WRITES_PER_WRITER / 2) as u64,
+        "every increment is kept: a merge that read an older document runs again"
+    );
+    drop(instances);
+    drop(database);
+}
