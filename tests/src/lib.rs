@@ -131,6 +131,18 @@ impl TestServer {
         TestServer::spawned(args, Some(keys))
     }
 
+    /// A server on SQLite whatever [`DATABASE_ENV`] says: for tests of its files (what is
+    /// readable in them, backups of them).
+    pub fn start_sqlite() -> TestServer {
+        let keys = tempfile::tempdir().expect("key dir");
+        std::fs::write(
+            keys.path().join("server.key"),
+            format!("{}\n", "3c".repeat(32)),
+        )
+        .expect("key file");
+        TestServer::on(&[], Some(keys), None)
+    }
+
     /// A `--demo` server without a key: its database is plaintext, so that tests can read
     /// every byte the server keeps. Always on SQLite: those bytes are its files.
     pub fn start_plaintext_demo() -> TestServer {

@@ -118,7 +118,8 @@ fn an_erased_record_leaves_no_byte_in_the_servers_files_even_after_a_restart() {
 
 #[test]
 fn a_server_with_its_key_keeps_nothing_readable_in_its_data_directory() {
-    let server = TestServer::start();
+    // Its files: SQLite's (PostgreSQL's disk is the operator's, docs/SCALING.md).
+    let server = TestServer::start_sqlite();
     let team = server.setup(1)[0];
     let mut tablet = Device::enrolled(&server, team, 32);
     written(&server, &mut tablet);

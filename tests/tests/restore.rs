@@ -44,13 +44,18 @@ fn a_restored_server_loses_nothing_acknowledged_and_skips_nothing_written_after(
     assert_eq!(t1.store.sync_state(lost).expect("state"), SyncState::Synced);
     t2.sync(&server).expect("t2 has everything");
 
-    let running = server.try_admin(&["restore", "--from", backup.to_str().expect("utf-8 path")]);
-    assert!(
-        running
-            .as_ref()
-            .is_err_and(|e| e.contains("stop it before restoring")),
-        "a restore under a running server is refused: {running:?}"
-    );
+    // On SQLite the data directory's lock tells a running server; on PostgreSQL the
+    // instances cannot be seen from the command: the operator stops them (README).
+    if server.database.is_none() {
+        let running =
+            server.try_admin(&["restore", "--from", backup.to_str().expect("utf-8 path")]);
+        assert!(
+            running
+                .as_ref()
+                .is_err_and(|e| e.contains("stop it before restoring")),
+            "a restore under a running server is refused: {running:?}"
+        );
+    }
     server.kill();
     server.admin(&["restore", "--from", backup.to_str().expect("utf-8 path")]);
     server.restart();
