@@ -958,12 +958,14 @@ pub trait Tx: ReadTx {
 /// - **Log positions** (`put_document`, `erase_document`) come from one increasing sequence
 ///   shared by documents and tombstones, and must become *visible* in increasing order: a
 ///   reader that sees position N+1 must already see N, or a device whose cursor passed N+1
-///   would never get N. SQLite has one writer, so this holds by construction. A PostgreSQL
-///   implementation (several server instances on one database) must take positions only
-///   while holding a transaction-scoped advisory lock (`pg_advisory_xact_lock(<constant>)`,
-///   taken just before the first position of the transaction and released by the commit),
-///   so that transactions that write the log commit one after another in position order.
-///   A bare `SEQUENCE` is not enough: a later transaction could commit first.
+///   would never get N. SQLite has one writer, so this holds by construction (group commit
+///   included). On PostgreSQL (several instances on one database) positions are taken from
+///   a counter row while holding a transaction-scoped advisory lock, so that transactions
+///   that write the log commit one after another in position order; and a transaction
+///   whose snapshot began before another one committed positions must not take one (its
+///   pull would pass over what it cannot see): the counter row's update fails it and it
+///   runs again holding the lock from its start. A bare `SEQUENCE`, even under the lock,
+///   is not enough (docs/sync-protocol.md, "A log no tablet can skip").
 /// - Reading the log (`documents_after`, `tombstones_after`) inside `write` sees the
 ///   transaction's own writes.
 pub trait Storage: Send + Sync {
