@@ -14,7 +14,7 @@ use repere_core::{AnyRecord, RecordKind};
 use repere_server::coord::reports::{DashboardQuery, YouthExport};
 use repere_server::coord::{Coordinator, Workspace, YouthQuery};
 use repere_server::storage::{
-    DocumentWrite, Organisation, Role, Storage, StorageError, Team, User, ViewRecord, ViewWrite,
+    DocumentWrite, Organisation, Role, Storage, StorageError, Team, User, ViewWrite,
 };
 use repere_server::{Hub, SqliteStorage};
 use uuid::Uuid;
@@ -345,36 +345,7 @@ fn report(what: &str, mut times: Vec<Duration>) {
 
 /// A record's view row, as the view refresh derives it from the record's document.
 fn view_row(id: Uuid, team_id: Uuid, record: AnyRecord) -> ViewWrite {
-    let fields = record.to_json().expect("json").to_string();
-    let mut row = ViewWrite {
-        record: ViewRecord {
-            id,
-            kind: record.kind(),
-            team_id,
-            seq: 0,
-            received_at: Utc::now(),
-            fields,
-        },
-        day: None,
-        at_ms: None,
-        commune: None,
-        ref_id: None,
-        youth_ids: Vec::new(),
-    };
-    match &record {
-        AnyRecord::Youth(y) => row.commune = y.home_commune.clone(),
-        AnyRecord::Contact(c) => {
-            row.day = Some(c.occurred_at.date_naive());
-            row.at_ms = Some(c.occurred_at.timestamp_millis());
-            row.commune = Some(c.commune.clone());
-            row.youth_ids = c.youth_ids.iter().copied().collect();
-        }
-        AnyRecord::Action(a) => row.ref_id = Some(a.youth_id),
-        AnyRecord::Outcome(o) => row.ref_id = Some(o.youth_id),
-        AnyRecord::ReviewTask(t) => row.ref_id = Some(t.contact_id),
-        AnyRecord::Tour(_) => {}
-    }
-    row
+    repere_server::coord::view::view_write(&record, id, team_id, 0, Utc::now()).expect("json")
 }
 
 /// `threads` callers each writing `each` small documents, one `write` per document (a

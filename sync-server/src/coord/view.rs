@@ -67,14 +67,25 @@ pub(crate) fn reader() -> Author {
 fn project(doc: &StoredDocument) -> Option<ViewWrite> {
     let loaded = RecordDoc::load(doc.kind, doc.id, &doc.doc, reader()).ok()?;
     let record = loaded.read_record().ok()?;
+    view_write(&record, doc.id, doc.team_id, doc.seq, doc.received_at)
+}
+
+/// A record's derived row: its fields as JSON and the columns the pages filter and join on.
+pub fn view_write(
+    record: &AnyRecord,
+    id: Uuid,
+    team_id: Uuid,
+    seq: u64,
+    received_at: DateTime<Utc>,
+) -> Option<ViewWrite> {
     let fields = record.to_json().ok()?.to_string();
     let mut row = ViewWrite {
         record: ViewRecord {
-            id: doc.id,
-            kind: doc.kind,
-            team_id: doc.team_id,
-            seq: doc.seq,
-            received_at: doc.received_at,
+            id,
+            kind: record.kind(),
+            team_id,
+            seq,
+            received_at,
             fields,
         },
         day: None,
@@ -83,7 +94,7 @@ fn project(doc: &StoredDocument) -> Option<ViewWrite> {
         ref_id: None,
         youth_ids: Vec::new(),
     };
-    match &record {
+    match record {
         AnyRecord::Youth(y) => row.commune = y.home_commune.clone(),
         AnyRecord::Contact(c) => {
             row.day = Some(c.occurred_at.date_naive());
