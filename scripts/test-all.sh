@@ -33,6 +33,9 @@ REPERE_TEST_DATABASE_URL="$pg_url" cargo nextest run -p repere-server -p repere-
 stage "benchmarks in smoke mode (the measuring run: cargo bench, see docs/BENCHMARKS.md)"
 cargo test --workspace --benches
 
+stage "race against the peers in smoke mode: PouchDB, automerge-repo and Repère on 300 records (the measuring run: scripts/race-peers.sh)"
+RACE_SMOKE=1 scripts/race-peers.sh
+
 stage "bindings: generate, Kotlin tests on the JVM against a live server, Swift checks"
 scripts/gen-bindings.sh
 scripts/kotlin-tests.sh

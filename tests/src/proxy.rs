@@ -1,5 +1,6 @@
 //! A loopback TCP proxy that cuts a connection after a number of bytes in one direction:
-//! a connection lost mid-request or mid-response, at any byte.
+//! a connection lost mid-request or mid-response, at any byte. It also counts the bytes
+//! and TCP connections it carries, for the benchmarks.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -29,6 +30,8 @@ pub struct CutProxy {
     stop: Arc<AtomicBool>,
     /// Bytes seen on the wire (HTTP headers included), up and down.
     counts: Arc<[AtomicUsize; 2]>,
+    /// TCP connections accepted and passed on to the server.
+    connections: Arc<AtomicUsize>,
 }
 
 impl CutProxy {
@@ -38,7 +41,13 @@ impl CutProxy {
         let cut: Arc<Mutex<Option<Cut>>> = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
         let counts: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
-        let (c, s, n) = (cut.clone(), stop.clone(), counts.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (c, s, n, k) = (
+            cut.clone(),
+            stop.clone(),
+            counts.clone(),
+            connections.clone(),
+        );
         thread::spawn(move || {
             for client in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -48,6 +57,7 @@ impl CutProxy {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
                     continue;
                 };
+                k.fetch_add(1, Ordering::SeqCst);
                 // Each connection takes one cut, if any is armed.
                 let this_cut = {
                     let mut guard = c.lock().unwrap_or_else(|p| p.into_inner());
@@ -67,6 +77,7 @@ impl CutProxy {
             cut,
             stop,
             counts,
+            connections,
         }
     }
 
@@ -80,6 +91,20 @@ impl CutProxy {
             self.counts[0].swap(0, Ordering::SeqCst),
             self.counts[1].swap(0, Ordering::SeqCst),
         )
+    }
+
+    /// Wire bytes (up, down) since the start or the last [`Self::take_counts`], without
+    /// resetting them.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.counts[0].load(Ordering::SeqCst),
+            self.counts[1].load(Ordering::SeqCst),
+        )
+    }
+
+    /// TCP connections carried since the start.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     pub fn arm(&self, cut: Option<Cut>) {
