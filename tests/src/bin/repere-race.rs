@@ -774,6 +774,8 @@ fn fmt(x: Option<f64>, decimals: usize) -> String {
 
 fn ratio(x: Option<f64>, decimals: usize) -> String {
     match x {
+        // Two significant digits at least: automerge's empty sync is ~1,000 times ours.
+        Some(r) if r.is_finite() && r < 0.1 => format!("×{r:.4}"),
         Some(r) if r.is_finite() => format!("×{r:.decimals$}"),
         _ => "–".into(),
     }
