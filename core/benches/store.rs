@@ -77,7 +77,149 @@ fn demo() -> DemoData {
     )
 }
 
+/// CPU time (user + system) of the calling thread, to the nanosecond. `getrusage` and
+/// `/proc` count in clock ticks or lag behind the running thread; this clock is exact, so
+/// a single commit can be measured. Declared here rather than adding the libc crate: std
+/// links the C library already.
+fn thread_cpu_time() -> Duration {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec (the layout and clock id of 64-bit Linux).
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The WAL's state between commits, from the wal-index header at the start of the
+/// `-shm` file (https://sqlite.org/walformat.html; native byte order).
+struct WalIndex {
+    /// The last valid frame (`mxFrame`).
+    frames: u32,
+    /// Changes each time a commit rewinds the WAL after a full checkpoint (`aSalt`).
+    salt: [u8; 8],
+    page_size: u32,
+}
+
+/// Read between commits, when no writer is active. Unlike the WAL file's size, it tells a
+/// commit's own frames apart from the checkpoints' rewinds.
+fn wal_index(db: &Path) -> WalIndex {
+    use std::io::Read;
+    let mut shm = db.as_os_str().to_owned();
+    shm.push("-shm");
+    let mut h = [0u8; 40];
+    std::fs::File::open(&shm)
+        .and_then(|mut f| f.read_exact(&mut h))
+        .expect("wal-index header");
+    let size = u16::from_ne_bytes([h[14], h[15]]);
+    WalIndex {
+        frames: u32::from_ne_bytes([h[16], h[17], h[18], h[19]]),
+        salt: [h[32], h[33], h[34], h[35], h[36], h[37], h[38], h[39]],
+        page_size: if size == 1 { 65_536 } else { u32::from(size) },
+    }
+}
+
+/// The page numbers of the WAL's frames `frames` (0-based), from their plaintext headers.
+fn wal_pages(db: &Path, frames: std::ops::Range<u32>, page_size: u32) -> Vec<u32> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let mut file = std::fs::File::open(&wal).expect("wal");
+    frames
+        .map(|i| {
+            let mut page = [0u8; 4];
+            file.seek(SeekFrom::Start(
+                32 + u64::from(i) * u64::from(page_size + 24),
+            ))
+            .and_then(|_| file.read_exact(&mut page))
+            .expect("wal frame header");
+            u32::from_be_bytes(page)
+        })
+        .collect()
+}
+
+/// What one side spent over the whole loop.
+#[derive(Default)]
+struct Cost {
+    wall: Vec<Duration>,
+    cpu: Duration,
+    frames: u64,
+    /// How many times each page was written, to name the B-trees behind the frames.
+    pages: std::collections::HashMap<u32, u64>,
+}
+
+impl Cost {
+    /// Times `commit` (one committed transaction) and counts the WAL frames it appended.
+    fn measure(&mut self, db: &Path, commit: impl FnOnce()) {
+        let before = wal_index(db);
+        let (t, cpu) = (Instant::now(), thread_cpu_time());
+        commit();
+        self.cpu += thread_cpu_time() - cpu;
+        self.wall.push(t.elapsed());
+        let after = wal_index(db);
+        // A new salt: this commit rewound the WAL after a checkpoint and wrote its frames
+        // from the start.
+        let first = if after.salt == before.salt {
+            before.frames
+        } else {
+            0
+        };
+        self.frames += u64::from(after.frames - first);
+        for page in wal_pages(db, first..after.frames, after.page_size) {
+            *self.pages.entry(page).or_default() += 1;
+        }
+    }
+
+    /// Pages written per record by B-tree (table or index), most first. Page 1, the file's
+    /// header (its size, rewritten when the file grows), counts as `sqlite_schema`.
+    fn by_btree(&self, conn: &Connection) -> String {
+        let mut names = std::collections::BTreeMap::<String, u64>::new();
+        let mut stmt = conn
+            .prepare("SELECT name, pageno FROM dbstat")
+            .expect("dbstat");
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))
+            .expect("dbstat");
+        let mut seen = 0;
+        for row in rows {
+            let (name, page) = row.expect("dbstat row");
+            if let Some(count) = self.pages.get(&page) {
+                *names.entry(name).or_default() += count;
+                seen += count;
+            }
+        }
+        let free = self.pages.values().sum::<u64>() - seen;
+        let mut names: Vec<_> = names
+            .into_iter()
+            .chain([("free list".into(), free)])
+            .collect();
+        names.sort_by_key(|(_, c)| std::cmp::Reverse(*c));
+        names
+            .iter()
+            .filter(|(_, c)| *c > 0)
+            .map(|(name, c)| format!("{name} {:.2}", *c as f64 / self.wall.len() as f64))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Same encrypted file, same pragmas, one committed transaction per record on both sides.
+/// Wall time is the median per record; CPU time (this thread's user + system) and WAL
+/// frames (pages written, each one page plus a 24-byte frame header) are totals over the
+/// loop divided by the records. Run twice: alternating record by record, so that both sides
+/// see the same disk (the figure of record); then in blocks of 100 records per side, because
+/// alternating makes each commit empty the other connection's page cache (it then reads and
+/// decrypts again every page it descends), which a tablet, with one connection, never pays.
 fn create_contact_vs_plain_insert(path: &Path, n: usize) {
     let mut store = Store::open(path, &KEY).expect("store");
     let raw = Connection::open(path).expect("raw connection");
@@ -89,31 +231,66 @@ fn create_contact_vs_plain_insert(path: &Path, n: usize) {
     .expect("plain table");
     let mut d = demo();
     let youth = store.create(&d.youth()).expect("youth");
-    let (mut ours, mut plain) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for _ in 0..n {
-        let contact = d.contact(&[youth]);
-        let t = Instant::now();
-        store.create(&contact).expect("create");
-        ours.push(t.elapsed());
-
-        let contact = d.contact(&[youth]);
-        let t = Instant::now();
-        let json = serde_json::to_string(&contact).expect("json");
-        let tx = raw.unchecked_transaction().expect("tx");
-        tx.execute(
-            "INSERT INTO plain_json (id, json) VALUES (?1, ?2)",
-            rusqlite::params![Uuid::now_v7().as_bytes().as_slice(), json],
+    let mut run = |block: usize| {
+        let (mut ours, mut plain) = (Cost::default(), Cost::default());
+        for _ in 0..n.div_ceil(block) {
+            for _ in 0..block {
+                let contact = d.contact(&[youth]);
+                ours.measure(path, || {
+                    store.create(&contact).expect("create");
+                });
+            }
+            for _ in 0..block {
+                let contact = d.contact(&[youth]);
+                plain.measure(path, || {
+                    let json = serde_json::to_string(&contact).expect("json");
+                    let tx = raw.unchecked_transaction().expect("tx");
+                    tx.execute(
+                        "INSERT INTO plain_json (id, json) VALUES (?1, ?2)",
+                        rusqlite::params![Uuid::now_v7().as_bytes().as_slice(), json],
+                    )
+                    .expect("insert");
+                    tx.commit().expect("commit");
+                });
+            }
+        }
+        (ours, plain)
+    };
+    let (ours, plain) = run(1);
+    let (ours_blocks, plain_blocks) = run(100.min(n));
+    let page = wal_index(path).page_size;
+    let per = |c: &Cost| {
+        let records = c.wall.len() as f64;
+        (
+            median(c.wall.clone()).as_secs_f64() * 1e6,
+            c.cpu.as_secs_f64() * 1e6 / records,
+            c.frames as f64 / records,
         )
-        .expect("insert");
-        tx.commit().expect("commit");
-        plain.push(t.elapsed());
+    };
+    let kb = |frames: f64| frames * f64::from(page + 24) / 1024.0;
+    for (how, ours, plain) in [
+        ("record by record", &ours, &plain),
+        ("in blocks of 100", &ours_blocks, &plain_blocks),
+    ] {
+        let ((ow, oc, of), (pw, pc, pf)) = (per(ours), per(plain));
+        println!(
+            "create contact, {how}: wall {ow:.1} µs median, CPU {oc:.1} µs, {of:.2} pages ({:.1} KiB) written per record; \
+             plain JSON insert: wall {pw:.1} µs, CPU {pc:.1} µs, {pf:.2} pages ({:.1} KiB); \
+             ratios (target ≤ 3): wall {:.2}, CPU {:.2}, pages {:.2}",
+            kb(of),
+            kb(pf),
+            ow / pw,
+            oc / pc,
+            of / pf,
+        );
     }
-    let (o, p) = (median(ours), median(plain));
     println!(
-        "create contact: {:.1} µs median; plain JSON insert: {:.1} µs; ratio {:.2} (target ≤ 3)",
-        o.as_secs_f64() * 1e6,
-        p.as_secs_f64() * 1e6,
-        o.as_secs_f64() / p.as_secs_f64()
+        "create contact, pages per record by B-tree: {}",
+        ours.by_btree(&raw)
+    );
+    println!(
+        "plain JSON insert, pages per record by B-tree: {}",
+        plain.by_btree(&raw)
     );
 }
 
