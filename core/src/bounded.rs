@@ -95,6 +95,38 @@ pub fn measure(bytes: &[u8], bounds: Bounds) -> Result<Measure, Unbounded> {
     Ok(m)
 }
 
+/// The heads written in the header of `bytes` when they are exactly one document chunk
+/// (what `save` writes), read without loading the document; `None` for anything else
+/// (changes, several chunks, damaged bytes). Automerge checks these heads against the
+/// changes whenever it loads a document, so for bytes that were loaded once (every stored
+/// and every validated document) they are the document's heads: comparing them tells
+/// whether two copies are in step without parsing either.
+pub fn document_heads(bytes: &[u8]) -> Option<Vec<[u8; 32]>> {
+    let mut r = Reader(bytes);
+    if r.take(4).ok()? != MAGIC {
+        return None;
+    }
+    r.take(4).ok()?;
+    if r.byte().ok()? != DOCUMENT {
+        return None;
+    }
+    let len = r.len().ok()?;
+    if len != r.0.len() {
+        return None;
+    }
+    let actors = r.count(1).ok()?;
+    for _ in 0..actors {
+        let len = r.len().ok()?;
+        r.take(len).ok()?;
+    }
+    let heads = r.count(32).ok()?;
+    let mut out: Vec<[u8; 32]> = (0..heads)
+        .map(|_| r.take(32).ok().and_then(|h| h.try_into().ok()))
+        .collect::<Option<_>>()?;
+    out.sort_unstable();
+    Some(out)
+}
+
 fn add(total: usize, more: usize, bounds: Bounds) -> Result<usize, Unbounded> {
     let sum = total.saturating_add(more);
     if sum > bounds.max_inflated_bytes {
@@ -355,6 +387,34 @@ mod tests {
         let m = measure(&doc.save_after(&heads), Bounds::RECORD).expect("one change");
         assert_eq!(m.changes, 1);
         assert_eq!(doc.length(automerge::ROOT), 3);
+    }
+
+    #[test]
+    fn document_heads_are_read_from_the_header_of_one_document_chunk() {
+        let mut doc = small_doc();
+        let other = doc.fork().with_actor(automerge::ActorId::random());
+        let mut other = other;
+        other.put(automerge::ROOT, "b", 1).expect("put");
+        other.commit();
+        doc.put(automerge::ROOT, "c", 2).expect("put");
+        doc.commit();
+        doc.merge(&mut other).expect("merge");
+        let mut expected: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        expected.sort_unstable();
+        assert_eq!(expected.len(), 2, "two concurrent heads");
+        for bytes in [doc.save(), doc.save_nocompress()] {
+            assert_eq!(document_heads(&bytes), Some(expected.clone()));
+        }
+        // Changes, a document followed by more chunks, and damaged bytes tell nothing.
+        assert_eq!(document_heads(&doc.save_after(&[])), None);
+        let mut more = doc.save();
+        more.extend(other.save_after(&[]));
+        assert_eq!(document_heads(&more), None);
+        let bytes = doc.save();
+        for cut in [0, 3, 9, 12, bytes.len() - 1] {
+            assert_eq!(document_heads(&bytes[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(document_heads(b"pas un document"), None);
     }
 
     #[test]

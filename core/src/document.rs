@@ -167,8 +167,23 @@ impl RecordDoc {
 
     /// Loads stored or received bytes, checking they hold a document of `kind`.
     pub fn load(kind: RecordKind, id: Uuid, bytes: &[u8], author: Author) -> Result<RecordDoc> {
+        let doc = on_received(|| AutoCommit::load(bytes)).map_err(|e| Error::CorruptDocument {
+            kind,
+            id,
+            reason: e.to_string(),
+        })?;
+        RecordDoc::from_loaded(kind, id, doc, author)
+    }
+
+    /// A document Automerge already loaded (from received bytes, on another thread),
+    /// checked to hold a record of `kind`, as [`RecordDoc::load`] does.
+    pub fn from_loaded(
+        kind: RecordKind,
+        id: Uuid,
+        doc: AutoCommit,
+        author: Author,
+    ) -> Result<RecordDoc> {
         let corrupt = |reason: String| Error::CorruptDocument { kind, id, reason };
-        let doc = on_received(|| AutoCommit::load(bytes)).map_err(|e| corrupt(e.to_string()))?;
         let rec = RecordDoc {
             kind,
             id,
@@ -196,8 +211,13 @@ impl RecordDoc {
         }
     }
 
+    /// The whole document, its columns left uncompressed. Automerge would deflate each
+    /// large column on its own, which hides a note's text from the deflate of a whole sync
+    /// page (where it sits beside the same text in the record's fields): a page of contacts
+    /// with notes is less than half as large this way, for a document about a fifth larger
+    /// at rest (docs/BENCHMARKS.md, "Side by side with the peers").
     pub fn save(&mut self) -> Vec<u8> {
-        self.doc.save()
+        self.doc.save_nocompress()
     }
 
     pub fn heads(&mut self) -> Vec<automerge::ChangeHash> {
@@ -216,7 +236,7 @@ impl RecordDoc {
             return self.doc.save_after(heads);
         }
         let changes = self.doc.save_after(&[]);
-        let document = self.doc.save();
+        let document = self.save();
         if changes.len() < document.len() {
             changes
         } else {

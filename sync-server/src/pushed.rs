@@ -27,19 +27,27 @@ pub enum Shape {
     Malformed,
 }
 
-pub fn inspect(bytes: &[u8]) -> Shape {
-    on_received(|| Ok(classify(bytes))).unwrap_or(Shape::Malformed)
+/// The shape of pushed bytes, and the document they load as when they load on their own
+/// (a new record's whole document: the hub uses it instead of loading the bytes again).
+pub fn inspect(bytes: &[u8]) -> (Shape, Option<AutoCommit>) {
+    on_received(|| Ok(classify(bytes))).unwrap_or((Shape::Malformed, None))
 }
 
-fn classify(bytes: &[u8]) -> Shape {
+fn classify(bytes: &[u8]) -> (Shape, Option<AutoCommit>) {
     match AutoCommit::load(bytes) {
-        Ok(mut doc) => Shape::Document {
-            heads: sorted(doc.get_heads().iter().map(|h| h.0)),
-        },
-        Err(AutomergeError::MissingDeps) => Shape::Changes {
-            heads: change_heads(bytes),
-        },
-        Err(_) => Shape::Malformed,
+        Ok(mut doc) => (
+            Shape::Document {
+                heads: sorted(doc.get_heads().iter().map(|h| h.0)),
+            },
+            Some(doc),
+        ),
+        Err(AutomergeError::MissingDeps) => (
+            Shape::Changes {
+                heads: change_heads(bytes),
+            },
+            None,
+        ),
+        Err(_) => (Shape::Malformed, None),
     }
 }
 
@@ -107,11 +115,13 @@ mod tests {
         let after = doc.save_after(&base);
         let heads = sorted(doc.get_heads().iter().map(|h| h.0));
 
-        assert!(matches!(inspect(&whole), Shape::Document { .. }));
-        assert_eq!(inspect(&after), Shape::Changes { heads: Some(heads) });
-        assert_eq!(inspect(b"not automerge at all"), Shape::Malformed);
-        assert_eq!(inspect(&after[..after.len() - 3]), Shape::Malformed);
-        assert_eq!(inspect(&whole[..whole.len() / 2]), Shape::Malformed);
+        let (shape, loaded) = inspect(&whole);
+        assert!(matches!(shape, Shape::Document { .. }));
+        assert!(loaded.is_some_and(|mut d| d.get_heads() == base));
+        assert_eq!(inspect(&after).0, Shape::Changes { heads: Some(heads) });
+        assert_eq!(inspect(b"not automerge at all").0, Shape::Malformed);
+        assert_eq!(inspect(&after[..after.len() - 3]).0, Shape::Malformed);
+        assert_eq!(inspect(&whole[..whole.len() / 2]).0, Shape::Malformed);
         assert_eq!(uleb128(&[0xff; 12]), None);
     }
 }

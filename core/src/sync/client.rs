@@ -442,15 +442,28 @@ impl Store {
             if skip.contains(&id) {
                 continue;
             }
-            let mut doc = load_doc(&self.conn, kind, id, self.author)?;
-            let changes =
-                doc.changes_since(&heads_from_bytes(synced.as_deref().unwrap_or_default()));
+            let (changes, heads) = match synced.as_deref() {
+                // Never acknowledged: the stored document goes as it is, its heads read off
+                // its header, without loading it (a tablet back from a long day offline
+                // sends hundreds of records).
+                None => match whole_document(&self.conn, id)? {
+                    Some(whole) => whole,
+                    None => {
+                        let mut doc = load_doc(&self.conn, kind, id, self.author)?;
+                        (doc.changes_since(&[]), doc.heads())
+                    }
+                },
+                Some(synced) => {
+                    let mut doc = load_doc(&self.conn, kind, id, self.author)?;
+                    (doc.changes_since(&heads_from_bytes(synced)), doc.heads())
+                }
+            };
             let full = pushes.len() >= options.max_push_records.clamp(1, protocol::MAX_PUSHES);
             if full || (changes.len() > budget && !pushes.is_empty()) {
                 break;
             }
             budget = budget.saturating_sub(changes.len());
-            sent.push((id, doc.heads()));
+            sent.push((id, heads));
             pushes.push(PushDoc {
                 id,
                 kind: kind.into(),
@@ -503,17 +516,32 @@ impl Store {
         let mut fresh = Vec::new();
         let mut to_merge = Vec::new();
         let mut unknown = Vec::new();
+        // Copies already at the server's heads (a re-enrolled tablet pulling what it holds):
+        // nothing to merge, only their sync state to set, without parsing either copy.
+        let mut in_step = Vec::new();
         {
             let mut known = self.conn.prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM documents WHERE id = ?1)
-                     OR EXISTS (SELECT 1 FROM erased WHERE id = ?1)",
+                "SELECT (SELECT doc FROM documents WHERE id = ?1),
+                        EXISTS (SELECT 1 FROM erased WHERE id = ?1)",
             )?;
             for d in &resp.docs {
                 let Some(kind) = d.kind.known() else {
                     unknown.push((d, SetAsideReason::NewerKind));
                     continue;
                 };
-                let here: bool = known.query_row([d.id.as_bytes().as_slice()], |r| r.get(0))?;
+                let (local, erased): (Option<Vec<u8>>, bool) = known
+                    .query_row([d.id.as_bytes().as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let here = match local {
+                    Some(bytes) => {
+                        let heads = pulled_heads(d);
+                        if !heads.is_empty() && bounded::document_heads(&bytes) == Some(heads) {
+                            in_step.push(d);
+                            continue;
+                        }
+                        true
+                    }
+                    None => erased,
+                };
                 match (here, record_from_fields(kind, d)) {
                     // Stored without being parsed, so read within bounds here (`decode`
                     // does it for the others).
@@ -552,6 +580,16 @@ impl Store {
         }
         for (d, reason) in unknown {
             set_aside(&tx, d.id, &d.kind.to_string(), &d.doc, reason)?;
+        }
+        for d in in_step {
+            // Written only if something changes: a re-enrolled tablet's copies mostly
+            // already say so.
+            tx.prepare_cached(
+                "UPDATE documents SET sync_state = 2, reject_reason = NULL, synced_heads = ?2
+                 WHERE id = ?1
+                   AND (sync_state <> 2 OR reject_reason IS NOT NULL OR synced_heads IS NOT ?2)",
+            )?
+            .execute(params![d.id.as_bytes().as_slice(), d.heads.concat()])?;
         }
         for (kind, d, record) in fresh {
             let heads: Vec<ChangeHash> = d.heads.iter().map(|h| ChangeHash(*h)).collect();
@@ -876,6 +914,22 @@ fn run_sync(
     }
 }
 
+/// A stored document that is one document chunk, with the heads its header names.
+fn whole_document(conn: &Connection, id: Uuid) -> Result<Option<(Vec<u8>, Vec<ChangeHash>)>> {
+    let bytes: Vec<u8> = conn
+        .prepare_cached("SELECT doc FROM documents WHERE id = ?1")?
+        .query_row([id.as_bytes().as_slice()], |r| r.get(0))?;
+    Ok(bounded::document_heads(&bytes)
+        .map(|heads| (bytes, heads.into_iter().map(ChangeHash).collect())))
+}
+
+/// The heads the server says a pulled document has, sorted as a document stores them.
+fn pulled_heads(d: &PulledDoc) -> Vec<[u8; 32]> {
+    let mut heads = d.heads.clone();
+    heads.sort_unstable();
+    heads
+}
+
 /// The record a pulled document says it holds, if its fields read as that kind.
 fn record_from_fields(kind: RecordKind, d: &PulledDoc) -> Option<crate::records::AnyRecord> {
     if d.fields.is_empty() || d.heads.is_empty() {
@@ -899,9 +953,17 @@ fn decode_all<'a>(
         .min(8);
     let chunk = docs.len().div_ceil(threads).max(64);
     let read = |(kind, d): &(RecordKind, &'a PulledDoc)| {
-        let heads = d.heads.iter().map(|h| ChangeHash(*h)).collect();
         decode(*kind, d.id, &d.doc, author)
-            .map(|decoded| (decoded, heads))
+            .map(|mut decoded| {
+                // Without heads beside it (version 9 and bytes that are not one document
+                // chunk), the server's heads are those of the whole document it sent.
+                let heads = if d.heads.is_empty() {
+                    decoded.remote.heads()
+                } else {
+                    d.heads.iter().map(|h| ChangeHash(*h)).collect()
+                };
+                (decoded, heads)
+            })
             .map_err(|_| *d)
     };
     std::thread::scope(|scope| {
@@ -1032,6 +1094,21 @@ fn acknowledge(
         return Ok(()); // erased meanwhile
     };
     let server_heads: Vec<ChangeHash> = ack.heads.iter().map(|h| ChangeHash(*h)).collect();
+    // The common case, read off the stored document's header: nothing was written here
+    // since the push, and the server has exactly what was sent.
+    let stored: Vec<u8> = tx
+        .prepare_cached("SELECT doc FROM documents WHERE id = ?1")?
+        .query_row([bid], |r| r.get(0))?;
+    let mut acked = ack.heads.clone();
+    acked.sort_unstable();
+    if !acked.is_empty() && bounded::document_heads(&stored) == Some(acked) {
+        tx.prepare_cached(
+            "UPDATE documents SET sync_state = 2, reject_reason = NULL, synced_heads = ?2
+             WHERE id = ?1",
+        )?
+        .execute(params![bid, heads_to_bytes(&server_heads)])?;
+        return Ok(());
+    }
     let mut doc = load_doc(tx, kind, ack.id, author)?;
     let (state, synced) = if doc.covered_by(&server_heads) {
         (2, server_heads)

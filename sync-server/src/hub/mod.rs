@@ -5,10 +5,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use automerge::ChangeHash;
+use automerge::{AutoCommit, ChangeHash};
 use chrono::{DateTime, Utc};
 use repere_core::bounded::{self, Bounds};
-use repere_core::document::{Author, RecordDoc};
+use repere_core::document::{Author, JsonFields, RecordDoc};
 use repere_core::records::ValidationContext;
 use repere_core::sync::protocol::{
     self, Ack, Decision, DecisionState, EnrolRequest, EnrolResponse, ErrorCode, LEND_VERSION,
@@ -365,9 +365,10 @@ impl Hub {
                 "at most {MAX_PUSHES} records per request"
             )));
         }
-        // Everything that needs no stored data is done before the write lock is taken:
-        // the bounded reading and the first look at each pushed record's bytes.
-        let checked: Vec<Checked> = request.pushes.iter().map(check_push).collect();
+        // Everything that needs no stored data is done before the write lock is taken, on
+        // every core: the bounded reading and the first look at each pushed record's bytes,
+        // which loads a new record's whole document (most of the cost of a large push).
+        let (checked, mut loaded) = check_pushes(&request.pushes, &ctx);
         let answer = self.storage().write_with(|tx| -> Result<_, HubError> {
             // The budget is spent with the sync itself: one commit for both.
             if !tx.take_token(&budget, SYNC_BUCKET, now)? {
@@ -405,14 +406,24 @@ impl Hub {
             // Records whose merged document the device already has entirely, by heads.
             let mut device_has: HashMap<Uuid, Vec<[u8; 32]>> = HashMap::new();
             // Referenced kinds first (an older app sends in the order records changed).
-            let mut order: Vec<(&PushDoc, &Checked)> = request.pushes.iter().zip(&checked).collect();
-            order.sort_by_key(|(_, checked)| match checked {
+            let mut order: Vec<(usize, &PushDoc, &Checked)> = request
+                .pushes
+                .iter()
+                .zip(&checked)
+                .enumerate()
+                .map(|(i, (push, checked))| (i, push, checked))
+                .collect();
+            order.sort_by_key(|(_, _, checked)| match checked {
                 Ok(first_look) => first_look.kind.push_rank(),
                 Err(_) => u8::MAX,
             });
-            for (push, checked) in order {
+            for (i, push, checked) in order {
                 let outcome = match checked {
-                    Ok(first_look) => push_one(tx, device, push, first_look, &ctx)?,
+                    // Taken once: should the storage run this transaction again, the bytes
+                    // are loaded again.
+                    Ok(first_look) => {
+                        push_one(tx, device, push, first_look, loaded[i].take(), &ctx)?
+                    }
                     Err((code, reason)) => Outcome::Rejected(*code, reason.clone()),
                 };
                 match outcome {
@@ -811,9 +822,121 @@ type Checked = Result<FirstLook, (RejectCode, String)>;
 struct FirstLook {
     kind: RecordKind,
     shape: Shape,
+    /// Changes the bytes hold (read within bounds).
+    changes: u64,
 }
 
-fn check_push(push: &PushDoc) -> Checked {
+/// [`check_push`] for every pushed record, on as many threads as there are cores, with
+/// what can be read of the document each one's bytes load as on their own, for a record
+/// the server turns out not to have (kept apart: it is taken by value).
+fn check_pushes(
+    pushes: &[PushDoc],
+    ctx: &ValidationContext<'_>,
+) -> (Vec<Checked>, Vec<Option<NewRecord>>) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = pushes.len().div_ceil(threads).max(32);
+    let parts: Vec<Vec<(Checked, Option<NewRecord>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pushes
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|push| check_push(push, ctx))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            // A panic in the first look is contained by `on_received`; should a thread
+            // still fail, its records are refused rather than the whole request.
+            .zip(pushes.chunks(chunk))
+            .map(|(h, part)| {
+                h.join().unwrap_or_else(|_| {
+                    part.iter()
+                        .map(|_| {
+                            let refused = (RejectCode::Malformed, "refused: unreadable".into());
+                            (Err(refused), None)
+                        })
+                        .collect()
+                })
+            })
+            .collect()
+    });
+    parts.into_iter().flatten().unzip()
+}
+
+fn check_push(push: &PushDoc, ctx: &ValidationContext<'_>) -> (Checked, Option<NewRecord>) {
+    match first_look(push) {
+        Ok((look, loaded)) => {
+            let new = loaded.map(|doc| {
+                NewRecord::read(
+                    RecordDoc::from_loaded(look.kind, push.id, doc, server_author()),
+                    ctx,
+                )
+            });
+            (Ok(look), new)
+        }
+        Err(refused) => (Err(refused), None),
+    }
+}
+
+/// What a document's own content says, for protocol steps 2 to 4: its kind marker and
+/// shape (a pushed change could rewrite the marker, add fields or nest objects the schema
+/// does not have), the record its fields read as, and that record's validation.
+struct Reading {
+    /// `Err(None)`: the kind marker was changed; `Err(Some(reason))`: the shape.
+    shape: Result<(), Option<String>>,
+    record: Option<(JsonFields, AnyRecord)>,
+    /// Field names and problems, never values.
+    validation: Result<(), String>,
+}
+
+impl Reading {
+    fn of(doc: &mut RecordDoc, kind: RecordKind, ctx: &ValidationContext<'_>) -> Reading {
+        let shape = if !has_kind(doc, kind) {
+            Err(None)
+        } else {
+            doc.check_shape().map_err(Some)
+        };
+        let fields = doc.read_fields();
+        let record = AnyRecord::from_fields(kind, fields.clone())
+            .ok()
+            .map(|record| (fields, record));
+        let validation = match &record {
+            Some((_, record)) => record.validate(ctx).map_err(|e| e.to_string()),
+            None => Ok(()),
+        };
+        Reading {
+            shape,
+            record,
+            validation,
+        }
+    }
+}
+
+/// A pushed document that loads on its own, read before the write lock as the record
+/// the server does not have yet (most pushes): only what needs the database is left for
+/// inside the transaction.
+struct NewRecord {
+    loaded: Result<(RecordDoc, Reading), CoreError>,
+}
+
+impl NewRecord {
+    fn read(loaded: Result<RecordDoc, CoreError>, ctx: &ValidationContext<'_>) -> NewRecord {
+        NewRecord {
+            loaded: loaded.map(|mut doc| {
+                let kind = doc.kind;
+                let reading = Reading::of(&mut doc, kind, ctx);
+                (doc, reading)
+            }),
+        }
+    }
+}
+
+fn first_look(push: &PushDoc) -> Result<(FirstLook, Option<AutoCommit>), (RejectCode, String)> {
     // A kind this server does not know (a tablet newer than the server): refused alone.
     let kind = push.kind.known().ok_or_else(|| {
         (
@@ -828,12 +951,17 @@ fn check_push(push: &PushDoc) -> Checked {
         ));
     }
     // Inflated size and operation counts are bounded before Automerge builds anything.
-    bounded::measure(&push.changes, Bounds::RECORD)
+    let measured = bounded::measure(&push.changes, Bounds::RECORD)
         .map_err(|e| (RejectCode::Malformed, format!("refused: {e}")))?;
-    Ok(FirstLook {
-        kind,
-        shape: pushed::inspect(&push.changes),
-    })
+    let (shape, loaded) = pushed::inspect(&push.changes);
+    Ok((
+        FirstLook {
+            kind,
+            shape,
+            changes: measured.changes,
+        },
+        loaded,
+    ))
 }
 
 /// Protocol steps 1–6 for one pushed record, inside the request's transaction.
@@ -842,6 +970,7 @@ fn push_one(
     device: &Device,
     push: &PushDoc,
     first_look: &FirstLook,
+    new: Option<NewRecord>,
     ctx: &ValidationContext<'_>,
 ) -> Result<Outcome, HubError> {
     let id = push.id;
@@ -855,7 +984,7 @@ fn push_one(
     }
     // 2. The server's copy (or nothing) merged with the pushed bytes.
     let stored = tx.document(id)?;
-    let (mut doc, before, pushed_heads) = match &stored {
+    let (mut doc, before, pushed_heads, reading) = match &stored {
         Some(stored) => {
             // Scope first: nothing about another team's record is looked at or revealed,
             // but a record that left this very team is said so (the team knew it).
@@ -902,23 +1031,32 @@ fn push_one(
                     "these changes start another record with the same id",
                 );
             }
-            (doc, Some(stored.heads.clone()), pushed_heads)
+            (doc, Some(stored.heads.clone()), pushed_heads, None)
         }
-        None => match RecordDoc::load(kind, id, &push.changes, server_author()) {
-            Ok(mut doc) => {
+        None => match new.unwrap_or_else(|| {
+            NewRecord::read(
+                RecordDoc::load(kind, id, &push.changes, server_author()),
+                ctx,
+            )
+        }) {
+            NewRecord {
+                loaded: Ok((mut doc, reading)),
+            } => {
                 if !doc.automerge().get_missing_deps(&[]).is_empty() {
                     return missing_history();
                 }
                 let heads = heads_of(&mut doc);
-                (doc, None, Some(heads))
+                (doc, None, Some(heads), Some(reading))
             }
-            Err(CoreError::WrongKind { actual, .. }) => {
+            NewRecord {
+                loaded: Err(CoreError::WrongKind { actual, .. }),
+            } => {
                 return reject(
                     RejectCode::Malformed,
                     format!("the document is a {actual}, not a {kind}"),
                 );
             }
-            Err(_) => {
+            NewRecord { loaded: Err(_) } => {
                 return match first_look.shape {
                     // Well-formed changes on a base the server never had (lost history).
                     Shape::Changes { .. } => missing_history(),
@@ -927,19 +1065,20 @@ fn push_one(
             }
         },
     };
-    // A pushed change could rewrite the kind marker of the document, add fields or nest
-    // objects the schema does not have.
-    if !has_kind(&mut doc, kind) {
-        return reject(RejectCode::Malformed, malformed_reason(push));
-    }
-    if let Err(reason) = doc.check_shape() {
-        return reject(RejectCode::Malformed, reason);
+    let reading = match reading {
+        Some(read_before_the_lock) => read_before_the_lock,
+        None => Reading::of(&mut doc, kind, ctx),
+    };
+    match reading.shape {
+        Ok(()) => {}
+        Err(None) => return reject(RejectCode::Malformed, malformed_reason(push)),
+        Err(Some(reason)) => return reject(RejectCode::Malformed, reason),
     }
     if let Some(refusal) = authorship(tx, device, &mut doc, before.as_deref().unwrap_or_default())?
     {
         return Ok(refusal);
     }
-    let Ok(record) = doc.read_record() else {
+    let Some((fields, record)) = reading.record else {
         // serde's message could quote a value: keep it out of the answer.
         return reject(
             RejectCode::Malformed,
@@ -968,23 +1107,33 @@ fn push_one(
         return Ok(refusal);
     }
     // 4. Validation of the merged record (field names and problems, never values).
-    if let Err(errors) = record.validate(ctx) {
-        return reject(RejectCode::Invalid, errors.to_string());
+    if let Err(errors) = reading.validation {
+        return reject(RejectCode::Invalid, errors);
     }
     // 5. Store when something changed, at the next log position.
     let heads = heads_of(&mut doc);
     let changed = before.as_ref() != Some(&heads);
     if changed {
-        let bytes = doc.save();
-        if bytes.len() > MAX_DOCUMENT_BYTES
-            || bounded::measure(&bytes, Bounds::RECORD).map_or(true, |m| m.changes > MAX_CHANGES)
-        {
+        // A new record pushed whole is stored as it came: those bytes loaded as a document
+        // with exactly these heads, and were measured before the lock.
+        let whole = stored.is_none()
+            && bounded::document_heads(&push.changes).is_some_and(|pushed| pushed == heads);
+        let (bytes, changes) = if whole {
+            (push.changes.clone(), Some(first_look.changes))
+        } else {
+            let bytes = doc.save();
+            let changes = bounded::measure(&bytes, Bounds::RECORD)
+                .ok()
+                .map(|m| m.changes);
+            (bytes, changes)
+        };
+        if bytes.len() > MAX_DOCUMENT_BYTES || changes.is_none_or(|c| c > MAX_CHANGES) {
             return reject(
                 RejectCode::Invalid,
                 "this record has grown past what one record may hold",
             );
         }
-        let fields = serde_json::to_string(&doc.read_fields()).unwrap_or_default();
+        let fields = serde_json::to_string(&fields).unwrap_or_default();
         tx.put_document(DocumentWrite {
             id,
             kind,
