@@ -3,7 +3,7 @@
 //! the tours of a day or a period, a young person's file, the binôme's « à faire » and the
 //! recent visits. Also the one-call creation of a young person with their first visit.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
@@ -155,14 +155,17 @@ pub enum FirstVisit {
 pub const DUPLICATES_SHOWN: usize = 5;
 
 /// Joins each visit's young people (id as hex, name) in name order: one subquery, so
-/// the ids and names keep the same order. The decision's columns come from
+/// the ids and names keep the same order. Their ids are cut from `c.youth_ids` (16 bytes
+/// each, one after another) by a recursive count. The decision's columns come from
 /// `VISIT_DECISION_JOIN`, which every query of these columns adds after `contact_index c`.
 const VISIT_COLUMNS: &str = "c.id, c.occurred_at, c.commune, c.kind, c.tour_id,
     (SELECT group_concat(hex(y.id) || char(30) || y.display_name, char(31))
-       FROM (SELECT y.id, y.display_name FROM contact_youth cy
-               JOIN youth_index y ON y.id = cy.youth_id
-              WHERE cy.contact_id = c.id ORDER BY y.display_name, y.id) y),
-    (SELECT n.due FROM next_step_index n WHERE n.contact_id = c.id),
+       FROM (WITH RECURSIVE k(i) AS (
+                SELECT 1 UNION ALL SELECT i + 16 FROM k WHERE i + 16 <= length(c.youth_ids))
+             SELECT y.id, y.display_name FROM k
+               JOIN youth_index y ON y.id = substr(c.youth_ids, k.i, 16)
+              ORDER BY y.display_name, y.id) y),
+    c.next_step_due,
     (SELECT count(*) FROM review_task_index r WHERE r.contact_id = c.id AND r.status = 'open'),
     d.state, d.reason, d.at_ms";
 
@@ -276,16 +279,16 @@ struct TodoSource {
 const TODO_SOURCES: &[TodoSource] = &[
     TodoSource {
         reason: TodoReason::NextStepOverdue,
-        rows: "SELECT 'contact', contact_id, open_due, next_step FROM next_step_index
-                WHERE open_due < ?1 ORDER BY open_due, contact_id LIMIT ?2 OFFSET ?3",
-        count: "SELECT count(*) FROM next_step_index WHERE open_due < ?1",
+        rows: "SELECT 'contact', id, open_due, next_step FROM contact_index
+                WHERE open_due < ?1 ORDER BY open_due, id LIMIT ?2 OFFSET ?3",
+        count: "SELECT count(*) FROM contact_index WHERE open_due < ?1",
         today: true,
     },
     TodoSource {
         reason: TodoReason::NextStepDueToday,
-        rows: "SELECT 'contact', contact_id, open_due, next_step FROM next_step_index
-                WHERE open_due = ?1 ORDER BY contact_id LIMIT ?2 OFFSET ?3",
-        count: "SELECT count(*) FROM next_step_index WHERE open_due = ?1",
+        rows: "SELECT 'contact', id, open_due, next_step FROM contact_index
+                WHERE open_due = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
+        count: "SELECT count(*) FROM contact_index WHERE open_due = ?1",
         today: true,
     },
     TodoSource {
@@ -392,12 +395,27 @@ impl Store {
         self.unlocked()?;
         let sql = format!(
             "SELECT {VISIT_COLUMNS} FROM contact_index c {VISIT_DECISION_JOIN}
-              WHERE c.local_day = ?1
-              ORDER BY c.at_secs, c.at_nanos, c.id LIMIT ?2 OFFSET ?3"
+              WHERE c.occurred_at >= ?2 AND c.occurred_at < ?3 AND c.local_day = ?1
+              ORDER BY c.at_secs, c.at_nanos, c.id LIMIT ?4 OFFSET ?5"
         );
+        // A day entered at any UTC offset (less than a day either way) lies within the
+        // UTC days before, of and after it: read in the index of recent visits.
+        let utc_day = |d: Option<NaiveDate>| {
+            d.and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true))
+        };
+        let from = utc_day(day.pred_opt()).unwrap_or_default();
+        // "~" sorts after any RFC 3339 text.
+        let until = utc_day(day.succ_opt().and_then(|d| d.succ_opt())).unwrap_or("~".into());
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(
-            params![day.to_string(), sql_limit(limit), sql_limit(offset)],
+            params![
+                day.to_string(),
+                from,
+                until,
+                sql_limit(limit),
+                sql_limit(offset)
+            ],
             visit_row,
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -442,7 +460,7 @@ impl Store {
         let sql = format!(
             "SELECT {VISIT_COLUMNS} FROM contact_youth v JOIN contact_index c ON c.id = v.contact_id
               {VISIT_DECISION_JOIN}
-              WHERE v.youth_id = ?1 ORDER BY c.occurred_at DESC, c.id LIMIT ?2 OFFSET ?3"
+              WHERE v.youth_id = ?1 ORDER BY v.occurred_at DESC, v.contact_id LIMIT ?2 OFFSET ?3"
         );
         self.youth_page(&sql, youth_id, offset, limit, visit_row)
     }

@@ -249,8 +249,11 @@ impl Store {
         let mut stmt = self.conn().prepare_cached(
             "SELECT c.id, c.occurred_at, c.commune, c.kind,
                     (SELECT group_concat(y.display_name, char(31))
-                       FROM contact_youth cy JOIN youth_index y ON y.id = cy.youth_id
-                      WHERE cy.contact_id = c.id)
+                       FROM (WITH RECURSIVE k(i) AS (
+                                SELECT 1 UNION ALL
+                                SELECT i + 16 FROM k WHERE i + 16 <= length(c.youth_ids))
+                             SELECT y.display_name FROM k
+                               JOIN youth_index y ON y.id = substr(c.youth_ids, k.i, 16)) y)
                FROM contact_index c
               ORDER BY c.occurred_at DESC, c.id
               LIMIT ?1 OFFSET ?2",

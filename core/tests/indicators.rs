@@ -526,10 +526,13 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
             .iter()
             .any(|r| r.rows.iter().any(|row| row.figures.identified > 0))
     );
+    let unsynced = t.store.unsynced().expect("unsynced");
     drop(t.store);
 
     // Back to schema 5, before the indicator columns (6), the visits' times (7), the
-    // young people's joined facts (8), the visits by day (9) and the lent files (10).
+    // young people's joined facts (8), the visits by day (9), the lent files (10) and the
+    // documents keyed by their write counter (11). The visits' tables are left empty: the
+    // rebuild fills them.
     let conn = rusqlite::Connection::open(t.dir.path().join("store.db")).expect("raw");
     let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
     conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))
@@ -538,18 +541,44 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
         "DROP TABLE lent_records;
          DROP TABLE lent_files;
          DROP TABLE access_requests;
-         DROP INDEX contact_by_day;
+         CREATE TABLE old_documents (
+             id BLOB PRIMARY KEY, kind TEXT NOT NULL, team_id BLOB NOT NULL,
+             doc BLOB NOT NULL, sync_state INTEGER NOT NULL, reject_reason TEXT,
+             synced_heads BLOB, local_seq INTEGER NOT NULL, problems TEXT, conflicts TEXT,
+             conflicts_at TEXT
+         ) WITHOUT ROWID;
+         INSERT INTO old_documents SELECT id, kind, team_id, doc, sync_state, reject_reason,
+             synced_heads, local_seq * 3, problems, conflicts, conflicts_at FROM documents;
+         DROP TABLE documents;
+         ALTER TABLE old_documents RENAME TO documents;
+         CREATE INDEX documents_unsynced ON documents(sync_state) WHERE sync_state <> 2;
+         CREATE INDEX documents_by_seq ON documents(local_seq);
+         CREATE INDEX documents_in_conflict ON documents(local_seq) WHERE conflicts IS NOT NULL;
+         CREATE INDEX documents_with_problems ON documents(local_seq) WHERE problems IS NOT NULL;
+         CREATE INDEX documents_rejected ON documents(local_seq) WHERE sync_state = 3;
+         DROP TABLE contact_youth;
+         DROP TABLE contact_index;
+         CREATE TABLE contact_index (
+             id BLOB PRIMARY KEY, team_id BLOB NOT NULL, occurred_at TEXT NOT NULL,
+             commune TEXT NOT NULL, kind TEXT NOT NULL, tour_id BLOB
+         ) WITHOUT ROWID;
+         CREATE INDEX contact_by_time ON contact_index(occurred_at DESC, id);
+         CREATE INDEX contact_by_tour ON contact_index(tour_id) WHERE tour_id IS NOT NULL;
+         CREATE TABLE contact_youth (
+             contact_id BLOB NOT NULL, youth_id BLOB NOT NULL,
+             PRIMARY KEY (contact_id, youth_id)
+         ) WITHOUT ROWID;
+         CREATE INDEX contact_youth_by_youth ON contact_youth(youth_id);
+         CREATE TABLE next_step_index (
+             contact_id BLOB PRIMARY KEY, next_step TEXT NOT NULL, due TEXT NOT NULL,
+             occurred_at TEXT NOT NULL, open_due TEXT
+         ) WITHOUT ROWID;
+         CREATE INDEX next_step_open ON next_step_index(open_due, contact_id)
+             WHERE open_due IS NOT NULL;
          ALTER TABLE youth_index DROP COLUMN invisible;
          ALTER TABLE youth_index DROP COLUMN sex;
          ALTER TABLE youth_index DROP COLUMN referral_source;
          ALTER TABLE youth_index DROP COLUMN profile_flags;
-         ALTER TABLE contact_index DROP COLUMN local_day;
-         ALTER TABLE contact_index DROP COLUMN at_secs;
-         ALTER TABLE contact_index DROP COLUMN at_nanos;
-         ALTER TABLE contact_index DROP COLUMN youth_ids;
-         DROP INDEX contact_youth_by_youth;
-         ALTER TABLE contact_youth DROP COLUMN occurred_at;
-         CREATE INDEX contact_youth_by_youth ON contact_youth(youth_id);
          ALTER TABLE youth_index DROP COLUMN first_visit_day;
          ALTER TABLE youth_index DROP COLUMN first_visit_secs;
          ALTER TABLE youth_index DROP COLUMN first_visit_nanos;
@@ -566,6 +595,7 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
     let store = open_at(&t.dir, &KEY);
     assert_eq!(reports(&store.indicator_facts().expect("facts")), before);
     assert_same_as_documents(&store);
+    assert_eq!(store.unsynced().expect("unsynced"), unsynced);
     // Rebuilt once: the flag is gone, a second opening does not rebuild.
     drop(store);
     let conn = rusqlite::Connection::open(t.dir.path().join("store.db")).expect("raw");

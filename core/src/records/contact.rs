@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -79,47 +79,64 @@ pub struct Contact {
 // A next step is open while none of its visit's young people was seen at a later visit
 // (that visit carries the current next step). So only the visits at a young person's latest
 // visit time can have an open next step, and a visit written or removed changes only those:
-// each refresh below is a few look-ups in `contact_youth_by_youth` (young person, time),
-// however many visits the person has. The rows depend only on the visits stored, never on
-// the order they were indexed in, so a rebuild gives the same rows.
+// each refresh below is a few look-ups in `contact_youth` (young person, time), however
+// many visits the person has. The rows depend only on the visits stored, never on the order
+// they were indexed in, so a rebuild gives the same rows.
 
-/// Before a visit at `at` is indexed: the next steps at the young person's latest visit
-/// time close if that time is earlier.
-fn close_next_steps_before(
-    conn: &Connection,
-    youth_id: &[u8],
-    at: &str,
-) -> crate::error::Result<()> {
+/// The 16-byte ids of a visit's young people, as its `youth_ids` column holds them.
+fn youth_of(youth_ids: &[u8]) -> impl Iterator<Item = &[u8]> {
+    youth_ids.chunks_exact(16)
+}
+
+/// The young person's latest visit time (UTC, RFC 3339), if they have a visit.
+fn latest_visit(conn: &Connection, youth_id: &[u8]) -> crate::error::Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT max(occurred_at) FROM contact_youth WHERE youth_id = ?1")?
+        .query_row([youth_id], |r| r.get(0))?)
+}
+
+/// Whether the next step of a visit at `at` is open: no young person of it has a later visit.
+fn next_step_open(conn: &Connection, youth_ids: &[u8], at: &str) -> crate::error::Result<bool> {
+    for y in youth_of(youth_ids) {
+        if latest_visit(conn, y)?.is_some_and(|latest| latest.as_str() > at) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The next steps of the young person's visits at `at` close (a later visit came).
+fn close_next_steps_at(conn: &Connection, youth_id: &[u8], at: &str) -> crate::error::Result<()> {
     conn.prepare_cached(
-        "UPDATE next_step_index SET open_due = NULL
-          WHERE open_due IS NOT NULL AND contact_id IN (
-                SELECT contact_id FROM contact_youth
-                 WHERE youth_id = ?1 AND occurred_at < ?2 AND occurred_at =
-                       (SELECT max(occurred_at) FROM contact_youth WHERE youth_id = ?1))",
+        "UPDATE contact_index SET open_due = NULL
+          WHERE open_due IS NOT NULL AND id IN (
+                SELECT contact_id FROM contact_youth WHERE youth_id = ?1 AND occurred_at = ?2)",
     )?
     .execute(params![youth_id, at])?;
     Ok(())
 }
 
-/// Whether a next step is open, for the `next_step_index` row `n`: no young person of its
-/// visit has a later visit.
-const NEXT_STEP_OPEN: &str = "CASE WHEN EXISTS (
-        SELECT 1 FROM contact_youth mine
-         WHERE mine.contact_id = n.contact_id AND n.occurred_at <
-               (SELECT max(o.occurred_at) FROM contact_youth o WHERE o.youth_id = mine.youth_id))
-    THEN NULL ELSE n.due END";
-
 /// After a visit was removed: the next steps at the young person's (new) latest visit time
 /// may open again.
 fn reopen_latest_next_steps(conn: &Connection, youth_id: &[u8]) -> crate::error::Result<()> {
-    conn.prepare_cached(&format!(
-        "UPDATE next_step_index AS n SET open_due = {NEXT_STEP_OPEN}
-          WHERE n.contact_id IN (
-                SELECT contact_id FROM contact_youth
-                 WHERE youth_id = ?1 AND occurred_at =
-                       (SELECT max(occurred_at) FROM contact_youth WHERE youth_id = ?1))"
-    ))?
-    .execute([youth_id])?;
+    let Some(latest) = latest_visit(conn, youth_id)? else {
+        return Ok(());
+    };
+    let steps: Vec<(Vec<u8>, Vec<u8>, String)> = conn
+        .prepare_cached(
+            "SELECT c.id, c.youth_ids, c.next_step_due
+               FROM contact_youth v JOIN contact_index c ON c.id = v.contact_id
+              WHERE v.youth_id = ?1 AND v.occurred_at = ?2 AND c.next_step_due IS NOT NULL",
+        )?
+        .query_map(params![youth_id, latest], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut reopen = conn.prepare_cached("UPDATE contact_index SET open_due = ?2 WHERE id = ?1")?;
+    for (id, youth_ids, due) in steps {
+        let open = next_step_open(conn, &youth_ids, &latest)?;
+        reopen.execute(params![id, open.then_some(due)])?;
+    }
     Ok(())
 }
 
@@ -189,7 +206,7 @@ impl Record for Contact {
                 purpose: "Dater la visite (l'heure saisie sur la tablette) ; le premier contact \
                           et la période des indicateurs.",
                 pages: Shown::Yes,
-                tablet: &["contact_index", "next_step_index", "youth_index"],
+                tablet: &["contact_index", "contact_youth", "youth_index"],
                 exports: &[Export::Pseudonymised, Export::Named, Export::Indicators],
                 exported_as: Some(
                     "date du premier contact du jeune ; pseudonymisé : son mois (AAAA-MM)",
@@ -244,7 +261,7 @@ impl Record for Contact {
                 purpose: "La prochaine étape convenue avec le jeune ; la liste « à faire » quand \
                           elle a une échéance.",
                 pages: Shown::Yes,
-                tablet: &["next_step_index"],
+                tablet: &["contact_index"],
                 exports: &[],
                 exported_as: None,
             },
@@ -254,18 +271,15 @@ impl Record for Contact {
                 purpose: "L'échéance de la prochaine étape ; la liste « à faire » (échues et \
                           en retard).",
                 pages: Shown::Yes,
-                tablet: &["next_step_index"],
+                tablet: &["contact_index"],
                 exports: &[],
                 exported_as: None,
             },
         ],
     };
 
-    const DERIVED: &'static [(&'static str, &'static str)] = &[
-        ("contact_index", "id"),
-        ("contact_youth", "contact_id"),
-        ("next_step_index", "contact_id"),
-    ];
+    const DERIVED: &'static [(&'static str, &'static str)] =
+        &[("contact_index", "id"), ("contact_youth", "contact_id")];
 
     fn write_derived(&self, conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
         let at = self
@@ -274,10 +288,25 @@ impl Record for Contact {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         // The indicators' day is the one entered, and ties go by the exact instant.
         let local_day = self.occurred_at.date_naive().to_string();
+        let youth_ids: Vec<u8> = self.youth_ids.iter().flat_map(|y| *y.as_bytes()).collect();
+        let step = match (&self.next_step, self.next_step_due) {
+            (Some(step), Some(due)) => Some((step, due.to_string())),
+            _ => None,
+        };
+        // This visit closes its young people's earlier latest next steps, and its own is
+        // closed already if one of them has a later visit.
+        let mut open = step.is_some();
+        for y in youth_of(&youth_ids) {
+            match latest_visit(conn, y)? {
+                Some(latest) if latest < at => close_next_steps_at(conn, y, &latest)?,
+                Some(latest) if latest > at => open = false,
+                _ => {}
+            }
+        }
         conn.prepare_cached(
             "INSERT INTO contact_index (id, team_id, occurred_at, commune, kind, tour_id,
-                local_day, at_secs, at_nanos, youth_ids)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                local_day, at_secs, at_nanos, youth_ids, next_step, next_step_due, open_due)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?
         .execute(params![
             bid,
@@ -289,13 +318,13 @@ impl Record for Contact {
             local_day,
             self.occurred_at.timestamp(),
             self.occurred_at.timestamp_subsec_nanos(),
-            self.youth_ids
-                .iter()
-                .flat_map(|y| *y.as_bytes())
-                .collect::<Vec<u8>>(),
+            youth_ids,
+            step.as_ref().map(|(step, _)| step),
+            step.as_ref().map(|(_, due)| due),
+            step.as_ref().filter(|_| open).map(|(_, due)| due),
         ])?;
         let mut stmt = conn.prepare_cached(
-            "INSERT INTO contact_youth (contact_id, youth_id, occurred_at) VALUES (?1, ?2, ?3)",
+            "INSERT INTO contact_youth (youth_id, occurred_at, contact_id) VALUES (?1, ?2, ?3)",
         )?;
         let first = reach::Visit {
             day: &local_day,
@@ -304,36 +333,31 @@ impl Record for Contact {
             id: bid,
             commune: &self.commune,
         };
-        for y in &self.youth_ids {
-            close_next_steps_before(conn, y.as_bytes(), &at)?;
-            stmt.execute(params![bid, y.as_bytes().as_slice(), at])?;
-            reach::visit_added(conn, y.as_bytes(), &first)?;
-        }
-        if let (Some(step), Some(due)) = (&self.next_step, self.next_step_due) {
-            conn.prepare_cached(
-                "INSERT INTO next_step_index (contact_id, next_step, due, occurred_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![bid, step, due.to_string(), at])?;
-            conn.prepare_cached(&format!(
-                "UPDATE next_step_index AS n SET open_due = {NEXT_STEP_OPEN} WHERE n.contact_id = ?1"
-            ))?
-            .execute([bid])?;
+        for y in youth_of(&youth_ids) {
+            stmt.execute(params![y, at, bid])?;
+            reach::visit_added(conn, y, &first)?;
         }
         Ok(())
     }
 
     /// The young people's other next steps may open again once this visit is gone.
     fn remove_derived(conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
-        let youth: Vec<Vec<u8>> = conn
-            .prepare_cached("SELECT youth_id FROM contact_youth WHERE contact_id = ?1")?
-            .query_map([bid], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for (table, column) in Self::DERIVED {
-            conn.prepare_cached(&format!("DELETE FROM {table} WHERE {column} = ?1"))?
-                .execute([bid])?;
+        let Some((youth_ids, at)): Option<(Vec<u8>, String)> = conn
+            .prepare_cached("SELECT youth_ids, occurred_at FROM contact_index WHERE id = ?1")?
+            .query_row([bid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+        else {
+            return Ok(());
+        };
+        conn.prepare_cached("DELETE FROM contact_index WHERE id = ?1")?
+            .execute([bid])?;
+        let mut stmt = conn.prepare_cached(
+            "DELETE FROM contact_youth WHERE youth_id = ?1 AND occurred_at = ?2 AND contact_id = ?3",
+        )?;
+        for y in youth_of(&youth_ids) {
+            stmt.execute(params![y, at, bid])?;
         }
-        for y in &youth {
+        for y in youth_of(&youth_ids) {
             reopen_latest_next_steps(conn, y)?;
             reach::visits_changed(conn, y)?;
         }

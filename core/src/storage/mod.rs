@@ -19,11 +19,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0008_youth_reach.sql"),
     include_str!("../../migrations/0009_visits_by_day.sql"),
     include_str!("../../migrations/0010_lending.sql"),
+    include_str!("../../migrations/0011_fewer_btrees.sql"),
 ];
 
 /// Migrations that add derived rows only the documents can fill: a store that existed
 /// before one of them is re-indexed when next opened (`Store::rebuild_index`).
-const REINDEX_AFTER: &[u32] = &[4, 6, 7, 8];
+const REINDEX_AFTER: &[u32] = &[4, 6, 7, 8, 11];
 const REINDEX_KEY: &str = "reindex_pending";
 
 pub const KEY_LEN: usize = 32;
