@@ -199,6 +199,20 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
+        // `REPERE_TEST_SERVER_LOG=FILE`: the server's log (one line per sync with its
+        // duration) goes there, to see where a test's or a benchmark's time goes.
+        let log = std::env::var_os("REPERE_TEST_SERVER_LOG").and_then(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .ok()
+        });
+        let (level, out) = match &log {
+            Some(file) => ("info", file.try_clone().map_or(Stdio::null(), Stdio::from)),
+            None => ("warn", Stdio::null()),
+        };
+        let err = log.map_or(Stdio::null(), Stdio::from);
         let child = Command::new(server_bin())
             .args([
                 "serve",
@@ -213,9 +227,9 @@ impl TestServer {
             .env_remove("REPERE_KEY")
             .env_remove("REPERE_KEY_FILE")
             .envs(self.key_env())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .env("RUST_LOG", level)
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("server starts");
         self.child = Some(child);
