@@ -18,7 +18,11 @@ CREATE TABLE documents_by_rowid (
     synced_heads  BLOB,
     problems      TEXT,
     conflicts     TEXT,
-    conflicts_at  TEXT
+    conflicts_at  TEXT,
+    -- Where the record's derived row is when it is not keyed by the record's id (a visit's
+    -- time: `contact_index` is keyed by it), so that it can be found from the id. Written
+    -- with the derived rows, in the row just written: it costs no page of its own.
+    derived_key   TEXT
 );
 INSERT INTO documents_by_rowid (local_seq, id, kind, team_id, doc, sync_state, reject_reason,
         synced_heads, problems, conflicts, conflicts_at)
@@ -36,10 +40,13 @@ CREATE INDEX documents_rejected ON documents(local_seq) WHERE sync_state = 3;
 DROP TABLE next_step_index;
 DROP TABLE contact_youth;
 DROP TABLE contact_index;
+-- Keyed by time: the recent visits, and a day's (a day entered at any UTC offset lies within
+-- the UTC days before, of and after it), are read in key order, with no index of their own.
+-- From an id, the time is its document's `derived_key`.
 CREATE TABLE contact_index (
-    id            BLOB PRIMARY KEY,
-    team_id       BLOB NOT NULL,
     occurred_at   TEXT NOT NULL,   -- UTC, RFC 3339: sorts as text
+    id            BLOB NOT NULL,
+    team_id       BLOB NOT NULL,
     commune       TEXT NOT NULL,
     kind          TEXT NOT NULL,
     tour_id       BLOB,
@@ -51,10 +58,9 @@ CREATE TABLE contact_index (
     next_step_due TEXT,            -- YYYY-MM-DD
     -- The due date while none of the visit's young people has been seen again since the
     -- visit, NULL once one was: the later visit carries the current next step.
-    open_due      TEXT
+    open_due      TEXT,
+    PRIMARY KEY (occurred_at DESC, id)
 ) WITHOUT ROWID;
--- Recent visits, and a day's visits (a day entered anywhere lies within three UTC days).
-CREATE INDEX contact_by_time ON contact_index(occurred_at DESC, id);
 CREATE INDEX contact_by_tour ON contact_index(tour_id) WHERE tour_id IS NOT NULL;
 CREATE INDEX next_step_open ON contact_index(open_due, id) WHERE open_due IS NOT NULL;
 

@@ -399,7 +399,7 @@ impl Store {
               ORDER BY c.at_secs, c.at_nanos, c.id LIMIT ?4 OFFSET ?5"
         );
         // A day entered at any UTC offset (less than a day either way) lies within the
-        // UTC days before, of and after it: read in the index of recent visits.
+        // UTC days before, of and after it: a range of the visits' key.
         let utc_day = |d: Option<NaiveDate>| {
             d.and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|t| t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true))
@@ -458,7 +458,8 @@ impl Store {
     ) -> Result<Vec<VisitSummary>> {
         self.unlocked()?;
         let sql = format!(
-            "SELECT {VISIT_COLUMNS} FROM contact_youth v JOIN contact_index c ON c.id = v.contact_id
+            "SELECT {VISIT_COLUMNS} FROM contact_youth v
+               JOIN contact_index c ON c.occurred_at = v.occurred_at AND c.id = v.contact_id
               {VISIT_DECISION_JOIN}
               WHERE v.youth_id = ?1 ORDER BY v.occurred_at DESC, v.contact_id LIMIT ?2 OFFSET ?3"
         );
@@ -524,9 +525,8 @@ impl Store {
     ) -> Result<Vec<QuestionSummary>> {
         self.unlocked()?;
         let ids: Vec<(Uuid, Option<String>)> = self.youth_page(
-            "SELECT r.id, c.occurred_at FROM contact_youth v
+            "SELECT r.id, v.occurred_at FROM contact_youth v
                JOIN review_task_index r ON r.contact_id = v.contact_id AND r.status = 'open'
-               LEFT JOIN contact_index c ON c.id = v.contact_id
               WHERE v.youth_id = ?1 ORDER BY r.asked_at, r.id LIMIT ?2 OFFSET ?3",
             youth_id,
             offset,
@@ -730,8 +730,11 @@ impl Store {
 
     /// Who a visit met and where, for a « à faire » line about it (or about its question).
     fn fill_from_visit(&self, item: &mut TodoItem, visit_id: Uuid) -> Result<()> {
+        // A visit's row is keyed by its time, which its document's row keeps.
         let sql = format!(
-            "SELECT {VISIT_COLUMNS} FROM contact_index c {VISIT_DECISION_JOIN} WHERE c.id = ?1"
+            "SELECT {VISIT_COLUMNS} FROM documents doc
+               JOIN contact_index c ON c.occurred_at = doc.derived_key AND c.id = doc.id
+              {VISIT_DECISION_JOIN} WHERE doc.id = ?1"
         );
         let visit = self
             .conn()

@@ -285,8 +285,7 @@ impl Store {
     pub fn contacts_of_youth(&self, youth_id: Uuid) -> Result<Vec<Uuid>> {
         self.unlocked()?;
         let mut stmt = self.conn().prepare_cached(
-            "SELECT c.id FROM contact_youth cy JOIN contact_index c ON c.id = cy.contact_id
-              WHERE cy.youth_id = ?1 ORDER BY c.occurred_at DESC",
+            "SELECT contact_id FROM contact_youth WHERE youth_id = ?1 ORDER BY occurred_at DESC",
         )?;
         let rows = stmt.query_map([youth_id.as_bytes().as_slice()], |r| r.get::<_, Vec<u8>>(0))?;
         let mut out = Vec::new();

@@ -109,7 +109,7 @@ fn next_step_open(conn: &Connection, youth_ids: &[u8], at: &str) -> crate::error
 fn close_next_steps_at(conn: &Connection, youth_id: &[u8], at: &str) -> crate::error::Result<()> {
     conn.prepare_cached(
         "UPDATE contact_index SET open_due = NULL
-          WHERE open_due IS NOT NULL AND id IN (
+          WHERE occurred_at = ?2 AND open_due IS NOT NULL AND id IN (
                 SELECT contact_id FROM contact_youth WHERE youth_id = ?1 AND occurred_at = ?2)",
     )?
     .execute(params![youth_id, at])?;
@@ -125,17 +125,20 @@ fn reopen_latest_next_steps(conn: &Connection, youth_id: &[u8]) -> crate::error:
     let steps: Vec<(Vec<u8>, Vec<u8>, String)> = conn
         .prepare_cached(
             "SELECT c.id, c.youth_ids, c.next_step_due
-               FROM contact_youth v JOIN contact_index c ON c.id = v.contact_id
+               FROM contact_youth v
+               JOIN contact_index c ON c.occurred_at = v.occurred_at AND c.id = v.contact_id
               WHERE v.youth_id = ?1 AND v.occurred_at = ?2 AND c.next_step_due IS NOT NULL",
         )?
         .query_map(params![youth_id, latest], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut reopen = conn.prepare_cached("UPDATE contact_index SET open_due = ?2 WHERE id = ?1")?;
+    let mut reopen = conn.prepare_cached(
+        "UPDATE contact_index SET open_due = ?3 WHERE occurred_at = ?1 AND id = ?2",
+    )?;
     for (id, youth_ids, due) in steps {
         let open = next_step_open(conn, &youth_ids, &latest)?;
-        reopen.execute(params![id, open.then_some(due)])?;
+        reopen.execute(params![latest, id, open.then_some(due)])?;
     }
     Ok(())
 }
@@ -337,20 +340,29 @@ impl Record for Contact {
             stmt.execute(params![y, at, bid])?;
             reach::visit_added(conn, y, &first)?;
         }
+        // The row's key from the visit's id (see `remove_derived`).
+        conn.prepare_cached("UPDATE documents SET derived_key = ?2 WHERE id = ?1")?
+            .execute(params![bid, at])?;
         Ok(())
     }
 
-    /// The young people's other next steps may open again once this visit is gone.
+    /// The visit's rows are found by the time its document keeps from when they were
+    /// written (the document may hold another time by now). The young people's other next
+    /// steps may open again once this visit is gone.
     fn remove_derived(conn: &Connection, bid: &[u8]) -> crate::error::Result<()> {
         let Some((youth_ids, at)): Option<(Vec<u8>, String)> = conn
-            .prepare_cached("SELECT youth_ids, occurred_at FROM contact_index WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT c.youth_ids, c.occurred_at
+                   FROM documents d JOIN contact_index c ON c.occurred_at = d.derived_key AND c.id = d.id
+                  WHERE d.id = ?1",
+            )?
             .query_row([bid], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
         else {
             return Ok(());
         };
-        conn.prepare_cached("DELETE FROM contact_index WHERE id = ?1")?
-            .execute([bid])?;
+        conn.prepare_cached("DELETE FROM contact_index WHERE occurred_at = ?1 AND id = ?2")?
+            .execute(params![at, bid])?;
         let mut stmt = conn.prepare_cached(
             "DELETE FROM contact_youth WHERE youth_id = ?1 AND occurred_at = ?2 AND contact_id = ?3",
         )?;

@@ -41,7 +41,8 @@ pub(crate) fn visits_changed(conn: &Connection, youth: &[u8]) -> Result<()> {
         "UPDATE youth_index SET (first_visit_day, first_visit_secs, first_visit_nanos,
                 first_visit_id, first_visit_commune) =
             (SELECT c.local_day, c.at_secs, c.at_nanos, c.id, c.commune
-             FROM contact_youth AS y JOIN contact_index AS c ON c.id = y.contact_id
+             FROM contact_youth AS y
+             JOIN contact_index AS c ON c.occurred_at = y.occurred_at AND c.id = y.contact_id
              WHERE y.youth_id = ?1
              ORDER BY c.local_day, c.at_secs, c.at_nanos, c.id LIMIT 1)
          WHERE id = ?1",
