@@ -168,6 +168,11 @@ pub struct Store {
 
 const DEVICE_ID_KEY: &str = "device_id";
 
+/// `+`: sorted after the index of unsynced records found them, rather than every
+/// document read in `local_seq` order.
+pub(crate) const UNSYNCED: &str =
+    "SELECT kind, id FROM documents WHERE sync_state <> 2 ORDER BY +local_seq";
+
 impl Store {
     /// Opens or creates the store at `path` with the 32-byte key from the platform keystore.
     pub fn open(path: impl AsRef<Path>, key: &[u8]) -> Result<Store> {
@@ -535,9 +540,7 @@ impl Store {
 
     /// Records with changes the server has not acknowledged, oldest change first.
     pub fn unsynced(&self) -> Result<Vec<(RecordKind, Uuid)>> {
-        self.kinds_and_ids(
-            "SELECT kind, id FROM documents WHERE sync_state <> 2 ORDER BY local_seq",
-        )
+        self.kinds_and_ids(UNSYNCED)
     }
 
     /// How many records [`Store::unsynced`] would list, without listing them.

