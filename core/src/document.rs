@@ -8,7 +8,7 @@
 //! and one key per schema field: scalars as Automerge scalars, sets as maps of
 //! `key → true`, lists as lists of strings, free text as a Text object.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
@@ -314,9 +314,30 @@ impl RecordDoc {
     /// does not know, and objects nested where the schema has none, are never walked.
     fn fields_at(&self, heads: Option<&[ChangeHash]>) -> JsonFields {
         let mut out = JsonFields::new();
+        // The current fields: one pass over the root map gives each key's winning value and
+        // whether other values were written concurrently; only those keys are looked up
+        // again (a lookup per key was a fifth of the server's cost of a pushed visit).
+        let winners: Option<HashMap<String, (Value<'static>, ObjId, bool)>> =
+            heads.is_none().then(|| {
+                self.doc
+                    .map_range(automerge::ROOT, ..)
+                    .map(|item| {
+                        let id = item.id();
+                        (
+                            item.key.to_string(),
+                            (item.value.into_value(), id, item.conflict),
+                        )
+                    })
+                    .collect()
+            });
         for (i, &(name, kind)) in self.kind.schema().iter().enumerate() {
+            let key = doc_key(i);
             // Every value under the key, the winning one last (Automerge's order).
-            let all = self.all_values(doc_key(i), heads).unwrap_or_default();
+            let all = match winners.as_ref().map(|w| w.get(key)) {
+                Some(None) => Vec::new(),
+                Some(Some((value, id, false))) => vec![(value.clone(), id.clone())],
+                Some(Some((_, _, true))) | None => self.all_values(key, heads).unwrap_or_default(),
+            };
             let json = match kind {
                 FieldKind::Scalar => match all.last() {
                     Some((Value::Scalar(s), _)) => scalar_to_json(s),
@@ -397,7 +418,9 @@ impl RecordDoc {
     /// replica ever has to read an object nested where the schema has none.
     pub fn check_shape(&self) -> std::result::Result<(), String> {
         let schema = self.kind.schema();
-        for key in self.doc.keys(automerge::ROOT) {
+        // One pass over the root map; a key holding concurrent values is looked up whole.
+        for item in self.doc.map_range(automerge::ROOT, ..) {
+            let key = item.key.as_ref();
             if key == KIND_KEY || key == SCHEMA_KEY {
                 continue;
             }
@@ -409,11 +432,12 @@ impl RecordDoc {
                 return Err("a field this server does not know".into());
             };
             let (name, kind) = schema[i];
-            for (value, obj) in self
-                .doc
-                .get_all(automerge::ROOT, key.as_str())
-                .unwrap_or_default()
-            {
+            let values = if item.conflict {
+                self.doc.get_all(automerge::ROOT, key).unwrap_or_default()
+            } else {
+                vec![(item.value.clone().into_value(), item.id())]
+            };
+            for (value, obj) in values {
                 let ok = match (kind, value) {
                     (FieldKind::Scalar, Value::Scalar(_)) => true,
                     (_, Value::Object(t)) if Some(t) == container_type(kind) => {
