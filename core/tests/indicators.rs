@@ -527,6 +527,8 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
             .any(|r| r.rows.iter().any(|row| row.figures.identified > 0))
     );
     let unsynced = t.store.unsynced().expect("unsynced");
+    let visits = t.store.recent_visits(0, 100).expect("visits");
+    let todo = t.store.todo(0, 100).expect("todo");
     drop(t.store);
 
     // Back to schema 5, before the indicator columns (6), the visits' times (7), the
@@ -596,6 +598,8 @@ fn opening_a_store_from_before_the_indicator_columns_rebuilds_them() {
     assert_eq!(reports(&store.indicator_facts().expect("facts")), before);
     assert_same_as_documents(&store);
     assert_eq!(store.unsynced().expect("unsynced"), unsynced);
+    assert_eq!(store.recent_visits(0, 100).expect("visits"), visits);
+    assert_eq!(store.todo(0, 100).expect("todo"), todo);
     // Rebuilt once: the flag is gone, a second opening does not rebuild.
     drop(store);
     let conn = rusqlite::Connection::open(t.dir.path().join("store.db")).expect("raw");
