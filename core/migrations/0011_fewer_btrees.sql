@@ -1,5 +1,5 @@
 -- Schema 11: fewer B-trees written per record (issue 14). Every commit writes each page it
--- changed, and each B-tree a record touches costs at least a page: a visit touched ten.
+-- changed, and each B-tree a record touches costs at least a page: a visit wrote nine.
 -- `documents` keeps every byte (copied over); the visits' tables are derived, emptied here
 -- and filled again by the re-index that follows this migration.
 
