@@ -147,7 +147,10 @@ impl Default for SyncOptions {
         SyncOptions {
             pull_limit: 1000,
             max_push_bytes: 2 * 1024 * 1024,
-            max_push_records: 1000,
+            // Fewer, larger rounds: each costs a commit on both sides and the server
+            // reads a round's records on every core (10,000 visits: 3.2 s in rounds of
+            // 1,000, 2.2–2.6 s in rounds of 2,000, within the 2 MiB budget above).
+            max_push_records: 2000,
             max_attempts: 5,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
