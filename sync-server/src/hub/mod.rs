@@ -1476,9 +1476,19 @@ fn pull(
         cursor
     };
     let team = device.team_id;
-    let mut docs = tx.documents_after(team, from, limit + 1)?;
-    let mut more = docs.len() > limit;
-    docs.truncate(limit);
+    // What the device has just pushed is not sent back (below), nor counted in the page:
+    // a push of more records than a page would otherwise have the next page send them.
+    let mut docs = tx.documents_after(team, from, limit + device_has.len() + 1)?;
+    let mut sent = 0;
+    let page_end = docs
+        .iter()
+        .position(|d| {
+            sent += usize::from(device_has.get(&d.id) != Some(&d.heads));
+            sent > limit
+        })
+        .unwrap_or(docs.len());
+    let mut more = page_end < docs.len();
+    docs.truncate(page_end);
     let doc_cut = if more {
         docs.last().map(|d| d.seq)
     } else {
