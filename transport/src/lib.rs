@@ -119,12 +119,16 @@ impl HttpTransport {
         })
     }
 
-    async fn send(
+    /// Sends on the runtime's worker thread, which also drives the connections: when the
+    /// answer is read there, its connection is already back in the pool for the next
+    /// request. Read on the calling thread instead, the next request could be sent before
+    /// the worker had put the connection back, and open another one (a new TLS handshake).
+    fn spawn_send(
         &self,
         path: &str,
         token: Option<&str>,
         body: Vec<u8>,
-    ) -> Result<Vec<u8>, TransportError> {
+    ) -> tokio::task::JoinHandle<Result<Vec<u8>, TransportError>> {
         let mut req = self
             .client
             .post(format!("{}{path}", self.base_url))
@@ -133,23 +137,34 @@ impl HttpTransport {
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| TransportError::Network(e.without_url().to_string()))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| TransportError::Network(e.without_url().to_string()))?;
-        if status.is_success() {
-            Ok(bytes.to_vec())
-        } else {
-            Err(TransportError::Status {
-                status: status.as_u16(),
-                body: serde_json::from_slice::<ErrorBody>(&bytes).ok(),
-            })
-        }
+        self.runtime.spawn(send(req))
+    }
+}
+
+async fn joined(
+    task: tokio::task::JoinHandle<Result<Vec<u8>, TransportError>>,
+) -> Result<Vec<u8>, TransportError> {
+    task.await
+        .unwrap_or_else(|e| Err(TransportError::Network(format!("request task failed: {e}"))))
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Result<Vec<u8>, TransportError> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| TransportError::Network(e.without_url().to_string()))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| TransportError::Network(e.without_url().to_string()))?;
+    if status.is_success() {
+        Ok(bytes.to_vec())
+    } else {
+        Err(TransportError::Status {
+            status: status.as_u16(),
+            body: serde_json::from_slice::<ErrorBody>(&bytes).ok(),
+        })
     }
 }
 
@@ -189,7 +204,8 @@ impl Transport for HttpTransport {
         token: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, TransportError> {
-        self.runtime.block_on(self.send(path, token, body))
+        let task = self.spawn_send(path, token, body);
+        self.runtime.block_on(joined(task))
     }
 
     fn post_cancellable(
@@ -199,10 +215,15 @@ impl Transport for HttpTransport {
         body: Vec<u8>,
         cancel: &Cancellation,
     ) -> Result<Vec<u8>, TransportError> {
+        let task = self.spawn_send(path, token, body);
+        let abort = task.abort_handle();
         self.runtime.block_on(async {
             tokio::select! {
-                answer = self.send(path, token, body) => answer,
-                () = cancelled(cancel) => Err(TransportError::Cancelled),
+                answer = joined(task) => answer,
+                () = cancelled(cancel) => {
+                    abort.abort();
+                    Err(TransportError::Cancelled)
+                }
             }
         })
     }
