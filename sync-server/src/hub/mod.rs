@@ -895,7 +895,7 @@ fn check_push(
                 })
                 .is_ok();
             let new = loaded.filter(|_| within).map(|doc| {
-                NewRecord::read(
+                read_new(
                     RecordDoc::from_loaded(look.kind, push.id, doc, server_author()),
                     ctx,
                 )
@@ -943,20 +943,14 @@ impl Reading {
 /// A pushed document that loads on its own, read before the write lock as the record
 /// the server does not have yet (most pushes): only what needs the database is left for
 /// inside the transaction.
-struct NewRecord {
-    loaded: Result<(RecordDoc, Reading), CoreError>,
-}
+type NewRecord = Result<(RecordDoc, Reading), CoreError>;
 
-impl NewRecord {
-    fn read(loaded: Result<RecordDoc, CoreError>, ctx: &ValidationContext<'_>) -> NewRecord {
-        NewRecord {
-            loaded: loaded.map(|mut doc| {
-                let kind = doc.kind;
-                let reading = Reading::of(&mut doc, kind, ctx);
-                (doc, reading)
-            }),
-        }
-    }
+fn read_new(loaded: Result<RecordDoc, CoreError>, ctx: &ValidationContext<'_>) -> NewRecord {
+    loaded.map(|mut doc| {
+        let kind = doc.kind;
+        let reading = Reading::of(&mut doc, kind, ctx);
+        (doc, reading)
+    })
 }
 
 fn first_look(push: &PushDoc) -> Result<(FirstLook, Option<AutoCommit>), (RejectCode, String)> {
@@ -1058,29 +1052,25 @@ fn push_one(
             (doc, Some(stored.heads.clone()), pushed_heads, None)
         }
         None => match new.unwrap_or_else(|| {
-            NewRecord::read(
+            read_new(
                 RecordDoc::load(kind, id, &push.changes, server_author()),
                 ctx,
             )
         }) {
-            NewRecord {
-                loaded: Ok((mut doc, reading)),
-            } => {
+            Ok((mut doc, reading)) => {
                 if !doc.automerge().get_missing_deps(&[]).is_empty() {
                     return missing_history();
                 }
                 let heads = heads_of(&mut doc);
                 (doc, None, Some(heads), Some(reading))
             }
-            NewRecord {
-                loaded: Err(CoreError::WrongKind { actual, .. }),
-            } => {
+            Err(CoreError::WrongKind { actual, .. }) => {
                 return reject(
                     RejectCode::Malformed,
                     format!("the document is a {actual}, not a {kind}"),
                 );
             }
-            NewRecord { loaded: Err(_) } => {
+            Err(_) => {
                 return match first_look.shape {
                     // Well-formed changes on a base the server never had (lost history).
                     Shape::Changes { .. } => missing_history(),
