@@ -219,6 +219,9 @@ impl SyncBatch {
 const UNACKNOWLEDGED: &str = "SELECT id, kind, synced_heads FROM documents
      WHERE sync_state <> 2 AND sync_state IN (0, 1) ORDER BY local_seq";
 
+/// Records to push from which never-acknowledged ones go as their stored documents.
+const BULK_PUSH: usize = 100;
+
 const ENROLMENT_KEY: &str = "enrolment";
 const CURSOR_KEY: &str = "cursor";
 const EPOCH_KEY: &str = "server_epoch";
@@ -444,24 +447,28 @@ impl Store {
             out.sort_by_key(|(_, kind, _)| kind.push_rank());
             out
         };
+        // A tablet back with many records sends each never acknowledged one as its stored
+        // document, unloaded (and the server loads a document twice as fast as a change);
+        // a few go as their changes, which are smaller.
+        let bulk = pending.len() >= BULK_PUSH;
         for (id, kind, synced) in pending {
             if skip.contains(&id) {
                 continue;
             }
             let (changes, heads) = match synced.as_deref() {
                 // Never acknowledged: the stored document goes as it is, its heads read off
-                // its header, without loading it (a tablet back from a long day offline
-                // sends hundreds of records).
-                None => match whole_document(&self.conn, id)? {
+                // its header, without loading it.
+                None if bulk => match whole_document(&self.conn, id)? {
                     Some(whole) => whole,
                     None => {
                         let mut doc = load_doc(&self.conn, kind, id, self.author)?;
                         (doc.changes_since(&[]), doc.heads())
                     }
                 },
-                Some(synced) => {
+                synced => {
                     let mut doc = load_doc(&self.conn, kind, id, self.author)?;
-                    (doc.changes_since(&heads_from_bytes(synced)), doc.heads())
+                    let since = heads_from_bytes(synced.unwrap_or_default());
+                    (doc.changes_since(&since), doc.heads())
                 }
             };
             let full = pushes.len() >= options.max_push_records.clamp(1, protocol::MAX_PUSHES);
